@@ -1,0 +1,326 @@
+//! Reading trace bytes back into records.
+//!
+//! A trace may end anywhere: the process was killed, or the file is still being written. An
+//! incomplete last record is the end of the stream, reported by [`Reader::truncated`]; calling
+//! [`Reader::next_record`] again later picks up bytes appended since, which is how a live file is
+//! followed. Bytes that cannot be a trace are an error naming their offset. No input panics.
+
+use std::fmt;
+use std::io::{self, Read};
+
+use crate::encode::{FORMAT_VERSION, MAGIC, MAX_RECORD_LEN, PRELUDE_LEN, tag};
+use crate::event::*;
+use crate::wire::{Cursor, FieldError, peek_varint};
+
+#[derive(Debug)]
+pub enum DecodeError {
+    Io(io::Error),
+    /// Bytes that are not a valid trace, with the absolute offset of the first bad byte.
+    Malformed {
+        offset: u64,
+        message: String,
+    },
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Io(e) => write!(f, "read error: {e}"),
+            DecodeError::Malformed { offset, message } => {
+                write!(f, "malformed trace at byte {offset}: {message}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+impl From<FieldError> for DecodeError {
+    fn from(e: FieldError) -> Self {
+        DecodeError::Malformed {
+            offset: e.offset,
+            message: e.message,
+        }
+    }
+}
+
+fn malformed(offset: u64, message: impl Into<String>) -> DecodeError {
+    DecodeError::Malformed {
+        offset,
+        message: message.into(),
+    }
+}
+
+pub struct Reader<R> {
+    src: R,
+    buf: Vec<u8>,
+    pos: usize,
+    /// Absolute offset of `buf[0]`.
+    buf_offset: u64,
+    eof: bool,
+    header: Option<Header>,
+    clock: Clock,
+}
+
+/// Decoding state carried from record to record: times are deltas, sequence numbers implicit.
+#[derive(Default)]
+struct Clock {
+    last_time: u64,
+    next_seq: u64,
+}
+
+impl Clock {
+    fn advance(&mut self, dt: u64) -> u64 {
+        self.last_time = self.last_time.saturating_add(dt);
+        self.last_time
+    }
+}
+
+impl<R: Read> Reader<R> {
+    /// Reads and checks the prelude. The header record itself is the first `next_record`.
+    pub fn new(src: R) -> Result<Self, DecodeError> {
+        let mut r = Reader {
+            src,
+            buf: Vec::with_capacity(64 * 1024),
+            pos: 0,
+            buf_offset: 0,
+            eof: false,
+            header: None,
+            clock: Clock::default(),
+        };
+        if !r.fill(PRELUDE_LEN)? {
+            return Err(malformed(
+                r.available() as u64,
+                format!(
+                    "file ends after {} bytes, before the {PRELUDE_LEN}-byte prelude",
+                    r.available()
+                ),
+            ));
+        }
+        if &r.buf[..8] != MAGIC {
+            return Err(malformed(0, "not a gpuleak trace (bad magic)"));
+        }
+        let version = u16::from_le_bytes([r.buf[8], r.buf[9]]);
+        if version != FORMAT_VERSION {
+            return Err(malformed(
+                8,
+                format!(
+                    "unsupported trace format version {version} (this gpuleak reads version {FORMAT_VERSION})"
+                ),
+            ));
+        }
+        r.pos = PRELUDE_LEN;
+        Ok(r)
+    }
+
+    /// The header, once the first record has been read.
+    pub fn header(&self) -> Option<&Header> {
+        self.header.as_ref()
+    }
+
+    /// Offset of the next unread byte.
+    pub fn offset(&self) -> u64 {
+        self.buf_offset + self.pos as u64
+    }
+
+    /// When the last `next_record` returned `None` because the stream ended inside a record:
+    /// the offset where that record starts and how many of its bytes are present.
+    pub fn truncated(&self) -> Option<(u64, usize)> {
+        (self.eof && self.available() > 0).then(|| (self.offset(), self.available()))
+    }
+
+    fn available(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// Makes `n` unread bytes available if the source has them. `false` at end of input.
+    fn fill(&mut self, n: usize) -> Result<bool, DecodeError> {
+        while self.available() < n {
+            if self.pos > 0 && self.pos >= self.buf.len() / 2 {
+                self.buf.drain(..self.pos);
+                self.buf_offset += self.pos as u64;
+                self.pos = 0;
+            }
+            let want = (n - self.available()).max(64 * 1024);
+            let old = self.buf.len();
+            self.buf.resize(old + want, 0);
+            let got = loop {
+                match self.src.read(&mut self.buf[old..]) {
+                    Ok(g) => break g,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        self.buf.truncate(old);
+                        return Err(DecodeError::Io(e));
+                    }
+                }
+            };
+            self.buf.truncate(old + got);
+            if got == 0 {
+                self.eof = true;
+                return Ok(false);
+            }
+        }
+        self.eof = false;
+        Ok(true)
+    }
+
+    /// The next record; `Ok(None)` at the end of the stream (see [`Reader::truncated`]).
+    pub fn next_record(&mut self) -> Result<Option<Record>, DecodeError> {
+        if !self.fill(1)? {
+            return Ok(None);
+        }
+        let start = self.offset();
+        // Tag plus the longest length varint.
+        let have_head = self.fill(11)?;
+        let (len, len_bytes) = match peek_varint(&self.buf[self.pos + 1..]) {
+            Ok(Some(v)) => v,
+            Ok(None) if !have_head => return Ok(None),
+            Ok(None) => unreachable!("ten bytes always finish or reject a varint"),
+            Err(e) => return Err(malformed(start + 1, format!("record length: {e}"))),
+        };
+        if len > MAX_RECORD_LEN {
+            return Err(malformed(
+                start + 1,
+                format!("record length {len} exceeds the limit of {MAX_RECORD_LEN}"),
+            ));
+        }
+        let total = 1 + len_bytes + len as usize;
+        if !self.fill(total)? {
+            return Ok(None);
+        }
+        let tag_byte = self.buf[self.pos];
+        let payload_at = start + 1 + len_bytes as u64;
+        let payload = &self.buf[self.pos + 1 + len_bytes..self.pos + total];
+        let mut c = Cursor::new(payload, payload_at);
+        if self.header.is_none() && tag_byte != tag::HEADER {
+            return Err(malformed(
+                start,
+                format!("first record has tag {tag_byte}, expected the header"),
+            ));
+        }
+        let rec = match tag_byte {
+            tag::HEADER => {
+                if self.header.is_some() {
+                    return Err(malformed(start, "a second header"));
+                }
+                let h = parse_header(&mut c)?;
+                self.clock.last_time = h.start_mono_ns;
+                self.header = Some(h.clone());
+                Record::Header(h)
+            }
+            tag::MODULE => Record::Module(Module {
+                path: c.string("module path")?,
+                base: c.varint("module base")?,
+                start: c.varint("module start")?,
+                end: c.varint("module end")?,
+                build_id: c.bytes("build id")?.to_vec(),
+            }),
+            tag::STACK => {
+                let id = c.u32("stack id")?;
+                let n = c.count("frame count")?;
+                let mut frames = Vec::with_capacity(n);
+                for _ in 0..n {
+                    frames.push(c.varint("frame")?);
+                }
+                Record::Stack(Stack { id, frames })
+            }
+            tag::EVENT => {
+                let flags = c.u8("event flags")?;
+                let dt = c.varint("time delta")?;
+                let tid = c.u32("thread id")?;
+                let api_at = payload_at + (payload.len() - c.remaining()) as u64;
+                let api_raw = c.varint("api")?;
+                let api = u16::try_from(api_raw)
+                    .ok()
+                    .and_then(Api::from_u16)
+                    .ok_or_else(|| malformed(api_at, format!("unknown api {api_raw}")))?;
+                let mut e = Event {
+                    seq: self.clock.next_seq,
+                    time_ns: 0,
+                    tid,
+                    api,
+                    device: c.i32("device")?,
+                    stream: c.varint("stream")?,
+                    address: c.varint("address")?,
+                    size: c.varint("size")?,
+                    result: c.u32("result")?,
+                    stack: c.u32("stack id")?,
+                    mem_info: None,
+                };
+                if flags & 1 != 0 {
+                    e.mem_info = Some(MemInfo {
+                        free: c.varint("free bytes")?,
+                        total: c.varint("total bytes")?,
+                    });
+                }
+                e.time_ns = self.clock.advance(dt);
+                self.clock.next_seq += 1;
+                Record::Event(e)
+            }
+            tag::MARKER => {
+                let dt = c.varint("time delta")?;
+                let tid = c.u32("thread id")?;
+                let label = match c.u8("label flag")? {
+                    0 => None,
+                    _ => Some(c.string("label")?),
+                };
+                Record::Marker(Marker {
+                    time_ns: self.clock.advance(dt),
+                    tid,
+                    label,
+                })
+            }
+            tag::DROPPED => {
+                let dt = c.varint("time delta")?;
+                let count = c.varint("dropped count")?;
+                self.clock.next_seq = self.clock.next_seq.saturating_add(count);
+                Record::Dropped {
+                    time_ns: self.clock.advance(dt),
+                    count,
+                }
+            }
+            tag::NOTE => Record::Note(c.string("note")?),
+            tag::TRAILER => Record::Trailer(Trailer {
+                events: c.varint("event count")?,
+                dropped: c.varint("dropped count")?,
+                stacks: c.varint("stack count")?,
+                modules: c.varint("module count")?,
+                end_mono_ns: c.varint("end time")?,
+            }),
+            other => return Err(malformed(start, format!("unknown record tag {other}"))),
+        };
+        // Trailing payload bytes are allowed: later minor revisions may append fields.
+        self.pos += total;
+        Ok(Some(rec))
+    }
+}
+
+impl<R: Read> Iterator for Reader<R> {
+    type Item = Result<Record, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_record().transpose()
+    }
+}
+
+fn parse_header(c: &mut Cursor<'_>) -> Result<Header, DecodeError> {
+    let pid = c.u32("pid")?;
+    let ppid = c.u32("ppid")?;
+    let exe = c.string("exe")?;
+    let n = c.count("argc")?;
+    let mut argv = Vec::with_capacity(n);
+    for _ in 0..n {
+        argv.push(c.string("argv")?);
+    }
+    Ok(Header {
+        pid,
+        ppid,
+        exe,
+        argv,
+        hostname: c.string("hostname")?,
+        start_unix_ns: c.varint("start time")?,
+        start_mono_ns: c.varint("start clock")?,
+        hook_version: c.string("hook version")?,
+        stacks: c.string("stacks mode")?,
+    })
+}

@@ -1,0 +1,179 @@
+//! Turning records into trace bytes. The hook calls this under its lock, on the profiled
+//! program's thread, so the event path allocates nothing beyond growing the output buffer.
+
+use crate::event::*;
+use crate::wire::*;
+
+pub const MAGIC: &[u8; 8] = b"GPULEAK\0";
+pub const FORMAT_VERSION: u16 = 1;
+/// Magic, version (u16 LE), reserved (u16 LE).
+pub const PRELUDE_LEN: usize = 12;
+
+pub mod tag {
+    pub const HEADER: u8 = 1;
+    pub const MODULE: u8 = 2;
+    pub const STACK: u8 = 3;
+    pub const EVENT: u8 = 4;
+    pub const MARKER: u8 = 5;
+    pub const DROPPED: u8 = 6;
+    pub const NOTE: u8 = 7;
+    pub const TRAILER: u8 = 8;
+}
+
+/// Records larger than this are malformed; the biggest real one is a header with a long argv.
+pub const MAX_RECORD_LEN: u64 = 64 << 20;
+
+const EVENT_HAS_MEM_INFO: u8 = 1;
+
+/// Stateful because times are delta-coded: one encoder per stream, fed in stream order.
+#[derive(Debug, Default)]
+pub struct Encoder {
+    last_time: u64,
+}
+
+impl Encoder {
+    /// Writes the prelude and the header; every stream starts with exactly this.
+    pub fn start(header: &Header, buf: &mut Vec<u8>) -> Encoder {
+        buf.extend_from_slice(MAGIC);
+        buf.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        buf.extend_from_slice(&0u16.to_le_bytes());
+        record(buf, tag::HEADER, |b| {
+            put_varint(b, header.pid.into());
+            put_varint(b, header.ppid.into());
+            put_str(b, &header.exe);
+            put_varint(b, header.argv.len() as u64);
+            for a in &header.argv {
+                put_str(b, a);
+            }
+            put_str(b, &header.hostname);
+            put_varint(b, header.start_unix_ns);
+            put_varint(b, header.start_mono_ns);
+            put_str(b, &header.hook_version);
+            put_str(b, &header.stacks);
+        });
+        Encoder {
+            last_time: header.start_mono_ns,
+        }
+    }
+
+    /// Times must not go backwards in a stream; a late clock read is clamped to the last time.
+    fn delta(&mut self, t: u64) -> u64 {
+        let d = t.saturating_sub(self.last_time);
+        self.last_time = self.last_time.max(t);
+        d
+    }
+
+    /// `event.seq` is not written: a reader numbers events by their position (dropped events
+    /// included), so the writer must encode events in sequence order.
+    pub fn event(&mut self, e: &Event, buf: &mut Vec<u8>) {
+        let dt = self.delta(e.time_ns);
+        record(buf, tag::EVENT, |b| {
+            b.push(if e.mem_info.is_some() {
+                EVENT_HAS_MEM_INFO
+            } else {
+                0
+            });
+            put_varint(b, dt);
+            put_varint(b, e.tid.into());
+            put_varint(b, e.api as u64);
+            put_zigzag(b, e.device.into());
+            put_varint(b, e.stream);
+            put_varint(b, e.address);
+            put_varint(b, e.size);
+            put_varint(b, e.result.into());
+            put_varint(b, e.stack.into());
+            if let Some(m) = e.mem_info {
+                put_varint(b, m.free);
+                put_varint(b, m.total);
+            }
+        });
+    }
+
+    pub fn module(&mut self, m: &Module, buf: &mut Vec<u8>) {
+        record(buf, tag::MODULE, |b| {
+            put_str(b, &m.path);
+            put_varint(b, m.base);
+            put_varint(b, m.start);
+            put_varint(b, m.end);
+            put_bytes(b, &m.build_id);
+        });
+    }
+
+    pub fn stack(&mut self, id: u32, frames: &[u64], buf: &mut Vec<u8>) {
+        record(buf, tag::STACK, |b| {
+            put_varint(b, id.into());
+            put_varint(b, frames.len() as u64);
+            for &f in frames {
+                put_varint(b, f);
+            }
+        });
+    }
+
+    pub fn marker(&mut self, m: &Marker, buf: &mut Vec<u8>) {
+        let dt = self.delta(m.time_ns);
+        record(buf, tag::MARKER, |b| {
+            put_varint(b, dt);
+            put_varint(b, m.tid.into());
+            match &m.label {
+                Some(l) => {
+                    b.push(1);
+                    put_str(b, l);
+                }
+                None => b.push(0),
+            }
+        });
+    }
+
+    pub fn dropped(&mut self, time_ns: u64, count: u64, buf: &mut Vec<u8>) {
+        let dt = self.delta(time_ns);
+        record(buf, tag::DROPPED, |b| {
+            put_varint(b, dt);
+            put_varint(b, count);
+        });
+    }
+
+    pub fn note(&mut self, text: &str, buf: &mut Vec<u8>) {
+        record(buf, tag::NOTE, |b| put_str(b, text));
+    }
+
+    pub fn trailer(&mut self, t: &Trailer, buf: &mut Vec<u8>) {
+        record(buf, tag::TRAILER, |b| {
+            put_varint(b, t.events);
+            put_varint(b, t.dropped);
+            put_varint(b, t.stacks);
+            put_varint(b, t.modules);
+            put_varint(b, t.end_mono_ns);
+        });
+    }
+
+    /// Encodes any record; the hook uses the typed methods, tests and tools this.
+    pub fn any(&mut self, r: &Record, buf: &mut Vec<u8>) {
+        match r {
+            Record::Header(_) => panic!("the header is written by Encoder::start"),
+            Record::Module(m) => self.module(m, buf),
+            Record::Stack(s) => self.stack(s.id, &s.frames, buf),
+            Record::Event(e) => self.event(e, buf),
+            Record::Marker(m) => self.marker(m, buf),
+            Record::Dropped { time_ns, count } => self.dropped(*time_ns, *count, buf),
+            Record::Note(n) => self.note(n, buf),
+            Record::Trailer(t) => self.trailer(t, buf),
+        }
+    }
+}
+
+/// Tag, varint payload length, payload. Most payloads are under 128 bytes, so one length byte is
+/// reserved up front and only longer payloads are shifted to make room.
+fn record(buf: &mut Vec<u8>, tag: u8, payload: impl FnOnce(&mut Vec<u8>)) {
+    buf.push(tag);
+    let len_at = buf.len();
+    buf.push(0);
+    payload(buf);
+    let len = buf.len() - len_at - 1;
+    if len < 0x80 {
+        buf[len_at] = len as u8;
+    } else {
+        let mut l = Vec::with_capacity(4);
+        put_varint(&mut l, len as u64);
+        buf.splice(len_at..len_at + 1, l);
+    }
+}

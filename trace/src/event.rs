@@ -1,0 +1,243 @@
+//! The event model: every record a trace can hold. Writer (the hook) and readers share these
+//! types, so the two cannot drift apart.
+
+/// Which CUDA entry point produced an event. The numeric values are part of the trace format
+/// (docs/trace-format.md); new entry points get new numbers, old numbers never change meaning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u16)]
+pub enum Api {
+    CudaMalloc = 1,
+    CudaFree = 2,
+    CudaMallocAsync = 3,
+    CudaFreeAsync = 4,
+    CudaMallocManaged = 5,
+    CudaMallocPitch = 6,
+    CudaMallocHost = 7,
+    CudaHostAlloc = 8,
+    CudaFreeHost = 9,
+
+    CuMemAlloc = 32,
+    CuMemFree = 33,
+    CuMemAllocAsync = 34,
+    CuMemFreeAsync = 35,
+    CuMemAllocManaged = 36,
+    CuMemAllocPitch = 37,
+    CuMemAllocHost = 38,
+    CuMemHostAlloc = 39,
+    CuMemFreeHost = 40,
+}
+
+/// What an entry point does to the set of live allocations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    Alloc,
+    Free,
+}
+
+/// Where the memory an entry point hands out lives. Reports keep these apart: pinned host memory
+/// does not fill the GPU, and users compare the device figure with `nvidia-smi`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MemoryKind {
+    Device,
+    Managed,
+    PinnedHost,
+}
+
+impl Api {
+    pub const ALL: [Api; 18] = [
+        Api::CudaMalloc,
+        Api::CudaFree,
+        Api::CudaMallocAsync,
+        Api::CudaFreeAsync,
+        Api::CudaMallocManaged,
+        Api::CudaMallocPitch,
+        Api::CudaMallocHost,
+        Api::CudaHostAlloc,
+        Api::CudaFreeHost,
+        Api::CuMemAlloc,
+        Api::CuMemFree,
+        Api::CuMemAllocAsync,
+        Api::CuMemFreeAsync,
+        Api::CuMemAllocManaged,
+        Api::CuMemAllocPitch,
+        Api::CuMemAllocHost,
+        Api::CuMemHostAlloc,
+        Api::CuMemFreeHost,
+    ];
+
+    pub fn from_u16(v: u16) -> Option<Api> {
+        Api::ALL.iter().copied().find(|a| *a as u16 == v)
+    }
+
+    /// The name a user knows: the symbol the program called (driver names without `_v2`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::CudaMalloc => "cudaMalloc",
+            Api::CudaFree => "cudaFree",
+            Api::CudaMallocAsync => "cudaMallocAsync",
+            Api::CudaFreeAsync => "cudaFreeAsync",
+            Api::CudaMallocManaged => "cudaMallocManaged",
+            Api::CudaMallocPitch => "cudaMallocPitch",
+            Api::CudaMallocHost => "cudaMallocHost",
+            Api::CudaHostAlloc => "cudaHostAlloc",
+            Api::CudaFreeHost => "cudaFreeHost",
+            Api::CuMemAlloc => "cuMemAlloc",
+            Api::CuMemFree => "cuMemFree",
+            Api::CuMemAllocAsync => "cuMemAllocAsync",
+            Api::CuMemFreeAsync => "cuMemFreeAsync",
+            Api::CuMemAllocManaged => "cuMemAllocManaged",
+            Api::CuMemAllocPitch => "cuMemAllocPitch",
+            Api::CuMemAllocHost => "cuMemAllocHost",
+            Api::CuMemHostAlloc => "cuMemHostAlloc",
+            Api::CuMemFreeHost => "cuMemFreeHost",
+        }
+    }
+
+    pub fn op(self) -> Op {
+        match self {
+            Api::CudaFree
+            | Api::CudaFreeAsync
+            | Api::CudaFreeHost
+            | Api::CuMemFree
+            | Api::CuMemFreeAsync
+            | Api::CuMemFreeHost => Op::Free,
+            _ => Op::Alloc,
+        }
+    }
+
+    pub fn memory(self) -> MemoryKind {
+        match self {
+            Api::CudaMallocManaged | Api::CuMemAllocManaged => MemoryKind::Managed,
+            Api::CudaMallocHost
+            | Api::CudaHostAlloc
+            | Api::CudaFreeHost
+            | Api::CuMemAllocHost
+            | Api::CuMemHostAlloc
+            | Api::CuMemFreeHost => MemoryKind::PinnedHost,
+            _ => MemoryKind::Device,
+        }
+    }
+
+    /// True for the CUDA runtime (libcudart) entry points, false for the driver (libcuda).
+    pub fn is_runtime(self) -> bool {
+        (self as u16) < 32
+    }
+}
+
+/// The device's memory as `cuMemGetInfo` saw it, recorded with every out-of-memory failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemInfo {
+    pub free: u64,
+    pub total: u64,
+}
+
+/// Stack id 0 means "no stack recorded" (stacks off, or capture failed).
+pub const NO_STACK: u32 = 0;
+
+/// Device ordinal for host memory, or when the device could not be determined.
+pub const NO_DEVICE: i32 = -1;
+
+/// One intercepted call: an allocation or a free, successful or not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// Position among all events of the process, starting at 0; dropped events use up numbers.
+    pub seq: u64,
+    /// Monotonic clock (CLOCK_MONOTONIC), nanoseconds.
+    pub time_ns: u64,
+    /// Kernel thread id of the caller.
+    pub tid: u32,
+    pub api: Api,
+    /// Device ordinal of the current context, `NO_DEVICE` when unknown or host memory.
+    pub device: i32,
+    /// The stream handle for stream-ordered calls, 0 otherwise.
+    pub stream: u64,
+    /// Address handed out (alloc) or given back (free); 0 when a failed alloc gave none.
+    pub address: u64,
+    /// Bytes requested; for pitched allocations pitch x height. 0 for frees.
+    pub size: u64,
+    /// The raw return code (`CUresult` or `cudaError_t`) the program saw; 0 is success.
+    pub result: u32,
+    pub stack: u32,
+    /// Present on failed allocations: the device's memory at the time of failure.
+    pub mem_info: Option<MemInfo>,
+}
+
+impl Event {
+    pub fn ok(&self) -> bool {
+        self.result == 0
+    }
+}
+
+/// Who recorded the trace. Written once, first.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Header {
+    pub pid: u32,
+    pub ppid: u32,
+    pub exe: String,
+    pub argv: Vec<String>,
+    pub hostname: String,
+    /// Wall clock at start, nanoseconds since the Unix epoch.
+    pub start_unix_ns: u64,
+    /// CLOCK_MONOTONIC at start; event times are on this clock.
+    pub start_mono_ns: u64,
+    pub hook_version: String,
+    /// "off" or "native".
+    pub stacks: String,
+}
+
+/// A loaded ELF object, so a reader can turn instruction pointers into symbols offline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Module {
+    pub path: String,
+    /// Load bias: the address of ELF virtual address 0 in the process.
+    pub base: u64,
+    /// Lowest and one-past-highest address of the object's loaded segments.
+    pub start: u64,
+    pub end: u64,
+    /// GNU build id, empty when the object has none.
+    pub build_id: Vec<u8>,
+}
+
+/// A unique call stack: instruction pointers, innermost first. The innermost is the address
+/// of the caller of the CUDA function; the others are return addresses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stack {
+    pub id: u32,
+    pub frames: Vec<u64>,
+}
+
+/// A boundary the program marked (`gpuleak_mark_iteration`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Marker {
+    pub time_ns: u64,
+    pub tid: u32,
+    pub label: Option<String>,
+}
+
+/// Counts written on clean exit. A trace may hold several: each supersedes the one before
+/// (late frees after exit handlers get their own).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Trailer {
+    pub events: u64,
+    pub dropped: u64,
+    pub stacks: u64,
+    pub modules: u64,
+    pub end_mono_ns: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Record {
+    Header(Header),
+    Module(Module),
+    Stack(Stack),
+    Event(Event),
+    Marker(Marker),
+    /// Events the hook could not record (the writer fell behind past the wait limit).
+    Dropped {
+        time_ns: u64,
+        count: u64,
+    },
+    /// Something the hook wants the reader to know ("could not resolve cuMemGetInfo_v2").
+    Note(String),
+    Trailer(Trailer),
+}
