@@ -1,0 +1,82 @@
+//! Settings from the environment, read once when the first event is recorded.
+
+pub const DEFAULT_OUTPUT: &str = "gpuleak-%p.trace";
+pub const DEFAULT_STACK_DEPTH: usize = 64;
+pub const MAX_STACK_DEPTH: usize = 256;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stacks {
+    Off,
+    Native,
+}
+
+impl Stacks {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stacks::Off => "off",
+            Stacks::Native => "native",
+        }
+    }
+}
+
+pub struct Config {
+    /// GPULEAK_OUTPUT, `%p` expanded to the pid when the file is created.
+    pub output: String,
+    /// GPULEAK_STACKS=off|native.
+    pub stacks: Stacks,
+    /// GPULEAK_STACK_DEPTH, frames kept per stack.
+    pub stack_depth: usize,
+    /// GPULEAK_MAX_WAIT_MS: how long a thread may wait for the writer before its event is
+    /// counted as dropped. Lossless unless the disk cannot keep up for this long.
+    pub max_wait_ms: u64,
+}
+
+impl Config {
+    pub fn from_env() -> (Config, Vec<String>) {
+        let mut notes = Vec::new();
+        let output = std::env::var("GPULEAK_OUTPUT")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| DEFAULT_OUTPUT.to_string());
+        let stacks = match std::env::var("GPULEAK_STACKS").as_deref() {
+            Err(_) | Ok("") | Ok("native") | Ok("all") | Ok("python") => Stacks::Native,
+            Ok("off") => Stacks::Off,
+            Ok(other) => {
+                notes.push(format!(
+                    "GPULEAK_STACKS={other} is not one of off|native; using native"
+                ));
+                Stacks::Native
+            }
+        };
+        let stack_depth = match std::env::var("GPULEAK_STACK_DEPTH") {
+            Err(_) => DEFAULT_STACK_DEPTH,
+            Ok(v) => match v.parse::<usize>() {
+                Ok(n) if (1..=MAX_STACK_DEPTH).contains(&n) => n,
+                _ => {
+                    notes.push(format!(
+                        "GPULEAK_STACK_DEPTH={v} is not in 1..={MAX_STACK_DEPTH}; using {DEFAULT_STACK_DEPTH}"
+                    ));
+                    DEFAULT_STACK_DEPTH
+                }
+            },
+        };
+        let max_wait_ms = match std::env::var("GPULEAK_MAX_WAIT_MS") {
+            Err(_) => 10_000,
+            Ok(v) => v.parse().unwrap_or_else(|_| {
+                notes.push(format!(
+                    "GPULEAK_MAX_WAIT_MS={v} is not a number; using 10000"
+                ));
+                10_000
+            }),
+        };
+        (
+            Config {
+                output,
+                stacks,
+                stack_depth,
+                max_wait_ms,
+            },
+            notes,
+        )
+    }
+}

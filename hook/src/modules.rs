@@ -1,0 +1,129 @@
+//! The loaded objects of the process, so that a reader can symbolize stacks without it.
+
+use std::ffi::{CStr, c_int, c_void};
+
+use gpuleak_trace::Module;
+
+/// Lists every loaded object. Takes the loader's lock, so it is never called with gpuleak's own
+/// lock held: a thread inside `dlopen` may be waiting for that lock in a constructor.
+pub fn scan() -> Vec<Module> {
+    let mut out: Vec<Module> = Vec::new();
+    // SAFETY: the callback only reads the structures the loader hands it.
+    unsafe {
+        libc::dl_iterate_phdr(Some(visit), &mut out as *mut Vec<Module> as *mut c_void);
+    }
+    out
+}
+
+/// How many objects have ever been loaded: changes when a library loads, so a rescan is only
+/// worth doing when it moved.
+pub fn load_count() -> u64 {
+    let mut adds: u64 = 0;
+    unsafe extern "C" fn first(
+        info: *mut libc::dl_phdr_info,
+        size: usize,
+        data: *mut c_void,
+    ) -> c_int {
+        if size >= std::mem::offset_of!(libc::dl_phdr_info, dlpi_subs) {
+            unsafe { *(data as *mut u64) = (*info).dlpi_adds };
+        }
+        1
+    }
+    unsafe {
+        libc::dl_iterate_phdr(Some(first), &mut adds as *mut u64 as *mut c_void);
+    }
+    adds
+}
+
+unsafe extern "C" fn visit(
+    info: *mut libc::dl_phdr_info,
+    _size: usize,
+    data: *mut c_void,
+) -> c_int {
+    let out = unsafe { &mut *(data as *mut Vec<Module>) };
+    let info = unsafe { &*info };
+    let base = info.dlpi_addr;
+    let phdrs = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) };
+    let (mut start, mut end) = (u64::MAX, 0u64);
+    let mut build_id = Vec::new();
+    for ph in phdrs {
+        match ph.p_type {
+            libc::PT_LOAD => {
+                start = start.min(base + ph.p_vaddr);
+                end = end.max(base + ph.p_vaddr + ph.p_memsz);
+            }
+            libc::PT_NOTE if build_id.is_empty() => {
+                build_id = unsafe { find_build_id(base + ph.p_vaddr, ph.p_memsz) };
+            }
+            _ => {}
+        }
+    }
+    if start >= end {
+        return 0;
+    }
+    let name = if info.dlpi_name.is_null() {
+        ""
+    } else {
+        unsafe { CStr::from_ptr(info.dlpi_name) }
+            .to_str()
+            .unwrap_or("")
+    };
+    let path = if name.is_empty() {
+        // The main program has no name here.
+        std::fs::read_link("/proc/self/exe")
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    } else {
+        name.to_string()
+    };
+    out.push(Module {
+        path,
+        base,
+        start,
+        end,
+        build_id,
+    });
+    0
+}
+
+/// Reads NT_GNU_BUILD_ID from a loaded PT_NOTE segment.
+unsafe fn find_build_id(addr: u64, len: u64) -> Vec<u8> {
+    const NT_GNU_BUILD_ID: u32 = 3;
+    let mut p = addr;
+    let end = addr + len;
+    let align4 = |n: u64| (n + 3) & !3;
+    while p + 12 <= end {
+        let (namesz, descsz, ty) = unsafe {
+            (
+                *(p as *const u32) as u64,
+                *((p + 4) as *const u32) as u64,
+                *((p + 8) as *const u32),
+            )
+        };
+        let name_at = p + 12;
+        let desc_at = name_at + align4(namesz);
+        let next = desc_at + align4(descsz);
+        if next > end {
+            break;
+        }
+        if ty == NT_GNU_BUILD_ID && namesz == 4 {
+            let name = unsafe { std::slice::from_raw_parts(name_at as *const u8, 4) };
+            if name == b"GNU\0" {
+                return unsafe {
+                    std::slice::from_raw_parts(desc_at as *const u8, descsz as usize)
+                }
+                .to_vec();
+            }
+        }
+        p = next;
+    }
+    Vec::new()
+}
+
+/// The loaded range of the object holding `addr`.
+pub fn range_of(addr: u64, modules: &[Module]) -> Option<(u64, u64)> {
+    modules
+        .iter()
+        .find(|m| addr >= m.start && addr < m.end)
+        .map(|m| (m.start, m.end))
+}

@@ -1,0 +1,234 @@
+//! Finding the real functions, and the `dlsym` hook.
+//!
+//! gpuleak exports its own `dlsym` so that callers which `dlopen` libcuda/libcudart and look up
+//! functions by name (cudarc, ctypes, XLA) get wrappers. Two things make that delicate:
+//!
+//! - glibc decides what `RTLD_NEXT` means from the caller's return address. A hook that calls the
+//!   real `dlsym` from Rust makes another preload's `dlsym(RTLD_NEXT, ..)` look like gpuleak's own
+//!   and resolve to the wrong object (skipping gpuleak, or looping into the other preload).
+//!   So `dlsym` is a naked trampoline: `RTLD_NEXT` lookups jump straight into the real `dlsym` with
+//!   the caller's return address untouched; gpuleak never substitutes those.
+//! - Rust's std and libc call `dlsym` themselves, possibly before anything is initialised, so
+//!   the real one is found with `dlvsym`, which gpuleak does not hook.
+
+use std::ffi::{CStr, c_char, c_int, c_void};
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+use crate::api;
+
+type DlsymFn = unsafe extern "C" fn(*mut c_void, *const c_char) -> *mut c_void;
+
+/// Read by the trampoline, so it must stay a plain pointer-sized static.
+static REAL_DLSYM: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+
+extern "C" fn init_real_dlsym() -> *mut c_void {
+    let p = REAL_DLSYM.load(Ordering::Acquire);
+    if !p.is_null() {
+        return p;
+    }
+    let mut p = std::ptr::null_mut();
+    for version in [c"GLIBC_2.34", c"GLIBC_2.2.5"] {
+        // SAFETY: dlvsym with RTLD_NEXT and valid C strings.
+        p = unsafe { libc::dlvsym(libc::RTLD_NEXT, c"dlsym".as_ptr(), version.as_ptr()) };
+        if !p.is_null() {
+            break;
+        }
+    }
+    if p.is_null() {
+        // Without the real dlsym nothing can be resolved; this cannot happen on glibc.
+        unsafe { libc::abort() };
+    }
+    REAL_DLSYM.store(p, Ordering::Release);
+    p
+}
+
+pub fn real_dlsym() -> DlsymFn {
+    let p = init_real_dlsym();
+    // SAFETY: the pointer is glibc's dlsym.
+    unsafe { std::mem::transmute::<*mut c_void, DlsymFn>(p) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[unsafe(naked)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dlsym(handle: *mut c_void, name: *const c_char) -> *mut c_void {
+    core::arch::naked_asm!(
+        "cmp rdi, -1",
+        "je 2f",
+        // Any other handle: hand the caller's return address along as a third argument.
+        "mov rdx, [rsp]",
+        "jmp {other}",
+        "2:",
+        "mov rax, [rip + {real}]",
+        "test rax, rax",
+        "jz 3f",
+        "jmp rax",
+        "3:",
+        "push rdi",
+        "push rsi",
+        "sub rsp, 8",
+        "call {init}",
+        "add rsp, 8",
+        "pop rsi",
+        "pop rdi",
+        "jmp rax",
+        other = sym dlsym_other,
+        real = sym REAL_DLSYM,
+        init = sym init_real_dlsym,
+    )
+}
+
+/// Elsewhere a tail call cannot be guaranteed, so `RTLD_NEXT` seen from another preload may
+/// resolve as if asked by gpuleak; the platforms gpuleak targets are x86-64.
+#[cfg(not(target_arch = "x86_64"))]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dlsym(handle: *mut c_void, name: *const c_char) -> *mut c_void {
+    if handle == libc::RTLD_NEXT {
+        return unsafe { real_dlsym()(handle, name) };
+    }
+    unsafe { dlsym_other(handle, name, std::ptr::null()) }
+}
+
+/// `dlsym` with a real handle or `RTLD_DEFAULT`: forward, then hand out a wrapper when the
+/// result is a CUDA function gpuleak records.
+unsafe extern "C" fn dlsym_other(
+    handle: *mut c_void,
+    name: *const c_char,
+    _caller: *const c_void,
+) -> *mut c_void {
+    // SAFETY: same arguments the caller gave us.
+    let found = unsafe { real_dlsym()(handle, name) };
+    if found.is_null() || name.is_null() {
+        return found;
+    }
+    // SAFETY: dlsym just accepted `name` as a C string.
+    let name = unsafe { CStr::from_ptr(name) }.to_bytes();
+    if !name.starts_with(b"cu") {
+        return found;
+    }
+    let Some(entry) = api::entry(name) else {
+        return found;
+    };
+    substitute(entry, found, handle.is_null())
+}
+
+/// Given the real address of a wrapped function, what the program should get instead.
+pub fn substitute(
+    entry: &'static api::Entry,
+    found: *mut c_void,
+    default_scope: bool,
+) -> *mut c_void {
+    if found == entry.exported as *mut c_void {
+        // gpuleak's own export was found (RTLD_DEFAULT scope). Without gpuleak the lookup
+        // would fail when no CUDA library is loaded, so say what the real lookup says.
+        if default_scope && next(entry).is_null() {
+            return std::ptr::null_mut();
+        }
+        return found;
+    }
+    if !in_cuda_library(found) {
+        return found;
+    }
+    match entry.resolved.compare_exchange(
+        std::ptr::null_mut(),
+        found,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    ) {
+        Ok(_) => entry.wrapper as *mut c_void,
+        Err(prev) if prev == found => entry.wrapper as *mut c_void,
+        // A second, different copy of the library: its calls go unwrapped rather than wrong.
+        Err(_) => found,
+    }
+}
+
+fn in_cuda_library(p: *mut c_void) -> bool {
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: dladdr only reads the address.
+    if unsafe { libc::dladdr(p, &mut info) } == 0 || info.dli_fname.is_null() {
+        return false;
+    }
+    let path = unsafe { CStr::from_ptr(info.dli_fname) }.to_bytes();
+    let base = path.rsplit(|&c| c == b'/').next().unwrap_or(path);
+    base.starts_with(b"libcuda.so") || base.starts_with(b"libcudart.so")
+}
+
+/// The exported symbol's name for a function address, as `dladdr` reports it.
+pub fn symbol_name(p: *mut c_void) -> Option<&'static [u8]> {
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    if unsafe { libc::dladdr(p, &mut info) } == 0 || info.dli_sname.is_null() || info.dli_saddr != p
+    {
+        return None;
+    }
+    // SAFETY: symbol names live as long as the object, which stays loaded while its function
+    // pointer is in use.
+    Some(unsafe { CStr::from_ptr(info.dli_sname) }.to_bytes())
+}
+
+/// The definition after gpuleak's in the global scope: what an interposed symbol forwards to.
+pub fn next(entry: &api::Entry) -> *mut c_void {
+    let p = entry.next.load(Ordering::Acquire);
+    if !p.is_null() {
+        return p;
+    }
+    // SAFETY: RTLD_NEXT from gpuleak's own code, NUL-terminated name.
+    let p = unsafe { real_dlsym()(libc::RTLD_NEXT, entry.cname.as_ptr()) };
+    if !p.is_null() {
+        entry.next.store(p, Ordering::Release);
+    }
+    p
+}
+
+type CuMemGetInfo = unsafe extern "C" fn(*mut usize, *mut usize) -> c_int;
+type CuCtxGetDevice = unsafe extern "C" fn(*mut c_int) -> c_int;
+
+static MEM_GET_INFO: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+static CTX_GET_DEVICE: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+
+/// A driver function for gpuleak's own queries, taken from the loaded libcuda itself so that it
+/// is found even when libcuda was opened RTLD_LOCAL, and never through a wrapper.
+fn driver_fn(slot: &AtomicPtr<c_void>, name: &CStr) -> *mut c_void {
+    let p = slot.load(Ordering::Acquire);
+    if !p.is_null() {
+        return p;
+    }
+    // SAFETY: RTLD_NOLOAD never loads anything; only an already loaded libcuda is used.
+    let h = unsafe {
+        libc::dlopen(
+            c"libcuda.so.1".as_ptr(),
+            libc::RTLD_LAZY | libc::RTLD_NOLOAD,
+        )
+    };
+    if h.is_null() {
+        return p;
+    }
+    let p = unsafe { real_dlsym()(h, name.as_ptr()) };
+    // Balances the reference RTLD_NOLOAD took; the program's own reference keeps it loaded.
+    unsafe { libc::dlclose(h) };
+    if !p.is_null() {
+        slot.store(p, Ordering::Release);
+    }
+    p
+}
+
+/// The device's (free, total) memory, for out-of-memory forensics.
+pub fn mem_info() -> Option<(u64, u64)> {
+    let p = driver_fn(&MEM_GET_INFO, c"cuMemGetInfo_v2");
+    if p.is_null() {
+        return None;
+    }
+    let f: CuMemGetInfo = unsafe { std::mem::transmute(p) };
+    let (mut free, mut total) = (0usize, 0usize);
+    (unsafe { f(&mut free, &mut total) } == 0).then_some((free as u64, total as u64))
+}
+
+/// The ordinal of the current context's device.
+pub fn current_device() -> Option<i32> {
+    let p = driver_fn(&CTX_GET_DEVICE, c"cuCtxGetDevice");
+    if p.is_null() {
+        return None;
+    }
+    let f: CuCtxGetDevice = unsafe { std::mem::transmute(p) };
+    let mut d: c_int = -1;
+    (unsafe { f(&mut d) } == 0).then_some(d)
+}

@@ -1,0 +1,642 @@
+//! Turning intercepted calls into trace bytes, and getting those bytes to the file.
+//!
+//! Threads encode their events into one shared buffer under a short lock (stack capture happens
+//! before it); one writer thread swaps the buffer out and writes it at least every 50 ms, so a
+//! SIGKILL loses at most that much. A thread waits for the writer only when the buffer is full,
+//! and never longer than GPULEAK_MAX_WAIT_MS: past that its event is counted as dropped, so the
+//! program is never blocked without bound. Exit, abort and SIGTERM flush what is left.
+//!
+//! Lock order: `file` before `state`. The file descriptor itself is an atomic so that opening the
+//! file (under `state`) needs no `file` lock.
+
+use std::ffi::{CString, c_int};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Once;
+use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use gpuleak_trace::{Api, Encoder, Event, Header, Marker, MemInfo, Module, Trailer};
+use hashbrown::HashTable;
+use parking_lot::{Condvar, Mutex};
+
+use crate::config::{Config, Stacks};
+use crate::{guard, modules, unwind};
+
+/// The writer is woken early once this much is buffered.
+const WAKE_AT: usize = 1 << 20;
+/// Producers wait for the writer beyond this.
+const BUFFER_LIMIT: usize = 64 << 20;
+const FLUSH_EVERY: Duration = Duration::from_millis(50);
+
+pub struct Call {
+    pub api: Api,
+    pub result: u32,
+    pub address: u64,
+    pub size: u64,
+    pub stream: u64,
+    pub device: i32,
+    pub mem_info: Option<(u64, u64)>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Phase {
+    /// No event yet: no file, no thread.
+    Idle,
+    Active,
+    /// The process is exiting: the final flush happened, later events are written at once.
+    Finished,
+    /// Recording failed (the file could not be created or written); the program runs on.
+    Disabled,
+}
+
+struct State {
+    phase: Phase,
+    enc: Encoder,
+    buf: Vec<u8>,
+    spare: Vec<u8>,
+    stacks: HashTable<(u64, u32, Box<[u64]>)>,
+    next_stack: u32,
+    modules: Vec<Module>,
+    events: u64,
+    dropped_pending: u64,
+    dropped: u64,
+    stack_count: u64,
+    path: String,
+    max_wait: Duration,
+    writer_woken: bool,
+}
+
+/// Everything a process records into. A forked child gets a fresh one instead of resetting the
+/// parent's: the parent's locks may have been held by threads that do not exist in the child.
+struct Core {
+    state: Mutex<State>,
+    file: Mutex<()>,
+    fd: AtomicI32,
+    wake: Condvar,
+    space: Condvar,
+}
+
+static CORE: AtomicPtr<Core> = AtomicPtr::new(std::ptr::null_mut());
+
+fn core() -> &'static Core {
+    let p = CORE.load(Ordering::Acquire);
+    if !p.is_null() {
+        // SAFETY: cores are leaked, never freed.
+        return unsafe { &*p };
+    }
+    let fresh = Box::into_raw(Box::new(Core::new()));
+    match CORE.compare_exchange(
+        std::ptr::null_mut(),
+        fresh,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    ) {
+        Ok(_) => unsafe { &*fresh },
+        Err(won) => {
+            drop(unsafe { Box::from_raw(fresh) });
+            unsafe { &*won }
+        }
+    }
+}
+
+impl Core {
+    fn new() -> Core {
+        Core {
+            state: Mutex::new(State {
+                phase: Phase::Idle,
+                enc: Encoder::default(),
+                buf: Vec::new(),
+                spare: Vec::new(),
+                stacks: HashTable::new(),
+                next_stack: 1,
+                modules: Vec::new(),
+                events: 0,
+                dropped_pending: 0,
+                dropped: 0,
+                stack_count: 0,
+                path: String::new(),
+                max_wait: Duration::from_secs(10),
+                writer_woken: false,
+            }),
+            file: Mutex::new(()),
+            fd: AtomicI32::new(-1),
+            wake: Condvar::new(),
+            space: Condvar::new(),
+        }
+    }
+}
+
+/// Frames to capture: 0 = stacks off, `usize::MAX` = configuration not read yet.
+static STACK_DEPTH: AtomicUsize = AtomicUsize::new(usize::MAX);
+/// The loader's load count at the last module scan; `u64::MAX` forces a scan.
+static LAST_LOADS: AtomicU64 = AtomicU64::new(u64::MAX);
+
+fn stack_depth() -> usize {
+    let d = STACK_DEPTH.load(Ordering::Relaxed);
+    if d != usize::MAX {
+        return d;
+    }
+    let (cfg, _) = Config::from_env();
+    let d = match cfg.stacks {
+        Stacks::Off => 0,
+        Stacks::Native => cfg.stack_depth,
+    };
+    STACK_DEPTH.store(d, Ordering::Relaxed);
+    d
+}
+
+fn now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Runs recording code so that a bug in gpuleak can never unwind into the program's C frames.
+pub fn guarded(f: impl FnOnce()) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+}
+
+pub fn event(c: Call) {
+    let depth = stack_depth();
+    let frames = (depth > 0).then(|| unwind::capture(depth));
+    let core = core();
+    let mut st = core.state.lock();
+    if !ensure_started(core, &mut st) {
+        return;
+    }
+    let mut stack = gpuleak_trace::NO_STACK;
+    if let Some(f) = &frames
+        && f.len > 0
+    {
+        let (s, id) = intern(core, st, f.as_slice());
+        st = s;
+        stack = id;
+        if !matches!(st.phase, Phase::Active | Phase::Finished) {
+            return;
+        }
+    }
+    if !make_room(core, &mut st) {
+        st.dropped_pending += 1;
+        return;
+    }
+    let time_ns = now_ns();
+    flush_dropped(&mut st, time_ns);
+    let ev = Event {
+        seq: st.events,
+        time_ns,
+        tid: guard::tid(),
+        api: c.api,
+        device: c.device,
+        stream: c.stream,
+        address: c.address,
+        size: c.size,
+        result: c.result,
+        stack,
+        mem_info: c.mem_info.map(|(free, total)| MemInfo { free, total }),
+    };
+    let State { enc, buf, .. } = &mut *st;
+    enc.event(&ev, buf);
+    st.events += 1;
+    after_append(core, st);
+}
+
+pub fn marker(label: Option<String>) {
+    let core = core();
+    let mut st = core.state.lock();
+    if !ensure_started(core, &mut st) {
+        return;
+    }
+    let time_ns = now_ns();
+    flush_dropped(&mut st, time_ns);
+    let m = Marker {
+        time_ns,
+        tid: guard::tid(),
+        label,
+    };
+    let State { enc, buf, .. } = &mut *st;
+    enc.marker(&m, buf);
+    after_append(core, st);
+}
+
+fn flush_dropped(st: &mut State, time_ns: u64) {
+    if st.dropped_pending > 0 {
+        let n = std::mem::take(&mut st.dropped_pending);
+        let State { enc, buf, .. } = st;
+        enc.dropped(time_ns, n, buf);
+        st.dropped += n;
+    }
+}
+
+fn after_append(core: &'static Core, mut st: parking_lot::MutexGuard<'static, State>) {
+    match st.phase {
+        Phase::Finished => {
+            // Exit handlers already ran: nobody else will write this event, so write it now,
+            // followed by fresh counts.
+            let t = trailer(&st);
+            let State { enc, buf, .. } = &mut *st;
+            enc.trailer(&t, buf);
+            drop(st);
+            flush(core);
+        }
+        _ if st.buf.len() >= WAKE_AT && !st.writer_woken => {
+            st.writer_woken = true;
+            core.wake.notify_one();
+        }
+        _ => {}
+    }
+}
+
+/// Waits, boundedly, while the buffer is over its limit.
+fn make_room(core: &Core, st: &mut parking_lot::MutexGuard<'static, State>) -> bool {
+    if st.buf.len() < BUFFER_LIMIT || st.phase != Phase::Active {
+        return true;
+    }
+    let deadline = Instant::now() + st.max_wait;
+    while st.buf.len() >= BUFFER_LIMIT && st.phase == Phase::Active {
+        core.wake.notify_one();
+        if core.space.wait_until(st, deadline).timed_out() {
+            return st.buf.len() < BUFFER_LIMIT;
+        }
+    }
+    true
+}
+
+fn hash_frames(frames: &[u64]) -> u64 {
+    let mut h = std::hash::BuildHasherDefault::<FxHasher>::default().build_hasher();
+    for &f in frames {
+        h.write_u64(f);
+    }
+    h.finish()
+}
+
+/// A multiply-xor hash: stacks are hashed on every event, and need no DoS resistance.
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+/// The id of a stack, writing it (and any module it lives in) the first time it is seen.
+/// May release the lock to list loaded modules, hence the guard going in and out.
+fn intern(
+    core: &'static Core,
+    mut st: parking_lot::MutexGuard<'static, State>,
+    frames: &[u64],
+) -> (parking_lot::MutexGuard<'static, State>, u32) {
+    let hash = hash_frames(frames);
+    let mut rescanned = false;
+    loop {
+        if let Some(&(_, id, _)) = st.stacks.find(hash, |e| e.0 == hash && *e.2 == *frames) {
+            return (st, id);
+        }
+        let unknown = frames
+            .iter()
+            .any(|&ip| modules::range_of(ip, &st.modules).is_none());
+        if unknown && !rescanned {
+            rescanned = true;
+            drop(st);
+            let fresh = scan_if_changed();
+            st = core.state.lock();
+            if !matches!(st.phase, Phase::Active | Phase::Finished) {
+                return (st, gpuleak_trace::NO_STACK);
+            }
+            if let Some(mods) = fresh {
+                add_modules(&mut st, mods);
+            }
+            continue;
+        }
+        let id = st.next_stack;
+        st.next_stack += 1;
+        st.stack_count += 1;
+        let State { enc, buf, .. } = &mut *st;
+        enc.stack(id, frames, buf);
+        st.stacks
+            .insert_unique(hash, (hash, id, frames.into()), |e| e.0);
+        return (st, id);
+    }
+}
+
+fn scan_if_changed() -> Option<Vec<Module>> {
+    let loads = modules::load_count();
+    if loads == LAST_LOADS.swap(loads, Ordering::AcqRel) {
+        return None;
+    }
+    Some(modules::scan())
+}
+
+fn add_modules(st: &mut State, scanned: Vec<Module>) {
+    for m in scanned {
+        if st.modules.contains(&m) {
+            continue;
+        }
+        let before = st.modules.len();
+        st.modules.retain(|o| o.end <= m.start || o.start >= m.end);
+        if st.modules.len() != before {
+            // An object was unloaded and another now lives at its addresses: stacks seen from
+            // here on must be defined after the new module so that readers resolve them to it.
+            st.stacks.clear();
+        }
+        let State { enc, buf, .. } = &mut *st;
+        enc.module(&m, buf);
+        st.modules.push(m);
+    }
+}
+
+fn trailer(st: &State) -> Trailer {
+    Trailer {
+        events: st.events,
+        dropped: st.dropped + st.dropped_pending,
+        stacks: st.stack_count,
+        modules: st.modules.len() as u64,
+        end_mono_ns: now_ns(),
+    }
+}
+
+/// First event of the process: create the file, write the header, start the writer.
+fn ensure_started(core: &'static Core, st: &mut State) -> bool {
+    match st.phase {
+        Phase::Active | Phase::Finished => return true,
+        Phase::Disabled => return false,
+        Phase::Idle => {}
+    }
+    let (cfg, notes) = Config::from_env();
+    st.max_wait = Duration::from_millis(cfg.max_wait_ms);
+    let pid = std::process::id();
+    let pattern = cfg.output.replace("%p", &pid.to_string());
+    let (fd, path) = match open_output(&pattern, pid) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!(
+                "gpuleak: cannot create trace {pattern}: {e}; recording is off for this process"
+            );
+            st.phase = Phase::Disabled;
+            return false;
+        }
+    };
+    st.path = path;
+    core.fd.store(fd, Ordering::Release);
+    let header = header(&cfg);
+    st.enc = Encoder::start(&header, &mut st.buf);
+    for n in notes {
+        let State { enc, buf, .. } = &mut *st;
+        enc.note(&n, buf);
+    }
+    once_per_process();
+    let spawned = std::thread::Builder::new()
+        .name("gpuleak-writer".into())
+        .spawn(move || writer_main(core));
+    if let Err(e) = spawned {
+        eprintln!("gpuleak: cannot start the trace writer thread: {e}; recording is off");
+        st.phase = Phase::Disabled;
+        return false;
+    }
+    st.phase = Phase::Active;
+    true
+}
+
+/// Never overwrites: an existing regular file means another process of the run (or an earlier
+/// run) owns that name, so this one writes `<path>.<pid>`. A FIFO or device is written to as is.
+fn open_output(path: &str, pid: u32) -> std::io::Result<(c_int, String)> {
+    let mut candidates = vec![path.to_string(), format!("{path}.{pid}")];
+    candidates.extend((1..100).map(|n| format!("{path}.{pid}.{n}")));
+    let mut last = std::io::Error::from_raw_os_error(libc::EEXIST);
+    for (i, cand) in candidates.iter().enumerate() {
+        let c = CString::new(cand.as_str())
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in path"))?;
+        let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC;
+        // SAFETY: valid C string.
+        let fd = unsafe { libc::open(c.as_ptr(), flags, 0o600) };
+        if fd >= 0 {
+            return Ok((fd, cand.clone()));
+        }
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EEXIST) {
+            return Err(err);
+        }
+        if i == 0 {
+            let mut sb: libc::stat = unsafe { std::mem::zeroed() };
+            let is_special = unsafe { libc::stat(c.as_ptr(), &mut sb) } == 0
+                && (sb.st_mode & libc::S_IFMT) != libc::S_IFREG;
+            if is_special {
+                let fd = unsafe { libc::open(c.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+                if fd >= 0 {
+                    return Ok((fd, cand.clone()));
+                }
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        last = err;
+    }
+    Err(last)
+}
+
+fn header(cfg: &Config) -> Header {
+    let argv = std::fs::read("/proc/self/cmdline")
+        .map(|b| {
+            b.split(|&c| c == 0)
+                .filter(|s| !s.is_empty())
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut host = [0u8; 256];
+    // SAFETY: buffer and its length.
+    let hostname = if unsafe { libc::gethostname(host.as_mut_ptr().cast(), host.len()) } == 0 {
+        let n = host.iter().position(|&c| c == 0).unwrap_or(host.len());
+        String::from_utf8_lossy(&host[..n]).into_owned()
+    } else {
+        String::new()
+    };
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    Header {
+        pid: std::process::id(),
+        ppid: unsafe { libc::getppid() } as u32,
+        exe: std::fs::read_link("/proc/self/exe")
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        argv,
+        hostname,
+        start_unix_ns: unix,
+        start_mono_ns: now_ns(),
+        hook_version: env!("CARGO_PKG_VERSION").to_string(),
+        stacks: cfg.stacks.name().to_string(),
+    }
+}
+
+fn writer_main(core: &'static Core) {
+    guard::exclude_this_thread();
+    loop {
+        {
+            let mut st = core.state.lock();
+            if st.phase != Phase::Active {
+                return;
+            }
+            if st.buf.len() < WAKE_AT {
+                core.wake.wait_for(&mut st, FLUSH_EVERY);
+            }
+            st.writer_woken = false;
+            if st.phase != Phase::Active {
+                return;
+            }
+        }
+        flush(core);
+    }
+}
+
+/// Writes out everything buffered so far. Taking `file` first keeps chunks in order.
+fn flush(core: &Core) {
+    let _f = core.file.lock();
+    let mut data = {
+        let mut st = core.state.lock();
+        if st.buf.is_empty() {
+            return;
+        }
+        let spare = std::mem::take(&mut st.spare);
+        std::mem::replace(&mut st.buf, spare)
+    };
+    core.space.notify_all();
+    let fd = core.fd.load(Ordering::Acquire);
+    if let Err(e) = write_all(fd, &data) {
+        let mut st = core.state.lock();
+        if st.phase != Phase::Disabled {
+            eprintln!(
+                "gpuleak: cannot write trace {}: {e}; recording stopped",
+                st.path
+            );
+            st.phase = Phase::Disabled;
+            st.buf = Vec::new();
+        }
+        core.space.notify_all();
+        return;
+    }
+    data.clear();
+    let mut st = core.state.lock();
+    if st.spare.capacity() < data.capacity() {
+        st.spare = data;
+    }
+}
+
+fn write_all(fd: c_int, mut data: &[u8]) -> std::io::Result<()> {
+    while !data.is_empty() {
+        // SAFETY: valid buffer.
+        let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        data = &data[n as usize..];
+    }
+    Ok(())
+}
+
+/// Process exit (the library's destructor, which runs after the program's atexit handlers):
+/// write everything and the trailer.
+pub fn finish() {
+    let p = CORE.load(Ordering::Acquire);
+    if p.is_null() {
+        return;
+    }
+    let core = unsafe { &*p };
+    let _g = guard::Guard::enter();
+    {
+        let mut st = core.state.lock();
+        if st.phase != Phase::Active {
+            return;
+        }
+        st.phase = Phase::Finished;
+        let t = trailer(&st);
+        let time = now_ns();
+        flush_dropped(&mut st, time);
+        let State { enc, buf, .. } = &mut *st;
+        enc.trailer(&t, buf);
+    }
+    core.wake.notify_all();
+    core.space.notify_all();
+    flush(core);
+}
+
+fn once_per_process() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| unsafe {
+        libc::pthread_atfork(None, None, Some(after_fork_in_child));
+        install_flush_on_signal(libc::SIGABRT);
+        install_flush_on_signal(libc::SIGTERM);
+    });
+}
+
+/// The child starts over with nothing: it records into its own file on its first event.
+unsafe extern "C" fn after_fork_in_child() {
+    guard::forget_tid();
+    LAST_LOADS.store(u64::MAX, Ordering::Relaxed);
+    let old = CORE.swap(Box::into_raw(Box::new(Core::new())), Ordering::AcqRel);
+    if !old.is_null() {
+        let old = unsafe { &*old };
+        let fd = old.fd.load(Ordering::Relaxed);
+        if fd >= 0 {
+            unsafe { libc::close(fd) };
+        }
+        // The parent's buffer is the parent's to write; free it if nobody held the lock.
+        if let Some(mut st) = old.state.try_lock() {
+            st.buf = Vec::new();
+            st.spare = Vec::new();
+        }
+    }
+}
+
+/// Flushes on SIGABRT (an uncaught C++ exception, a failed assert) and SIGTERM, then lets the
+/// signal do what it would have done. Installed only where the program left the default action.
+unsafe fn install_flush_on_signal(sig: c_int) {
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(sig, std::ptr::null(), &mut old) != 0
+            || old.sa_sigaction != libc::SIG_DFL
+        {
+            return;
+        }
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_fatal_signal as *const () as usize;
+        sa.sa_flags = libc::SA_RESETHAND;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(sig, &sa, std::ptr::null_mut());
+    }
+}
+
+extern "C" fn on_fatal_signal(sig: c_int) {
+    let p = CORE.load(Ordering::Acquire);
+    if !p.is_null() {
+        let core = unsafe { &*p };
+        // Only try-locks: the signal may have interrupted a thread holding either lock.
+        if let Some(_f) = core.file.try_lock()
+            && let Some(mut st) = core.state.try_lock()
+        {
+            let fd = core.fd.load(Ordering::Acquire);
+            if fd >= 0 && !st.buf.is_empty() {
+                let _ = write_all(fd, &st.buf);
+                st.buf.clear();
+            }
+        }
+    }
+    // SA_RESETHAND restored the default action; raising again after return delivers it.
+    unsafe { libc::raise(sig) };
+}
