@@ -24,8 +24,10 @@ extern "C" fn at_unload() {
 #[unsafe(link_section = ".fini_array")]
 static FINI: extern "C" fn() = at_unload;
 
-/// Records where gpuleak's own code lives so that stacks can leave its frames out.
+/// Records where gpuleak's own code lives so that stacks can leave its frames out, and makes
+/// forked children start their own trace.
 extern "C" fn at_load() {
+    record::register_fork_handler();
     let here = at_load as *const () as usize as u64;
     if let Some((start, end)) = modules::range_of(here, &modules::scan()) {
         unwind::set_own_range(start, end);

@@ -73,6 +73,11 @@ unsafe extern "C" fn visit(
         std::fs::read_link("/proc/self/exe")
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default()
+    } else if !name.starts_with('/') && name.contains('/') {
+        // Found through a relative LD_LIBRARY_PATH entry: readers may run elsewhere.
+        std::fs::canonicalize(name)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| name.to_string())
     } else {
         name.to_string()
     };

@@ -396,6 +396,17 @@ fn ensure_started(core: &'static Core, st: &mut State) -> bool {
         let State { enc, buf, .. } = &mut *st;
         enc.note(&n, buf);
     }
+    // The header goes out at once, so that even a process that dies before the first flush
+    // leaves a trace that says who it was.
+    if let Err(e) = write_all(fd, &st.buf) {
+        eprintln!(
+            "gpuleak: cannot write trace {}: {e}; recording is off for this process",
+            st.path
+        );
+        st.phase = Phase::Disabled;
+        return false;
+    }
+    st.buf.clear();
     once_per_process();
     let spawned = std::thread::Builder::new()
         .name("gpuleak-writer".into())
@@ -579,16 +590,25 @@ pub fn finish() {
 fn once_per_process() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| unsafe {
-        libc::pthread_atfork(None, None, Some(after_fork_in_child));
         install_flush_on_signal(libc::SIGABRT);
         install_flush_on_signal(libc::SIGTERM);
     });
+}
+
+/// Registered when the library loads, not at the first event: a fork while another thread is
+/// still starting the recorder must not hand the child a held lock.
+pub fn register_fork_handler() {
+    // SAFETY: registers a handler that only touches gpuleak's own state.
+    unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
 }
 
 /// The child starts over with nothing: it records into its own file on its first event.
 unsafe extern "C" fn after_fork_in_child() {
     guard::forget_tid();
     LAST_LOADS.store(u64::MAX, Ordering::Relaxed);
+    if CORE.load(Ordering::Acquire).is_null() {
+        return;
+    }
     let old = CORE.swap(Box::into_raw(Box::new(Core::new())), Ordering::AcqRel);
     if !old.is_null() {
         let old = unsafe { &*old };

@@ -47,6 +47,10 @@ pub fn capture(depth: usize) -> Frames {
                 return true;
             }
             leading = false;
+            if ip == 0 {
+                // The end of the chain, below `_start`.
+                return false;
+            }
             f.ips[f.len] = ip;
             f.len += 1;
             f.len < depth

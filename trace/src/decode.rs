@@ -53,13 +53,18 @@ fn malformed(offset: u64, message: impl Into<String>) -> DecodeError {
 
 pub struct Reader<R> {
     src: R,
+    /// Read-in bytes are `buf[pos..end]`; `buf[end..]` is zeroed room for the next read, kept
+    /// so that short reads do not zero it again each time.
     buf: Vec<u8>,
     pos: usize,
+    end: usize,
     /// Absolute offset of `buf[0]`.
     buf_offset: u64,
     eof: bool,
     header: Option<Header>,
     clock: Clock,
+    /// The iterator has yielded a malformed-stream error.
+    failed: bool,
 }
 
 /// Decoding state carried from record to record: times are deltas, sequence numbers implicit.
@@ -81,12 +86,14 @@ impl<R: Read> Reader<R> {
     pub fn new(src: R) -> Result<Self, DecodeError> {
         let mut r = Reader {
             src,
-            buf: Vec::with_capacity(64 * 1024),
+            buf: Vec::new(),
             pos: 0,
+            end: 0,
             buf_offset: 0,
             eof: false,
             header: None,
             clock: Clock::default(),
+            failed: false,
         };
         if !r.fill(PRELUDE_LEN)? {
             return Err(malformed(
@@ -130,31 +137,33 @@ impl<R: Read> Reader<R> {
     }
 
     fn available(&self) -> usize {
-        self.buf.len() - self.pos
+        self.end - self.pos
     }
 
     /// Makes `n` unread bytes available if the source has them. `false` at end of input.
     fn fill(&mut self, n: usize) -> Result<bool, DecodeError> {
         while self.available() < n {
-            if self.pos > 0 && self.pos >= self.buf.len() / 2 {
-                self.buf.drain(..self.pos);
+            if self.pos > 0 && self.pos >= self.end / 2 {
+                self.buf.copy_within(self.pos..self.end, 0);
                 self.buf_offset += self.pos as u64;
+                self.end -= self.pos;
                 self.pos = 0;
             }
-            let want = (n - self.available()).max(64 * 1024);
-            let old = self.buf.len();
-            self.buf.resize(old + want, 0);
+            // Grow by at most the buffer's size per read: a record length is only a claim until
+            // its bytes arrive, so a corrupt or still-being-written length must not make the
+            // reader allocate (and zero) up to MAX_RECORD_LEN before the source has those bytes.
+            let want = (n - self.available()).clamp(64 * 1024, self.end.max(64 * 1024));
+            if self.buf.len() < self.end + want {
+                self.buf.resize(self.end + want, 0);
+            }
             let got = loop {
-                match self.src.read(&mut self.buf[old..]) {
+                match self.src.read(&mut self.buf[self.end..self.end + want]) {
                     Ok(g) => break g,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        self.buf.truncate(old);
-                        return Err(DecodeError::Io(e));
-                    }
+                    Err(e) => return Err(DecodeError::Io(e)),
                 }
             };
-            self.buf.truncate(old + got);
+            self.end += got.min(want);
             if got == 0 {
                 self.eof = true;
                 return Ok(false);
@@ -170,9 +179,24 @@ impl<R: Read> Reader<R> {
             return Ok(None);
         }
         let start = self.offset();
+        // The tag alone decides some errors: report them even when the rest of the record has
+        // not arrived, rather than taking garbage for a truncated tail.
+        let tag_byte = self.buf[self.pos];
+        if self.header.is_none() && tag_byte != tag::HEADER {
+            return Err(malformed(
+                start,
+                format!("first record has tag {tag_byte}, expected the header"),
+            ));
+        }
+        if !(tag::HEADER..=tag::TRAILER).contains(&tag_byte) {
+            return Err(malformed(start, format!("unknown record tag {tag_byte}")));
+        }
+        if tag_byte == tag::HEADER && self.header.is_some() {
+            return Err(malformed(start, "a second header"));
+        }
         // Tag plus the longest length varint.
         let have_head = self.fill(11)?;
-        let (len, len_bytes) = match peek_varint(&self.buf[self.pos + 1..]) {
+        let (len, len_bytes) = match peek_varint(&self.buf[self.pos + 1..self.end]) {
             Ok(Some(v)) => v,
             Ok(None) if !have_head => return Ok(None),
             Ok(None) => unreachable!("ten bytes always finish or reject a varint"),
@@ -188,21 +212,11 @@ impl<R: Read> Reader<R> {
         if !self.fill(total)? {
             return Ok(None);
         }
-        let tag_byte = self.buf[self.pos];
         let payload_at = start + 1 + len_bytes as u64;
         let payload = &self.buf[self.pos + 1 + len_bytes..self.pos + total];
         let mut c = Cursor::new(payload, payload_at);
-        if self.header.is_none() && tag_byte != tag::HEADER {
-            return Err(malformed(
-                start,
-                format!("first record has tag {tag_byte}, expected the header"),
-            ));
-        }
         let rec = match tag_byte {
             tag::HEADER => {
-                if self.header.is_some() {
-                    return Err(malformed(start, "a second header"));
-                }
                 let h = parse_header(&mut c)?;
                 self.clock.last_time = h.start_mono_ns;
                 self.header = Some(h.clone());
@@ -254,7 +268,8 @@ impl<R: Read> Reader<R> {
                     });
                 }
                 e.time_ns = self.clock.advance(dt);
-                self.clock.next_seq += 1;
+                // Saturating: a corrupt Dropped count can push next_seq to u64::MAX.
+                self.clock.next_seq = self.clock.next_seq.saturating_add(1);
                 Record::Event(e)
             }
             tag::MARKER => {
@@ -295,11 +310,22 @@ impl<R: Read> Reader<R> {
     }
 }
 
+/// Yields records until the end of the stream. A malformed stream yields its error once and then
+/// ends (`next_record` would return the same error forever, and an iterator that never ends turns
+/// `.flatten()` or `.filter_map(Result::ok)` into an endless loop). Like `next_record`, `next`
+/// after a `None` picks up bytes appended since.
 impl<R: Read> Iterator for Reader<R> {
     type Item = Result<Record, DecodeError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.next_record().transpose()
+        if self.failed {
+            return None;
+        }
+        let r = self.next_record().transpose();
+        if let Some(Err(DecodeError::Malformed { .. })) = r {
+            self.failed = true;
+        }
+        r
     }
 }
 

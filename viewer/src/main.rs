@@ -1,1 +1,43 @@
-fn main() {}
+//! `gpuleak`: run a CUDA program under the hook, and report on the traces it writes.
+
+mod cli;
+mod report;
+mod run;
+
+use clap::Parser;
+
+/// A failure to tell the user in one line, and the exit code that goes with it.
+#[derive(Debug)]
+pub struct Fail {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Fail {
+    pub fn new(code: i32, message: impl Into<String>) -> Fail {
+        Fail {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Bad input (a trace, a path, a missing hook): distinct from the program's own exit codes only
+/// by convention, as with other wrappers.
+pub const EXIT_USAGE: i32 = 2;
+
+fn main() {
+    let cli = cli::Cli::parse();
+    let result = match &cli.command {
+        cli::Command::Run(args) => run::run(args),
+        cli::Command::Report(args) => report::report(args),
+    };
+    let code = match result {
+        Ok(code) => code,
+        Err(fail) => {
+            eprintln!("gpuleak: {}", fail.message);
+            fail.code
+        }
+    };
+    std::process::exit(code);
+}

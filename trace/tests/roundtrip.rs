@@ -1,0 +1,566 @@
+//! Encoder -> Reader: values survive, truncated streams end cleanly at every byte, a growing
+//! stream is followed, and malformed bytes are errors at the right offsets.
+
+mod common;
+
+use common::*;
+use gpuleak_trace::encode::{MAX_RECORD_LEN, PRELUDE_LEN, tag};
+use gpuleak_trace::wire::{put_str, put_varint, put_zigzag};
+use gpuleak_trace::*;
+
+fn reader(bytes: &[u8]) -> Reader<&[u8]> {
+    Reader::new(bytes).expect("valid prelude")
+}
+
+/// Offset and message of a Malformed error; panics on anything else.
+fn malformed(e: DecodeError) -> (u64, String) {
+    match e {
+        DecodeError::Malformed { offset, message } => (offset, message),
+        DecodeError::Io(e) => panic!("expected Malformed, got Io({e})"),
+    }
+}
+
+/// The error the stream ends with, after the records before it decoded fine.
+fn first_error(bytes: &[u8]) -> (u64, String) {
+    let mut r = match Reader::new(bytes) {
+        Ok(r) => r,
+        Err(e) => return malformed(e),
+    };
+    let (_, err) = read_all(&mut r);
+    malformed(err.expect("stream should be malformed"))
+}
+
+/// One framed record with a one-byte length.
+fn raw(tag: u8, payload: &[u8]) -> Vec<u8> {
+    let mut b = vec![tag];
+    put_varint(&mut b, payload.len() as u64);
+    b.extend_from_slice(payload);
+    b
+}
+
+/// A valid prelude and header, nothing else.
+fn start() -> Vec<u8> {
+    let mut b = Vec::new();
+    Encoder::start(&header(), &mut b);
+    b
+}
+
+#[test]
+fn every_record_kind_round_trips() {
+    let recs = records();
+    let (bytes, _) = encode(&header(), &recs);
+    let mut r = reader(&bytes);
+    assert_eq!(r.header(), None);
+    let (got, err) = read_all(&mut r);
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(got[0], Record::Header(header()));
+    assert_eq!(r.header(), Some(&header()));
+    assert_eq!(got[1..], recs[..]);
+    assert_eq!(r.truncated(), None);
+    assert_eq!(r.offset(), bytes.len() as u64);
+    // The end of the stream stays the end.
+    assert!(r.next_record().unwrap().is_none());
+}
+
+#[test]
+fn sequence_numbers_count_dropped_events_and_times_are_absolute() {
+    let recs = records();
+    let events: Vec<&Event> = recs
+        .iter()
+        .filter_map(|r| match r {
+            Record::Event(e) => Some(e),
+            _ => None,
+        })
+        .collect();
+    // Four events, then 17 dropped, then the rest.
+    assert_eq!(
+        events.iter().map(|e| e.seq).take(6).collect::<Vec<_>>(),
+        [0, 1, 2, 3, 21, 22]
+    );
+    let (bytes, _) = encode(&header(), &recs);
+    let got: Vec<Record> = reader(&bytes).map(Result::unwrap).collect();
+    let got_events: Vec<&Event> = got
+        .iter()
+        .filter_map(|r| match r {
+            Record::Event(e) => Some(e),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(got_events, events);
+    assert_eq!(got_events[0].time_ns, header().start_mono_ns);
+}
+
+#[test]
+fn an_empty_trace_is_a_prelude_and_a_header() {
+    let h = Header::default();
+    let (bytes, _) = encode(&h, &[]);
+    assert_eq!(&bytes[..8], b"GPULEAK\0");
+    assert_eq!(&bytes[8..12], &[1, 0, 0, 0]);
+    let got: Vec<Record> = reader(&bytes).map(Result::unwrap).collect();
+    assert_eq!(got, [Record::Header(h)]);
+}
+
+#[test]
+fn api_numbers_are_the_documented_ones() {
+    let table: [(Api, u16, &str); 18] = [
+        (Api::CudaMalloc, 1, "cudaMalloc"),
+        (Api::CudaFree, 2, "cudaFree"),
+        (Api::CudaMallocAsync, 3, "cudaMallocAsync"),
+        (Api::CudaFreeAsync, 4, "cudaFreeAsync"),
+        (Api::CudaMallocManaged, 5, "cudaMallocManaged"),
+        (Api::CudaMallocPitch, 6, "cudaMallocPitch"),
+        (Api::CudaMallocHost, 7, "cudaMallocHost"),
+        (Api::CudaHostAlloc, 8, "cudaHostAlloc"),
+        (Api::CudaFreeHost, 9, "cudaFreeHost"),
+        (Api::CuMemAlloc, 32, "cuMemAlloc"),
+        (Api::CuMemFree, 33, "cuMemFree"),
+        (Api::CuMemAllocAsync, 34, "cuMemAllocAsync"),
+        (Api::CuMemFreeAsync, 35, "cuMemFreeAsync"),
+        (Api::CuMemAllocManaged, 36, "cuMemAllocManaged"),
+        (Api::CuMemAllocPitch, 37, "cuMemAllocPitch"),
+        (Api::CuMemAllocHost, 38, "cuMemAllocHost"),
+        (Api::CuMemHostAlloc, 39, "cuMemHostAlloc"),
+        (Api::CuMemFreeHost, 40, "cuMemFreeHost"),
+    ];
+    for (api, n, name) in table {
+        assert_eq!(api as u16, n);
+        assert_eq!(Api::from_u16(n), Some(api));
+        assert_eq!(api.name(), name);
+    }
+    for n in 0..=u16::MAX {
+        if !table.iter().any(|&(_, m, _)| m == n) {
+            assert_eq!(Api::from_u16(n), None, "{n}");
+        }
+    }
+}
+
+#[test]
+fn trailing_payload_bytes_are_ignored() {
+    let mut bytes = start();
+    let mut p = Vec::new();
+    put_str(&mut p, "hello");
+    p.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]); // a field from the future, not a valid varint
+    bytes.extend(raw(tag::NOTE, &p));
+    let mut enc_bytes = Vec::new();
+    let mut enc = Encoder::default();
+    enc.note("after", &mut enc_bytes);
+    bytes.extend(enc_bytes);
+    let got: Vec<Record> = reader(&bytes).map(Result::unwrap).collect();
+    assert_eq!(
+        got[1..],
+        [Record::Note("hello".into()), Record::Note("after".into())]
+    );
+}
+
+#[test]
+fn non_minimal_varints_and_any_nonzero_label_flag_are_accepted() {
+    let mut bytes = start();
+    // Marker: dt = 5 written in three bytes, tid 9, label flag 2 then label "a".
+    let mut p = vec![0x85, 0x80, 0x00, 9, 2];
+    put_str(&mut p, "a");
+    bytes.extend(raw(tag::MARKER, &p));
+    let got: Vec<Record> = reader(&bytes).map(Result::unwrap).collect();
+    assert_eq!(
+        got[1],
+        Record::Marker(Marker {
+            time_ns: header().start_mono_ns + 5,
+            tid: 9,
+            label: Some("a".into())
+        })
+    );
+}
+
+#[test]
+fn times_going_backwards_are_clamped_by_the_encoder() {
+    let h = header();
+    let t0 = h.start_mono_ns;
+    let recs = [
+        Record::Event(Event {
+            seq: 0,
+            ..event(t0 + 100, Api::CudaMalloc)
+        }),
+        Record::Event(Event {
+            seq: 1,
+            ..event(t0 + 50, Api::CudaFree)
+        }),
+        // Before the header's start, too.
+        Record::Marker(Marker {
+            time_ns: 0,
+            tid: 1,
+            label: None,
+        }),
+    ];
+    let (bytes, _) = encode(&h, &recs);
+    let times: Vec<u64> = reader(&bytes)
+        .map(Result::unwrap)
+        .filter_map(|r| match r {
+            Record::Event(e) => Some(e.time_ns),
+            Record::Marker(m) => Some(m.time_ns),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(times, [t0 + 100, t0 + 100, t0 + 100]);
+}
+
+#[test]
+fn large_records_round_trip_through_short_reads() {
+    let h = Header {
+        argv: (0..20_000).map(|i| format!("--arg{i}")).collect(),
+        ..header()
+    };
+    let mut recs = vec![
+        Record::Note("n".repeat(300_000)),
+        Record::Stack(Stack {
+            id: 3,
+            frames: (0..50_000).map(|i| i * 0x1_0001).collect(),
+        }),
+    ];
+    recs.extend(records());
+    number(&mut recs);
+    let (bytes, _) = encode(&h, &recs);
+    for chunk in [0, 4093] {
+        let mut src = Growing::new(&bytes);
+        src.chunk = chunk;
+        let mut r = Reader::new(src).unwrap();
+        let (got, err) = read_all(&mut r);
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(got[0], Record::Header(h.clone()));
+        assert_eq!(got[1..], recs[..]);
+        assert_eq!(r.truncated(), None);
+    }
+}
+
+/// The records complete before `cut`, and where the incomplete one starts.
+fn expected_at_cut(
+    recs: &[Record],
+    starts: &[usize],
+    cut: usize,
+) -> (Vec<Record>, Option<(u64, usize)>) {
+    let mut all = vec![Record::Header(header())];
+    all.extend_from_slice(recs);
+    // starts[i] is where all[i] begins; starts[i + 1] where it ends.
+    let complete = starts[1..].iter().filter(|&&end| end <= cut).count();
+    let truncated =
+        (starts[complete] < cut).then(|| (starts[complete] as u64, cut - starts[complete]));
+    (all[..complete].to_vec(), truncated)
+}
+
+#[test]
+fn a_stream_cut_at_every_byte_ends_cleanly_after_the_complete_records() {
+    let recs = records();
+    let (bytes, starts) = encode(&header(), &recs);
+    for cut in 0..=bytes.len() {
+        let src = &bytes[..cut];
+        if cut < PRELUDE_LEN {
+            // Not even the prelude: the one case where a short file is an error.
+            let (offset, msg) = malformed(Reader::new(src).err().unwrap());
+            assert_eq!(offset, cut as u64, "{msg}");
+            continue;
+        }
+        let (want, want_trunc) = expected_at_cut(&recs, &starts, cut);
+        let mut r = reader(src);
+        let (got, err) = read_all(&mut r);
+        assert!(err.is_none(), "cut at {cut}: {err:?}");
+        assert_eq!(got, want, "cut at {cut}");
+        assert_eq!(r.truncated(), want_trunc, "cut at {cut}");
+        let resume_at = want_trunc.map_or(cut as u64, |(at, _)| at);
+        assert_eq!(r.offset(), resume_at, "cut at {cut}");
+        // Asking again changes nothing.
+        assert!(r.next_record().unwrap().is_none());
+        assert_eq!(r.truncated(), want_trunc, "cut at {cut}");
+    }
+}
+
+#[test]
+fn a_growing_stream_is_followed_from_every_cut() {
+    let recs = records();
+    let (bytes, starts) = encode(&header(), &recs);
+    let mut all = vec![Record::Header(header())];
+    all.extend_from_slice(&recs);
+    for cut in PRELUDE_LEN..=bytes.len() {
+        let src = Growing::new(&bytes[..cut]);
+        let mut r = Reader::new(src.clone()).unwrap();
+        let (mut got, err) = read_all(&mut r);
+        assert!(err.is_none(), "cut at {cut}: {err:?}");
+        assert_eq!(got, expected_at_cut(&recs, &starts, cut).0);
+        src.append(&bytes[cut..]);
+        let (rest, err) = read_all(&mut r);
+        assert!(err.is_none(), "cut at {cut}: {err:?}");
+        got.extend(rest);
+        assert_eq!(got, all, "cut at {cut}");
+        assert_eq!(r.truncated(), None);
+    }
+}
+
+#[test]
+fn a_stream_written_one_byte_at_a_time_is_followed() {
+    let recs = records();
+    let (bytes, starts) = encode(&header(), &recs);
+    let src = Growing::new(&bytes[..PRELUDE_LEN]);
+    let mut r = Reader::new(src.clone()).unwrap();
+    let mut got = Vec::new();
+    for cut in PRELUDE_LEN..=bytes.len() {
+        if cut > PRELUDE_LEN {
+            src.append(&bytes[cut - 1..cut]);
+        }
+        // The iterator, too, picks up bytes appended after it returned None.
+        got.extend(r.by_ref().map(Result::unwrap));
+        let (want, want_trunc) = expected_at_cut(&recs, &starts, cut);
+        assert_eq!(got, want, "cut at {cut}");
+        assert_eq!(r.truncated(), want_trunc, "cut at {cut}");
+    }
+}
+
+// ---- Malformed input ----
+
+#[test]
+fn bad_magic_is_an_error_at_offset_0() {
+    let mut bytes = start();
+    bytes[3] = b'X';
+    let (offset, msg) = first_error(&bytes);
+    assert_eq!(offset, 0);
+    assert!(msg.contains("magic"), "{msg}");
+}
+
+#[test]
+fn an_unknown_version_is_an_error_at_offset_8() {
+    for v in [0u16, 2, 0x0100, u16::MAX] {
+        let mut bytes = start();
+        bytes[8..10].copy_from_slice(&v.to_le_bytes());
+        let (offset, msg) = first_error(&bytes);
+        assert_eq!(offset, 8);
+        assert!(msg.contains(&format!("version {v}")), "{msg}");
+    }
+}
+
+#[test]
+fn the_reserved_prelude_bytes_are_ignored() {
+    let mut bytes = start();
+    bytes[10..12].copy_from_slice(&[0xab, 0xcd]);
+    let got: Vec<Record> = reader(&bytes).map(Result::unwrap).collect();
+    assert_eq!(got, [Record::Header(header())]);
+}
+
+#[test]
+fn the_first_record_must_be_the_header_and_the_only_one() {
+    let mut bytes = start()[..PRELUDE_LEN].to_vec();
+    bytes.extend(raw(tag::NOTE, &[0]));
+    assert_eq!(first_error(&bytes).0, PRELUDE_LEN as u64);
+
+    let mut bytes = start();
+    let second = bytes.len();
+    bytes.extend_from_slice(&start()[PRELUDE_LEN..]);
+    let (offset, msg) = first_error(&bytes);
+    assert_eq!(offset, second as u64);
+    assert!(msg.contains("second header"), "{msg}");
+}
+
+#[test]
+fn an_unknown_tag_is_an_error_at_its_record() {
+    let (valid, _) = encode(&header(), &records());
+    for t in [0u8, 9, 0x7f, 0xff] {
+        let mut bytes = valid.clone();
+        bytes.extend(raw(t, &[1, 2, 3]));
+        let (offset, msg) = first_error(&bytes);
+        assert_eq!(offset, valid.len() as u64);
+        assert!(msg.contains(&format!("tag {t}")), "{msg}");
+        // Even when nothing follows the tag: garbage is not a truncated record.
+        let mut bytes = valid.clone();
+        bytes.push(t);
+        assert_eq!(first_error(&bytes).0, valid.len() as u64);
+    }
+}
+
+#[test]
+fn an_oversize_or_overlong_length_is_an_error_at_the_length() {
+    let valid = start();
+    let mut bytes = valid.clone();
+    bytes.push(tag::NOTE);
+    put_varint(&mut bytes, MAX_RECORD_LEN + 1);
+    let (offset, msg) = first_error(&bytes);
+    assert_eq!(offset, valid.len() as u64 + 1);
+    assert!(msg.contains("exceeds"), "{msg}");
+
+    let mut bytes = valid.clone();
+    bytes.push(tag::NOTE);
+    bytes.extend_from_slice(&[0xff; 11]);
+    assert_eq!(first_error(&bytes).0, valid.len() as u64 + 1);
+
+    // The limit itself is allowed: a record that long is only truncated.
+    let mut bytes = valid.clone();
+    bytes.push(tag::NOTE);
+    put_varint(&mut bytes, MAX_RECORD_LEN);
+    let mut r = reader(&bytes);
+    let (_, err) = read_all(&mut r);
+    assert!(err.is_none());
+    assert_eq!(
+        r.truncated(),
+        Some((valid.len() as u64, bytes.len() - valid.len()))
+    );
+}
+
+/// An event payload up to and including the api field.
+fn event_head(api: u64) -> (Vec<u8>, usize) {
+    let mut p = vec![0u8]; // flags
+    put_varint(&mut p, 300); // time delta, two bytes
+    put_varint(&mut p, 70_000); // tid, three bytes
+    let api_at = p.len();
+    put_varint(&mut p, api);
+    (p, api_at)
+}
+
+fn event_tail(p: &mut Vec<u8>) {
+    put_zigzag(p, -1);
+    for _ in 0..6 {
+        put_varint(p, 0);
+    }
+}
+
+#[test]
+fn an_unknown_api_is_an_error_at_the_api_field() {
+    for api in [0u64, 10, 31, 41, 0x1_0001, u64::MAX] {
+        let mut bytes = start();
+        let rec_at = bytes.len();
+        let (mut p, api_at) = event_head(api);
+        event_tail(&mut p);
+        bytes.extend(raw(tag::EVENT, &p));
+        let (offset, msg) = first_error(&bytes);
+        assert_eq!(offset, (rec_at + 2 + api_at) as u64, "{msg}");
+        assert!(msg.contains(&format!("unknown api {api}")), "{msg}");
+    }
+    // The same record with a known api decodes.
+    let mut bytes = start();
+    let (mut p, _) = event_head(Api::CuMemAlloc as u64);
+    event_tail(&mut p);
+    bytes.extend(raw(tag::EVENT, &p));
+    let got: Vec<Record> = reader(&bytes).map(Result::unwrap).collect();
+    let Record::Event(e) = &got[1] else {
+        panic!("{got:?}")
+    };
+    assert_eq!(
+        (e.tid, e.api, e.device),
+        (70_000, Api::CuMemAlloc, NO_DEVICE)
+    );
+}
+
+#[test]
+fn bad_fields_are_errors_at_the_field() {
+    // A stack id past 32 bits.
+    let mut bytes = start();
+    let at = bytes.len() + 2;
+    let mut p = Vec::new();
+    put_varint(&mut p, 1 << 32);
+    p.push(0);
+    bytes.extend(raw(tag::STACK, &p));
+    let (offset, msg) = first_error(&bytes);
+    assert_eq!(offset, at as u64);
+    assert!(msg.contains("stack id"), "{msg}");
+
+    // A frame count larger than the record.
+    let mut bytes = start();
+    let at = bytes.len() + 2 + 1;
+    bytes.extend(raw(tag::STACK, &[1, 50, 1, 2, 3]));
+    let (offset, msg) = first_error(&bytes);
+    assert_eq!(offset, at as u64);
+    assert!(msg.contains("frame count"), "{msg}");
+
+    // A device outside i32.
+    let mut bytes = start();
+    let (mut p, api_at) = event_head(1);
+    let device_at = bytes.len() + 2 + api_at + 1;
+    put_zigzag(&mut p, i64::from(i32::MIN) - 1);
+    bytes.extend(raw(tag::EVENT, &p));
+    let (offset, msg) = first_error(&bytes);
+    assert_eq!(offset, device_at as u64);
+    assert!(msg.contains("device"), "{msg}");
+
+    // A record that ends before its fields do: error where the missing field would start.
+    let mut bytes = start();
+    let at = bytes.len() + 2;
+    bytes.extend(raw(tag::TRAILER, &[1, 2, 3]));
+    let (offset, msg) = first_error(&bytes);
+    assert_eq!(offset, at as u64 + 3);
+    assert!(msg.contains("module count"), "{msg}");
+
+    // Ends inside a varint.
+    let mut bytes = start();
+    let at = bytes.len() + 2;
+    bytes.extend(raw(tag::DROPPED, &[0, 0x80]));
+    let (offset, msg) = first_error(&bytes);
+    assert_eq!(offset, at as u64 + 1);
+    assert!(msg.contains("dropped count"), "{msg}");
+
+    // A string longer than its record.
+    let mut bytes = start();
+    let at = bytes.len() + 2;
+    bytes.extend(raw(tag::NOTE, &[5, b'a']));
+    assert_eq!(first_error(&bytes).0, at as u64);
+
+    // A header with an argc larger than the record.
+    let mut bytes = start()[..PRELUDE_LEN].to_vec();
+    let mut p = vec![1, 1, 0];
+    let argc_at = bytes.len() + 2 + p.len();
+    put_varint(&mut p, 1_000_000);
+    bytes.extend(raw(tag::HEADER, &p));
+    let (offset, msg) = first_error(&bytes);
+    assert_eq!(offset, argc_at as u64);
+    assert!(msg.contains("argc"), "{msg}");
+}
+
+#[test]
+fn an_error_repeats_from_next_record_and_ends_the_iterator() {
+    let (mut bytes, _) = encode(&header(), &records());
+    let bad_at = bytes.len() as u64;
+    bytes.extend(raw(42, &[]));
+    let mut r = reader(&bytes);
+    let (got, err) = read_all(&mut r);
+    assert_eq!(got.len(), records().len() + 1);
+    assert_eq!(malformed(err.unwrap()).0, bad_at);
+    assert_eq!(malformed(r.next_record().unwrap_err()).0, bad_at);
+
+    let mut it = reader(&bytes);
+    let items: Vec<_> = it.by_ref().collect();
+    assert_eq!(items.len(), records().len() + 2);
+    assert!(items.last().unwrap().is_err());
+    assert!(it.next().is_none());
+    // So consumers that skip errors end, too (bounded, so a regression fails instead of hanging).
+    let n = records().len() + 1;
+    assert_eq!(reader(&bytes).flatten().take(n + 10).count(), n);
+}
+
+#[test]
+fn a_huge_dropped_count_does_not_overflow_sequence_numbers() {
+    let h = header();
+    let mut recs = vec![
+        Record::Event(event(h.start_mono_ns, Api::CudaMalloc)),
+        Record::Dropped {
+            time_ns: h.start_mono_ns,
+            count: u64::MAX,
+        },
+        Record::Event(event(h.start_mono_ns, Api::CudaMalloc)),
+        Record::Event(event(h.start_mono_ns, Api::CudaFree)),
+    ];
+    number(&mut recs);
+    let (bytes, _) = encode(&h, &recs);
+    let got: Vec<Record> = reader(&bytes).map(Result::unwrap).collect();
+    assert_eq!(got[1..], recs[..]);
+    let Record::Event(e) = &got[4] else { panic!() };
+    assert_eq!(e.seq, u64::MAX);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn random_traces_round_trip((h, recs) in arb_trace(40), chunk in 0usize..9) {
+        let (bytes, _) = encode(&h, &recs);
+        let mut src = Growing::new(&bytes);
+        src.chunk = chunk;
+        let mut r = Reader::new(src).unwrap();
+        let (got, err) = read_all(&mut r);
+        proptest::prop_assert!(err.is_none(), "{:?}", err);
+        proptest::prop_assert_eq!(&got[0], &Record::Header(h));
+        proptest::prop_assert_eq!(&got[1..], &recs[..]);
+        proptest::prop_assert_eq!(r.truncated(), None);
+    }
+}

@@ -1,0 +1,170 @@
+//! The command line: what each subcommand takes, and the help text that explains it.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gpuleak",
+    version,
+    about = "Find where GPU memory goes in CUDA programs, with no code change",
+    long_about = "Find where GPU memory goes in CUDA programs, with no code change.\n\n\
+        gpuleak runs your program with a small library preloaded (LD_PRELOAD) that records every \
+        CUDA allocation and free with its call stack into a trace file. `gpuleak report` then \
+        shows what was still allocated at exit, which call sites allocated it, and what was live \
+        when an allocation failed for lack of memory.",
+    after_help = "Examples:\n  \
+        gpuleak run -- python sample.py --steps 50\n  \
+        gpuleak run -o sd.trace ./sampler\n  \
+        gpuleak report sd.trace\n  \
+        gpuleak report --format json sd.trace > sd.json"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Run(RunArgs),
+    Report(ReportArgs),
+}
+
+/// Run a program and record its GPU memory use.
+///
+/// The program runs with the gpuleak hook preloaded (put in front of any LD_PRELOAD already
+/// set). The trace file is created when the program first calls CUDA; a program that never does
+/// leaves no file. Child processes that use CUDA write their own trace beside it, named
+/// FILE.<pid>. Ctrl-C reaches the program as usual; SIGINT and SIGTERM sent to gpuleak are passed
+/// on to it. gpuleak exits with the program's exit code (128 + signal if it was killed).
+#[derive(Debug, Args)]
+#[command(after_help = "Environment:\n  \
+    GPULEAK_HOOK    the hook library, when --hook is not given\n\n\
+    The program sees GPULEAK_OUTPUT (the trace path; %p in it becomes the process id) and LD_PRELOAD.")]
+pub struct RunArgs {
+    /// Where to write the trace [default: gpuleak-<command>-<pid>.trace in the current directory].
+    /// An existing file of that name is replaced.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Record only; do not show the live view (the live view is not available yet, so this is
+    /// currently what every run does).
+    #[arg(long)]
+    pub no_tui: bool,
+
+    /// The hook library to preload [default: $GPULEAK_HOOK, else libgpuleak_hook.so beside the
+    /// gpuleak executable].
+    #[arg(long, value_name = "PATH")]
+    pub hook: Option<PathBuf>,
+
+    /// The program to run and its arguments. Put `--` before it when its own options could be
+    /// taken for gpuleak's.
+    #[arg(
+        value_name = "CMD",
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<OsString>,
+}
+
+/// Summarise a recorded trace.
+///
+/// Shows totals for device memory (managed memory included) and pinned host memory, the call
+/// sites with the most memory still allocated at the end, and every allocation that failed for
+/// lack of memory with what was live at that moment. A trace cut short (the program was killed)
+/// is reported up to where it ends, with a warning.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The trace file written by `gpuleak run`.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// `text` for people, `json` for tools (every site, stable field names).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// How many sites the text report lists (json lists all).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub top: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("gpuleak").chain(args.iter().copied()))
+    }
+
+    fn run_args(args: &[&str]) -> RunArgs {
+        match parse(args).expect("parses").command {
+            Command::Run(r) => r,
+            other => panic!("expected run, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_takes_the_command_after_a_double_dash() {
+        let r = run_args(&[
+            "run", "-o", "x.trace", "--", "python", "-u", "s.py", "--steps", "5",
+        ]);
+        assert_eq!(r.output, Some(PathBuf::from("x.trace")));
+        assert_eq!(r.command, ["python", "-u", "s.py", "--steps", "5"]);
+        assert!(!r.no_tui);
+    }
+
+    #[test]
+    fn run_options_after_the_command_belong_to_the_command() {
+        let r = run_args(&["run", "--no-tui", "./sampler", "--hook", "-o", "y"]);
+        assert!(r.no_tui);
+        assert_eq!(r.hook, None);
+        assert_eq!(r.output, None);
+        assert_eq!(r.command, ["./sampler", "--hook", "-o", "y"]);
+    }
+
+    #[test]
+    fn run_without_a_command_is_refused() {
+        assert!(parse(&["run"]).is_err());
+        assert!(parse(&["run", "--hook", "h.so", "--"]).is_err());
+    }
+
+    #[test]
+    fn report_defaults_to_text_and_ten_sites() {
+        match parse(&["report", "a.trace"]).unwrap().command {
+            Command::Report(r) => {
+                assert_eq!(r.format, Format::Text);
+                assert_eq!(r.top, 10);
+                assert_eq!(r.file, PathBuf::from("a.trace"));
+            }
+            other => panic!("expected report, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn report_accepts_json_and_refuses_unknown_formats() {
+        match parse(&["report", "--format", "json", "a.trace"])
+            .unwrap()
+            .command
+        {
+            Command::Report(r) => assert_eq!(r.format, Format::Json),
+            other => panic!("expected report, got {other:?}"),
+        }
+        assert!(parse(&["report", "--format", "xml", "a.trace"]).is_err());
+        assert!(parse(&["report"]).is_err());
+    }
+}

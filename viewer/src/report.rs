@@ -1,0 +1,214 @@
+//! `gpuleak report`: a trace file read back, as text for people or JSON for tools.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::path::Path;
+
+use gpuleak_analysis::units::{bytes, count};
+use gpuleak_analysis::{MemoryClass, Replay, Report, Symbolizer};
+use gpuleak_trace::DecodeError;
+
+use crate::cli::{Format, ReportArgs};
+use crate::{EXIT_USAGE, Fail};
+
+/// Frames shown per site in text; the rest are counted. JSON has them all.
+const FRAMES_SHOWN: usize = 12;
+
+pub fn report(args: &ReportArgs) -> Result<i32, Fail> {
+    let replay = load(&args.file)?;
+    if let Some(offset) = replay.truncated_at() {
+        eprintln!(
+            "gpuleak: warning: {}: trace ends early at byte {offset} (process killed?); \
+             reporting what was recorded before it",
+            args.file.display()
+        );
+    }
+    let report = Report::build(&replay, &mut Symbolizer::new());
+    let out = match args.format {
+        Format::Json => report.to_json() + "\n",
+        Format::Text => render_text(&report, args.top),
+    };
+    emit(&out).map_err(|e| Fail::new(1, format!("cannot write the report: {e}")))?;
+    Ok(0)
+}
+
+/// Reads and replays a whole trace; any error is one line naming the file and the byte.
+pub fn load(path: &Path) -> Result<Replay, Fail> {
+    let mut reader = gpuleak_trace::open(path).map_err(|e| decode_fail(path, e))?;
+    Replay::from_reader(&mut reader).map_err(|e| decode_fail(path, e))
+}
+
+pub fn decode_fail(path: &Path, e: DecodeError) -> Fail {
+    let what = match e {
+        DecodeError::Malformed { offset, message } => format!("{message} (at byte {offset})"),
+        DecodeError::Io(e) => match e.kind() {
+            io::ErrorKind::NotFound => "no such file".to_string(),
+            io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+            io::ErrorKind::IsADirectory => "is a directory, not a trace file".to_string(),
+            _ => crate::run::io_reason(&e),
+        },
+    };
+    Fail::new(EXIT_USAGE, format!("{}: {what}", path.display()))
+}
+
+/// A reader that stops early (`| head`) is not an error worth a message.
+fn emit(text: &str) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+pub fn render_text(r: &Report, top: usize) -> String {
+    let mut s = String::new();
+    // Writing to a String cannot fail; the results are ignored for that reason.
+    match &r.process {
+        Some(p) => {
+            let state = if r.complete {
+                "complete trace".to_string()
+            } else if let Some(at) = r.truncated_at {
+                format!("trace ends early at byte {at}")
+            } else {
+                "no clean exit recorded".to_string()
+            };
+            let _ = writeln!(s, "{} (pid {}) on {}: {state}", p.exe, p.pid, p.hostname);
+            if !p.argv.is_empty() {
+                let _ = writeln!(s, "  command: {}", p.argv.join(" "));
+            }
+        }
+        None => {
+            let _ = writeln!(s, "trace ends before its header: nothing was recorded");
+        }
+    }
+
+    let t = &r.totals;
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "Device memory: {} ({}), {}, {} failed",
+        count(t.allocations, "allocation", "allocations"),
+        bytes(t.bytes_allocated),
+        count(t.frees, "free", "frees"),
+        t.failed_allocations
+    );
+    let _ = writeln!(
+        s,
+        "  peak {} live; {} still live at the end ({})",
+        bytes(t.peak_live_bytes),
+        t.live_allocations_at_end,
+        bytes(t.live_bytes_at_end)
+    );
+    let p = &r.pinned_host;
+    if p.allocations > 0 || p.failed_allocations > 0 {
+        let _ = writeln!(
+            s,
+            "Pinned host memory: {} ({}), peak {} live, {} still live at the end ({})",
+            count(p.allocations, "allocation", "allocations"),
+            bytes(p.bytes_allocated),
+            bytes(p.peak_live_bytes),
+            p.live_allocations_at_end,
+            bytes(p.live_bytes_at_end)
+        );
+    }
+    match &r.iterations.source {
+        Some(src) => {
+            let _ = writeln!(s, "Iterations: {} (from {src}s)", r.iterations.count);
+        }
+        None => {
+            let _ = writeln!(s, "Iterations: not marked");
+        }
+    }
+    if r.dropped_events > 0 {
+        let _ = writeln!(
+            s,
+            "Warning: {} could not be recorded (the hook fell behind); figures are low",
+            count(r.dropped_events, "event", "events")
+        );
+    }
+    if r.unmatched_frees > 0 {
+        let _ = writeln!(
+            s,
+            "Note: {} of memory allocated before tracing began or by an untraced call",
+            count(r.unmatched_frees, "free", "frees")
+        );
+    }
+    for n in &r.notes {
+        let _ = writeln!(s, "Hook: {n}");
+    }
+
+    let _ = writeln!(s);
+    if r.sites.is_empty() {
+        let _ = writeln!(s, "No allocations were recorded.");
+    } else {
+        let shown = r.sites.len().min(top);
+        let _ = writeln!(
+            s,
+            "Top {} of {} by memory live at the end:",
+            shown,
+            count(r.sites.len() as u64, "site", "sites")
+        );
+        for (i, site) in r.sites.iter().take(shown).enumerate() {
+            let memory = match site.memory {
+                MemoryClass::Device => "",
+                MemoryClass::PinnedHost => " [pinned host]",
+            };
+            let _ = writeln!(
+                s,
+                "  #{} {} live in {} at the end; {} ({}) in all{memory}",
+                i + 1,
+                bytes(site.live_bytes_at_end),
+                count(site.live_allocations_at_end, "allocation", "allocations"),
+                count(site.allocations, "allocation", "allocations"),
+                bytes(site.bytes_allocated),
+            );
+            frames(&mut s, &site.frames);
+        }
+        if r.sites.len() > shown {
+            let _ = writeln!(
+                s,
+                "  ... {} more (--top N shows more)",
+                count((r.sites.len() - shown) as u64, "site", "sites")
+            );
+        }
+    }
+
+    if !r.ooms.is_empty() {
+        let _ = writeln!(s);
+        let _ = writeln!(s, "Out of memory ({}):", r.ooms.len());
+        for o in &r.ooms {
+            let device = match (o.device_free_bytes, o.device_total_bytes) {
+                (Some(free), Some(total)) => {
+                    format!("; the device had {} free of {}", bytes(free), bytes(total))
+                }
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                s,
+                "  {} of {} failed with {} live{device}",
+                o.api,
+                bytes(o.requested_bytes),
+                bytes(o.live_bytes)
+            );
+            frames(&mut s, &o.frames);
+        }
+    }
+    s
+}
+
+fn frames(s: &mut String, frames: &[String]) {
+    if frames.is_empty() {
+        let _ = writeln!(s, "      (no stack recorded)");
+        return;
+    }
+    for f in frames.iter().take(FRAMES_SHOWN) {
+        let _ = writeln!(s, "      {f}");
+    }
+    if frames.len() > FRAMES_SHOWN {
+        let _ = writeln!(
+            s,
+            "      ... {} more",
+            count((frames.len() - FRAMES_SHOWN) as u64, "frame", "frames")
+        );
+    }
+}

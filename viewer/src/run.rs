@@ -1,0 +1,516 @@
+//! `gpuleak run`: the program under the hook, its signals passed on, and a summary after.
+
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::{Duration, SystemTime};
+
+use gpuleak_analysis::units::{bytes, count};
+
+use crate::cli::RunArgs;
+use crate::report::load;
+use crate::{EXIT_USAGE, Fail};
+
+pub const HOOK_FILE: &str = "libgpuleak_hook.so";
+
+pub fn run(args: &RunArgs) -> Result<i32, Fail> {
+    let Some((program, program_args)) = args.command.split_first() else {
+        return Err(Fail::new(EXIT_USAGE, "no command to run"));
+    };
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf));
+    let hook = find_hook(
+        args.hook.as_deref(),
+        std::env::var_os("GPULEAK_HOOK"),
+        exe_dir,
+    )?;
+    let cwd = std::env::current_dir().map_err(|e| {
+        Fail::new(
+            EXIT_USAGE,
+            format!("cannot read the current directory: {e}"),
+        )
+    })?;
+    let output = match &args.output {
+        Some(p) => p.clone(),
+        None => default_output(program, std::process::id()),
+    };
+    // The program may change directory before its first CUDA call; the hook must not follow it.
+    let output_abs = cwd.join(&output);
+    prepare_output(&output_abs, &output)?;
+
+    let preload = ld_preload(&hook, std::env::var_os("LD_PRELOAD").as_deref());
+    install_forwarding();
+    // Traces of children are told apart from leftovers of earlier runs by their age; a little
+    // slack covers file systems with coarse timestamps.
+    let started = SystemTime::now() - Duration::from_secs(2);
+    let mut child = Command::new(program)
+        .args(program_args)
+        .env("LD_PRELOAD", &preload)
+        .env("GPULEAK_OUTPUT", &output_abs)
+        .spawn()
+        .map_err(|e| spawn_fail(program, &e))?;
+    let pid = child.id() as i32;
+    CHILD.store(pid, Ordering::SeqCst);
+    let pending = PENDING.swap(0, Ordering::SeqCst);
+    if pending != 0 {
+        // SAFETY: plain kill(2) of the child we just started.
+        unsafe { libc::kill(pid, pending) };
+    }
+    let status = child
+        .wait()
+        .map_err(|e| Fail::new(1, format!("lost track of {}: {e}", program.display())))?;
+    let code = match (status.code(), status.signal()) {
+        (Some(c), _) => c,
+        (None, Some(sig)) => 128 + sig,
+        (None, None) => 1,
+    };
+
+    summarize(program, &output, &output_abs, pid as u32, started);
+    Ok(code)
+}
+
+/// `--hook`, else `$GPULEAK_HOOK`, else `libgpuleak_hook.so` beside the gpuleak executable.
+pub fn find_hook(
+    flag: Option<&Path>,
+    env: Option<OsString>,
+    exe_dir: Option<PathBuf>,
+) -> Result<PathBuf, Fail> {
+    let (path, from) = if let Some(p) = flag {
+        (p.to_path_buf(), "given with --hook")
+    } else if let Some(p) = env.filter(|p| !p.is_empty()) {
+        (PathBuf::from(p), "named by GPULEAK_HOOK")
+    } else if let Some(dir) = exe_dir {
+        (dir.join(HOOK_FILE), "beside the gpuleak executable")
+    } else {
+        return Err(Fail::new(
+            EXIT_USAGE,
+            format!("cannot find {HOOK_FILE}: gpuleak's own location is unknown; use --hook PATH"),
+        ));
+    };
+    if !path.is_file() {
+        return Err(Fail::new(
+            EXIT_USAGE,
+            format!(
+                "hook library not found: {} ({from}); pass --hook PATH or set GPULEAK_HOOK",
+                path.display()
+            ),
+        ));
+    }
+    let path = std::fs::canonicalize(&path).unwrap_or(path);
+    // The loader splits LD_PRELOAD at spaces and colons; such a path would load something else.
+    if path
+        .as_os_str()
+        .as_bytes()
+        .iter()
+        .any(|b| *b == b':' || *b == b' ')
+    {
+        return Err(Fail::new(
+            EXIT_USAGE,
+            format!(
+                "hook path {} contains a space or colon, which LD_PRELOAD cannot carry; \
+                 copy the library elsewhere",
+                path.display()
+            ),
+        ));
+    }
+    Ok(path)
+}
+
+/// The hook goes first so that it sees every CUDA call before another preload does.
+pub fn ld_preload(hook: &Path, existing: Option<&OsStr>) -> OsString {
+    let mut v = hook.as_os_str().to_os_string();
+    if let Some(e) = existing.filter(|e| !e.is_empty()) {
+        v.push(":");
+        v.push(e);
+    }
+    v
+}
+
+/// `gpuleak-<command basename>-<pid>.trace`: several runs of one program do not collide.
+pub fn default_output(program: &OsStr, pid: u32) -> PathBuf {
+    let name = Path::new(program)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "program".to_string());
+    PathBuf::from(format!("gpuleak-{name}-{pid}.trace"))
+}
+
+/// Fails early, before the program runs for hours, if the trace could not be written; and clears
+/// a previous trace of the same name, which the hook would otherwise step around.
+pub fn prepare_output(abs: &Path, shown: &Path) -> Result<(), Fail> {
+    let dir = abs.parent().unwrap_or(Path::new("/"));
+    if !dir.is_dir() {
+        return Err(Fail::new(
+            EXIT_USAGE,
+            format!(
+                "cannot write the trace {}: directory {} does not exist",
+                shown.display(),
+                dir.display()
+            ),
+        ));
+    }
+    // Permission bits say nothing for root, a read-only mount or /proc: only a file written
+    // tells. The probe has its own name so an existing trace is untouched if this fails.
+    let probe = dir.join(format!(".gpuleak-probe-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+        }
+        Err(e) => {
+            return Err(Fail::new(
+                EXIT_USAGE,
+                format!(
+                    "cannot write the trace {}: directory {} is not writable ({})",
+                    shown.display(),
+                    dir.display(),
+                    io_reason(&e)
+                ),
+            ));
+        }
+    }
+    // A name with %p is new for every process; there is nothing of that name to clear yet.
+    if has_pid_pattern(abs) {
+        return Ok(());
+    }
+    match std::fs::symlink_metadata(abs) {
+        Ok(m) if m.is_file() || m.file_type().is_symlink() => {
+            std::fs::remove_file(abs).map_err(|e| {
+                Fail::new(
+                    EXIT_USAGE,
+                    format!("cannot replace the existing {}: {e}", shown.display()),
+                )
+            })
+        }
+        Ok(_) => Err(Fail::new(
+            EXIT_USAGE,
+            format!(
+                "cannot write the trace {}: it exists and is not a file",
+                shown.display()
+            ),
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Fail::new(
+            EXIT_USAGE,
+            format!("cannot write the trace {}: {e}", shown.display()),
+        )),
+    }
+}
+
+/// The OS's reason without the "(os error N)" tail, which says nothing more to a user.
+pub fn io_reason(e: &io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+fn has_pid_pattern(p: &Path) -> bool {
+    p.as_os_str().as_bytes().windows(2).any(|w| w == b"%p")
+}
+
+fn spawn_fail(program: &OsStr, e: &io::Error) -> Fail {
+    let name = program.to_string_lossy();
+    match e.kind() {
+        io::ErrorKind::NotFound => Fail::new(127, format!("{name}: command not found")),
+        io::ErrorKind::PermissionDenied => Fail::new(126, format!("{name}: permission denied")),
+        _ => Fail::new(126, format!("{name}: cannot run: {e}")),
+    }
+}
+
+static CHILD: AtomicI32 = AtomicI32::new(0);
+/// A signal that arrived before the child existed, delivered once it does.
+static PENDING: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    // SAFETY: the kernel hands a valid siginfo to an SA_SIGINFO handler; null is checked anyway.
+    let code = if info.is_null() {
+        libc::SI_USER
+    } else {
+        unsafe { (*info).si_code }
+    };
+    // Ctrl-C goes to the whole foreground process group: the child has it already, and a second
+    // one would make programs that count interrupts (Python) give up cleanup.
+    if sig == libc::SIGINT && code == libc::SI_KERNEL {
+        return;
+    }
+    let pid = CHILD.load(Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill(2) is async-signal-safe.
+        unsafe { libc::kill(pid, sig) };
+    } else {
+        PENDING.store(sig, Ordering::SeqCst);
+    }
+}
+
+/// gpuleak must outlive the program to summarise its trace, so it does not die of the signals
+/// meant for the program; it passes them on instead.
+fn install_forwarding() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: a zeroed sigaction with a valid handler, flags and empty mask.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = forward as *const () as usize;
+            sa.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Where the traces of this run are: the program's own, then those of its children.
+pub fn find_traces(template: &Path, pid: u32, since: SystemTime) -> (PathBuf, Vec<(u32, PathBuf)>) {
+    let main = expand_pid(template, pid);
+    let dir = template.parent().unwrap_or(Path::new("/"));
+    let name = template
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let main_name = main
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut extra = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            if file == main_name {
+                continue;
+            }
+            let Some(child) = child_pid(&name, &main_name, &file) else {
+                continue;
+            };
+            let fresh = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t >= since);
+            if fresh {
+                extra.push((child, entry.path()));
+            }
+        }
+    }
+    extra.sort();
+    (main, extra)
+}
+
+/// The pid in a child's trace name: `<main>.<pid>` (the hook's name when the path is taken), or
+/// the template with `%p` filled in.
+fn child_pid(template: &str, main: &str, file: &str) -> Option<u32> {
+    let digits = |s: &str| {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    if let Some(rest) = file.strip_prefix(main).and_then(|r| r.strip_prefix('.')) {
+        return digits(rest);
+    }
+    let (pre, post) = template.split_once("%p")?;
+    // Only the first %p is matched; a name with several is unusual enough to go unlisted.
+    let middle = file.strip_prefix(pre)?.strip_suffix(post)?;
+    digits(middle)
+}
+
+fn expand_pid(p: &Path, pid: u32) -> PathBuf {
+    let s = p.as_os_str().as_bytes();
+    let mut out = Vec::with_capacity(s.len() + 8);
+    let mut i = 0;
+    while i < s.len() {
+        if s[i..].starts_with(b"%p") {
+            out.extend_from_slice(pid.to_string().as_bytes());
+            i += 2;
+        } else {
+            out.push(s[i]);
+            i += 1;
+        }
+    }
+    PathBuf::from(OsStr::from_bytes(&out).to_os_string())
+}
+
+fn summarize(program: &OsStr, shown: &Path, abs: &Path, pid: u32, since: SystemTime) {
+    let (main, extra) = find_traces(abs, pid, since);
+    // Paths as the user wrote them: relative stays relative.
+    let display = |p: &Path| -> String {
+        let rel = if shown.is_absolute() {
+            None
+        } else {
+            abs.parent()
+                .and_then(|d| p.strip_prefix(d).ok())
+                .map(|r| shown.parent().unwrap_or(Path::new("")).join(r))
+        };
+        rel.unwrap_or_else(|| p.to_path_buf()).display().to_string()
+    };
+    let main_exists = main.is_file();
+    if !main_exists && extra.is_empty() {
+        eprintln!(
+            "gpuleak: {} made no CUDA calls; no trace written",
+            program.to_string_lossy()
+        );
+        return;
+    }
+    if main_exists {
+        eprintln!("gpuleak: {}", summary_line(&main, &display(&main)));
+    }
+    for (child, path) in &extra {
+        eprintln!(
+            "gpuleak: child {child}: {}",
+            summary_line(path, &display(path))
+        );
+    }
+}
+
+fn summary_line(path: &Path, shown: &str) -> String {
+    let replay = match load(path) {
+        Ok(r) => r,
+        Err(f) => return format!("{}; trace: {shown}", f.message),
+    };
+    let d = replay.device();
+    let mut line = format!(
+        "{} ({}), peak {} live, {} still live at exit ({}), {} failed",
+        count(d.allocations, "allocation", "allocations"),
+        bytes(d.bytes_allocated),
+        bytes(d.peak_live_bytes),
+        d.live_allocations,
+        bytes(d.live_bytes),
+        d.failed_allocations
+    );
+    if replay.dropped() > 0 {
+        line += &format!(
+            ", {} not recorded",
+            count(replay.dropped(), "event", "events")
+        );
+    }
+    if let Some(at) = replay.truncated_at() {
+        line += &format!(", trace ends early at byte {at} (process killed?)");
+    }
+    line + &format!("; trace: {shown}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hook_goes_in_front_of_an_existing_preload() {
+        let hook = Path::new("/opt/gpuleak/libgpuleak_hook.so");
+        assert_eq!(
+            ld_preload(hook, Some(OsStr::new("/usr/lib/libjemalloc.so"))),
+            "/opt/gpuleak/libgpuleak_hook.so:/usr/lib/libjemalloc.so"
+        );
+        assert_eq!(ld_preload(hook, Some(OsStr::new(""))), hook.as_os_str());
+        assert_eq!(ld_preload(hook, None), hook.as_os_str());
+    }
+
+    #[test]
+    fn the_default_output_names_the_command_and_pid() {
+        assert_eq!(
+            default_output(OsStr::new("/usr/bin/python3"), 77),
+            PathBuf::from("gpuleak-python3-77.trace")
+        );
+        assert_eq!(
+            default_output(OsStr::new("./sample"), 5),
+            PathBuf::from("gpuleak-sample-5.trace")
+        );
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("gpuleak-run-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn a_missing_hook_names_where_it_was_looked_for() {
+        let d = scratch("nohook");
+        let err = find_hook(None, None, Some(d.clone())).unwrap_err();
+        assert_eq!(err.code, EXIT_USAGE);
+        assert!(
+            err.message
+                .contains(&d.join(HOOK_FILE).display().to_string())
+        );
+        assert!(err.message.contains("beside the gpuleak executable"));
+        let err = find_hook(None, Some("/nope/h.so".into()), Some(d.clone())).unwrap_err();
+        assert!(err.message.contains("/nope/h.so") && err.message.contains("GPULEAK_HOOK"));
+    }
+
+    #[test]
+    fn the_hook_flag_wins_over_the_environment_and_the_executable_dir() {
+        let d = scratch("hooks");
+        let flag = d.join("flag.so");
+        let env = d.join("env.so");
+        std::fs::write(&flag, b"").unwrap();
+        std::fs::write(&env, b"").unwrap();
+        std::fs::write(d.join(HOOK_FILE), b"").unwrap();
+        let found = find_hook(Some(&flag), Some(env.clone().into()), Some(d.clone())).unwrap();
+        assert!(found.ends_with("flag.so"));
+        let found = find_hook(None, Some(env.into()), Some(d.clone())).unwrap();
+        assert!(found.ends_with("env.so"));
+        let found = find_hook(None, None, Some(d.clone())).unwrap();
+        assert!(found.ends_with(HOOK_FILE));
+    }
+
+    #[test]
+    fn an_existing_trace_of_the_same_name_is_cleared_but_a_directory_is_refused() {
+        let d = scratch("out");
+        let f = d.join("x.trace");
+        std::fs::write(&f, b"old").unwrap();
+        prepare_output(&f, &f).unwrap();
+        assert!(!f.exists());
+        std::fs::create_dir(&f).unwrap();
+        assert_eq!(prepare_output(&f, &f).unwrap_err().code, EXIT_USAGE);
+        let missing = d.join("no/such/dir/x.trace");
+        let err = prepare_output(&missing, &missing).unwrap_err();
+        assert!(err.message.contains("does not exist"), "{}", err.message);
+    }
+
+    #[test]
+    fn child_traces_beside_the_main_one_are_found_by_pid() {
+        let d = scratch("children");
+        let main = d.join("run.trace");
+        for name in [
+            "run.trace",
+            "run.trace.123",
+            "run.trace.45",
+            "run.trace.x1",
+            "other.trace.9",
+        ] {
+            std::fs::write(d.join(name), b"").unwrap();
+        }
+        let (m, extra) = find_traces(&main, 1, SystemTime::UNIX_EPOCH);
+        assert_eq!(m, main);
+        let pids: Vec<u32> = extra.iter().map(|(p, _)| *p).collect();
+        assert_eq!(pids, vec![45, 123]);
+        // Leftovers from an earlier run are older than this one.
+        let later = SystemTime::now() + Duration::from_secs(3600);
+        assert!(find_traces(&main, 1, later).1.is_empty());
+    }
+
+    #[test]
+    fn a_pid_pattern_names_the_main_trace_and_its_children() {
+        let d = scratch("pattern");
+        for name in ["t-100.trace", "t-200.trace", "t-.trace"] {
+            std::fs::write(d.join(name), b"").unwrap();
+        }
+        let (m, extra) = find_traces(&d.join("t-%p.trace"), 100, SystemTime::UNIX_EPOCH);
+        assert_eq!(m, d.join("t-100.trace"));
+        assert_eq!(extra, vec![(200, d.join("t-200.trace"))]);
+    }
+
+    #[test]
+    fn a_command_that_cannot_start_exits_127_or_126() {
+        let nf = io::Error::from(io::ErrorKind::NotFound);
+        assert_eq!(spawn_fail(OsStr::new("nope"), &nf).code, 127);
+        let pd = io::Error::from(io::ErrorKind::PermissionDenied);
+        assert_eq!(spawn_fail(OsStr::new("x"), &pd).code, 126);
+    }
+}

@@ -1,0 +1,114 @@
+//! Traces built in memory, scratch directories, and the gpuleak binary run as a user would.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use gpuleak_trace::*;
+
+pub const MIB: u64 = 1 << 20;
+
+pub fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("gpuleak-viewer-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+pub fn gpuleak(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gpuleak"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("GPULEAK_HOOK")
+        .output()
+        .expect("gpuleak runs")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A trace of a sampler that leaks one 2 MiB buffer per step for `steps` steps, frees its
+/// scratch, and fails once for lack of memory; `trailer` says whether it exited cleanly.
+pub fn leaky_trace(steps: u64, trailer: bool) -> Vec<u8> {
+    let header = Header {
+        pid: 4242,
+        ppid: 1,
+        exe: "/usr/bin/sampler".into(),
+        argv: vec!["sampler".into(), "--steps".into(), steps.to_string()],
+        hostname: "gpu-node".into(),
+        start_mono_ns: 100,
+        hook_version: "0.1.0".into(),
+        stacks: "native".into(),
+        ..Header::default()
+    };
+    let mut buf = Vec::new();
+    let mut enc = Encoder::start(&header, &mut buf);
+    enc.module(
+        &Module {
+            path: "/nonexistent/sampler".into(),
+            base: 0x1000,
+            start: 0x1000,
+            end: 0x9000,
+            build_id: vec![],
+        },
+        &mut buf,
+    );
+    enc.stack(1, &[0x1100, 0x1010], &mut buf);
+    enc.stack(2, &[0x2200, 0x1010], &mut buf);
+    let mut seq = 0;
+    let mut time = 100;
+    let mut ev = |enc: &mut Encoder, buf: &mut Vec<u8>, api, address, size, result, stack| {
+        time += 5;
+        enc.event(
+            &Event {
+                seq,
+                time_ns: time,
+                tid: 1,
+                api,
+                device: 0,
+                stream: 0,
+                address,
+                size,
+                result,
+                stack,
+                mem_info: (result != 0).then_some(MemInfo {
+                    free: 10 * MIB,
+                    total: 1 << 30,
+                }),
+            },
+            buf,
+        );
+        seq += 1;
+    };
+    for step in 0..steps {
+        ev(
+            &mut enc,
+            &mut buf,
+            Api::CudaMalloc,
+            0xa000 + step,
+            MIB,
+            0,
+            1,
+        );
+        ev(&mut enc, &mut buf, Api::CudaFree, 0xa000 + step, 0, 0, 1);
+        ev(
+            &mut enc,
+            &mut buf,
+            Api::CudaMalloc,
+            0xb000 + step,
+            2 * MIB,
+            0,
+            2,
+        );
+    }
+    ev(&mut enc, &mut buf, Api::CuMemAlloc, 0, 512 * MIB, 2, 2);
+    if trailer {
+        enc.trailer(&Trailer::default(), &mut buf);
+    }
+    buf
+}

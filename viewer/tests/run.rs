@@ -1,0 +1,197 @@
+//! `gpuleak run` without the real hook: a stand-in program writes the trace the hook would,
+//! which shows what gpuleak itself does (environment, exit codes, signals, the summary).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+/// An empty file in the hook's place: the loader skips it with a warning, and the program runs.
+fn fake_hook(d: &Path) -> PathBuf {
+    let h = d.join("libgpuleak_hook.so");
+    std::fs::write(&h, b"").unwrap();
+    h
+}
+
+fn run(d: &Path, args: &[&str]) -> std::process::Output {
+    let hook = fake_hook(d);
+    let mut all = vec!["run", "--hook", hook.to_str().unwrap()];
+    all.extend_from_slice(args);
+    gpuleak(&all, d)
+}
+
+/// stderr without the loader's complaints about the empty stand-in hook.
+fn ours(o: &std::process::Output) -> Vec<String> {
+    stderr(o)
+        .lines()
+        .filter(|l| !l.contains("ld.so"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_program_sees_the_hook_first_in_ld_preload_and_an_absolute_output() {
+    let d = scratch("env");
+    let hook = fake_hook(&d);
+    let o = gpuleak(
+        &[
+            "run",
+            "--hook",
+            hook.to_str().unwrap(),
+            "-o",
+            "x.trace",
+            "--",
+            "sh",
+            "-c",
+            "echo \"$LD_PRELOAD|$GPULEAK_OUTPUT\" > env.txt",
+        ],
+        &d,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let env = std::fs::read_to_string(d.join("env.txt")).unwrap();
+    let canon = std::fs::canonicalize(&d).unwrap();
+    let (preload, output) = env.trim().split_once('|').unwrap();
+    assert!(
+        preload.starts_with(canon.join("libgpuleak_hook.so").to_str().unwrap()),
+        "{env}"
+    );
+    assert_eq!(Path::new(output), d.join("x.trace"));
+}
+
+#[test]
+fn a_program_that_never_touches_cuda_leaves_no_trace_and_its_exit_code() {
+    let d = scratch("exit");
+    let o = run(&d, &["sh", "-c", "exit 3"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(
+        ours(&o),
+        vec!["gpuleak: sh made no CUDA calls; no trace written"]
+    );
+}
+
+#[test]
+fn a_program_killed_by_a_signal_exits_128_plus_the_signal() {
+    let d = scratch("killed");
+    let o = run(&d, &["sh", "-c", "kill -TERM $$"]);
+    assert_eq!(o.status.code(), Some(128 + 15));
+}
+
+#[test]
+fn sigterm_sent_to_gpuleak_reaches_the_program() {
+    let d = scratch("forward");
+    let hook = fake_hook(&d);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gpuleak"))
+        .args(["run", "--hook", hook.to_str().unwrap(), "--", "sleep", "30"])
+        .current_dir(&d)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Long enough for gpuleak to start sleep; a signal before that is delivered once it has.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // SAFETY: kill(2) of the process this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(128 + 15),
+        "sleep was terminated and gpuleak said so"
+    );
+}
+
+#[test]
+fn a_command_that_does_not_exist_exits_127() {
+    let d = scratch("notfound");
+    let o = run(&d, &["no-such-command-anywhere"]);
+    assert_eq!(o.status.code(), Some(127));
+    assert_eq!(
+        ours(&o),
+        vec!["gpuleak: no-such-command-anywhere: command not found"]
+    );
+}
+
+#[test]
+fn a_missing_hook_is_one_line_naming_where_it_looked() {
+    let d = scratch("nohook");
+    let o = gpuleak(&["run", "--hook", "missing.so", "--", "true"], &d);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1);
+    assert!(
+        err.contains("missing.so") && err.contains("--hook"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unwritable_output_directory_is_refused_before_the_program_runs() {
+    let d = scratch("unwritable");
+    let o = run(&d, &["-o", "no/such/dir/t.trace", "--", "touch", "ran"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!d.join("ran").exists(), "the program must not run");
+    assert_eq!(ours(&o).len(), 1, "{:?}", ours(&o));
+}
+
+#[test]
+fn the_summary_counts_what_the_trace_holds_and_lists_child_traces() {
+    let d = scratch("summary");
+    std::fs::write(d.join("leak.bin"), leaky_trace(3, true)).unwrap();
+    std::fs::write(d.join("old.trace"), b"stale").unwrap();
+    let o = run(
+        &d,
+        &[
+            "-o",
+            "old.trace",
+            "--",
+            "sh",
+            "-c",
+            "cp leak.bin \"$GPULEAK_OUTPUT\" && cp leak.bin \"$GPULEAK_OUTPUT.777\"",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        ours(&o),
+        vec![
+            "gpuleak: 6 allocations (9.00 MiB), peak 6.00 MiB live, 3 still live at exit (6.00 MiB), 1 failed; trace: old.trace",
+            "gpuleak: child 777: 6 allocations (9.00 MiB), peak 6.00 MiB live, 3 still live at exit (6.00 MiB), 1 failed; trace: old.trace.777",
+        ]
+    );
+}
+
+#[test]
+fn the_default_trace_name_holds_the_command_and_gpuleaks_pid() {
+    let d = scratch("default");
+    std::fs::write(d.join("leak.bin"), leaky_trace(1, true)).unwrap();
+    let o = run(&d, &["sh", "-c", "cp leak.bin \"$GPULEAK_OUTPUT\""]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let names: Vec<String> = std::fs::read_dir(&d)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("gpuleak-sh-") && n.ends_with(".trace"))
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(
+        ours(&o)[0].ends_with(&format!("; trace: {}", names[0])),
+        "{:?}",
+        ours(&o)
+    );
+}
+
+#[test]
+fn sigint_sent_to_gpuleak_by_another_process_reaches_the_program() {
+    let d = scratch("forward-int");
+    let hook = fake_hook(&d);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gpuleak"))
+        .args(["run", "--hook", hook.to_str().unwrap(), "--", "sleep", "30"])
+        .current_dir(&d)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // From kill(2), not the terminal: the program has not seen it, so gpuleak passes it on.
+    // SAFETY: kill(2) of the process this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + 2));
+}
