@@ -30,13 +30,12 @@ pub struct Entry {
     /// Exact exported symbol name.
     pub name: &'static str,
     pub cname: &'static CStr,
-    /// gpuleak's exported function of that name.
-    pub exported: *const c_void,
     /// gpuleak's hidden wrapper that forwards to `resolved`.
     pub wrapper: *const c_void,
     /// The real function behind `wrapper`, set by the first dlsym/cuGetProcAddress that found it.
     pub resolved: &'static AtomicPtr<c_void>,
-    /// The real function behind `exported`, the next definition in the global scope.
+    /// The real function behind gpuleak's export of `name`: the next definition in the global
+    /// scope.
     pub next: &'static AtomicPtr<c_void>,
 }
 
@@ -89,7 +88,6 @@ macro_rules! wrap {
                     Ok(c) => c,
                     Err(_) => panic!("symbol name with a NUL"),
                 },
-                exported: $sym as *const c_void,
                 wrapper: $sym::wrapper as *const c_void,
                 resolved: &$sym::RESOLVED,
                 next: &$sym::NEXT,

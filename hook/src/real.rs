@@ -118,7 +118,9 @@ pub fn substitute(
     found: *mut c_void,
     default_scope: bool,
 ) -> *mut c_void {
-    if found == entry.exported as *mut c_void {
+    // By address range, not by comparing with the export's address: taken in Rust, that is resolved
+    // through the global scope and is another library's when gpuleak is not first in it.
+    if crate::unwind::is_own(found as u64) {
         // gpuleak's own export was found (RTLD_DEFAULT scope). Without gpuleak the lookup
         // would fail when no CUDA library is loaded, so say what the real lookup says.
         if default_scope && next(entry).is_null() {

@@ -13,6 +13,11 @@ pub fn set_own_range(start: u64, end: u64) {
     OWN_END.store(end, Ordering::Relaxed);
 }
 
+/// True for an address inside gpuleak's own loaded image.
+pub fn is_own(addr: u64) -> bool {
+    addr >= OWN_START.load(Ordering::Relaxed) && addr < OWN_END.load(Ordering::Relaxed)
+}
+
 pub struct Frames {
     pub ips: [u64; MAX_STACK_DEPTH],
     pub len: usize,

@@ -1,0 +1,137 @@
+//! What an intercepted call costs the profiled program: the hook over the fake driver, with
+//! stacks off and on, and per frame of stack depth.
+//!
+//! Needs the release hook: `cargo build --release && cargo bench -p gpuleak-tests --bench hook_cost`.
+//! GPULEAK_STACKS is read once per process, so the bench runs itself once per mode.
+
+use std::ffi::c_void;
+use std::hint::black_box;
+use std::os::raw::{c_int, c_uint};
+use std::process::Command;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput};
+use libloading::os::unix::{Library, RTLD_GLOBAL, RTLD_NOW};
+
+type Alloc = unsafe extern "C" fn(*mut u64, usize) -> c_uint;
+type Free = unsafe extern "C" fn(u64) -> c_uint;
+
+struct Driver {
+    alloc: Alloc,
+    free: Free,
+    _libs: Vec<Library>,
+}
+
+/// Loads the fake driver and, with the hook, takes cuMemAlloc_v2/cuMemFree_v2 through the hook's
+/// `dlsym` the way cudarc does: the measured path is the wrapper a dlopen+dlsym program gets.
+fn load(with_hook: bool) -> Driver {
+    type Dlsym = unsafe extern "C" fn(*mut c_void, *const std::ffi::c_char) -> *mut c_void;
+    let fake = gpuleak_tests::fake_cuda_dir().join("libcuda.so.1");
+    unsafe {
+        let cuda =
+            Library::open(Some(&fake), RTLD_NOW | RTLD_GLOBAL).expect("load the fake driver");
+        let init: unsafe extern "C" fn(c_uint) -> c_int = *cuda.get(b"cuInit\0").unwrap();
+        assert_eq!(init(0), 0);
+        let retain: unsafe extern "C" fn(*mut *mut c_void, c_int) -> c_int =
+            *cuda.get(b"cuDevicePrimaryCtxRetain\0").unwrap();
+        let set: unsafe extern "C" fn(*mut c_void) -> c_int =
+            *cuda.get(b"cuCtxSetCurrent\0").unwrap();
+        let mut ctx = std::ptr::null_mut();
+        assert_eq!(retain(&mut ctx, 0), 0);
+        assert_eq!(set(ctx), 0);
+        let mut libs = Vec::new();
+        let (alloc, free): (Alloc, Free) = if with_hook {
+            let hook =
+                Library::open(Some(gpuleak_tests::hook_path()), RTLD_NOW).expect("load the hook");
+            let dlsym: Dlsym = *hook.get(b"dlsym\0").unwrap();
+            let handle = cuda.into_raw();
+            let a = dlsym(handle, c"cuMemAlloc_v2".as_ptr());
+            let f = dlsym(handle, c"cuMemFree_v2".as_ptr());
+            let cuda = Library::from_raw(handle);
+            assert!(!a.is_null() && !f.is_null());
+            assert_ne!(
+                a,
+                *cuda.get::<*mut c_void>(b"cuMemAlloc_v2\0").unwrap(),
+                "not wrapped"
+            );
+            libs.push(hook);
+            libs.push(cuda);
+            (
+                std::mem::transmute::<*mut c_void, Alloc>(a),
+                std::mem::transmute::<*mut c_void, Free>(f),
+            )
+        } else {
+            let a: Alloc = *cuda.get(b"cuMemAlloc_v2\0").unwrap();
+            let f: Free = *cuda.get(b"cuMemFree_v2\0").unwrap();
+            libs.push(cuda);
+            (a, f)
+        };
+        Driver {
+            alloc,
+            free,
+            _libs: libs,
+        }
+    }
+}
+
+#[inline(never)]
+fn pair_at_depth(d: &Driver, depth: usize) {
+    if depth > 1 {
+        pair_at_depth(d, black_box(depth - 1));
+        black_box(());
+        return;
+    }
+    let mut p = 0u64;
+    unsafe {
+        assert_eq!((d.alloc)(&mut p, 4096), 0);
+        assert_eq!((d.free)(p), 0);
+    }
+}
+
+fn run(mode: &str) {
+    let mut c = Criterion::default()
+        .configure_from_args()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    let d = load(mode != "baseline");
+    let mut g = c.benchmark_group(format!("hook/{mode}"));
+    // An alloc/free pair is two events.
+    g.throughput(Throughput::Elements(2));
+    let depths: &[usize] = if mode == "native" {
+        &[1, 10, 20, 40]
+    } else {
+        &[1]
+    };
+    for &depth in depths {
+        g.bench_function(format!("alloc_free_pair/depth_{depth}"), |b| {
+            b.iter(|| pair_at_depth(&d, black_box(depth)))
+        });
+    }
+    g.finish();
+    c.final_summary();
+}
+
+fn main() {
+    if let Ok(mode) = std::env::var("GPULEAK_BENCH_MODE") {
+        return run(&mode);
+    }
+    let exe = std::env::current_exe().expect("own path");
+    // native_10: stacks capped at 10 frames, the "typical 10-frame stack" of the cost target.
+    for mode in ["baseline", "off", "native_10", "native"] {
+        let stacks = if mode.starts_with("native") {
+            "native"
+        } else {
+            "off"
+        };
+        let depth = if mode == "native_10" { "10" } else { "64" };
+        let status = Command::new(&exe)
+            .args(std::env::args_os().skip(1))
+            .env("GPULEAK_BENCH_MODE", mode)
+            .env("GPULEAK_STACKS", stacks)
+            .env("GPULEAK_STACK_DEPTH", depth)
+            .env("GPULEAK_OUTPUT", "/dev/null")
+            .status()
+            .expect("run the bench for one mode");
+        assert!(status.success(), "bench mode {mode} failed");
+    }
+}
