@@ -63,6 +63,8 @@ struct State {
     stack_count: u64,
     path: String,
     max_wait: Duration,
+    /// A bounded wait for the writer timed out; cleared when the writer takes the buffer.
+    overflowing: bool,
     writer_woken: bool,
 }
 
@@ -116,6 +118,7 @@ impl Core {
                 stack_count: 0,
                 path: String::new(),
                 max_wait: Duration::from_secs(10),
+                overflowing: false,
                 writer_woken: false,
             }),
             file: Mutex::new(()),
@@ -240,7 +243,7 @@ fn after_append(core: &'static Core, mut st: parking_lot::MutexGuard<'static, St
             let State { enc, buf, .. } = &mut *st;
             enc.trailer(&t, buf);
             drop(st);
-            flush(core);
+            flush(core, Some(EXIT_WAIT));
         }
         _ if st.buf.len() >= WAKE_AT && !st.writer_woken => {
             st.writer_woken = true;
@@ -255,11 +258,17 @@ fn make_room(core: &Core, st: &mut parking_lot::MutexGuard<'static, State>) -> b
     if st.buf.len() < BUFFER_LIMIT || st.phase != Phase::Active {
         return true;
     }
+    // Once a wait has timed out the writer is known to be stuck (a full disk, a stalled pipe):
+    // drop at once until it catches up instead of making every event wait again.
+    if st.overflowing {
+        return false;
+    }
     let deadline = Instant::now() + st.max_wait;
     while st.buf.len() >= BUFFER_LIMIT && st.phase == Phase::Active {
         core.wake.notify_one();
         if core.space.wait_until(st, deadline).timed_out() {
-            return st.buf.len() < BUFFER_LIMIT;
+            st.overflowing = st.buf.len() >= BUFFER_LIMIT;
+            return !st.overflowing;
         }
     }
     true
@@ -444,11 +453,22 @@ fn open_output(path: &str, pid: u32) -> std::io::Result<(c_int, String)> {
             let is_special = unsafe { libc::stat(c.as_ptr(), &mut sb) } == 0
                 && (sb.st_mode & libc::S_IFMT) != libc::S_IFREG;
             if is_special {
-                let fd = unsafe { libc::open(c.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
-                if fd >= 0 {
-                    return Ok((fd, cand.clone()));
+                // Non-blocking open: a FIFO nobody reads must fail now, not hang the program's
+                // first CUDA call. Writes block again (boundedly, see `make_room`).
+                let fd = unsafe {
+                    libc::open(
+                        c.as_ptr(),
+                        libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NONBLOCK,
+                    )
+                };
+                if fd < 0 {
+                    return Err(std::io::Error::last_os_error());
                 }
-                return Err(std::io::Error::last_os_error());
+                unsafe {
+                    let fl = libc::fcntl(fd, libc::F_GETFL);
+                    libc::fcntl(fd, libc::F_SETFL, fl & !libc::O_NONBLOCK);
+                }
+                return Ok((fd, cand.clone()));
             }
         }
         last = err;
@@ -508,19 +528,42 @@ fn writer_main(core: &'static Core) {
                 return;
             }
         }
-        flush(core);
+        flush(core, None);
     }
 }
 
+/// How long exit waits for a writer stuck in `write` (a pipe nobody reads) before giving up on
+/// the end of the trace rather than hanging the program's exit.
+const EXIT_WAIT: Duration = Duration::from_secs(2);
+
 /// Writes out everything buffered so far. Taking `file` first keeps chunks in order.
-fn flush(core: &Core) {
-    let _f = core.file.lock();
+/// `limit` bounds the wait for a writer already in `write`.
+fn flush(core: &Core, limit: Option<Duration>) {
+    let _f = match limit {
+        None => core.file.lock(),
+        Some(d) => match core.file.try_lock_for(d) {
+            Some(f) => f,
+            None => {
+                let mut st = core.state.lock();
+                if st.phase != Phase::Disabled {
+                    eprintln!(
+                        "gpuleak: the trace writer for {} is stuck; the end of the trace is lost",
+                        st.path
+                    );
+                    st.phase = Phase::Disabled;
+                    st.buf = Vec::new();
+                }
+                return;
+            }
+        },
+    };
     let mut data = {
         let mut st = core.state.lock();
         if st.buf.is_empty() {
             return;
         }
         let spare = std::mem::take(&mut st.spare);
+        st.overflowing = false;
         std::mem::replace(&mut st.buf, spare)
     };
     core.space.notify_all();
@@ -545,7 +588,34 @@ fn flush(core: &Core) {
     }
 }
 
-fn write_all(fd: c_int, mut data: &[u8]) -> std::io::Result<()> {
+/// Writes everything. SIGPIPE is held back meanwhile: a reader that went away (a closed pipe)
+/// must stop the recording, not kill the program.
+fn write_all(fd: c_int, data: &[u8]) -> std::io::Result<()> {
+    unsafe {
+        let mut pipe: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut pipe);
+        libc::sigaddset(&mut pipe, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &pipe, &mut old);
+        let mut before: libc::sigset_t = std::mem::zeroed();
+        libc::sigpending(&mut before);
+        let r = write_fully(fd, data);
+        if matches!(&r, Err(e) if e.raw_os_error() == Some(libc::EPIPE))
+            && libc::sigismember(&before, libc::SIGPIPE) == 0
+        {
+            // Consume the SIGPIPE this write raised; one pending before was not ours.
+            let zero = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            libc::sigtimedwait(&pipe, std::ptr::null_mut(), &zero);
+        }
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        r
+    }
+}
+
+fn write_fully(fd: c_int, mut data: &[u8]) -> std::io::Result<()> {
     while !data.is_empty() {
         // SAFETY: valid buffer.
         let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
@@ -584,7 +654,7 @@ pub fn finish() {
     }
     core.wake.notify_all();
     core.space.notify_all();
-    flush(core);
+    flush(core, Some(EXIT_WAIT));
 }
 
 fn once_per_process() {

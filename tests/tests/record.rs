@@ -454,3 +454,56 @@ fn gpuleak_run_records_a_program_and_passes_its_exit_code_through() {
         .run();
     assert_eq!(failing.code(), Some(128 + libc::SIGABRT), "{failing}");
 }
+
+/// A FIFO in `dir` with its read end held open (and never read) by the test.
+fn fifo_with_reader(dir: &Path) -> (std::path::PathBuf, std::fs::File) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join("live.fifo");
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&path)
+        .unwrap();
+    (path, reader)
+}
+
+#[test]
+fn a_pipe_nobody_reads_never_blocks_the_program_without_bound() {
+    let dir = gpuleak_tests::TempDir::new("stuck-pipe");
+    let (fifo, _reader) = fifo_with_reader(dir.path());
+    // 4 million events, more than the pipe and the hook's 64 MiB buffer hold.
+    let out = Run::program("threads")
+        .args(["1", "2000000", "16"])
+        .env("GPULEAK_OUTPUT", &fifo)
+        .env("GPULEAK_STACKS", "off")
+        .env("GPULEAK_MAX_WAIT_MS", "100")
+        .hook()
+        .timeout(Duration::from_secs(60))
+        .run();
+    out.assert_success();
+    assert!(out.stdout.contains("total 2000000 2000000"), "{out}");
+    assert!(out.stderr.contains("is stuck"), "{out}");
+}
+
+#[test]
+fn a_reader_that_goes_away_stops_the_recording_not_the_program() {
+    let dir = gpuleak_tests::TempDir::new("gone-pipe");
+    let (fifo, reader) = fifo_with_reader(dir.path());
+    let running = Run::program("threads")
+        .args(["1", "2000000", "16"])
+        .env("GPULEAK_OUTPUT", &fifo)
+        .env("GPULEAK_STACKS", "off")
+        .hook()
+        .timeout(Duration::from_secs(60))
+        .spawn();
+    // The pipe fills within milliseconds; then its only reader goes away mid-write.
+    std::thread::sleep(Duration::from_millis(100));
+    drop(reader);
+    let out = running.wait();
+    // SIGPIPE must not reach the program: it finishes its work and exits 0.
+    out.assert_success();
+    assert!(out.stdout.contains("total 2000000 2000000"), "{out}");
+    assert!(out.stderr.contains("cannot write trace"), "{out}");
+}
