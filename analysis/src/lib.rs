@@ -15,7 +15,11 @@ pub mod symbols;
 pub mod units;
 
 pub use replay::{
-    Frame, LiveAlloc, MemoryClass, OomEvent, Replay, SiteKey, SiteStats, Totals, is_out_of_memory,
+    Frame, LiveAlloc, LiveKey, MEMORY_KINDS, MemoryClass, OomEvent, PoolStats, Replay, SiteKey,
+    SiteStats, Totals, holds_own_memory, is_out_of_memory, kind_name,
 };
-pub use report::{DeviceTotals, Iterations, Oom, PinnedHostTotals, Process, Report, SCHEMA, Site};
+pub use report::{
+    ClassTotals, DeviceTotals, Iterations, KindTotals, MemorySummary, Oom, PinnedHostTotals, Pools,
+    Process, Report, SCHEMA, Site,
+};
 pub use symbols::Symbolizer;

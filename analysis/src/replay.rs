@@ -8,27 +8,133 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
 use gpuleak_trace::{
-    Api, DecodeError, Event, Header, MemInfo, MemoryKind, Module, NO_STACK, Op, Reader, Record,
-    Trailer,
+    Api, DecodeError, Event, Header, MemInfo, MemoryKind, Module, NO_STACK, Namespace, Op, Reader,
+    Record, Trailer,
 };
 use serde::Serialize;
 
-/// The two kinds of memory a report keeps apart. Managed memory counts as device memory: it is
-/// backed by the GPU and fills it, and `nvidia-smi` shows it there.
+/// The classes of memory a report keeps apart, each with its own totals. Users compare the device
+/// figure with `nvidia-smi`, so only memory this process allocated on the device through allocation
+/// calls is `Device`; everything else is counted as what it is, beside it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MemoryClass {
+    /// Device memory handed to the program: plain, pitched, stream-ordered and pool allocations,
+    /// managed memory (backed by the GPU and shown there by `nvidia-smi`), CUDA arrays and graph
+    /// memory nodes.
     Device,
     PinnedHost,
+    /// Existing host memory page-locked with cuMemHostRegister: no new memory.
+    HostRegistered,
+    /// Physical device memory made with cuMemCreate (the VMM API).
+    Physical,
+    /// Virtual ranges mapped onto physical memory with cuMemMap: views of `Physical`, not more
+    /// memory.
+    Mapped,
+    /// Virtual address space reserved with cuMemAddressReserve: no memory at all.
+    AddressSpace,
+    /// Another process's memory opened or imported here (IPC, shareable handles).
+    Imported,
 }
 
 impl MemoryClass {
+    pub const ALL: [MemoryClass; 7] = [
+        MemoryClass::Device,
+        MemoryClass::PinnedHost,
+        MemoryClass::HostRegistered,
+        MemoryClass::Physical,
+        MemoryClass::Mapped,
+        MemoryClass::AddressSpace,
+        MemoryClass::Imported,
+    ];
+
+    /// The class of what `api` allocates or frees (a free's memory is really that of the
+    /// allocation it matches; the replay takes it from there).
     pub fn of(api: Api) -> MemoryClass {
-        match api.memory() {
-            MemoryKind::Device | MemoryKind::Managed => MemoryClass::Device,
+        MemoryClass::of_kind(api.memory())
+    }
+
+    pub fn of_kind(kind: MemoryKind) -> MemoryClass {
+        match kind {
+            MemoryKind::Device | MemoryKind::Managed | MemoryKind::Array | MemoryKind::Graph => {
+                MemoryClass::Device
+            }
             MemoryKind::PinnedHost => MemoryClass::PinnedHost,
+            MemoryKind::HostRegistered => MemoryClass::HostRegistered,
+            MemoryKind::Physical => MemoryClass::Physical,
+            MemoryKind::Mapping => MemoryClass::Mapped,
+            MemoryKind::AddressSpace => MemoryClass::AddressSpace,
+            MemoryKind::Imported => MemoryClass::Imported,
         }
     }
+
+    /// The name the JSON report uses for this class.
+    pub fn name(self) -> &'static str {
+        match self {
+            MemoryClass::Device => "device",
+            MemoryClass::PinnedHost => "pinned_host",
+            MemoryClass::HostRegistered => "host_registered",
+            MemoryClass::Physical => "physical",
+            MemoryClass::Mapped => "mapped",
+            MemoryClass::AddressSpace => "address_space",
+            MemoryClass::Imported => "imported",
+        }
+    }
+}
+
+/// Every memory kind, in the order reports list them.
+pub const MEMORY_KINDS: [MemoryKind; 10] = [
+    MemoryKind::Device,
+    MemoryKind::Managed,
+    MemoryKind::Array,
+    MemoryKind::Graph,
+    MemoryKind::Physical,
+    MemoryKind::Mapping,
+    MemoryKind::AddressSpace,
+    MemoryKind::PinnedHost,
+    MemoryKind::HostRegistered,
+    MemoryKind::Imported,
+];
+
+/// The name reports use for a memory kind: its variant name in snake_case.
+pub fn kind_name(kind: MemoryKind) -> &'static str {
+    match kind {
+        MemoryKind::Device => "device",
+        MemoryKind::Managed => "managed",
+        MemoryKind::PinnedHost => "pinned_host",
+        MemoryKind::HostRegistered => "host_registered",
+        MemoryKind::Physical => "physical",
+        MemoryKind::Mapping => "mapping",
+        MemoryKind::AddressSpace => "address_space",
+        MemoryKind::Array => "array",
+        MemoryKind::Graph => "graph",
+        MemoryKind::Imported => "imported",
+    }
+}
+
+/// Whether a kind's bytes are memory this process allocated (device or host). Mappings are views
+/// of physical memory, reserved address space holds none, registered host memory existed before,
+/// and imported memory belongs to another process.
+pub fn holds_own_memory(kind: MemoryKind) -> bool {
+    match kind {
+        MemoryKind::Device
+        | MemoryKind::Managed
+        | MemoryKind::PinnedHost
+        | MemoryKind::Physical
+        | MemoryKind::Array
+        | MemoryKind::Graph => true,
+        MemoryKind::HostRegistered
+        | MemoryKind::Mapping
+        | MemoryKind::AddressSpace
+        | MemoryKind::Imported => false,
+    }
+}
+
+/// Whether a class fills the GPU with memory of this process: device allocations and physical
+/// (VMM) memory. Their sum is what the hooks can see of this process in `nvidia-smi` (context
+/// memory and what pools keep cached come on top).
+fn on_gpu(class: MemoryClass) -> bool {
+    matches!(class, MemoryClass::Device | MemoryClass::Physical)
 }
 
 /// The driver's `CUDA_ERROR_OUT_OF_MEMORY`.
@@ -56,12 +162,23 @@ pub struct LiveAlloc {
     pub seq: u64,
 }
 
-/// Running figures for one memory class.
+impl LiveAlloc {
+    pub fn kind(&self) -> MemoryKind {
+        self.api.memory()
+    }
+}
+
+/// Where an allocation lives in the live set: a free matches an allocation only within its
+/// namespace, since a handle can equal a device pointer numerically.
+pub type LiveKey = (Namespace, u64);
+
+/// Running figures for one memory class or kind.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Totals {
     /// Successful allocations.
     pub allocations: u64,
-    /// Successful frees of allocations the trace saw made.
+    /// Allocations the trace saw made that a successful free gave back (an unmap covering several
+    /// mappings gives back each).
     pub frees: u64,
     pub failed_allocations: u64,
     pub bytes_allocated: u64,
@@ -74,7 +191,27 @@ pub struct Totals {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SiteKey {
     pub stack: u32,
-    pub class: MemoryClass,
+    pub kind: MemoryKind,
+}
+
+/// What the trace says about memory pools. Pools keep what async frees return (PyTorch sets the
+/// release threshold to the maximum), so these are "reserved", never "live".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Bytes of allocations freed with cudaFreeAsync/cuMemFreeAsync: handed back to a pool, not
+    /// necessarily to the device.
+    pub returned_bytes: u64,
+    /// Those frees.
+    pub returned_frees: u64,
+    /// Successful cuMemPoolTrimTo calls.
+    pub trims: u64,
+    /// The pool's reserved bytes after the last successful cuMemPoolTrimTo as the driver reported
+    /// them (0 also when the hook could not ask); `None` before any trim.
+    pub last_trim_reserved_bytes: Option<u64>,
+    /// The last release threshold set with cuMemPoolSetAttribute; `None` when never set.
+    pub release_threshold_bytes: Option<u64>,
+    /// Successful cuDeviceGraphMemTrim calls (the device's graph memory pool).
+    pub graph_trims: u64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -149,9 +286,20 @@ pub struct Replay {
     modules: Vec<Module>,
     space: AddressSpace,
     stacks: HashMap<u32, Vec<Frame>>,
-    live: HashMap<u64, LiveAlloc>,
-    device: Totals,
-    pinned_host: Totals,
+    /// Allocations of every kind but mappings and reservations, by namespace and address.
+    live: HashMap<LiveKey, LiveAlloc>,
+    /// cuMemMap mappings by start address: an unmap removes every one starting in its range, and
+    /// the first mapping of a reserved range starts at the reservation's address.
+    mappings: BTreeMap<u64, LiveAlloc>,
+    /// cuMemAddressReserve ranges by start address.
+    reservations: BTreeMap<u64, LiveAlloc>,
+    /// Indexed by `MemoryClass as usize`.
+    classes: [Totals; 7],
+    kinds: BTreeMap<MemoryKind, Totals>,
+    pools: PoolStats,
+    /// Device plus physical memory live, and its high-water mark.
+    gpu_live_bytes: u64,
+    gpu_peak_live_bytes: u64,
     sites: HashMap<SiteKey, SiteStats>,
     ooms: Vec<OomEvent>,
     markers: u64,
@@ -233,17 +381,20 @@ impl Replay {
         match e.api.op() {
             Op::Alloc => self.alloc(e),
             Op::Free => self.free(e),
+            Op::Control => self.control(e),
         }
     }
 
     fn alloc(&mut self, e: &Event) {
-        let class = MemoryClass::of(e.api);
+        let kind = e.api.memory();
+        let class = MemoryClass::of_kind(kind);
         let key = SiteKey {
             stack: e.stack,
-            class,
+            kind,
         };
         if !e.ok() {
             self.totals_mut(class).failed_allocations += 1;
+            self.kinds.entry(kind).or_default().failed_allocations += 1;
             self.sites.entry(key).or_default().failed_allocations += 1;
             if is_out_of_memory(e.api, e.result) {
                 self.ooms.push(OomEvent {
@@ -259,27 +410,37 @@ impl Replay {
             }
             return;
         }
+        let new = LiveAlloc {
+            size: e.size,
+            stack: e.stack,
+            api: e.api,
+            seq: e.seq,
+        };
+        let old = match kind {
+            MemoryKind::Mapping => self.mappings.insert(e.address, new),
+            MemoryKind::AddressSpace => self.reservations.insert(e.address, new),
+            _ => self.live.insert((e.api.namespace(), e.address), new),
+        };
         // An address handed out again while we think it live was freed by a path the trace
         // does not see; keeping both would count its bytes twice.
-        if let Some(old) = self.live.get(&e.address).copied() {
+        if let Some(old) = old {
             self.replaced_allocations += 1;
-            self.release(e.address, old, false);
+            self.release(old, None);
         }
-        self.live.insert(
-            e.address,
-            LiveAlloc {
-                size: e.size,
-                stack: e.stack,
-                api: e.api,
-                seq: e.seq,
-            },
-        );
-        let t = self.totals_mut(class);
-        t.allocations += 1;
-        t.bytes_allocated = t.bytes_allocated.saturating_add(e.size);
-        t.live_bytes = t.live_bytes.saturating_add(e.size);
-        t.live_allocations += 1;
-        t.peak_live_bytes = t.peak_live_bytes.max(t.live_bytes);
+        for t in [
+            &mut self.classes[class as usize],
+            self.kinds.entry(kind).or_default(),
+        ] {
+            t.allocations += 1;
+            t.bytes_allocated = t.bytes_allocated.saturating_add(e.size);
+            t.live_bytes = t.live_bytes.saturating_add(e.size);
+            t.live_allocations += 1;
+            t.peak_live_bytes = t.peak_live_bytes.max(t.live_bytes);
+        }
+        if on_gpu(class) {
+            self.gpu_live_bytes = self.gpu_live_bytes.saturating_add(e.size);
+            self.gpu_peak_live_bytes = self.gpu_peak_live_bytes.max(self.gpu_live_bytes);
+        }
         let s = self.sites.entry(key).or_default();
         s.allocations += 1;
         s.bytes_allocated = s.bytes_allocated.saturating_add(e.size);
@@ -292,24 +453,78 @@ impl Replay {
         if !e.ok() || e.address == 0 {
             return;
         }
-        match self.live.get(&e.address).copied() {
-            Some(old) => self.release(e.address, old, true),
-            None => self.unmatched_frees += 1,
+        let freed: Vec<LiveAlloc> = match e.api {
+            // One unmap may cover several mappings: every one starting inside the range goes.
+            Api::CuMemUnmap => {
+                let end = e.address.saturating_add(e.size.max(1));
+                let starts: Vec<u64> = self
+                    .mappings
+                    .range(e.address..end)
+                    .map(|(start, _)| *start)
+                    .collect();
+                starts
+                    .into_iter()
+                    .filter_map(|start| self.mappings.remove(&start))
+                    .collect()
+            }
+            Api::CuMemAddressFree => self.reservations.remove(&e.address).into_iter().collect(),
+            // Whatever kind it matched: cuMemRelease releases physical and imported handles alike.
+            _ => self
+                .live
+                .remove(&(e.api.namespace(), e.address))
+                .into_iter()
+                .collect(),
+        };
+        if freed.is_empty() {
+            self.unmatched_frees += 1;
+        }
+        for old in freed {
+            self.release(old, Some(e.api));
         }
     }
 
-    fn release(&mut self, address: u64, old: LiveAlloc, counted_free: bool) {
-        self.live.remove(&address);
-        let class = MemoryClass::of(old.api);
-        let t = self.totals_mut(class);
-        t.live_bytes = t.live_bytes.saturating_sub(old.size);
-        t.live_allocations = t.live_allocations.saturating_sub(1);
-        if counted_free {
-            t.frees += 1;
+    /// Trims and thresholds change what pools keep, never what the program holds.
+    fn control(&mut self, e: &Event) {
+        if !e.ok() {
+            return;
+        }
+        match e.api {
+            Api::CuMemPoolTrimTo => {
+                self.pools.trims += 1;
+                self.pools.last_trim_reserved_bytes = Some(e.aux);
+            }
+            Api::CuMemPoolSetAttribute => self.pools.release_threshold_bytes = Some(e.size),
+            Api::CuDeviceGraphMemTrim => self.pools.graph_trims += 1,
+            _ => {}
+        }
+    }
+
+    /// Takes an allocation already removed from the live set off the totals. `freed_by` is the
+    /// free that matched it, `None` when a new allocation at its address replaced it.
+    fn release(&mut self, old: LiveAlloc, freed_by: Option<Api>) {
+        let kind = old.kind();
+        let class = MemoryClass::of_kind(kind);
+        let counted_free = freed_by.is_some();
+        for t in [
+            &mut self.classes[class as usize],
+            self.kinds.entry(kind).or_default(),
+        ] {
+            t.live_bytes = t.live_bytes.saturating_sub(old.size);
+            t.live_allocations = t.live_allocations.saturating_sub(1);
+            if counted_free {
+                t.frees += 1;
+            }
+        }
+        if on_gpu(class) {
+            self.gpu_live_bytes = self.gpu_live_bytes.saturating_sub(old.size);
+        }
+        if matches!(freed_by, Some(Api::CudaFreeAsync | Api::CuMemFreeAsync)) {
+            self.pools.returned_bytes = self.pools.returned_bytes.saturating_add(old.size);
+            self.pools.returned_frees += 1;
         }
         let key = SiteKey {
             stack: old.stack,
-            class,
+            kind,
         };
         if let Some(s) = self.sites.get_mut(&key) {
             s.live_bytes = s.live_bytes.saturating_sub(old.size);
@@ -321,26 +536,45 @@ impl Replay {
     }
 
     fn totals_mut(&mut self, class: MemoryClass) -> &mut Totals {
-        match class {
-            MemoryClass::Device => &mut self.device,
-            MemoryClass::PinnedHost => &mut self.pinned_host,
-        }
+        &mut self.classes[class as usize]
     }
 
     pub fn totals(&self, class: MemoryClass) -> &Totals {
-        match class {
-            MemoryClass::Device => &self.device,
-            MemoryClass::PinnedHost => &self.pinned_host,
-        }
+        &self.classes[class as usize]
     }
 
-    /// Device figures; managed memory included.
+    /// Device figures: device, managed, array and graph memory.
     pub fn device(&self) -> &Totals {
-        &self.device
+        self.totals(MemoryClass::Device)
     }
 
     pub fn pinned_host(&self) -> &Totals {
-        &self.pinned_host
+        self.totals(MemoryClass::PinnedHost)
+    }
+
+    /// Figures for one kind of memory; zeros for a kind the trace never allocated.
+    pub fn kind_totals(&self, kind: MemoryKind) -> Totals {
+        self.kinds.get(&kind).copied().unwrap_or_default()
+    }
+
+    /// Figures for every kind the trace allocated or failed to allocate.
+    pub fn kinds(&self) -> &BTreeMap<MemoryKind, Totals> {
+        &self.kinds
+    }
+
+    pub fn pools(&self) -> &PoolStats {
+        &self.pools
+    }
+
+    /// Device plus physical (VMM) memory live now: what this process holds on the GPU through
+    /// the calls the hook sees.
+    pub fn gpu_live_bytes(&self) -> u64 {
+        self.gpu_live_bytes
+    }
+
+    /// The high-water mark of [`Replay::gpu_live_bytes`].
+    pub fn gpu_peak_live_bytes(&self) -> u64 {
+        self.gpu_peak_live_bytes
     }
 
     pub fn header(&self) -> Option<&Header> {
@@ -361,8 +595,19 @@ impl Replay {
         self.stacks.get(&id).map(Vec::as_slice)
     }
 
-    pub fn live(&self) -> &HashMap<u64, LiveAlloc> {
+    /// Live allocations of every kind but mappings and reservations.
+    pub fn live(&self) -> &HashMap<LiveKey, LiveAlloc> {
         &self.live
+    }
+
+    /// Live cuMemMap mappings by start address.
+    pub fn mappings(&self) -> &BTreeMap<u64, LiveAlloc> {
+        &self.mappings
+    }
+
+    /// Live cuMemAddressReserve reservations by start address.
+    pub fn reservations(&self) -> &BTreeMap<u64, LiveAlloc> {
+        &self.reservations
     }
 
     pub fn sites(&self) -> &HashMap<SiteKey, SiteStats> {

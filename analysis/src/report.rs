@@ -3,10 +3,12 @@
 //! The JSON is an interface other tools read: field names are fixed, new fields are only ever
 //! added beside old ones, and `schema` changes when a field changes meaning.
 
-use gpuleak_trace::Api;
-use serde::Serialize;
+use gpuleak_trace::{Api, MemoryKind};
+use serde::{Serialize, Serializer};
 
-use crate::replay::{MemoryClass, Replay, SiteKey, SiteStats};
+use crate::replay::{
+    MEMORY_KINDS, MemoryClass, Replay, SiteKey, SiteStats, Totals, holds_own_memory, kind_name,
+};
 use crate::symbols::Symbolizer;
 
 pub const SCHEMA: u32 = 1;
@@ -20,9 +22,24 @@ pub struct Report {
     pub complete: bool,
     /// Where the stream ends inside a record (the process was killed mid-write), if it does.
     pub truncated_at: Option<u64>,
-    /// Device memory, managed memory included.
+    /// Device memory this process allocated through allocation calls: device, managed, array
+    /// and graph memory.
     pub totals: DeviceTotals,
     pub pinned_host: PinnedHostTotals,
+    /// Existing host memory page-locked with cuMemHostRegister: no new memory.
+    pub host_registered: ClassTotals,
+    /// Physical device memory made with cuMemCreate (VMM).
+    pub physical: ClassTotals,
+    /// Ranges mapped onto physical memory with cuMemMap: views of `physical`, not more memory.
+    pub mapped: ClassTotals,
+    /// Virtual address space reserved with cuMemAddressReserve: no memory.
+    pub address_space: ClassTotals,
+    /// Another process's memory opened or imported here (IPC, shareable handles).
+    pub imported: ClassTotals,
+    /// What async frees handed back to pools, and what the program told its pools.
+    pub pools: Pools,
+    /// The figures above side by side, and every kind of memory the trace saw.
+    pub memory: MemorySummary,
     /// Allocation sites, largest live bytes at the end first, then most bytes allocated.
     pub sites: Vec<Site>,
     pub iterations: Iterations,
@@ -69,12 +86,106 @@ pub struct PinnedHostTotals {
     pub live_allocations_at_end: u64,
 }
 
+/// The figures of one memory class; the same fields as `totals`.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ClassTotals {
+    pub allocations: u64,
+    pub frees: u64,
+    pub failed_allocations: u64,
+    pub bytes_allocated: u64,
+    pub peak_live_bytes: u64,
+    pub live_bytes_at_end: u64,
+    pub live_allocations_at_end: u64,
+}
+
+impl From<&Totals> for ClassTotals {
+    fn from(t: &Totals) -> ClassTotals {
+        ClassTotals {
+            allocations: t.allocations,
+            frees: t.frees,
+            failed_allocations: t.failed_allocations,
+            bytes_allocated: t.bytes_allocated,
+            peak_live_bytes: t.peak_live_bytes,
+            live_bytes_at_end: t.live_bytes,
+            live_allocations_at_end: t.live_allocations,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Pools {
+    /// Bytes of allocations freed with cudaFreeAsync/cuMemFreeAsync: handed back to a pool, which
+    /// may keep them; not necessarily given back to the device.
+    pub returned_bytes: u64,
+    /// Those frees.
+    pub returned_frees: u64,
+    /// The pool's reserved bytes after the last cuMemPoolTrimTo, as the driver reported them (0
+    /// also when the hook could not ask); null when the program never trimmed.
+    pub last_trim_reserved_bytes: Option<u64>,
+    /// The last release threshold set with cuMemPoolSetAttribute; null when never set.
+    pub release_threshold_bytes: Option<u64>,
+    /// Successful cuMemPoolTrimTo calls.
+    pub trims: u64,
+    /// Successful cuDeviceGraphMemTrim calls.
+    pub graph_trims: u64,
+}
+
+/// Headline figures of every class side by side, in bytes.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct MemorySummary {
+    /// `totals`: device, managed, array and graph memory.
+    pub device_live_bytes_at_end: u64,
+    pub device_peak_live_bytes: u64,
+    /// The managed part of the device figures.
+    pub managed_live_bytes_at_end: u64,
+    pub managed_peak_live_bytes: u64,
+    /// cuMemCreate memory.
+    pub physical_live_bytes_at_end: u64,
+    pub physical_peak_live_bytes: u64,
+    /// Device plus physical: what this process holds on the GPU through the calls the hook sees.
+    /// `nvidia-smi` shows more: context memory and what pools keep cached.
+    pub device_plus_physical_live_bytes_at_end: u64,
+    /// The high-water mark of the sum (not the sum of the two peaks).
+    pub device_plus_physical_peak_live_bytes: u64,
+    /// Mapped with cuMemMap: views of physical memory, not counted again.
+    pub mapped_bytes_at_end: u64,
+    pub reserved_address_space_bytes_at_end: u64,
+    pub pinned_host_live_bytes_at_end: u64,
+    pub pinned_host_peak_live_bytes: u64,
+    pub host_registered_bytes_at_end: u64,
+    pub imported_bytes_at_end: u64,
+    /// `pools.returned_bytes`.
+    pub returned_to_pools_bytes: u64,
+    /// Every kind the trace allocated or failed to allocate, in a fixed order.
+    pub by_kind: Vec<KindTotals>,
+}
+
+/// The figures of one kind of memory.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct KindTotals {
+    /// A kind name: "device", "managed", "array", "graph", "physical", "mapping",
+    /// "address_space", "pinned_host", "host_registered" or "imported".
+    #[serde(serialize_with = "serialize_kind")]
+    pub kind: MemoryKind,
+    /// The class whose totals include this kind.
+    pub class: MemoryClass,
+    pub allocations: u64,
+    pub frees: u64,
+    pub failed_allocations: u64,
+    pub bytes_allocated: u64,
+    pub peak_live_bytes: u64,
+    pub live_bytes_at_end: u64,
+    pub live_allocations_at_end: u64,
+}
+
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Site {
     /// Innermost first.
     pub frames: Vec<String>,
-    /// "device" (managed included) or "pinned_host".
-    pub memory: MemoryClass,
+    /// The kind of memory allocated here, as in `memory.by_kind`: "device", "managed",
+    /// "pinned_host", "physical", ...
+    #[serde(serialize_with = "serialize_kind")]
+    pub memory: MemoryKind,
     pub stack_id: u32,
     pub allocations: u64,
     pub frees: u64,
@@ -104,6 +215,7 @@ pub struct Oom {
     pub iteration: Option<u64>,
     pub frames: Vec<String>,
     pub api: String,
+    /// The class of the request: "device", "pinned_host", "physical", ...
     pub memory: MemoryClass,
     pub seq: u64,
     /// Nanoseconds since the trace started.
@@ -114,6 +226,7 @@ impl Report {
     pub fn build(replay: &Replay, symbols: &mut Symbolizer) -> Report {
         let d = replay.device();
         let p = replay.pinned_host();
+        let pools = replay.pools();
         let start_ns = replay.header().map_or(0, |h| h.start_mono_ns);
 
         let mut ranked: Vec<(&SiteKey, &SiteStats)> = replay
@@ -123,8 +236,10 @@ impl Report {
             .filter(|(_, s)| s.allocations > 0)
             .collect();
         ranked.sort_by(|(ka, a), (kb, b)| {
-            b.live_bytes
-                .cmp(&a.live_bytes)
+            // Memory first: a reservation of the whole card's address space is no leak.
+            holds_own_memory(kb.kind)
+                .cmp(&holds_own_memory(ka.kind))
+                .then(b.live_bytes.cmp(&a.live_bytes))
                 .then(b.bytes_allocated.cmp(&a.bytes_allocated))
                 // Deterministic output for equal figures.
                 .then(ka.cmp(kb))
@@ -133,7 +248,7 @@ impl Report {
             .into_iter()
             .map(|(k, s)| Site {
                 frames: symbols.stack(replay, k.stack),
-                memory: k.class,
+                memory: k.kind,
                 stack_id: k.stack,
                 allocations: s.allocations,
                 frees: s.frees,
@@ -194,6 +309,20 @@ impl Report {
                 live_bytes_at_end: p.live_bytes,
                 live_allocations_at_end: p.live_allocations,
             },
+            host_registered: replay.totals(MemoryClass::HostRegistered).into(),
+            physical: replay.totals(MemoryClass::Physical).into(),
+            mapped: replay.totals(MemoryClass::Mapped).into(),
+            address_space: replay.totals(MemoryClass::AddressSpace).into(),
+            imported: replay.totals(MemoryClass::Imported).into(),
+            pools: Pools {
+                returned_bytes: pools.returned_bytes,
+                returned_frees: pools.returned_frees,
+                last_trim_reserved_bytes: pools.last_trim_reserved_bytes,
+                release_threshold_bytes: pools.release_threshold_bytes,
+                trims: pools.trims,
+                graph_trims: pools.graph_trims,
+            },
+            memory: summary(replay),
             sites,
             iterations: Iterations {
                 count: replay.markers(),
@@ -215,4 +344,53 @@ impl Report {
 
 fn api_name(api: Api) -> String {
     api.name().to_string()
+}
+
+fn summary(replay: &Replay) -> MemorySummary {
+    let class = |c: MemoryClass| *replay.totals(c);
+    let (device, physical, pinned) = (
+        class(MemoryClass::Device),
+        class(MemoryClass::Physical),
+        class(MemoryClass::PinnedHost),
+    );
+    let managed = replay.kind_totals(MemoryKind::Managed);
+    let by_kind = MEMORY_KINDS
+        .iter()
+        .filter_map(|&kind| {
+            let t = replay.kinds().get(&kind)?;
+            Some(KindTotals {
+                kind,
+                class: MemoryClass::of_kind(kind),
+                allocations: t.allocations,
+                frees: t.frees,
+                failed_allocations: t.failed_allocations,
+                bytes_allocated: t.bytes_allocated,
+                peak_live_bytes: t.peak_live_bytes,
+                live_bytes_at_end: t.live_bytes,
+                live_allocations_at_end: t.live_allocations,
+            })
+        })
+        .collect();
+    MemorySummary {
+        device_live_bytes_at_end: device.live_bytes,
+        device_peak_live_bytes: device.peak_live_bytes,
+        managed_live_bytes_at_end: managed.live_bytes,
+        managed_peak_live_bytes: managed.peak_live_bytes,
+        physical_live_bytes_at_end: physical.live_bytes,
+        physical_peak_live_bytes: physical.peak_live_bytes,
+        device_plus_physical_live_bytes_at_end: replay.gpu_live_bytes(),
+        device_plus_physical_peak_live_bytes: replay.gpu_peak_live_bytes(),
+        mapped_bytes_at_end: class(MemoryClass::Mapped).live_bytes,
+        reserved_address_space_bytes_at_end: class(MemoryClass::AddressSpace).live_bytes,
+        pinned_host_live_bytes_at_end: pinned.live_bytes,
+        pinned_host_peak_live_bytes: pinned.peak_live_bytes,
+        host_registered_bytes_at_end: class(MemoryClass::HostRegistered).live_bytes,
+        imported_bytes_at_end: class(MemoryClass::Imported).live_bytes,
+        returned_to_pools_bytes: replay.pools().returned_bytes,
+        by_kind,
+    }
+}
+
+fn serialize_kind<S: Serializer>(kind: &MemoryKind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(kind_name(*kind))
 }

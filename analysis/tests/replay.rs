@@ -57,6 +57,23 @@ impl Trace {
     }
 
     fn event(&mut self, api: Api, address: u64, size: u64, result: u32, stack: u32) -> &mut Self {
+        self.event_aux(api, address, size, 0, result, stack)
+    }
+
+    /// A successful call carrying a second handle (`aux`).
+    fn call(&mut self, api: Api, address: u64, size: u64, aux: u64, stack: u32) -> &mut Self {
+        self.event_aux(api, address, size, aux, 0, stack)
+    }
+
+    fn event_aux(
+        &mut self,
+        api: Api,
+        address: u64,
+        size: u64,
+        aux: u64,
+        result: u32,
+        stack: u32,
+    ) -> &mut Self {
         self.time += 10;
         let e = Event {
             seq: self.seq,
@@ -73,6 +90,7 @@ impl Trace {
                 free: 100 * MIB,
                 total: 16 * GIB,
             }),
+            aux,
         };
         self.seq += 1;
         self.enc.event(&e, &mut self.buf);
@@ -253,7 +271,10 @@ fn pinned_host_memory_is_kept_apart_and_managed_counts_as_device() {
     assert_eq!(r.pinned_host.live_bytes_at_end, 4 * MIB);
     assert_eq!(r.pinned_host.frees, 1);
     let pinned_site = r.sites.iter().find(|s| s.stack_id == 1).unwrap();
-    assert_eq!(pinned_site.memory, MemoryClass::PinnedHost);
+    assert_eq!(pinned_site.memory, MemoryKind::PinnedHost);
+    let managed_site = r.sites.iter().find(|s| s.stack_id == 2).unwrap();
+    assert_eq!(managed_site.memory, MemoryKind::Managed);
+    assert_eq!(r.memory.managed_live_bytes_at_end, 3 * MIB);
 }
 
 #[test]
@@ -385,4 +406,422 @@ fn the_json_has_the_agreed_field_names() {
     ] {
         assert!(v["pinned_host"][k].is_u64(), "pinned_host.{k}");
     }
+}
+
+// PyTorch's expandable segments: reserve most of the card's address space, create physical
+// memory, map it into the reservation.
+#[test]
+fn vmm_memory_is_counted_once_as_physical_with_mappings_and_reserved_address_space_apart() {
+    let va = 0x7f00_0000_0000;
+    let mut t = Trace::new();
+    t.call(Api::CuMemAddressReserve, va, 64 * GIB, 0, 1)
+        .call(Api::CuMemCreate, 0x5, 2 * GIB, 0, 2)
+        // The first mapping starts where the reservation does: it replaces nothing.
+        .call(Api::CuMemMap, va, 2 * GIB, 0x5, 3)
+        .alloc(0xa000, GIB, 4);
+    let r = t.report();
+
+    assert_eq!(r.totals.live_bytes_at_end, GIB, "device: cudaMalloc only");
+    assert_eq!(r.totals.allocations, 1);
+    assert_eq!(r.physical.live_bytes_at_end, 2 * GIB);
+    assert_eq!(r.physical.allocations, 1);
+    assert_eq!(r.mapped.live_bytes_at_end, 2 * GIB);
+    assert_eq!(r.address_space.live_bytes_at_end, 64 * GIB);
+    assert_eq!(r.replaced_allocations, 0);
+    assert_eq!(r.memory.physical_live_bytes_at_end, 2 * GIB);
+    assert_eq!(r.memory.device_plus_physical_live_bytes_at_end, 3 * GIB);
+    assert_eq!(r.memory.device_plus_physical_peak_live_bytes, 3 * GIB);
+    assert_eq!(r.memory.mapped_bytes_at_end, 2 * GIB);
+    assert_eq!(r.memory.reserved_address_space_bytes_at_end, 64 * GIB);
+    // Memory ranks before address space, however large the reservation.
+    let order: Vec<MemoryKind> = r.sites.iter().map(|s| s.memory).collect();
+    assert_eq!(
+        order,
+        vec![
+            MemoryKind::Physical,
+            MemoryKind::Device,
+            MemoryKind::AddressSpace,
+            MemoryKind::Mapping
+        ]
+    );
+    let device_sites: u64 = r
+        .sites
+        .iter()
+        .filter(|s| MemoryClass::of_kind(s.memory) == MemoryClass::Device)
+        .map(|s| s.live_bytes_at_end)
+        .sum();
+    assert_eq!(device_sites, r.totals.live_bytes_at_end);
+
+    // Failed teardown calls change nothing; the real ones give everything back.
+    t.event(Api::CuMemUnmap, va, 2 * GIB, 1, 3)
+        .event(Api::CuMemRelease, 0x5, 0, 1, 2)
+        .event(Api::CuMemAddressFree, va, 64 * GIB, 1, 1);
+    let r = t.report();
+    assert_eq!(r.mapped.live_bytes_at_end, 2 * GIB);
+    assert_eq!(r.physical.live_bytes_at_end, 2 * GIB);
+    assert_eq!(r.address_space.live_bytes_at_end, 64 * GIB);
+
+    t.call(Api::CuMemUnmap, va, 2 * GIB, 0, 3)
+        .call(Api::CuMemRelease, 0x5, 0, 0, 2)
+        .call(Api::CuMemAddressFree, va, 64 * GIB, 0, 1);
+    let r = t.report();
+    assert_eq!(
+        (r.mapped.frees, r.physical.frees, r.address_space.frees),
+        (1, 1, 1)
+    );
+    assert_eq!(r.memory.physical_live_bytes_at_end, 0);
+    assert_eq!(r.memory.mapped_bytes_at_end, 0);
+    assert_eq!(r.memory.reserved_address_space_bytes_at_end, 0);
+    assert_eq!(r.memory.physical_peak_live_bytes, 2 * GIB);
+    assert_eq!(r.totals.live_bytes_at_end, GIB);
+    assert_eq!(r.unmatched_frees, 0);
+}
+
+#[test]
+fn an_unmap_covering_two_mappings_removes_both() {
+    let va = 0x7f00_0000_0000;
+    let mut t = Trace::new();
+    t.call(Api::CuMemAddressReserve, va, 8 * MIB, 0, 1);
+    for (i, handle) in [0x11u64, 0x12, 0x13].into_iter().enumerate() {
+        t.call(Api::CuMemCreate, handle, 2 * MIB, 0, 2).call(
+            Api::CuMemMap,
+            va + 2 * MIB * i as u64,
+            2 * MIB,
+            handle,
+            3,
+        );
+    }
+    // Covers the first two mappings; the third starts where the range ends.
+    t.call(Api::CuMemUnmap, va, 4 * MIB, 0, 3);
+    let r = t.report();
+    assert_eq!(r.mapped.frees, 2);
+    assert_eq!(r.mapped.live_allocations_at_end, 1);
+    assert_eq!(r.mapped.live_bytes_at_end, 2 * MIB);
+    assert_eq!(r.mapped.peak_live_bytes, 6 * MIB);
+    assert_eq!(r.unmatched_frees, 0);
+    assert_eq!(
+        r.physical.live_bytes_at_end,
+        6 * MIB,
+        "unmapping frees no memory"
+    );
+    assert_eq!(r.address_space.live_allocations_at_end, 1);
+    let replay = t.replay();
+    assert_eq!(
+        replay.mappings().keys().copied().collect::<Vec<_>>(),
+        vec![va + 4 * MIB]
+    );
+    // An unmap of a range holding no mapping matched nothing.
+    t.call(Api::CuMemUnmap, va, 4 * MIB, 0, 3);
+    assert_eq!(t.report().unmatched_frees, 1);
+}
+
+#[test]
+fn a_handle_equal_to_a_device_pointer_does_not_free_it() {
+    let mut t = Trace::new();
+    t.alloc(0x1000, MIB, 1)
+        .call(Api::CuMemCreate, 0x1000, 2 * MIB, 0, 2)
+        .call(Api::CuArrayCreate, 0x1000, 3 * MIB, 0, 3);
+    let r = t.report();
+    assert_eq!(
+        r.replaced_allocations, 0,
+        "three namespaces, three allocations"
+    );
+    assert_eq!(r.totals.live_bytes_at_end, 4 * MIB, "device and array");
+    assert_eq!(r.physical.live_bytes_at_end, 2 * MIB);
+
+    t.call(Api::CuMemRelease, 0x1000, 0, 0, 2);
+    let r = t.report();
+    assert_eq!(r.physical.live_bytes_at_end, 0);
+    assert_eq!(r.totals.live_bytes_at_end, 4 * MIB);
+    assert_eq!(r.totals.frees, 0);
+
+    t.free(0x1000);
+    let r = t.report();
+    assert_eq!(
+        r.totals.live_bytes_at_end,
+        3 * MIB,
+        "only the array is left"
+    );
+    assert_eq!(r.totals.frees, 1);
+    let array = r.sites.iter().find(|s| s.stack_id == 3).unwrap();
+    assert_eq!(array.memory, MemoryKind::Array);
+    assert_eq!(array.live_bytes_at_end, 3 * MIB);
+    assert_eq!(r.unmatched_frees, 0);
+}
+
+#[test]
+fn pool_trims_and_thresholds_never_change_live_bytes() {
+    let pool = 0x77;
+    let mut t = Trace::new();
+    t.call(Api::CuMemAllocFromPoolAsync, 0xa000, 4 * MIB, pool, 1)
+        .call(Api::CuMemPoolSetAttribute, pool, u64::MAX, 0, 2)
+        // The pool's handle equals nothing live, and a trim naming a live address frees nothing.
+        .call(Api::CuMemPoolTrimTo, pool, 0, 6 * MIB, 2)
+        .call(Api::CuMemPoolTrimTo, 0xa000, MIB, 5 * MIB, 2)
+        .call(Api::CuDeviceGraphMemTrim, 0, 0, 0, 2);
+    // A failed trim trimmed nothing.
+    t.event_aux(Api::CuMemPoolTrimTo, pool, 0, 1, 1, 2);
+    let r = t.report();
+    assert_eq!(r.totals.live_bytes_at_end, 4 * MIB);
+    assert_eq!(r.totals.live_allocations_at_end, 1);
+    assert_eq!((r.totals.frees, r.unmatched_frees), (0, 0));
+    assert_eq!(
+        r.totals.failed_allocations, 0,
+        "controls are not allocations"
+    );
+    assert_eq!(r.pools.trims, 2);
+    assert_eq!(r.pools.last_trim_reserved_bytes, Some(5 * MIB));
+    assert_eq!(r.pools.release_threshold_bytes, Some(u64::MAX));
+    assert_eq!(r.pools.graph_trims, 1);
+    assert_eq!(r.pools.returned_bytes, 0);
+    assert!(
+        r.sites.iter().all(|s| s.stack_id == 1),
+        "controls make no site"
+    );
+}
+
+#[test]
+fn imported_memory_is_not_counted_as_this_process_device_memory() {
+    let mut t = Trace::new();
+    t.alloc(0xa000, MIB, 1)
+        .call(Api::CuIpcOpenMemHandle, 0x9000, GIB, 0, 2)
+        .call(Api::CuMemImportFromShareableHandle, 0x33, 512 * MIB, 0, 3);
+    let r = t.report();
+    assert_eq!(r.totals.live_bytes_at_end, MIB);
+    assert_eq!(r.totals.peak_live_bytes, MIB);
+    assert_eq!(r.physical.allocations, 0);
+    assert_eq!(r.imported.live_bytes_at_end, GIB + 512 * MIB);
+    assert_eq!(r.memory.imported_bytes_at_end, GIB + 512 * MIB);
+    assert_eq!(r.memory.device_plus_physical_live_bytes_at_end, MIB);
+
+    // cuMemRelease gives back the imported handle: the kind comes from what it matched.
+    t.call(Api::CuMemRelease, 0x33, 0, 0, 3)
+        .call(Api::CuIpcCloseMemHandle, 0x9000, 0, 0, 2);
+    let r = t.report();
+    assert_eq!(r.imported.frees, 2);
+    assert_eq!(r.imported.live_bytes_at_end, 0);
+    assert_eq!(r.physical.frees, 0);
+    assert_eq!(r.unmatched_frees, 0);
+    assert_eq!(r.totals.live_bytes_at_end, MIB);
+}
+
+#[test]
+fn async_frees_are_reported_as_returned_to_pools() {
+    let mut t = Trace::new();
+    t.event(Api::CudaMallocAsync, 0xa000, 8 * MIB, 0, 1)
+        .call(Api::CuMemAllocFromPoolAsync, 0xb000, 4 * MIB, 0x77, 2)
+        .alloc(0xc000, MIB, 3)
+        .event(Api::CudaFreeAsync, 0xa000, 0, 0, 1)
+        .event(Api::CuMemFreeAsync, 0xb000, 0, 0, 2)
+        .free(0xc000)
+        // Of memory the trace never saw: its size is unknown.
+        .event(Api::CuMemFreeAsync, 0xdead, 0, 0, 2);
+    let r = t.report();
+    assert_eq!(r.pools.returned_bytes, 12 * MIB);
+    assert_eq!(r.pools.returned_frees, 2);
+    assert_eq!(r.memory.returned_to_pools_bytes, 12 * MIB);
+    // The program gave it back: it is no longer live, whatever the pool keeps.
+    assert_eq!(r.totals.live_bytes_at_end, 0);
+    assert_eq!(r.totals.frees, 3);
+    assert_eq!(r.unmatched_frees, 1);
+}
+
+#[test]
+fn arrays_and_graph_memory_are_device_memory_and_device_sites_add_up_to_the_totals() {
+    let mut t = Trace::new();
+    t.alloc(0xa000, MIB, 1)
+        .event(Api::CudaMallocManaged, 0xb000, 2 * MIB, 0, 2)
+        .call(Api::CuArray3DCreate, 0x40, 3 * MIB, 0, 3)
+        .call(Api::CuGraphAddMemAllocNode, 0xc000, 4 * MIB, 0x99, 4)
+        .call(Api::CuMemHostRegister, 0xd000, 5 * MIB, 0, 1);
+    let r = t.report();
+    assert_eq!(r.totals.live_bytes_at_end, 10 * MIB);
+    assert_eq!(r.host_registered.live_bytes_at_end, 5 * MIB);
+    let device_sites: u64 = r
+        .sites
+        .iter()
+        .filter(|s| MemoryClass::of_kind(s.memory) == MemoryClass::Device)
+        .map(|s| s.live_bytes_at_end)
+        .sum();
+    assert_eq!(device_sites, 10 * MIB);
+    let kinds: Vec<(&str, u64)> = r
+        .memory
+        .by_kind
+        .iter()
+        .map(|k| (gpuleak_analysis::kind_name(k.kind), k.live_bytes_at_end))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("device", MIB),
+            ("managed", 2 * MIB),
+            ("array", 3 * MIB),
+            ("graph", 4 * MIB),
+            ("host_registered", 5 * MIB),
+        ]
+    );
+    t.call(Api::CuGraphAddMemFreeNode, 0xc000, 0, 0x99, 4)
+        .call(Api::CuArrayDestroy, 0x40, 0, 0, 3)
+        .call(Api::CuMemHostUnregister, 0xd000, 0, 0, 1);
+    let r = t.report();
+    assert_eq!(r.totals.live_bytes_at_end, 3 * MIB);
+    assert_eq!(r.host_registered.live_bytes_at_end, 0);
+    assert_eq!(r.unmatched_frees, 0);
+}
+
+#[test]
+fn the_json_keeps_every_old_field_and_adds_the_memory_classes() {
+    let mut t = Trace::new();
+    t.alloc(0xa, MIB, 1)
+        .event(Api::CudaMalloc, 0, GIB, 2, 2)
+        .call(Api::CuMemCreate, 0x5, 2 * MIB, 0, 3)
+        .trailer();
+    let v: serde_json::Value = serde_json::from_str(&t.report().to_json()).unwrap();
+    let keys =
+        |o: &serde_json::Value| -> Vec<String> { o.as_object().unwrap().keys().cloned().collect() };
+    let top = keys(&v);
+    for k in [
+        "schema",
+        "process",
+        "complete",
+        "truncated_at",
+        "totals",
+        "pinned_host",
+        "sites",
+        "iterations",
+        "ooms",
+        "dropped_events",
+        "unmatched_frees",
+        "replaced_allocations",
+        "notes",
+        // New beside them.
+        "host_registered",
+        "physical",
+        "mapped",
+        "address_space",
+        "imported",
+        "pools",
+        "memory",
+    ] {
+        assert!(top.contains(&k.to_string()), "top-level {k}");
+    }
+    assert_eq!(v["schema"], 1);
+    let totals_fields = [
+        "allocations",
+        "frees",
+        "failed_allocations",
+        "bytes_allocated",
+        "peak_live_bytes",
+        "live_bytes_at_end",
+        "live_allocations_at_end",
+    ];
+    for class in [
+        "totals",
+        "pinned_host",
+        "host_registered",
+        "physical",
+        "mapped",
+        "address_space",
+        "imported",
+    ] {
+        let mut want: Vec<String> = totals_fields.iter().map(|s| s.to_string()).collect();
+        let mut got = keys(&v[class]);
+        want.sort();
+        got.sort();
+        assert_eq!(got, want, "{class}");
+        for k in totals_fields {
+            assert!(v[class][k].is_u64(), "{class}.{k}");
+        }
+    }
+    // `totals` is still device memory only.
+    assert_eq!(v["totals"]["live_bytes_at_end"], MIB);
+    assert_eq!(v["physical"]["live_bytes_at_end"], 2 * MIB);
+    for k in [
+        "frames",
+        "memory",
+        "stack_id",
+        "allocations",
+        "frees",
+        "failed_allocations",
+        "bytes_allocated",
+        "live_bytes_at_end",
+        "live_allocations_at_end",
+        "verdict",
+        "bytes_per_iteration",
+    ] {
+        assert!(
+            keys(&v["sites"][0]).contains(&k.to_string()),
+            "sites[0].{k}"
+        );
+    }
+    let memories: Vec<&str> = v["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["memory"].as_str().unwrap())
+        .collect();
+    assert_eq!(memories, vec!["physical", "device"]);
+    for k in [
+        "requested_bytes",
+        "live_bytes",
+        "device_free_bytes",
+        "device_total_bytes",
+        "iteration",
+        "frames",
+        "api",
+        "memory",
+        "seq",
+        "time_ns",
+    ] {
+        assert!(keys(&v["ooms"][0]).contains(&k.to_string()), "ooms[0].{k}");
+    }
+    assert_eq!(v["ooms"][0]["memory"], "device");
+    for k in [
+        "pid",
+        "ppid",
+        "exe",
+        "argv",
+        "hostname",
+        "hook_version",
+        "stacks",
+    ] {
+        assert!(keys(&v["process"]).contains(&k.to_string()), "process.{k}");
+    }
+    assert_eq!(keys(&v["iterations"]), vec!["count", "source"]);
+
+    let pools = &v["pools"];
+    assert_eq!(pools["returned_bytes"], 0);
+    assert_eq!(pools["returned_frees"], 0);
+    assert!(pools["last_trim_reserved_bytes"].is_null());
+    assert!(pools["release_threshold_bytes"].is_null());
+    assert_eq!(pools["trims"], 0);
+    assert_eq!(pools["graph_trims"], 0);
+    let m = &v["memory"];
+    for k in [
+        "device_live_bytes_at_end",
+        "device_peak_live_bytes",
+        "managed_live_bytes_at_end",
+        "managed_peak_live_bytes",
+        "physical_live_bytes_at_end",
+        "physical_peak_live_bytes",
+        "device_plus_physical_live_bytes_at_end",
+        "device_plus_physical_peak_live_bytes",
+        "mapped_bytes_at_end",
+        "reserved_address_space_bytes_at_end",
+        "pinned_host_live_bytes_at_end",
+        "pinned_host_peak_live_bytes",
+        "host_registered_bytes_at_end",
+        "imported_bytes_at_end",
+        "returned_to_pools_bytes",
+    ] {
+        assert!(m[k].is_u64(), "memory.{k}");
+    }
+    assert_eq!(m["device_plus_physical_live_bytes_at_end"], 3 * MIB);
+    let by_kind = m["by_kind"].as_array().unwrap();
+    assert_eq!(by_kind.len(), 2);
+    assert_eq!(by_kind[0]["kind"], "device");
+    assert_eq!(by_kind[0]["class"], "device");
+    assert_eq!(by_kind[0]["failed_allocations"], 1);
+    assert_eq!(by_kind[1]["kind"], "physical");
+    assert_eq!(by_kind[1]["live_bytes_at_end"], 2 * MIB);
 }

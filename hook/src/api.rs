@@ -14,10 +14,14 @@
 use std::ffi::{CStr, c_char, c_int, c_uint, c_void};
 use std::sync::atomic::AtomicPtr;
 
-use cudarc::driver::sys::{CUdeviceptr, CUstream};
+use cudarc::driver::sys::{
+    CUarray, CUdeviceptr, CUgraph, CUgraphNode, CUipcMemHandle, CUmemoryPool, CUmipmappedArray,
+    CUstream,
+};
 use gpuleak_trace::{Api, NO_DEVICE};
 
 use crate::guard::Guard;
+use crate::layout::{Array3DDescriptor, ArrayDescriptor, MemAllocNodeParams};
 use crate::record::{self, Call};
 
 /// What a wrapper returns when the real function cannot be found at all: CUDA_ERROR_UNKNOWN and
@@ -121,6 +125,33 @@ wrap! {
     cuMemHostAlloc => cu_host_alloc(p: VoidPP, size: usize, flags: c_uint) -> c_uint;
     cuMemFreeHost => cu_free_host(p: *mut c_void) -> c_uint;
 
+    cuMemAllocFromPoolAsync => cu_alloc_from_pool(p: *mut CUdeviceptr, size: usize, pool: CUmemoryPool, s: CUstream) -> c_uint;
+    cuMemAllocFromPoolAsync_ptsz => cu_alloc_from_pool(p: *mut CUdeviceptr, size: usize, pool: CUmemoryPool, s: CUstream) -> c_uint;
+    cuMemPoolTrimTo => cu_pool_trim(pool: CUmemoryPool, keep: usize) -> c_uint;
+    cuMemPoolSetAttribute => cu_pool_set_attribute(pool: CUmemoryPool, attr: c_int, value: *mut c_void) -> c_uint;
+    cuMemCreate => cu_create(handle: *mut u64, size: usize, prop: *const c_void, flags: u64) -> c_uint;
+    cuMemRelease => cu_release(handle: u64) -> c_uint;
+    cuMemMap => cu_map(ptr: CUdeviceptr, size: usize, offset: usize, handle: u64, flags: u64) -> c_uint;
+    cuMemUnmap => cu_unmap(ptr: CUdeviceptr, size: usize) -> c_uint;
+    cuMemAddressReserve => cu_reserve(p: *mut CUdeviceptr, size: usize, align: usize, addr: CUdeviceptr, flags: u64) -> c_uint;
+    cuMemAddressFree => cu_address_free(ptr: CUdeviceptr, size: usize) -> c_uint;
+    cuMemHostRegister_v2 => cu_host_register(p: *mut c_void, size: usize, flags: c_uint) -> c_uint;
+    cuMemHostUnregister => cu_host_unregister(p: *mut c_void) -> c_uint;
+    cuArrayCreate_v2 => cu_array_create(h: *mut CUarray, d: *const ArrayDescriptor) -> c_uint;
+    cuArray3DCreate_v2 => cu_array3d_create(h: *mut CUarray, d: *const Array3DDescriptor) -> c_uint;
+    cuArrayDestroy => cu_array_destroy(h: CUarray) -> c_uint;
+    cuMipmappedArrayCreate => cu_mipmapped_create(h: *mut CUmipmappedArray, d: *const Array3DDescriptor, levels: c_uint) -> c_uint;
+    cuMipmappedArrayDestroy => cu_mipmapped_destroy(h: CUmipmappedArray) -> c_uint;
+    cuGraphAddMemAllocNode => cu_graph_alloc_node(node: *mut CUgraphNode, graph: CUgraph, deps: *const CUgraphNode, ndeps: usize, params: *mut MemAllocNodeParams) -> c_uint;
+    cuGraphAddMemFreeNode => cu_graph_free_node(node: *mut CUgraphNode, graph: CUgraph, deps: *const CUgraphNode, ndeps: usize, dptr: CUdeviceptr) -> c_uint;
+    cuDeviceGraphMemTrim => cu_graph_mem_trim(device: c_int) -> c_uint;
+    cuIpcOpenMemHandle_v2 => cu_ipc_open(p: *mut CUdeviceptr, handle: CUipcMemHandle, flags: c_uint) -> c_uint;
+    cuIpcCloseMemHandle => cu_ipc_close(ptr: CUdeviceptr) -> c_uint;
+    cuMemImportFromShareableHandle => cu_import(handle: *mut u64, os_handle: *mut c_void, kind: c_int) -> c_uint;
+
+    cudaGetDriverEntryPoint => rt_entry_point(symbol: *const c_char, pfn: VoidPP, flags: u64, status: *mut c_int) -> c_uint;
+    cudaGetDriverEntryPointByVersion => rt_entry_point_by_version(symbol: *const c_char, pfn: VoidPP, version: c_uint, flags: u64, status: *mut c_int) -> c_uint;
+
     cuGetProcAddress => get_proc_address(symbol: *const c_char, pfn: VoidPP, version: c_int, flags: u64) -> c_uint;
     cuGetProcAddress_v2 => get_proc_address_v2(symbol: *const c_char, pfn: VoidPP, version: c_int, flags: u64, status: *mut c_int) -> c_uint;
 }
@@ -146,6 +177,18 @@ unsafe fn out_ptr(r: c_uint, p: VoidPP) -> u64 {
 /// After an allocation: the event, with the device and, for an out-of-memory failure, the
 /// device's free/total memory. Queried outside any gpuleak lock, and only on the outermost call.
 fn alloc_event(api: Api, r: c_uint, address: u64, size: u64, stream: CUstream, device: bool) {
+    alloc_event_aux(api, r, address, size, stream, device, 0);
+}
+
+fn alloc_event_aux(
+    api: Api,
+    r: c_uint,
+    address: u64,
+    size: u64,
+    stream: CUstream,
+    device: bool,
+    aux: u64,
+) {
     let mem_info = (r == ERROR_OUT_OF_MEMORY && device)
         .then(crate::real::mem_info)
         .flatten();
@@ -162,10 +205,16 @@ fn alloc_event(api: Api, r: c_uint, address: u64, size: u64, stream: CUstream, d
         stream: stream as u64,
         device,
         mem_info,
+        aux,
     });
 }
 
 fn free_event(api: Api, r: c_uint, address: u64, stream: CUstream) {
+    free_event_sized(api, r, address, 0, stream);
+}
+
+/// `size` is given for frees that name a range (cuMemUnmap, cuMemAddressFree).
+fn free_event_sized(api: Api, r: c_uint, address: u64, size: u64, stream: CUstream) {
     // Freeing NULL is a no-op every program does (`cudaFree(0)` initialises the runtime).
     if address == 0 {
         return;
@@ -174,10 +223,25 @@ fn free_event(api: Api, r: c_uint, address: u64, stream: CUstream) {
         api,
         result: r,
         address,
-        size: 0,
+        size,
         stream: stream as u64,
         device: NO_DEVICE,
         mem_info: None,
+        aux: 0,
+    });
+}
+
+/// Calls that change what pools keep rather than what the program holds.
+fn control_event(api: Api, r: c_uint, address: u64, size: u64, device: i32, aux: u64) {
+    record::event(Call {
+        api,
+        result: r,
+        address,
+        size,
+        stream: 0,
+        device,
+        mem_info: None,
+        aux,
     });
 }
 
@@ -425,6 +489,403 @@ unsafe fn cu_host_alloc(
 
 unsafe fn cu_free_host(real: cuMemFreeHost::Real, p: *mut c_void) -> c_uint {
     free_body!(Api::CuMemFreeHost, unsafe { real(p) }, p as u64, NO_STREAM)
+}
+
+unsafe fn cu_alloc_from_pool(
+    real: cuMemAllocFromPoolAsync::Real,
+    p: *mut CUdeviceptr,
+    size: usize,
+    pool: CUmemoryPool,
+    s: CUstream,
+) -> c_uint {
+    let g = Guard::enter();
+    let r = unsafe { real(p, size, pool, s) };
+    if g.outer() {
+        let a = unsafe { out(r, p) };
+        record::guarded(|| {
+            alloc_event_aux(
+                Api::CuMemAllocFromPoolAsync,
+                r,
+                a,
+                size as u64,
+                s,
+                true,
+                pool as u64,
+            )
+        });
+    }
+    r
+}
+
+const CU_MEMPOOL_ATTR_RELEASE_THRESHOLD: c_int = 4;
+const CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT: c_int = 5;
+
+unsafe fn cu_pool_trim(real: cuMemPoolTrimTo::Real, pool: CUmemoryPool, keep: usize) -> c_uint {
+    let g = Guard::enter();
+    let r = unsafe { real(pool, keep) };
+    if g.outer() {
+        record::guarded(|| {
+            let reserved =
+                crate::real::pool_attribute(pool as u64, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT);
+            control_event(
+                Api::CuMemPoolTrimTo,
+                r,
+                pool as u64,
+                keep as u64,
+                NO_DEVICE,
+                reserved.unwrap_or(0),
+            );
+        });
+    }
+    r
+}
+
+unsafe fn cu_pool_set_attribute(
+    real: cuMemPoolSetAttribute::Real,
+    pool: CUmemoryPool,
+    attr: c_int,
+    value: *mut c_void,
+) -> c_uint {
+    let g = Guard::enter();
+    let r = unsafe { real(pool, attr, value) };
+    if g.outer() && attr == CU_MEMPOOL_ATTR_RELEASE_THRESHOLD && !value.is_null() {
+        // SAFETY: the release threshold is a cuuint64_t.
+        let threshold = unsafe { *(value as *const u64) };
+        record::guarded(|| {
+            control_event(
+                Api::CuMemPoolSetAttribute,
+                r,
+                pool as u64,
+                threshold,
+                NO_DEVICE,
+                0,
+            )
+        });
+    }
+    r
+}
+
+unsafe fn cu_create(
+    real: cuMemCreate::Real,
+    handle: *mut u64,
+    size: usize,
+    prop: *const c_void,
+    flags: u64,
+) -> c_uint {
+    alloc_body!(
+        Api::CuMemCreate,
+        real,
+        unsafe { real(handle, size, prop, flags) },
+        |r| unsafe { out(r, handle) },
+        |_| size as u64,
+        NO_STREAM,
+        true
+    )
+}
+
+unsafe fn cu_release(real: cuMemRelease::Real, handle: u64) -> c_uint {
+    free_body!(
+        Api::CuMemRelease,
+        unsafe { real(handle) },
+        handle,
+        NO_STREAM
+    )
+}
+
+unsafe fn cu_map(
+    real: cuMemMap::Real,
+    ptr: CUdeviceptr,
+    size: usize,
+    offset: usize,
+    handle: u64,
+    flags: u64,
+) -> c_uint {
+    let g = Guard::enter();
+    let r = unsafe { real(ptr, size, offset, handle, flags) };
+    if g.outer() {
+        let a = if r == 0 { ptr } else { 0 };
+        record::guarded(|| {
+            alloc_event_aux(Api::CuMemMap, r, a, size as u64, NO_STREAM, true, handle)
+        });
+    }
+    r
+}
+
+unsafe fn cu_unmap(real: cuMemUnmap::Real, ptr: CUdeviceptr, size: usize) -> c_uint {
+    let g = Guard::enter();
+    let r = unsafe { real(ptr, size) };
+    if g.outer() {
+        record::guarded(|| free_event_sized(Api::CuMemUnmap, r, ptr, size as u64, NO_STREAM));
+    }
+    r
+}
+
+unsafe fn cu_reserve(
+    real: cuMemAddressReserve::Real,
+    p: *mut CUdeviceptr,
+    size: usize,
+    align: usize,
+    addr: CUdeviceptr,
+    flags: u64,
+) -> c_uint {
+    alloc_body!(
+        Api::CuMemAddressReserve,
+        real,
+        unsafe { real(p, size, align, addr, flags) },
+        |r| unsafe { out(r, p) },
+        |_| size as u64,
+        NO_STREAM,
+        false
+    )
+}
+
+unsafe fn cu_address_free(real: cuMemAddressFree::Real, ptr: CUdeviceptr, size: usize) -> c_uint {
+    let g = Guard::enter();
+    let r = unsafe { real(ptr, size) };
+    if g.outer() {
+        record::guarded(|| free_event_sized(Api::CuMemAddressFree, r, ptr, size as u64, NO_STREAM));
+    }
+    r
+}
+
+unsafe fn cu_host_register(
+    real: cuMemHostRegister_v2::Real,
+    p: *mut c_void,
+    size: usize,
+    flags: c_uint,
+) -> c_uint {
+    alloc_body!(
+        Api::CuMemHostRegister,
+        real,
+        unsafe { real(p, size, flags) },
+        |r| if r == 0 { p as u64 } else { 0 },
+        |_| size as u64,
+        NO_STREAM,
+        false
+    )
+}
+
+unsafe fn cu_host_unregister(real: cuMemHostUnregister::Real, p: *mut c_void) -> c_uint {
+    free_body!(
+        Api::CuMemHostUnregister,
+        unsafe { real(p) },
+        p as u64,
+        NO_STREAM
+    )
+}
+
+unsafe fn out_handle<T>(r: c_uint, h: *mut *mut T) -> u64 {
+    if r == 0 && !h.is_null() {
+        unsafe { *h as u64 }
+    } else {
+        0
+    }
+}
+
+unsafe fn cu_array_create(
+    real: cuArrayCreate_v2::Real,
+    h: *mut CUarray,
+    d: *const ArrayDescriptor,
+) -> c_uint {
+    let size = match unsafe { d.as_ref() } {
+        Some(d) => crate::layout::array_bytes(d.width, d.height, 1, d.format, d.num_channels),
+        None => 0,
+    };
+    alloc_body!(
+        Api::CuArrayCreate,
+        real,
+        unsafe { real(h, d) },
+        |r| unsafe { out_handle(r, h) },
+        |_| size,
+        NO_STREAM,
+        true
+    )
+}
+
+unsafe fn cu_array3d_create(
+    real: cuArray3DCreate_v2::Real,
+    h: *mut CUarray,
+    d: *const Array3DDescriptor,
+) -> c_uint {
+    let size = match unsafe { d.as_ref() } {
+        Some(d) => crate::layout::array_bytes(d.width, d.height, d.depth, d.format, d.num_channels),
+        None => 0,
+    };
+    alloc_body!(
+        Api::CuArray3DCreate,
+        real,
+        unsafe { real(h, d) },
+        |r| unsafe { out_handle(r, h) },
+        |_| size,
+        NO_STREAM,
+        true
+    )
+}
+
+unsafe fn cu_array_destroy(real: cuArrayDestroy::Real, h: CUarray) -> c_uint {
+    free_body!(Api::CuArrayDestroy, unsafe { real(h) }, h as u64, NO_STREAM)
+}
+
+unsafe fn cu_mipmapped_create(
+    real: cuMipmappedArrayCreate::Real,
+    h: *mut CUmipmappedArray,
+    d: *const Array3DDescriptor,
+    levels: c_uint,
+) -> c_uint {
+    let size = match unsafe { d.as_ref() } {
+        Some(d) => crate::layout::mipmapped_bytes(d, levels),
+        None => 0,
+    };
+    alloc_body!(
+        Api::CuMipmappedArrayCreate,
+        real,
+        unsafe { real(h, d, levels) },
+        |r| unsafe { out_handle(r, h) },
+        |_| size,
+        NO_STREAM,
+        true
+    )
+}
+
+unsafe fn cu_mipmapped_destroy(real: cuMipmappedArrayDestroy::Real, h: CUmipmappedArray) -> c_uint {
+    free_body!(
+        Api::CuMipmappedArrayDestroy,
+        unsafe { real(h) },
+        h as u64,
+        NO_STREAM
+    )
+}
+
+unsafe fn cu_graph_alloc_node(
+    real: cuGraphAddMemAllocNode::Real,
+    node: *mut CUgraphNode,
+    graph: CUgraph,
+    deps: *const CUgraphNode,
+    ndeps: usize,
+    params: *mut MemAllocNodeParams,
+) -> c_uint {
+    let g = Guard::enter();
+    let r = unsafe { real(node, graph, deps, ndeps, params) };
+    if g.outer() {
+        // The driver fills in `dptr`; `bytesize` is the request.
+        let (address, size) = match unsafe { params.as_ref() } {
+            Some(p) => (if r == 0 { p.dptr } else { 0 }, p.bytesize as u64),
+            None => (0, 0),
+        };
+        record::guarded(|| {
+            alloc_event_aux(
+                Api::CuGraphAddMemAllocNode,
+                r,
+                address,
+                size,
+                NO_STREAM,
+                true,
+                graph as u64,
+            )
+        });
+    }
+    r
+}
+
+unsafe fn cu_graph_free_node(
+    real: cuGraphAddMemFreeNode::Real,
+    node: *mut CUgraphNode,
+    graph: CUgraph,
+    deps: *const CUgraphNode,
+    ndeps: usize,
+    dptr: CUdeviceptr,
+) -> c_uint {
+    free_body!(
+        Api::CuGraphAddMemFreeNode,
+        unsafe { real(node, graph, deps, ndeps, dptr) },
+        dptr,
+        NO_STREAM
+    )
+}
+
+unsafe fn cu_graph_mem_trim(real: cuDeviceGraphMemTrim::Real, device: c_int) -> c_uint {
+    let g = Guard::enter();
+    let r = unsafe { real(device) };
+    if g.outer() {
+        record::guarded(|| control_event(Api::CuDeviceGraphMemTrim, r, 0, 0, device, 0));
+    }
+    r
+}
+
+unsafe fn cu_ipc_open(
+    real: cuIpcOpenMemHandle_v2::Real,
+    p: *mut CUdeviceptr,
+    handle: CUipcMemHandle,
+    flags: c_uint,
+) -> c_uint {
+    let g = Guard::enter();
+    let r = unsafe { real(p, handle, flags) };
+    if g.outer() {
+        let a = unsafe { out(r, p) };
+        record::guarded(|| {
+            // The handle does not say how big the memory is; the driver does.
+            let size = if a != 0 {
+                crate::real::address_range(a).unwrap_or(0)
+            } else {
+                0
+            };
+            alloc_event(Api::CuIpcOpenMemHandle, r, a, size, NO_STREAM, true)
+        });
+    }
+    r
+}
+
+unsafe fn cu_ipc_close(real: cuIpcCloseMemHandle::Real, ptr: CUdeviceptr) -> c_uint {
+    free_body!(
+        Api::CuIpcCloseMemHandle,
+        unsafe { real(ptr) },
+        ptr,
+        NO_STREAM
+    )
+}
+
+unsafe fn cu_import(
+    real: cuMemImportFromShareableHandle::Real,
+    handle: *mut u64,
+    os_handle: *mut c_void,
+    kind: c_int,
+) -> c_uint {
+    alloc_body!(
+        Api::CuMemImportFromShareableHandle,
+        real,
+        unsafe { real(handle, os_handle, kind) },
+        |r| unsafe { out(r, handle) },
+        |_| 0,
+        NO_STREAM,
+        true
+    )
+}
+
+/// The runtime's way to hand out driver functions (PyTorch takes cuMemCreate and friends this
+/// way for expandable segments): the same substitution as cuGetProcAddress.
+unsafe fn rt_entry_point(
+    real: cudaGetDriverEntryPoint::Real,
+    symbol: *const c_char,
+    pfn: VoidPP,
+    flags: u64,
+    status: *mut c_int,
+) -> c_uint {
+    let r = unsafe { real(symbol, pfn, flags, status) };
+    unsafe { swap_in_wrapper(r, pfn) };
+    r
+}
+
+unsafe fn rt_entry_point_by_version(
+    real: cudaGetDriverEntryPointByVersion::Real,
+    symbol: *const c_char,
+    pfn: VoidPP,
+    version: c_uint,
+    flags: u64,
+    status: *mut c_int,
+) -> c_uint {
+    let r = unsafe { real(symbol, pfn, version, flags, status) };
+    unsafe { swap_in_wrapper(r, pfn) };
+    r
 }
 
 /// `cuGetProcAddress`: the CUDA runtime (shared or static) takes every driver function this

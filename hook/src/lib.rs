@@ -9,6 +9,7 @@
 mod api;
 mod config;
 mod guard;
+mod layout;
 mod modules;
 mod real;
 mod record;

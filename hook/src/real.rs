@@ -94,7 +94,7 @@ pub unsafe extern "C" fn dlsym(handle: *mut c_void, name: *const c_char) -> *mut
 unsafe extern "C" fn dlsym_other(
     handle: *mut c_void,
     name: *const c_char,
-    _caller: *const c_void,
+    caller: *const c_void,
 ) -> *mut c_void {
     // SAFETY: same arguments the caller gave us.
     let found = unsafe { real_dlsym()(handle, name) };
@@ -109,6 +109,14 @@ unsafe extern "C" fn dlsym_other(
     let Some(entry) = api::entry(name) else {
         return found;
     };
+    // The driver looks up its own functions too; what it calls internally is not the program's
+    // allocation. (The runtime's lookups are substituted: runtime calls gpuleak does not
+    // interpose, such as cudaMallocFromPoolAsync, reach the driver only through them.)
+    if !caller.is_null()
+        && library_of(caller as *mut c_void).is_some_and(|b| b.starts_with(b"libcuda.so"))
+    {
+        return found;
+    }
     substitute(entry, found, handle.is_null())
 }
 
@@ -144,15 +152,20 @@ pub fn substitute(
     }
 }
 
-fn in_cuda_library(p: *mut c_void) -> bool {
+/// The file name (no directory) of the object holding `p`.
+fn library_of(p: *mut c_void) -> Option<&'static [u8]> {
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
     // SAFETY: dladdr only reads the address.
     if unsafe { libc::dladdr(p, &mut info) } == 0 || info.dli_fname.is_null() {
-        return false;
+        return None;
     }
+    // SAFETY: the name lives as long as the object, which is loaded (it holds `p`).
     let path = unsafe { CStr::from_ptr(info.dli_fname) }.to_bytes();
-    let base = path.rsplit(|&c| c == b'/').next().unwrap_or(path);
-    base.starts_with(b"libcuda.so") || base.starts_with(b"libcudart.so")
+    Some(path.rsplit(|&c| c == b'/').next().unwrap_or(path))
+}
+
+fn in_cuda_library(p: *mut c_void) -> bool {
+    library_of(p).is_some_and(|b| b.starts_with(b"libcuda.so") || b.starts_with(b"libcudart.so"))
 }
 
 /// The exported symbol's name for a function address, as `dladdr` reports it.
@@ -185,6 +198,8 @@ type CuMemGetInfo = unsafe extern "C" fn(*mut usize, *mut usize) -> c_int;
 type CuCtxGetDevice = unsafe extern "C" fn(*mut c_int) -> c_int;
 
 static MEM_GET_INFO: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+static POOL_GET_ATTRIBUTE: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+static GET_ADDRESS_RANGE: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
 static CTX_GET_DEVICE: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
 
 /// A driver function for gpuleak's own queries, taken from the loaded libcuda itself so that it
@@ -233,4 +248,28 @@ pub fn current_device() -> Option<i32> {
     let f: CuCtxGetDevice = unsafe { std::mem::transmute(p) };
     let mut d: c_int = -1;
     (unsafe { f(&mut d) } == 0).then_some(d)
+}
+
+/// A memory pool attribute that is a cuuint64_t (reserved or used bytes, thresholds).
+pub fn pool_attribute(pool: u64, attr: c_int) -> Option<u64> {
+    type F = unsafe extern "C" fn(u64, c_int, *mut c_void) -> c_int;
+    let p = driver_fn(&POOL_GET_ATTRIBUTE, c"cuMemPoolGetAttribute");
+    if p.is_null() {
+        return None;
+    }
+    let f: F = unsafe { std::mem::transmute(p) };
+    let mut v: u64 = 0;
+    (unsafe { f(pool, attr, (&mut v as *mut u64).cast()) } == 0).then_some(v)
+}
+
+/// The size of the allocation that holds `ptr`.
+pub fn address_range(ptr: u64) -> Option<u64> {
+    type F = unsafe extern "C" fn(*mut u64, *mut usize, u64) -> c_int;
+    let p = driver_fn(&GET_ADDRESS_RANGE, c"cuMemGetAddressRange_v2");
+    if p.is_null() {
+        return None;
+    }
+    let f: F = unsafe { std::mem::transmute(p) };
+    let (mut base, mut size) = (0u64, 0usize);
+    (unsafe { f(&mut base, &mut size, ptr) } == 0).then_some(size as u64)
 }

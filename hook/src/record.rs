@@ -36,6 +36,7 @@ pub struct Call {
     pub stream: u64,
     pub device: i32,
     pub mem_info: Option<(u64, u64)>,
+    pub aux: u64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -200,6 +201,7 @@ pub fn event(c: Call) {
         result: c.result,
         stack,
         mem_info: c.mem_info.map(|(free, total)| MemInfo { free, total }),
+        aux: c.aux,
     };
     let State { enc, buf, .. } = &mut *st;
     enc.event(&ev, buf);

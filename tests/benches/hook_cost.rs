@@ -88,11 +88,51 @@ fn pair_at_depth(d: &Driver, depth: usize) {
     }
 }
 
+/// What the `dlsym` hook costs on names it does not wrap (every program pays this, CUDA or not),
+/// next to glibc's own `dlsym` and to a name it does wrap.
+fn dlsym_cost(c: &mut Criterion) {
+    type Dlsym = unsafe extern "C" fn(*mut c_void, *const std::ffi::c_char) -> *mut c_void;
+    let fake = gpuleak_tests::fake_cuda_dir().join("libcuda.so.1");
+    unsafe {
+        let libc_h = Library::open(Some("libc.so.6"), RTLD_NOW)
+            .unwrap()
+            .into_raw();
+        let cuda = Library::open(Some(&fake), RTLD_NOW).unwrap().into_raw();
+        let hook =
+            Library::open(Some(gpuleak_tests::hook_path()), RTLD_NOW).expect("load the hook");
+        let hooked: Dlsym = *hook.get(b"dlsym\0").unwrap();
+        let plain: Dlsym = *Library::open(Some("libc.so.6"), RTLD_NOW)
+            .unwrap()
+            .get(b"dlsym\0")
+            .unwrap();
+        let mut g = c.benchmark_group("dlsym");
+        g.bench_function("glibc/malloc", |b| {
+            b.iter(|| plain(black_box(libc_h), black_box(c"malloc".as_ptr())))
+        });
+        g.bench_function("hook/malloc", |b| {
+            b.iter(|| hooked(black_box(libc_h), black_box(c"malloc".as_ptr())))
+        });
+        g.bench_function("hook/cuCtxSynchronize_unwrapped", |b| {
+            b.iter(|| hooked(black_box(cuda), black_box(c"cuCtxSynchronize".as_ptr())))
+        });
+        g.bench_function("hook/cuMemAlloc_v2_wrapped", |b| {
+            b.iter(|| hooked(black_box(cuda), black_box(c"cuMemAlloc_v2".as_ptr())))
+        });
+        g.finish();
+        std::mem::forget(hook);
+    }
+}
+
 fn run(mode: &str) {
     let mut c = Criterion::default()
         .configure_from_args()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
+    if mode == "dlsym" {
+        dlsym_cost(&mut c);
+        c.final_summary();
+        return;
+    }
     let d = load(mode != "baseline");
     let mut g = c.benchmark_group(format!("hook/{mode}"));
     // An alloc/free pair is two events.
@@ -117,7 +157,7 @@ fn main() {
     }
     let exe = std::env::current_exe().expect("own path");
     // native_10: stacks capped at 10 frames, the "typical 10-frame stack" of the cost target.
-    for mode in ["baseline", "off", "native_10", "native"] {
+    for mode in ["baseline", "off", "native_10", "native", "dlsym"] {
         let stacks = if mode.starts_with("native") {
             "native"
         } else {

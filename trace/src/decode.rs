@@ -260,12 +260,16 @@ impl<R: Read> Reader<R> {
                     result: c.u32("result")?,
                     stack: c.u32("stack id")?,
                     mem_info: None,
+                    aux: 0,
                 };
                 if flags & 1 != 0 {
                     e.mem_info = Some(MemInfo {
                         free: c.varint("free bytes")?,
                         total: c.varint("total bytes")?,
                     });
+                }
+                if flags & 2 != 0 {
+                    e.aux = c.varint("aux")?;
                 }
                 e.time_ns = self.clock.advance(dt);
                 // Saturating: a corrupt Dropped count can push next_seq to u64::MAX.

@@ -24,6 +24,7 @@ pub mod tag {
 pub const MAX_RECORD_LEN: u64 = 64 << 20;
 
 const EVENT_HAS_MEM_INFO: u8 = 1;
+const EVENT_HAS_AUX: u8 = 2;
 
 /// Stateful because times are delta-coded: one encoder per stream, fed in stream order.
 #[derive(Debug, Default)]
@@ -68,11 +69,14 @@ impl Encoder {
     pub fn event(&mut self, e: &Event, buf: &mut Vec<u8>) {
         let dt = self.delta(e.time_ns);
         record(buf, tag::EVENT, |b| {
-            b.push(if e.mem_info.is_some() {
-                EVENT_HAS_MEM_INFO
-            } else {
-                0
-            });
+            let mut flags = 0;
+            if e.mem_info.is_some() {
+                flags |= EVENT_HAS_MEM_INFO;
+            }
+            if e.aux != 0 {
+                flags |= EVENT_HAS_AUX;
+            }
+            b.push(flags);
             put_varint(b, dt);
             put_varint(b, e.tid.into());
             put_varint(b, e.api as u64);
@@ -85,6 +89,9 @@ impl Encoder {
             if let Some(m) = e.mem_info {
                 put_varint(b, m.free);
                 put_varint(b, m.total);
+            }
+            if e.aux != 0 {
+                put_varint(b, e.aux);
             }
         });
     }

@@ -25,6 +25,42 @@ pub enum Api {
     CuMemAllocHost = 38,
     CuMemHostAlloc = 39,
     CuMemFreeHost = 40,
+    /// `aux` = the pool.
+    CuMemAllocFromPoolAsync = 41,
+    /// Control: `address` = the pool, `size` = minBytesToKeep, `aux` = the pool's reserved bytes
+    /// after the trim as the driver reported them (0 when it could not be asked).
+    CuMemPoolTrimTo = 42,
+    /// Control, recorded for the release threshold only: `address` = the pool, `size` = the
+    /// threshold.
+    CuMemPoolSetAttribute = 43,
+    /// Physical memory: `address` = the allocation handle.
+    CuMemCreate = 44,
+    CuMemRelease = 45,
+    /// A mapping of physical memory: `address` = the virtual address, `aux` = the handle.
+    CuMemMap = 46,
+    /// `size` = the unmapped length: one unmap may cover several maps.
+    CuMemUnmap = 47,
+    /// Address space only, no memory.
+    CuMemAddressReserve = 48,
+    CuMemAddressFree = 49,
+    CuMemHostRegister = 50,
+    CuMemHostUnregister = 51,
+    /// Arrays: `address` = the CUarray handle, `size` = the bytes its descriptor describes.
+    CuArrayCreate = 52,
+    CuArray3DCreate = 53,
+    CuArrayDestroy = 54,
+    CuMipmappedArrayCreate = 55,
+    CuMipmappedArrayDestroy = 56,
+    /// A graph memory node: `address` = the node's virtual address, `aux` = the graph.
+    CuGraphAddMemAllocNode = 57,
+    CuGraphAddMemFreeNode = 58,
+    /// Control: the device's graph memory pool trimmed.
+    CuDeviceGraphMemTrim = 59,
+    /// Memory of another process, mapped into this one.
+    CuIpcOpenMemHandle = 60,
+    CuIpcCloseMemHandle = 61,
+    /// Physical memory of another process: `address` = the new handle, released by cuMemRelease.
+    CuMemImportFromShareableHandle = 62,
 }
 
 /// What an entry point does to the set of live allocations.
@@ -32,19 +68,48 @@ pub enum Api {
 pub enum Op {
     Alloc,
     Free,
+    /// Changes what a pool keeps, not what the program holds (trims, thresholds).
+    Control,
 }
 
 /// Where the memory an entry point hands out lives. Reports keep these apart: pinned host memory
 /// does not fill the GPU, and users compare the device figure with `nvidia-smi`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MemoryKind {
+    /// Device memory handed to the program (plain, pitched, stream-ordered, from a pool).
     Device,
     Managed,
     PinnedHost,
+    /// Existing host memory page-locked with cuMemHostRegister: no new memory.
+    HostRegistered,
+    /// Physical device memory created with cuMemCreate (the VMM API).
+    Physical,
+    /// A virtual range mapped onto physical memory (cuMemMap): counted once, as `Physical`.
+    Mapping,
+    /// Reserved virtual address space: no memory at all.
+    AddressSpace,
+    /// CUDA arrays (textures, surfaces).
+    Array,
+    /// Graph memory nodes, allocated from the device's graph pool when the graph runs.
+    Graph,
+    /// Another process's memory, mapped or imported: not this process's allocation.
+    Imported,
+}
+
+/// The set of values an address belongs to: a handle can equal a device pointer numerically, so
+/// readers match a free with its allocation within one namespace only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Namespace {
+    /// Virtual addresses (device pointers, host pointers, reserved ranges).
+    Pointer,
+    /// Physical allocation handles (CUmemGenericAllocationHandle).
+    Handle,
+    /// CUarray and CUmipmappedArray handles.
+    Array,
 }
 
 impl Api {
-    pub const ALL: [Api; 18] = [
+    pub const ALL: [Api; 40] = [
         Api::CudaMalloc,
         Api::CudaFree,
         Api::CudaMallocAsync,
@@ -63,6 +128,28 @@ impl Api {
         Api::CuMemAllocHost,
         Api::CuMemHostAlloc,
         Api::CuMemFreeHost,
+        Api::CuMemAllocFromPoolAsync,
+        Api::CuMemPoolTrimTo,
+        Api::CuMemPoolSetAttribute,
+        Api::CuMemCreate,
+        Api::CuMemRelease,
+        Api::CuMemMap,
+        Api::CuMemUnmap,
+        Api::CuMemAddressReserve,
+        Api::CuMemAddressFree,
+        Api::CuMemHostRegister,
+        Api::CuMemHostUnregister,
+        Api::CuArrayCreate,
+        Api::CuArray3DCreate,
+        Api::CuArrayDestroy,
+        Api::CuMipmappedArrayCreate,
+        Api::CuMipmappedArrayDestroy,
+        Api::CuGraphAddMemAllocNode,
+        Api::CuGraphAddMemFreeNode,
+        Api::CuDeviceGraphMemTrim,
+        Api::CuIpcOpenMemHandle,
+        Api::CuIpcCloseMemHandle,
+        Api::CuMemImportFromShareableHandle,
     ];
 
     pub fn from_u16(v: u16) -> Option<Api> {
@@ -90,6 +177,28 @@ impl Api {
             Api::CuMemAllocHost => "cuMemAllocHost",
             Api::CuMemHostAlloc => "cuMemHostAlloc",
             Api::CuMemFreeHost => "cuMemFreeHost",
+            Api::CuMemAllocFromPoolAsync => "cuMemAllocFromPoolAsync",
+            Api::CuMemPoolTrimTo => "cuMemPoolTrimTo",
+            Api::CuMemPoolSetAttribute => "cuMemPoolSetAttribute",
+            Api::CuMemCreate => "cuMemCreate",
+            Api::CuMemRelease => "cuMemRelease",
+            Api::CuMemMap => "cuMemMap",
+            Api::CuMemUnmap => "cuMemUnmap",
+            Api::CuMemAddressReserve => "cuMemAddressReserve",
+            Api::CuMemAddressFree => "cuMemAddressFree",
+            Api::CuMemHostRegister => "cuMemHostRegister",
+            Api::CuMemHostUnregister => "cuMemHostUnregister",
+            Api::CuArrayCreate => "cuArrayCreate",
+            Api::CuArray3DCreate => "cuArray3DCreate",
+            Api::CuArrayDestroy => "cuArrayDestroy",
+            Api::CuMipmappedArrayCreate => "cuMipmappedArrayCreate",
+            Api::CuMipmappedArrayDestroy => "cuMipmappedArrayDestroy",
+            Api::CuGraphAddMemAllocNode => "cuGraphAddMemAllocNode",
+            Api::CuGraphAddMemFreeNode => "cuGraphAddMemFreeNode",
+            Api::CuDeviceGraphMemTrim => "cuDeviceGraphMemTrim",
+            Api::CuIpcOpenMemHandle => "cuIpcOpenMemHandle",
+            Api::CuIpcCloseMemHandle => "cuIpcCloseMemHandle",
+            Api::CuMemImportFromShareableHandle => "cuMemImportFromShareableHandle",
         }
     }
 
@@ -100,11 +209,25 @@ impl Api {
             | Api::CudaFreeHost
             | Api::CuMemFree
             | Api::CuMemFreeAsync
-            | Api::CuMemFreeHost => Op::Free,
+            | Api::CuMemFreeHost
+            | Api::CuMemRelease
+            | Api::CuMemUnmap
+            | Api::CuMemAddressFree
+            | Api::CuMemHostUnregister
+            | Api::CuArrayDestroy
+            | Api::CuMipmappedArrayDestroy
+            | Api::CuGraphAddMemFreeNode
+            | Api::CuIpcCloseMemHandle => Op::Free,
+            Api::CuMemPoolTrimTo | Api::CuMemPoolSetAttribute | Api::CuDeviceGraphMemTrim => {
+                Op::Control
+            }
             _ => Op::Alloc,
         }
     }
 
+    /// What kind of memory an allocation makes or a free gives back. A free's kind is that of
+    /// the allocation it matches; `cuMemRelease` may release `Physical` or `Imported` handles,
+    /// so readers take the kind from the matched allocation.
     pub fn memory(self) -> MemoryKind {
         match self {
             Api::CudaMallocManaged | Api::CuMemAllocManaged => MemoryKind::Managed,
@@ -114,7 +237,36 @@ impl Api {
             | Api::CuMemAllocHost
             | Api::CuMemHostAlloc
             | Api::CuMemFreeHost => MemoryKind::PinnedHost,
+            Api::CuMemHostRegister | Api::CuMemHostUnregister => MemoryKind::HostRegistered,
+            Api::CuMemCreate | Api::CuMemRelease => MemoryKind::Physical,
+            Api::CuMemMap | Api::CuMemUnmap => MemoryKind::Mapping,
+            Api::CuMemAddressReserve | Api::CuMemAddressFree => MemoryKind::AddressSpace,
+            Api::CuArrayCreate
+            | Api::CuArray3DCreate
+            | Api::CuArrayDestroy
+            | Api::CuMipmappedArrayCreate
+            | Api::CuMipmappedArrayDestroy => MemoryKind::Array,
+            Api::CuGraphAddMemAllocNode
+            | Api::CuGraphAddMemFreeNode
+            | Api::CuDeviceGraphMemTrim => MemoryKind::Graph,
+            Api::CuIpcOpenMemHandle
+            | Api::CuIpcCloseMemHandle
+            | Api::CuMemImportFromShareableHandle => MemoryKind::Imported,
             _ => MemoryKind::Device,
+        }
+    }
+
+    pub fn namespace(self) -> Namespace {
+        match self {
+            Api::CuMemCreate | Api::CuMemRelease | Api::CuMemImportFromShareableHandle => {
+                Namespace::Handle
+            }
+            Api::CuArrayCreate
+            | Api::CuArray3DCreate
+            | Api::CuArrayDestroy
+            | Api::CuMipmappedArrayCreate
+            | Api::CuMipmappedArrayDestroy => Namespace::Array,
+            _ => Namespace::Pointer,
         }
     }
 
@@ -160,6 +312,9 @@ pub struct Event {
     pub stack: u32,
     /// Present on failed allocations: the device's memory at the time of failure.
     pub mem_info: Option<MemInfo>,
+    /// A second handle some entry points carry (the pool, the physical handle of a mapping, the
+    /// graph); 0 when none. See [`Api`].
+    pub aux: u64,
 }
 
 impl Event {

@@ -29,6 +29,7 @@ fn example() -> (Header, Vec<Record>) {
         result: 0,
         stack: 1,
         mem_info: None,
+        aux: 0,
     };
     let failed = Event {
         seq: 1,

@@ -102,7 +102,7 @@ fn an_empty_trace_is_a_prelude_and_a_header() {
 
 #[test]
 fn api_numbers_are_the_documented_ones() {
-    let table: [(Api, u16, &str); 18] = [
+    let table: [(Api, u16, &str); 40] = [
         (Api::CudaMalloc, 1, "cudaMalloc"),
         (Api::CudaFree, 2, "cudaFree"),
         (Api::CudaMallocAsync, 3, "cudaMallocAsync"),
@@ -121,6 +121,32 @@ fn api_numbers_are_the_documented_ones() {
         (Api::CuMemAllocHost, 38, "cuMemAllocHost"),
         (Api::CuMemHostAlloc, 39, "cuMemHostAlloc"),
         (Api::CuMemFreeHost, 40, "cuMemFreeHost"),
+        (Api::CuMemAllocFromPoolAsync, 41, "cuMemAllocFromPoolAsync"),
+        (Api::CuMemPoolTrimTo, 42, "cuMemPoolTrimTo"),
+        (Api::CuMemPoolSetAttribute, 43, "cuMemPoolSetAttribute"),
+        (Api::CuMemCreate, 44, "cuMemCreate"),
+        (Api::CuMemRelease, 45, "cuMemRelease"),
+        (Api::CuMemMap, 46, "cuMemMap"),
+        (Api::CuMemUnmap, 47, "cuMemUnmap"),
+        (Api::CuMemAddressReserve, 48, "cuMemAddressReserve"),
+        (Api::CuMemAddressFree, 49, "cuMemAddressFree"),
+        (Api::CuMemHostRegister, 50, "cuMemHostRegister"),
+        (Api::CuMemHostUnregister, 51, "cuMemHostUnregister"),
+        (Api::CuArrayCreate, 52, "cuArrayCreate"),
+        (Api::CuArray3DCreate, 53, "cuArray3DCreate"),
+        (Api::CuArrayDestroy, 54, "cuArrayDestroy"),
+        (Api::CuMipmappedArrayCreate, 55, "cuMipmappedArrayCreate"),
+        (Api::CuMipmappedArrayDestroy, 56, "cuMipmappedArrayDestroy"),
+        (Api::CuGraphAddMemAllocNode, 57, "cuGraphAddMemAllocNode"),
+        (Api::CuGraphAddMemFreeNode, 58, "cuGraphAddMemFreeNode"),
+        (Api::CuDeviceGraphMemTrim, 59, "cuDeviceGraphMemTrim"),
+        (Api::CuIpcOpenMemHandle, 60, "cuIpcOpenMemHandle"),
+        (Api::CuIpcCloseMemHandle, 61, "cuIpcCloseMemHandle"),
+        (
+            Api::CuMemImportFromShareableHandle,
+            62,
+            "cuMemImportFromShareableHandle",
+        ),
     ];
     for (api, n, name) in table {
         assert_eq!(api as u16, n);
@@ -418,7 +444,7 @@ fn event_tail(p: &mut Vec<u8>) {
 
 #[test]
 fn an_unknown_api_is_an_error_at_the_api_field() {
-    for api in [0u64, 10, 31, 41, 0x1_0001, u64::MAX] {
+    for api in [0u64, 10, 31, 63, 0x1_0001, u64::MAX] {
         let mut bytes = start();
         let rec_at = bytes.len();
         let (mut p, api_at) = event_head(api);

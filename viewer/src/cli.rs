@@ -72,7 +72,9 @@ pub struct RunArgs {
 
 /// Summarise a recorded trace.
 ///
-/// Shows totals for device memory (managed memory included) and pinned host memory, the call
+/// Shows totals for device memory (managed memory, arrays and graph memory included), pinned host
+/// memory and every other kind of memory apart (VMM physical memory, mappings, reserved address
+/// space, registered host memory, imported memory), what async frees returned to pools, the call
 /// sites with the most memory still allocated at the end, and every allocation that failed for
 /// lack of memory with what was live at that moment. A trace cut short (the program was killed)
 /// is reported up to where it ends, with a warning.

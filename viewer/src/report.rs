@@ -5,8 +5,8 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use gpuleak_analysis::units::{bytes, count};
-use gpuleak_analysis::{MemoryClass, Replay, Report, Symbolizer};
-use gpuleak_trace::DecodeError;
+use gpuleak_analysis::{Replay, Report, Symbolizer};
+use gpuleak_trace::{DecodeError, MemoryKind};
 
 use crate::cli::{Format, ReportArgs};
 use crate::{EXIT_USAGE, Fail};
@@ -99,6 +99,7 @@ pub fn render_text(r: &Report, top: usize) -> String {
         t.live_allocations_at_end,
         bytes(t.live_bytes_at_end)
     );
+    memory_by_kind(&mut s, r);
     let p = &r.pinned_host;
     if p.allocations > 0 || p.failed_allocations > 0 {
         let _ = writeln!(
@@ -111,6 +112,7 @@ pub fn render_text(r: &Report, top: usize) -> String {
             bytes(p.live_bytes_at_end)
         );
     }
+    pools(&mut s, r);
     match &r.iterations.source {
         Some(src) => {
             let _ = writeln!(s, "Iterations: {} (from {src}s)", r.iterations.count);
@@ -150,8 +152,8 @@ pub fn render_text(r: &Report, top: usize) -> String {
         );
         for (i, site) in r.sites.iter().take(shown).enumerate() {
             let memory = match site.memory {
-                MemoryClass::Device => "",
-                MemoryClass::PinnedHost => " [pinned host]",
+                MemoryKind::Device => String::new(),
+                kind => format!(" [{}]", kind_label(kind)),
             };
             let _ = writeln!(
                 s,
@@ -194,6 +196,109 @@ pub fn render_text(r: &Report, top: usize) -> String {
         }
     }
     s
+}
+
+/// What a person calls each kind of memory.
+fn kind_label(kind: MemoryKind) -> &'static str {
+    match kind {
+        MemoryKind::Device => "device",
+        MemoryKind::Managed => "managed",
+        MemoryKind::PinnedHost => "pinned host",
+        MemoryKind::HostRegistered => "host registered",
+        MemoryKind::Physical => "physical",
+        MemoryKind::Mapping => "mapping",
+        MemoryKind::AddressSpace => "address space",
+        MemoryKind::Array => "arrays",
+        MemoryKind::Graph => "graph",
+        MemoryKind::Imported => "imported",
+    }
+}
+
+/// What each kind is, said once, for the kinds whose bytes are not simply memory allocated here.
+fn kind_note(kind: MemoryKind) -> &'static str {
+    match kind {
+        MemoryKind::Device => "",
+        MemoryKind::Managed => " (counted as device)",
+        MemoryKind::PinnedHost => " (host memory)",
+        MemoryKind::HostRegistered => " (existing host memory, page-locked; no new memory)",
+        MemoryKind::Physical => " (cuMemCreate)",
+        MemoryKind::Mapping => " (views of physical memory, not counted again)",
+        MemoryKind::AddressSpace => " (reserved addresses, no memory)",
+        MemoryKind::Array => " (counted as device)",
+        MemoryKind::Graph => " (graph memory nodes, counted as device)",
+        MemoryKind::Imported => " (another process's memory)",
+    }
+}
+
+/// One line per kind of memory the trace allocated; nothing when it was plain device memory only,
+/// which the totals above already say.
+fn memory_by_kind(s: &mut String, r: &Report) {
+    let present: Vec<_> = r
+        .memory
+        .by_kind
+        .iter()
+        .filter(|k| k.allocations > 0)
+        .collect();
+    if present.iter().all(|k| k.kind == MemoryKind::Device) {
+        return;
+    }
+    let _ = writeln!(s, "Memory by kind (live at the end, peak):");
+    for k in present {
+        let _ = writeln!(
+            s,
+            "  {:<16}{:>10} live, peak {}{}",
+            kind_label(k.kind),
+            bytes(k.live_bytes_at_end),
+            bytes(k.peak_live_bytes),
+            kind_note(k.kind)
+        );
+    }
+    let m = &r.memory;
+    if m.physical_peak_live_bytes > 0 {
+        let _ = writeln!(
+            s,
+            "  device + physical: {} live, peak {}",
+            bytes(m.device_plus_physical_live_bytes_at_end),
+            bytes(m.device_plus_physical_peak_live_bytes)
+        );
+    }
+}
+
+fn pools(s: &mut String, r: &Report) {
+    let p = &r.pools;
+    let mut parts = Vec::new();
+    if p.returned_frees > 0 {
+        parts.push(format!(
+            "{} returned by {} (pools may keep it)",
+            bytes(p.returned_bytes),
+            count(p.returned_frees, "async free", "async frees")
+        ));
+    }
+    if p.trims > 0 {
+        let mut trims = count(p.trims, "trim", "trims");
+        if let Some(left) = p.last_trim_reserved_bytes.filter(|&b| b > 0) {
+            let _ = write!(trims, ", the last left {} reserved", bytes(left));
+        }
+        parts.push(trims);
+    }
+    if let Some(t) = p.release_threshold_bytes {
+        let threshold = if t == u64::MAX {
+            "the maximum".to_string()
+        } else {
+            bytes(t)
+        };
+        parts.push(format!("release threshold {threshold}"));
+    }
+    if p.graph_trims > 0 {
+        parts.push(count(
+            p.graph_trims,
+            "graph memory trim",
+            "graph memory trims",
+        ));
+    }
+    if !parts.is_empty() {
+        let _ = writeln!(s, "Pools: {}", parts.join("; "));
+    }
 }
 
 fn frames(s: &mut String, frames: &[String]) {

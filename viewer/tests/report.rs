@@ -126,3 +126,50 @@ fn an_empty_file_is_not_a_trace() {
     let err = one_line_error(&["report", "empty.trace"], "empty.trace", Some(b""));
     assert!(err.contains("(at byte 0)"), "{err}");
 }
+
+#[test]
+fn a_vmm_program_is_reported_by_kind_after_its_device_totals() {
+    let d = scratch("vmm");
+    std::fs::write(d.join("v.trace"), vmm_trace()).unwrap();
+    let o = gpuleak(&["report", "v.trace"], &d);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let device = out
+        .find("Device memory: 2 allocations (4.00 MiB)")
+        .expect(&out);
+    let block = out
+        .find("Memory by kind (live at the end, peak):\n")
+        .expect(&out);
+    assert!(device < block, "{out}");
+    for line in [
+        "  device            3.00 MiB live, peak 3.00 MiB\n",
+        "  physical          2.00 MiB live, peak 2.00 MiB (cuMemCreate)\n",
+        "  mapping           2.00 MiB live, peak 2.00 MiB (views of physical memory, not counted again)\n",
+        "  address space     64.0 GiB live, peak 64.0 GiB (reserved addresses, no memory)\n",
+        "  device + physical: 5.00 MiB live, peak 5.00 MiB\n",
+        "Pools: 1.00 MiB returned by 1 async free (pools may keep it); 1 trim, the last left 3.00 MiB reserved\n",
+    ] {
+        assert!(out.contains(line), "{line:?} in\n{out}");
+    }
+    assert!(!out.contains("managed"), "only the kinds present: {out}");
+
+    let o = gpuleak(&["report", "--format", "json", "v.trace"], &d);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid json");
+    assert_eq!(v["totals"]["live_bytes_at_end"], 3 * MIB);
+    assert_eq!(v["memory"]["physical_live_bytes_at_end"], 2 * MIB);
+    assert_eq!(
+        v["memory"]["reserved_address_space_bytes_at_end"],
+        64u64 << 30
+    );
+    assert_eq!(v["pools"]["returned_bytes"], MIB);
+    assert_eq!(v["pools"]["last_trim_reserved_bytes"], 3 * MIB);
+}
+
+#[test]
+fn a_plain_device_trace_has_no_memory_by_kind_block() {
+    let d = scratch("plain");
+    std::fs::write(d.join("a.trace"), leaky_trace(2, true)).unwrap();
+    let out = stdout(&gpuleak(&["report", "a.trace"], &d));
+    assert!(!out.contains("Memory by kind"), "{out}");
+    assert!(!out.contains("Pools:"), "{out}");
+}

@@ -40,6 +40,7 @@ pub fn event(time_ns: u64, api: Api) -> Event {
         result: 0,
         stack: 1,
         mem_info: None,
+        aux: 0,
     }
 }
 
@@ -111,6 +112,7 @@ pub fn records() -> Vec<Record> {
         Record::Event(Event {
             device: i32::MIN,
             mem_info: Some(MemInfo { free: 0, total: 0 }),
+            aux: u64::MAX,
             ..event(t0 + 1, Api::CudaMallocManaged)
         }),
         Record::Event(Event {
@@ -298,9 +300,10 @@ fn arb_event() -> impl Strategy<Value = Event> {
         (any::<i32>(), arb_u64(), arb_u64(), arb_u64()),
         (any::<u32>(), any::<u32>()),
         prop::option::of((arb_u64(), arb_u64())),
+        arb_u64(),
     )
         .prop_map(
-            |((dt, tid, api), (device, stream, address, size), (result, stack), mem)| Event {
+            |((dt, tid, api), (device, stream, address, size), (result, stack), mem, aux)| Event {
                 seq: 0,
                 time_ns: dt,
                 tid,
@@ -312,6 +315,7 @@ fn arb_event() -> impl Strategy<Value = Event> {
                 result,
                 stack,
                 mem_info: mem.map(|(free, total)| MemInfo { free, total }),
+                aux,
             },
         )
 }

@@ -80,6 +80,7 @@ pub fn leaky_trace(steps: u64, trailer: bool) -> Vec<u8> {
                     free: 10 * MIB,
                     total: 1 << 30,
                 }),
+                aux: 0,
             },
             buf,
         );
@@ -110,5 +111,50 @@ pub fn leaky_trace(steps: u64, trailer: bool) -> Vec<u8> {
     if trailer {
         enc.trailer(&Trailer::default(), &mut buf);
     }
+    buf
+}
+
+/// A trace of a program on the VMM API and pools: 64 GiB of address space reserved, 2 MiB of
+/// physical memory mapped into it, 1 MiB from a pool freed asynchronously, a trim.
+pub fn vmm_trace() -> Vec<u8> {
+    let header = Header {
+        pid: 4343,
+        exe: "/usr/bin/trainer".into(),
+        hostname: "gpu-node".into(),
+        stacks: "off".into(),
+        ..Header::default()
+    };
+    let mut buf = Vec::new();
+    let mut enc = Encoder::start(&header, &mut buf);
+    let va = 0x7f00_0000_0000;
+    let calls = [
+        (Api::CuMemAddressReserve, va, 64 << 30, 0),
+        (Api::CuMemCreate, 0x5, 2 * MIB, 0),
+        (Api::CuMemMap, va, 2 * MIB, 0x5),
+        (Api::CuMemAllocFromPoolAsync, 0xa000, MIB, 0x77),
+        (Api::CuMemFreeAsync, 0xa000, 0, 0),
+        (Api::CuMemPoolTrimTo, 0x77, 0, 3 * MIB),
+        (Api::CudaMalloc, 0xb000, 3 * MIB, 0),
+    ];
+    for (seq, (api, address, size, aux)) in calls.into_iter().enumerate() {
+        enc.event(
+            &Event {
+                seq: seq as u64,
+                time_ns: seq as u64,
+                tid: 1,
+                api,
+                device: 0,
+                stream: 0,
+                address,
+                size,
+                result: 0,
+                stack: 0,
+                mem_info: None,
+                aux,
+            },
+            &mut buf,
+        );
+    }
+    enc.trailer(&Trailer::default(), &mut buf);
     buf
 }
