@@ -24,12 +24,17 @@
 #include "fake_cuda.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* Export `name` as an alias of the static implementation fc_<name>. */
 #define FAKE_EXPORT(name) extern __typeof(name) name __attribute__((alias("fc_" #name)))
@@ -40,6 +45,9 @@
 #define DRIVER_VERSION 12080
 #define CTX_MAGIC 0x43545846u    /* "FXTC" */
 #define STREAM_MAGIC 0x53545246u /* "FRTS" */
+#define POOL_MAGIC 0x4c4f4f50u   /* "POOL" */
+/* The VMM allocation granularity the fake reports (minimum and recommended). */
+#define VMM_GRANULARITY (2u << 20)
 /* Special stream handles of the real API (CU_STREAM_LEGACY, CU_STREAM_PER_THREAD). */
 #define CU_STREAM_LEGACY ((CUstream)0x1)
 #define CU_STREAM_PER_THREAD ((CUstream)0x2)
@@ -111,10 +119,14 @@ __attribute__((constructor)) static void fake_cuda_load(void)
 
 enum kind { KIND_DEVICE = 1, KIND_MANAGED = 2, KIND_HOST = 3 };
 
+struct CUmemPoolHandle_st;
+
 struct entry {
     uintptr_t key; /* 0 = empty slot */
+    size_t size;   /* requested bytes (cuMemGetAddressRange_v2 reports them) */
     size_t charged;
     int kind;
+    struct CUmemPoolHandle_st *pool; /* stream-ordered allocations: the pool, else NULL */
 };
 
 static struct entry *g_table;
@@ -128,14 +140,12 @@ static size_t slot_of(uintptr_t key)
     return (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & (g_slots - 1);
 }
 
-static int table_insert_raw(uintptr_t key, size_t charged, int kind)
+static int table_insert_raw(struct entry e)
 {
-    size_t i = slot_of(key);
+    size_t i = slot_of(e.key);
     while (g_table[i].key != 0)
         i = (i + 1) & (g_slots - 1);
-    g_table[i].key = key;
-    g_table[i].charged = charged;
-    g_table[i].kind = kind;
+    g_table[i] = e;
     g_count++;
     return 1;
 }
@@ -156,7 +166,7 @@ static int table_reserve(void)
     g_count = 0;
     for (size_t i = 0; i < old_slots; i++)
         if (old[i].key != 0)
-            table_insert_raw(old[i].key, old[i].charged, old[i].kind);
+            table_insert_raw(old[i]);
     free(old);
     return 1;
 }
@@ -240,9 +250,100 @@ static int initialized(void) { return atomic_load_explicit(&g_initialized, memor
     } while (0)
 
 /* ------------------------------------------------------------------------------------------ */
+/* Memory pools (the stream-ordered allocator), under g_lock                                   */
+/*                                                                                             */
+/* A pool holds `reserved` device bytes, charged against the capacity, of which `used` are     */
+/* handed out. An allocation takes idle reserved bytes first and grows the reservation by the  */
+/* rest; a free returns the bytes to the pool (reserved unchanged). cuMemPoolTrimTo releases   */
+/* idle bytes down to minBytesToKeep; at every synchronisation (cuStreamSynchronize,           */
+/* cuCtxSynchronize) a pool releases idle bytes above its release threshold, as the real driver */
+/* does. Accounting is in 256-byte units, not in the real driver's 2 MiB chunks.              */
+
+struct CUmemPoolHandle_st {
+    unsigned magic;
+    int alive;
+    int is_default;
+    size_t reserved;
+    size_t used;
+    size_t reserved_high;
+    size_t used_high;
+    size_t max_size; /* 0: no limit */
+    cuuint64_t threshold;
+    int reuse[3]; /* CU_MEMPOOL_ATTR_REUSE_*: kept, not used */
+    struct CUmemPoolHandle_st *next;
+};
+
+static struct CUmemPoolHandle_st g_default_pool = {
+    .magic = POOL_MAGIC, .alive = 1, .is_default = 1, .reuse = {1, 1, 1}};
+/* Every pool ever created (destroyed ones stay, marked dead), and the device's current pool. */
+static struct CUmemPoolHandle_st *g_pools = &g_default_pool;
+static struct CUmemPoolHandle_st *g_current_pool = &g_default_pool;
+
+static int pool_valid_locked(struct CUmemPoolHandle_st *pool)
+{
+    for (struct CUmemPoolHandle_st *p = g_pools; p != NULL; p = p->next)
+        if (p == pool)
+            return p->alive;
+    return 0;
+}
+
+/* Takes `charged` bytes from the pool, growing its reservation; 0 if out of memory. */
+static int pool_take_locked(struct CUmemPoolHandle_st *pool, size_t charged)
+{
+    size_t idle = pool->reserved - pool->used;
+    if (idle < charged) {
+        size_t need = charged - idle;
+        if (need > g_capacity - g_used)
+            return 0;
+        if (pool->max_size != 0 && pool->reserved + need > pool->max_size)
+            return 0;
+        g_used += need;
+        pool->reserved += need;
+        if (pool->reserved > pool->reserved_high)
+            pool->reserved_high = pool->reserved;
+    }
+    pool->used += charged;
+    if (pool->used > pool->used_high)
+        pool->used_high = pool->used;
+    return 1;
+}
+
+/* Releases idle bytes until the reservation is at most `keep`. */
+static void pool_trim_locked(struct CUmemPoolHandle_st *pool, size_t keep)
+{
+    if (pool->reserved <= keep)
+        return;
+    size_t release = pool->reserved - keep;
+    size_t idle = pool->reserved - pool->used;
+    if (release > idle)
+        release = idle;
+    pool->reserved -= release;
+    g_used -= release;
+}
+
+static void pool_give_back_locked(struct CUmemPoolHandle_st *pool, size_t charged)
+{
+    pool->used -= charged;
+    if (!pool->alive) /* destroyed with allocations outstanding: released as they come back */
+        pool_trim_locked(pool, 0);
+}
+
+/* A synchronisation point: every pool releases what it holds above its release threshold. */
+static void pools_synchronize(void)
+{
+    pthread_mutex_lock(&g_lock);
+    for (struct CUmemPoolHandle_st *p = g_pools; p != NULL; p = p->next)
+        if ((cuuint64_t)p->reserved > p->threshold)
+            pool_trim_locked(p, (size_t)p->threshold);
+    pthread_mutex_unlock(&g_lock);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Allocation core                                                                             */
 
-static CUresult do_alloc(void **out, size_t bytes, int kind, const char *api)
+/* Allocates `bytes`; device kinds are charged against the capacity, or taken from `pool`. */
+static CUresult do_alloc(void **out, size_t bytes, int kind, struct CUmemPoolHandle_st *pool,
+                         const char *api)
 {
     if (out == NULL || bytes == 0)
         return CUDA_ERROR_INVALID_VALUE;
@@ -264,7 +365,12 @@ static CUresult do_alloc(void **out, size_t bytes, int kind, const char *api)
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
     pthread_mutex_lock(&g_lock);
-    if ((device && charged > g_capacity - g_used) || !table_reserve()) {
+    int ok = table_reserve();
+    if (ok && pool != NULL)
+        ok = pool_take_locked(pool, charged);
+    else if (ok && device)
+        ok = charged <= g_capacity - g_used;
+    if (!ok) {
         size_t used = g_used;
         pthread_mutex_unlock(&g_lock);
         free(p);
@@ -272,8 +378,8 @@ static CUresult do_alloc(void **out, size_t bytes, int kind, const char *api)
         LOG("%s(%zu) = 2 (used %zu of %zu)", api, bytes, used, g_capacity);
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
-    table_insert_raw((uintptr_t)p, charged, kind);
-    if (device)
+    table_insert_raw((struct entry){(uintptr_t)p, bytes, charged, kind, pool});
+    if (device && pool == NULL)
         g_used += charged;
     pthread_mutex_unlock(&g_lock);
     *out = p;
@@ -281,7 +387,8 @@ static CUresult do_alloc(void **out, size_t bytes, int kind, const char *api)
     return CUDA_SUCCESS;
 }
 
-/* Frees `p` if it is the start of a live allocation of the right family (device or host). */
+/* Frees `p` if it is the start of a live allocation of the right family (device or host).
+ * Memory from a pool goes back to its pool. */
 static CUresult do_free(void *p, int host, const char *api)
 {
     pthread_mutex_lock(&g_lock);
@@ -291,7 +398,9 @@ static CUresult do_free(void *p, int host, const char *api)
         LOG("%s(%p) = 1 (not a live %s allocation)", api, p, host ? "host" : "device");
         return CUDA_ERROR_INVALID_VALUE;
     }
-    if (!host)
+    if (e->pool != NULL)
+        pool_give_back_locked(e->pool, e->charged);
+    else if (!host)
         g_used -= e->charged;
     table_remove(e);
     pthread_mutex_unlock(&g_lock);
@@ -300,12 +409,13 @@ static CUresult do_free(void *p, int host, const char *api)
     return CUDA_SUCCESS;
 }
 
-static CUresult device_alloc(CUdeviceptr *dptr, size_t bytes, int kind, const char *api)
+static CUresult device_alloc(CUdeviceptr *dptr, size_t bytes, int kind,
+                             struct CUmemPoolHandle_st *pool, const char *api)
 {
     void *p = NULL;
     if (dptr == NULL)
         return CUDA_ERROR_INVALID_VALUE;
-    CUresult rc = do_alloc(&p, bytes, kind, api);
+    CUresult rc = do_alloc(&p, bytes, kind, pool, api);
     if (rc == CUDA_SUCCESS || rc == CUDA_ERROR_OUT_OF_MEMORY)
         *dptr = (CUdeviceptr)(uintptr_t)p;
     return rc;
@@ -527,9 +637,13 @@ static CUresult fc_cuCtxGetDevice(CUdevice *device)
 }
 FAKE_EXPORT(cuCtxGetDevice);
 
+static void pools_synchronize(void);
+
+/* A synchronisation point: pools release what they hold above their release thresholds. */
 static CUresult fc_cuCtxSynchronize(void)
 {
     REQUIRE_CTX();
+    pools_synchronize();
     return CUDA_SUCCESS;
 }
 FAKE_EXPORT(cuCtxSynchronize);
@@ -567,10 +681,14 @@ FAKE_EXPORT(cuStreamDestroy_v2);
 static CUresult fc_cuStreamDestroy(CUstream hStream) { return fc_cuStreamDestroy_v2(hStream); }
 FAKE_EXPORT(cuStreamDestroy);
 
+/* A synchronisation point: pools release what they hold above their release thresholds. */
 static CUresult fc_cuStreamSynchronize(CUstream hStream)
 {
     REQUIRE_CTX();
-    return stream_valid(hStream) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+    if (!stream_valid(hStream))
+        return CUDA_ERROR_INVALID_HANDLE;
+    pools_synchronize();
+    return CUDA_SUCCESS;
 }
 FAKE_EXPORT(cuStreamSynchronize);
 
@@ -580,7 +698,7 @@ FAKE_EXPORT(cuStreamSynchronize);
 static CUresult fc_cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize)
 {
     REQUIRE_CTX();
-    return device_alloc(dptr, bytesize, KIND_DEVICE, "cuMemAlloc_v2");
+    return device_alloc(dptr, bytesize, KIND_DEVICE, NULL, "cuMemAlloc_v2");
 }
 FAKE_EXPORT(cuMemAlloc_v2);
 
@@ -604,7 +722,7 @@ static CUresult fc_cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pPitch, size_t 
     size_t pitch = (widthInBytes + PITCH_ALIGN - 1) & ~(size_t)(PITCH_ALIGN - 1);
     if (height > SIZE_MAX / pitch)
         return CUDA_ERROR_OUT_OF_MEMORY;
-    CUresult rc = device_alloc(dptr, pitch * height, KIND_DEVICE, "cuMemAllocPitch_v2");
+    CUresult rc = device_alloc(dptr, pitch * height, KIND_DEVICE, NULL, "cuMemAllocPitch_v2");
     if (rc == CUDA_SUCCESS)
         *pPitch = pitch;
     return rc;
@@ -624,25 +742,53 @@ static CUresult fc_cuMemGetInfo_v2(size_t *free_bytes, size_t *total)
 }
 FAKE_EXPORT(cuMemGetInfo_v2);
 
-/* Stream-ordered allocation happens at once; the free returns memory to the device at once
- * (the real driver returns it to the stream's pool; see README). */
-static CUresult fc_cuMemAllocAsync(CUdeviceptr *dptr, size_t bytesize, CUstream hStream)
+/* Stream-ordered allocation happens at once, from the device's current pool (or the pool
+ * given); the free returns the block to its pool, which keeps it (see the pool section). */
+static CUresult alloc_from_pool(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool,
+                                CUstream hStream, const char *api)
 {
     REQUIRE_CTX();
     if (!stream_valid(hStream))
         return CUDA_ERROR_INVALID_HANDLE;
-    return device_alloc(dptr, bytesize, KIND_DEVICE, "cuMemAllocAsync");
+    pthread_mutex_lock(&g_lock);
+    if (pool == NULL)
+        pool = g_current_pool;
+    int valid = pool_valid_locked(pool);
+    pthread_mutex_unlock(&g_lock);
+    if (!valid)
+        return CUDA_ERROR_INVALID_VALUE;
+    return device_alloc(dptr, bytesize, KIND_DEVICE, pool, api);
+}
+
+static CUresult fc_cuMemAllocAsync(CUdeviceptr *dptr, size_t bytesize, CUstream hStream)
+{
+    return alloc_from_pool(dptr, bytesize, NULL, hStream, "cuMemAllocAsync");
 }
 FAKE_EXPORT(cuMemAllocAsync);
 
 static CUresult fc_cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUstream hStream)
 {
-    REQUIRE_CTX();
-    if (!stream_valid(hStream))
-        return CUDA_ERROR_INVALID_HANDLE;
-    return device_alloc(dptr, bytesize, KIND_DEVICE, "cuMemAllocAsync_ptsz");
+    return alloc_from_pool(dptr, bytesize, NULL, hStream, "cuMemAllocAsync_ptsz");
 }
 FAKE_EXPORT(cuMemAllocAsync_ptsz);
+
+static CUresult fc_cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool,
+                                           CUstream hStream)
+{
+    if (pool == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    return alloc_from_pool(dptr, bytesize, pool, hStream, "cuMemAllocFromPoolAsync");
+}
+FAKE_EXPORT(cuMemAllocFromPoolAsync);
+
+static CUresult fc_cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize,
+                                                CUmemoryPool pool, CUstream hStream)
+{
+    if (pool == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    return alloc_from_pool(dptr, bytesize, pool, hStream, "cuMemAllocFromPoolAsync_ptsz");
+}
+FAKE_EXPORT(cuMemAllocFromPoolAsync_ptsz);
 
 static CUresult free_async(CUdeviceptr dptr, CUstream hStream, const char *api)
 {
@@ -671,7 +817,7 @@ static CUresult fc_cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigne
     REQUIRE_CTX();
     if (flags != CU_MEM_ATTACH_GLOBAL && flags != CU_MEM_ATTACH_HOST)
         return CUDA_ERROR_INVALID_VALUE;
-    return device_alloc(dptr, bytesize, KIND_MANAGED, "cuMemAllocManaged");
+    return device_alloc(dptr, bytesize, KIND_MANAGED, NULL, "cuMemAllocManaged");
 }
 FAKE_EXPORT(cuMemAllocManaged);
 
@@ -679,7 +825,7 @@ FAKE_EXPORT(cuMemAllocManaged);
 static CUresult fc_cuMemAllocHost_v2(void **pp, size_t bytesize)
 {
     REQUIRE_CTX();
-    return do_alloc(pp, bytesize, KIND_HOST, "cuMemAllocHost_v2");
+    return do_alloc(pp, bytesize, KIND_HOST, NULL, "cuMemAllocHost_v2");
 }
 FAKE_EXPORT(cuMemAllocHost_v2);
 
@@ -688,7 +834,7 @@ static CUresult fc_cuMemHostAlloc(void **pp, size_t bytesize, unsigned int flags
     REQUIRE_CTX();
     if (flags > 0xf) /* PORTABLE | DEVICEMAP | WRITECOMBINED (| the internal 0x8) */
         return CUDA_ERROR_INVALID_VALUE;
-    return do_alloc(pp, bytesize, KIND_HOST, "cuMemHostAlloc");
+    return do_alloc(pp, bytesize, KIND_HOST, NULL, "cuMemHostAlloc");
 }
 FAKE_EXPORT(cuMemHostAlloc);
 
@@ -741,6 +887,1309 @@ static CUresult fc_cuMemsetD8_v2(CUdeviceptr dst, unsigned char uc, size_t n)
 FAKE_EXPORT(cuMemsetD8_v2);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Memory pool API                                                                             */
+
+static CUresult fc_cuDeviceGetDefaultMemPool(CUmemoryPool *pool_out, CUdevice dev)
+{
+    REQUIRE_INIT();
+    if (pool_out == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (dev != 0)
+        return CUDA_ERROR_INVALID_DEVICE;
+    *pool_out = &g_default_pool;
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuDeviceGetDefaultMemPool);
+
+static CUresult fc_cuDeviceGetMemPool(CUmemoryPool *pool, CUdevice dev)
+{
+    REQUIRE_INIT();
+    if (pool == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (dev != 0)
+        return CUDA_ERROR_INVALID_DEVICE;
+    pthread_mutex_lock(&g_lock);
+    *pool = g_current_pool;
+    pthread_mutex_unlock(&g_lock);
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuDeviceGetMemPool);
+
+static CUresult fc_cuDeviceSetMemPool(CUdevice dev, CUmemoryPool pool)
+{
+    REQUIRE_INIT();
+    if (dev != 0)
+        return CUDA_ERROR_INVALID_DEVICE;
+    pthread_mutex_lock(&g_lock);
+    int ok = pool_valid_locked(pool);
+    if (ok)
+        g_current_pool = pool;
+    pthread_mutex_unlock(&g_lock);
+    return ok ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+FAKE_EXPORT(cuDeviceSetMemPool);
+
+static CUresult fc_cuMemPoolCreate(CUmemoryPool *pool, const CUmemPoolProps *poolProps)
+{
+    REQUIRE_INIT();
+    if (pool == NULL || poolProps == NULL || poolProps->allocType != CU_MEM_ALLOCATION_TYPE_PINNED ||
+        poolProps->location.type != CU_MEM_LOCATION_TYPE_DEVICE ||
+        (poolProps->handleTypes & ~CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR) != 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (poolProps->location.id != 0)
+        return CUDA_ERROR_INVALID_DEVICE;
+    struct CUmemPoolHandle_st *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    p->magic = POOL_MAGIC;
+    p->alive = 1;
+    p->max_size = poolProps->maxSize;
+    p->reuse[0] = p->reuse[1] = p->reuse[2] = 1;
+    pthread_mutex_lock(&g_lock);
+    p->next = g_pools;
+    g_pools = p;
+    pthread_mutex_unlock(&g_lock);
+    *pool = p;
+    LOG("cuMemPoolCreate = 0 -> %p", (void *)p);
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuMemPoolCreate);
+
+/* Like the real one: returns at once; idle memory is released now, memory still allocated
+ * from the pool when it is freed. The default pool cannot be destroyed. */
+static CUresult fc_cuMemPoolDestroy(CUmemoryPool pool)
+{
+    REQUIRE_INIT();
+    pthread_mutex_lock(&g_lock);
+    if (!pool_valid_locked(pool) || pool->is_default) {
+        pthread_mutex_unlock(&g_lock);
+        return CUDA_ERROR_INVALID_VALUE;
+    }
+    pool->alive = 0;
+    pool_trim_locked(pool, 0);
+    if (g_current_pool == pool)
+        g_current_pool = &g_default_pool;
+    pthread_mutex_unlock(&g_lock);
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuMemPoolDestroy);
+
+static CUresult fc_cuMemPoolTrimTo(CUmemoryPool pool, size_t minBytesToKeep)
+{
+    REQUIRE_INIT();
+    pthread_mutex_lock(&g_lock);
+    if (!pool_valid_locked(pool)) {
+        pthread_mutex_unlock(&g_lock);
+        return CUDA_ERROR_INVALID_VALUE;
+    }
+    pool_trim_locked(pool, minBytesToKeep);
+    size_t reserved = pool->reserved;
+    pthread_mutex_unlock(&g_lock);
+    LOG("cuMemPoolTrimTo(%p, %zu) = 0, reserved %zu", (void *)pool, minBytesToKeep, reserved);
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuMemPoolTrimTo);
+
+/* Settable: the reuse flags (int), the release threshold (cuuint64_t), and the two high-water
+ * marks (cuuint64_t, reset only to 0). The current figures are read-only. */
+static CUresult fc_cuMemPoolSetAttribute(CUmemoryPool pool, CUmemPool_attribute attr, void *value)
+{
+    REQUIRE_INIT();
+    if (value == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult rc = CUDA_SUCCESS;
+    pthread_mutex_lock(&g_lock);
+    if (!pool_valid_locked(pool)) {
+        rc = CUDA_ERROR_INVALID_VALUE;
+        goto out;
+    }
+    cuuint64_t v64 = 0;
+    if (attr >= CU_MEMPOOL_ATTR_RELEASE_THRESHOLD)
+        memcpy(&v64, value, sizeof v64);
+    switch (attr) {
+    case CU_MEMPOOL_ATTR_REUSE_FOLLOW_EVENT_DEPENDENCIES:
+    case CU_MEMPOOL_ATTR_REUSE_ALLOW_OPPORTUNISTIC:
+    case CU_MEMPOOL_ATTR_REUSE_ALLOW_INTERNAL_DEPENDENCIES:
+        pool->reuse[attr - 1] = *(const int *)value != 0;
+        break;
+    case CU_MEMPOOL_ATTR_RELEASE_THRESHOLD:
+        pool->threshold = v64;
+        break;
+    case CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH:
+    case CU_MEMPOOL_ATTR_USED_MEM_HIGH:
+        if (v64 != 0)
+            rc = CUDA_ERROR_INVALID_VALUE;
+        else if (attr == CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH)
+            pool->reserved_high = pool->reserved;
+        else
+            pool->used_high = pool->used;
+        break;
+    default:
+        rc = CUDA_ERROR_INVALID_VALUE;
+    }
+out:
+    pthread_mutex_unlock(&g_lock);
+    LOG("cuMemPoolSetAttribute(%p, %d) = %d", (void *)pool, attr, rc);
+    return rc;
+}
+FAKE_EXPORT(cuMemPoolSetAttribute);
+
+static CUresult fc_cuMemPoolGetAttribute(CUmemoryPool pool, CUmemPool_attribute attr, void *value)
+{
+    REQUIRE_INIT();
+    if (value == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult rc = CUDA_SUCCESS;
+    cuuint64_t v64 = 0;
+    pthread_mutex_lock(&g_lock);
+    if (!pool_valid_locked(pool)) {
+        rc = CUDA_ERROR_INVALID_VALUE;
+        goto out;
+    }
+    switch (attr) {
+    case CU_MEMPOOL_ATTR_REUSE_FOLLOW_EVENT_DEPENDENCIES:
+    case CU_MEMPOOL_ATTR_REUSE_ALLOW_OPPORTUNISTIC:
+    case CU_MEMPOOL_ATTR_REUSE_ALLOW_INTERNAL_DEPENDENCIES:
+        *(int *)value = pool->reuse[attr - 1];
+        goto out;
+    case CU_MEMPOOL_ATTR_RELEASE_THRESHOLD: v64 = pool->threshold; break;
+    case CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT: v64 = pool->reserved; break;
+    case CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH: v64 = pool->reserved_high; break;
+    case CU_MEMPOOL_ATTR_USED_MEM_CURRENT: v64 = pool->used; break;
+    case CU_MEMPOOL_ATTR_USED_MEM_HIGH: v64 = pool->used_high; break;
+    default: rc = CUDA_ERROR_INVALID_VALUE; goto out;
+    }
+    memcpy(value, &v64, sizeof v64);
+out:
+    pthread_mutex_unlock(&g_lock);
+    return rc;
+}
+FAKE_EXPORT(cuMemPoolGetAttribute);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Small registries of live objects, under g_lock: handles are validated by membership, so a   */
+/* bogus or stale handle is an error, never a dereference.                                     */
+
+struct ptrvec {
+    void **v;
+    size_t n, cap;
+};
+
+static int vec_push(struct ptrvec *vec, void *p)
+{
+    if (vec->n == vec->cap) {
+        size_t cap = vec->cap ? vec->cap * 2 : 16;
+        void **v = realloc(vec->v, cap * sizeof *v);
+        if (v == NULL)
+            return 0;
+        vec->v = v;
+        vec->cap = cap;
+    }
+    vec->v[vec->n++] = p;
+    return 1;
+}
+
+static size_t vec_find(const struct ptrvec *vec, const void *p)
+{
+    for (size_t i = 0; i < vec->n; i++)
+        if (vec->v[i] == p)
+            return i;
+    return SIZE_MAX;
+}
+
+static void vec_remove_at(struct ptrvec *vec, size_t i)
+{
+    vec->v[i] = vec->v[--vec->n];
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Virtual memory management (cuMemCreate / cuMemAddressReserve / cuMemMap ...)                */
+/*                                                                                             */
+/* Physical memory is a memfd of the requested size, charged against the capacity when created */
+/* and released when its last handle is released and its last mapping unmapped (as the real   */
+/* driver does: a released handle that is still mapped keeps its memory). Handles are pointers  */
+/* to `struct vmm_handle`; an imported handle is a new handle of the same physical memory.     */
+/* Reservations are PROT_NONE anonymous mappings (address space only, not charged); cuMemMap    */
+/* maps the memfd over them (MAP_FIXED), inaccessible until cuMemSetAccess; cuMemUnmap puts the */
+/* PROT_NONE reservation back.                                                                 */
+
+struct phys {
+    int fd;
+    size_t size;
+    int refs; /* live handles + mappings */
+    CUmemAllocationProp prop;
+    dev_t dev;
+    ino_t ino;
+};
+
+struct vmm_handle {
+    struct phys *phys;
+};
+
+struct reservation {
+    uintptr_t base;
+    size_t size;
+};
+
+struct mapping {
+    uintptr_t va;
+    size_t size;
+    struct phys *phys;
+};
+
+static struct ptrvec g_handles, g_reservations, g_mappings;
+
+static int aligned_to(size_t v, size_t a) { return (v & (a - 1)) == 0; }
+
+static void phys_unref_locked(struct phys *ph)
+{
+    if (--ph->refs > 0)
+        return;
+    g_used -= ph->size;
+    close(ph->fd);
+    LOG("physical memory of %zu bytes released", ph->size);
+    free(ph);
+}
+
+static struct vmm_handle *handle_of(CUmemGenericAllocationHandle h)
+{
+    void *p = (void *)(uintptr_t)h;
+    return vec_find(&g_handles, p) != SIZE_MAX ? p : NULL;
+}
+
+static struct reservation *reservation_containing(uintptr_t va, size_t size)
+{
+    for (size_t i = 0; i < g_reservations.n; i++) {
+        struct reservation *r = g_reservations.v[i];
+        if (va >= r->base && size <= r->size && va - r->base <= r->size - size)
+            return r;
+    }
+    return NULL;
+}
+
+static CUresult fc_cuMemGetAllocationGranularity(size_t *granularity,
+                                                 const CUmemAllocationProp *prop,
+                                                 CUmemAllocationGranularity_flags option)
+{
+    REQUIRE_INIT();
+    if (granularity == NULL || prop == NULL || prop->type != CU_MEM_ALLOCATION_TYPE_PINNED ||
+        prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE ||
+        (option != CU_MEM_ALLOC_GRANULARITY_MINIMUM &&
+         option != CU_MEM_ALLOC_GRANULARITY_RECOMMENDED))
+        return CUDA_ERROR_INVALID_VALUE;
+    if (prop->location.id != 0)
+        return CUDA_ERROR_INVALID_DEVICE;
+    *granularity = VMM_GRANULARITY;
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuMemGetAllocationGranularity);
+
+static CUresult fc_cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size,
+                               const CUmemAllocationProp *prop, unsigned long long flags)
+{
+    REQUIRE_CTX();
+    if (handle == NULL || prop == NULL || flags != 0 || size == 0 ||
+        !aligned_to(size, VMM_GRANULARITY) || prop->type != CU_MEM_ALLOCATION_TYPE_PINNED ||
+        prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (prop->location.id != 0)
+        return CUDA_ERROR_INVALID_DEVICE;
+    if ((prop->requestedHandleTypes & ~CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR) != 0)
+        return CUDA_ERROR_NOT_SUPPORTED;
+    struct phys *ph = calloc(1, sizeof *ph);
+    struct vmm_handle *hd = calloc(1, sizeof *hd);
+    int fd = memfd_create("fake-cuda-physical", MFD_CLOEXEC);
+    struct stat st;
+    if (ph == NULL || hd == NULL || fd < 0 || ftruncate(fd, (off_t)size) != 0 ||
+        fstat(fd, &st) != 0)
+        goto oom;
+    ph->fd = fd;
+    ph->size = size;
+    ph->refs = 1;
+    ph->prop = *prop;
+    ph->dev = st.st_dev;
+    ph->ino = st.st_ino;
+    hd->phys = ph;
+    pthread_mutex_lock(&g_lock);
+    if (size > g_capacity - g_used || !vec_push(&g_handles, hd)) {
+        pthread_mutex_unlock(&g_lock);
+        goto oom;
+    }
+    g_used += size;
+    pthread_mutex_unlock(&g_lock);
+    *handle = (CUmemGenericAllocationHandle)(uintptr_t)hd;
+    LOG("cuMemCreate(%zu) = 0 -> 0x%llx", size, *handle);
+    return CUDA_SUCCESS;
+oom:
+    if (fd >= 0)
+        close(fd);
+    free(ph);
+    free(hd);
+    LOG("cuMemCreate(%zu) = 2", size);
+    return CUDA_ERROR_OUT_OF_MEMORY;
+}
+FAKE_EXPORT(cuMemCreate);
+
+static CUresult fc_cuMemRelease(CUmemGenericAllocationHandle handle)
+{
+    REQUIRE_INIT();
+    pthread_mutex_lock(&g_lock);
+    struct vmm_handle *hd = handle_of(handle);
+    if (hd == NULL) {
+        pthread_mutex_unlock(&g_lock);
+        LOG("cuMemRelease(0x%llx) = 1 (not a live handle)", handle);
+        return CUDA_ERROR_INVALID_VALUE;
+    }
+    vec_remove_at(&g_handles, vec_find(&g_handles, hd));
+    phys_unref_locked(hd->phys);
+    pthread_mutex_unlock(&g_lock);
+    free(hd);
+    LOG("cuMemRelease(0x%llx) = 0", handle);
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuMemRelease);
+
+/* `addr` is a hint, as on the real driver; `alignment` 0 means the granularity. */
+static CUresult fc_cuMemAddressReserve(CUdeviceptr *ptr, size_t size, size_t alignment,
+                                       CUdeviceptr addr, unsigned long long flags)
+{
+    REQUIRE_CTX();
+    if (ptr == NULL || size == 0 || flags != 0 || !aligned_to(size, VMM_GRANULARITY) ||
+        (alignment & (alignment - 1)) != 0 || size > SIZE_MAX / 2)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (alignment < VMM_GRANULARITY)
+        alignment = VMM_GRANULARITY;
+    const int prot = PROT_NONE, mflags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+    void *base = MAP_FAILED;
+    if (addr != 0 && aligned_to(addr, alignment)) {
+        base = mmap((void *)(uintptr_t)addr, size, prot, mflags | MAP_FIXED_NOREPLACE, -1, 0);
+        if (base != MAP_FAILED && base != (void *)(uintptr_t)addr) {
+            munmap(base, size);
+            base = MAP_FAILED;
+        }
+    }
+    if (base == MAP_FAILED) {
+        /* Over-reserve, then trim to an aligned range. */
+        char *raw = mmap(NULL, size + alignment, prot, mflags, -1, 0);
+        if (raw == MAP_FAILED)
+            return CUDA_ERROR_OUT_OF_MEMORY;
+        uintptr_t start = ((uintptr_t)raw + alignment - 1) & ~(uintptr_t)(alignment - 1);
+        size_t head = start - (uintptr_t)raw;
+        if (head != 0)
+            munmap(raw, head);
+        if (alignment - head != 0)
+            munmap((char *)start + size, alignment - head);
+        base = (void *)start;
+    }
+    struct reservation *r = malloc(sizeof *r);
+    pthread_mutex_lock(&g_lock);
+    if (r == NULL || !vec_push(&g_reservations, r)) {
+        pthread_mutex_unlock(&g_lock);
+        free(r);
+        munmap(base, size);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    r->base = (uintptr_t)base;
+    r->size = size;
+    pthread_mutex_unlock(&g_lock);
+    *ptr = (CUdeviceptr)(uintptr_t)base;
+    LOG("cuMemAddressReserve(%zu) = 0 -> %p", size, base);
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuMemAddressReserve);
+
+/* The whole reservation, as reserved. The fake refuses to free a range still mapped. */
+static CUresult fc_cuMemAddressFree(CUdeviceptr ptr, size_t size)
+{
+    REQUIRE_INIT();
+    pthread_mutex_lock(&g_lock);
+    size_t i;
+    struct reservation *r = NULL;
+    for (i = 0; i < g_reservations.n; i++) {
+        struct reservation *c = g_reservations.v[i];
+        if (c->base == ptr && c->size == size) {
+            r = c;
+            break;
+        }
+    }
+    int mapped = 0;
+    for (size_t j = 0; r != NULL && j < g_mappings.n; j++) {
+        struct mapping *m = g_mappings.v[j];
+        mapped |= m->va >= r->base && m->va - r->base < r->size;
+    }
+    if (r == NULL || mapped) {
+        pthread_mutex_unlock(&g_lock);
+        LOG("cuMemAddressFree(0x%llx, %zu) = 1", ptr, size);
+        return CUDA_ERROR_INVALID_VALUE;
+    }
+    vec_remove_at(&g_reservations, i);
+    pthread_mutex_unlock(&g_lock);
+    munmap((void *)r->base, r->size);
+    free(r);
+    LOG("cuMemAddressFree(0x%llx, %zu) = 0", ptr, size);
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuMemAddressFree);
+
+static CUresult fc_cuMemMap(CUdeviceptr ptr, size_t size, size_t offset,
+                            CUmemGenericAllocationHandle handle, unsigned long long flags)
+{
+    REQUIRE_CTX();
+    if (flags != 0 || size == 0 || !aligned_to(ptr, VMM_GRANULARITY) ||
+        !aligned_to(size, VMM_GRANULARITY) || !aligned_to(offset, VMM_GRANULARITY))
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult rc = CUDA_SUCCESS;
+    struct mapping *m = malloc(sizeof *m);
+    pthread_mutex_lock(&g_lock);
+    struct vmm_handle *hd = handle_of(handle);
+    if (m == NULL) {
+        rc = CUDA_ERROR_OUT_OF_MEMORY;
+    } else if (hd == NULL || offset > hd->phys->size || size > hd->phys->size - offset ||
+               reservation_containing(ptr, size) == NULL) {
+        rc = CUDA_ERROR_INVALID_VALUE;
+    } else {
+        for (size_t i = 0; i < g_mappings.n; i++) {
+            struct mapping *o = g_mappings.v[i];
+            if (ptr < o->va + o->size && o->va < ptr + size)
+                rc = CUDA_ERROR_ALREADY_MAPPED;
+        }
+    }
+    if (rc == CUDA_SUCCESS &&
+        (mmap((void *)(uintptr_t)ptr, size, PROT_NONE, MAP_SHARED | MAP_FIXED, hd->phys->fd,
+              (off_t)offset) == MAP_FAILED ||
+         !vec_push(&g_mappings, m)))
+        rc = CUDA_ERROR_OUT_OF_MEMORY;
+    if (rc == CUDA_SUCCESS) {
+        m->va = ptr;
+        m->size = size;
+        m->phys = hd->phys;
+        hd->phys->refs++;
+    } else {
+        free(m);
+    }
+    pthread_mutex_unlock(&g_lock);
+    LOG("cuMemMap(0x%llx, %zu, %zu, 0x%llx) = %d", ptr, size, offset, handle, rc);
+    return rc;
+}
+FAKE_EXPORT(cuMemMap);
+
+/* Unmaps every mapping in [ptr, ptr + size): each must lie wholly inside (no partial unmaps,
+ * as on the real driver), and there must be at least one. */
+static CUresult fc_cuMemUnmap(CUdeviceptr ptr, size_t size)
+{
+    REQUIRE_CTX();
+    if (size == 0 || !aligned_to(ptr, VMM_GRANULARITY) || !aligned_to(size, VMM_GRANULARITY))
+        return CUDA_ERROR_INVALID_VALUE;
+    pthread_mutex_lock(&g_lock);
+    size_t inside = 0;
+    int partial = 0;
+    for (size_t i = 0; i < g_mappings.n; i++) {
+        struct mapping *m = g_mappings.v[i];
+        if (m->va < ptr + size && ptr < m->va + m->size) {
+            if (m->va >= ptr && m->va + m->size <= ptr + size)
+                inside++;
+            else
+                partial = 1;
+        }
+    }
+    if (inside == 0 || partial) {
+        pthread_mutex_unlock(&g_lock);
+        LOG("cuMemUnmap(0x%llx, %zu) = 1", ptr, size);
+        return CUDA_ERROR_INVALID_VALUE;
+    }
+    for (size_t i = 0; i < g_mappings.n;) {
+        struct mapping *m = g_mappings.v[i];
+        if (m->va >= ptr && m->va + m->size <= ptr + size) {
+            mmap((void *)m->va, m->size, PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+            phys_unref_locked(m->phys);
+            vec_remove_at(&g_mappings, i);
+            free(m);
+        } else {
+            i++;
+        }
+    }
+    pthread_mutex_unlock(&g_lock);
+    LOG("cuMemUnmap(0x%llx, %zu) = 0", ptr, size);
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuMemUnmap);
+
+/* The range must be wholly mapped; READ and READWRITE make it readable/writable here. */
+static CUresult fc_cuMemSetAccess(CUdeviceptr ptr, size_t size, const CUmemAccessDesc *desc,
+                                  size_t count)
+{
+    REQUIRE_CTX();
+    if (desc == NULL || count == 0 || size == 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    int prot = -1;
+    for (size_t i = 0; i < count; i++) {
+        if (desc[i].location.type != CU_MEM_LOCATION_TYPE_DEVICE)
+            return CUDA_ERROR_INVALID_VALUE;
+        if (desc[i].location.id != 0)
+            return CUDA_ERROR_INVALID_DEVICE;
+        switch (desc[i].flags) {
+        case CU_MEM_ACCESS_FLAGS_PROT_NONE: prot = PROT_NONE; break;
+        case CU_MEM_ACCESS_FLAGS_PROT_READ: prot = PROT_READ; break;
+        case CU_MEM_ACCESS_FLAGS_PROT_READWRITE: prot = PROT_READ | PROT_WRITE; break;
+        default: return CUDA_ERROR_INVALID_VALUE;
+        }
+    }
+    pthread_mutex_lock(&g_lock);
+    /* Covered: walk forward from ptr through adjacent mappings. */
+    uintptr_t at = ptr;
+    int progress = 1;
+    while (at < ptr + size && progress) {
+        progress = 0;
+        for (size_t i = 0; i < g_mappings.n; i++) {
+            struct mapping *m = g_mappings.v[i];
+            if (m->va <= at && at < m->va + m->size) {
+                at = m->va + m->size;
+                progress = 1;
+            }
+        }
+    }
+    int covered = at >= ptr + size;
+    if (covered)
+        mprotect((void *)(uintptr_t)ptr, size, prot);
+    pthread_mutex_unlock(&g_lock);
+    return covered ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+FAKE_EXPORT(cuMemSetAccess);
+
+static CUresult fc_cuMemGetAllocationPropertiesFromHandle(CUmemAllocationProp *prop,
+                                                          CUmemGenericAllocationHandle handle)
+{
+    REQUIRE_INIT();
+    if (prop == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    pthread_mutex_lock(&g_lock);
+    struct vmm_handle *hd = handle_of(handle);
+    if (hd != NULL)
+        *prop = hd->phys->prop;
+    pthread_mutex_unlock(&g_lock);
+    return hd != NULL ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+FAKE_EXPORT(cuMemGetAllocationPropertiesFromHandle);
+
+/* POSIX file descriptors only: a dup of the memfd (the caller closes it), and only for memory
+ * created with that handle type requested, as on the real driver. */
+static CUresult fc_cuMemExportToShareableHandle(void *shareableHandle,
+                                                CUmemGenericAllocationHandle handle,
+                                                CUmemAllocationHandleType handleType,
+                                                unsigned long long flags)
+{
+    REQUIRE_INIT();
+    if (shareableHandle == NULL || flags != 0 ||
+        handleType != CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult rc = CUDA_SUCCESS;
+    pthread_mutex_lock(&g_lock);
+    struct vmm_handle *hd = handle_of(handle);
+    if (hd == NULL ||
+        (hd->phys->prop.requestedHandleTypes & CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR) == 0) {
+        rc = CUDA_ERROR_INVALID_VALUE;
+    } else {
+        int fd = fcntl(hd->phys->fd, F_DUPFD_CLOEXEC, 0);
+        if (fd < 0)
+            rc = CUDA_ERROR_OUT_OF_MEMORY;
+        else
+            *(int *)shareableHandle = fd;
+    }
+    pthread_mutex_unlock(&g_lock);
+    LOG("cuMemExportToShareableHandle(0x%llx) = %d", handle, rc);
+    return rc;
+}
+FAKE_EXPORT(cuMemExportToShareableHandle);
+
+/* The fd must come from cuMemExportToShareableHandle in this process (the fake keeps no
+ * cross-process registry): the new handle refers to the same physical memory, not charged
+ * again. */
+static CUresult fc_cuMemImportFromShareableHandle(CUmemGenericAllocationHandle *handle,
+                                                  void *osHandle,
+                                                  CUmemAllocationHandleType shHandleType)
+{
+    REQUIRE_CTX();
+    if (handle == NULL || shHandleType != CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct stat st;
+    if (fstat((int)(intptr_t)osHandle, &st) != 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct vmm_handle *hd = calloc(1, sizeof *hd);
+    if (hd == NULL)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    pthread_mutex_lock(&g_lock);
+    for (size_t i = 0; i < g_handles.n && hd->phys == NULL; i++) {
+        struct phys *ph = ((struct vmm_handle *)g_handles.v[i])->phys;
+        if (ph->dev == st.st_dev && ph->ino == st.st_ino)
+            hd->phys = ph;
+    }
+    for (size_t i = 0; i < g_mappings.n && hd->phys == NULL; i++) {
+        struct phys *ph = ((struct mapping *)g_mappings.v[i])->phys;
+        if (ph->dev == st.st_dev && ph->ino == st.st_ino)
+            hd->phys = ph;
+    }
+    if (hd->phys == NULL || !vec_push(&g_handles, hd)) {
+        pthread_mutex_unlock(&g_lock);
+        free(hd);
+        return CUDA_ERROR_INVALID_VALUE;
+    }
+    hd->phys->refs++;
+    pthread_mutex_unlock(&g_lock);
+    *handle = (CUmemGenericAllocationHandle)(uintptr_t)hd;
+    LOG("cuMemImportFromShareableHandle = 0 -> 0x%llx", *handle);
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuMemImportFromShareableHandle);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Page-locked registration of existing host memory: tracked, not charged.                    */
+
+struct host_range {
+    uintptr_t base;
+    size_t size;
+};
+
+static struct ptrvec g_registered;
+
+static CUresult fc_cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int Flags)
+{
+    REQUIRE_CTX();
+    if (p == NULL || bytesize == 0 || Flags > 0xf || (uintptr_t)p > UINTPTR_MAX - bytesize)
+        return CUDA_ERROR_INVALID_VALUE;
+    uintptr_t b = (uintptr_t)p;
+    struct host_range *r = malloc(sizeof *r);
+    if (r == NULL)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    CUresult rc = CUDA_SUCCESS;
+    pthread_mutex_lock(&g_lock);
+    for (size_t i = 0; i < g_registered.n; i++) {
+        struct host_range *o = g_registered.v[i];
+        if (b < o->base + o->size && o->base < b + bytesize)
+            rc = CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED;
+    }
+    if (rc == CUDA_SUCCESS) {
+        r->base = b;
+        r->size = bytesize;
+        if (!vec_push(&g_registered, r))
+            rc = CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    pthread_mutex_unlock(&g_lock);
+    if (rc != CUDA_SUCCESS)
+        free(r);
+    LOG("cuMemHostRegister(%p, %zu) = %d", p, bytesize, rc);
+    return rc;
+}
+FAKE_EXPORT(cuMemHostRegister_v2);
+
+static CUresult fc_cuMemHostRegister(void *p, size_t bytesize, unsigned int Flags)
+{
+    return fc_cuMemHostRegister_v2(p, bytesize, Flags);
+}
+FAKE_EXPORT(cuMemHostRegister);
+
+static CUresult fc_cuMemHostUnregister(void *p)
+{
+    REQUIRE_CTX();
+    struct host_range *r = NULL;
+    pthread_mutex_lock(&g_lock);
+    for (size_t i = 0; i < g_registered.n; i++) {
+        struct host_range *o = g_registered.v[i];
+        if (o->base == (uintptr_t)p) {
+            r = o;
+            vec_remove_at(&g_registered, i);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&g_lock);
+    free(r);
+    LOG("cuMemHostUnregister(%p) = %d", p, r ? 0 : CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED);
+    return r != NULL ? CUDA_SUCCESS : CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED;
+}
+FAKE_EXPORT(cuMemHostUnregister);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Arrays: bookkeeping only (no storage); their bytes are charged against the capacity.       */
+/* bytes = Width x max(Height,1) x max(Depth,1) x NumChannels x bytes_of(Format), summed over   */
+/* the levels of a mipmapped array (each level halves every dimension, minimum 1).           */
+
+struct CUarray_st {
+    size_t bytes;
+    size_t charged;
+};
+
+struct CUmipmappedArray_st {
+    size_t bytes;
+    size_t charged;
+};
+
+static struct ptrvec g_arrays, g_mipmaps;
+
+static size_t format_bytes(CUarray_format f)
+{
+    switch (f) {
+    case CU_AD_FORMAT_UNSIGNED_INT8:
+    case CU_AD_FORMAT_SIGNED_INT8: return 1;
+    case CU_AD_FORMAT_UNSIGNED_INT16:
+    case CU_AD_FORMAT_SIGNED_INT16:
+    case CU_AD_FORMAT_HALF: return 2;
+    case CU_AD_FORMAT_UNSIGNED_INT32:
+    case CU_AD_FORMAT_SIGNED_INT32:
+    case CU_AD_FORMAT_FLOAT: return 4;
+    default: return 0;
+    }
+}
+
+/* Bytes of a W x H x D array of `desc`'s format; 0 if the descriptor is invalid. */
+static size_t array_bytes(size_t w, size_t h, size_t d, CUarray_format f, unsigned channels)
+{
+    size_t elem = format_bytes(f);
+    if (w == 0 || elem == 0 || (channels != 1 && channels != 2 && channels != 4))
+        return 0;
+    size_t dims[3] = {w, h ? h : 1, d ? d : 1};
+    size_t bytes = elem * channels;
+    for (int i = 0; i < 3; i++) {
+        if (dims[i] > (1u << 20) || bytes > SIZE_MAX / dims[i])
+            return 0;
+        bytes *= dims[i];
+    }
+    return bytes;
+}
+
+/* Charges `bytes`, registers `obj` in `vec`; 0 if out of memory. */
+static CUresult charge_object(struct ptrvec *vec, void *obj, size_t bytes, size_t *charged)
+{
+    *charged = (bytes + FAKE_ALIGN - 1) & ~(size_t)(FAKE_ALIGN - 1);
+    pthread_mutex_lock(&g_lock);
+    int ok = *charged <= g_capacity - g_used && vec_push(vec, obj);
+    if (ok)
+        g_used += *charged;
+    pthread_mutex_unlock(&g_lock);
+    return ok ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;
+}
+
+static CUresult uncharge_object(struct ptrvec *vec, void *obj, const size_t *charged_field)
+{
+    pthread_mutex_lock(&g_lock);
+    size_t i = vec_find(vec, obj);
+    if (i != SIZE_MAX) {
+        vec_remove_at(vec, i);
+        g_used -= *charged_field;
+    }
+    pthread_mutex_unlock(&g_lock);
+    if (i == SIZE_MAX)
+        return CUDA_ERROR_INVALID_HANDLE;
+    free(obj);
+    return CUDA_SUCCESS;
+}
+
+static CUresult make_array(CUarray *pHandle, size_t bytes, const char *api)
+{
+    if (pHandle == NULL || bytes == 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct CUarray_st *a = malloc(sizeof *a);
+    if (a == NULL)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    a->bytes = bytes;
+    CUresult rc = charge_object(&g_arrays, a, bytes, &a->charged);
+    if (rc != CUDA_SUCCESS)
+        free(a);
+    else
+        *pHandle = a;
+    LOG("%s(%zu bytes) = %d -> %p", api, bytes, rc, rc == CUDA_SUCCESS ? (void *)a : NULL);
+    return rc;
+}
+
+static CUresult fc_cuArrayCreate_v2(CUarray *pHandle, const CUDA_ARRAY_DESCRIPTOR *d)
+{
+    REQUIRE_CTX();
+    if (d == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    return make_array(pHandle, array_bytes(d->Width, d->Height, 1, d->Format, d->NumChannels),
+                      "cuArrayCreate_v2");
+}
+FAKE_EXPORT(cuArrayCreate_v2);
+
+static CUresult fc_cuArray3DCreate_v2(CUarray *pHandle, const CUDA_ARRAY3D_DESCRIPTOR *d)
+{
+    REQUIRE_CTX();
+    if (d == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    return make_array(pHandle,
+                      array_bytes(d->Width, d->Height, d->Depth, d->Format, d->NumChannels),
+                      "cuArray3DCreate_v2");
+}
+FAKE_EXPORT(cuArray3DCreate_v2);
+
+static CUresult fc_cuArrayDestroy(CUarray hArray)
+{
+    REQUIRE_CTX();
+    if (hArray == NULL)
+        return CUDA_ERROR_INVALID_HANDLE;
+    pthread_mutex_lock(&g_lock);
+    size_t charged = vec_find(&g_arrays, hArray) != SIZE_MAX ? hArray->charged : 0;
+    pthread_mutex_unlock(&g_lock);
+    CUresult rc = uncharge_object(&g_arrays, hArray, &charged);
+    LOG("cuArrayDestroy(%p) = %d", (void *)hArray, rc);
+    return rc;
+}
+FAKE_EXPORT(cuArrayDestroy);
+
+static CUresult fc_cuMipmappedArrayCreate(CUmipmappedArray *pHandle,
+                                          const CUDA_ARRAY3D_DESCRIPTOR *d,
+                                          unsigned int numMipmapLevels)
+{
+    REQUIRE_CTX();
+    if (pHandle == NULL || d == NULL || numMipmapLevels == 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    size_t w = d->Width, h = d->Height ? d->Height : 1, z = d->Depth ? d->Depth : 1;
+    size_t largest = w > h ? (w > z ? w : z) : (h > z ? h : z);
+    unsigned max_levels = 1;
+    while ((largest >> max_levels) != 0)
+        max_levels++;
+    if (numMipmapLevels > max_levels)
+        return CUDA_ERROR_INVALID_VALUE;
+    size_t total = 0;
+    for (unsigned l = 0; l < numMipmapLevels; l++) {
+        size_t lw = w >> l, lh = h >> l, lz = z >> l;
+        size_t b = array_bytes(lw ? lw : 1, lh ? lh : 1, lz ? lz : 1, d->Format, d->NumChannels);
+        if (b == 0 || total > SIZE_MAX - b)
+            return CUDA_ERROR_INVALID_VALUE;
+        total += b;
+    }
+    struct CUmipmappedArray_st *m = malloc(sizeof *m);
+    if (m == NULL)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    m->bytes = total;
+    CUresult rc = charge_object(&g_mipmaps, m, total, &m->charged);
+    if (rc != CUDA_SUCCESS)
+        free(m);
+    else
+        *pHandle = m;
+    LOG("cuMipmappedArrayCreate(%u levels, %zu bytes) = %d", numMipmapLevels, total, rc);
+    return rc;
+}
+FAKE_EXPORT(cuMipmappedArrayCreate);
+
+static CUresult fc_cuMipmappedArrayDestroy(CUmipmappedArray h)
+{
+    REQUIRE_CTX();
+    if (h == NULL)
+        return CUDA_ERROR_INVALID_HANDLE;
+    pthread_mutex_lock(&g_lock);
+    size_t charged = vec_find(&g_mipmaps, h) != SIZE_MAX ? h->charged : 0;
+    pthread_mutex_unlock(&g_lock);
+    return uncharge_object(&g_mipmaps, h, &charged);
+}
+FAKE_EXPORT(cuMipmappedArrayDestroy);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Graphs: only memory nodes mean anything; nothing runs.                                      */
+/*                                                                                             */
+/* cuGraphAddMemAllocNode hands out a virtual address (an anonymous mapping, not charged) that   */
+/* stays valid until the graph is destroyed. Physical memory comes from the device's graph      */
+/* memory pool when a graph is launched: the pool grows to the largest sum of alloc-node bytes  */
+/* any launched graph has (charged against the capacity) and keeps it until                     */
+/* cuDeviceGraphMemTrim, which releases it all (no graph runs after its launch returns).        */
+
+enum { NODE_MEM_ALLOC = 1, NODE_MEM_FREE = 2 };
+
+struct CUgraphNode_st {
+    int type;
+    uintptr_t va;
+    size_t size;
+    struct CUgraphNode_st *next;
+};
+
+struct CUgraph_st {
+    struct CUgraphNode_st *nodes;
+    size_t alloc_bytes;
+};
+
+struct CUgraphExec_st {
+    CUgraph graph;
+};
+
+static struct ptrvec g_graphs, g_execs;
+static size_t g_graph_pool; /* bytes the device's graph memory pool holds */
+
+static CUresult fc_cuGraphCreate(CUgraph *phGraph, unsigned int flags)
+{
+    REQUIRE_CTX();
+    if (phGraph == NULL || flags != 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct CUgraph_st *g = calloc(1, sizeof *g);
+    if (g == NULL)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    pthread_mutex_lock(&g_lock);
+    int ok = vec_push(&g_graphs, g);
+    pthread_mutex_unlock(&g_lock);
+    if (!ok) {
+        free(g);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    *phGraph = g;
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuGraphCreate);
+
+static CUresult fc_cuGraphDestroy(CUgraph hGraph)
+{
+    REQUIRE_CTX();
+    pthread_mutex_lock(&g_lock);
+    size_t i = vec_find(&g_graphs, hGraph);
+    if (i != SIZE_MAX)
+        vec_remove_at(&g_graphs, i);
+    pthread_mutex_unlock(&g_lock);
+    if (i == SIZE_MAX)
+        return CUDA_ERROR_INVALID_VALUE;
+    for (struct CUgraphNode_st *n = hGraph->nodes, *next; n != NULL; n = next) {
+        next = n->next;
+        if (n->type == NODE_MEM_ALLOC)
+            munmap((void *)n->va, n->size);
+        free(n);
+    }
+    free(hGraph);
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuGraphDestroy);
+
+static CUresult add_node(CUgraphNode *phGraphNode, CUgraph hGraph, const CUgraphNode *deps,
+                         size_t numDeps, struct CUgraphNode_st *node)
+{
+    if (phGraphNode == NULL || (numDeps != 0 && deps == NULL))
+        return CUDA_ERROR_INVALID_VALUE;
+    pthread_mutex_lock(&g_lock);
+    if (vec_find(&g_graphs, hGraph) == SIZE_MAX) {
+        pthread_mutex_unlock(&g_lock);
+        return CUDA_ERROR_INVALID_VALUE;
+    }
+    node->next = hGraph->nodes;
+    hGraph->nodes = node;
+    if (node->type == NODE_MEM_ALLOC)
+        hGraph->alloc_bytes += node->size;
+    pthread_mutex_unlock(&g_lock);
+    *phGraphNode = node;
+    return CUDA_SUCCESS;
+}
+
+static CUresult fc_cuGraphAddMemAllocNode(CUgraphNode *phGraphNode, CUgraph hGraph,
+                                          const CUgraphNode *dependencies, size_t numDependencies,
+                                          CUDA_MEM_ALLOC_NODE_PARAMS *nodeParams)
+{
+    REQUIRE_CTX();
+    if (nodeParams == NULL || nodeParams->bytesize == 0 ||
+        nodeParams->poolProps.allocType != CU_MEM_ALLOCATION_TYPE_PINNED ||
+        nodeParams->poolProps.location.type != CU_MEM_LOCATION_TYPE_DEVICE ||
+        (nodeParams->accessDescCount != 0 && nodeParams->accessDescs == NULL))
+        return CUDA_ERROR_INVALID_VALUE;
+    if (nodeParams->poolProps.location.id != 0)
+        return CUDA_ERROR_INVALID_DEVICE;
+    if (nodeParams->bytesize > g_capacity)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    struct CUgraphNode_st *n = calloc(1, sizeof *n);
+    if (n == NULL)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    void *va = mmap(NULL, nodeParams->bytesize, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (va == MAP_FAILED) {
+        free(n);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    n->type = NODE_MEM_ALLOC;
+    n->va = (uintptr_t)va;
+    n->size = nodeParams->bytesize;
+    CUresult rc = add_node(phGraphNode, hGraph, dependencies, numDependencies, n);
+    if (rc != CUDA_SUCCESS) {
+        munmap(va, n->size);
+        free(n);
+        return rc;
+    }
+    nodeParams->dptr = (CUdeviceptr)(uintptr_t)va;
+    LOG("cuGraphAddMemAllocNode(%p, %zu) = 0 -> %p", (void *)hGraph, n->size, va);
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuGraphAddMemAllocNode);
+
+/* dptr must be the address of an alloc node of a live graph. */
+static CUresult fc_cuGraphAddMemFreeNode(CUgraphNode *phGraphNode, CUgraph hGraph,
+                                         const CUgraphNode *dependencies, size_t numDependencies,
+                                         CUdeviceptr dptr)
+{
+    REQUIRE_CTX();
+    int known = 0;
+    pthread_mutex_lock(&g_lock);
+    for (size_t i = 0; i < g_graphs.n && !known; i++)
+        for (struct CUgraphNode_st *n = ((CUgraph)g_graphs.v[i])->nodes; n; n = n->next)
+            known |= n->type == NODE_MEM_ALLOC && n->va == dptr;
+    pthread_mutex_unlock(&g_lock);
+    if (!known)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct CUgraphNode_st *n = calloc(1, sizeof *n);
+    if (n == NULL)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    n->type = NODE_MEM_FREE;
+    n->va = dptr;
+    CUresult rc = add_node(phGraphNode, hGraph, dependencies, numDependencies, n);
+    if (rc != CUDA_SUCCESS)
+        free(n);
+    LOG("cuGraphAddMemFreeNode(%p, 0x%llx) = %d", (void *)hGraph, dptr, rc);
+    return rc;
+}
+FAKE_EXPORT(cuGraphAddMemFreeNode);
+
+static CUresult fc_cuGraphInstantiateWithFlags(CUgraphExec *phGraphExec, CUgraph hGraph,
+                                               unsigned long long flags)
+{
+    (void)flags;
+    REQUIRE_CTX();
+    if (phGraphExec == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct CUgraphExec_st *e = malloc(sizeof *e);
+    if (e == NULL)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    e->graph = hGraph;
+    pthread_mutex_lock(&g_lock);
+    int ok = vec_find(&g_graphs, hGraph) != SIZE_MAX && vec_push(&g_execs, e);
+    pthread_mutex_unlock(&g_lock);
+    if (!ok) {
+        free(e);
+        return CUDA_ERROR_INVALID_VALUE;
+    }
+    *phGraphExec = e;
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuGraphInstantiateWithFlags);
+
+static CUresult fc_cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream)
+{
+    REQUIRE_CTX();
+    if (!stream_valid(hStream))
+        return CUDA_ERROR_INVALID_HANDLE;
+    CUresult rc = CUDA_SUCCESS;
+    pthread_mutex_lock(&g_lock);
+    if (vec_find(&g_execs, hGraphExec) == SIZE_MAX ||
+        vec_find(&g_graphs, hGraphExec->graph) == SIZE_MAX) {
+        rc = CUDA_ERROR_INVALID_VALUE;
+    } else {
+        size_t want = hGraphExec->graph->alloc_bytes;
+        if (want > g_graph_pool) {
+            if (want - g_graph_pool > g_capacity - g_used) {
+                rc = CUDA_ERROR_OUT_OF_MEMORY;
+            } else {
+                g_used += want - g_graph_pool;
+                g_graph_pool = want;
+            }
+        }
+    }
+    pthread_mutex_unlock(&g_lock);
+    return rc;
+}
+FAKE_EXPORT(cuGraphLaunch);
+
+static CUresult fc_cuGraphExecDestroy(CUgraphExec hGraphExec)
+{
+    REQUIRE_CTX();
+    pthread_mutex_lock(&g_lock);
+    size_t i = vec_find(&g_execs, hGraphExec);
+    if (i != SIZE_MAX)
+        vec_remove_at(&g_execs, i);
+    pthread_mutex_unlock(&g_lock);
+    if (i == SIZE_MAX)
+        return CUDA_ERROR_INVALID_VALUE;
+    free(hGraphExec);
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuGraphExecDestroy);
+
+static CUresult fc_cuDeviceGraphMemTrim(CUdevice device)
+{
+    REQUIRE_CTX();
+    if (device != 0)
+        return CUDA_ERROR_INVALID_DEVICE;
+    pthread_mutex_lock(&g_lock);
+    g_used -= g_graph_pool;
+    g_graph_pool = 0;
+    pthread_mutex_unlock(&g_lock);
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuDeviceGraphMemTrim);
+
+/* ------------------------------------------------------------------------------------------ */
+/* IPC. A handle names a cuMemAlloc allocation of this process (pool memory cannot be shared   */
+/* this way, as on the real driver). Opening it maps a NEW alias address of the allocation's    */
+/* size (fresh anonymous memory: the fake cannot alias heap blocks, so writes are not shared);  */
+/* cuMemGetAddressRange_v2 on the alias gives the allocation's size. A handle from another     */
+/* process is refused (CUDA_ERROR_INVALID_VALUE).                                              */
+
+#define IPC_MAGIC 0x4350494b41464bull /* "FAKIPC" */
+
+struct ipc_payload {
+    unsigned long long magic;
+    unsigned long long pid;
+    unsigned long long base;
+    unsigned long long size;
+};
+_Static_assert(sizeof(struct ipc_payload) <= sizeof(CUipcMemHandle), "ipc payload");
+
+struct ipc_alias {
+    uintptr_t va;
+    size_t size;    /* the allocation's requested size */
+    size_t mapped;  /* page-rounded */
+};
+
+static struct ptrvec g_ipc_aliases;
+
+static CUresult fc_cuIpcGetMemHandle(CUipcMemHandle *pHandle, CUdeviceptr dptr)
+{
+    REQUIRE_CTX();
+    if (pHandle == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    pthread_mutex_lock(&g_lock);
+    struct entry *e = table_find((uintptr_t)dptr);
+    struct ipc_payload pl = {IPC_MAGIC, (unsigned long long)getpid(), dptr, 0};
+    int ok = e != NULL && e->kind == KIND_DEVICE && e->pool == NULL;
+    if (ok)
+        pl.size = e->size;
+    pthread_mutex_unlock(&g_lock);
+    if (!ok)
+        return CUDA_ERROR_INVALID_VALUE;
+    memset(pHandle, 0, sizeof *pHandle);
+    memcpy(pHandle->reserved, &pl, sizeof pl);
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuIpcGetMemHandle);
+
+static CUresult fc_cuIpcOpenMemHandle_v2(CUdeviceptr *pdptr, CUipcMemHandle handle,
+                                         unsigned int Flags)
+{
+    REQUIRE_CTX();
+    struct ipc_payload pl;
+    memcpy(&pl, handle.reserved, sizeof pl);
+    if (pdptr == NULL || (Flags & ~CU_IPC_MEM_LAZY_ENABLE_PEER_ACCESS) != 0 ||
+        pl.magic != IPC_MAGIC || pl.pid != (unsigned long long)getpid())
+        return CUDA_ERROR_INVALID_VALUE;
+    pthread_mutex_lock(&g_lock);
+    struct entry *e = table_find((uintptr_t)pl.base);
+    int live = e != NULL && e->kind == KIND_DEVICE && e->pool == NULL;
+    pthread_mutex_unlock(&g_lock);
+    if (!live)
+        return CUDA_ERROR_INVALID_VALUE;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t mapped = (pl.size + page - 1) & ~(page - 1);
+    struct ipc_alias *a = malloc(sizeof *a);
+    void *va = mmap(NULL, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (a == NULL || va == MAP_FAILED) {
+        free(a);
+        if (va != MAP_FAILED)
+            munmap(va, mapped);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    a->va = (uintptr_t)va;
+    a->size = pl.size;
+    a->mapped = mapped;
+    pthread_mutex_lock(&g_lock);
+    int ok = vec_push(&g_ipc_aliases, a);
+    pthread_mutex_unlock(&g_lock);
+    if (!ok) {
+        munmap(va, mapped);
+        free(a);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    *pdptr = (CUdeviceptr)(uintptr_t)va;
+    LOG("cuIpcOpenMemHandle(0x%llx) = 0 -> %p", pl.base, va);
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuIpcOpenMemHandle_v2);
+
+static CUresult fc_cuIpcOpenMemHandle(CUdeviceptr *pdptr, CUipcMemHandle handle,
+                                      unsigned int Flags)
+{
+    return fc_cuIpcOpenMemHandle_v2(pdptr, handle, Flags);
+}
+FAKE_EXPORT(cuIpcOpenMemHandle);
+
+static CUresult fc_cuIpcCloseMemHandle(CUdeviceptr dptr)
+{
+    REQUIRE_CTX();
+    struct ipc_alias *a = NULL;
+    pthread_mutex_lock(&g_lock);
+    for (size_t i = 0; i < g_ipc_aliases.n; i++) {
+        struct ipc_alias *o = g_ipc_aliases.v[i];
+        if (o->va == dptr) {
+            a = o;
+            vec_remove_at(&g_ipc_aliases, i);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&g_lock);
+    if (a == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    munmap((void *)a->va, a->mapped);
+    free(a);
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuIpcCloseMemHandle);
+
+/* The allocation containing dptr: device/managed allocations (their requested size), IPC
+ * aliases, VMM mappings and graph allocations. Either output may be NULL. */
+static CUresult fc_cuMemGetAddressRange_v2(CUdeviceptr *pbase, size_t *psize, CUdeviceptr dptr)
+{
+    REQUIRE_CTX();
+    uintptr_t p = (uintptr_t)dptr, base = 0;
+    size_t size = 0;
+    pthread_mutex_lock(&g_lock);
+    for (size_t i = 0; size == 0 && i < g_slots; i++) {
+        const struct entry *e = &g_table[i];
+        if (e->key != 0 && e->kind != KIND_HOST && p >= e->key && p - e->key < e->size) {
+            base = e->key;
+            size = e->size;
+        }
+    }
+    for (size_t i = 0; size == 0 && i < g_ipc_aliases.n; i++) {
+        const struct ipc_alias *a = g_ipc_aliases.v[i];
+        if (p >= a->va && p - a->va < a->size) {
+            base = a->va;
+            size = a->size;
+        }
+    }
+    for (size_t i = 0; size == 0 && i < g_mappings.n; i++) {
+        const struct mapping *m = g_mappings.v[i];
+        if (p >= m->va && p - m->va < m->size) {
+            base = m->va;
+            size = m->size;
+        }
+    }
+    for (size_t i = 0; size == 0 && i < g_graphs.n; i++)
+        for (struct CUgraphNode_st *n = ((CUgraph)g_graphs.v[i])->nodes; n; n = n->next)
+            if (n->type == NODE_MEM_ALLOC && p >= n->va && p - n->va < n->size) {
+                base = n->va;
+                size = n->size;
+                break;
+            }
+    pthread_mutex_unlock(&g_lock);
+    if (size == 0)
+        return CUDA_ERROR_NOT_FOUND;
+    if (pbase != NULL)
+        *pbase = base;
+    if (psize != NULL)
+        *psize = size;
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuMemGetAddressRange_v2);
+
+/* Layouts the hook and real programs rely on (CUDA 12.x cuda.h, LP64). */
+_Static_assert(sizeof(CUmemAllocationProp) == 32, "CUmemAllocationProp");
+_Static_assert(sizeof(CUmemAccessDesc) == 12, "CUmemAccessDesc");
+_Static_assert(sizeof(CUmemPoolProps) == 88, "CUmemPoolProps");
+_Static_assert(offsetof(CUDA_MEM_ALLOC_NODE_PARAMS, accessDescs) == 88, "alloc node params");
+_Static_assert(offsetof(CUDA_MEM_ALLOC_NODE_PARAMS, bytesize) == 104, "alloc node params");
+_Static_assert(offsetof(CUDA_MEM_ALLOC_NODE_PARAMS, dptr) == 112, "alloc node params");
+_Static_assert(sizeof(CUDA_ARRAY_DESCRIPTOR) == 24, "CUDA_ARRAY_DESCRIPTOR");
+_Static_assert(sizeof(CUDA_ARRAY3D_DESCRIPTOR) == 40, "CUDA_ARRAY3D_DESCRIPTOR");
+_Static_assert(sizeof(CUipcMemHandle) == 64, "CUipcMemHandle");
+
+/* ------------------------------------------------------------------------------------------ */
 /* Kernels: nothing runs; launches are counted.                                               */
 
 static CUresult fc_cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY,
@@ -790,7 +2239,13 @@ static const struct {
     {CUDA_ERROR_DEINITIALIZED, "CUDA_ERROR_DEINITIALIZED", "driver shutting down"},
     {CUDA_ERROR_INVALID_DEVICE, "CUDA_ERROR_INVALID_DEVICE", "invalid device ordinal"},
     {CUDA_ERROR_INVALID_CONTEXT, "CUDA_ERROR_INVALID_CONTEXT", "invalid device context"},
+    {CUDA_ERROR_ALREADY_MAPPED, "CUDA_ERROR_ALREADY_MAPPED", "resource already mapped"},
+    {CUDA_ERROR_NOT_MAPPED, "CUDA_ERROR_NOT_MAPPED", "resource not mapped"},
     {CUDA_ERROR_INVALID_HANDLE, "CUDA_ERROR_INVALID_HANDLE", "invalid resource handle"},
+    {CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED, "CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED",
+     "part or all of the requested memory range is already mapped"},
+    {CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED, "CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED",
+     "pointer does not correspond to a registered memory region"},
     {CUDA_ERROR_NOT_FOUND, "CUDA_ERROR_NOT_FOUND", "named symbol not found"},
     {CUDA_ERROR_NOT_SUPPORTED, "CUDA_ERROR_NOT_SUPPORTED", "operation not supported"},
     {CUDA_ERROR_UNKNOWN, "CUDA_ERROR_UNKNOWN", "unknown error"},
@@ -879,6 +2334,48 @@ static const struct proc {
     P("cuMemcpyDtoD", 3020, fc_cuMemcpyDtoD_v2),
     P("cuMemsetD8", 3020, fc_cuMemsetD8_v2),
     P("cuLaunchKernel", 4000, fc_cuLaunchKernel),
+    P("cuDeviceGetDefaultMemPool", 11020, fc_cuDeviceGetDefaultMemPool),
+    P("cuDeviceGetMemPool", 11020, fc_cuDeviceGetMemPool),
+    P("cuDeviceSetMemPool", 11020, fc_cuDeviceSetMemPool),
+    P("cuMemPoolCreate", 11020, fc_cuMemPoolCreate),
+    P("cuMemPoolDestroy", 11020, fc_cuMemPoolDestroy),
+    {"cuMemAllocFromPoolAsync", 11020, PER_THREAD_ONLY, (void *)fc_cuMemAllocFromPoolAsync_ptsz},
+    {"cuMemAllocFromPoolAsync", 11020, NOT_PER_THREAD, (void *)fc_cuMemAllocFromPoolAsync},
+    P("cuMemPoolTrimTo", 11020, fc_cuMemPoolTrimTo),
+    P("cuMemPoolSetAttribute", 11020, fc_cuMemPoolSetAttribute),
+    P("cuMemPoolGetAttribute", 11020, fc_cuMemPoolGetAttribute),
+    P("cuMemGetAllocationGranularity", 10020, fc_cuMemGetAllocationGranularity),
+    P("cuMemCreate", 10020, fc_cuMemCreate),
+    P("cuMemRelease", 10020, fc_cuMemRelease),
+    P("cuMemAddressReserve", 10020, fc_cuMemAddressReserve),
+    P("cuMemAddressFree", 10020, fc_cuMemAddressFree),
+    P("cuMemMap", 10020, fc_cuMemMap),
+    P("cuMemUnmap", 10020, fc_cuMemUnmap),
+    P("cuMemSetAccess", 10020, fc_cuMemSetAccess),
+    P("cuMemGetAllocationPropertiesFromHandle", 10020, fc_cuMemGetAllocationPropertiesFromHandle),
+    P("cuMemExportToShareableHandle", 10020, fc_cuMemExportToShareableHandle),
+    P("cuMemImportFromShareableHandle", 10020, fc_cuMemImportFromShareableHandle),
+    P("cuMemHostRegister", 6050, fc_cuMemHostRegister_v2),
+    P("cuMemHostRegister", 4000, fc_cuMemHostRegister),
+    P("cuMemHostUnregister", 4000, fc_cuMemHostUnregister),
+    P("cuArrayCreate", 3020, fc_cuArrayCreate_v2),
+    P("cuArray3DCreate", 3020, fc_cuArray3DCreate_v2),
+    P("cuArrayDestroy", 2000, fc_cuArrayDestroy),
+    P("cuMipmappedArrayCreate", 5000, fc_cuMipmappedArrayCreate),
+    P("cuMipmappedArrayDestroy", 5000, fc_cuMipmappedArrayDestroy),
+    P("cuGraphCreate", 10000, fc_cuGraphCreate),
+    P("cuGraphDestroy", 10000, fc_cuGraphDestroy),
+    P("cuGraphAddMemAllocNode", 11040, fc_cuGraphAddMemAllocNode),
+    P("cuGraphAddMemFreeNode", 11040, fc_cuGraphAddMemFreeNode),
+    P("cuGraphInstantiateWithFlags", 11040, fc_cuGraphInstantiateWithFlags),
+    P("cuGraphLaunch", 10000, fc_cuGraphLaunch),
+    P("cuGraphExecDestroy", 10000, fc_cuGraphExecDestroy),
+    P("cuDeviceGraphMemTrim", 11040, fc_cuDeviceGraphMemTrim),
+    P("cuIpcGetMemHandle", 4010, fc_cuIpcGetMemHandle),
+    P("cuIpcOpenMemHandle", 11000, fc_cuIpcOpenMemHandle_v2),
+    P("cuIpcOpenMemHandle", 4010, fc_cuIpcOpenMemHandle),
+    P("cuIpcCloseMemHandle", 4010, fc_cuIpcCloseMemHandle),
+    P("cuMemGetAddressRange", 3020, fc_cuMemGetAddressRange_v2),
     P("cuGetErrorString", 6000, fc_cuGetErrorString),
     P("cuGetErrorName", 6000, fc_cuGetErrorName),
     P("cuGetProcAddress", 12000, fc_cuGetProcAddress_v2),
