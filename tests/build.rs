@@ -4,7 +4,8 @@
 //! - `GPULEAK_FAKE_CUDA_DIR`: `$OUT_DIR/fake-cuda`, holding `libcuda.so.1` (+ `libcuda.so`) and
 //!   `libcudart.so.12` (+ `libcudart.so`);
 //! - `GPULEAK_TEST_PROGRAMS_DIR`: `$OUT_DIR/programs`, holding the programs of `programs/`
-//!   (and a copy of `ctypes_alloc.py`, and `libinterposer.so`).
+//!   (and a copy of `ctypes_alloc.py`, and `libinterposer.so`, which wraps `cuMemAlloc_v2` and
+//!   `cudaMalloc`).
 
 use std::env;
 use std::fs;
@@ -38,6 +39,16 @@ const PROGRAMS: &[Program] = &[
     c("exit_thread.c", Some("cudart")),
     c("no_cuda.c", None),
     c("procaddress.c", None),
+    c("static_runtime.c", None),
+    c("cudarc_style.c", None),
+    c("runtime_entry_point.c", Some("cudart")),
+    c("vmm.c", Some("cuda")),
+    c("pool.c", Some("cuda")),
+    c("graph_nodes.c", Some("cuda")),
+    c("arrays.c", Some("cuda")),
+    c("host_register.c", Some("cuda")),
+    c("ipc.c", Some("cuda")),
+    c("late_dlopen.c", None),
     Program {
         source: "abort_uncaught.cpp",
         link: Some("cudart"),
@@ -50,6 +61,7 @@ const HEADERS: &[&str] = &[
     "fake-cuda/fake_cuda_runtime.h",
     "programs/report.h",
     "programs/driver_calls.h",
+    "programs/expect.h",
 ];
 
 const SCRIPTS: &[&str] = &["ctypes_alloc.py"];

@@ -32,6 +32,9 @@ typedef CUresult (*getproc_v2_t)(const char *, void **, int, cuuint64_t,
 /* Driver entry points, all obtained through cuGetProcAddress_v2. */
 static struct {
     getproc_v2_t getProcAddress_v2;
+    /* What cuGetProcAddress_v2("cuGetProcAddress", 12000) returned: cudaGetDriverEntryPoint*
+     * resolve through it, as the real runtime does. */
+    getproc_v2_t getProcAddress;
     __typeof(cuInit) *init;
     __typeof(cuDriverGetVersion) *driverGetVersion;
     __typeof(cuDeviceGetCount) *deviceGetCount;
@@ -60,6 +63,10 @@ static struct {
     __typeof(cuMemcpyDtoD_v2) *memcpyDtoD;
     __typeof(cuMemsetD8_v2) *memsetD8;
     __typeof(cuLaunchKernel) *launchKernel;
+    __typeof(cuDeviceGetDefaultMemPool) *deviceGetDefaultMemPool;
+    __typeof(cuMemAllocFromPoolAsync) *memAllocFromPoolAsync;
+    __typeof(cuMemAllocFromPoolAsync_ptsz) *memAllocFromPoolAsync_ptsz;
+    __typeof(cuMemPoolTrimTo) *memPoolTrimTo;
 } drv;
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
@@ -140,9 +147,9 @@ static void load_driver(void)
     int ok = 1;
 #define GET(field, name, version, flags) ok &= resolve((void **)&drv.field, name, version, flags)
     GET(init, "cuInit", 2000, 0);
-    /* The real runtime asks for cuGetProcAddress itself; it then keeps using the _v2 it has. */
-    void *self = NULL;
-    ok &= resolve(&self, "cuGetProcAddress", 12000, 0);
+    /* The real runtime asks for cuGetProcAddress itself and answers cudaGetDriverEntryPoint*
+     * through what it got. */
+    GET(getProcAddress, "cuGetProcAddress", 12000, 0);
     GET(driverGetVersion, "cuDriverGetVersion", 2020, 0);
     GET(deviceGetCount, "cuDeviceGetCount", 2000, 0);
     GET(primaryCtxRetain, "cuDevicePrimaryCtxRetain", 7000, 0);
@@ -170,6 +177,11 @@ static void load_driver(void)
     GET(memcpyDtoD, "cuMemcpyDtoD", 3020, 0);
     GET(memsetD8, "cuMemsetD8", 3020, 0);
     GET(launchKernel, "cuLaunchKernel", 4000, 0);
+    GET(deviceGetDefaultMemPool, "cuDeviceGetDefaultMemPool", 11020, 0);
+    GET(memAllocFromPoolAsync, "cuMemAllocFromPoolAsync", 11020, 0);
+    GET(memAllocFromPoolAsync_ptsz, "cuMemAllocFromPoolAsync", 11020,
+        CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM);
+    GET(memPoolTrimTo, "cuMemPoolTrimTo", 11020, 0);
 #undef GET
     if (!ok)
         return;
@@ -265,6 +277,43 @@ cudaError_t cudaFreeAsync_ptsz(void *devPtr, cudaStream_t stream)
 {
     ENSURE();
     return ret_drv(drv.memFreeAsync_ptsz(dp(devPtr), stream));
+}
+
+static cudaError_t malloc_from_pool(int per_thread, void **ptr, size_t size, cudaMemPool_t pool,
+                                    cudaStream_t stream)
+{
+    ENSURE();
+    if (ptr == NULL)
+        return ret(cudaErrorInvalidValue);
+    CUdeviceptr d = 0;
+    CUresult rc = (per_thread ? drv.memAllocFromPoolAsync_ptsz : drv.memAllocFromPoolAsync)(
+        &d, size, pool, stream);
+    *ptr = (void *)(uintptr_t)d;
+    return ret_drv(rc);
+}
+
+cudaError_t cudaMallocFromPoolAsync(void **ptr, size_t size, cudaMemPool_t memPool,
+                                    cudaStream_t stream)
+{
+    return malloc_from_pool(0, ptr, size, memPool, stream);
+}
+
+cudaError_t cudaMallocFromPoolAsync_ptsz(void **ptr, size_t size, cudaMemPool_t memPool,
+                                         cudaStream_t stream)
+{
+    return malloc_from_pool(1, ptr, size, memPool, stream);
+}
+
+cudaError_t cudaMemPoolTrimTo(cudaMemPool_t memPool, size_t minBytesToKeep)
+{
+    ENSURE();
+    return ret_drv(drv.memPoolTrimTo(memPool, minBytesToKeep));
+}
+
+cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t *memPool, int device)
+{
+    ENSURE();
+    return ret_drv(drv.deviceGetDefaultMemPool(memPool, device));
 }
 
 cudaError_t cudaMallocManaged(void **devPtr, size_t size, unsigned int flags)
@@ -426,14 +475,14 @@ cudaError_t cudaGetDriverEntryPointByVersion(const char *symbol, void **funcPtr,
                                              cudaDriverEntryPointQueryResult *driverStatus)
 {
     ENSURE();
-    return ret_drv(drv.getProcAddress_v2(symbol, funcPtr, (int)cudaVersion, flags, driverStatus));
+    return ret_drv(drv.getProcAddress(symbol, funcPtr, (int)cudaVersion, flags, driverStatus));
 }
 
 cudaError_t cudaGetDriverEntryPoint(const char *symbol, void **funcPtr, unsigned long long flags,
                                     cudaDriverEntryPointQueryResult *driverStatus)
 {
     ENSURE();
-    return ret_drv(drv.getProcAddress_v2(symbol, funcPtr, CUDART_VERSION, flags, driverStatus));
+    return ret_drv(drv.getProcAddress(symbol, funcPtr, CUDART_VERSION, flags, driverStatus));
 }
 
 cudaError_t cudaGetLastError(void)
