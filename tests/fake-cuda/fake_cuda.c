@@ -692,6 +692,68 @@ static CUresult fc_cuStreamSynchronize(CUstream hStream)
 }
 FAKE_EXPORT(cuStreamSynchronize);
 
+/* Events exist for cudarc, which records one around every stream allocation. Work is never
+ * queued in the fake, so every event is already complete. */
+struct CUevent_st {
+    unsigned int flags;
+};
+
+static CUresult fc_cuEventCreate(CUevent *phEvent, unsigned int Flags)
+{
+    REQUIRE_CTX();
+    if (phEvent == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUevent e = calloc(1, sizeof *e);
+    if (e == NULL)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    e->flags = Flags;
+    *phEvent = e;
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuEventCreate);
+
+static CUresult fc_cuEventRecord(CUevent hEvent, CUstream hStream)
+{
+    REQUIRE_CTX();
+    if (hEvent == NULL || !stream_valid(hStream))
+        return CUDA_ERROR_INVALID_HANDLE;
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuEventRecord);
+
+static CUresult fc_cuEventSynchronize(CUevent hEvent)
+{
+    REQUIRE_CTX();
+    return hEvent == NULL ? CUDA_ERROR_INVALID_HANDLE : CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuEventSynchronize);
+
+static CUresult fc_cuEventQuery(CUevent hEvent)
+{
+    REQUIRE_CTX();
+    return hEvent == NULL ? CUDA_ERROR_INVALID_HANDLE : CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuEventQuery);
+
+static CUresult fc_cuEventDestroy_v2(CUevent hEvent)
+{
+    if (hEvent == NULL)
+        return CUDA_ERROR_INVALID_HANDLE;
+    free(hEvent);
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuEventDestroy_v2);
+
+static CUresult fc_cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned int Flags)
+{
+    (void)Flags;
+    REQUIRE_CTX();
+    if (hEvent == NULL || !stream_valid(hStream))
+        return CUDA_ERROR_INVALID_HANDLE;
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuStreamWaitEvent);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Memory                                                                                      */
 
@@ -885,6 +947,14 @@ static CUresult fc_cuMemsetD8_v2(CUdeviceptr dst, unsigned char uc, size_t n)
     return CUDA_SUCCESS;
 }
 FAKE_EXPORT(cuMemsetD8_v2);
+
+static CUresult fc_cuMemsetD8Async(CUdeviceptr dst, unsigned char uc, size_t n, CUstream hStream)
+{
+    if (!stream_valid(hStream))
+        return CUDA_ERROR_INVALID_HANDLE;
+    return fc_cuMemsetD8_v2(dst, uc, n);
+}
+FAKE_EXPORT(cuMemsetD8Async);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Memory pool API                                                                             */

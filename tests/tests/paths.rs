@@ -171,6 +171,24 @@ fn path_d_cudarc_style_dlsym_of_cu_mem_alloc_async_and_cu_mem_free_async() {
     assert_eq!(r.pools().returned_bytes, 1048576 + 2097152);
 }
 
+#[test]
+fn path_d_a_real_cudarc_program_allocating_on_a_cuda_stream() {
+    // cudarc (dynamic loading) opens libcuda with libloading and takes each function by name.
+    let out = Run::new(env!("CARGO_BIN_EXE_cudarc_stream")).hook().run();
+    out.assert_success();
+    let evs = events(out.trace());
+    assert_exact(&out, &evs);
+    assert_eq!(evs.len(), 7, "{evs:#?}");
+    assert!(
+        evs.iter().all(|e| e.stream != 0),
+        "stream-ordered calls carry their stream"
+    );
+    let r = replay(out.trace());
+    assert_eq!(r.device().allocations, 4);
+    assert_eq!(r.device().frees, 3);
+    assert_eq!(r.device().live_bytes, MIB, "the 1 MiB buffer kept to exit");
+}
+
 // ------------------------------------------------------------------------------------------------
 // Runtime entry points and cudaMalloc's own driver call
 
