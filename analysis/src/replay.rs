@@ -206,12 +206,16 @@ pub struct PoolStats {
     /// Successful cuMemPoolTrimTo calls.
     pub trims: u64,
     /// The pool's reserved bytes after the last successful cuMemPoolTrimTo as the driver reported
-    /// them (0 also when the hook could not ask); `None` before any trim.
+    /// them; `None` before any trim or when the hook could not ask.
     pub last_trim_reserved_bytes: Option<u64>,
     /// The last release threshold set with cuMemPoolSetAttribute; `None` when never set.
     pub release_threshold_bytes: Option<u64>,
     /// Successful cuDeviceGraphMemTrim calls (the device's graph memory pool).
     pub graph_trims: u64,
+    /// What all pools held from the device when last sampled (each stream-ordered allocation and
+    /// each trim samples its pool), summed over pools; and the highest that sum was.
+    pub reserved_bytes: u64,
+    pub peak_reserved_bytes: u64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -297,6 +301,8 @@ pub struct Replay {
     classes: [Totals; 7],
     kinds: BTreeMap<MemoryKind, Totals>,
     pools: PoolStats,
+    /// The last reserved-bytes sample of each pool.
+    pool_reserved: HashMap<u64, u64>,
     /// Device plus physical memory live, and its high-water mark.
     gpu_live_bytes: u64,
     gpu_peak_live_bytes: u64,
@@ -378,6 +384,7 @@ impl Replay {
     fn event(&mut self, e: &Event) {
         self.events += 1;
         self.last_time_ns = self.last_time_ns.max(e.time_ns);
+        self.sample_pool(e);
         match e.api.op() {
             Op::Alloc => self.alloc(e),
             Op::Free => self.free(e),
@@ -483,6 +490,25 @@ impl Replay {
         }
     }
 
+    /// A pool's reserved bytes as the driver reported them with this event, if it did.
+    fn sample_pool(&mut self, e: &Event) {
+        let Some(reserved) = e.pool_reserved else {
+            return;
+        };
+        let pool = if e.api == Api::CuMemPoolTrimTo {
+            e.address
+        } else {
+            e.aux
+        };
+        self.pool_reserved.insert(pool, reserved);
+        let total = self
+            .pool_reserved
+            .values()
+            .fold(0u64, |a, &b| a.saturating_add(b));
+        self.pools.reserved_bytes = total;
+        self.pools.peak_reserved_bytes = self.pools.peak_reserved_bytes.max(total);
+    }
+
     /// Trims and thresholds change what pools keep, never what the program holds.
     fn control(&mut self, e: &Event) {
         if !e.ok() {
@@ -491,7 +517,7 @@ impl Replay {
         match e.api {
             Api::CuMemPoolTrimTo => {
                 self.pools.trims += 1;
-                self.pools.last_trim_reserved_bytes = Some(e.aux);
+                self.pools.last_trim_reserved_bytes = e.pool_reserved;
             }
             Api::CuMemPoolSetAttribute => self.pools.release_threshold_bytes = Some(e.size),
             Api::CuDeviceGraphMemTrim => self.pools.graph_trims += 1,

@@ -119,9 +119,14 @@ pub struct Pools {
     pub returned_bytes: u64,
     /// Those frees.
     pub returned_frees: u64,
-    /// The pool's reserved bytes after the last cuMemPoolTrimTo, as the driver reported them (0
-    /// also when the hook could not ask); null when the program never trimmed.
+    /// The pool's reserved bytes after the last cuMemPoolTrimTo, as the driver reported them;
+    /// null when the program never trimmed or the hook could not ask.
     pub last_trim_reserved_bytes: Option<u64>,
+    /// What pools held from the device at the last samples (every stream-ordered allocation and
+    /// trim asks the driver), summed over pools: memory async frees left cached in pools, which
+    /// `nvidia-smi` counts and `totals` does not.
+    pub reserved_bytes_at_end: u64,
+    pub peak_reserved_bytes: u64,
     /// The last release threshold set with cuMemPoolSetAttribute; null when never set.
     pub release_threshold_bytes: Option<u64>,
     /// Successful cuMemPoolTrimTo calls.
@@ -318,6 +323,8 @@ impl Report {
                 returned_bytes: pools.returned_bytes,
                 returned_frees: pools.returned_frees,
                 last_trim_reserved_bytes: pools.last_trim_reserved_bytes,
+                reserved_bytes_at_end: pools.reserved_bytes,
+                peak_reserved_bytes: pools.peak_reserved_bytes,
                 release_threshold_bytes: pools.release_threshold_bytes,
                 trims: pools.trims,
                 graph_trims: pools.graph_trims,

@@ -90,7 +90,32 @@ impl Trace {
                 free: 100 * MIB,
                 total: 16 * GIB,
             }),
-            aux,
+            // A trim's `aux`-like figure, the pool's reserved bytes, travels in `pool_reserved`.
+            aux: if api == Api::CuMemPoolTrimTo { 0 } else { aux },
+            pool_reserved: (api == Api::CuMemPoolTrimTo).then_some(aux),
+        };
+        self.seq += 1;
+        self.enc.event(&e, &mut self.buf);
+        self
+    }
+
+    /// A stream-ordered allocation from `pool`, which then held `reserved` bytes.
+    fn async_alloc(&mut self, address: u64, size: u64, pool: u64, reserved: u64) -> &mut Self {
+        self.time += 10;
+        let e = Event {
+            seq: self.seq,
+            time_ns: self.time,
+            tid: 7,
+            api: Api::CuMemAllocAsync,
+            device: 0,
+            stream: 0x5,
+            address,
+            size,
+            result: 0,
+            stack: 1,
+            mem_info: None,
+            aux: pool,
+            pool_reserved: Some(reserved),
         };
         self.seq += 1;
         self.enc.event(&e, &mut self.buf);
@@ -824,4 +849,21 @@ fn the_json_keeps_every_old_field_and_adds_the_memory_classes() {
     assert_eq!(by_kind[0]["failed_allocations"], 1);
     assert_eq!(by_kind[1]["kind"], "physical");
     assert_eq!(by_kind[1]["live_bytes_at_end"], 2 * MIB);
+}
+
+#[test]
+fn what_pools_keep_after_async_frees_is_reported_as_reserved_not_live() {
+    let (a, b) = (0x10, 0x20);
+    let mut t = Trace::new();
+    t.async_alloc(0xa000, 4 * MIB, a, 4 * MIB)
+        .event(Api::CuMemFreeAsync, 0xa000, 0, 0, 1)
+        // The pool reused what it kept: still 4 MiB reserved.
+        .async_alloc(0xb000, 2 * MIB, a, 4 * MIB)
+        .async_alloc(0xc000, 8 * MIB, b, 8 * MIB)
+        // A trim of pool a down to what is in use.
+        .call(Api::CuMemPoolTrimTo, a, 0, 2 * MIB, 2);
+    let r = t.report();
+    assert_eq!(r.totals.live_bytes_at_end, 10 * MIB);
+    assert_eq!(r.pools.reserved_bytes_at_end, 2 * MIB + 8 * MIB);
+    assert_eq!(r.pools.peak_reserved_bytes, 12 * MIB);
 }

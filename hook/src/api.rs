@@ -189,9 +189,6 @@ fn alloc_event_aux(
     device: bool,
     aux: u64,
 ) {
-    let mem_info = (r == ERROR_OUT_OF_MEMORY && device)
-        .then(crate::real::mem_info)
-        .flatten();
     let device = if device {
         crate::real::current_device().unwrap_or(NO_DEVICE)
     } else {
@@ -204,8 +201,48 @@ fn alloc_event_aux(
         size,
         stream: stream as u64,
         device,
-        mem_info,
+        mem_info: oom_info(api, r, device),
         aux,
+        pool_reserved: None,
+    });
+}
+
+fn oom_info(api: Api, r: c_uint, device: i32) -> Option<(u64, u64)> {
+    let on_device = device != NO_DEVICE || api.memory() != gpuleak_trace::MemoryKind::PinnedHost;
+    (r == ERROR_OUT_OF_MEMORY && on_device)
+        .then(crate::real::mem_info)
+        .flatten()
+}
+
+/// A stream-ordered allocation also samples what its pool holds from the device: memory that
+/// cuMemFreeAsync gave back stays in the pool, and only the driver can say how much.
+/// `pool` is None for cuMemAllocAsync/cudaMallocAsync: the device's current pool then.
+fn async_alloc_event(
+    api: Api,
+    r: c_uint,
+    address: u64,
+    size: u64,
+    stream: CUstream,
+    pool: Option<u64>,
+) {
+    let device = crate::real::current_device().unwrap_or(NO_DEVICE);
+    let pool = pool.or_else(|| {
+        (device != NO_DEVICE)
+            .then(|| crate::real::device_mem_pool(device))
+            .flatten()
+    });
+    let pool_reserved =
+        pool.and_then(|p| crate::real::pool_attribute(p, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT));
+    record::event(Call {
+        api,
+        result: r,
+        address,
+        size,
+        stream: stream as u64,
+        device,
+        mem_info: oom_info(api, r, device),
+        aux: pool.unwrap_or(0),
+        pool_reserved,
     });
 }
 
@@ -228,6 +265,7 @@ fn free_event_sized(api: Api, r: c_uint, address: u64, size: u64, stream: CUstre
         device: NO_DEVICE,
         mem_info: None,
         aux: 0,
+        pool_reserved: None,
     });
 }
 
@@ -242,6 +280,7 @@ fn control_event(api: Api, r: c_uint, address: u64, size: u64, device: i32, aux:
         device,
         mem_info: None,
         aux,
+        pool_reserved: None,
     });
 }
 
@@ -292,15 +331,13 @@ unsafe fn rt_malloc_async(
     size: usize,
     s: CUstream,
 ) -> c_uint {
-    alloc_body!(
-        Api::CudaMallocAsync,
-        real,
-        unsafe { real(p, size, s) },
-        |r| unsafe { out_ptr(r, p) },
-        |_| size as u64,
-        s,
-        true
-    )
+    let g = Guard::enter();
+    let r = unsafe { real(p, size, s) };
+    if g.outer() {
+        let a = unsafe { out_ptr(r, p) };
+        record::guarded(|| async_alloc_event(Api::CudaMallocAsync, r, a, size as u64, s, None));
+    }
+    r
 }
 
 unsafe fn rt_free_async(real: cudaFreeAsync::Real, p: *mut c_void, s: CUstream) -> c_uint {
@@ -407,15 +444,13 @@ unsafe fn cu_alloc_async(
     size: usize,
     s: CUstream,
 ) -> c_uint {
-    alloc_body!(
-        Api::CuMemAllocAsync,
-        real,
-        unsafe { real(p, size, s) },
-        |r| unsafe { out(r, p) },
-        |_| size as u64,
-        s,
-        true
-    )
+    let g = Guard::enter();
+    let r = unsafe { real(p, size, s) };
+    if g.outer() {
+        let a = unsafe { out(r, p) };
+        record::guarded(|| async_alloc_event(Api::CuMemAllocAsync, r, a, size as u64, s, None));
+    }
+    r
 }
 
 unsafe fn cu_free_async(real: cuMemFreeAsync::Real, p: CUdeviceptr, s: CUstream) -> c_uint {
@@ -503,14 +538,13 @@ unsafe fn cu_alloc_from_pool(
     if g.outer() {
         let a = unsafe { out(r, p) };
         record::guarded(|| {
-            alloc_event_aux(
+            async_alloc_event(
                 Api::CuMemAllocFromPoolAsync,
                 r,
                 a,
                 size as u64,
                 s,
-                true,
-                pool as u64,
+                Some(pool as u64),
             )
         });
     }
@@ -525,16 +559,19 @@ unsafe fn cu_pool_trim(real: cuMemPoolTrimTo::Real, pool: CUmemoryPool, keep: us
     let r = unsafe { real(pool, keep) };
     if g.outer() {
         record::guarded(|| {
-            let reserved =
+            let pool_reserved =
                 crate::real::pool_attribute(pool as u64, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT);
-            control_event(
-                Api::CuMemPoolTrimTo,
-                r,
-                pool as u64,
-                keep as u64,
-                NO_DEVICE,
-                reserved.unwrap_or(0),
-            );
+            record::event(Call {
+                api: Api::CuMemPoolTrimTo,
+                result: r,
+                address: pool as u64,
+                size: keep as u64,
+                stream: 0,
+                device: NO_DEVICE,
+                mem_info: None,
+                aux: 0,
+                pool_reserved,
+            });
         });
     }
     r

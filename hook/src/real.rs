@@ -200,6 +200,7 @@ type CuCtxGetDevice = unsafe extern "C" fn(*mut c_int) -> c_int;
 static MEM_GET_INFO: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
 static POOL_GET_ATTRIBUTE: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
 static GET_ADDRESS_RANGE: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+static DEVICE_GET_MEM_POOL: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
 static CTX_GET_DEVICE: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
 
 /// A driver function for gpuleak's own queries, taken from the loaded libcuda itself so that it
@@ -272,4 +273,16 @@ pub fn address_range(ptr: u64) -> Option<u64> {
     let f: F = unsafe { std::mem::transmute(p) };
     let (mut base, mut size) = (0u64, 0usize);
     (unsafe { f(&mut base, &mut size, ptr) } == 0).then_some(size as u64)
+}
+
+/// The device's current memory pool, where cuMemAllocAsync takes memory from.
+pub fn device_mem_pool(device: i32) -> Option<u64> {
+    type F = unsafe extern "C" fn(*mut u64, c_int) -> c_int;
+    let p = driver_fn(&DEVICE_GET_MEM_POOL, c"cuDeviceGetMemPool");
+    if p.is_null() {
+        return None;
+    }
+    let f: F = unsafe { std::mem::transmute(p) };
+    let mut pool: u64 = 0;
+    (unsafe { f(&mut pool, device) } == 0 && pool != 0).then_some(pool)
 }

@@ -37,6 +37,7 @@ pub struct Call {
     pub device: i32,
     pub mem_info: Option<(u64, u64)>,
     pub aux: u64,
+    pub pool_reserved: Option<u64>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -202,6 +203,7 @@ pub fn event(c: Call) {
         stack,
         mem_info: c.mem_info.map(|(free, total)| MemInfo { free, total }),
         aux: c.aux,
+        pool_reserved: c.pool_reserved,
     };
     let State { enc, buf, .. } = &mut *st;
     enc.event(&ev, buf);

@@ -312,10 +312,18 @@ fn path_pool_threshold_async_allocs_from_pool_and_trims() {
     // What the program read with cuMemPoolGetAttribute after the trim, the hook asked too.
     assert!(out.stdout.contains("pool-reserved after 65536\n"), "{out}");
     assert_eq!(
-        (trim.address, trim.size, trim.aux),
-        (default_pool, 0, 65536),
+        (trim.address, trim.size, trim.pool_reserved),
+        (default_pool, 0, Some(65536)),
         "{trim:#?}"
     );
+    // Every stream-ordered allocation sampled its pool: the default one or the one it named.
+    for e in evs
+        .iter()
+        .filter(|e| matches!(e.api, Api::CuMemAllocAsync | Api::CuMemAllocFromPoolAsync))
+    {
+        assert!(e.aux == default_pool || e.aux == created, "{e:#?}");
+        assert!(e.pool_reserved.is_some_and(|r| r >= e.size), "{e:#?}");
+    }
 
     let r = replay(out.trace());
     assert_eq!(r.device().allocations, 6);
@@ -325,6 +333,10 @@ fn path_pool_threshold_async_allocs_from_pool_and_trims() {
     assert_eq!(p.returned_bytes, 4 * MIB + 2 * MIB);
     assert_eq!(p.trims, 1);
     assert_eq!(p.last_trim_reserved_bytes, Some(65536));
+    // Sampled from the driver: the default pool kept 1 MiB through the async alloc/free loop, the
+    // created pool 2 MiB; the trim left the default pool 64 KiB.
+    assert_eq!(p.peak_reserved_bytes, 3 * MIB, "{p:#?}");
+    assert_eq!(p.reserved_bytes, 65536 + 2 * MIB, "{p:#?}");
     assert_eq!(p.release_threshold_bytes, Some(u64::MAX));
 }
 

@@ -261,6 +261,7 @@ impl<R: Read> Reader<R> {
                     stack: c.u32("stack id")?,
                     mem_info: None,
                     aux: 0,
+                    pool_reserved: None,
                 };
                 if flags & 1 != 0 {
                     e.mem_info = Some(MemInfo {
@@ -270,6 +271,9 @@ impl<R: Read> Reader<R> {
                 }
                 if flags & 2 != 0 {
                     e.aux = c.varint("aux")?;
+                }
+                if flags & 4 != 0 {
+                    e.pool_reserved = Some(c.varint("pool reserved bytes")?);
                 }
                 e.time_ns = self.clock.advance(dt);
                 // Saturating: a corrupt Dropped count can push next_seq to u64::MAX.

@@ -25,6 +25,7 @@ pub const MAX_RECORD_LEN: u64 = 64 << 20;
 
 const EVENT_HAS_MEM_INFO: u8 = 1;
 const EVENT_HAS_AUX: u8 = 2;
+const EVENT_HAS_POOL_RESERVED: u8 = 4;
 
 /// Stateful because times are delta-coded: one encoder per stream, fed in stream order.
 #[derive(Debug, Default)]
@@ -76,6 +77,9 @@ impl Encoder {
             if e.aux != 0 {
                 flags |= EVENT_HAS_AUX;
             }
+            if e.pool_reserved.is_some() {
+                flags |= EVENT_HAS_POOL_RESERVED;
+            }
             b.push(flags);
             put_varint(b, dt);
             put_varint(b, e.tid.into());
@@ -92,6 +96,9 @@ impl Encoder {
             }
             if e.aux != 0 {
                 put_varint(b, e.aux);
+            }
+            if let Some(r) = e.pool_reserved {
+                put_varint(b, r);
             }
         });
     }

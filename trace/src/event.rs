@@ -25,10 +25,10 @@ pub enum Api {
     CuMemAllocHost = 38,
     CuMemHostAlloc = 39,
     CuMemFreeHost = 40,
-    /// `aux` = the pool.
+    /// `aux` = the pool (also for cuMemAllocAsync/cudaMallocAsync: the device's current pool).
     CuMemAllocFromPoolAsync = 41,
-    /// Control: `address` = the pool, `size` = minBytesToKeep, `aux` = the pool's reserved bytes
-    /// after the trim as the driver reported them (0 when it could not be asked).
+    /// Control: `address` = the pool, `size` = minBytesToKeep, `pool_reserved` = the pool's
+    /// reserved bytes after the trim as the driver reported them.
     CuMemPoolTrimTo = 42,
     /// Control, recorded for the release threshold only: `address` = the pool, `size` = the
     /// threshold.
@@ -315,6 +315,11 @@ pub struct Event {
     /// A second handle some entry points carry (the pool, the physical handle of a mapping, the
     /// graph); 0 when none. See [`Api`].
     pub aux: u64,
+    /// Stream-ordered allocations and pool trims: the bytes the pool (`aux`, or `address` for a
+    /// trim) holds from the device right after the call, as the driver reports them
+    /// (`CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT`). Memory a pool keeps after frees is invisible
+    /// otherwise.
+    pub pool_reserved: Option<u64>,
 }
 
 impl Event {

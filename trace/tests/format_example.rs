@@ -30,6 +30,7 @@ fn example() -> (Header, Vec<Record>) {
         stack: 1,
         mem_info: None,
         aux: 0,
+        pool_reserved: None,
     };
     let failed = Event {
         seq: 1,

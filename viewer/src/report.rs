@@ -267,6 +267,13 @@ fn memory_by_kind(s: &mut String, r: &Report) {
 fn pools(s: &mut String, r: &Report) {
     let p = &r.pools;
     let mut parts = Vec::new();
+    if p.peak_reserved_bytes > 0 {
+        parts.push(format!(
+            "{} reserved at the last sample, peak {}",
+            bytes(p.reserved_bytes_at_end),
+            bytes(p.peak_reserved_bytes)
+        ));
+    }
     if p.returned_frees > 0 {
         parts.push(format!(
             "{} returned by {} (pools may keep it)",
@@ -276,7 +283,7 @@ fn pools(s: &mut String, r: &Report) {
     }
     if p.trims > 0 {
         let mut trims = count(p.trims, "trim", "trims");
-        if let Some(left) = p.last_trim_reserved_bytes.filter(|&b| b > 0) {
+        if let Some(left) = p.last_trim_reserved_bytes {
             let _ = write!(trims, ", the last left {} reserved", bytes(left));
         }
         parts.push(trims);

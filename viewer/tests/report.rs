@@ -147,7 +147,7 @@ fn a_vmm_program_is_reported_by_kind_after_its_device_totals() {
         "  mapping           2.00 MiB live, peak 2.00 MiB (views of physical memory, not counted again)\n",
         "  address space     64.0 GiB live, peak 64.0 GiB (reserved addresses, no memory)\n",
         "  device + physical: 5.00 MiB live, peak 5.00 MiB\n",
-        "Pools: 1.00 MiB returned by 1 async free (pools may keep it); 1 trim, the last left 3.00 MiB reserved\n",
+        "Pools: 3.00 MiB reserved at the last sample, peak 3.00 MiB; 1.00 MiB returned by 1 async free (pools may keep it); 1 trim, the last left 3.00 MiB reserved\n",
     ] {
         assert!(out.contains(line), "{line:?} in\n{out}");
     }

@@ -41,6 +41,7 @@ pub fn event(time_ns: u64, api: Api) -> Event {
         stack: 1,
         mem_info: None,
         aux: 0,
+        pool_reserved: None,
     }
 }
 
@@ -113,6 +114,7 @@ pub fn records() -> Vec<Record> {
             device: i32::MIN,
             mem_info: Some(MemInfo { free: 0, total: 0 }),
             aux: u64::MAX,
+            pool_reserved: Some(u64::MAX),
             ..event(t0 + 1, Api::CudaMallocManaged)
         }),
         Record::Event(Event {
@@ -300,10 +302,16 @@ fn arb_event() -> impl Strategy<Value = Event> {
         (any::<i32>(), arb_u64(), arb_u64(), arb_u64()),
         (any::<u32>(), any::<u32>()),
         prop::option::of((arb_u64(), arb_u64())),
-        arb_u64(),
+        (arb_u64(), prop::option::of(arb_u64())),
     )
         .prop_map(
-            |((dt, tid, api), (device, stream, address, size), (result, stack), mem, aux)| Event {
+            |(
+                (dt, tid, api),
+                (device, stream, address, size),
+                (result, stack),
+                mem,
+                (aux, pool_reserved),
+            )| Event {
                 seq: 0,
                 time_ns: dt,
                 tid,
@@ -316,6 +324,7 @@ fn arb_event() -> impl Strategy<Value = Event> {
                 stack,
                 mem_info: mem.map(|(free, total)| MemInfo { free, total }),
                 aux,
+                pool_reserved,
             },
         )
 }

@@ -81,6 +81,7 @@ pub fn leaky_trace(steps: u64, trailer: bool) -> Vec<u8> {
                     total: 1 << 30,
                 }),
                 aux: 0,
+                pool_reserved: None,
             },
             buf,
         );
@@ -150,7 +151,9 @@ pub fn vmm_trace() -> Vec<u8> {
                 result: 0,
                 stack: 0,
                 mem_info: None,
-                aux,
+                // A trim carries what the pool kept in `pool_reserved`.
+                aux: if api == Api::CuMemPoolTrimTo { 0 } else { aux },
+                pool_reserved: (api == Api::CuMemPoolTrimTo).then_some(aux),
             },
             &mut buf,
         );
