@@ -30,7 +30,7 @@ static FINI: extern "C" fn() = at_unload;
 extern "C" fn at_load() {
     record::register_fork_handler();
     let here = at_load as *const () as usize as u64;
-    if let Some((start, end)) = modules::range_of(here, &modules::scan()) {
+    if let Some((start, end)) = modules::loaded_range(here) {
         unwind::set_own_range(start, end);
     }
 }

@@ -125,10 +125,40 @@ unsafe fn find_build_id(addr: u64, len: u64) -> Vec<u8> {
     Vec::new()
 }
 
-/// The loaded range of the object holding `addr`.
-pub fn range_of(addr: u64, modules: &[Module]) -> Option<(u64, u64)> {
-    modules
-        .iter()
-        .find(|m| addr >= m.start && addr < m.end)
-        .map(|m| (m.start, m.end))
+/// The loaded range of the object holding `addr`, found without allocating or touching files:
+/// this runs in every process at load time, CUDA or not.
+pub fn loaded_range(addr: u64) -> Option<(u64, u64)> {
+    struct Search {
+        addr: u64,
+        found: Option<(u64, u64)>,
+    }
+    unsafe extern "C" fn visit_one(
+        info: *mut libc::dl_phdr_info,
+        _size: usize,
+        data: *mut c_void,
+    ) -> c_int {
+        let search = unsafe { &mut *(data as *mut Search) };
+        let info = unsafe { &*info };
+        let phdrs = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) };
+        let (mut start, mut end) = (u64::MAX, 0u64);
+        for ph in phdrs.iter().filter(|ph| ph.p_type == libc::PT_LOAD) {
+            start = start.min(info.dlpi_addr + ph.p_vaddr);
+            end = end.max(info.dlpi_addr + ph.p_vaddr + ph.p_memsz);
+        }
+        if search.addr >= start && search.addr < end {
+            search.found = Some((start, end));
+            return 1;
+        }
+        0
+    }
+    let mut search = Search { addr, found: None };
+    unsafe {
+        libc::dl_iterate_phdr(Some(visit_one), &mut search as *mut Search as *mut c_void);
+    }
+    search.found
+}
+
+/// Whether `addr` lies in one of `modules`.
+pub fn known(addr: u64, modules: &[Module]) -> bool {
+    modules.iter().any(|m| addr >= m.start && addr < m.end)
 }

@@ -317,9 +317,7 @@ fn intern(
         if let Some(&(_, id, _)) = st.stacks.find(hash, |e| e.0 == hash && *e.2 == *frames) {
             return (st, id);
         }
-        let unknown = frames
-            .iter()
-            .any(|&ip| modules::range_of(ip, &st.modules).is_none());
+        let unknown = frames.iter().any(|&ip| !modules::known(ip, &st.modules));
         if unknown && !rescanned {
             rescanned = true;
             drop(st);
