@@ -49,6 +49,7 @@ const PROGRAMS: &[Program] = &[
     c("host_register.c", Some("cuda")),
     c("ipc.c", Some("cuda")),
     c("late_dlopen.c", None),
+    c("sampler.c", Some("cudart")),
     Program {
         source: "abort_uncaught.cpp",
         link: Some("cudart"),

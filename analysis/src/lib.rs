@@ -9,6 +9,7 @@
 //! # Ok::<(), gpuleak_trace::DecodeError>(())
 //! ```
 
+pub mod growth;
 pub mod replay;
 pub mod report;
 pub mod symbols;
@@ -16,7 +17,7 @@ pub mod units;
 
 pub use replay::{
     Frame, LiveAlloc, LiveKey, MEMORY_KINDS, MemoryClass, OomEvent, PoolStats, Replay, SiteKey,
-    SiteStats, Totals, holds_own_memory, is_out_of_memory, kind_name,
+    SiteSeries, SiteStats, TIME_WINDOWS, Totals, holds_own_memory, is_out_of_memory, kind_name,
 };
 pub use report::{
     ClassTotals, DeviceTotals, Iterations, KindTotals, MemorySummary, Oom, PinnedHostTotals, Pools,

@@ -241,6 +241,27 @@ pub struct OomEvent {
     pub live_bytes: u64,
     pub mem_info: Option<MemInfo>,
     pub stack: u32,
+    /// Iteration markers seen before the failure: it happened in iteration `markers_before - 1`,
+    /// or before the first iteration when 0.
+    pub markers_before: u64,
+}
+
+/// How many time windows the fallback keeps at least; it keeps fewer than twice as many.
+pub const TIME_WINDOWS: u32 = 20;
+
+/// One device site's live bytes at iteration boundaries. Memory grows with sites times
+/// iterations (and at most `2 * TIME_WINDOWS` windows), never with events.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SiteSeries {
+    /// Markers seen when the site first allocated: 0 means before the first iteration.
+    pub first_marker: u64,
+    /// Time windows complete when the site first allocated.
+    pub first_window: u32,
+    /// Live bytes at each marker (0 before the site existed): entry `i` is the end of iteration
+    /// `i - 1` and the start of iteration `i`.
+    pub at_markers: Vec<u64>,
+    /// Live bytes at the end of each complete time window.
+    pub at_windows: Vec<u64>,
 }
 
 /// One frame of a recorded stack, with the module that held it when the stack was recorded.
@@ -309,6 +330,15 @@ pub struct Replay {
     sites: HashMap<SiteKey, SiteStats>,
     ooms: Vec<OomEvent>,
     markers: u64,
+    /// Device sites' live bytes at iteration and time-window boundaries.
+    series: HashMap<SiteKey, SiteSeries>,
+    /// The fallback's time windows: the first starts here, each is `window_ns` long, and
+    /// `windows` of them are complete.
+    window_start: Option<u64>,
+    window_ns: u64,
+    windows: u32,
+    /// The largest device total any cuMemGetInfo recorded in the trace reported.
+    device_total: Option<u64>,
     dropped: u64,
     unmatched_frees: u64,
     replaced_allocations: u64,
@@ -345,6 +375,7 @@ impl Replay {
         match record {
             Record::Header(h) => {
                 self.last_time_ns = h.start_mono_ns;
+                self.window_start.get_or_insert(h.start_mono_ns);
                 self.header = Some(h);
             }
             Record::Module(m) => {
@@ -366,6 +397,11 @@ impl Replay {
             }
             Record::Event(e) => self.event(&e),
             Record::Marker(m) => {
+                self.advance_windows(m.time_ns);
+                for (key, series) in &mut self.series {
+                    let live = self.sites.get(key).map_or(0, |s| s.live_bytes);
+                    series.at_markers.push(live);
+                }
                 self.markers += 1;
                 self.last_time_ns = self.last_time_ns.max(m.time_ns);
             }
@@ -383,7 +419,11 @@ impl Replay {
 
     fn event(&mut self, e: &Event) {
         self.events += 1;
+        self.advance_windows(e.time_ns);
         self.last_time_ns = self.last_time_ns.max(e.time_ns);
+        if let Some(m) = e.mem_info {
+            self.device_total = Some(self.device_total.map_or(m.total, |t| t.max(m.total)));
+        }
         self.sample_pool(e);
         match e.api.op() {
             Op::Alloc => self.alloc(e),
@@ -413,6 +453,7 @@ impl Replay {
                     live_bytes: self.totals(class).live_bytes,
                     mem_info: e.mem_info,
                     stack: e.stack,
+                    markers_before: self.markers,
                 });
             }
             return;
@@ -447,6 +488,15 @@ impl Replay {
         if on_gpu(class) {
             self.gpu_live_bytes = self.gpu_live_bytes.saturating_add(e.size);
             self.gpu_peak_live_bytes = self.gpu_peak_live_bytes.max(self.gpu_live_bytes);
+        }
+        if class == MemoryClass::Device {
+            let (markers, windows) = (self.markers, self.windows);
+            self.series.entry(key).or_insert_with(|| SiteSeries {
+                first_marker: markers,
+                first_window: windows,
+                at_markers: vec![0; markers as usize],
+                at_windows: vec![0; windows as usize],
+            });
         }
         let s = self.sites.entry(key).or_default();
         s.allocations += 1;
@@ -487,6 +537,43 @@ impl Replay {
         }
         for old in freed {
             self.release(old, Some(e.api));
+        }
+    }
+
+    /// Closes every time window that ends at or before `t`, recording each device site's live
+    /// bytes at its end. Windows start 1 ns long and double (merging pairs) whenever
+    /// `2 * TIME_WINDOWS` are complete, so however long the trace, `TIME_WINDOWS` to
+    /// `2 * TIME_WINDOWS` windows cover it.
+    fn advance_windows(&mut self, t: u64) {
+        let start = *self.window_start.get_or_insert(t);
+        if self.window_ns == 0 {
+            self.window_ns = 1;
+        }
+        loop {
+            let end =
+                start.saturating_add((u64::from(self.windows) + 1).saturating_mul(self.window_ns));
+            if t < end || end == u64::MAX {
+                break;
+            }
+            for (key, series) in &mut self.series {
+                let live = self.sites.get(key).map_or(0, |s| s.live_bytes);
+                series.at_windows.push(live);
+            }
+            self.windows += 1;
+            if self.windows == 2 * TIME_WINDOWS {
+                for series in self.series.values_mut() {
+                    series.at_windows = series
+                        .at_windows
+                        .iter()
+                        .skip(1)
+                        .step_by(2)
+                        .copied()
+                        .collect();
+                    series.first_window /= 2;
+                }
+                self.windows = TIME_WINDOWS;
+                self.window_ns = self.window_ns.saturating_mul(2);
+            }
         }
     }
 
@@ -646,6 +733,26 @@ impl Replay {
 
     pub fn markers(&self) -> u64 {
         self.markers
+    }
+
+    /// A device site's live bytes at iteration boundaries; `None` for other memory.
+    pub fn site_series(&self, key: &SiteKey) -> Option<&SiteSeries> {
+        self.series.get(key)
+    }
+
+    /// The fallback's time windows: where the first starts, how long each is, and how many are
+    /// complete (the trace's end closes one more, partial).
+    pub fn time_windows(&self) -> (u64, u64, u32) {
+        (
+            self.window_start.unwrap_or(0),
+            self.window_ns.max(1),
+            self.windows,
+        )
+    }
+
+    /// The largest device total memory any recorded cuMemGetInfo reported.
+    pub fn device_total_bytes(&self) -> Option<u64> {
+        self.device_total
     }
 
     /// Events the hook could not record, summed over every Dropped record.

@@ -6,8 +6,10 @@
 use gpuleak_trace::{Api, MemoryKind};
 use serde::{Serialize, Serializer};
 
+use crate::growth::{self, Judgement, Verdict};
 use crate::replay::{
-    MEMORY_KINDS, MemoryClass, Replay, SiteKey, SiteStats, Totals, holds_own_memory, kind_name,
+    MEMORY_KINDS, MemoryClass, OomEvent, Replay, SiteKey, SiteStats, Totals, holds_own_memory,
+    kind_name,
 };
 use crate::symbols::Symbolizer;
 
@@ -198,16 +200,29 @@ pub struct Site {
     pub bytes_allocated: u64,
     pub live_bytes_at_end: u64,
     pub live_allocations_at_end: u64,
-    /// Filled in once growth over iterations is judged; null until then.
+    /// How live bytes at the end of each iteration moved, warm-up left out: "leak", "sawtooth",
+    /// "plateau" or "steady"; null for memory other than device memory and for sites seen in
+    /// fewer than 3 iterations.
     pub verdict: Option<String>,
-    pub bytes_per_iteration: Option<f64>,
+    /// The robust (Theil–Sen) slope of live bytes at iteration ends; null when no verdict.
+    pub bytes_per_iteration: Option<i64>,
+    /// How sure the verdict is, 0 to 1; null when no verdict.
+    pub confidence: Option<f64>,
+    /// For a leak: the iteration at which, at this rate, the device is full (its total memory
+    /// as the trace last saw it, less what this process holds at the end); null when the total
+    /// is unknown or the site is no leak.
+    pub full_at_iteration: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Iterations {
     pub count: u64,
-    /// "marker" when the program marked its iterations; null when nothing did.
+    /// "marker" when the program marked its iterations (iteration i runs from marker i to the
+    /// next, the last to the end of the trace); "time" when it did not and fixed time windows
+    /// stand in for them; null for a trace with no events.
     pub source: Option<String>,
+    /// The length of each window when `source` is "time", in nanoseconds; null otherwise.
+    pub window_ns: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -217,6 +232,7 @@ pub struct Oom {
     pub live_bytes: u64,
     pub device_free_bytes: Option<u64>,
     pub device_total_bytes: Option<u64>,
+    /// The iteration the failure happened in; null before the first marked iteration.
     pub iteration: Option<u64>,
     pub frames: Vec<String>,
     pub api: String,
@@ -249,20 +265,34 @@ impl Report {
                 // Deterministic output for equal figures.
                 .then(ka.cmp(kb))
         });
+        let clock = Clock::of(replay);
         let sites = ranked
             .into_iter()
-            .map(|(k, s)| Site {
-                frames: symbols.stack(replay, k.stack),
-                memory: k.kind,
-                stack_id: k.stack,
-                allocations: s.allocations,
-                frees: s.frees,
-                failed_allocations: s.failed_allocations,
-                bytes_allocated: s.bytes_allocated,
-                live_bytes_at_end: s.live_bytes,
-                live_allocations_at_end: s.live_allocations,
-                verdict: None,
-                bytes_per_iteration: None,
+            .map(|(k, s)| {
+                let judged = clock.judge(replay, k, s.live_bytes);
+                let full_at_iteration = judged
+                    .filter(|j| j.verdict == Verdict::Leak && j.bytes_per_iteration > 0)
+                    .and_then(|j| {
+                        let total = replay.device_total_bytes()?;
+                        let room = total.saturating_sub(replay.gpu_live_bytes());
+                        let slope = j.bytes_per_iteration as u64;
+                        Some(clock.count.saturating_sub(1) + room.div_ceil(slope))
+                    });
+                Site {
+                    frames: symbols.stack(replay, k.stack),
+                    memory: k.kind,
+                    stack_id: k.stack,
+                    allocations: s.allocations,
+                    frees: s.frees,
+                    failed_allocations: s.failed_allocations,
+                    bytes_allocated: s.bytes_allocated,
+                    live_bytes_at_end: s.live_bytes,
+                    live_allocations_at_end: s.live_allocations,
+                    verdict: judged.map(|j| j.verdict.name().to_string()),
+                    bytes_per_iteration: judged.map(|j| j.bytes_per_iteration),
+                    confidence: judged.map(|j| j.confidence),
+                    full_at_iteration,
+                }
             })
             .collect();
 
@@ -274,7 +304,7 @@ impl Report {
                 live_bytes: o.live_bytes,
                 device_free_bytes: o.mem_info.map(|m| m.free),
                 device_total_bytes: o.mem_info.map(|m| m.total),
-                iteration: None,
+                iteration: clock.iteration_of(o),
                 frames: symbols.stack(replay, o.stack),
                 api: api_name(o.api),
                 memory: o.class,
@@ -332,8 +362,9 @@ impl Report {
             memory: summary(replay),
             sites,
             iterations: Iterations {
-                count: replay.markers(),
-                source: (replay.markers() > 0).then(|| "marker".to_string()),
+                count: clock.count,
+                source: clock.source.map(|s| s.to_string()),
+                window_ns: (clock.source == Some("time")).then_some(clock.width_ns),
             },
             ooms,
             dropped_events: replay.dropped(),
@@ -346,6 +377,71 @@ impl Report {
     pub fn to_json(&self) -> String {
         // Only strings, integers, floats from integer ratios and options: cannot fail.
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+}
+
+/// Where the report's iterations come from: markers, else fixed time windows.
+struct Clock {
+    source: Option<&'static str>,
+    count: u64,
+    start_ns: u64,
+    width_ns: u64,
+}
+
+impl Clock {
+    fn of(replay: &Replay) -> Clock {
+        let (start_ns, width_ns, windows) = replay.time_windows();
+        let (source, count) = if replay.markers() > 0 {
+            (Some("marker"), replay.markers())
+        } else if replay.events() > 0 {
+            (Some("time"), u64::from(windows) + 1)
+        } else {
+            (None, 0)
+        };
+        Clock {
+            source,
+            count,
+            start_ns,
+            width_ns,
+        }
+    }
+
+    /// A device site's growth over the iterations it was seen in, warm-up left out.
+    fn judge(&self, replay: &Replay, key: &SiteKey, live_now: u64) -> Option<Judgement> {
+        let series = replay.site_series(key)?;
+        let (ends, first) = match self.source? {
+            "marker" => (
+                growth::iteration_ends(&series.at_markers, live_now),
+                series.first_marker.saturating_sub(1) as usize,
+            ),
+            _ => {
+                let mut ends = series.at_windows.clone();
+                ends.push(live_now);
+                (ends, series.first_window as usize)
+            }
+        };
+        let from = growth::warm_up(ends.len()).max(first);
+        let judged = growth::judge(ends.get(from..)?)?;
+        if judged.verdict == Verdict::Steady {
+            // Growth that stopped within the warm-up (a cache filled in the first steps) is
+            // still a plateau: warm-up is left out to avoid false leaks, not to hide growth.
+            if let Some(whole) = ends.get(first..).and_then(growth::judge)
+                && whole.verdict == Verdict::Plateau
+            {
+                return Some(whole);
+            }
+        }
+        Some(judged)
+    }
+
+    fn iteration_of(&self, o: &OomEvent) -> Option<u64> {
+        match self.source? {
+            "marker" => o.markers_before.checked_sub(1),
+            _ => Some(
+                (o.time_ns.saturating_sub(self.start_ns) / self.width_ns)
+                    .min(self.count.saturating_sub(1)),
+            ),
+        }
     }
 }
 

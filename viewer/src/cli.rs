@@ -30,6 +30,27 @@ pub struct Cli {
 pub enum Command {
     Run(RunArgs),
     Report(ReportArgs),
+    Diff(DiffArgs),
+}
+
+/// Compare two traces site by site.
+///
+/// Sites are matched by their symbolized call stacks (not stack ids, which differ between
+/// runs). Lists each site's memory live at the end and growth per iteration in both traces,
+/// largest change in live memory first.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The trace to compare against (before).
+    #[arg(value_name = "A")]
+    pub a: PathBuf,
+
+    /// The trace compared (after).
+    #[arg(value_name = "B")]
+    pub b: PathBuf,
+
+    /// `text` for people, `json` for tools.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// Run a program and record its GPU memory use.
@@ -72,6 +93,13 @@ pub struct RunArgs {
 
 /// Summarise a recorded trace.
 ///
+/// Findings come first: every call site whose device memory leaks (grows each iteration and is
+/// never given back), saws (grows over runs of iterations, then falls back) or plateaus, with its
+/// growth per iteration and, for a leak, the iteration at which the device would be full.
+/// Iterations are what the program marked with gpuleak_mark_iteration; without markers, fixed
+/// time windows stand in for them (and the report says so). With --fail-on leak the exit status
+/// is 1 when any site leaks.
+///
 /// Shows totals for device memory (managed memory, arrays and graph memory included), pinned host
 /// memory and every other kind of memory apart (VMM physical memory, mappings, reserved address
 /// space, registered host memory, imported memory), what async frees returned to pools, the call
@@ -91,6 +119,17 @@ pub struct ReportArgs {
     /// How many sites the text report lists (json lists all).
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: usize,
+
+    /// Exit with status 1 when the trace shows a problem of this kind (`leak`: some site's live
+    /// memory grows steadily over iterations and is not given back); 0 otherwise. The report is
+    /// printed either way. For CI.
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub fail_on: Option<FailOn>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Leak,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

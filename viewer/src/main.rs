@@ -1,6 +1,7 @@
 //! `gpuleak`: run a CUDA program under the hook, and report on the traces it writes.
 
 mod cli;
+mod diff;
 mod report;
 mod run;
 
@@ -31,6 +32,7 @@ fn main() {
     let result = match &cli.command {
         cli::Command::Run(args) => run::run(args),
         cli::Command::Report(args) => report::report(args),
+        cli::Command::Diff(args) => diff::diff(args),
     };
     let code = match result {
         Ok(code) => code,

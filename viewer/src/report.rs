@@ -8,7 +8,7 @@ use gpuleak_analysis::units::{bytes, count};
 use gpuleak_analysis::{Replay, Report, Symbolizer};
 use gpuleak_trace::{DecodeError, MemoryKind};
 
-use crate::cli::{Format, ReportArgs};
+use crate::cli::{FailOn, Format, ReportArgs};
 use crate::{EXIT_USAGE, Fail};
 
 /// Frames shown per site in text; the rest are counted. JSON has them all.
@@ -29,7 +29,14 @@ pub fn report(args: &ReportArgs) -> Result<i32, Fail> {
         Format::Text => render_text(&report, args.top),
     };
     emit(&out).map_err(|e| Fail::new(1, format!("cannot write the report: {e}")))?;
-    Ok(0)
+    let leaks = report
+        .sites
+        .iter()
+        .any(|s| s.verdict.as_deref() == Some("leak"));
+    Ok(match args.fail_on {
+        Some(FailOn::Leak) if leaks => 1,
+        _ => 0,
+    })
 }
 
 /// Reads and replays a whole trace; any error is one line naming the file and the byte.
@@ -52,7 +59,7 @@ pub fn decode_fail(path: &Path, e: DecodeError) -> Fail {
 }
 
 /// A reader that stops early (`| head`) is not an error worth a message.
-fn emit(text: &str) -> io::Result<()> {
+pub fn emit(text: &str) -> io::Result<()> {
     let mut out = io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
@@ -81,6 +88,8 @@ pub fn render_text(r: &Report, top: usize) -> String {
             let _ = writeln!(s, "trace ends before its header: nothing was recorded");
         }
     }
+
+    findings(&mut s, r);
 
     let t = &r.totals;
     let _ = writeln!(s);
@@ -113,11 +122,19 @@ pub fn render_text(r: &Report, top: usize) -> String {
         );
     }
     pools(&mut s, r);
-    match &r.iterations.source {
-        Some(src) => {
+    match (r.iterations.source.as_deref(), r.iterations.window_ns) {
+        (Some("time"), Some(w)) => {
+            let _ = writeln!(
+                s,
+                "Iterations: not marked; {} fixed time windows of {} stand in for them",
+                r.iterations.count,
+                duration(w)
+            );
+        }
+        (Some(src), _) => {
             let _ = writeln!(s, "Iterations: {} (from {src}s)", r.iterations.count);
         }
-        None => {
+        (None, _) => {
             let _ = writeln!(s, "Iterations: not marked");
         }
     }
@@ -196,6 +213,60 @@ pub fn render_text(r: &Report, top: usize) -> String {
         }
     }
     s
+}
+
+/// One line per site that leaks, saws or plateaus, leaks first; nothing when there is none.
+fn findings(s: &mut String, r: &Report) {
+    let rank = |v: Option<&str>| match v {
+        Some("leak") => Some(0),
+        Some("sawtooth") => Some(1),
+        Some("plateau") => Some(2),
+        _ => None,
+    };
+    let mut found: Vec<_> = r
+        .sites
+        .iter()
+        .filter_map(|site| Some((rank(site.verdict.as_deref())?, site)))
+        .collect();
+    if found.is_empty() {
+        return;
+    }
+    found.sort_by_key(|(rank, site)| (*rank, std::cmp::Reverse(site.bytes_per_iteration)));
+    let per = if r.iterations.source.as_deref() == Some("time") {
+        "time window"
+    } else {
+        "iteration"
+    };
+    let _ = writeln!(s);
+    let _ = writeln!(s, "Findings:");
+    for (_, site) in found {
+        let verdict = site.verdict.as_deref().unwrap_or("");
+        let frame = site
+            .frames
+            .first()
+            .map_or("(no stack recorded)", String::as_str);
+        let slope = site.bytes_per_iteration.unwrap_or(0);
+        let sign = if slope < 0 { "-" } else { "+" };
+        let mut line = format!(
+            "  {verdict:<8} {frame}: {sign}{}/{per}, {} live at the end",
+            bytes(slope.unsigned_abs()),
+            bytes(site.live_bytes_at_end)
+        );
+        if let Some(n) = site.full_at_iteration {
+            let _ = write!(line, "; at this rate the device is full at {per} ~{n}");
+        }
+        let _ = writeln!(s, "{line}");
+    }
+}
+
+/// A length of time, in the largest unit that keeps it readable.
+fn duration(ns: u64) -> String {
+    match ns {
+        n if n >= 1_000_000_000 => format!("{:.1} s", n as f64 / 1e9),
+        n if n >= 1_000_000 => format!("{:.1} ms", n as f64 / 1e6),
+        n if n >= 1_000 => format!("{:.1} us", n as f64 / 1e3),
+        n => format!("{n} ns"),
+    }
 }
 
 /// What a person calls each kind of memory.

@@ -173,3 +173,79 @@ fn a_plain_device_trace_has_no_memory_by_kind_block() {
     assert!(!out.contains("Memory by kind"), "{out}");
     assert!(!out.contains("Pools:"), "{out}");
 }
+
+#[test]
+fn fail_on_leak_fails_a_leaking_trace_and_passes_a_clean_one() {
+    let d = scratch("fail-on");
+    std::fs::write(d.join("leaky.trace"), stepped_trace(20, 3 * MIB)).unwrap();
+    std::fs::write(d.join("clean.trace"), stepped_trace(20, 0)).unwrap();
+
+    let o = gpuleak(&["report", "--fail-on", "leak", "leaky.trace"], &d);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    let findings = out.find("Findings:").expect("findings listed");
+    assert!(
+        findings < out.find("Device memory:").unwrap(),
+        "findings come first: {out}"
+    );
+    assert!(
+        out.contains("  leak     sampler+0x1200: +3.00 MiB/iteration, 60.0 MiB live at the end; at this rate the device is full at iteration ~"),
+        "{out}"
+    );
+    assert!(out.contains("Iterations: 20 (from markers)"), "{out}");
+
+    let o = gpuleak(&["report", "--fail-on", "leak", "clean.trace"], &d);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("Findings:"), "{}", stdout(&o));
+
+    // Without --fail-on a leak is reported, not an error.
+    let o = gpuleak(&["report", "leaky.trace"], &d);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+
+    let o = gpuleak(&["report", "--format", "json", "leaky.trace"], &d);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let leak = v["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["verdict"] == "leak")
+        .expect("a leak site");
+    assert_eq!(leak["bytes_per_iteration"], 3 * MIB);
+    assert!(leak["full_at_iteration"].as_u64().unwrap() > 19);
+    assert_eq!(v["ooms"][0]["iteration"], serde_json::Value::Null);
+}
+
+#[test]
+fn fail_on_is_documented_in_help() {
+    let d = scratch("help");
+    let o = gpuleak(&["report", "--help"], &d);
+    let out = stdout(&o);
+    assert!(out.contains("--fail-on <WHAT>"), "{out}");
+}
+
+#[test]
+fn diff_shows_the_site_that_grew() {
+    let d = scratch("diff");
+    std::fs::write(d.join("before.trace"), stepped_trace(20, 0)).unwrap();
+    std::fs::write(d.join("after.trace"), stepped_trace(20, 3 * MIB)).unwrap();
+    let o = gpuleak(&["diff", "before.trace", "after.trace"], &d);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let first = out.lines().nth(1).unwrap_or_default();
+    assert!(
+        first.starts_with("  +60.0 MiB live (0 B -> 60.0 MiB), +3.00 MiB/iteration")
+            && first.ends_with("sampler+0x1200"),
+        "{out}"
+    );
+
+    let o = gpuleak(
+        &["diff", "--format", "json", "before.trace", "after.trace"],
+        &d,
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let top = &v["sites"][0];
+    assert_eq!(top["frames"][0], "sampler+0x1200");
+    assert_eq!(top["live_bytes_change"], 60 * MIB);
+    assert_eq!(top["in_a"], false);
+    assert_eq!(top["bytes_per_iteration_b"], 3 * MIB);
+}

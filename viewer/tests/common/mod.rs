@@ -161,3 +161,93 @@ pub fn vmm_trace() -> Vec<u8> {
     enc.trailer(&Trailer::default(), &mut buf);
     buf
 }
+
+/// A sampler that marks each of `steps` steps, frees a 64 MiB scratch every step, and, when
+/// `leak` says so, keeps `leak_bytes` more at a second site each step. Weights (1 GiB) are
+/// loaded before the first marker. One failed allocation tells the device's total: 16 GiB.
+pub fn stepped_trace(steps: u64, leak_bytes: u64) -> Vec<u8> {
+    let header = Header {
+        pid: 77,
+        exe: "/usr/bin/sampler".into(),
+        hostname: "gpu-node".into(),
+        stacks: "native".into(),
+        ..Header::default()
+    };
+    let mut buf = Vec::new();
+    let mut enc = Encoder::start(&header, &mut buf);
+    enc.module(
+        &Module {
+            path: "/nonexistent/sampler".into(),
+            base: 0x1000,
+            start: 0x1000,
+            end: 0x9000,
+            build_id: vec![],
+        },
+        &mut buf,
+    );
+    enc.stack(1, &[0x1100], &mut buf);
+    enc.stack(2, &[0x2200], &mut buf);
+    enc.stack(3, &[0x3300], &mut buf);
+    let mut seq = 0;
+    let mut time = 0;
+    let mut ev = |enc: &mut Encoder, buf: &mut Vec<u8>, api, address, size, result, stack| {
+        time += 1000;
+        enc.event(
+            &Event {
+                seq,
+                time_ns: time,
+                tid: 1,
+                api,
+                device: 0,
+                stream: 0,
+                address,
+                size,
+                result,
+                stack,
+                mem_info: (result != 0).then_some(MemInfo {
+                    free: 0,
+                    total: 16 << 30,
+                }),
+                aux: 0,
+                pool_reserved: None,
+            },
+            buf,
+        );
+        seq += 1;
+    };
+    ev(&mut enc, &mut buf, Api::CudaMalloc, 0x100, 1 << 30, 0, 1);
+    ev(&mut enc, &mut buf, Api::CudaMalloc, 0, 64 << 30, 2, 1);
+    for step in 0..steps {
+        enc.marker(
+            &Marker {
+                time_ns: step * 1_000_000,
+                tid: 1,
+                label: None,
+            },
+            &mut buf,
+        );
+        ev(
+            &mut enc,
+            &mut buf,
+            Api::CudaMalloc,
+            0xa000 + step,
+            64 * MIB,
+            0,
+            3,
+        );
+        ev(&mut enc, &mut buf, Api::CudaFree, 0xa000 + step, 0, 0, 3);
+        if leak_bytes > 0 {
+            ev(
+                &mut enc,
+                &mut buf,
+                Api::CudaMalloc,
+                0xb000 + step,
+                leak_bytes,
+                0,
+                2,
+            );
+        }
+    }
+    enc.trailer(&Trailer::default(), &mut buf);
+    buf
+}

@@ -1,0 +1,263 @@
+//! Growth over iterations: diffusion-workload stories as traces, and the verdict each gets.
+
+use gpuleak_analysis::{Replay, Report, Site, Symbolizer};
+use gpuleak_trace::*;
+
+const MIB: u64 = 1 << 20;
+const GIB: u64 = 1 << 30;
+
+/// Sites: 1 weights, 2 per-step buffers, 3 scratch, 4 allocator segments.
+struct Trace {
+    buf: Vec<u8>,
+    enc: Encoder,
+    seq: u64,
+    time: u64,
+}
+
+impl Trace {
+    fn new() -> Trace {
+        let header = Header {
+            pid: 1,
+            exe: "/usr/bin/sample".into(),
+            start_mono_ns: 1_000,
+            stacks: "native".into(),
+            ..Header::default()
+        };
+        let mut buf = Vec::new();
+        let enc = Encoder::start(&header, &mut buf);
+        let mut t = Trace {
+            buf,
+            enc,
+            seq: 0,
+            time: 1_000,
+        };
+        for site in 1..=4u32 {
+            t.enc
+                .stack(site, &[0x10_0000 + u64::from(site) * 0x1000], &mut t.buf);
+        }
+        t
+    }
+
+    fn event(&mut self, api: Api, address: u64, size: u64, result: u32, stack: u32) -> &mut Self {
+        self.time += 1_000;
+        let e = Event {
+            seq: self.seq,
+            time_ns: self.time,
+            tid: 7,
+            api,
+            device: 0,
+            stream: 0,
+            address,
+            size,
+            result,
+            stack,
+            mem_info: (result != 0).then_some(MemInfo {
+                free: 100 * MIB,
+                total: 16 * GIB,
+            }),
+            aux: 0,
+            pool_reserved: None,
+        };
+        self.seq += 1;
+        self.enc.event(&e, &mut self.buf);
+        self
+    }
+
+    fn alloc(&mut self, address: u64, size: u64, stack: u32) -> &mut Self {
+        self.event(Api::CudaMalloc, address, size, 0, stack)
+    }
+
+    fn free(&mut self, address: u64) -> &mut Self {
+        self.event(Api::CudaFree, address, 0, 0, 0)
+    }
+
+    fn marker(&mut self) -> &mut Self {
+        self.time += 1_000;
+        self.enc.marker(
+            &Marker {
+                time_ns: self.time,
+                tid: 7,
+                label: Some("step".into()),
+            },
+            &mut self.buf,
+        );
+        self
+    }
+
+    fn report(&self) -> Report {
+        let replay = Replay::from_reader(&mut Reader::new(&self.buf[..]).unwrap()).unwrap();
+        Report::build(&replay, &mut Symbolizer::new())
+    }
+}
+
+fn site(r: &Report, stack: u32) -> &Site {
+    r.sites.iter().find(|s| s.stack_id == stack).unwrap()
+}
+
+fn verdict(r: &Report, stack: u32) -> Option<&str> {
+    site(r, stack).verdict.as_deref()
+}
+
+#[test]
+fn a_leak_of_3_mib_per_step_is_flagged_with_bytes_per_iteration_within_5_percent() {
+    let mut t = Trace::new();
+    t.alloc(0x100, 4 * GIB, 1);
+    for step in 0..30u64 {
+        t.marker();
+        // A little noise: every seventh step keeps a bit more.
+        let size = if step % 7 == 3 { 4 * MIB } else { 3 * MIB };
+        t.alloc(0x1000 + step, size, 2);
+        t.alloc(0x9000 + step, 64 * MIB, 3).free(0x9000 + step);
+    }
+    let r = t.report();
+    assert_eq!(r.iterations.count, 30);
+    assert_eq!(r.iterations.source.as_deref(), Some("marker"));
+    let leak = site(&r, 2);
+    assert_eq!(leak.verdict.as_deref(), Some("leak"));
+    let per = leak.bytes_per_iteration.unwrap() as f64;
+    assert!(
+        (per - 3.0 * MIB as f64).abs() <= 0.05 * 3.0 * MIB as f64,
+        "{per}"
+    );
+    assert!(leak.confidence.unwrap() >= 0.8, "{:?}", leak.confidence);
+    // No failure recorded the device's total: no projection.
+    assert_eq!(leak.full_at_iteration, None);
+    assert_eq!(verdict(&r, 1), Some("steady"));
+    assert_eq!(verdict(&r, 3), Some("steady"));
+}
+
+#[test]
+fn weights_loaded_before_the_first_marker_are_not_a_leak() {
+    let mut t = Trace::new();
+    for i in 0..10 {
+        t.alloc(0x100 + i, 500 * MIB, 1);
+    }
+    for step in 0..20u64 {
+        t.marker();
+        t.alloc(0x9000 + step, 64 * MIB, 3).free(0x9000 + step);
+    }
+    let r = t.report();
+    let weights = site(&r, 1);
+    assert_eq!(weights.live_bytes_at_end, 5000 * MIB);
+    assert_eq!(weights.verdict.as_deref(), Some("steady"));
+    assert_eq!(weights.bytes_per_iteration, Some(0));
+}
+
+#[test]
+fn a_sawtooth_released_at_each_images_end_is_a_sawtooth() {
+    let mut t = Trace::new();
+    let mut addr = 0x1000;
+    for _image in 0..4 {
+        let mut held = Vec::new();
+        for _step in 0..10 {
+            t.marker();
+            t.alloc(addr, 8 * MIB, 2);
+            held.push(addr);
+            addr += 1;
+        }
+        for a in held {
+            t.free(a);
+        }
+    }
+    let r = t.report();
+    assert_eq!(verdict(&r, 2), Some("sawtooth"));
+}
+
+#[test]
+fn an_allocator_plateau_is_not_called_a_leak() {
+    let mut t = Trace::new();
+    // A caching allocator grows its segments over the first steps, then reuses them.
+    for step in 0..30u64 {
+        t.marker();
+        if step < 12 {
+            t.alloc(0x1000 + step, 20 * MIB, 4);
+        }
+    }
+    let r = t.report();
+    assert_eq!(verdict(&r, 4), Some("plateau"));
+    assert_eq!(site(&r, 4).full_at_iteration, None);
+}
+
+#[test]
+fn a_cache_filled_within_the_warm_up_is_a_plateau_not_steady() {
+    let mut t = Trace::new();
+    // 80 steps: the warm-up is the first 8; the cache grows in the first 5 only.
+    for step in 0..80u64 {
+        t.marker();
+        if step < 5 {
+            t.alloc(0x1000 + step, 4 * MIB, 4);
+        }
+    }
+    let r = t.report();
+    assert_eq!(verdict(&r, 4), Some("plateau"));
+}
+
+#[test]
+fn a_per_step_scratch_freed_each_step_is_steady() {
+    let mut t = Trace::new();
+    for step in 0..25u64 {
+        t.marker();
+        t.alloc(0x1000 + step, 256 * MIB, 3)
+            .alloc(0x5000 + step, 16 * MIB, 3)
+            .free(0x1000 + step)
+            .free(0x5000 + step);
+    }
+    let r = t.report();
+    let s = site(&r, 3);
+    assert_eq!(s.verdict.as_deref(), Some("steady"));
+    assert_eq!(s.bytes_per_iteration, Some(0));
+    assert!(s.confidence.unwrap() > 0.8);
+}
+
+#[test]
+fn an_oom_records_its_iteration_and_a_leak_projects_when_the_device_fills() {
+    let mut t = Trace::new();
+    t.alloc(0x100, GIB, 1); // weights, before the first iteration
+    t.event(Api::CudaMalloc, 0, 64 * GIB, 2, 3); // before iterations: no iteration
+    for step in 0..10u64 {
+        t.marker();
+        t.alloc(0x1000 + step, 100 * MIB, 2);
+    }
+    t.event(Api::CudaMalloc, 0, 8 * GIB, 2, 3);
+    let r = t.report();
+    assert_eq!(r.ooms.len(), 2);
+    assert_eq!(r.ooms[0].iteration, None);
+    assert_eq!(r.ooms[1].iteration, Some(9));
+    let leak = site(&r, 2);
+    assert_eq!(leak.verdict.as_deref(), Some("leak"));
+    // 16 GiB total, 1 GiB + 1000 MiB live: 14384 MiB of room at 100 MiB an iteration.
+    assert_eq!(leak.full_at_iteration, Some(9 + 144));
+}
+
+#[test]
+fn a_site_seen_in_fewer_than_3_iterations_has_no_verdict() {
+    let mut t = Trace::new();
+    for step in 0..10u64 {
+        t.marker();
+        if step == 9 {
+            t.alloc(0x1000, MIB, 2);
+        }
+    }
+    let r = t.report();
+    let s = site(&r, 2);
+    assert_eq!((s.verdict.as_deref(), s.bytes_per_iteration), (None, None));
+}
+
+#[test]
+fn without_markers_time_windows_stand_in_and_still_find_a_leak() {
+    let mut t = Trace::new();
+    for step in 0..200u64 {
+        t.alloc(0x1000 + step, MIB, 2);
+        t.alloc(0x9000 + step, MIB, 3).free(0x9000 + step);
+    }
+    let r = t.report();
+    assert_eq!(r.iterations.source.as_deref(), Some("time"));
+    assert!(
+        (20..=40).contains(&r.iterations.count),
+        "{:?}",
+        r.iterations
+    );
+    assert!(r.iterations.window_ns.unwrap() > 0);
+    assert_eq!(verdict(&r, 2), Some("leak"));
+    assert_eq!(verdict(&r, 3), Some("steady"));
+}

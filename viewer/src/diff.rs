@@ -1,0 +1,153 @@
+//! `gpuleak diff A B`: two traces compared site by site.
+//!
+//! Sites are matched by their symbolized frames and kind of memory, never by stack ids, which
+//! differ from one run to the next.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use gpuleak_analysis::units::bytes;
+use gpuleak_analysis::{Report, Site, Symbolizer, kind_name};
+
+use crate::Fail;
+use crate::cli::{DiffArgs, Format};
+use crate::report::{emit, load};
+
+/// One site in either trace.
+struct Row<'a> {
+    frames: &'a [String],
+    memory: &'static str,
+    a: Option<&'a Site>,
+    b: Option<&'a Site>,
+}
+
+impl Row<'_> {
+    fn live(s: Option<&Site>) -> u64 {
+        s.map_or(0, |s| s.live_bytes_at_end)
+    }
+
+    fn live_change(&self) -> i128 {
+        i128::from(Row::live(self.b)) - i128::from(Row::live(self.a))
+    }
+
+    fn slope(s: Option<&Site>) -> Option<i64> {
+        s.and_then(|s| s.bytes_per_iteration)
+    }
+
+    fn slope_change(&self) -> i128 {
+        i128::from(Row::slope(self.b).unwrap_or(0)) - i128::from(Row::slope(self.a).unwrap_or(0))
+    }
+}
+
+pub fn diff(args: &DiffArgs) -> Result<i32, Fail> {
+    let mut symbols = Symbolizer::new();
+    let a = Report::build(&load(&args.a)?, &mut symbols);
+    let b = Report::build(&load(&args.b)?, &mut symbols);
+    let rows = rows(&a, &b);
+    let out = match args.format {
+        Format::Json => json(&rows) + "\n",
+        Format::Text => text(&rows, args),
+    };
+    emit(&out).map_err(|e| Fail::new(1, format!("cannot write the diff: {e}")))?;
+    Ok(0)
+}
+
+fn rows<'a>(a: &'a Report, b: &'a Report) -> Vec<Row<'a>> {
+    let mut map: BTreeMap<(&'a [String], &'static str), Row<'a>> = BTreeMap::new();
+    for (side, report) in [(0, a), (1, b)] {
+        for site in &report.sites {
+            let memory = kind_name(site.memory);
+            let row = map.entry((site.frames.as_slice(), memory)).or_insert(Row {
+                frames: &site.frames,
+                memory,
+                a: None,
+                b: None,
+            });
+            // Sites with the same frames (unsymbolized stacks) add up: keep the larger.
+            let slot = if side == 0 { &mut row.a } else { &mut row.b };
+            if slot.is_none_or(|s| s.live_bytes_at_end < site.live_bytes_at_end) {
+                *slot = Some(site);
+            }
+        }
+    }
+    let mut rows: Vec<Row> = map.into_values().collect();
+    rows.sort_by(|x, y| {
+        y.live_change()
+            .abs()
+            .cmp(&x.live_change().abs())
+            .then(y.slope_change().abs().cmp(&x.slope_change().abs()))
+    });
+    rows
+}
+
+fn signed(n: i128) -> String {
+    let sign = if n < 0 { "-" } else { "+" };
+    format!(
+        "{sign}{}",
+        bytes(n.unsigned_abs().min(u128::from(u64::MAX)) as u64)
+    )
+}
+
+fn text(rows: &[Row], args: &DiffArgs) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Sites of {} against {}, largest change in live memory first:",
+        args.b.display(),
+        args.a.display()
+    );
+    let changed: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.live_change() != 0 || r.slope_change() != 0)
+        .collect();
+    if changed.is_empty() {
+        let _ = writeln!(s, "  no site changed");
+    }
+    for r in changed {
+        let frame = r
+            .frames
+            .first()
+            .map_or("(no stack recorded)", String::as_str);
+        let memory = if r.memory == "device" {
+            String::new()
+        } else {
+            format!(" [{}]", r.memory)
+        };
+        let per = |v: Option<i64>| v.map_or("-".to_string(), |v| signed(i128::from(v)));
+        let _ = writeln!(
+            s,
+            "  {} live ({} -> {}), {}/iteration ({} -> {}){memory}  {frame}",
+            signed(r.live_change()),
+            bytes(Row::live(r.a)),
+            bytes(Row::live(r.b)),
+            signed(r.slope_change()),
+            per(Row::slope(r.a)),
+            per(Row::slope(r.b)),
+        );
+    }
+    s
+}
+
+fn json(rows: &[Row]) -> String {
+    let sites: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "frames": r.frames,
+                "memory": r.memory,
+                "in_a": r.a.is_some(),
+                "in_b": r.b.is_some(),
+                "live_bytes_at_end_a": Row::live(r.a),
+                "live_bytes_at_end_b": Row::live(r.b),
+                "live_bytes_change": r.live_change() as i64,
+                "bytes_per_iteration_a": Row::slope(r.a),
+                "bytes_per_iteration_b": Row::slope(r.b),
+                "bytes_per_iteration_change": r.slope_change() as i64,
+                "verdict_a": r.a.and_then(|s| s.verdict.clone()),
+                "verdict_b": r.b.and_then(|s| s.verdict.clone()),
+            })
+        })
+        .collect();
+    serde_json::to_string_pretty(&serde_json::json!({ "schema": 1, "sites": sites }))
+        .unwrap_or_default()
+}
