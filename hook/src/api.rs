@@ -201,17 +201,26 @@ fn alloc_event_aux(
         size,
         stream: stream as u64,
         device,
-        mem_info: oom_info(api, r, device),
+        mem_info: mem_info_for(api, r, device),
         aux,
         pool_reserved: None,
     });
 }
 
-fn oom_info(api: Api, r: c_uint, device: i32) -> Option<(u64, u64)> {
-    let on_device = device != NO_DEVICE || api.memory() != gpuleak_trace::MemoryKind::PinnedHost;
-    (r == ERROR_OUT_OF_MEMORY && on_device)
-        .then(crate::real::mem_info)
-        .flatten()
+/// The device's free/total memory, asked for with an out-of-memory failure and with the
+/// process's first successful device allocation: the total lets a reader say when a leak will
+/// fill the device, long before it does.
+fn mem_info_for(api: Api, r: c_uint, device: i32) -> Option<(u64, u64)> {
+    use gpuleak_trace::MemoryKind;
+    let on_device = match api.memory() {
+        MemoryKind::Device | MemoryKind::Managed | MemoryKind::Physical => true,
+        MemoryKind::PinnedHost => false,
+        _ => device != NO_DEVICE,
+    };
+    let wanted = on_device
+        && (r == ERROR_OUT_OF_MEMORY
+            || (r == 0 && !record::TOTAL_SEEN.swap(true, std::sync::atomic::Ordering::Relaxed)));
+    wanted.then(crate::real::mem_info).flatten()
 }
 
 /// A stream-ordered allocation also samples what its pool holds from the device: memory that
@@ -240,7 +249,7 @@ fn async_alloc_event(
         size,
         stream: stream as u64,
         device,
-        mem_info: oom_info(api, r, device),
+        mem_info: mem_info_for(api, r, device),
         aux: pool.unwrap_or(0),
         pool_reserved,
     });

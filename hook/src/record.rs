@@ -12,7 +12,7 @@
 use std::ffi::{CString, c_int};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Once;
-use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use gpuleak_trace::{Api, Encoder, Event, Header, Marker, MemInfo, Module, Trailer};
@@ -130,6 +130,10 @@ impl Core {
         }
     }
 }
+
+/// Whether this process already recorded the device's total memory (with its first device
+/// allocation).
+pub static TOTAL_SEEN: AtomicBool = AtomicBool::new(false);
 
 /// Frames to capture: 0 = stacks off, `usize::MAX` = configuration not read yet.
 static STACK_DEPTH: AtomicUsize = AtomicUsize::new(usize::MAX);
@@ -678,6 +682,7 @@ pub fn register_fork_handler() {
 unsafe extern "C" fn after_fork_in_child() {
     guard::forget_tid();
     LAST_LOADS.store(u64::MAX, Ordering::Relaxed);
+    TOTAL_SEEN.store(false, Ordering::Relaxed);
     if CORE.load(Ordering::Acquire).is_null() {
         return;
     }

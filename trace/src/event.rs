@@ -310,7 +310,8 @@ pub struct Event {
     /// The raw return code (`CUresult` or `cudaError_t`) the program saw; 0 is success.
     pub result: u32,
     pub stack: u32,
-    /// Present on failed allocations: the device's memory at the time of failure.
+    /// The device's memory at the time of the call: present on out-of-memory failures and on
+    /// the process's first successful device allocation (which gives readers the device total).
     pub mem_info: Option<MemInfo>,
     /// A second handle some entry points carry (the pool, the physical handle of a mapping, the
     /// graph); 0 when none. See [`Api`].

@@ -241,10 +241,12 @@ fn findings(s: &mut String, r: &Report) {
     let _ = writeln!(s, "Findings:");
     for (_, site) in found {
         let verdict = site.verdict.as_deref().unwrap_or("");
-        let frame = site
-            .frames
-            .first()
-            .map_or("(no stack recorded)", String::as_str);
+        // The innermost frame is often an allocation helper; its caller says which code it is.
+        let frame = match site.frames.as_slice() {
+            [] => "(no stack recorded)".to_string(),
+            [only] => only.clone(),
+            [inner, caller, ..] => format!("{inner} <- {caller}"),
+        };
         let slope = site.bytes_per_iteration.unwrap_or(0);
         let sign = if slope < 0 { "-" } else { "+" };
         let mut line = format!(
