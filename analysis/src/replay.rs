@@ -330,6 +330,8 @@ pub struct Replay {
     sites: HashMap<SiteKey, SiteStats>,
     ooms: Vec<OomEvent>,
     markers: u64,
+    /// Kernel launches seen (Launch records).
+    launches: u64,
     /// Device sites' live bytes at iteration and time-window boundaries.
     series: HashMap<SiteKey, SiteSeries>,
     /// The fallback's time windows: the first starts here, each is `window_ns` long, and
@@ -408,6 +410,10 @@ impl Replay {
             Record::Dropped { time_ns, count } => {
                 self.dropped = self.dropped.saturating_add(count);
                 self.last_time_ns = self.last_time_ns.max(time_ns);
+            }
+            Record::Launch(l) => {
+                self.launches += 1;
+                self.last_time_ns = self.last_time_ns.max(l.time_ns);
             }
             Record::Note(n) => self.notes.push(n),
             Record::Trailer(t) => {
@@ -729,6 +735,10 @@ impl Replay {
 
     pub fn ooms(&self) -> &[OomEvent] {
         &self.ooms
+    }
+
+    pub fn launches(&self) -> u64 {
+        self.launches
     }
 
     pub fn markers(&self) -> u64 {

@@ -18,10 +18,10 @@ use cudarc::driver::sys::{
     CUarray, CUdeviceptr, CUgraph, CUgraphNode, CUipcMemHandle, CUmemoryPool, CUmipmappedArray,
     CUstream,
 };
-use gpuleak_trace::{Api, NO_DEVICE};
+use gpuleak_trace::{Api, LaunchApi, NO_DEVICE};
 
 use crate::guard::Guard;
-use crate::layout::{Array3DDescriptor, ArrayDescriptor, MemAllocNodeParams};
+use crate::layout::{Array3DDescriptor, ArrayDescriptor, Dim3, LaunchConfig, MemAllocNodeParams};
 use crate::record::{self, Call};
 
 /// What a wrapper returns when the real function cannot be found at all: CUDA_ERROR_UNKNOWN and
@@ -148,6 +148,13 @@ wrap! {
     cuIpcOpenMemHandle_v2 => cu_ipc_open(p: *mut CUdeviceptr, handle: CUipcMemHandle, flags: c_uint) -> c_uint;
     cuIpcCloseMemHandle => cu_ipc_close(ptr: CUdeviceptr) -> c_uint;
     cuMemImportFromShareableHandle => cu_import(handle: *mut u64, os_handle: *mut c_void, kind: c_int) -> c_uint;
+
+    cuLaunchKernel => cu_launch(f: *mut c_void, gx: c_uint, gy: c_uint, gz: c_uint, bx: c_uint, by: c_uint, bz: c_uint, shmem: c_uint, s: CUstream, params: VoidPP, extra: VoidPP) -> c_uint;
+    cuLaunchKernel_ptsz => cu_launch(f: *mut c_void, gx: c_uint, gy: c_uint, gz: c_uint, bx: c_uint, by: c_uint, bz: c_uint, shmem: c_uint, s: CUstream, params: VoidPP, extra: VoidPP) -> c_uint;
+    cuLaunchKernelEx => cu_launch_ex(config: *const LaunchConfig, f: *mut c_void, params: VoidPP, extra: VoidPP) -> c_uint;
+    cuLaunchKernelEx_ptsz => cu_launch_ex(config: *const LaunchConfig, f: *mut c_void, params: VoidPP, extra: VoidPP) -> c_uint;
+    cudaLaunchKernel => rt_launch(func: *const c_void, grid: Dim3, block: Dim3, args: VoidPP, shmem: usize, s: CUstream) -> c_uint;
+    cudaLaunchKernel_ptsz => rt_launch(func: *const c_void, grid: Dim3, block: Dim3, args: VoidPP, shmem: usize, s: CUstream) -> c_uint;
 
     cudaGetDriverEntryPoint => rt_entry_point(symbol: *const c_char, pfn: VoidPP, flags: u64, status: *mut c_int) -> c_uint;
     cudaGetDriverEntryPointByVersion => rt_entry_point_by_version(symbol: *const c_char, pfn: VoidPP, version: c_uint, flags: u64, status: *mut c_int) -> c_uint;
@@ -905,6 +912,64 @@ unsafe fn cu_import(
         NO_STREAM,
         true
     )
+}
+
+/// Kernel launches are counted (function and stream, no stack): the sequence of launched
+/// functions repeats every step, which is how iterations are found in a program that marks none.
+#[allow(clippy::too_many_arguments)]
+unsafe fn cu_launch(
+    real: cuLaunchKernel::Real,
+    f: *mut c_void,
+    gx: c_uint,
+    gy: c_uint,
+    gz: c_uint,
+    bx: c_uint,
+    by: c_uint,
+    bz: c_uint,
+    shmem: c_uint,
+    s: CUstream,
+    params: VoidPP,
+    extra: VoidPP,
+) -> c_uint {
+    let g = Guard::enter();
+    let r = unsafe { real(f, gx, gy, gz, bx, by, bz, shmem, s, params, extra) };
+    if g.outer() && r == 0 {
+        record::guarded(|| record::launch(LaunchApi::CuLaunchKernel, f as u64, s as u64));
+    }
+    r
+}
+
+unsafe fn cu_launch_ex(
+    real: cuLaunchKernelEx::Real,
+    config: *const LaunchConfig,
+    f: *mut c_void,
+    params: VoidPP,
+    extra: VoidPP,
+) -> c_uint {
+    let g = Guard::enter();
+    let r = unsafe { real(config, f, params, extra) };
+    if g.outer() && r == 0 {
+        let stream = unsafe { config.as_ref() }.map_or(0, |c| c.stream as u64);
+        record::guarded(|| record::launch(LaunchApi::CuLaunchKernelEx, f as u64, stream));
+    }
+    r
+}
+
+unsafe fn rt_launch(
+    real: cudaLaunchKernel::Real,
+    func: *const c_void,
+    grid: Dim3,
+    block: Dim3,
+    args: VoidPP,
+    shmem: usize,
+    s: CUstream,
+) -> c_uint {
+    let g = Guard::enter();
+    let r = unsafe { real(func, grid, block, args, shmem, s) };
+    if g.outer() && r == 0 {
+        record::guarded(|| record::launch(LaunchApi::CudaLaunchKernel, func as u64, s as u64));
+    }
+    r
 }
 
 /// The runtime's way to hand out driver functions (PyTorch takes cuMemCreate and friends this

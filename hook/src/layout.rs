@@ -22,6 +22,31 @@ pub struct Array3DDescriptor {
     pub flags: u32,
 }
 
+/// dim3, passed by value to cudaLaunchKernel.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Dim3 {
+    pub x: u32,
+    pub y: u32,
+    pub z: u32,
+}
+
+/// CUlaunchConfig: only the stream is read.
+#[repr(C)]
+pub struct LaunchConfig {
+    pub grid: [u32; 3],
+    pub block: [u32; 3],
+    pub shared_mem_bytes: u32,
+    pub stream: *mut c_void,
+    pub attrs: *mut c_void,
+    pub num_attrs: u32,
+}
+
+const _: () = assert!(
+    std::mem::size_of::<LaunchConfig>()
+        == std::mem::size_of::<cudarc::driver::sys::CUlaunchConfig>()
+);
+
 /// CUDA_MEM_ALLOC_NODE_PARAMS; `pool_props` is CUmemPoolProps, 88 bytes in every CUDA 12/13.
 #[repr(C)]
 pub struct MemAllocNodeParams {

@@ -215,6 +215,31 @@ pub fn event(c: Call) {
     after_append(core, st);
 }
 
+pub fn launch(api: gpuleak_trace::LaunchApi, function: u64, stream: u64) {
+    let core = core();
+    let mut st = core.state.lock();
+    if !ensure_started(core, &mut st) {
+        return;
+    }
+    // A stuck writer must not make the buffer grow without bound; a launch is only a hint for
+    // finding iterations, so it is not counted as a dropped event.
+    if !make_room(core, &mut st) {
+        return;
+    }
+    let time_ns = now_ns();
+    flush_dropped(&mut st, time_ns);
+    let l = gpuleak_trace::Launch {
+        time_ns,
+        tid: guard::tid(),
+        api,
+        function,
+        stream,
+    };
+    let State { enc, buf, .. } = &mut *st;
+    enc.launch(&l, buf);
+    after_append(core, st);
+}
+
 pub fn marker(label: Option<String>) {
     let core = core();
     let mut st = core.state.lock();

@@ -188,7 +188,7 @@ impl<R: Read> Reader<R> {
                 format!("first record has tag {tag_byte}, expected the header"),
             ));
         }
-        if !(tag::HEADER..=tag::TRAILER).contains(&tag_byte) {
+        if !(tag::HEADER..=tag::LAUNCH).contains(&tag_byte) {
             return Err(malformed(start, format!("unknown record tag {tag_byte}")));
         }
         if tag_byte == tag::HEADER && self.header.is_some() {
@@ -291,6 +291,23 @@ impl<R: Read> Reader<R> {
                     time_ns: self.clock.advance(dt),
                     tid,
                     label,
+                })
+            }
+            tag::LAUNCH => {
+                let dt = c.varint("time delta")?;
+                let tid = c.u32("thread id")?;
+                let api_at = payload_at + (payload.len() - c.remaining()) as u64;
+                let raw = c.u8("launch api")?;
+                let api = LaunchApi::from_u8(raw)
+                    .ok_or_else(|| malformed(api_at, format!("unknown launch api {raw}")))?;
+                let function = c.varint("function")?;
+                let stream = c.varint("stream")?;
+                Record::Launch(Launch {
+                    time_ns: self.clock.advance(dt),
+                    tid,
+                    api,
+                    function,
+                    stream,
                 })
             }
             tag::DROPPED => {

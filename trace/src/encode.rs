@@ -18,6 +18,7 @@ pub mod tag {
     pub const DROPPED: u8 = 6;
     pub const NOTE: u8 = 7;
     pub const TRAILER: u8 = 8;
+    pub const LAUNCH: u8 = 9;
 }
 
 /// Records larger than this are malformed; the biggest real one is a header with a long argv.
@@ -138,6 +139,17 @@ impl Encoder {
         });
     }
 
+    pub fn launch(&mut self, l: &Launch, buf: &mut Vec<u8>) {
+        let dt = self.delta(l.time_ns);
+        record(buf, tag::LAUNCH, |b| {
+            put_varint(b, dt);
+            put_varint(b, l.tid.into());
+            b.push(l.api as u8);
+            put_varint(b, l.function);
+            put_varint(b, l.stream);
+        });
+    }
+
     pub fn dropped(&mut self, time_ns: u64, count: u64, buf: &mut Vec<u8>) {
         let dt = self.delta(time_ns);
         record(buf, tag::DROPPED, |b| {
@@ -168,6 +180,7 @@ impl Encoder {
             Record::Stack(s) => self.stack(s.id, &s.frames, buf),
             Record::Event(e) => self.event(e, buf),
             Record::Marker(m) => self.marker(m, buf),
+            Record::Launch(l) => self.launch(l, buf),
             Record::Dropped { time_ns, count } => self.dropped(*time_ns, *count, buf),
             Record::Note(n) => self.note(n, buf),
             Record::Trailer(t) => self.trailer(t, buf),

@@ -367,6 +367,47 @@ pub struct Stack {
     pub frames: Vec<u64>,
 }
 
+/// Which entry point launched a kernel. Launches are counted, not profiled: the sequence of
+/// launched functions is what repeats every step, so readers find iterations in it when the
+/// program marks none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum LaunchApi {
+    CudaLaunchKernel = 1,
+    CuLaunchKernel = 2,
+    CuLaunchKernelEx = 3,
+}
+
+impl LaunchApi {
+    pub fn from_u8(v: u8) -> Option<LaunchApi> {
+        match v {
+            1 => Some(LaunchApi::CudaLaunchKernel),
+            2 => Some(LaunchApi::CuLaunchKernel),
+            3 => Some(LaunchApi::CuLaunchKernelEx),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LaunchApi::CudaLaunchKernel => "cudaLaunchKernel",
+            LaunchApi::CuLaunchKernel => "cuLaunchKernel",
+            LaunchApi::CuLaunchKernelEx => "cuLaunchKernelEx",
+        }
+    }
+}
+
+/// One kernel launch (the outermost API of the call).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Launch {
+    pub time_ns: u64,
+    pub tid: u32,
+    pub api: LaunchApi,
+    /// The launched function: a CUfunction handle, or the host stub for cudaLaunchKernel.
+    pub function: u64,
+    pub stream: u64,
+}
+
 /// A boundary the program marked (`gpuleak_mark_iteration`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Marker {
@@ -393,6 +434,7 @@ pub enum Record {
     Stack(Stack),
     Event(Event),
     Marker(Marker),
+    Launch(Launch),
     /// Events the hook could not record (the writer fell behind past the wait limit).
     Dropped {
         time_ns: u64,

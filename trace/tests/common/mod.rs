@@ -136,6 +136,20 @@ pub fn records() -> Vec<Record> {
             tid: 0,
             label: Some(String::new()),
         }),
+        Record::Launch(Launch {
+            time_ns: t0 + 1_002,
+            tid: 7,
+            api: LaunchApi::CudaLaunchKernel,
+            function: 0x55_0000_1234,
+            stream: 0,
+        }),
+        Record::Launch(Launch {
+            time_ns: t0 + 1_003,
+            tid: u32::MAX,
+            api: LaunchApi::CuLaunchKernelEx,
+            function: u64::MAX,
+            stream: u64::MAX,
+        }),
         Record::Dropped {
             time_ns: t0 + 5_000,
             count: 17,
@@ -348,6 +362,8 @@ pub fn arb_record() -> impl Strategy<Value = Record> {
         1 => (arb_dt(), prop_oneof![0u64..100, any::<u64>()])
             .prop_map(|(time_ns, count)| Record::Dropped { time_ns, count }),
         1 => arb_string().prop_map(Record::Note),
+        2 => (arb_dt(), any::<u32>(), prop::sample::select(vec![LaunchApi::CudaLaunchKernel, LaunchApi::CuLaunchKernel, LaunchApi::CuLaunchKernelEx]), arb_u64(), arb_u64())
+            .prop_map(|(time_ns, tid, api, function, stream)| Record::Launch(Launch { time_ns, tid, api, function, stream })),
         1 => (arb_u64(), arb_u64(), arb_u64(), arb_u64(), arb_u64()).prop_map(
             |(events, dropped, stacks, modules, end_mono_ns)| Record::Trailer(Trailer {
                 events,
@@ -373,6 +389,7 @@ pub fn arb_trace(max_records: usize) -> impl Strategy<Value = (Header, Vec<Recor
                 let time = match r {
                     Record::Event(e) => &mut e.time_ns,
                     Record::Marker(m) => &mut m.time_ns,
+                    Record::Launch(l) => &mut l.time_ns,
                     Record::Dropped { time_ns, .. } => time_ns,
                     _ => continue,
                 };
