@@ -19,6 +19,29 @@ use crate::replay::{Frame, Replay};
 /// any that slip through (an inlined wrapper, an older hook) are dropped here.
 const HOOK_PREFIX: &str = "libgpuleak_hook";
 
+/// Libraries between the program's code and the allocation, or below `main`: the CUDA runtime
+/// and driver, the C library, the loader. Their frames say nothing about which code allocates,
+/// so stacks leave them out (all of a stack's frames are kept if nothing else is left).
+const FOLDED_PREFIXES: [&str; 7] = [
+    "libcuda.so",
+    "libcudart.so",
+    "libc.so",
+    "ld-linux",
+    "libgcc_s.so",
+    "libpthread.so",
+    "libdl.so",
+];
+
+fn folded(modules: &[Module], frame: Frame) -> bool {
+    frame
+        .module
+        .and_then(|i| modules.get(i as usize))
+        .is_some_and(|m| {
+            let name = basename(&m.path);
+            FOLDED_PREFIXES.iter().any(|p| name.starts_with(p))
+        })
+}
+
 /// Shared by the report and the TUI so each address is looked up once per session.
 pub struct Symbolizer {
     inner: blazesym::symbolize::Symbolizer,
@@ -59,9 +82,16 @@ impl Symbolizer {
         let Some(frames) = replay.stack(id) else {
             return vec![format!("<stack {id} is missing from the trace>")];
         };
-        let mut out = Vec::with_capacity(frames.len());
-        for f in frames {
-            out.extend(self.frame(replay.modules(), *f).iter().cloned());
+        let modules = replay.modules();
+        let kept: Vec<Frame> = frames
+            .iter()
+            .copied()
+            .filter(|&f| !folded(modules, f))
+            .collect();
+        let shown = if kept.is_empty() { frames } else { &kept[..] };
+        let mut out = Vec::with_capacity(shown.len());
+        for f in shown {
+            out.extend(self.frame(modules, *f).iter().cloned());
         }
         out
     }
@@ -213,6 +243,23 @@ mod tests {
         let app = module("/nonexistent/app", 0, 0x1000, 0x2000);
         let replay = replay_of(vec![hook, app], vec![0x5010, 0x1010]);
         assert_eq!(Symbolizer::new().stack(&replay, 1), vec!["app+0x1010"]);
+    }
+
+    #[test]
+    fn cuda_and_c_library_frames_are_folded_away_unless_nothing_else_is_left() {
+        let cudart = module("/usr/lib/libcudart.so.12", 0x5000, 0x5000, 0x6000);
+        let libc = module("/lib/x86_64-linux-gnu/libc.so.6", 0x7000, 0x7000, 0x8000);
+        let app = module("/nonexistent/app", 0, 0x1000, 0x2000);
+        let replay = replay_of(vec![cudart, libc, app], vec![0x5010, 0x1010, 0x7010]);
+        assert_eq!(Symbolizer::new().stack(&replay, 1), vec!["app+0x1010"]);
+        let only_libs = replay_of(
+            vec![module("/usr/lib/libcuda.so.1", 0x5000, 0x5000, 0x6000)],
+            vec![0x5010],
+        );
+        assert_eq!(
+            Symbolizer::new().stack(&only_libs, 1),
+            vec!["libcuda.so.1+0x10"]
+        );
     }
 
     #[test]
