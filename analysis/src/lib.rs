@@ -10,11 +10,13 @@
 //! ```
 
 pub mod growth;
+pub mod period;
 pub mod replay;
 pub mod report;
 pub mod symbols;
 pub mod units;
 
+pub use period::{AutoIterations, AutoSeries};
 pub use replay::{
     Frame, LiveAlloc, LiveKey, MEMORY_KINDS, MemoryClass, OomEvent, PoolStats, Replay, SiteKey,
     SiteSeries, SiteStats, TIME_WINDOWS, Totals, holds_own_memory, is_out_of_memory, kind_name,

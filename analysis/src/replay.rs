@@ -13,6 +13,8 @@ use gpuleak_trace::{
 };
 use serde::Serialize;
 
+use crate::period::{Auto, AutoIterations};
+
 /// The classes of memory a report keeps apart, each with its own totals. Users compare the device
 /// figure with `nvidia-smi`, so only memory this process allocated on the device through allocation
 /// calls is `Device`; everything else is counted as what it is, beside it.
@@ -244,6 +246,9 @@ pub struct OomEvent {
     /// Iteration markers seen before the failure: it happened in iteration `markers_before - 1`,
     /// or before the first iteration when 0.
     pub markers_before: u64,
+    /// Kernel launches seen before the failure: places it among iterations found in the launch
+    /// sequence.
+    pub launches_before: u64,
 }
 
 /// How many time windows the fallback keeps at least; it keeps fewer than twice as many.
@@ -332,6 +337,8 @@ pub struct Replay {
     markers: u64,
     /// Kernel launches seen (Launch records).
     launches: u64,
+    /// Iterations looked for in the launch sequence.
+    auto: Auto,
     /// Device sites' live bytes at iteration and time-window boundaries.
     series: HashMap<SiteKey, SiteSeries>,
     /// The fallback's time windows: the first starts here, each is `window_ns` long, and
@@ -412,6 +419,13 @@ impl Replay {
                 self.last_time_ns = self.last_time_ns.max(time_ns);
             }
             Record::Launch(l) => {
+                let (sites, series) = (&self.sites, &self.series);
+                self.auto.launch(self.launches, l.function, || {
+                    series
+                        .keys()
+                        .map(|k| (*k, sites.get(k).map_or(0, |s| s.live_bytes)))
+                        .collect()
+                });
                 self.launches += 1;
                 self.last_time_ns = self.last_time_ns.max(l.time_ns);
             }
@@ -460,6 +474,7 @@ impl Replay {
                     mem_info: e.mem_info,
                     stack: e.stack,
                     markers_before: self.markers,
+                    launches_before: self.launches,
                 });
             }
             return;
@@ -509,6 +524,10 @@ impl Replay {
         s.bytes_allocated = s.bytes_allocated.saturating_add(e.size);
         s.live_bytes = s.live_bytes.saturating_add(e.size);
         s.live_allocations += 1;
+        if class == MemoryClass::Device {
+            let live = s.live_bytes;
+            self.auto.site_changed(self.launches, key, live);
+        }
     }
 
     fn free(&mut self, e: &Event) {
@@ -651,6 +670,10 @@ impl Replay {
             if counted_free {
                 s.frees += 1;
             }
+            if class == MemoryClass::Device {
+                let live = s.live_bytes;
+                self.auto.site_changed(self.launches, key, live);
+            }
         }
     }
 
@@ -743,6 +766,14 @@ impl Replay {
 
     pub fn markers(&self) -> u64 {
         self.markers
+    }
+
+    /// Iterations found in the launch sequence: its period, the launch positions where
+    /// iterations start, and device sites' live bytes there; `None` when launches do not repeat
+    /// (at least three times, at 90% of positions). Computed on demand while the prefix of the
+    /// sequence is still being collected.
+    pub fn auto_iterations(&self) -> Option<AutoIterations> {
+        self.auto.iterations()
     }
 
     /// A device site's live bytes at iteration boundaries; `None` for other memory.

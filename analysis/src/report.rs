@@ -7,6 +7,7 @@ use gpuleak_trace::{Api, MemoryKind};
 use serde::{Serialize, Serializer};
 
 use crate::growth::{self, Judgement, Verdict};
+use crate::period::AutoIterations;
 use crate::replay::{
     MEMORY_KINDS, MemoryClass, OomEvent, Replay, SiteKey, SiteStats, Totals, holds_own_memory,
     kind_name,
@@ -219,10 +220,14 @@ pub struct Iterations {
     pub count: u64,
     /// "marker" when the program marked its iterations (iteration i runs from marker i to the
     /// next, the last to the end of the trace); "time" when it did not and fixed time windows
-    /// stand in for them; null for a trace with no events.
+    /// stand in for them; "auto" when it did not but its kernel launches repeat: iterations are
+    /// the repetitions of the launch sequence's period (each starts at a launch of the period's
+    /// first kernel); null for a trace with no events.
     pub source: Option<String>,
     /// The length of each window when `source` is "time", in nanoseconds; null otherwise.
     pub window_ns: Option<u64>,
+    /// Kernel launches per iteration when `source` is "auto"; null otherwise.
+    pub launches_per_iteration: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -365,6 +370,7 @@ impl Report {
                 count: clock.count,
                 source: clock.source.map(|s| s.to_string()),
                 window_ns: (clock.source == Some("time")).then_some(clock.width_ns),
+                launches_per_iteration: clock.auto.as_ref().map(|a| a.period),
             },
             ooms,
             dropped_events: replay.dropped(),
@@ -380,19 +386,34 @@ impl Report {
     }
 }
 
-/// Where the report's iterations come from: markers, else fixed time windows.
+/// Fewer iterations found in the launch sequence than this and time windows stand in.
+const MIN_AUTO_ITERATIONS: usize = 3;
+
+/// Where the report's iterations come from: markers, else the launch sequence's period, else
+/// fixed time windows.
 struct Clock {
     source: Option<&'static str>,
     count: u64,
     start_ns: u64,
     width_ns: u64,
+    /// Present only when `source` is "auto".
+    auto: Option<AutoIterations>,
 }
 
 impl Clock {
     fn of(replay: &Replay) -> Clock {
         let (start_ns, width_ns, windows) = replay.time_windows();
+        let auto = if replay.markers() == 0 {
+            replay
+                .auto_iterations()
+                .filter(|a| a.boundaries.len() >= MIN_AUTO_ITERATIONS)
+        } else {
+            None
+        };
         let (source, count) = if replay.markers() > 0 {
             (Some("marker"), replay.markers())
+        } else if let Some(a) = &auto {
+            (Some("auto"), a.boundaries.len() as u64)
         } else if replay.events() > 0 {
             (Some("time"), u64::from(windows) + 1)
         } else {
@@ -403,6 +424,7 @@ impl Clock {
             count,
             start_ns,
             width_ns,
+            auto,
         }
     }
 
@@ -414,6 +436,13 @@ impl Clock {
                 growth::iteration_ends(&series.at_markers, live_now),
                 series.first_marker.saturating_sub(1) as usize,
             ),
+            "auto" => {
+                let s = self.auto.as_ref()?.series.get(key)?;
+                (
+                    growth::iteration_ends(&s.at, live_now),
+                    s.first.saturating_sub(1) as usize,
+                )
+            }
             _ => {
                 let mut ends = series.at_windows.clone();
                 ends.push(live_now);
@@ -437,6 +466,7 @@ impl Clock {
     fn iteration_of(&self, o: &OomEvent) -> Option<u64> {
         match self.source? {
             "marker" => o.markers_before.checked_sub(1),
+            "auto" => self.auto.as_ref()?.iteration_after(o.launches_before),
             _ => Some(
                 (o.time_ns.saturating_sub(self.start_ns) / self.width_ns)
                     .min(self.count.saturating_sub(1)),

@@ -823,7 +823,10 @@ fn the_json_keeps_every_old_field_and_adds_the_memory_classes() {
     ] {
         assert!(keys(&v["process"]).contains(&k.to_string()), "process.{k}");
     }
-    assert_eq!(keys(&v["iterations"]), vec!["count", "source", "window_ns"]);
+    assert_eq!(
+        keys(&v["iterations"]),
+        vec!["count", "launches_per_iteration", "source", "window_ns"]
+    );
 
     let pools = &v["pools"];
     assert_eq!(pools["returned_bytes"], 0);

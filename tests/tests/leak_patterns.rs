@@ -339,3 +339,33 @@ fn an_oom_in_a_marked_sampler_knows_its_iteration() {
     let it = &ooms[0]["iteration"];
     assert!(it.is_u64(), "ooms[0].iteration is {it}: {:#}", ooms[0]);
 }
+
+#[test]
+fn an_unmarked_sampler_gets_its_steps_from_the_launch_sequence() {
+    let out = Run::program("sampler")
+        .args([
+            "--no-mark",
+            "--pattern",
+            "per-step-leak",
+            "--images",
+            &IMAGES.to_string(),
+            "--steps",
+            &STEPS.to_string(),
+        ])
+        .hook()
+        .run();
+    out.assert_success();
+    let json = report_json(out.trace());
+    check_contract(&json);
+    let it = &json["iterations"];
+    assert_eq!(it["source"], "auto", "{it:#}");
+    let count = it["count"].as_u64().unwrap();
+    assert!(
+        count.abs_diff(ITERATIONS) <= 1,
+        "{count} iterations, truth {ITERATIONS}: {it:#}"
+    );
+    // unet_down, unet_mid, unet_up, scheduler_step.
+    assert_eq!(it["launches_per_iteration"], 4, "{it:#}");
+    assert_leak(&json, "denoise_step", (3 * MIB) as f64);
+    assert_scratch_steady(&json);
+}

@@ -131,6 +131,18 @@ pub fn render_text(r: &Report, top: usize) -> String {
                 duration(w)
             );
         }
+        (Some("auto"), _) => {
+            let per = r
+                .iterations
+                .launches_per_iteration
+                .map(|n| format!(" of {n} kernel launches"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "Iterations: {} (not marked; found as the repeating sequence{per})",
+                r.iterations.count
+            );
+        }
         (Some(src), _) => {
             let _ = writeln!(s, "Iterations: {} (from {src}s)", r.iterations.count);
         }

@@ -1,0 +1,318 @@
+//! Iterations found in the launch sequence when the program marks none (`source = "auto"`).
+//!
+//! A sampler step launches the same kernels in the same order every step. The replay keeps the
+//! launched functions of the first [`PREFIX_LAUNCHES`] launches as small ids, finds the smallest
+//! period `p` with `seq[i] == seq[i + p]` for at least 90% of `i`, and takes as boundaries each
+//! launch of the period's anchor: the function launched once per period that the trace launched
+//! first (or, when none is launched once per period, every `p`-th launch from where the
+//! repetition starts).
+//!
+//! Boundaries are known only once the period is, so while it collects the prefix the replay logs
+//! device sites' live bytes as they change (bounded by [`LOG_CAP`]) and rebuilds the series at the
+//! boundaries from that log; after the prefix it records them at each anchor launch, as it does
+//! at markers. Memory stays bounded: the prefix, the log, and sites times iterations.
+
+use std::collections::HashMap;
+
+use crate::replay::SiteKey;
+
+/// Launches whose functions are kept to find the period in.
+pub const PREFIX_LAUNCHES: usize = 200_000;
+/// Device-site changes logged while the prefix is collected; reaching it ends the prefix early.
+pub const LOG_CAP: usize = 1 << 20;
+/// The share of positions a period must repeat at.
+const MATCH: f64 = 0.9;
+/// A period must repeat at least this often in the prefix.
+const MIN_REPEATS: usize = 3;
+/// Comparisons the period search may make before it gives up.
+const MAX_COMPARISONS: usize = 200_000_000;
+
+/// Where iterations start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Anchor {
+    /// Each launch of this function id.
+    Function(u32),
+    /// Launch positions `start`, `start + period`, ...
+    Stride { start: u64, period: u64 },
+}
+
+impl Anchor {
+    pub fn is_boundary(self, position: u64, function: u32) -> bool {
+        match self {
+            Anchor::Function(f) => f == function,
+            Anchor::Stride { start, period } => {
+                position >= start && (position - start).is_multiple_of(period)
+            }
+        }
+    }
+}
+
+/// The smallest period the sequence repeats with (90% of positions), if any repeats at least
+/// three times.
+pub fn find_period(seq: &[u32]) -> Option<usize> {
+    let n = seq.len();
+    let mut budget = MAX_COMPARISONS;
+    for p in 1..=n / MIN_REPEATS {
+        let total = n - p;
+        let allowed = ((1.0 - MATCH) * total as f64).floor() as usize;
+        let mut misses = 0;
+        let mut compared = 0;
+        for i in 0..total {
+            compared += 1;
+            if seq[i] != seq[i + p] {
+                misses += 1;
+                if misses > allowed {
+                    break;
+                }
+            }
+        }
+        if misses <= allowed {
+            return Some(p);
+        }
+        budget = budget.checked_sub(compared)?;
+    }
+    None
+}
+
+/// The anchor of a period `p` in `seq`: among functions launched about once per period, the one
+/// launched first; else a stride from where the sequence first repeats a whole period.
+pub fn anchor(seq: &[u32], p: usize) -> Anchor {
+    let repeats = seq.len() as f64 / p as f64;
+    let mut counts: HashMap<u32, (usize, usize)> = HashMap::new();
+    for (i, &f) in seq.iter().enumerate() {
+        counts.entry(f).or_insert((0, i)).0 += 1;
+    }
+    let once = counts
+        .iter()
+        .filter(|(_, (count, _))| {
+            let c = *count as f64;
+            c >= 0.9 * repeats && c <= 1.1 * repeats + 1.0
+        })
+        .min_by_key(|(_, (_, first))| *first);
+    if let Some((&f, _)) = once {
+        return Anchor::Function(f);
+    }
+    let start = (0..seq.len().saturating_sub(2 * p))
+        .find(|&i| seq[i..i + p] == seq[i + p..i + 2 * p])
+        .unwrap_or(0);
+    Anchor::Stride {
+        start: start as u64,
+        period: p as u64,
+    }
+}
+
+/// One device site's live bytes at auto boundaries, as [`crate::SiteSeries`] keeps them at
+/// markers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AutoSeries {
+    /// Boundaries before the site first allocated: 0 means before the first iteration.
+    pub first: u64,
+    /// Live bytes at each boundary (0 before the site existed).
+    pub at: Vec<u64>,
+}
+
+/// Iterations found in the launch sequence.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AutoIterations {
+    /// Launches per iteration.
+    pub period: u64,
+    /// Launch positions (0-based) where iterations start.
+    pub boundaries: Vec<u64>,
+    pub series: HashMap<SiteKey, AutoSeries>,
+}
+
+impl AutoIterations {
+    /// The iteration running after `launches` launches; `None` before the first.
+    pub fn iteration_after(&self, launches: u64) -> Option<u64> {
+        (self.boundaries.partition_point(|&b| b < launches) as u64).checked_sub(1)
+    }
+}
+
+#[derive(Debug, Default)]
+enum State {
+    #[default]
+    Collecting,
+    Found {
+        anchor: Anchor,
+        found: AutoIterations,
+    },
+    Failed,
+}
+
+/// What the replay keeps to find iterations in the launch sequence.
+#[derive(Debug, Default)]
+pub(crate) struct Auto {
+    ids: HashMap<u64, u32>,
+    seq: Vec<u32>,
+    /// Device sites' live bytes at the first launch.
+    base: Option<HashMap<SiteKey, u64>>,
+    /// (launches before, site, live bytes after) for each device-site change after the first
+    /// launch, while collecting.
+    log: Vec<(u64, SiteKey, u64)>,
+    state: State,
+}
+
+impl Auto {
+    /// A launch at position `position` (launches before it). `device_live` gives every device
+    /// site's live bytes now, asked only at the first launch and at boundaries.
+    pub fn launch(
+        &mut self,
+        position: u64,
+        function: u64,
+        device_live: impl FnOnce() -> Vec<(SiteKey, u64)>,
+    ) {
+        let next = self.ids.len() as u32;
+        let id = *self.ids.entry(function).or_insert(next);
+        match &mut self.state {
+            State::Collecting => {
+                if self.base.is_none() {
+                    self.base = Some(device_live().into_iter().collect());
+                }
+                self.seq.push(id);
+            }
+            State::Found { anchor, found } => {
+                if anchor.is_boundary(position, id) {
+                    found.boundaries.push(position);
+                    let live: HashMap<SiteKey, u64> = device_live().into_iter().collect();
+                    for (key, series) in &mut found.series {
+                        series.at.push(live.get(key).copied().unwrap_or(0));
+                    }
+                }
+            }
+            State::Failed => {}
+        }
+        if matches!(self.state, State::Collecting) && self.seq.len() >= PREFIX_LAUNCHES {
+            self.freeze();
+        }
+    }
+
+    /// A device site's live bytes changed to `live` after `launches` launches.
+    pub fn site_changed(&mut self, launches: u64, key: SiteKey, live: u64) {
+        match &mut self.state {
+            State::Collecting => {
+                if self.base.is_none() {
+                    return;
+                }
+                self.log.push((launches, key, live));
+            }
+            State::Found { found, .. } => {
+                let n = found.boundaries.len();
+                found.series.entry(key).or_insert_with(|| AutoSeries {
+                    first: n as u64,
+                    at: vec![0; n],
+                });
+            }
+            State::Failed => {}
+        }
+        if matches!(self.state, State::Collecting) && self.log.len() >= LOG_CAP {
+            self.freeze();
+        }
+    }
+
+    fn freeze(&mut self) {
+        self.state = match self.rebuild() {
+            Some((anchor, found)) => State::Found { anchor, found },
+            None => State::Failed,
+        };
+        self.seq = Vec::new();
+        self.log = Vec::new();
+        self.base = None;
+    }
+
+    /// The period, its anchor and the series at its boundaries, from the prefix and the log.
+    fn rebuild(&self) -> Option<(Anchor, AutoIterations)> {
+        let base = self.base.as_ref()?;
+        let p = find_period(&self.seq)?;
+        let anchor = anchor(&self.seq, p);
+        let boundaries: Vec<u64> = self
+            .seq
+            .iter()
+            .enumerate()
+            .filter(|&(i, &f)| anchor.is_boundary(i as u64, f))
+            .map(|(i, _)| i as u64)
+            .collect();
+        let mut live: HashMap<SiteKey, u64> = base.clone();
+        let mut series: HashMap<SiteKey, AutoSeries> =
+            base.keys().map(|&k| (k, AutoSeries::default())).collect();
+        let mut log = self.log.iter().peekable();
+        for (n, &b) in boundaries.iter().enumerate() {
+            while let Some(&&(at, key, bytes)) = log.peek() {
+                if at > b {
+                    break;
+                }
+                live.insert(key, bytes);
+                series.entry(key).or_insert_with(|| AutoSeries {
+                    first: n as u64,
+                    at: vec![0; n],
+                });
+                log.next();
+            }
+            for (key, s) in &mut series {
+                s.at.push(live.get(key).copied().unwrap_or(0));
+            }
+        }
+        let n = boundaries.len();
+        for &(_, key, _) in log {
+            series.entry(key).or_insert_with(|| AutoSeries {
+                first: n as u64,
+                at: vec![0; n],
+            });
+        }
+        Some((
+            anchor,
+            AutoIterations {
+                period: p as u64,
+                boundaries,
+                series,
+            },
+        ))
+    }
+
+    /// The iterations found so far; `None` when the launches do not repeat.
+    pub fn iterations(&self) -> Option<AutoIterations> {
+        match &self.state {
+            State::Collecting => self.rebuild().map(|(_, found)| found),
+            State::Found { found, .. } => Some(found.clone()),
+            State::Failed => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_smallest_period_despite_a_warm_up() {
+        let mut seq = vec![9, 8, 7];
+        for _ in 0..20 {
+            seq.extend([1, 2, 3, 3, 4]);
+        }
+        assert_eq!(find_period(&seq), Some(5));
+        assert_eq!(anchor(&seq, 5), Anchor::Function(1));
+        assert_eq!(find_period(&[1, 1, 1, 1]), Some(1));
+    }
+
+    #[test]
+    fn no_period_in_distinct_launches_or_too_few_repeats() {
+        let seq: Vec<u32> = (0..100).collect();
+        assert_eq!(find_period(&seq), None);
+        assert_eq!(find_period(&[1, 2, 1, 2, 3]), None);
+    }
+
+    #[test]
+    fn a_period_with_no_single_function_uses_a_stride() {
+        let mut seq = vec![];
+        for _ in 0..10 {
+            seq.extend([1, 1, 2, 2]);
+        }
+        assert_eq!(find_period(&seq), Some(4));
+        assert_eq!(
+            anchor(&seq, 4),
+            Anchor::Stride {
+                start: 0,
+                period: 4
+            }
+        );
+    }
+}

@@ -1,0 +1,252 @@
+//! Iterations found in the launch sequence when the program marks none (`source = "auto"`).
+
+use gpuleak_analysis::{Replay, Report, Site, Symbolizer};
+use gpuleak_trace::*;
+
+const MIB: u64 = 1 << 20;
+const GIB: u64 = 1 << 30;
+
+/// Sites: 1 weights, 2 per-step buffers, 3 scratch.
+struct Trace {
+    buf: Vec<u8>,
+    enc: Encoder,
+    seq: u64,
+    time: u64,
+}
+
+impl Trace {
+    fn new() -> Trace {
+        let header = Header {
+            pid: 1,
+            exe: "/usr/bin/sample".into(),
+            start_mono_ns: 1_000,
+            stacks: "native".into(),
+            ..Header::default()
+        };
+        let mut buf = Vec::new();
+        let enc = Encoder::start(&header, &mut buf);
+        let mut t = Trace {
+            buf,
+            enc,
+            seq: 0,
+            time: 1_000,
+        };
+        for site in 1..=3u32 {
+            t.enc
+                .stack(site, &[0x10_0000 + u64::from(site) * 0x1000], &mut t.buf);
+        }
+        t
+    }
+
+    fn event(&mut self, api: Api, address: u64, size: u64, result: u32, stack: u32) -> &mut Self {
+        self.time += 1_000;
+        let e = Event {
+            seq: self.seq,
+            time_ns: self.time,
+            tid: 7,
+            api,
+            device: 0,
+            stream: 0,
+            address,
+            size,
+            result,
+            stack,
+            mem_info: (result != 0).then_some(MemInfo {
+                free: 100 * MIB,
+                total: 16 * GIB,
+            }),
+            aux: 0,
+            pool_reserved: None,
+        };
+        self.seq += 1;
+        self.enc.event(&e, &mut self.buf);
+        self
+    }
+
+    fn alloc(&mut self, address: u64, size: u64, stack: u32) -> &mut Self {
+        self.event(Api::CudaMalloc, address, size, 0, stack)
+    }
+
+    fn free(&mut self, address: u64) -> &mut Self {
+        self.event(Api::CudaFree, address, 0, 0, 0)
+    }
+
+    fn launch(&mut self, function: u64) -> &mut Self {
+        self.time += 1_000;
+        self.enc.launch(
+            &Launch {
+                time_ns: self.time,
+                tid: 7,
+                api: LaunchApi::CudaLaunchKernel,
+                function,
+                stream: 0,
+            },
+            &mut self.buf,
+        );
+        self
+    }
+
+    fn report(&self) -> Report {
+        let replay = Replay::from_reader(&mut Reader::new(&self.buf[..]).unwrap()).unwrap();
+        Report::build(&replay, &mut Symbolizer::new())
+    }
+}
+
+fn site(r: &Report, stack: u32) -> &Site {
+    r.sites.iter().find(|s| s.stack_id == stack).unwrap()
+}
+
+/// The kernels of one sampler step: down, mid, up, and the scheduler twice.
+const STEP: [u64; 5] = [0x7000, 0x7100, 0x7200, 0x7300, 0x7300];
+
+/// A text encoder and a VAE launch kernels of their own around the steps.
+fn sampler(t: &mut Trace, steps: u64, leak: impl Fn(u64) -> u64) {
+    t.alloc(0x100, 4 * GIB, 1);
+    for f in [0x6000, 0x6100, 0x6200] {
+        t.launch(f);
+    }
+    for step in 0..steps {
+        for (k, &f) in STEP.iter().enumerate() {
+            t.launch(f);
+            if k == 1 {
+                t.alloc(0x9000 + step, 64 * MIB, 3);
+            }
+            if k == 2 {
+                t.free(0x9000 + step);
+                let size = leak(step);
+                if size > 0 {
+                    t.alloc(0x1000 + step, size, 2);
+                }
+            }
+        }
+    }
+    t.launch(0x8000);
+}
+
+#[test]
+fn a_sampler_with_no_marks_gets_its_steps_from_the_launch_sequence() {
+    let mut t = Trace::new();
+    sampler(
+        &mut t,
+        37,
+        |step| if step % 7 == 3 { 4 * MIB } else { 3 * MIB },
+    );
+    let r = t.report();
+    assert_eq!(
+        r.iterations.source.as_deref(),
+        Some("auto"),
+        "{:?}",
+        r.iterations
+    );
+    assert!(
+        (36..=38).contains(&r.iterations.count),
+        "{:?}",
+        r.iterations
+    );
+    assert_eq!(r.iterations.launches_per_iteration, Some(5));
+    assert_eq!(r.iterations.window_ns, None);
+    let leak = site(&r, 2);
+    assert_eq!(leak.verdict.as_deref(), Some("leak"));
+    let per = leak.bytes_per_iteration.unwrap() as f64;
+    assert!(
+        (per - 3.0 * MIB as f64).abs() <= 0.05 * 3.0 * MIB as f64,
+        "{per}"
+    );
+    assert_eq!(site(&r, 1).verdict.as_deref(), Some("steady"));
+    assert_eq!(site(&r, 3).verdict.as_deref(), Some("steady"));
+}
+
+#[test]
+fn a_sampler_without_leaks_is_steady_over_auto_iterations() {
+    let mut t = Trace::new();
+    sampler(&mut t, 25, |_| 0);
+    let r = t.report();
+    assert_eq!(r.iterations.source.as_deref(), Some("auto"));
+    assert!(
+        (24..=26).contains(&r.iterations.count),
+        "{:?}",
+        r.iterations
+    );
+    assert_eq!(site(&r, 3).verdict.as_deref(), Some("steady"));
+}
+
+#[test]
+fn launches_that_do_not_repeat_fall_back_to_time_windows() {
+    let mut t = Trace::new();
+    for step in 0..200u64 {
+        // Every launch a different kernel: no period.
+        t.launch(0x7000 + step);
+        t.alloc(0x1000 + step, MIB, 2);
+    }
+    let r = t.report();
+    assert_eq!(
+        r.iterations.source.as_deref(),
+        Some("time"),
+        "{:?}",
+        r.iterations
+    );
+    assert_eq!(r.iterations.launches_per_iteration, None);
+    assert_eq!(site(&r, 2).verdict.as_deref(), Some("leak"));
+}
+
+#[test]
+fn markers_win_over_the_launch_sequence() {
+    let mut t = Trace::new();
+    t.time += 1_000;
+    t.enc.marker(
+        &Marker {
+            time_ns: t.time,
+            tid: 7,
+            label: None,
+        },
+        &mut t.buf,
+    );
+    sampler(&mut t, 10, |_| MIB);
+    let r = t.report();
+    assert_eq!(r.iterations.source.as_deref(), Some("marker"));
+    assert_eq!(r.iterations.count, 1);
+}
+
+#[test]
+fn an_oom_is_placed_in_its_auto_iteration() {
+    let mut t = Trace::new();
+    sampler(&mut t, 12, |_| 3 * MIB);
+    // Iterations 0..12; the failure comes in a 13th step.
+    t.launch(STEP[0]);
+    t.event(Api::CudaMalloc, 0, 8 * GIB, 2, 2);
+    let r = t.report();
+    assert_eq!(r.iterations.source.as_deref(), Some("auto"));
+    assert_eq!(r.iterations.count, 13);
+    assert_eq!(r.ooms.len(), 1);
+    assert_eq!(r.ooms[0].iteration, Some(12));
+    let leak = site(&r, 2);
+    assert_eq!(leak.verdict.as_deref(), Some("leak"));
+    assert!(leak.full_at_iteration.is_some());
+}
+
+#[test]
+fn a_run_longer_than_the_prefix_keeps_its_boundaries_after_it() {
+    let mut t = Trace::new();
+    // 60_000 steps of 5 launches: the period is fixed after the first 200_000 launches and the
+    // rest are counted as they come.
+    let steps = 60_000;
+    sampler(
+        &mut t,
+        steps,
+        |step| if step % 7 == 3 { 4 * MIB } else { 3 * MIB },
+    );
+    let r = t.report();
+    assert_eq!(r.iterations.source.as_deref(), Some("auto"));
+    assert!(
+        r.iterations.count.abs_diff(steps) <= 1,
+        "{:?}",
+        r.iterations
+    );
+    let leak = site(&r, 2);
+    assert_eq!(leak.verdict.as_deref(), Some("leak"));
+    let per = leak.bytes_per_iteration.unwrap() as f64;
+    assert!(
+        (per - 3.0 * MIB as f64).abs() <= 0.05 * 3.0 * MIB as f64,
+        "{per}"
+    );
+}
