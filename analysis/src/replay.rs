@@ -429,6 +429,7 @@ impl Replay {
                 self.launches += 1;
                 self.last_time_ns = self.last_time_ns.max(l.time_ns);
             }
+            Record::Range(r) => self.last_time_ns = self.last_time_ns.max(r.time_ns),
             Record::Note(n) => self.notes.push(n),
             Record::Trailer(t) => {
                 self.last_time_ns = self.last_time_ns.max(t.end_mono_ns);

@@ -188,7 +188,7 @@ impl<R: Read> Reader<R> {
                 format!("first record has tag {tag_byte}, expected the header"),
             ));
         }
-        if !(tag::HEADER..=tag::LAUNCH).contains(&tag_byte) {
+        if !(tag::HEADER..=tag::RANGE).contains(&tag_byte) {
             return Err(malformed(start, format!("unknown record tag {tag_byte}")));
         }
         if tag_byte == tag::HEADER && self.header.is_some() {
@@ -308,6 +308,36 @@ impl<R: Read> Reader<R> {
                     api,
                     function,
                     stream,
+                })
+            }
+            tag::RANGE => {
+                let dt = c.varint("time delta")?;
+                let tid = c.u32("thread id")?;
+                let op_at = payload_at + (payload.len() - c.remaining()) as u64;
+                let raw = c.u8("range op")?;
+                let op = RangeOp::from_u8(raw)
+                    .ok_or_else(|| malformed(op_at, format!("unknown range op {raw}")))?;
+                let depth = c.u32("range depth")?;
+                let id = c.varint("range id")?;
+                let flags = c.u8("range flags")?;
+                let name = if flags & 1 != 0 {
+                    Some(c.string("range name")?)
+                } else {
+                    None
+                };
+                let domain = if flags & 2 != 0 {
+                    Some(c.string("range domain")?)
+                } else {
+                    None
+                };
+                Record::Range(Range {
+                    time_ns: self.clock.advance(dt),
+                    tid,
+                    op,
+                    depth,
+                    id,
+                    name,
+                    domain,
                 })
             }
             tag::DROPPED => {

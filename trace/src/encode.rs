@@ -19,6 +19,7 @@ pub mod tag {
     pub const NOTE: u8 = 7;
     pub const TRAILER: u8 = 8;
     pub const LAUNCH: u8 = 9;
+    pub const RANGE: u8 = 10;
 }
 
 /// Records larger than this are malformed; the biggest real one is a header with a long argv.
@@ -150,6 +151,24 @@ impl Encoder {
         });
     }
 
+    pub fn range(&mut self, r: &Range, buf: &mut Vec<u8>) {
+        let dt = self.delta(r.time_ns);
+        record(buf, tag::RANGE, |b| {
+            put_varint(b, dt);
+            put_varint(b, r.tid.into());
+            b.push(r.op as u8);
+            put_varint(b, r.depth.into());
+            put_varint(b, r.id);
+            b.push(u8::from(r.name.is_some()) | (u8::from(r.domain.is_some()) << 1));
+            if let Some(n) = &r.name {
+                put_str(b, n);
+            }
+            if let Some(d) = &r.domain {
+                put_str(b, d);
+            }
+        });
+    }
+
     pub fn dropped(&mut self, time_ns: u64, count: u64, buf: &mut Vec<u8>) {
         let dt = self.delta(time_ns);
         record(buf, tag::DROPPED, |b| {
@@ -181,6 +200,7 @@ impl Encoder {
             Record::Event(e) => self.event(e, buf),
             Record::Marker(m) => self.marker(m, buf),
             Record::Launch(l) => self.launch(l, buf),
+            Record::Range(r) => self.range(r, buf),
             Record::Dropped { time_ns, count } => self.dropped(*time_ns, *count, buf),
             Record::Note(n) => self.note(n, buf),
             Record::Trailer(t) => self.trailer(t, buf),

@@ -408,6 +408,50 @@ pub struct Launch {
     pub stream: u64,
 }
 
+/// What an NVTX call did to a thread's ranges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum RangeOp {
+    /// nvtxRangePush*, nvtxDomainRangePushEx: a nested range opens on this thread.
+    Push = 1,
+    /// nvtxRangePop, nvtxDomainRangePop.
+    Pop = 2,
+    /// nvtxRangeStart*, nvtxDomainRangeStartEx: a range that may end on another thread.
+    Start = 3,
+    /// nvtxRangeEnd, nvtxDomainRangeEnd.
+    End = 4,
+}
+
+impl RangeOp {
+    pub fn from_u8(v: u8) -> Option<RangeOp> {
+        match v {
+            1 => Some(RangeOp::Push),
+            2 => Some(RangeOp::Pop),
+            3 => Some(RangeOp::Start),
+            4 => Some(RangeOp::End),
+            _ => None,
+        }
+    }
+}
+
+/// An NVTX range event, seen by the hook acting as the NVTX injection library. Ranges named like
+/// a step ("step", "denoise") mark iterations with no change to the program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Range {
+    pub time_ns: u64,
+    pub tid: u32,
+    pub op: RangeOp,
+    /// For a push, the thread's nesting depth before it (0 = outermost); for a pop, after it;
+    /// 0 for start and end.
+    pub depth: u32,
+    /// The range id of a start/end pair; 0 for push and pop.
+    pub id: u64,
+    /// The range's message, for push and start when it has one.
+    pub name: Option<String>,
+    /// The NVTX domain's name; `None` for the default domain.
+    pub domain: Option<String>,
+}
+
 /// A boundary the program marked (`gpuleak_mark_iteration`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Marker {
@@ -435,6 +479,7 @@ pub enum Record {
     Event(Event),
     Marker(Marker),
     Launch(Launch),
+    Range(Range),
     /// Events the hook could not record (the writer fell behind past the wait limit).
     Dropped {
         time_ns: u64,

@@ -384,7 +384,7 @@ fn the_first_record_must_be_the_header_and_the_only_one() {
 #[test]
 fn an_unknown_tag_is_an_error_at_its_record() {
     let (valid, _) = encode(&header(), &records());
-    for t in [0u8, 10, 0x7f, 0xff] {
+    for t in [0u8, 11, 0x7f, 0xff] {
         let mut bytes = valid.clone();
         bytes.extend(raw(t, &[1, 2, 3]));
         let (offset, msg) = first_error(&bytes);

@@ -143,6 +143,24 @@ pub fn records() -> Vec<Record> {
             function: 0x55_0000_1234,
             stream: 0,
         }),
+        Record::Range(Range {
+            time_ns: t0 + 1_002,
+            tid: 7,
+            op: RangeOp::Push,
+            depth: 0,
+            id: 0,
+            name: Some("step".into()),
+            domain: None,
+        }),
+        Record::Range(Range {
+            time_ns: t0 + 1_002,
+            tid: 7,
+            op: RangeOp::End,
+            depth: u32::MAX,
+            id: u64::MAX,
+            name: None,
+            domain: Some("diffusers".into()),
+        }),
         Record::Launch(Launch {
             time_ns: t0 + 1_003,
             tid: u32::MAX,
@@ -362,6 +380,8 @@ pub fn arb_record() -> impl Strategy<Value = Record> {
         1 => (arb_dt(), prop_oneof![0u64..100, any::<u64>()])
             .prop_map(|(time_ns, count)| Record::Dropped { time_ns, count }),
         1 => arb_string().prop_map(Record::Note),
+        2 => (arb_dt(), any::<u32>(), prop::sample::select(vec![RangeOp::Push, RangeOp::Pop, RangeOp::Start, RangeOp::End]), any::<u32>(), arb_u64(), prop::option::of(arb_string()), prop::option::of(arb_string()))
+            .prop_map(|(time_ns, tid, op, depth, id, name, domain)| Record::Range(Range { time_ns, tid, op, depth, id, name, domain })),
         2 => (arb_dt(), any::<u32>(), prop::sample::select(vec![LaunchApi::CudaLaunchKernel, LaunchApi::CuLaunchKernel, LaunchApi::CuLaunchKernelEx]), arb_u64(), arb_u64())
             .prop_map(|(time_ns, tid, api, function, stream)| Record::Launch(Launch { time_ns, tid, api, function, stream })),
         1 => (arb_u64(), arb_u64(), arb_u64(), arb_u64(), arb_u64()).prop_map(
@@ -390,6 +410,7 @@ pub fn arb_trace(max_records: usize) -> impl Strategy<Value = (Header, Vec<Recor
                     Record::Event(e) => &mut e.time_ns,
                     Record::Marker(m) => &mut m.time_ns,
                     Record::Launch(l) => &mut l.time_ns,
+                    Record::Range(r) => &mut r.time_ns,
                     Record::Dropped { time_ns, .. } => time_ns,
                     _ => continue,
                 };
