@@ -11,6 +11,7 @@ mod config;
 mod guard;
 mod layout;
 mod modules;
+mod nvtx;
 mod real;
 mod record;
 mod unwind;

@@ -67,6 +67,9 @@ struct State {
     max_wait: Duration,
     /// A bounded wait for the writer timed out; cleared when the writer takes the buffer.
     overflowing: bool,
+    /// NVTX ranges seen before the first CUDA event: a process that only uses NVTX gets no
+    /// file, and one that does gets the range its first allocation sits in.
+    early_ranges: Vec<gpuleak_trace::Range>,
     writer_woken: bool,
 }
 
@@ -121,6 +124,7 @@ impl Core {
                 path: String::new(),
                 max_wait: Duration::from_secs(10),
                 overflowing: false,
+                early_ranges: Vec::new(),
                 writer_woken: false,
             }),
             file: Mutex::new(()),
@@ -238,6 +242,34 @@ pub fn launch(api: gpuleak_trace::LaunchApi, function: u64, stream: u64) {
     let State { enc, buf, .. } = &mut *st;
     enc.launch(&l, buf);
     after_append(core, st);
+}
+
+/// Ranges before the first CUDA event kept for the trace, at most.
+const EARLY_RANGES: usize = 4096;
+
+pub fn range(mut r: gpuleak_trace::Range) {
+    let core = core();
+    let mut st = core.state.lock();
+    r.time_ns = now_ns();
+    r.tid = guard::tid();
+    match st.phase {
+        Phase::Idle => {
+            if st.early_ranges.len() >= EARLY_RANGES {
+                st.early_ranges.remove(0);
+            }
+            st.early_ranges.push(r);
+        }
+        Phase::Active | Phase::Finished => {
+            if !make_room(core, &mut st) {
+                return;
+            }
+            flush_dropped(&mut st, r.time_ns);
+            let State { enc, buf, .. } = &mut *st;
+            enc.range(&r, buf);
+            after_append(core, st);
+        }
+        Phase::Disabled => {}
+    }
 }
 
 pub fn marker(label: Option<String>) {
@@ -447,6 +479,10 @@ fn ensure_started(core: &'static Core, st: &mut State) -> bool {
         return false;
     }
     st.buf.clear();
+    for r in std::mem::take(&mut st.early_ranges) {
+        let State { enc, buf, .. } = &mut *st;
+        enc.range(&r, buf);
+    }
     once_per_process();
     let spawned = std::thread::Builder::new()
         .name("gpuleak-writer".into())
