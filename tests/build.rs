@@ -50,6 +50,7 @@ const PROGRAMS: &[Program] = &[
     c("ipc.c", Some("cuda")),
     c("late_dlopen.c", None),
     c("sampler.c", Some("cudart")),
+    c("nvtx_sampler.c", Some("cudart")),
     Program {
         source: "abort_uncaught.cpp",
         link: Some("cudart"),

@@ -18,11 +18,12 @@ pub mod units;
 
 pub use period::{AutoIterations, AutoSeries};
 pub use replay::{
-    Frame, LiveAlloc, LiveKey, MEMORY_KINDS, MemoryClass, OomEvent, PoolStats, Replay, SiteKey,
-    SiteSeries, SiteStats, TIME_WINDOWS, Totals, holds_own_memory, is_out_of_memory, kind_name,
+    BoundarySeries, Frame, LiveAlloc, LiveKey, MAX_RANGES, MEMORY_KINDS, MemoryClass, OomEvent,
+    PoolStats, RangeStats, Replay, SiteKey, SiteSeries, SiteStats, TIME_WINDOWS, Totals,
+    holds_own_memory, is_out_of_memory, kind_name,
 };
 pub use report::{
     ClassTotals, DeviceTotals, Iterations, KindTotals, MemorySummary, Oom, PinnedHostTotals, Pools,
-    Process, Report, SCHEMA, Site,
+    Process, Report, ReportOptions, SCHEMA, Site,
 };
 pub use symbols::Symbolizer;

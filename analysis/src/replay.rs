@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
 use gpuleak_trace::{
-    Api, DecodeError, Event, Header, MemInfo, MemoryKind, Module, NO_STACK, Namespace, Op, Reader,
-    Record, Trailer,
+    Api, DecodeError, Event, Header, MemInfo, MemoryKind, Module, NO_STACK, Namespace, Op, Range,
+    RangeOp, Reader, Record, Trailer,
 };
 use serde::Serialize;
 
@@ -249,6 +249,33 @@ pub struct OomEvent {
     /// Kernel launches seen before the failure: places it among iterations found in the launch
     /// sequence.
     pub launches_before: u64,
+    /// Occurrences of each NVTX range (indexed as [`Replay::ranges`]) seen before the failure.
+    pub ranges_before: Vec<u64>,
+}
+
+/// How many distinct NVTX ranges (domain and name) a replay follows; later names are ignored.
+pub const MAX_RANGES: usize = 32;
+
+/// One distinct NVTX range (domain and name) and how often it opened (pushes and starts).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RangeStats {
+    /// The NVTX domain's name; `None` for the default domain.
+    pub domain: Option<String>,
+    pub name: String,
+    pub count: u64,
+    /// The smallest nesting depth it was pushed at, counted within its domain on its thread
+    /// (NVTX keeps one push/pop stack per domain); 0 for start/end ranges.
+    pub min_depth: u32,
+}
+
+/// Live bytes at each occurrence of one boundary (an NVTX range's opening), like
+/// [`SiteSeries::at_markers`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BoundarySeries {
+    /// Occurrences seen when the site first allocated.
+    pub first: u64,
+    /// Live bytes at each occurrence (0 before the site existed).
+    pub at: Vec<u64>,
 }
 
 /// How many time windows the fallback keeps at least; it keeps fewer than twice as many.
@@ -267,6 +294,9 @@ pub struct SiteSeries {
     pub at_markers: Vec<u64>,
     /// Live bytes at the end of each complete time window.
     pub at_windows: Vec<u64>,
+    /// Live bytes at each opening of each NVTX range, indexed as [`Replay::ranges`] (shorter
+    /// when ranges appeared after the last update: missing ones have no entries).
+    pub at_ranges: Vec<BoundarySeries>,
 }
 
 /// One frame of a recorded stack, with the module that held it when the stack was recorded.
@@ -335,6 +365,10 @@ pub struct Replay {
     sites: HashMap<SiteKey, SiteStats>,
     ooms: Vec<OomEvent>,
     markers: u64,
+    /// Distinct NVTX ranges, in the order first seen (at most [`MAX_RANGES`]).
+    ranges: Vec<RangeStats>,
+    /// Open pushes per thread and domain, for nesting depth within a domain.
+    range_depth: HashMap<(u32, Option<String>), u32>,
     /// Kernel launches seen (Launch records).
     launches: u64,
     /// Iterations looked for in the launch sequence.
@@ -429,12 +463,74 @@ impl Replay {
                 self.launches += 1;
                 self.last_time_ns = self.last_time_ns.max(l.time_ns);
             }
-            Record::Range(r) => self.last_time_ns = self.last_time_ns.max(r.time_ns),
+            Record::Range(r) => self.range(r),
             Record::Note(n) => self.notes.push(n),
             Record::Trailer(t) => {
                 self.last_time_ns = self.last_time_ns.max(t.end_mono_ns);
                 self.trailer = Some(t);
             }
+        }
+    }
+
+    /// An NVTX range opening is a boundary of that range's iterations: every device site's live
+    /// bytes are kept there, as at markers.
+    fn range(&mut self, r: Range) {
+        self.advance_windows(r.time_ns);
+        self.last_time_ns = self.last_time_ns.max(r.time_ns);
+        let depth = match r.op {
+            RangeOp::Push => {
+                let open = self
+                    .range_depth
+                    .entry((r.tid, r.domain.clone()))
+                    .or_insert(0);
+                let before = *open;
+                *open = open.saturating_add(1);
+                // The hook's depth counts every domain; the smaller is the depth in this one.
+                before.min(r.depth)
+            }
+            RangeOp::Pop => {
+                if let Some(open) = self.range_depth.get_mut(&(r.tid, r.domain.clone())) {
+                    *open = open.saturating_sub(1);
+                }
+                return;
+            }
+            RangeOp::Start => 0,
+            RangeOp::End => return,
+        };
+        let Some(name) = r.name else { return };
+        let index = match self
+            .ranges
+            .iter()
+            .position(|s| s.name == name && s.domain == r.domain)
+        {
+            Some(i) => i,
+            None if self.ranges.len() < MAX_RANGES => {
+                self.ranges.push(RangeStats {
+                    domain: r.domain,
+                    name,
+                    count: 0,
+                    min_depth: depth,
+                });
+                self.ranges.len() - 1
+            }
+            None => return,
+        };
+        let stats = &mut self.ranges[index];
+        stats.min_depth = stats.min_depth.min(depth);
+        let before = stats.count;
+        stats.count += 1;
+        for (key, series) in &mut self.series {
+            let live = self.sites.get(key).map_or(0, |s| s.live_bytes);
+            if series.at_ranges.len() <= index {
+                // Ranges that appeared after this site: it existed before their first opening.
+                series
+                    .at_ranges
+                    .resize_with(index + 1, BoundarySeries::default);
+            }
+            let b = &mut series.at_ranges[index];
+            // A site made before this range first appeared existed at every earlier opening.
+            b.at.resize(before as usize, 0);
+            b.at.push(live);
         }
     }
 
@@ -476,6 +572,7 @@ impl Replay {
                     stack: e.stack,
                     markers_before: self.markers,
                     launches_before: self.launches,
+                    ranges_before: self.ranges.iter().map(|r| r.count).collect(),
                 });
             }
             return;
@@ -512,12 +609,19 @@ impl Replay {
             self.gpu_peak_live_bytes = self.gpu_peak_live_bytes.max(self.gpu_live_bytes);
         }
         if class == MemoryClass::Device {
-            let (markers, windows) = (self.markers, self.windows);
+            let (markers, windows, ranges) = (self.markers, self.windows, &self.ranges);
             self.series.entry(key).or_insert_with(|| SiteSeries {
                 first_marker: markers,
                 first_window: windows,
                 at_markers: vec![0; markers as usize],
                 at_windows: vec![0; windows as usize],
+                at_ranges: ranges
+                    .iter()
+                    .map(|r| BoundarySeries {
+                        first: r.count,
+                        at: vec![0; r.count as usize],
+                    })
+                    .collect(),
             });
         }
         let s = self.sites.entry(key).or_default();
@@ -767,6 +871,11 @@ impl Replay {
 
     pub fn markers(&self) -> u64 {
         self.markers
+    }
+
+    /// Distinct NVTX ranges (domain and name) in the order first seen, at most [`MAX_RANGES`].
+    pub fn ranges(&self) -> &[RangeStats] {
+        &self.ranges
     }
 
     /// Iterations found in the launch sequence: its period, the launch positions where

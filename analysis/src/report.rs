@@ -4,6 +4,7 @@
 //! added beside old ones, and `schema` changes when a field changes meaning.
 
 use gpuleak_trace::{Api, MemoryKind};
+use regex::Regex;
 use serde::{Serialize, Serializer};
 
 use crate::growth::{self, Judgement, Verdict};
@@ -15,6 +16,14 @@ use crate::replay::{
 use crate::symbols::Symbolizer;
 
 pub const SCHEMA: u32 = 1;
+
+/// Choices that change how a report reads the trace.
+#[derive(Clone, Debug, Default)]
+pub struct ReportOptions {
+    /// NVTX ranges whose name matches mark iterations (`--iteration-range`); when several names
+    /// match, the one that occurs most often. Without it, the outermost range that repeats.
+    pub iteration_range: Option<Regex>,
+}
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Report {
@@ -219,7 +228,8 @@ pub struct Site {
 pub struct Iterations {
     pub count: u64,
     /// "marker" when the program marked its iterations (iteration i runs from marker i to the
-    /// next, the last to the end of the trace); "time" when it did not and fixed time windows
+    /// next, the last to the end of the trace); "nvtx" when it did not but NVTX ranges mark them
+    /// (iteration i starts at the i-th push or start of the range named in `range`); "time" when it did not and fixed time windows
     /// stand in for them; "auto" when it did not but its kernel launches repeat: iterations are
     /// the repetitions of the launch sequence's period (each starts at a launch of the period's
     /// first kernel); null for a trace with no events.
@@ -228,6 +238,8 @@ pub struct Iterations {
     pub window_ns: Option<u64>,
     /// Kernel launches per iteration when `source` is "auto"; null otherwise.
     pub launches_per_iteration: Option<u64>,
+    /// The NVTX range whose openings start iterations when `source` is "nvtx"; null otherwise.
+    pub range: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -250,6 +262,14 @@ pub struct Oom {
 
 impl Report {
     pub fn build(replay: &Replay, symbols: &mut Symbolizer) -> Report {
+        Report::build_with(replay, symbols, &ReportOptions::default())
+    }
+
+    pub fn build_with(
+        replay: &Replay,
+        symbols: &mut Symbolizer,
+        options: &ReportOptions,
+    ) -> Report {
         let d = replay.device();
         let p = replay.pinned_host();
         let pools = replay.pools();
@@ -270,7 +290,7 @@ impl Report {
                 // Deterministic output for equal figures.
                 .then(ka.cmp(kb))
         });
-        let clock = Clock::of(replay);
+        let clock = Clock::of(replay, options.iteration_range.as_ref());
         let sites = ranked
             .into_iter()
             .map(|(k, s)| {
@@ -371,12 +391,16 @@ impl Report {
                 source: clock.source.map(|s| s.to_string()),
                 window_ns: (clock.source == Some("time")).then_some(clock.width_ns),
                 launches_per_iteration: clock.auto.as_ref().map(|a| a.period),
+                range: clock
+                    .range
+                    .and_then(|i| replay.ranges().get(i))
+                    .map(|r| r.name.clone()),
             },
             ooms,
             dropped_events: replay.dropped(),
             unmatched_frees: replay.unmatched_frees(),
             replaced_allocations: replay.replaced_allocations(),
-            notes: replay.notes().to_vec(),
+            notes: replay.notes().iter().cloned().chain(clock.notes).collect(),
         }
     }
 
@@ -389,10 +413,33 @@ impl Report {
 /// Fewer iterations found in the launch sequence than this and time windows stand in.
 const MIN_AUTO_ITERATIONS: usize = 3;
 
-/// Where the report's iterations come from: markers, else the launch sequence's period, else
-/// fixed time windows.
+/// NVTX ranges occurring fewer times than this are not taken for iterations unless asked for.
+const MIN_RANGE_ITERATIONS: u64 = 3;
+
+/// The NVTX range whose openings are iterations: with a pattern, the matching name that occurs
+/// most often; without, the most frequent outermost name occurring at least 3 times. Ties go to
+/// the range seen first.
+fn choose_range(replay: &Replay, pattern: Option<&Regex>) -> Option<usize> {
+    replay
+        .ranges()
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| match pattern {
+            Some(p) => r.count > 0 && p.is_match(&r.name),
+            None => r.min_depth == 0 && r.count >= MIN_RANGE_ITERATIONS,
+        })
+        .min_by_key(|(i, r)| (std::cmp::Reverse(r.count), *i))
+        .map(|(i, _)| i)
+}
+
+/// Where the report's iterations come from: markers, else NVTX ranges, else the launch
+/// sequence's period, else fixed time windows.
 struct Clock {
     source: Option<&'static str>,
+    /// Index into [`Replay::ranges`]; present only when `source` is "nvtx".
+    range: Option<usize>,
+    /// What the report should say about the choice.
+    notes: Vec<String>,
     count: u64,
     start_ns: u64,
     width_ns: u64,
@@ -401,9 +448,27 @@ struct Clock {
 }
 
 impl Clock {
-    fn of(replay: &Replay) -> Clock {
+    fn of(replay: &Replay, pattern: Option<&Regex>) -> Clock {
         let (start_ns, width_ns, windows) = replay.time_windows();
-        let auto = if replay.markers() == 0 {
+        let mut notes = Vec::new();
+        let range = if replay.markers() == 0 {
+            choose_range(replay, pattern)
+        } else {
+            None
+        };
+        if let Some(p) = pattern {
+            if replay.markers() > 0 {
+                notes.push(format!(
+                    "--iteration-range {p}: the program marks its iterations \
+                     (gpuleak_mark_iteration); markers are used instead"
+                ));
+            } else if range.is_none() {
+                notes.push(format!(
+                    "--iteration-range {p}: no NVTX range in the trace matches"
+                ));
+            }
+        }
+        let auto = if replay.markers() == 0 && range.is_none() {
             replay
                 .auto_iterations()
                 .filter(|a| a.boundaries.len() >= MIN_AUTO_ITERATIONS)
@@ -412,6 +477,8 @@ impl Clock {
         };
         let (source, count) = if replay.markers() > 0 {
             (Some("marker"), replay.markers())
+        } else if let Some(i) = range {
+            (Some("nvtx"), replay.ranges()[i].count)
         } else if let Some(a) = &auto {
             (Some("auto"), a.boundaries.len() as u64)
         } else if replay.events() > 0 {
@@ -421,6 +488,8 @@ impl Clock {
         };
         Clock {
             source,
+            range,
+            notes,
             count,
             start_ns,
             width_ns,
@@ -436,6 +505,17 @@ impl Clock {
                 growth::iteration_ends(&series.at_markers, live_now),
                 series.first_marker.saturating_sub(1) as usize,
             ),
+            "nvtx" => {
+                let b = series
+                    .at_ranges
+                    .get(self.range?)
+                    .cloned()
+                    .unwrap_or_default();
+                (
+                    growth::iteration_ends(&b.at, live_now),
+                    b.first.saturating_sub(1) as usize,
+                )
+            }
             "auto" => {
                 let s = self.auto.as_ref()?.series.get(key)?;
                 (
@@ -466,6 +546,7 @@ impl Clock {
     fn iteration_of(&self, o: &OomEvent) -> Option<u64> {
         match self.source? {
             "marker" => o.markers_before.checked_sub(1),
+            "nvtx" => o.ranges_before.get(self.range?)?.checked_sub(1),
             "auto" => self.auto.as_ref()?.iteration_after(o.launches_before),
             _ => Some(
                 (o.time_ns.saturating_sub(self.start_ns) / self.width_ns)

@@ -825,7 +825,13 @@ fn the_json_keeps_every_old_field_and_adds_the_memory_classes() {
     }
     assert_eq!(
         keys(&v["iterations"]),
-        vec!["count", "launches_per_iteration", "source", "window_ns"]
+        vec![
+            "count",
+            "launches_per_iteration",
+            "range",
+            "source",
+            "window_ns"
+        ]
     );
 
     let pools = &v["pools"];

@@ -51,6 +51,13 @@ pub struct DiffArgs {
     /// `text` for people, `json` for tools.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+
+    /// NVTX ranges whose name matches REGEX (a regular expression, unanchored) mark iterations:
+    /// each push or start of the range begins one. When several names match, the one that occurs
+    /// most often. Without this option the outermost range that repeats at least 3 times does;
+    /// iterations marked with gpuleak_mark_iteration take precedence over either.
+    #[arg(long, value_name = "REGEX")]
+    pub iteration_range: Option<String>,
 }
 
 /// Run a program and record its GPU memory use.
@@ -63,7 +70,11 @@ pub struct DiffArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "Environment:\n  \
     GPULEAK_HOOK    the hook library, when --hook is not given\n\n\
-    The program sees GPULEAK_OUTPUT (the trace path; %p in it becomes the process id) and LD_PRELOAD.")]
+    NVTX_INJECTION64_PATH  set to the hook, so that programs using NVTX v3 (PyTorch's \
+    torch.cuda.nvtx, for one) report their ranges; one already set is kept, and then NVTX ranges \
+    are not seen\n\n\
+    The program sees GPULEAK_OUTPUT (the trace path; %p in it becomes the process id), LD_PRELOAD \
+    and NVTX_INJECTION64_PATH.")]
 pub struct RunArgs {
     /// Where to write the trace [default: gpuleak-<command>-<pid>.trace in the current directory].
     /// An existing file of that name is replaced.
@@ -79,6 +90,13 @@ pub struct RunArgs {
     /// gpuleak executable].
     #[arg(long, value_name = "PATH")]
     pub hook: Option<PathBuf>,
+
+    /// NVTX ranges whose name matches REGEX (a regular expression, unanchored) mark iterations:
+    /// each push or start of the range begins one. When several names match, the one that occurs
+    /// most often. Without this option the outermost range that repeats at least 3 times does;
+    /// iterations marked with gpuleak_mark_iteration take precedence over either.
+    #[arg(long, value_name = "REGEX")]
+    pub iteration_range: Option<String>,
 
     /// The program to run and its arguments. Put `--` before it when its own options could be
     /// taken for gpuleak's.
@@ -96,8 +114,9 @@ pub struct RunArgs {
 /// Findings come first: every call site whose device memory leaks (grows each iteration and is
 /// never given back), saws (grows over runs of iterations, then falls back) or plateaus, with its
 /// growth per iteration and, for a leak, the iteration at which the device would be full.
-/// Iterations are what the program marked with gpuleak_mark_iteration; without markers, fixed
-/// time windows stand in for them (and the report says so). With --fail-on leak the exit status
+/// Iterations are what the program marked with gpuleak_mark_iteration; without markers, the
+/// openings of an NVTX range (see --iteration-range); without those, the repeating sequence of
+/// kernel launches; failing that, fixed time windows stand in for them (and the report says so). With --fail-on leak the exit status
 /// is 1 when any site leaks.
 ///
 /// Shows totals for device memory (managed memory, arrays and graph memory included), pinned host
@@ -125,6 +144,13 @@ pub struct ReportArgs {
     /// printed either way. For CI.
     #[arg(long, value_enum, value_name = "WHAT")]
     pub fail_on: Option<FailOn>,
+
+    /// NVTX ranges whose name matches REGEX (a regular expression, unanchored) mark iterations:
+    /// each push or start of the range begins one. When several names match, the one that occurs
+    /// most often. Without this option the outermost range that repeats at least 3 times does;
+    /// iterations marked with gpuleak_mark_iteration take precedence over either.
+    #[arg(long, value_name = "REGEX")]
+    pub iteration_range: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -151,6 +177,22 @@ mod tests {
         match parse(args).expect("parses").command {
             Command::Run(r) => r,
             other => panic!("expected run, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_subcommand_takes_an_iteration_range() {
+        for args in [
+            &["report", "--iteration-range", "^step$", "a.trace"][..],
+            &["diff", "--iteration-range", "^step$", "a", "b"],
+            &["run", "--iteration-range", "^step$", "--", "prog"],
+        ] {
+            let pattern = match parse(args).expect("parses").command {
+                Command::Report(r) => r.iteration_range,
+                Command::Diff(d) => d.iteration_range,
+                Command::Run(r) => r.iteration_range,
+            };
+            assert_eq!(pattern.as_deref(), Some("^step$"));
         }
     }
 

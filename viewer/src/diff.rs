@@ -11,7 +11,7 @@ use gpuleak_analysis::{Report, Site, Symbolizer, kind_name};
 
 use crate::Fail;
 use crate::cli::{DiffArgs, Format};
-use crate::report::{emit, load};
+use crate::report::{emit, load, options};
 
 /// One site in either trace.
 struct Row<'a> {
@@ -40,9 +40,10 @@ impl Row<'_> {
 }
 
 pub fn diff(args: &DiffArgs) -> Result<i32, Fail> {
+    let options = options(args.iteration_range.as_deref())?;
     let mut symbols = Symbolizer::new();
-    let a = Report::build(&load(&args.a)?, &mut symbols);
-    let b = Report::build(&load(&args.b)?, &mut symbols);
+    let a = Report::build_with(&load(&args.a)?, &mut symbols, &options);
+    let b = Report::build_with(&load(&args.b)?, &mut symbols, &options);
     let rows = rows(&a, &b);
     let out = match args.format {
         Format::Json => json(&rows) + "\n",

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use gpuleak_analysis::units::{bytes, count};
-use gpuleak_analysis::{Replay, Report, Symbolizer};
+use gpuleak_analysis::{Replay, Report, ReportOptions, Symbolizer};
 use gpuleak_trace::{DecodeError, MemoryKind};
 
 use crate::cli::{FailOn, Format, ReportArgs};
@@ -15,6 +15,7 @@ use crate::{EXIT_USAGE, Fail};
 const FRAMES_SHOWN: usize = 12;
 
 pub fn report(args: &ReportArgs) -> Result<i32, Fail> {
+    let options = options(args.iteration_range.as_deref())?;
     let replay = load(&args.file)?;
     if let Some(offset) = replay.truncated_at() {
         eprintln!(
@@ -23,7 +24,7 @@ pub fn report(args: &ReportArgs) -> Result<i32, Fail> {
             args.file.display()
         );
     }
-    let report = Report::build(&replay, &mut Symbolizer::new());
+    let report = Report::build_with(&replay, &mut Symbolizer::new(), &options);
     let out = match args.format {
         Format::Json => report.to_json() + "\n",
         Format::Text => render_text(&report, args.top),
@@ -37,6 +38,31 @@ pub fn report(args: &ReportArgs) -> Result<i32, Fail> {
         Some(FailOn::Leak) if leaks => 1,
         _ => 0,
     })
+}
+
+/// The report options the command line asks for; a pattern that is no regular expression is one
+/// line naming what is wrong with it.
+pub fn options(iteration_range: Option<&str>) -> Result<ReportOptions, Fail> {
+    let iteration_range = match iteration_range {
+        None => None,
+        Some(p) => Some(regex::Regex::new(p).map_err(|e| {
+            // The regex crate explains syntax errors over several lines; the last says what.
+            let text = e.to_string();
+            let why = text
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("invalid")
+                .trim()
+                .trim_start_matches("error: ")
+                .to_string();
+            Fail::new(
+                EXIT_USAGE,
+                format!("--iteration-range {p:?}: not a regular expression: {why}"),
+            )
+        })?),
+    };
+    Ok(ReportOptions { iteration_range })
 }
 
 /// Reads and replays a whole trace; any error is one line naming the file and the byte.
@@ -129,6 +155,14 @@ pub fn render_text(r: &Report, top: usize) -> String {
                 "Iterations: not marked; {} fixed time windows of {} stand in for them",
                 r.iterations.count,
                 duration(w)
+            );
+        }
+        (Some("nvtx"), _) => {
+            let name = r.iterations.range.as_deref().unwrap_or("");
+            let _ = writeln!(
+                s,
+                "Iterations: {} (NVTX range {name:?})",
+                r.iterations.count
             );
         }
         (Some("auto"), _) => {

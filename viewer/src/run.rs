@@ -21,6 +21,9 @@ pub fn run(args: &RunArgs) -> Result<i32, Fail> {
     let Some((program, program_args)) = args.command.split_first() else {
         return Err(Fail::new(EXIT_USAGE, "no command to run"));
     };
+    // Checked before the program runs, so that a typo does not cost a whole run. The end-of-run
+    // summary shows no findings yet, so this is all --iteration-range does here for now.
+    crate::report::options(args.iteration_range.as_deref())?;
     let exe_dir = std::env::current_exe()
         .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf));
@@ -44,16 +47,26 @@ pub fn run(args: &RunArgs) -> Result<i32, Fail> {
     prepare_output(&output_abs, &output)?;
 
     let preload = ld_preload(&hook, std::env::var_os("LD_PRELOAD").as_deref());
+    let nvtx = nvtx_injection(&hook, std::env::var_os(NVTX_INJECTION).as_deref());
+    if nvtx.is_none() {
+        eprintln!(
+            "gpuleak: note: {NVTX_INJECTION} is already set; keeping it, so NVTX ranges will not \
+             be seen"
+        );
+    }
     install_forwarding();
     // Traces of children are told apart from leftovers of earlier runs by their age; a little
     // slack covers file systems with coarse timestamps.
     let started = SystemTime::now() - Duration::from_secs(2);
-    let mut child = Command::new(program)
+    let mut command = Command::new(program);
+    command
         .args(program_args)
         .env("LD_PRELOAD", &preload)
-        .env("GPULEAK_OUTPUT", &output_abs)
-        .spawn()
-        .map_err(|e| spawn_fail(program, &e))?;
+        .env("GPULEAK_OUTPUT", &output_abs);
+    if let Some(path) = &nvtx {
+        command.env(NVTX_INJECTION, path);
+    }
+    let mut child = command.spawn().map_err(|e| spawn_fail(program, &e))?;
     let pid = child.id() as i32;
     CHILD.store(pid, Ordering::SeqCst);
     let pending = PENDING.swap(0, Ordering::SeqCst);
@@ -119,6 +132,18 @@ pub fn find_hook(
         ));
     }
     Ok(path)
+}
+
+/// The variable NVTX v3 reads for the library to load as its injection.
+pub const NVTX_INJECTION: &str = "NVTX_INJECTION64_PATH";
+
+/// What NVTX_INJECTION64_PATH should be set to: the hook, unless the user set it already (then
+/// `None`: theirs stays).
+pub fn nvtx_injection(hook: &Path, existing: Option<&OsStr>) -> Option<OsString> {
+    match existing {
+        Some(v) if !v.is_empty() => None,
+        _ => Some(hook.as_os_str().to_os_string()),
+    }
 }
 
 /// The hook goes first so that it sees every CUDA call before another preload does.
@@ -398,6 +423,17 @@ fn summary_line(path: &Path, shown: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nvtx_injection_is_the_hook_unless_already_set() {
+        let hook = Path::new("/opt/gpuleak/libgpuleak_hook.so");
+        assert_eq!(nvtx_injection(hook, None), Some(hook.as_os_str().into()));
+        assert_eq!(
+            nvtx_injection(hook, Some(OsStr::new(""))),
+            Some(hook.as_os_str().into())
+        );
+        assert_eq!(nvtx_injection(hook, Some(OsStr::new("/x/nsys.so"))), None);
+    }
 
     #[test]
     fn the_hook_goes_in_front_of_an_existing_preload() {
