@@ -16,9 +16,24 @@ use libloading::os::unix::{Library, RTLD_GLOBAL, RTLD_NOW};
 type Alloc = unsafe extern "C" fn(*mut u64, usize) -> c_uint;
 type Free = unsafe extern "C" fn(u64) -> c_uint;
 
+type LaunchKernel = unsafe extern "C" fn(
+    *mut c_void,
+    c_uint,
+    c_uint,
+    c_uint,
+    c_uint,
+    c_uint,
+    c_uint,
+    c_uint,
+    *mut c_void,
+    *mut *mut c_void,
+    *mut *mut c_void,
+) -> c_uint;
+
 struct Driver {
     alloc: Alloc,
     free: Free,
+    launch: LaunchKernel,
     _libs: Vec<Library>,
 }
 
@@ -40,13 +55,14 @@ fn load(with_hook: bool) -> Driver {
         assert_eq!(retain(&mut ctx, 0), 0);
         assert_eq!(set(ctx), 0);
         let mut libs = Vec::new();
-        let (alloc, free): (Alloc, Free) = if with_hook {
+        let (alloc, free, launch): (Alloc, Free, LaunchKernel) = if with_hook {
             let hook =
                 Library::open(Some(gpuleak_tests::hook_path()), RTLD_NOW).expect("load the hook");
             let dlsym: Dlsym = *hook.get(b"dlsym\0").unwrap();
             let handle = cuda.into_raw();
             let a = dlsym(handle, c"cuMemAlloc_v2".as_ptr());
             let f = dlsym(handle, c"cuMemFree_v2".as_ptr());
+            let l = dlsym(handle, c"cuLaunchKernel".as_ptr());
             let cuda = Library::from_raw(handle);
             assert!(!a.is_null() && !f.is_null());
             assert_ne!(
@@ -59,16 +75,19 @@ fn load(with_hook: bool) -> Driver {
             (
                 std::mem::transmute::<*mut c_void, Alloc>(a),
                 std::mem::transmute::<*mut c_void, Free>(f),
+                std::mem::transmute::<*mut c_void, LaunchKernel>(l),
             )
         } else {
             let a: Alloc = *cuda.get(b"cuMemAlloc_v2\0").unwrap();
             let f: Free = *cuda.get(b"cuMemFree_v2\0").unwrap();
+            let l: LaunchKernel = *cuda.get(b"cuLaunchKernel\0").unwrap();
             libs.push(cuda);
-            (a, f)
+            (a, f, l)
         };
         Driver {
             alloc,
             free,
+            launch,
             _libs: libs,
         }
     }
@@ -142,6 +161,22 @@ fn run(mode: &str) {
     } else {
         &[1]
     };
+    if mode != "native" {
+        // Launches are recorded without a stack whatever GPULEAK_STACKS says.
+        let mut kernel = 0u8;
+        let f = &mut kernel as *mut u8 as *mut c_void;
+        g.throughput(Throughput::Elements(1));
+        g.bench_function("cu_launch_kernel", |b| {
+            b.iter(|| unsafe {
+                let (null, none) = (std::ptr::null_mut(), std::ptr::null_mut());
+                assert_eq!(
+                    (d.launch)(black_box(f), 1, 1, 1, 32, 1, 1, 0, null, none, none),
+                    0
+                );
+            })
+        });
+        g.throughput(Throughput::Elements(2));
+    }
     for &depth in depths {
         g.bench_function(format!("alloc_free_pair/depth_{depth}"), |b| {
             b.iter(|| pair_at_depth(&d, black_box(depth)))
