@@ -251,7 +251,13 @@ pub struct OomEvent {
     pub launches_before: u64,
     /// Occurrences of each NVTX range (indexed as [`Replay::ranges`]) seen before the failure.
     pub ranges_before: Vec<u64>,
+    /// The live set of the request's class at the moment of failure, by site, largest first
+    /// (at most [`OOM_SITES`]): what filled the device.
+    pub live_by_site: Vec<(SiteKey, SiteStats)>,
 }
+
+/// Sites kept in an out-of-memory failure's live set.
+pub const OOM_SITES: usize = 10;
 
 /// How many distinct NVTX ranges (domain and name) a replay follows; later names are ignored.
 pub const MAX_RANGES: usize = 32;
@@ -549,6 +555,19 @@ impl Replay {
         }
     }
 
+    /// Sites of `class` holding memory now, largest first.
+    fn live_by_site(&self, class: MemoryClass) -> Vec<(SiteKey, SiteStats)> {
+        let mut v: Vec<(SiteKey, SiteStats)> = self
+            .sites
+            .iter()
+            .filter(|(k, s)| MemoryClass::of_kind(k.kind) == class && s.live_bytes > 0)
+            .map(|(k, s)| (*k, *s))
+            .collect();
+        v.sort_by(|a, b| b.1.live_bytes.cmp(&a.1.live_bytes).then(a.0.cmp(&b.0)));
+        v.truncate(OOM_SITES);
+        v
+    }
+
     fn alloc(&mut self, e: &Event) {
         let kind = e.api.memory();
         let class = MemoryClass::of_kind(kind);
@@ -573,6 +592,7 @@ impl Replay {
                     markers_before: self.markers,
                     launches_before: self.launches,
                     ranges_before: self.ranges.iter().map(|r| r.count).collect(),
+                    live_by_site: self.live_by_site(class),
                 });
             }
             return;

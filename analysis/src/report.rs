@@ -252,12 +252,22 @@ pub struct Oom {
     /// The iteration the failure happened in; null before the first marked iteration.
     pub iteration: Option<u64>,
     pub frames: Vec<String>,
+    /// What held the memory when it failed: the largest live sites of the request's class.
+    pub live_by_site: Vec<OomSite>,
     pub api: String,
     /// The class of the request: "device", "pinned_host", "physical", ...
     pub memory: MemoryClass,
     pub seq: u64,
     /// Nanoseconds since the trace started.
     pub time_ns: u64,
+}
+
+/// One site of an out-of-memory failure's live set.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct OomSite {
+    pub frames: Vec<String>,
+    pub live_bytes: u64,
+    pub live_allocations: u64,
 }
 
 impl Report {
@@ -331,6 +341,15 @@ impl Report {
                 device_total_bytes: o.mem_info.map(|m| m.total),
                 iteration: clock.iteration_of(o),
                 frames: symbols.stack(replay, o.stack),
+                live_by_site: o
+                    .live_by_site
+                    .iter()
+                    .map(|(k, s)| OomSite {
+                        frames: symbols.stack(replay, k.stack),
+                        live_bytes: s.live_bytes,
+                        live_allocations: s.live_allocations,
+                    })
+                    .collect(),
                 api: api_name(o.api),
                 memory: o.class,
                 seq: o.seq,

@@ -227,6 +227,13 @@ fn an_oom_records_its_iteration_and_a_leak_projects_when_the_device_fills() {
     assert_eq!(leak.verdict.as_deref(), Some("leak"));
     // 16 GiB total, 1 GiB + 1000 MiB live: 14384 MiB of room at 100 MiB an iteration.
     assert_eq!(leak.full_at_iteration, Some(9 + 144));
+    // What held the memory at the second failure, largest first: the weights, then the leak.
+    let held: Vec<(u64, u64)> = r.ooms[1]
+        .live_by_site
+        .iter()
+        .map(|s| (s.live_bytes, s.live_allocations))
+        .collect();
+    assert_eq!(held, vec![(GIB, 1), (1000 * MIB, 10)]);
 }
 
 #[test]

@@ -256,9 +256,34 @@ pub fn render_text(r: &Report, top: usize) -> String {
                 bytes(o.live_bytes)
             );
             frames(&mut s, &o.frames);
+            if let Some(n) = o.iteration {
+                let _ = writeln!(s, "    in iteration {n}");
+            }
+            if !o.live_by_site.is_empty() {
+                let _ = writeln!(s, "    what held the memory:");
+                for site in o.live_by_site.iter().take(3) {
+                    let at = site_label(&site.frames);
+                    let _ = writeln!(
+                        s,
+                        "      {} in {} at {at}",
+                        bytes(site.live_bytes),
+                        count(site.live_allocations, "allocation", "allocations")
+                    );
+                }
+            }
         }
     }
     s
+}
+
+/// A site in one line: the innermost frame is often an allocation helper, so its caller comes
+/// with it.
+fn site_label(frames: &[String]) -> String {
+    match frames {
+        [] => "(no stack recorded)".to_string(),
+        [only] => only.clone(),
+        [inner, caller, ..] => format!("{inner} <- {caller}"),
+    }
 }
 
 /// One line per site that leaks, saws or plateaus, leaks first; nothing when there is none.
@@ -287,12 +312,7 @@ fn findings(s: &mut String, r: &Report) {
     let _ = writeln!(s, "Findings:");
     for (_, site) in found {
         let verdict = site.verdict.as_deref().unwrap_or("");
-        // The innermost frame is often an allocation helper; its caller says which code it is.
-        let frame = match site.frames.as_slice() {
-            [] => "(no stack recorded)".to_string(),
-            [only] => only.clone(),
-            [inner, caller, ..] => format!("{inner} <- {caller}"),
-        };
+        let frame = site_label(&site.frames);
         let slope = site.bytes_per_iteration.unwrap_or(0);
         let sign = if slope < 0 { "-" } else { "+" };
         let mut line = format!(
