@@ -784,15 +784,26 @@ extern "C" fn on_fatal_signal(sig: c_int) {
     let p = CORE.load(Ordering::Acquire);
     if !p.is_null() {
         let core = unsafe { &*p };
-        // Only try-locks: the signal may have interrupted a thread holding either lock.
-        if let Some(_f) = core.file.try_lock()
-            && let Some(mut st) = core.state.try_lock()
-        {
-            let fd = core.fd.load(Ordering::Acquire);
-            if fd >= 0 && !st.buf.is_empty() {
-                let _ = write_all(fd, &st.buf);
-                st.buf.clear();
+        // Only try-locks, retried for a bounded time: the writer thread may be in the middle of
+        // a write (it finishes in microseconds), but the signal may also have interrupted a
+        // thread that holds a lock itself, which no wait would release.
+        for _ in 0..200 {
+            if let Some(_f) = core.file.try_lock()
+                && let Some(mut st) = core.state.try_lock()
+            {
+                let fd = core.fd.load(Ordering::Acquire);
+                if fd >= 0 && !st.buf.is_empty() {
+                    let _ = write_all(fd, &st.buf);
+                    st.buf.clear();
+                }
+                break;
             }
+            let pause = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 1_000_000,
+            };
+            // SAFETY: nanosleep is async-signal-safe.
+            unsafe { libc::nanosleep(&pause, std::ptr::null_mut()) };
         }
     }
     // SA_RESETHAND restored the default action; raising again after return delivers it.
