@@ -1,102 +1,10 @@
 //! Growth over iterations: diffusion-workload stories as traces, and the verdict each gets.
 
-use gpuleak_analysis::{Replay, Report, Site, Symbolizer};
-use gpuleak_trace::*;
+mod common;
 
-const MIB: u64 = 1 << 20;
-const GIB: u64 = 1 << 30;
+use common::*;
 
-/// Sites: 1 weights, 2 per-step buffers, 3 scratch, 4 allocator segments.
-struct Trace {
-    buf: Vec<u8>,
-    enc: Encoder,
-    seq: u64,
-    time: u64,
-}
-
-impl Trace {
-    fn new() -> Trace {
-        let header = Header {
-            pid: 1,
-            exe: "/usr/bin/sample".into(),
-            start_mono_ns: 1_000,
-            stacks: "native".into(),
-            ..Header::default()
-        };
-        let mut buf = Vec::new();
-        let enc = Encoder::start(&header, &mut buf);
-        let mut t = Trace {
-            buf,
-            enc,
-            seq: 0,
-            time: 1_000,
-        };
-        for site in 1..=4u32 {
-            t.enc
-                .stack(site, &[0x10_0000 + u64::from(site) * 0x1000], &mut t.buf);
-        }
-        t
-    }
-
-    fn event(&mut self, api: Api, address: u64, size: u64, result: u32, stack: u32) -> &mut Self {
-        self.time += 1_000;
-        let e = Event {
-            seq: self.seq,
-            time_ns: self.time,
-            tid: 7,
-            api,
-            device: 0,
-            stream: 0,
-            address,
-            size,
-            result,
-            stack,
-            mem_info: (result != 0).then_some(MemInfo {
-                free: 100 * MIB,
-                total: 16 * GIB,
-            }),
-            aux: 0,
-            pool_reserved: None,
-        };
-        self.seq += 1;
-        self.enc.event(&e, &mut self.buf);
-        self
-    }
-
-    fn alloc(&mut self, address: u64, size: u64, stack: u32) -> &mut Self {
-        self.event(Api::CudaMalloc, address, size, 0, stack)
-    }
-
-    fn free(&mut self, address: u64) -> &mut Self {
-        self.event(Api::CudaFree, address, 0, 0, 0)
-    }
-
-    fn marker(&mut self) -> &mut Self {
-        self.time += 1_000;
-        self.enc.marker(
-            &Marker {
-                time_ns: self.time,
-                tid: 7,
-                label: Some("step".into()),
-            },
-            &mut self.buf,
-        );
-        self
-    }
-
-    fn report(&self) -> Report {
-        let replay = Replay::from_reader(&mut Reader::new(&self.buf[..]).unwrap()).unwrap();
-        Report::build(&replay, &mut Symbolizer::new())
-    }
-}
-
-fn site(r: &Report, stack: u32) -> &Site {
-    r.sites.iter().find(|s| s.stack_id == stack).unwrap()
-}
-
-fn verdict(r: &Report, stack: u32) -> Option<&str> {
-    site(r, stack).verdict.as_deref()
-}
+// Sites: 1 weights, 2 per-step buffers, 3 scratch, 4 allocator segments.
 
 #[test]
 fn a_leak_of_3_mib_per_step_is_flagged_with_bytes_per_iteration_within_5_percent() {

@@ -1,176 +1,13 @@
 //! Stories a user would tell about their program, written as traces and replayed.
 
-use gpuleak_analysis::{MemoryClass, Replay, Report, Symbolizer};
-use gpuleak_trace::*;
+mod common;
 
-const GIB: u64 = 1 << 30;
-const MIB: u64 = 1 << 20;
-
-/// Builds a trace the way the hook writes one: header, then records in order.
-struct Trace {
-    buf: Vec<u8>,
-    enc: Encoder,
-    seq: u64,
-    time: u64,
-}
-
-impl Trace {
-    fn new() -> Trace {
-        let header = Header {
-            pid: 4242,
-            ppid: 1,
-            exe: "/usr/bin/sample".into(),
-            argv: vec!["sample".into(), "--steps".into(), "50".into()],
-            hostname: "gpu-node".into(),
-            start_unix_ns: 1_700_000_000_000_000_000,
-            start_mono_ns: 1_000,
-            hook_version: "0.1.0".into(),
-            stacks: "native".into(),
-        };
-        let mut buf = Vec::new();
-        let enc = Encoder::start(&header, &mut buf);
-        let mut t = Trace {
-            buf,
-            enc,
-            seq: 0,
-            time: 1_000,
-        };
-        t.enc.module(
-            &Module {
-                path: "/nonexistent/sample".into(),
-                base: 0x10_0000,
-                start: 0x10_0000,
-                end: 0x20_0000,
-                build_id: vec![1, 2, 3],
-            },
-            &mut t.buf,
-        );
-        for site in 1..=4u32 {
-            // Site n: innermost frame at 0x10_n000, called from main at 0x10_0100.
-            t.enc.stack(
-                site,
-                &[0x10_0000 + (site as u64) * 0x1000, 0x10_0100],
-                &mut t.buf,
-            );
-        }
-        t
-    }
-
-    fn event(&mut self, api: Api, address: u64, size: u64, result: u32, stack: u32) -> &mut Self {
-        self.event_aux(api, address, size, 0, result, stack)
-    }
-
-    /// A successful call carrying a second handle (`aux`).
-    fn call(&mut self, api: Api, address: u64, size: u64, aux: u64, stack: u32) -> &mut Self {
-        self.event_aux(api, address, size, aux, 0, stack)
-    }
-
-    fn event_aux(
-        &mut self,
-        api: Api,
-        address: u64,
-        size: u64,
-        aux: u64,
-        result: u32,
-        stack: u32,
-    ) -> &mut Self {
-        self.time += 10;
-        let e = Event {
-            seq: self.seq,
-            time_ns: self.time,
-            tid: 7,
-            api,
-            device: 0,
-            stream: 0,
-            address,
-            size,
-            result,
-            stack,
-            mem_info: (result != 0).then_some(MemInfo {
-                free: 100 * MIB,
-                total: 16 * GIB,
-            }),
-            // A trim's `aux`-like figure, the pool's reserved bytes, travels in `pool_reserved`.
-            aux: if api == Api::CuMemPoolTrimTo { 0 } else { aux },
-            pool_reserved: (api == Api::CuMemPoolTrimTo).then_some(aux),
-        };
-        self.seq += 1;
-        self.enc.event(&e, &mut self.buf);
-        self
-    }
-
-    /// A stream-ordered allocation from `pool`, which then held `reserved` bytes.
-    fn async_alloc(&mut self, address: u64, size: u64, pool: u64, reserved: u64) -> &mut Self {
-        self.time += 10;
-        let e = Event {
-            seq: self.seq,
-            time_ns: self.time,
-            tid: 7,
-            api: Api::CuMemAllocAsync,
-            device: 0,
-            stream: 0x5,
-            address,
-            size,
-            result: 0,
-            stack: 1,
-            mem_info: None,
-            aux: pool,
-            pool_reserved: Some(reserved),
-        };
-        self.seq += 1;
-        self.enc.event(&e, &mut self.buf);
-        self
-    }
-
-    fn alloc(&mut self, address: u64, size: u64, stack: u32) -> &mut Self {
-        self.event(Api::CudaMalloc, address, size, 0, stack)
-    }
-
-    fn free(&mut self, address: u64) -> &mut Self {
-        self.event(Api::CudaFree, address, 0, 0, 3)
-    }
-
-    fn marker(&mut self) -> &mut Self {
-        self.time += 10;
-        self.enc.marker(
-            &Marker {
-                time_ns: self.time,
-                tid: 7,
-                label: None,
-            },
-            &mut self.buf,
-        );
-        self
-    }
-
-    fn trailer(&mut self) -> &mut Self {
-        self.enc.trailer(
-            &Trailer {
-                events: self.seq,
-                end_mono_ns: self.time + 10,
-                ..Trailer::default()
-            },
-            &mut self.buf,
-        );
-        self
-    }
-
-    fn replay(&self) -> Replay {
-        replay_bytes(&self.buf).expect("a valid trace")
-    }
-
-    fn report(&self) -> Report {
-        Report::build(&self.replay(), &mut Symbolizer::new())
-    }
-}
-
-fn replay_bytes(bytes: &[u8]) -> Result<Replay, DecodeError> {
-    Replay::from_reader(&mut Reader::new(bytes)?)
-}
+use common::*;
+use gpuleak_analysis::MemoryClass;
 
 #[test]
 fn a_leak_of_3_allocations_is_reported_live_at_exit_at_its_site() {
-    let mut t = Trace::new();
+    let mut t = Trace::hooked();
     for step in 0..3u64 {
         // Scratch that is freed, and a per-step buffer that never is.
         t.alloc(0xa000 + step, MIB, 1).free(0xa000 + step);
@@ -202,7 +39,7 @@ fn a_leak_of_3_allocations_is_reported_live_at_exit_at_its_site() {
 
 #[test]
 fn peak_live_bytes_is_the_high_water_mark_not_the_end_state() {
-    let mut t = Trace::new();
+    let mut t = Trace::hooked();
     t.alloc(0xa, 5 * MIB, 1)
         .alloc(0xb, 3 * MIB, 1)
         .free(0xa)
@@ -215,7 +52,7 @@ fn peak_live_bytes_is_the_high_water_mark_not_the_end_state() {
 
 #[test]
 fn an_oom_records_the_live_bytes_at_the_moment_of_failure() {
-    let mut t = Trace::new();
+    let mut t = Trace::hooked();
     t.alloc(0xa, GIB, 1).alloc(0xb, GIB, 1);
     // Driver API: CUDA_ERROR_OUT_OF_MEMORY.
     t.event(Api::CuMemAlloc, 0, 8 * GIB, 2, 4);
@@ -240,7 +77,7 @@ fn an_oom_records_the_live_bytes_at_the_moment_of_failure() {
 
 #[test]
 fn a_failure_that_is_not_out_of_memory_is_counted_but_is_no_oom() {
-    let mut t = Trace::new();
+    let mut t = Trace::hooked();
     // cudaErrorInvalidValue.
     t.event(Api::CudaMalloc, 0, GIB, 1, 1);
     let r = t.report();
@@ -251,7 +88,7 @@ fn a_failure_that_is_not_out_of_memory_is_counted_but_is_no_oom() {
 
 #[test]
 fn a_free_of_an_unknown_address_is_counted_not_fatal() {
-    let mut t = Trace::new();
+    let mut t = Trace::hooked();
     t.free(0xdead).alloc(0xa, MIB, 1).free(0xa);
     // cudaFree(NULL) only creates the context: neither a free nor an unknown one.
     t.free(0);
@@ -263,7 +100,7 @@ fn a_free_of_an_unknown_address_is_counted_not_fatal() {
 
 #[test]
 fn a_failed_free_leaves_the_allocation_live() {
-    let mut t = Trace::new();
+    let mut t = Trace::hooked();
     t.alloc(0xa, MIB, 1);
     t.event(Api::CudaFree, 0xa, 0, 700, 3);
     let r = t.report();
@@ -273,7 +110,7 @@ fn a_failed_free_leaves_the_allocation_live() {
 
 #[test]
 fn an_address_handed_out_twice_is_not_counted_twice() {
-    let mut t = Trace::new();
+    let mut t = Trace::hooked();
     // The first was freed by a path the hook does not see.
     t.alloc(0xa, MIB, 1).alloc(0xa, 2 * MIB, 2);
     let r = t.report();
@@ -284,7 +121,7 @@ fn an_address_handed_out_twice_is_not_counted_twice() {
 
 #[test]
 fn pinned_host_memory_is_kept_apart_and_managed_counts_as_device() {
-    let mut t = Trace::new();
+    let mut t = Trace::hooked();
     t.event(Api::CudaMallocHost, 0x1000, 4 * MIB, 0, 1);
     t.event(Api::CudaMallocManaged, 0x2000, 3 * MIB, 0, 2);
     t.event(Api::CuMemHostAlloc, 0x3000, MIB, 0, 1);
@@ -306,7 +143,7 @@ fn pinned_host_memory_is_kept_apart_and_managed_counts_as_device() {
 
 #[test]
 fn sites_rank_by_live_bytes_then_by_bytes_allocated() {
-    let mut t = Trace::new();
+    let mut t = Trace::hooked();
     t.alloc(0x1, 10 * MIB, 1).free(0x1); // most allocated, nothing live
     t.alloc(0x2, MIB, 2).free(0x2).alloc(0x3, MIB, 2); // 1 MiB live, 2 allocated
     t.alloc(0x4, MIB, 4); // 1 MiB live, 1 allocated
@@ -316,7 +153,7 @@ fn sites_rank_by_live_bytes_then_by_bytes_allocated() {
 
 #[test]
 fn dropped_records_are_summed() {
-    let mut t = Trace::new();
+    let mut t = Trace::hooked();
     t.enc.dropped(2_000, 5, &mut t.buf);
     t.enc.dropped(3_000, 7, &mut t.buf);
     assert_eq!(t.report().dropped_events, 12);
@@ -324,13 +161,13 @@ fn dropped_records_are_summed() {
 
 #[test]
 fn without_markers_time_windows_are_the_iteration_source() {
-    let mut t = Trace::new();
+    let mut t = Trace::hooked();
     t.alloc(0x1, MIB, 1);
     let r = t.report();
     assert_eq!(r.iterations.source.as_deref(), Some("time"));
     assert!(r.iterations.window_ns.is_some());
     assert_eq!(
-        Trace::new().report().iterations.source,
+        Trace::hooked().report().iterations.source,
         None,
         "no events, no iterations"
     );
@@ -339,7 +176,7 @@ fn without_markers_time_windows_are_the_iteration_source() {
 
 #[test]
 fn a_truncated_trace_reports_its_offset_and_keeps_every_complete_event() {
-    let mut t = Trace::new();
+    let mut t = Trace::hooked();
     t.alloc(0xa, MIB, 1).alloc(0xb, MIB, 1);
     let whole = t.buf.len();
     t.alloc(0xc, MIB, 1);
@@ -355,7 +192,7 @@ fn a_truncated_trace_reports_its_offset_and_keeps_every_complete_event() {
 
 #[test]
 fn a_trailer_followed_by_a_cut_record_is_not_complete() {
-    let mut t = Trace::new();
+    let mut t = Trace::hooked();
     t.alloc(0xa, MIB, 1).trailer();
     let whole = t.buf.len();
     t.free(0xa);
@@ -366,7 +203,7 @@ fn a_trailer_followed_by_a_cut_record_is_not_complete() {
 
 #[test]
 fn malformed_bytes_are_an_error_with_their_offset() {
-    let mut t = Trace::new();
+    let mut t = Trace::hooked();
     t.alloc(0xa, MIB, 1);
     let at = t.buf.len();
     t.buf.extend_from_slice(&[0xee, 1, 0]); // an unknown record tag
@@ -381,7 +218,7 @@ fn malformed_bytes_are_an_error_with_their_offset() {
 
 #[test]
 fn the_json_has_the_agreed_field_names() {
-    let mut t = Trace::new();
+    let mut t = Trace::hooked();
     t.alloc(0xa, MIB, 1)
         .event(Api::CudaMalloc, 0, GIB, 2, 2)
         .trailer();
@@ -449,7 +286,7 @@ fn the_json_has_the_agreed_field_names() {
 #[test]
 fn vmm_memory_is_counted_once_as_physical_with_mappings_and_reserved_address_space_apart() {
     let va = 0x7f00_0000_0000;
-    let mut t = Trace::new();
+    let mut t = Trace::hooked();
     t.call(Api::CuMemAddressReserve, va, 64 * GIB, 0, 1)
         .call(Api::CuMemCreate, 0x5, 2 * GIB, 0, 2)
         // The first mapping starts where the reservation does: it replaces nothing.
@@ -516,7 +353,7 @@ fn vmm_memory_is_counted_once_as_physical_with_mappings_and_reserved_address_spa
 #[test]
 fn an_unmap_covering_two_mappings_removes_both() {
     let va = 0x7f00_0000_0000;
-    let mut t = Trace::new();
+    let mut t = Trace::hooked();
     t.call(Api::CuMemAddressReserve, va, 8 * MIB, 0, 1);
     for (i, handle) in [0x11u64, 0x12, 0x13].into_iter().enumerate() {
         t.call(Api::CuMemCreate, handle, 2 * MIB, 0, 2).call(
@@ -553,7 +390,7 @@ fn an_unmap_covering_two_mappings_removes_both() {
 
 #[test]
 fn a_handle_equal_to_a_device_pointer_does_not_free_it() {
-    let mut t = Trace::new();
+    let mut t = Trace::hooked();
     t.alloc(0x1000, MIB, 1)
         .call(Api::CuMemCreate, 0x1000, 2 * MIB, 0, 2)
         .call(Api::CuArrayCreate, 0x1000, 3 * MIB, 0, 3);
@@ -588,7 +425,7 @@ fn a_handle_equal_to_a_device_pointer_does_not_free_it() {
 #[test]
 fn pool_trims_and_thresholds_never_change_live_bytes() {
     let pool = 0x77;
-    let mut t = Trace::new();
+    let mut t = Trace::hooked();
     t.call(Api::CuMemAllocFromPoolAsync, 0xa000, 4 * MIB, pool, 1)
         .call(Api::CuMemPoolSetAttribute, pool, u64::MAX, 0, 2)
         // The pool's handle equals nothing live, and a trim naming a live address frees nothing.
@@ -618,7 +455,7 @@ fn pool_trims_and_thresholds_never_change_live_bytes() {
 
 #[test]
 fn imported_memory_is_not_counted_as_this_process_device_memory() {
-    let mut t = Trace::new();
+    let mut t = Trace::hooked();
     t.alloc(0xa000, MIB, 1)
         .call(Api::CuIpcOpenMemHandle, 0x9000, GIB, 0, 2)
         .call(Api::CuMemImportFromShareableHandle, 0x33, 512 * MIB, 0, 3);
@@ -643,7 +480,7 @@ fn imported_memory_is_not_counted_as_this_process_device_memory() {
 
 #[test]
 fn async_frees_are_reported_as_returned_to_pools() {
-    let mut t = Trace::new();
+    let mut t = Trace::hooked();
     t.event(Api::CudaMallocAsync, 0xa000, 8 * MIB, 0, 1)
         .call(Api::CuMemAllocFromPoolAsync, 0xb000, 4 * MIB, 0x77, 2)
         .alloc(0xc000, MIB, 3)
@@ -664,7 +501,7 @@ fn async_frees_are_reported_as_returned_to_pools() {
 
 #[test]
 fn arrays_and_graph_memory_are_device_memory_and_device_sites_add_up_to_the_totals() {
-    let mut t = Trace::new();
+    let mut t = Trace::hooked();
     t.alloc(0xa000, MIB, 1)
         .event(Api::CudaMallocManaged, 0xb000, 2 * MIB, 0, 2)
         .call(Api::CuArray3DCreate, 0x40, 3 * MIB, 0, 3)
@@ -707,7 +544,7 @@ fn arrays_and_graph_memory_are_device_memory_and_device_sites_add_up_to_the_tota
 
 #[test]
 fn the_json_keeps_every_old_field_and_adds_the_memory_classes() {
-    let mut t = Trace::new();
+    let mut t = Trace::hooked();
     t.alloc(0xa, MIB, 1)
         .event(Api::CudaMalloc, 0, GIB, 2, 2)
         .call(Api::CuMemCreate, 0x5, 2 * MIB, 0, 3)
@@ -874,7 +711,7 @@ fn the_json_keeps_every_old_field_and_adds_the_memory_classes() {
 #[test]
 fn what_pools_keep_after_async_frees_is_reported_as_reserved_not_live() {
     let (a, b) = (0x10, 0x20);
-    let mut t = Trace::new();
+    let mut t = Trace::hooked();
     t.async_alloc(0xa000, 4 * MIB, a, 4 * MIB)
         .event(Api::CuMemFreeAsync, 0xa000, 0, 0, 1)
         // The pool reused what it kept: still 4 MiB reserved.

@@ -32,6 +32,42 @@ pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// Writes a program's calls on thread 1, `tick` ns apart; a failed call carries `oom` as what
+/// the device had then.
+struct Calls {
+    enc: Encoder,
+    buf: Vec<u8>,
+    seq: u64,
+    time: u64,
+    tick: u64,
+    oom: MemInfo,
+}
+
+impl Calls {
+    fn call(&mut self, api: Api, address: u64, size: u64, result: u32, stack: u32) {
+        self.time += self.tick;
+        self.enc.event(
+            &Event {
+                seq: self.seq,
+                time_ns: self.time,
+                tid: 1,
+                api,
+                device: 0,
+                stream: 0,
+                address,
+                size,
+                result,
+                stack,
+                mem_info: (result != 0).then_some(self.oom),
+                aux: 0,
+                pool_reserved: None,
+            },
+            &mut self.buf,
+        );
+        self.seq += 1;
+    }
+}
+
 /// A trace of a sampler that leaks one 2 MiB buffer per step for `steps` steps, frees its
 /// scratch, and fails once for lack of memory; `trailer` says whether it exited cleanly.
 pub fn leaky_trace(steps: u64, trailer: bool) -> Vec<u8> {
@@ -60,59 +96,27 @@ pub fn leaky_trace(steps: u64, trailer: bool) -> Vec<u8> {
     );
     enc.stack(1, &[0x1100, 0x1010], &mut buf);
     enc.stack(2, &[0x2200, 0x1010], &mut buf);
-    let mut seq = 0;
-    let mut time = 100;
-    let mut ev = |enc: &mut Encoder, buf: &mut Vec<u8>, api, address, size, result, stack| {
-        time += 5;
-        enc.event(
-            &Event {
-                seq,
-                time_ns: time,
-                tid: 1,
-                api,
-                device: 0,
-                stream: 0,
-                address,
-                size,
-                result,
-                stack,
-                mem_info: (result != 0).then_some(MemInfo {
-                    free: 10 * MIB,
-                    total: 1 << 30,
-                }),
-                aux: 0,
-                pool_reserved: None,
-            },
-            buf,
-        );
-        seq += 1;
+    let mut c = Calls {
+        enc,
+        buf,
+        seq: 0,
+        time: 100,
+        tick: 5,
+        oom: MemInfo {
+            free: 10 * MIB,
+            total: 1 << 30,
+        },
     };
     for step in 0..steps {
-        ev(
-            &mut enc,
-            &mut buf,
-            Api::CudaMalloc,
-            0xa000 + step,
-            MIB,
-            0,
-            1,
-        );
-        ev(&mut enc, &mut buf, Api::CudaFree, 0xa000 + step, 0, 0, 1);
-        ev(
-            &mut enc,
-            &mut buf,
-            Api::CudaMalloc,
-            0xb000 + step,
-            2 * MIB,
-            0,
-            2,
-        );
+        c.call(Api::CudaMalloc, 0xa000 + step, MIB, 0, 1);
+        c.call(Api::CudaFree, 0xa000 + step, 0, 0, 1);
+        c.call(Api::CudaMalloc, 0xb000 + step, 2 * MIB, 0, 2);
     }
-    ev(&mut enc, &mut buf, Api::CuMemAlloc, 0, 512 * MIB, 2, 2);
+    c.call(Api::CuMemAlloc, 0, 512 * MIB, 2, 2);
     if trailer {
-        enc.trailer(&Trailer::default(), &mut buf);
+        c.enc.trailer(&Trailer::default(), &mut c.buf);
     }
-    buf
+    c.buf
 }
 
 /// A trace of a program on the VMM API and pools: 64 GiB of address space reserved, 2 MiB of
@@ -188,66 +192,34 @@ pub fn stepped_trace(steps: u64, leak_bytes: u64) -> Vec<u8> {
     enc.stack(1, &[0x1100], &mut buf);
     enc.stack(2, &[0x2200], &mut buf);
     enc.stack(3, &[0x3300], &mut buf);
-    let mut seq = 0;
-    let mut time = 0;
-    let mut ev = |enc: &mut Encoder, buf: &mut Vec<u8>, api, address, size, result, stack| {
-        time += 1000;
-        enc.event(
-            &Event {
-                seq,
-                time_ns: time,
-                tid: 1,
-                api,
-                device: 0,
-                stream: 0,
-                address,
-                size,
-                result,
-                stack,
-                mem_info: (result != 0).then_some(MemInfo {
-                    free: 0,
-                    total: 16 << 30,
-                }),
-                aux: 0,
-                pool_reserved: None,
-            },
-            buf,
-        );
-        seq += 1;
+    let mut c = Calls {
+        enc,
+        buf,
+        seq: 0,
+        time: 0,
+        tick: 1000,
+        oom: MemInfo {
+            free: 0,
+            total: 16 << 30,
+        },
     };
-    ev(&mut enc, &mut buf, Api::CudaMalloc, 0x100, 1 << 30, 0, 1);
-    ev(&mut enc, &mut buf, Api::CudaMalloc, 0, 64 << 30, 2, 1);
+    c.call(Api::CudaMalloc, 0x100, 1 << 30, 0, 1);
+    c.call(Api::CudaMalloc, 0, 64 << 30, 2, 1);
     for step in 0..steps {
-        enc.marker(
+        c.enc.marker(
             &Marker {
                 time_ns: step * 1_000_000,
                 tid: 1,
                 label: None,
             },
-            &mut buf,
+            &mut c.buf,
         );
-        ev(
-            &mut enc,
-            &mut buf,
-            Api::CudaMalloc,
-            0xa000 + step,
-            64 * MIB,
-            0,
-            3,
-        );
-        ev(&mut enc, &mut buf, Api::CudaFree, 0xa000 + step, 0, 0, 3);
+        c.call(Api::CudaMalloc, 0xa000 + step, 64 * MIB, 0, 3);
+        c.call(Api::CudaFree, 0xa000 + step, 0, 0, 3);
         if leak_bytes > 0 {
-            ev(
-                &mut enc,
-                &mut buf,
-                Api::CudaMalloc,
-                0xb000 + step,
-                leak_bytes,
-                0,
-                2,
-            );
+            c.call(Api::CudaMalloc, 0xb000 + step, leak_bytes, 0, 2);
         }
     }
-    enc.trailer(&Trailer::default(), &mut buf);
-    buf
+    c.enc.trailer(&Trailer::default(), &mut c.buf);
+    c.buf
 }
