@@ -98,6 +98,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "REGEX")]
     pub iteration_range: Option<String>,
 
+    /// PyTorch: make every tensor an allocation event by switching the caching allocator to
+    /// `backend:cudaMallocAsync` in PYTORCH_CUDA_ALLOC_CONF (merged with what is set there; a
+    /// different backend is replaced, with a note). Without it, PyTorch's events are its caching
+    /// allocator's segments (cudaMalloc) or, with expandable_segments:True, VMM calls.
+    #[arg(long)]
+    pub torch_tensors: bool,
+
     /// The program to run and its arguments. Put `--` before it when its own options could be
     /// taken for gpuleak's.
     #[arg(

@@ -66,6 +66,14 @@ pub fn run(args: &RunArgs) -> Result<i32, Fail> {
     if let Some(path) = &nvtx {
         command.env(NVTX_INJECTION, path);
     }
+    if args.torch_tensors {
+        let existing = std::env::var(TORCH_ALLOC_CONF).ok();
+        let (conf, replaced) = torch_tensor_conf(existing.as_deref());
+        if let Some(old) = replaced {
+            eprintln!("gpuleak: note: --torch-tensors replaces {old} in {TORCH_ALLOC_CONF}");
+        }
+        command.env(TORCH_ALLOC_CONF, conf);
+    }
     let mut child = command.spawn().map_err(|e| spawn_fail(program, &e))?;
     let pid = child.id() as i32;
     CHILD.store(pid, Ordering::SeqCst);
@@ -132,6 +140,31 @@ pub fn find_hook(
         ));
     }
     Ok(path)
+}
+
+pub const TORCH_ALLOC_CONF: &str = "PYTORCH_CUDA_ALLOC_CONF";
+
+/// PYTORCH_CUDA_ALLOC_CONF with `backend:cudaMallocAsync`: the user's other options kept, their
+/// own backend option (if any, and different) returned so it can be reported.
+pub fn torch_tensor_conf(existing: Option<&str>) -> (String, Option<String>) {
+    const WANTED: &str = "backend:cudaMallocAsync";
+    let mut replaced = None;
+    let mut parts = vec![WANTED.to_string()];
+    for opt in existing
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+    {
+        if opt.split(':').next().map(str::trim) == Some("backend") {
+            if opt.replace(' ', "") != WANTED {
+                replaced = Some(opt.to_string());
+            }
+            continue;
+        }
+        parts.push(opt.to_string());
+    }
+    (parts.join(","), replaced)
 }
 
 /// The variable NVTX v3 reads for the library to load as its injection.
@@ -422,6 +455,31 @@ fn summary_line(path: &Path, shown: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn torch_tensors_sets_the_async_backend_and_keeps_the_users_other_options() {
+        assert_eq!(
+            torch_tensor_conf(None),
+            ("backend:cudaMallocAsync".to_string(), None)
+        );
+        assert_eq!(
+            torch_tensor_conf(Some("max_split_size_mb:128, backend:native")),
+            (
+                "backend:cudaMallocAsync,max_split_size_mb:128".to_string(),
+                Some("backend:native".to_string())
+            )
+        );
+        assert_eq!(
+            torch_tensor_conf(Some(
+                "backend:cudaMallocAsync,garbage_collection_threshold:0.6"
+            )),
+            (
+                "backend:cudaMallocAsync,garbage_collection_threshold:0.6".to_string(),
+                None
+            )
+        );
+    }
+
     use super::*;
 
     #[test]
