@@ -575,6 +575,54 @@ impl Clock {
     }
 }
 
+/// Device memory live at the end of each iteration (as the report counts iterations, warm-up
+/// included): the sum over device sites of each site's live bytes at that iteration's end; the
+/// last entry is what is live now. Empty for a trace with no device allocations.
+pub fn device_live_per_iteration(replay: &Replay, options: &ReportOptions) -> Vec<u64> {
+    let clock = Clock::of(replay, options.iteration_range.as_ref());
+    let mut total: Vec<u64> = Vec::new();
+    for (key, stats) in replay.sites() {
+        let Some(ends) = clock.ends(replay, key, stats.live_bytes) else {
+            continue;
+        };
+        if ends.len() > total.len() {
+            total.resize(ends.len(), 0);
+        }
+        for (t, e) in total.iter_mut().zip(ends) {
+            *t = t.saturating_add(e);
+        }
+    }
+    total
+}
+
+impl Clock {
+    /// A device site's live bytes at the end of every iteration, from the first; `None` for
+    /// sites that are not device memory or a trace with no iterations.
+    fn ends(&self, replay: &Replay, key: &SiteKey, live_now: u64) -> Option<Vec<u64>> {
+        let series = replay.site_series(key)?;
+        Some(match self.source? {
+            "marker" => growth::iteration_ends(&series.at_markers, live_now),
+            "nvtx" => {
+                let b = series
+                    .at_ranges
+                    .get(self.range?)
+                    .cloned()
+                    .unwrap_or_default();
+                growth::iteration_ends(&b.at, live_now)
+            }
+            "auto" => {
+                let s = self.auto.as_ref()?.series.get(key)?;
+                growth::iteration_ends(&s.at, live_now)
+            }
+            _ => {
+                let mut ends = series.at_windows.clone();
+                ends.push(live_now);
+                ends
+            }
+        })
+    }
+}
+
 fn api_name(api: Api) -> String {
     api.name().to_string()
 }

@@ -19,7 +19,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
         gpuleak run -- python sample.py --steps 50\n  \
         gpuleak run -o sd.trace ./sampler\n  \
         gpuleak report sd.trace\n  \
-        gpuleak report --format json sd.trace > sd.json"
+        gpuleak report --format json sd.trace > sd.json\n  \
+        gpuleak view sd.trace"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -31,6 +32,23 @@ pub enum Command {
     Run(RunArgs),
     Report(ReportArgs),
     Diff(DiffArgs),
+    View(ViewArgs),
+}
+
+/// Browse a recorded trace in a terminal UI.
+///
+/// An overview (live device memory per iteration, and the findings) and a table of call sites
+/// with the selected site's whole stack. Tab switches screens, j/k or the arrows move, s sorts,
+/// ? lists every key, q quits. Colour is left out when NO_COLOR is set.
+#[derive(Debug, Args)]
+pub struct ViewArgs {
+    /// The trace file written by `gpuleak run`.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// NVTX ranges whose name matches REGEX mark iterations, as for `gpuleak report`.
+    #[arg(long, value_name = "REGEX")]
+    pub iteration_range: Option<String>,
 }
 
 /// Compare two traces site by site.
@@ -198,6 +216,7 @@ mod tests {
                 Command::Report(r) => r.iteration_range,
                 Command::Diff(d) => d.iteration_range,
                 Command::Run(r) => r.iteration_range,
+                Command::View(v) => v.iteration_range,
             };
             assert_eq!(pattern.as_deref(), Some("^step$"));
         }

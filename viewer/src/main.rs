@@ -4,6 +4,7 @@ mod cli;
 mod diff;
 mod report;
 mod run;
+mod tui;
 
 use clap::Parser;
 
@@ -27,12 +28,22 @@ impl Fail {
 /// by convention, as with other wrappers.
 pub const EXIT_USAGE: i32 = 2;
 
+/// `gpuleak view FILE`: the terminal UI over a saved trace.
+fn view(args: &cli::ViewArgs) -> Result<i32, Fail> {
+    let options = report::options(args.iteration_range.as_deref())?;
+    let replay = report::load(&args.file)?;
+    let app = tui::App::load(&replay, &options);
+    tui::term::run(app).map_err(|e| Fail::new(1, format!("terminal: {e}")))?;
+    Ok(0)
+}
+
 fn main() {
     let cli = cli::Cli::parse();
     let result = match &cli.command {
         cli::Command::Run(args) => run::run(args),
         cli::Command::Report(args) => report::report(args),
         cli::Command::Diff(args) => diff::diff(args),
+        cli::Command::View(args) => view(args),
     };
     let code = match result {
         Ok(code) => code,
