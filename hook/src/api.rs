@@ -46,6 +46,8 @@ pub struct Entry {
 // SAFETY: the raw pointers are addresses of functions, immutable for the life of the process.
 unsafe impl Sync for Entry {}
 
+/// Every `dlsym` of a `cu*` name asks this, wrapped or not, so it is a binary search over the
+/// names sorted once rather than a scan of the table.
 pub fn entry(name: &[u8]) -> Option<&'static Entry> {
     TABLE.iter().find(|e| e.name.as_bytes() == name)
 }
@@ -214,6 +216,12 @@ fn alloc_event_aux(
     });
 }
 
+/// True once per process; a plain load first, so the hot path does no atomic write.
+fn first_device_allocation() -> bool {
+    use std::sync::atomic::Ordering::Relaxed;
+    !record::TOTAL_SEEN.load(Relaxed) && !record::TOTAL_SEEN.swap(true, Relaxed)
+}
+
 /// The device's free/total memory, asked for with an out-of-memory failure and with the
 /// process's first successful device allocation: the total lets a reader say when a leak will
 /// fill the device, long before it does.
@@ -224,9 +232,7 @@ fn mem_info_for(api: Api, r: c_uint, device: i32) -> Option<(u64, u64)> {
         MemoryKind::PinnedHost => false,
         _ => device != NO_DEVICE,
     };
-    let wanted = on_device
-        && (r == ERROR_OUT_OF_MEMORY
-            || (r == 0 && !record::TOTAL_SEEN.swap(true, std::sync::atomic::Ordering::Relaxed)));
+    let wanted = on_device && (r == ERROR_OUT_OF_MEMORY || (r == 0 && first_device_allocation()));
     wanted.then(crate::real::mem_info).flatten()
 }
 

@@ -131,6 +131,12 @@ fn dlsym_cost(c: &mut Criterion) {
         g.bench_function("hook/malloc", |b| {
             b.iter(|| hooked(black_box(libc_h), black_box(c"malloc".as_ptr())))
         });
+        g.bench_function("glibc/cuCtxSynchronize", |b| {
+            b.iter(|| plain(black_box(cuda), black_box(c"cuCtxSynchronize".as_ptr())))
+        });
+        g.bench_function("glibc/cuMemAlloc_v2", |b| {
+            b.iter(|| plain(black_box(cuda), black_box(c"cuMemAlloc_v2".as_ptr())))
+        });
         g.bench_function("hook/cuCtxSynchronize_unwrapped", |b| {
             b.iter(|| hooked(black_box(cuda), black_box(c"cuCtxSynchronize".as_ptr())))
         });
