@@ -185,10 +185,12 @@ unsafe fn out_ptr(r: c_uint, p: VoidPP) -> u64 {
 
 /// After an allocation: the event, with the device and, for an out-of-memory failure, the
 /// device's free/total memory. Queried outside any gpuleak lock, and only on the outermost call.
+#[inline(always)]
 fn alloc_event(api: Api, r: c_uint, address: u64, size: u64, stream: CUstream, device: bool) {
     alloc_event_aux(api, r, address, size, stream, device, 0);
 }
 
+#[inline(always)]
 fn alloc_event_aux(
     api: Api,
     r: c_uint,
@@ -239,6 +241,7 @@ fn mem_info_for(api: Api, r: c_uint, device: i32) -> Option<(u64, u64)> {
 /// A stream-ordered allocation also samples what its pool holds from the device: memory that
 /// cuMemFreeAsync gave back stays in the pool, and only the driver can say how much.
 /// `pool` is None for cuMemAllocAsync/cudaMallocAsync: the device's current pool then.
+#[inline(always)]
 fn async_alloc_event(
     api: Api,
     r: c_uint,
@@ -268,11 +271,13 @@ fn async_alloc_event(
     });
 }
 
+#[inline(always)]
 fn free_event(api: Api, r: c_uint, address: u64, stream: CUstream) {
     free_event_sized(api, r, address, 0, stream);
 }
 
 /// `size` is given for frees that name a range (cuMemUnmap, cuMemAddressFree).
+#[inline(always)]
 fn free_event_sized(api: Api, r: c_uint, address: u64, size: u64, stream: CUstream) {
     // Freeing NULL is a no-op every program does (`cudaFree(0)` initialises the runtime).
     if address == 0 {
@@ -292,6 +297,7 @@ fn free_event_sized(api: Api, r: c_uint, address: u64, size: u64, stream: CUstre
 }
 
 /// Calls that change what pools keep rather than what the program holds.
+#[inline(always)]
 fn control_event(api: Api, r: c_uint, address: u64, size: u64, device: i32, aux: u64) {
     record::event(Call {
         api,

@@ -169,10 +169,14 @@ fn now_ns() -> u64 {
 }
 
 /// Runs recording code so that a bug in gpuleak can never unwind into the program's C frames.
+/// Inlined, like the recording functions it runs: every frame between the program's call and
+/// the stack capture is unwound (about 90 ns each) only to be dropped.
+#[inline(always)]
 pub fn guarded(f: impl FnOnce()) {
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
 }
 
+#[inline(always)]
 pub fn event(c: Call) {
     let depth = stack_depth();
     let frames = (depth > 0).then(|| unwind::capture(depth));
