@@ -228,11 +228,11 @@ pub struct Site {
 pub struct Iterations {
     pub count: u64,
     /// "marker" when the program marked its iterations (iteration i runs from marker i to the
-    /// next, the last to the end of the trace); "nvtx" when it did not but NVTX ranges mark them
-    /// (iteration i starts at the i-th push or start of the range named in `range`); "time" when it did not and fixed time windows
-    /// stand in for them; "auto" when it did not but its kernel launches repeat: iterations are
-    /// the repetitions of the launch sequence's period (each starts at a launch of the period's
-    /// first kernel); null for a trace with no events.
+    /// next, the last to the end of the trace); else "nvtx" when NVTX ranges mark them
+    /// (iteration i starts at the i-th push or start of the range named in `range`); else
+    /// "auto" when its kernel launches repeat (iterations are the repetitions of the launch
+    /// sequence's period, each starting at a launch of the period's first kernel); else "time",
+    /// fixed time windows standing in for them; null for a trace with no events.
     pub source: Option<String>,
     /// The length of each window when `source` is "time", in nanoseconds; null otherwise.
     pub window_ns: Option<u64>,

@@ -141,8 +141,8 @@ pub struct RunArgs {
 /// growth per iteration and, for a leak, the iteration at which the device would be full.
 /// Iterations are what the program marked with gpuleak_mark_iteration; without markers, the
 /// openings of an NVTX range (see --iteration-range); without those, the repeating sequence of
-/// kernel launches; failing that, fixed time windows stand in for them (and the report says so). With --fail-on leak the exit status
-/// is 1 when any site leaks.
+/// kernel launches; failing that, fixed time windows stand in for them (and the report says so).
+/// With --fail-on leak the exit status is 1 when any site leaks.
 ///
 /// Shows totals for device memory (managed memory, arrays and graph memory included), pinned host
 /// memory and every other kind of memory apart (VMM physical memory, mappings, reserved address

@@ -1,6 +1,6 @@
 //! A synthetic trace shaped like a sampler: weights kept from the start, then steps of scratch
-//! allocations freed within the step from 100 call sites (499 pairs a step), a 1 MiB leak per step, a marker per
-//! step. Used by the replay benchmark and by `examples/synth_trace.rs` (peak memory of
+//! allocations freed within the step from 100 call sites (499 pairs a step), a 1 MiB leak per
+//! step, a marker per step. Used by the replay benchmark and by `examples/synth_trace.rs` (peak memory of
 //! `gpuleak report` on it).
 
 use gpuleak_trace::{Api, Encoder, Event, Header, Marker, Record, Stack, Trailer};
