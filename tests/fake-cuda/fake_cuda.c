@@ -956,6 +956,33 @@ static CUresult fc_cuMemsetD8Async(CUdeviceptr dst, unsigned char uc, size_t n, 
 }
 FAKE_EXPORT(cuMemsetD8Async);
 
+/* Stream-ordered copies: all work is synchronous here, so these are the plain copies. */
+static CUresult fc_cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t n,
+                                        CUstream hStream)
+{
+    if (!stream_valid(hStream))
+        return CUDA_ERROR_INVALID_HANDLE;
+    return fc_cuMemcpyHtoD_v2(dst, src, n);
+}
+FAKE_EXPORT(cuMemcpyHtoDAsync_v2);
+
+static CUresult fc_cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t n, CUstream hStream)
+{
+    if (!stream_valid(hStream))
+        return CUDA_ERROR_INVALID_HANDLE;
+    return fc_cuMemcpyDtoH_v2(dst, src, n);
+}
+FAKE_EXPORT(cuMemcpyDtoHAsync_v2);
+
+static CUresult fc_cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n,
+                                        CUstream hStream)
+{
+    if (!stream_valid(hStream))
+        return CUDA_ERROR_INVALID_HANDLE;
+    return fc_cuMemcpyDtoD_v2(dst, src, n);
+}
+FAKE_EXPORT(cuMemcpyDtoDAsync_v2);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Memory pool API                                                                             */
 
@@ -2286,6 +2313,89 @@ FAKE_EXPORT(cuLaunchKernel);
 
 unsigned long long fakeCudaLaunchCount(void) { return atomic_load(&g_launches); }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Modules, for cudarc's load_module / load_function (a sampler's kernels). Nothing is         */
+/* compiled: the image is copied as NUL-terminated text (PTX, or any placeholder), and a       */
+/* function is found when its name appears in that text. Each (module, name) gets its own      */
+/* handle, so a profiler that tells kernels apart by CUfunction sees distinct kernels.         */
+
+#define MODULE_MAGIC 0x4d4f4446u /* "FDOM" */
+#define MODULE_MAX_FUNCS 64
+
+struct CUfunc_st {
+    struct CUmod_st *module;
+    char name[128];
+};
+
+struct CUmod_st {
+    unsigned magic;
+    int dead;
+    char *text;
+    size_t nfuncs;
+    struct CUfunc_st funcs[MODULE_MAX_FUNCS];
+};
+
+static int module_valid(CUmodule m) { return m != NULL && m->magic == MODULE_MAGIC && !m->dead; }
+
+static CUresult fc_cuModuleLoadData(CUmodule *module, const void *image)
+{
+    REQUIRE_CTX();
+    if (module == NULL || image == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct CUmod_st *m = calloc(1, sizeof *m);
+    char *text = m ? strdup((const char *)image) : NULL;
+    if (m == NULL || text == NULL) {
+        free(m);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    m->magic = MODULE_MAGIC;
+    m->text = text;
+    *module = m;
+    LOG("cuModuleLoadData -> %p (%zu bytes of text)", (void *)m, strlen(text));
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuModuleLoadData);
+
+static CUresult fc_cuModuleGetFunction(CUfunction *hfunc, CUmodule hmod, const char *name)
+{
+    REQUIRE_CTX();
+    if (hfunc == NULL || name == NULL || name[0] == '\0')
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!module_valid(hmod))
+        return CUDA_ERROR_INVALID_HANDLE;
+    if (strlen(name) >= sizeof hmod->funcs[0].name || strstr(hmod->text, name) == NULL)
+        return CUDA_ERROR_NOT_FOUND;
+    pthread_mutex_lock(&g_lock);
+    CUfunction f = NULL;
+    for (size_t i = 0; i < hmod->nfuncs; i++)
+        if (strcmp(hmod->funcs[i].name, name) == 0)
+            f = &hmod->funcs[i];
+    if (f == NULL && hmod->nfuncs < MODULE_MAX_FUNCS) {
+        f = &hmod->funcs[hmod->nfuncs++];
+        f->module = hmod;
+        snprintf(f->name, sizeof f->name, "%s", name);
+    }
+    pthread_mutex_unlock(&g_lock);
+    if (f == NULL)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    *hfunc = f;
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuModuleGetFunction);
+
+/* Kept, marked dead (like streams), so a stale handle is refused rather than read after free. */
+static CUresult fc_cuModuleUnload(CUmodule hmod)
+{
+    REQUIRE_CTX();
+    if (!module_valid(hmod))
+        return CUDA_ERROR_INVALID_HANDLE;
+    hmod->dead = 1;
+    free(hmod->text);
+    hmod->text = NULL;
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuModuleUnload);
+
 size_t fakeCudaBytesInUse(void)
 {
     pthread_mutex_lock(&g_lock);
@@ -2404,6 +2514,12 @@ static const struct proc {
     P("cuMemcpyDtoD", 3020, fc_cuMemcpyDtoD_v2),
     P("cuMemsetD8", 3020, fc_cuMemsetD8_v2),
     P("cuLaunchKernel", 4000, fc_cuLaunchKernel),
+    P("cuModuleLoadData", 2000, fc_cuModuleLoadData),
+    P("cuModuleGetFunction", 2000, fc_cuModuleGetFunction),
+    P("cuModuleUnload", 2000, fc_cuModuleUnload),
+    P("cuMemcpyHtoDAsync", 3020, fc_cuMemcpyHtoDAsync_v2),
+    P("cuMemcpyDtoHAsync", 3020, fc_cuMemcpyDtoHAsync_v2),
+    P("cuMemcpyDtoDAsync", 3020, fc_cuMemcpyDtoDAsync_v2),
     P("cuDeviceGetDefaultMemPool", 11020, fc_cuDeviceGetDefaultMemPool),
     P("cuDeviceGetMemPool", 11020, fc_cuDeviceGetMemPool),
     P("cuDeviceSetMemPool", 11020, fc_cuDeviceSetMemPool),

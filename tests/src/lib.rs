@@ -2,7 +2,7 @@
 //!
 //! - where things are: the fake CUDA libraries and test programs built by `build.rs`
 //!   ([`fake_cuda_dir`], [`programs_dir`], [`program`]), and the workspace's own build outputs
-//!   ([`target_dir`], [`hook_path`], [`gpuleak_bin`]);
+//!   ([`target_dir`], [`hook_path`], [`gpuleak_bin`], [`sampler_bin`]);
 //! - [`Run`]: runs a program on the fake CUDA, with or without the hook, in a fresh temporary
 //!   directory, with a timeout that kills the whole process group (a test never hangs), and
 //!   returns its output and the trace files it wrote ([`RunOutput`]); or starts it and lets the
@@ -81,6 +81,13 @@ pub fn hook_path() -> PathBuf {
 /// `target/<profile>/gpuleak`; panics if it has not been built.
 pub fn gpuleak_bin() -> PathBuf {
     built("gpuleak")
+}
+
+/// `target/<profile>/gpuleak-sampler` (the cudarc diffusion sampler of `kernels/`); panics if it
+/// has not been built. It is another package's binary, which cargo builds for a test only when
+/// the workspace is built first (`scripts/test.sh` does), like [`gpuleak_bin`].
+pub fn sampler_bin() -> PathBuf {
+    built("gpuleak-sampler")
 }
 
 // ------------------------------------------------------------------------------------------------

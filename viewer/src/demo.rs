@@ -1,0 +1,291 @@
+//! `gpuleak demo`: gpuleak's own diffusion sampler (`gpuleak-sampler`, from kernels/) run with a
+//! leak under `gpuleak run`, on the real GPU when there is one, otherwise on gpuleak's fake CUDA
+//! driver (a test double built with the workspace), saying which.
+
+use std::ffi::{CStr, OsString, c_int};
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, ValueEnum};
+
+use crate::cli::{Cli, Command};
+use crate::{EXIT_USAGE, Fail};
+
+/// The sampler's binary, built beside gpuleak by `cargo build`.
+const SAMPLER: &str = "gpuleak-sampler";
+
+/// Run gpuleak's demo: a diffusion sampler with a leak, under gpuleak.
+///
+/// The sampler (gpuleak-sampler, built beside gpuleak) runs DDIM with a small CUDA denoiser. On
+/// a machine without a GPU it runs on gpuleak's fake CUDA driver, a test double built with the
+/// workspace (kernels are then not executed, only their launches counted). Like `gpuleak run`,
+/// it writes a trace; with --no-tui the report follows the run.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The leak to put in the sampler.
+    #[arg(long, value_enum, default_value_t = DemoLeak::PerStep)]
+    pub leak: DemoLeak,
+
+    /// Print the report after the run instead of the live view.
+    #[arg(long)]
+    pub no_tui: bool,
+
+    /// Where to write the trace.
+    #[arg(short, long, value_name = "FILE", default_value = "gpuleak-demo.trace")]
+    pub output: PathBuf,
+
+    /// Denoising steps per image.
+    #[arg(long, default_value_t = 20)]
+    pub steps: u32,
+
+    /// Images sampled.
+    #[arg(long, default_value_t = 4)]
+    pub images: u32,
+
+    /// Have the sampler mark its steps with gpuleak_mark_iteration (without it, gpuleak finds
+    /// the steps from the repeating kernel launches).
+    #[arg(long)]
+    pub mark: bool,
+
+    /// Use the fake CUDA driver even when this machine has a GPU.
+    #[arg(long)]
+    pub fake_cuda: bool,
+
+    /// Milliseconds the sampler sleeps after each step [default: 25 on the fake driver with the
+    /// live view, where steps take no time, so that there is something to watch; else 0].
+    #[arg(long, value_name = "MS")]
+    pub step_ms: Option<u64>,
+}
+
+/// The sampler's `--leak` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DemoLeak {
+    /// No leak.
+    None,
+    /// A scratch buffer never freed, every step.
+    PerStep,
+    /// Every step's latents kept across images.
+    KeepLatents,
+    /// Every step's latents kept through an image, freed at its end.
+    Sawtooth,
+    /// A model loaded at every switch, the old one never freed.
+    ModelSwitch,
+}
+
+impl DemoLeak {
+    fn name(self) -> String {
+        self.to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default()
+    }
+}
+
+/// The CUDA driver the demo's sampler will load.
+#[derive(Debug)]
+enum Driver {
+    /// The system's libcuda.so.1, with this many devices.
+    Real(i32),
+    /// gpuleak's fake driver, already found through LD_LIBRARY_PATH.
+    FakeInPath,
+    /// No usable driver: the fake one has to be put in LD_LIBRARY_PATH.
+    None,
+}
+
+/// What `dlopen("libcuda.so.1")` finds in this process's library path, and whether it sees a
+/// device. Asked here rather than left to the sampler, so that a machine with the driver
+/// installed but no GPU still gets the fake driver.
+fn probe_driver() -> Driver {
+    // SAFETY: dlopen/dlsym with NUL-terminated names; the functions are called with the
+    // driver API's signatures (cuInit(unsigned), cuDeviceGetCount(int *)).
+    unsafe {
+        let h = libc::dlopen(c"libcuda.so.1".as_ptr(), libc::RTLD_LAZY | libc::RTLD_LOCAL);
+        if h.is_null() {
+            return Driver::None;
+        }
+        if !libc::dlsym(h, c"fakeCudaLaunchCount".as_ptr()).is_null() {
+            return Driver::FakeInPath;
+        }
+        let sym = |name: &CStr| libc::dlsym(h, name.as_ptr());
+        let (init, count) = (sym(c"cuInit"), sym(c"cuDeviceGetCount"));
+        if init.is_null() || count.is_null() {
+            return Driver::None;
+        }
+        let init: extern "C" fn(u32) -> c_int = std::mem::transmute(init);
+        let count: extern "C" fn(*mut c_int) -> c_int = std::mem::transmute(count);
+        let mut n: c_int = 0;
+        if init(0) != 0 || count(&mut n) != 0 || n < 1 {
+            return Driver::None;
+        }
+        Driver::Real(n)
+    }
+}
+
+/// The build command that makes the binaries found in `exe_dir` (target/debug or
+/// target/release).
+fn build_command(exe_dir: &Path) -> &'static str {
+    if exe_dir.file_name().is_some_and(|n| n == "debug") {
+        "cargo build"
+    } else {
+        "cargo build --release"
+    }
+}
+
+/// The newest `<exe_dir>/build/gpuleak-tests-*/out/fake-cuda` holding a libcuda.so.1.
+fn find_fake_driver(exe_dir: &Path) -> Option<PathBuf> {
+    let build = std::fs::read_dir(exe_dir.join("build")).ok()?;
+    build
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("gpuleak-tests-")
+        })
+        .map(|e| e.path().join("out").join("fake-cuda"))
+        .filter_map(|dir| {
+            let modified = std::fs::metadata(dir.join("libcuda.so.1"))
+                .and_then(|m| m.modified())
+                .ok()?;
+            Some((modified, dir))
+        })
+        .max()
+        .map(|(_, dir)| dir)
+}
+
+fn parse(args: Vec<OsString>) -> Result<Command, Fail> {
+    Cli::try_parse_from(args)
+        .map(|c| c.command)
+        .map_err(|e| Fail::new(EXIT_USAGE, format!("demo: {}", e.to_string().trim())))
+}
+
+pub fn demo(args: &DemoArgs) -> Result<i32, Fail> {
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .ok_or_else(|| Fail::new(EXIT_USAGE, "cannot find gpuleak's own location"))?;
+    let build = build_command(&exe_dir);
+    let sampler = exe_dir.join(SAMPLER);
+    if !sampler.is_file() {
+        return Err(Fail::new(
+            EXIT_USAGE,
+            format!(
+                "the demo sampler is not built: no {} (build it from the gpuleak workspace with \
+                 `{build}`)",
+                sampler.display()
+            ),
+        ));
+    }
+    let driver = if args.fake_cuda {
+        Driver::None
+    } else {
+        probe_driver()
+    };
+    let fake = !matches!(driver, Driver::Real(_));
+    match driver {
+        Driver::Real(n) => eprintln!(
+            "gpuleak demo: running on the real GPU ({n} device{} seen by libcuda.so.1)",
+            if n == 1 { "" } else { "s" }
+        ),
+        Driver::FakeInPath => eprintln!(
+            "gpuleak demo: LD_LIBRARY_PATH leads to gpuleak's fake CUDA driver (a test double: \
+             kernels are not executed); running on it"
+        ),
+        Driver::None => {
+            let fake = find_fake_driver(&exe_dir).ok_or_else(|| {
+                Fail::new(
+                    EXIT_USAGE,
+                    format!(
+                        "no GPU here, and gpuleak's fake CUDA driver is not built (no {}/build/\
+                         gpuleak-tests-*/out/fake-cuda/libcuda.so.1): build it from the gpuleak \
+                         workspace with `{build}`",
+                        exe_dir.display()
+                    ),
+                )
+            })?;
+            eprintln!(
+                "gpuleak demo: {}; running on gpuleak's fake CUDA driver (a test double: kernels \
+                 are not executed, only their launches counted): {}",
+                if args.fake_cuda {
+                    "--fake-cuda given"
+                } else {
+                    "no GPU here (no usable libcuda.so.1)"
+                },
+                fake.display()
+            );
+            let mut path = fake.into_os_string();
+            if let Some(old) = std::env::var_os("LD_LIBRARY_PATH").filter(|v| !v.is_empty()) {
+                path.push(":");
+                path.push(old);
+            }
+            // SAFETY: gpuleak has started no thread yet (the run below starts none before it
+            // spawns the sampler), so nothing reads the environment concurrently.
+            unsafe { std::env::set_var("LD_LIBRARY_PATH", path) };
+        }
+    }
+
+    // Through the command line, so that `gpuleak demo` stays exactly `gpuleak run` on the
+    // sampler, whatever options run gains.
+    let mut run: Vec<OsString> = vec!["gpuleak".into(), "run".into()];
+    if args.no_tui {
+        run.push("--no-tui".into());
+    }
+    run.extend([
+        "-o".into(),
+        args.output.clone().into_os_string(),
+        "--".into(),
+    ]);
+    run.push(sampler.into_os_string());
+    for a in [
+        "--leak".to_string(),
+        args.leak.name(),
+        "--steps".into(),
+        args.steps.to_string(),
+        "--images".into(),
+        args.images.to_string(),
+    ] {
+        run.push(a.into());
+    }
+    if args.mark {
+        run.push("--mark".into());
+    }
+    let step_ms = args
+        .step_ms
+        .unwrap_or(if fake && !args.no_tui { 25 } else { 0 });
+    if step_ms > 0 {
+        run.push("--step-ms".into());
+        run.push(step_ms.to_string().into());
+    }
+    let Command::Run(run_args) = parse(run)? else {
+        return Err(Fail::new(
+            1,
+            "demo: its run command line parsed as something else",
+        ));
+    };
+    let code = crate::run::run(&run_args)?;
+    if code != 0 {
+        return Ok(code);
+    }
+    if args.no_tui {
+        let report = vec![
+            OsString::from("gpuleak"),
+            "report".into(),
+            args.output.clone().into_os_string(),
+        ];
+        let Command::Report(report_args) = parse(report)? else {
+            return Err(Fail::new(
+                1,
+                "demo: its report command line parsed as something else",
+            ));
+        };
+        let code = crate::report::report(&report_args)?;
+        eprintln!(
+            "gpuleak demo: trace saved in {0}; `gpuleak view {0}` browses it",
+            args.output.display()
+        );
+        return Ok(code);
+    }
+    eprintln!(
+        "gpuleak demo: trace saved in {0}; `gpuleak report {0}` prints the report, `gpuleak view \
+         {0}` browses it",
+        args.output.display()
+    );
+    Ok(0)
+}
