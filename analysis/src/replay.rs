@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
 use gpuleak_trace::{
-    Api, DecodeError, Event, Header, MemInfo, MemoryKind, Module, NO_STACK, Namespace, Op, Range,
-    RangeOp, Reader, Record, Trailer,
+    Api, DecodeError, Event, Header, MemInfo, MemoryKind, Module, NO_STACK, Namespace, Op, PyCode,
+    PyFrame, Range, RangeOp, Reader, Record, Trailer,
 };
 use serde::Serialize;
 
@@ -352,6 +352,10 @@ pub struct Replay {
     modules: Vec<Module>,
     space: AddressSpace,
     stacks: HashMap<u32, Vec<Frame>>,
+    /// The Python frames of stacks recorded with them, innermost first.
+    python_stacks: HashMap<u32, Vec<PyFrame>>,
+    /// Python code objects by id, as the trace defined them.
+    python_codes: HashMap<u32, PyCode>,
     /// Allocations of every kind but mappings and reservations, by namespace and address.
     live: HashMap<LiveKey, LiveAlloc>,
     /// cuMemMap mappings by start address: an unmap removes every one starting in its range, and
@@ -420,6 +424,18 @@ impl Replay {
         Ok(())
     }
 
+    fn define_stack(&mut self, id: u32, ips: &[u64]) {
+        // Resolved now: a module unloaded later must not claim these addresses back.
+        let frames = ips
+            .iter()
+            .map(|&ip| Frame {
+                ip,
+                module: self.space.find(ip.saturating_sub(1)),
+            })
+            .collect();
+        self.stacks.insert(id, frames);
+    }
+
     pub fn apply(&mut self, record: Record) {
         match record {
             Record::Header(h) => {
@@ -433,16 +449,15 @@ impl Replay {
                 self.modules.push(m);
             }
             Record::Stack(s) => {
-                // Resolved now: a module unloaded later must not claim these addresses back.
-                let frames = s
-                    .frames
-                    .iter()
-                    .map(|&ip| Frame {
-                        ip,
-                        module: self.space.find(ip.saturating_sub(1)),
-                    })
-                    .collect();
-                self.stacks.insert(s.id, frames);
+                self.define_stack(s.id, &s.frames);
+                self.python_stacks.remove(&s.id);
+            }
+            Record::PyStack(s) => {
+                self.define_stack(s.id, &s.frames);
+                for c in s.codes {
+                    self.python_codes.insert(c.id, c);
+                }
+                self.python_stacks.insert(s.id, s.python);
             }
             Record::Event(e) => self.event(&e),
             Record::Marker(m) => {
@@ -860,6 +875,21 @@ impl Replay {
             return None;
         }
         self.stacks.get(&id).map(Vec::as_slice)
+    }
+
+    /// The Python frames of a recorded stack, innermost first: `None` when the stack was
+    /// recorded without them (native stacks, a thread that was not running Python or did not
+    /// hold the GIL). Resolve each frame's code with [`Replay::python_code`].
+    pub fn python_stack(&self, id: u32) -> Option<&[PyFrame]> {
+        if id == NO_STACK {
+            return None;
+        }
+        self.python_stacks.get(&id).map(Vec::as_slice)
+    }
+
+    /// A Python code object (file, function, first line) the trace defined.
+    pub fn python_code(&self, code: u32) -> Option<&PyCode> {
+        self.python_codes.get(&code)
     }
 
     /// Live allocations of every kind but mappings and reservations.

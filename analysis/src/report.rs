@@ -72,7 +72,7 @@ pub struct Process {
     pub argv: Vec<String>,
     pub hostname: String,
     pub hook_version: String,
-    /// How stacks were captured: "off" or "native".
+    /// How stacks were captured: "off", "native", "python" or "all" (see the trace format).
     pub stacks: String,
 }
 

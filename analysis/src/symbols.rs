@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 use blazesym::symbolize::source::{Elf, Source};
 use blazesym::symbolize::{CodeInfo, Input, Symbolized};
-use gpuleak_trace::{Module, NO_STACK};
+use gpuleak_trace::{Module, NO_STACK, PyFrame};
 
 use crate::replay::{Frame, Replay};
 
@@ -82,6 +82,9 @@ impl Symbolizer {
         let Some(frames) = replay.stack(id) else {
             return vec![format!("<stack {id} is missing from the trace>")];
         };
+        if let Some(python) = replay.python_stack(id).filter(|p| !p.is_empty()) {
+            return self.joined(replay, frames, python);
+        }
         let modules = replay.modules();
         let kept: Vec<Frame> = frames
             .iter()
@@ -93,6 +96,33 @@ impl Symbolizer {
         for f in shown {
             out.extend(self.frame(modules, *f).iter().cloned());
         }
+        out
+    }
+
+    /// A stack recorded with Python frames, joined at the interpreter boundary: the native
+    /// frames up to the first one of the interpreter (in libpython or the python executable, or
+    /// named `_PyEval_EvalFrame*`), then the Python frames, innermost first. The native frames
+    /// outside the innermost Python frame (the interpreter's own, `main`) say nothing about the
+    /// program and are left out; native frames between two Python frames (Python called back
+    /// from an extension) are left out too, since the Python stack already names who called.
+    /// Without any interpreter frame (stacks cut at the depth limit, or Python frames only) the
+    /// Python frames follow all the native ones.
+    fn joined(&mut self, replay: &Replay, frames: &[Frame], python: &[PyFrame]) -> Vec<String> {
+        let modules = replay.modules();
+        let mut out = Vec::with_capacity(python.len() + 8);
+        for &f in frames {
+            if interpreter(modules, f) {
+                break;
+            }
+            let names = self.frame(modules, f);
+            if names.iter().any(|n| n.starts_with(EVAL_PREFIX)) {
+                break;
+            }
+            if !folded(modules, f) {
+                out.extend(names.iter().cloned());
+            }
+        }
+        out.extend(python.iter().map(|p| python_frame(replay, *p)));
         out
     }
 
@@ -146,6 +176,33 @@ impl Symbolizer {
         let names: Rc<[String]> = Rc::from(names);
         entry.names.insert(offset, names.clone());
         names
+    }
+}
+
+/// The CPython evaluation loop (`_PyEval_EvalFrameDefault`, `_PyEval_EvalFrame`): where a
+/// native stack enters Python code.
+const EVAL_PREFIX: &str = "_PyEval_EvalFrame";
+
+/// A frame of the interpreter itself: in libpython, or in a python executable that has the
+/// interpreter linked in (`python3.11`).
+fn interpreter(modules: &[Module], frame: Frame) -> bool {
+    frame
+        .module
+        .and_then(|i| modules.get(i as usize))
+        .is_some_and(|m| {
+            let name = basename(&m.path);
+            name.starts_with("libpython") || (name.starts_with("python") && !name.contains(".so"))
+        })
+}
+
+/// A Python frame in the native frames' format: `function (file:line)`.
+fn python_frame(replay: &Replay, frame: PyFrame) -> String {
+    let Some(code) = replay.python_code(frame.code) else {
+        return format!("<python code {} is missing from the trace>", frame.code);
+    };
+    match frame.line {
+        0 => format!("{} ({})", code.name, code.file),
+        line => format!("{} ({}:{line})", code.name, code.file),
     }
 }
 
@@ -291,6 +348,97 @@ mod tests {
             vec!["<stack 9 is missing from the trace>"]
         );
         assert!(Symbolizer::new().stack(&replay, NO_STACK).is_empty());
+    }
+
+    fn python_replay(modules: Vec<Module>, frames: Vec<u64>, python: Vec<(u32, u32)>) -> Replay {
+        let mut buf = Vec::new();
+        let mut enc = Encoder::start(&Header::default(), &mut buf);
+        for m in &modules {
+            enc.module(m, &mut buf);
+        }
+        let code = |id: u32, name: &str| gpuleak_trace::PyCode {
+            id,
+            first_line: 1,
+            file: "/work/sampler.py".into(),
+            name: name.into(),
+        };
+        let codes = [
+            code(1, "denoise_step"),
+            code(2, "main"),
+            code(3, "<module>"),
+        ];
+        let python: Vec<PyFrame> = python
+            .into_iter()
+            .map(|(code, line)| PyFrame { code, line })
+            .collect();
+        enc.py_stack(1, &frames, &codes, &python, &mut buf);
+        let mut r = Reader::new(&buf[..]).expect("prelude");
+        Replay::from_reader(&mut r).expect("valid trace")
+    }
+
+    #[test]
+    fn python_frames_replace_the_interpreter_frames() {
+        let ffi = module("/nonexistent/libffi.so.8", 0x1000, 0x1000, 0x2000);
+        let libc = module("/lib/x86_64-linux-gnu/libc.so.6", 0x7000, 0x7000, 0x8000);
+        let py = module("/usr/lib/libpython3.11.so.1.0", 0x3000, 0x3000, 0x4000);
+        let exe = module("/usr/bin/python3.11", 0x5000, 0x5000, 0x6000);
+        let replay = python_replay(
+            vec![ffi, libc, py, exe],
+            vec![0x7010, 0x1010, 0x3010, 0x3020, 0x5010],
+            vec![(1, 212), (2, 30), (3, 0)],
+        );
+        assert_eq!(
+            Symbolizer::new().stack(&replay, 1),
+            vec![
+                "libffi.so.8+0x10",
+                "denoise_step (/work/sampler.py:212)",
+                "main (/work/sampler.py:30)",
+                "<module> (/work/sampler.py)",
+            ]
+        );
+        // A python executable with the interpreter linked in is the boundary too.
+        let ffi = module("/nonexistent/libffi.so.8", 0x1000, 0x1000, 0x2000);
+        let exe = module("/usr/bin/python3.11", 0x5000, 0x5000, 0x6000);
+        let replay = python_replay(vec![ffi, exe], vec![0x1010, 0x5010], vec![(1, 7)]);
+        assert_eq!(
+            Symbolizer::new().stack(&replay, 1),
+            vec!["libffi.so.8+0x10", "denoise_step (/work/sampler.py:7)"]
+        );
+    }
+
+    #[test]
+    fn python_frames_without_native_ones_or_without_an_interpreter_frame() {
+        let replay = python_replay(vec![], vec![], vec![(1, 5), (9, 1)]);
+        assert_eq!(
+            Symbolizer::new().stack(&replay, 1),
+            vec![
+                "denoise_step (/work/sampler.py:5)",
+                "<python code 9 is missing from the trace>"
+            ]
+        );
+        let app = module("/nonexistent/app", 0x1000, 0x1000, 0x2000);
+        let replay = python_replay(vec![app], vec![0x1010, 0x1020], vec![(2, 3)]);
+        assert_eq!(
+            Symbolizer::new().stack(&replay, 1),
+            vec!["app+0x10", "app+0x20", "main (/work/sampler.py:3)"]
+        );
+    }
+
+    #[test]
+    fn a_stack_redefined_without_python_frames_loses_them() {
+        let mut buf = Vec::new();
+        let mut enc = Encoder::start(&Header::default(), &mut buf);
+        let code = gpuleak_trace::PyCode {
+            id: 1,
+            first_line: 1,
+            file: "a.py".into(),
+            name: "f".into(),
+        };
+        enc.py_stack(1, &[], &[code], &[PyFrame { code: 1, line: 2 }], &mut buf);
+        enc.stack(1, &[0x10], &mut buf);
+        let replay = Replay::from_reader(&mut Reader::new(&buf[..]).unwrap()).unwrap();
+        assert_eq!(replay.python_stack(1), None);
+        assert_eq!(Symbolizer::new().stack(&replay, 1), vec!["0x10"]);
     }
 
     #[inline(never)]

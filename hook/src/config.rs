@@ -8,6 +8,10 @@ pub const MAX_STACK_DEPTH: usize = 256;
 pub enum Stacks {
     Off,
     Native,
+    /// Python frames where the thread runs Python and holds the GIL; native frames elsewhere.
+    Python,
+    /// Native and Python frames, joined by readers at the interpreter boundary.
+    All,
 }
 
 impl Stacks {
@@ -15,15 +19,24 @@ impl Stacks {
         match self {
             Stacks::Off => "off",
             Stacks::Native => "native",
+            Stacks::Python => "python",
+            Stacks::All => "all",
         }
+    }
+
+    pub fn python(self) -> bool {
+        matches!(self, Stacks::Python | Stacks::All)
     }
 }
 
 pub struct Config {
     /// GPULEAK_OUTPUT, `%p` expanded to the pid when the file is created.
     pub output: String,
-    /// GPULEAK_STACKS=off|native.
+    /// GPULEAK_STACKS=off|native|python|all; `all` when unset (which becomes `native` when the
+    /// process has no Python, see record.rs).
     pub stacks: Stacks,
+    /// Whether GPULEAK_STACKS named the mode (rather than the default).
+    pub stacks_explicit: bool,
     /// GPULEAK_STACK_DEPTH, frames kept per stack.
     pub stack_depth: usize,
     /// GPULEAK_MAX_WAIT_MS: how long a thread may wait for the writer before its event is
@@ -38,14 +51,17 @@ impl Config {
             .ok()
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| DEFAULT_OUTPUT.to_string());
-        let stacks = match std::env::var("GPULEAK_STACKS").as_deref() {
-            Err(_) | Ok("") | Ok("native") | Ok("all") | Ok("python") => Stacks::Native,
-            Ok("off") => Stacks::Off,
+        let (stacks, stacks_explicit) = match std::env::var("GPULEAK_STACKS").as_deref() {
+            Err(_) | Ok("") => (Stacks::All, false),
+            Ok("native") => (Stacks::Native, true),
+            Ok("python") => (Stacks::Python, true),
+            Ok("all") => (Stacks::All, true),
+            Ok("off") => (Stacks::Off, true),
             Ok(other) => {
                 notes.push(format!(
-                    "GPULEAK_STACKS={other} is not one of off|native; using native"
+                    "GPULEAK_STACKS={other} is not one of off|native|python|all; using the default"
                 ));
-                Stacks::Native
+                (Stacks::All, false)
             }
         };
         let stack_depth = match std::env::var("GPULEAK_STACK_DEPTH") {
@@ -73,6 +89,7 @@ impl Config {
             Config {
                 output,
                 stacks,
+                stacks_explicit,
                 stack_depth,
                 max_wait_ms,
             },

@@ -12,6 +12,7 @@ mod guard;
 mod layout;
 mod modules;
 mod nvtx;
+mod python;
 mod real;
 mod record;
 mod unwind;

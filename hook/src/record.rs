@@ -12,14 +12,18 @@
 use std::ffi::{CString, c_int};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Once;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering,
+};
 use std::time::{Duration, Instant};
 
 use gpuleak_trace::{Api, Encoder, Event, Header, Marker, MemInfo, Module, Trailer};
 use hashbrown::HashTable;
 use parking_lot::{Condvar, Mutex};
 
+use crate::config::MAX_STACK_DEPTH;
 use crate::config::{Config, Stacks};
+use crate::python::{self, PyFrames};
 use crate::{guard, modules, unwind};
 
 /// The writer is woken early once this much is buffered.
@@ -56,8 +60,12 @@ struct State {
     enc: Encoder,
     buf: Vec<u8>,
     spare: Vec<u8>,
+    /// Stack key → id. The key is the native frames, followed for a stack with Python frames by
+    /// [`PY_SEPARATOR`] and one `code << 32 | line` per Python frame.
     stacks: HashTable<(u64, u32, Box<[u64]>)>,
     next_stack: u32,
+    /// Python code ids this trace has defined (in the first stack that used each).
+    py_defined: hashbrown::HashSet<u32, std::hash::BuildHasherDefault<FxHasher>>,
     modules: Vec<Module>,
     events: u64,
     dropped_pending: u64,
@@ -116,6 +124,7 @@ impl Core {
                 spare: Vec::new(),
                 stacks: HashTable::new(),
                 next_stack: 1,
+                py_defined: Default::default(),
                 modules: Vec::new(),
                 events: 0,
                 dropped_pending: 0,
@@ -139,23 +148,51 @@ impl Core {
 /// allocation).
 pub static TOTAL_SEEN: AtomicBool = AtomicBool::new(false);
 
-/// Frames to capture: 0 = stacks off, `usize::MAX` = configuration not read yet.
-static STACK_DEPTH: AtomicUsize = AtomicUsize::new(usize::MAX);
+/// Frames to capture per stack (GPULEAK_STACK_DEPTH).
+static STACK_DEPTH: AtomicUsize = AtomicUsize::new(crate::config::DEFAULT_STACK_DEPTH);
+/// The stack mode in effect (`Stacks as u8`), `u8::MAX` until the configuration is read.
+static STACK_MODE: AtomicU8 = AtomicU8::new(u8::MAX);
 /// The loader's load count at the last module scan; `u64::MAX` forces a scan.
 static LAST_LOADS: AtomicU64 = AtomicU64::new(u64::MAX);
 
-fn stack_depth() -> usize {
-    let d = STACK_DEPTH.load(Ordering::Relaxed);
-    if d != usize::MAX {
-        return d;
-    }
-    let (cfg, _) = Config::from_env();
-    let d = match cfg.stacks {
-        Stacks::Off => 0,
-        Stacks::Native => cfg.stack_depth,
+/// Separates the native frames of a stack key from its Python frames; never a native address.
+const PY_SEPARATOR: u64 = u64::MAX;
+
+/// The stack mode in effect and the depth. Python modes need a Python in the process: without
+/// one they are native. Read once; the first call may look up the Python API, so it is made
+/// before any gpuleak lock is taken (see `event`, `launch`, `marker`).
+fn stacks() -> (Stacks, usize) {
+    let m = STACK_MODE.load(Ordering::Acquire);
+    let mode = match m {
+        0 => Stacks::Off,
+        1 => Stacks::Native,
+        2 => Stacks::Python,
+        3 => Stacks::All,
+        _ => {
+            let (cfg, _) = Config::from_env();
+            let mode = effective_stacks(&cfg);
+            STACK_DEPTH.store(cfg.stack_depth, Ordering::Relaxed);
+            STACK_MODE.store(
+                match mode {
+                    Stacks::Off => 0,
+                    Stacks::Native => 1,
+                    Stacks::Python => 2,
+                    Stacks::All => 3,
+                },
+                Ordering::Release,
+            );
+            mode
+        }
     };
-    STACK_DEPTH.store(d, Ordering::Relaxed);
-    d
+    (mode, STACK_DEPTH.load(Ordering::Relaxed))
+}
+
+fn effective_stacks(cfg: &Config) -> Stacks {
+    if cfg.stacks.python() && !python::available() {
+        Stacks::Native
+    } else {
+        cfg.stacks
+    }
 }
 
 fn now_ns() -> u64 {
@@ -178,18 +215,27 @@ pub fn guarded(f: impl FnOnce()) {
 
 #[inline(always)]
 pub fn event(c: Call) {
-    let depth = stack_depth();
-    let frames = (depth > 0).then(|| unwind::capture(depth));
+    let (mode, depth) = stacks();
+    // Python first: in `python` mode a thread running Python needs no native unwinding.
+    let py = if mode.python() {
+        python::capture(depth)
+    } else {
+        None
+    };
+    let frames = match mode {
+        Stacks::Off => None,
+        Stacks::Python if py.is_some() => None,
+        _ => Some(unwind::capture(depth)),
+    };
+    let native = frames.as_ref().map_or(&[][..], |f| f.as_slice());
     let core = core();
     let mut st = core.state.lock();
     if !ensure_started(core, &mut st) {
         return;
     }
     let mut stack = gpuleak_trace::NO_STACK;
-    if let Some(f) = &frames
-        && f.len > 0
-    {
-        let (s, id) = intern(core, st, f.as_slice());
+    if !native.is_empty() || py.is_some() {
+        let (s, id) = intern(core, st, native, py.as_ref());
         st = s;
         stack = id;
         if !matches!(st.phase, Phase::Active | Phase::Finished) {
@@ -224,6 +270,8 @@ pub fn event(c: Call) {
 }
 
 pub fn launch(api: gpuleak_trace::LaunchApi, function: u64, stream: u64) {
+    // Settled before the lock: the header written by the first record names the mode.
+    let _ = stacks();
     let core = core();
     let mut st = core.state.lock();
     if !ensure_started(core, &mut st) {
@@ -277,6 +325,7 @@ pub fn range(mut r: gpuleak_trace::Range) {
 }
 
 pub fn marker(label: Option<String>) {
+    let _ = stacks();
     let core = core();
     let mut st = core.state.lock();
     if !ensure_started(core, &mut st) {
@@ -353,7 +402,7 @@ fn hash_frames(frames: &[u64]) -> u64 {
 
 /// A multiply-xor hash: stacks are hashed on every event, and need no DoS resistance.
 #[derive(Default)]
-struct FxHasher(u64);
+pub struct FxHasher(u64);
 
 impl Hasher for FxHasher {
     fn finish(&self) -> u64 {
@@ -367,19 +416,43 @@ impl Hasher for FxHasher {
     fn write_u64(&mut self, v: u64) {
         self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
     }
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(v.into());
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
 }
 
-/// The id of a stack, writing it (and any module it lives in) the first time it is seen.
-/// May release the lock to list loaded modules, hence the guard going in and out.
+/// The id of a stack, writing it (and any module it lives in, and any Python code object it is
+/// the first to use) the first time it is seen. May release the lock to list loaded modules,
+/// hence the guard going in and out.
 fn intern(
     core: &'static Core,
     mut st: parking_lot::MutexGuard<'static, State>,
     frames: &[u64],
+    py: Option<&PyFrames>,
 ) -> (parking_lot::MutexGuard<'static, State>, u32) {
-    let hash = hash_frames(frames);
+    // Filled only for Python stacks: zeroing 4 KiB per native event would cost more than the
+    // rest of interning.
+    let mut key_buf;
+    let key: &[u64] = match py {
+        None => frames,
+        Some(p) => {
+            key_buf = [0u64; 2 * MAX_STACK_DEPTH + 1];
+            let n = frames.len();
+            key_buf[..n].copy_from_slice(frames);
+            key_buf[n] = PY_SEPARATOR;
+            for i in 0..p.len {
+                key_buf[n + 1 + i] = (u64::from(p.code[i]) << 32) | u64::from(p.line[i]);
+            }
+            &key_buf[..n + 1 + p.len]
+        }
+    };
+    let hash = hash_frames(key);
     let mut rescanned = false;
     loop {
-        if let Some(&(_, id, _)) = st.stacks.find(hash, |e| e.0 == hash && *e.2 == *frames) {
+        if let Some(&(_, id, _)) = st.stacks.find(hash, |e| e.0 == hash && *e.2 == *key) {
             return (st, id);
         }
         let unknown = frames.iter().any(|&ip| !modules::known(ip, &st.modules));
@@ -399,10 +472,36 @@ fn intern(
         let id = st.next_stack;
         st.next_stack += 1;
         st.stack_count += 1;
-        let State { enc, buf, .. } = &mut *st;
-        enc.stack(id, frames, buf);
+        match py {
+            None => {
+                let State { enc, buf, .. } = &mut *st;
+                enc.stack(id, frames, buf);
+            }
+            Some(p) => {
+                let mut new_codes: Vec<u32> = Vec::new();
+                for &code in &p.code[..p.len] {
+                    if !st.py_defined.contains(&code) && !new_codes.contains(&code) {
+                        new_codes.push(code);
+                    }
+                }
+                let codes = if new_codes.is_empty() {
+                    Vec::new()
+                } else {
+                    python::definitions(&new_codes)
+                };
+                st.py_defined.extend(codes.iter().map(|c| c.id));
+                let python: Vec<gpuleak_trace::PyFrame> = (0..p.len)
+                    .map(|i| gpuleak_trace::PyFrame {
+                        code: p.code[i],
+                        line: p.line[i],
+                    })
+                    .collect();
+                let State { enc, buf, .. } = &mut *st;
+                enc.py_stack(id, frames, &codes, &python, buf);
+            }
+        }
         st.stacks
-            .insert_unique(hash, (hash, id, frames.into()), |e| e.0);
+            .insert_unique(hash, (hash, id, key.into()), |e| e.0);
         return (st, id);
     }
 }
@@ -450,7 +549,13 @@ fn ensure_started(core: &'static Core, st: &mut State) -> bool {
         Phase::Disabled => return false,
         Phase::Idle => {}
     }
-    let (cfg, notes) = Config::from_env();
+    let (cfg, mut notes) = Config::from_env();
+    if cfg.stacks_explicit && cfg.stacks.python() && stacks().0 == Stacks::Native {
+        notes.push(format!(
+            "GPULEAK_STACKS={} but no CPython 3.9+ API in this process; stacks are native",
+            cfg.stacks.name()
+        ));
+    }
     st.max_wait = Duration::from_millis(cfg.max_wait_ms);
     let pid = std::process::id();
     let pattern = cfg.output.replace("%p", &pid.to_string());
@@ -466,7 +571,7 @@ fn ensure_started(core: &'static Core, st: &mut State) -> bool {
     };
     st.path = path;
     core.fd.store(fd, Ordering::Release);
-    let header = header(&cfg);
+    let header = header();
     st.enc = Encoder::start(&header, &mut st.buf);
     for n in notes {
         let State { enc, buf, .. } = &mut *st;
@@ -547,7 +652,7 @@ fn open_output(path: &str, pid: u32) -> std::io::Result<(c_int, String)> {
     Err(last)
 }
 
-fn header(cfg: &Config) -> Header {
+fn header() -> Header {
     let argv = std::fs::read("/proc/self/cmdline")
         .map(|b| {
             b.split(|&c| c == 0)
@@ -579,7 +684,7 @@ fn header(cfg: &Config) -> Header {
         start_unix_ns: unix,
         start_mono_ns: now_ns(),
         hook_version: env!("CARGO_PKG_VERSION").to_string(),
-        stacks: cfg.stacks.name().to_string(),
+        stacks: stacks().0.name().to_string(),
     }
 }
 
@@ -746,6 +851,7 @@ pub fn register_fork_handler() {
 /// The child starts over with nothing: it records into its own file on its first event.
 unsafe extern "C" fn after_fork_in_child() {
     guard::forget_tid();
+    python::after_fork_in_child();
     LAST_LOADS.store(u64::MAX, Ordering::Relaxed);
     TOTAL_SEEN.store(false, Ordering::Relaxed);
     if CORE.load(Ordering::Acquire).is_null() {

@@ -3,6 +3,11 @@
 //!
 //! Needs the release hook: `cargo build --release && cargo bench -p gpuleak-tests --bench hook_cost`.
 //! GPULEAK_STACKS is read once per process, so the bench runs itself once per mode.
+//!
+//! Python stacks are measured from Python (`programs/python_sampler.py --bench`): alloc/free
+//! pairs through `ctypes.PyDLL` (the GIL held, as in a C extension) without the hook and with
+//! each GPULEAK_STACKS mode, at two Python call depths. `GPULEAK_BENCH_MODE=python` runs only
+//! that part.
 
 use std::ffi::c_void;
 use std::hint::black_box;
@@ -192,8 +197,73 @@ fn run(mode: &str) {
     c.final_summary();
 }
 
+/// ns per alloc/free pair of `python_sampler.py --bench`, the best of `rounds` runs.
+fn python_pair_ns(stacks: Option<&str>, nest: u32, pairs: u32, rounds: u32) -> Option<f64> {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/python_sampler.py");
+    let mut best: Option<f64> = None;
+    for _ in 0..rounds {
+        let mut cmd = Command::new("python3");
+        cmd.arg(&script)
+            .args(["--bench", &pairs.to_string(), "--nest", &nest.to_string()])
+            .env("LD_LIBRARY_PATH", gpuleak_tests::fake_cuda_dir())
+            .env("GPULEAK_OUTPUT", "/dev/null")
+            .env_remove("LD_PRELOAD")
+            .env_remove("GPULEAK_STACKS");
+        if let Some(mode) = stacks {
+            cmd.env("LD_PRELOAD", gpuleak_tests::hook_path());
+            if mode != "default" {
+                cmd.env("GPULEAK_STACKS", mode);
+            }
+        }
+        let out = cmd.output().ok()?;
+        if !out.status.success() {
+            eprintln!("python_sampler.py --bench failed: {out:?}");
+            return None;
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let ns: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("bench "))?
+            .trim()
+            .parse()
+            .ok()?;
+        best = Some(best.map_or(ns, |b: f64| b.min(ns)));
+    }
+    best
+}
+
+/// The cost per event with Python stacks, as a table: an alloc/free pair is two events.
+fn python_cost() {
+    if Command::new("python3").arg("-V").output().is_err() {
+        eprintln!("python stacks: skipped, no python3");
+        return;
+    }
+    const PAIRS: u32 = 100_000;
+    println!("\npython stacks: ns per alloc/free pair (2 events), best of 5 runs of {PAIRS} pairs");
+    println!(
+        "{:<28} {:>14} {:>14}",
+        "mode", "6 Python frames", "25 Python frames"
+    );
+    for (name, stacks) in [
+        ("no hook", None),
+        ("GPULEAK_STACKS=off", Some("off")),
+        ("GPULEAK_STACKS=native", Some("native")),
+        ("GPULEAK_STACKS=python", Some("python")),
+        ("GPULEAK_STACKS=all", Some("all")),
+    ] {
+        let shallow = python_pair_ns(stacks, 1, PAIRS, 5);
+        let deep = python_pair_ns(stacks, 20, PAIRS, 5);
+        let show = |v: Option<f64>| v.map_or("failed".to_string(), |v| format!("{v:.0}"));
+        println!("{name:<28} {:>14} {:>14}", show(shallow), show(deep));
+    }
+}
+
 fn main() {
     if let Ok(mode) = std::env::var("GPULEAK_BENCH_MODE") {
+        if mode == "python" {
+            return python_cost();
+        }
         return run(&mode);
     }
     let exe = std::env::current_exe().expect("own path");
@@ -215,4 +285,5 @@ fn main() {
             .expect("run the bench for one mode");
         assert!(status.success(), "bench mode {mode} failed");
     }
+    python_cost();
 }

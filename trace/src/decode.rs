@@ -236,7 +236,37 @@ impl<R: Read> Reader<R> {
                 for _ in 0..n {
                     frames.push(c.varint("frame")?);
                 }
-                Record::Stack(Stack { id, frames })
+                if c.remaining() == 0 {
+                    Record::Stack(Stack { id, frames })
+                } else {
+                    // The Python part (section 5.3): code definitions, then Python frames.
+                    // Capacities bounded by the bytes left: a definition takes at least 4
+                    // bytes, a frame 2, so a corrupt count cannot make a large allocation.
+                    let n = c.count("python code count")?;
+                    let mut codes = Vec::with_capacity(n.min(c.remaining() / 4));
+                    for _ in 0..n {
+                        codes.push(PyCode {
+                            id: c.u32("python code id")?,
+                            first_line: c.u32("python first line")?,
+                            file: c.string("python file")?,
+                            name: c.string("python function")?,
+                        });
+                    }
+                    let n = c.count("python frame count")?;
+                    let mut python = Vec::with_capacity(n.min(c.remaining() / 2));
+                    for _ in 0..n {
+                        python.push(PyFrame {
+                            code: c.u32("python frame code")?,
+                            line: c.u32("python frame line")?,
+                        });
+                    }
+                    Record::PyStack(PyStack {
+                        id,
+                        frames,
+                        codes,
+                        python,
+                    })
+                }
             }
             tag::EVENT => {
                 let flags = c.u8("event flags")?;

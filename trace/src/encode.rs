@@ -125,6 +125,37 @@ impl Encoder {
         });
     }
 
+    /// A stack with Python frames: a Stack record with the Python part appended (section 5.3 of
+    /// the format). `codes` are the code objects first used by this stack.
+    pub fn py_stack(
+        &mut self,
+        id: u32,
+        frames: &[u64],
+        codes: &[PyCode],
+        python: &[PyFrame],
+        buf: &mut Vec<u8>,
+    ) {
+        record(buf, tag::STACK, |b| {
+            put_varint(b, id.into());
+            put_varint(b, frames.len() as u64);
+            for &f in frames {
+                put_varint(b, f);
+            }
+            put_varint(b, codes.len() as u64);
+            for c in codes {
+                put_varint(b, c.id.into());
+                put_varint(b, c.first_line.into());
+                put_str(b, &c.file);
+                put_str(b, &c.name);
+            }
+            put_varint(b, python.len() as u64);
+            for f in python {
+                put_varint(b, f.code.into());
+                put_varint(b, f.line.into());
+            }
+        });
+    }
+
     pub fn marker(&mut self, m: &Marker, buf: &mut Vec<u8>) {
         let dt = self.delta(m.time_ns);
         record(buf, tag::MARKER, |b| {
@@ -197,6 +228,7 @@ impl Encoder {
             Record::Header(_) => panic!("the header is written by Encoder::start"),
             Record::Module(m) => self.module(m, buf),
             Record::Stack(s) => self.stack(s.id, &s.frames, buf),
+            Record::PyStack(s) => self.py_stack(s.id, &s.frames, &s.codes, &s.python, buf),
             Record::Event(e) => self.event(e, buf),
             Record::Marker(m) => self.marker(m, buf),
             Record::Launch(l) => self.launch(l, buf),

@@ -342,7 +342,8 @@ pub struct Header {
     /// CLOCK_MONOTONIC at start; event times are on this clock.
     pub start_mono_ns: u64,
     pub hook_version: String,
-    /// "off" or "native".
+    /// How stacks were captured: "off", "native", "python" (Python frames where the thread ran
+    /// Python with the GIL, native frames elsewhere) or "all" (both).
     pub stacks: String,
 }
 
@@ -365,6 +366,42 @@ pub struct Module {
 pub struct Stack {
     pub id: u32,
     pub frames: Vec<u64>,
+}
+
+/// A Python code object (a function, method, lambda, module body) that Python stacks refer to by
+/// `id`. Defined once per trace, in the first [`PyStack`] whose frames use it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PyCode {
+    /// Never reused within a trace; never 0.
+    pub id: u32,
+    /// `co_firstlineno`: the line the function's definition starts on (0 when unknown).
+    pub first_line: u32,
+    /// `co_filename`, as the interpreter has it (absolute or relative to the program's start).
+    pub file: String,
+    /// `co_qualname` (Python 3.11+: `Class.method`, `outer.<locals>.inner`), else `co_name`.
+    pub name: String,
+}
+
+/// One frame of a Python stack: the code object running and its current line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PyFrame {
+    /// A [`PyCode`] id.
+    pub code: u32,
+    /// The line being executed (0 when unknown).
+    pub line: u32,
+}
+
+/// A unique call stack of a thread that was running Python: native instruction pointers (as in
+/// [`Stack`]; empty when only Python frames were captured) and the thread's Python frames, both
+/// innermost first. Shares the id space with [`Stack`]. On the wire it is a Stack record with the
+/// Python part appended, so readers that know nothing of Python see its native frames.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PyStack {
+    pub id: u32,
+    pub frames: Vec<u64>,
+    /// Code objects this record defines: those of `python` not defined by an earlier record.
+    pub codes: Vec<PyCode>,
+    pub python: Vec<PyFrame>,
 }
 
 /// Which entry point launched a kernel. Launches are counted, not profiled: the sequence of
@@ -476,6 +513,8 @@ pub enum Record {
     Header(Header),
     Module(Module),
     Stack(Stack),
+    /// A stack with Python frames (a Stack record with its Python part).
+    PyStack(PyStack),
     Event(Event),
     Marker(Marker),
     Launch(Launch),

@@ -252,6 +252,18 @@ fn known_bad_inputs() {
     read_checked(&bytes, 0).unwrap();
     read_checked(&bytes, 3).unwrap();
 
+    // A Stack whose Python part claims as many code definitions as it has bytes: each takes at
+    // least four, so room for all of them up front would be many times the input.
+    let mut bytes = prelude_and_header();
+    let n = 100_000;
+    let mut p = vec![1, 0];
+    put_varint(&mut p, n);
+    p.resize(p.len() + n as usize, 0);
+    bytes.push(tag::STACK);
+    put_varint(&mut bytes, p.len() as u64);
+    bytes.extend_from_slice(&p);
+    read_checked(&bytes, 0).unwrap();
+
     // Dropped u64::MAX, then two events.
     let mut bytes = prelude_and_header();
     let mut enc = Encoder::start(&header(), &mut Vec::new());

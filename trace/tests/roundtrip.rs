@@ -178,6 +178,70 @@ fn trailing_payload_bytes_are_ignored() {
     );
 }
 
+/// A Python stack is a Stack record with the Python part appended: a reader that stops after
+/// the native frames (every version 1 reader before Python stacks) sees an ordinary stack.
+#[test]
+fn a_python_stack_is_a_stack_record_whose_python_part_old_readers_skip() {
+    let py = PyStack {
+        id: 7,
+        frames: vec![0x1234, 0x5678],
+        codes: vec![PyCode {
+            id: 1,
+            first_line: 10,
+            file: "sampler.py".into(),
+            name: "step".into(),
+        }],
+        python: vec![PyFrame { code: 1, line: 12 }],
+    };
+    let mut bytes = Vec::new();
+    Encoder::default().any(&Record::PyStack(py.clone()), &mut bytes);
+    assert_eq!(bytes[0], tag::STACK);
+    let mut native = Vec::new();
+    Encoder::default().stack(7, &[0x1234, 0x5678], &mut native);
+    // Same native fields; the Python part follows them.
+    assert_eq!(bytes[2..native.len()], native[2..]);
+    assert_eq!(
+        bytes[native.len()..],
+        [
+            1, 1, 10, 10, b's', b'a', b'm', b'p', b'l', b'e', b'r', b'.', b'p', b'y', 4, b's',
+            b't', b'e', b'p', 1, 1, 12
+        ]
+    );
+    let mut trace = start();
+    trace.extend(&bytes);
+    let got: Vec<Record> = reader(&trace).map(Result::unwrap).collect();
+    assert_eq!(got[1..], [Record::PyStack(py)]);
+}
+
+#[test]
+fn a_bad_python_part_is_an_error_at_its_field() {
+    // A code count larger than what is left.
+    let mut bytes = start();
+    let at = bytes.len() + 2 + 3;
+    bytes.extend(raw(tag::STACK, &[1, 1, 5, 9, 0]));
+    let (offset, msg) = first_error(&bytes);
+    assert_eq!(offset, at as u64);
+    assert!(msg.contains("python code count"), "{msg}");
+
+    // The frames' count missing after the code definitions.
+    let mut bytes = start();
+    let at = bytes.len() + 2 + 4;
+    bytes.extend(raw(tag::STACK, &[1, 0, 1, 2, 3, 0, 0]));
+    let (offset, msg) = first_error(&bytes);
+    assert_eq!(offset, at as u64 + 3);
+    assert!(msg.contains("python frame count"), "{msg}");
+
+    // A line past 32 bits.
+    let mut bytes = start();
+    let mut p = vec![1, 0, 0, 1, 1];
+    let at = bytes.len() + 2 + p.len();
+    put_varint(&mut p, 1 << 32);
+    bytes.extend(raw(tag::STACK, &p));
+    let (offset, msg) = first_error(&bytes);
+    assert_eq!(offset, at as u64);
+    assert!(msg.contains("python frame line"), "{msg}");
+}
+
 #[test]
 fn non_minimal_varints_and_any_nonzero_label_flag_are_accepted() {
     let mut bytes = start();

@@ -95,6 +95,46 @@ pub fn records() -> Vec<Record> {
             id: 2,
             frames: (0..100).map(|i| u64::MAX - i).collect(),
         }),
+        // Python stacks: native and Python frames, code objects defined on first use.
+        Record::PyStack(PyStack {
+            id: 3,
+            frames: vec![0x7f12_3400_2000, 0x5555_5555_0042],
+            codes: vec![
+                PyCode {
+                    id: 1,
+                    first_line: 12,
+                    file: "/home/u/pipeline.py".into(),
+                    name: "Pipeline.denoise_step".into(),
+                },
+                PyCode {
+                    id: u32::MAX,
+                    first_line: u32::MAX,
+                    file: String::new(),
+                    name: "<module>".into(),
+                },
+            ],
+            python: vec![
+                PyFrame { code: 1, line: 212 },
+                PyFrame {
+                    code: u32::MAX,
+                    line: 0,
+                },
+            ],
+        }),
+        // Python frames only, reusing a code object defined before.
+        Record::PyStack(PyStack {
+            id: 4,
+            frames: vec![],
+            codes: vec![],
+            python: vec![PyFrame { code: 1, line: 213 }],
+        }),
+        // A Python part that is there but empty.
+        Record::PyStack(PyStack {
+            id: 5,
+            frames: vec![0x1000],
+            codes: vec![],
+            python: vec![],
+        }),
         Record::Event(event(t0, Api::CudaMalloc)),
         Record::Event(Event {
             device: NO_DEVICE,
@@ -375,6 +415,21 @@ pub fn arb_record() -> impl Strategy<Value = Record> {
             })),
         3 => (any::<u32>(), prop::collection::vec(arb_u64(), 0..40))
             .prop_map(|(id, frames)| Record::Stack(Stack { id, frames })),
+        2 => (
+            any::<u32>(),
+            prop::collection::vec(arb_u64(), 0..20),
+            prop::collection::vec((any::<u32>(), any::<u32>(), arb_string(), arb_string()), 0..4),
+            prop::collection::vec((any::<u32>(), prop_oneof![0u32..2000, any::<u32>()]), 0..20),
+        )
+            .prop_map(|(id, frames, codes, python)| Record::PyStack(PyStack {
+                id,
+                frames,
+                codes: codes
+                    .into_iter()
+                    .map(|(id, first_line, file, name)| PyCode { id, first_line, file, name })
+                    .collect(),
+                python: python.into_iter().map(|(code, line)| PyFrame { code, line }).collect(),
+            })),
         1 => (arb_dt(), any::<u32>(), prop::option::of(arb_string()))
             .prop_map(|(time_ns, tid, label)| Record::Marker(Marker { time_ns, tid, label })),
         1 => (arb_dt(), prop_oneof![0u64..100, any::<u64>()])

@@ -1,0 +1,389 @@
+//! Python frames of the calling thread, read through the CPython C API of the process itself.
+//!
+//! No build-time Python dependency: the API is looked up once, with the real `dlsym` and
+//! `RTLD_DEFAULT`, in whatever the process has loaded (libpython, or a python executable with
+//! the interpreter linked in). Only public functions of CPython 3.9 and later are used:
+//!
+//! - `Py_IsInitialized`, `PyGILState_Check`: frames are read only on a thread that holds the GIL
+//!   of an initialised interpreter. Any other thread (autograd's, a `ctypes.CDLL` call, which
+//!   releases the GIL) gets native frames only.
+//! - `PyEval_GetFrame` (borrowed), `PyFrame_GetBack` and `PyFrame_GetCode` (new references, 3.9+),
+//!   `PyFrame_GetLineNumber`, `Py_IncRef`/`Py_DecRef`: the walk. `PyFrame_GetLasti` (3.11+, used
+//!   when present): lines are cached per (code object, instruction offset), since computing one
+//!   scans the code's line table.
+//! - `PyObject_GetAttrString`, `PyUnicode_AsUTF8`, `PyLong_AsLong`: a code object's file,
+//!   function and first line, read once per code object (a cache miss).
+//! - `PyErr_Fetch`/`PyErr_Restore`/`PyErr_Clear`: the program's pending exception, if any, is
+//!   set aside during the walk and put back as it was.
+//! - `PyGC_Disable`/`PyGC_Enable` (3.10+, used when present): on 3.11 reading a frame
+//!   materialises a frame object, an allocation that could start a garbage collection, whose
+//!   finalizers would run Python code (and CUDA frees) in the middle of the program's CUDA call.
+//!   With the collector off for the walk, nothing in it runs Python code.
+//!
+//! Code objects are cached by address, each with a strong reference so that a freed code object's
+//! address cannot come back with another function's name. Each gets a small id; the trace
+//! defines each id once (see record.rs).
+
+use std::collections::HashMap;
+use std::ffi::{CStr, c_char, c_int, c_long, c_void};
+use std::hash::BuildHasherDefault;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+use parking_lot::Mutex;
+
+use crate::config::MAX_STACK_DEPTH;
+use crate::record::FxHasher;
+
+type Obj = *mut c_void;
+
+/// Code objects cached at most; past this, frames of new code objects end the Python stack.
+const MAX_CODES: usize = 1 << 20;
+
+struct Api {
+    is_initialized: unsafe extern "C" fn() -> c_int,
+    gil_check: unsafe extern "C" fn() -> c_int,
+    get_frame: unsafe extern "C" fn() -> Obj,
+    frame_back: unsafe extern "C" fn(Obj) -> Obj,
+    frame_code: unsafe extern "C" fn(Obj) -> Obj,
+    frame_line: unsafe extern "C" fn(Obj) -> c_int,
+    /// `PyFrame_GetLasti`, 3.11 and later: the line of a (code, instruction offset) is cached,
+    /// since computing it scans the code's line table.
+    frame_lasti: Option<unsafe extern "C" fn(Obj) -> c_int>,
+    incref: unsafe extern "C" fn(Obj),
+    decref: unsafe extern "C" fn(Obj),
+    getattr: unsafe extern "C" fn(Obj, *const c_char) -> Obj,
+    as_utf8: unsafe extern "C" fn(Obj) -> *const c_char,
+    as_long: unsafe extern "C" fn(Obj) -> c_long,
+    err_fetch: unsafe extern "C" fn(*mut Obj, *mut Obj, *mut Obj),
+    err_restore: unsafe extern "C" fn(Obj, Obj, Obj),
+    err_clear: unsafe extern "C" fn(),
+    /// `PyGC_Disable` and `PyGC_Enable`, 3.10 and later.
+    gc: Option<(
+        unsafe extern "C" fn() -> c_int,
+        unsafe extern "C" fn() -> c_int,
+    )>,
+}
+
+static API: OnceLock<Option<Api>> = OnceLock::new();
+
+fn lookup(name: &CStr) -> *mut c_void {
+    // SAFETY: glibc's dlsym with RTLD_DEFAULT and a C string. Not gpuleak's exported `dlsym`.
+    unsafe { crate::real::real_dlsym()(libc::RTLD_DEFAULT, name.as_ptr()) }
+}
+
+/// Looks the API up; `None` when any required function is missing (no Python in the process,
+/// or a Python older than 3.9).
+fn resolve() -> Option<Api> {
+    macro_rules! f {
+        ($name:literal, $ty:ty) => {{
+            let p = lookup($name);
+            if p.is_null() {
+                return None;
+            }
+            // SAFETY: the symbol is the CPython function of that name; signatures as documented.
+            unsafe { std::mem::transmute::<*mut c_void, $ty>(p) }
+        }};
+    }
+    type Int = unsafe extern "C" fn() -> c_int;
+    type ObjFn = unsafe extern "C" fn() -> Obj;
+    type ObjObj = unsafe extern "C" fn(Obj) -> Obj;
+    let gc = {
+        let (d, e) = (lookup(c"PyGC_Disable"), lookup(c"PyGC_Enable"));
+        (!d.is_null() && !e.is_null()).then(|| unsafe {
+            (
+                std::mem::transmute::<*mut c_void, Int>(d),
+                std::mem::transmute::<*mut c_void, Int>(e),
+            )
+        })
+    };
+    let frame_lasti = {
+        let p = lookup(c"PyFrame_GetLasti");
+        (!p.is_null()).then(|| unsafe {
+            std::mem::transmute::<*mut c_void, unsafe extern "C" fn(Obj) -> c_int>(p)
+        })
+    };
+    Some(Api {
+        frame_lasti,
+        is_initialized: f!(c"Py_IsInitialized", Int),
+        gil_check: f!(c"PyGILState_Check", Int),
+        get_frame: f!(c"PyEval_GetFrame", ObjFn),
+        frame_back: f!(c"PyFrame_GetBack", ObjObj),
+        frame_code: f!(c"PyFrame_GetCode", ObjObj),
+        frame_line: f!(c"PyFrame_GetLineNumber", unsafe extern "C" fn(Obj) -> c_int),
+        incref: f!(c"Py_IncRef", unsafe extern "C" fn(Obj)),
+        decref: f!(c"Py_DecRef", unsafe extern "C" fn(Obj)),
+        getattr: f!(
+            c"PyObject_GetAttrString",
+            unsafe extern "C" fn(Obj, *const c_char) -> Obj
+        ),
+        as_utf8: f!(
+            c"PyUnicode_AsUTF8",
+            unsafe extern "C" fn(Obj) -> *const c_char
+        ),
+        as_long: f!(c"PyLong_AsLong", unsafe extern "C" fn(Obj) -> c_long),
+        err_fetch: f!(
+            c"PyErr_Fetch",
+            unsafe extern "C" fn(*mut Obj, *mut Obj, *mut Obj)
+        ),
+        err_restore: f!(c"PyErr_Restore", unsafe extern "C" fn(Obj, Obj, Obj)),
+        err_clear: f!(c"PyErr_Clear", unsafe extern "C" fn()),
+        gc,
+    })
+}
+
+fn api() -> Option<&'static Api> {
+    API.get_or_init(resolve).as_ref()
+}
+
+/// Whether a CPython 3.9+ interpreter is in the process (its API could be found). Looked up
+/// once; call it with no gpuleak lock held (it takes the loader's lock).
+pub fn available() -> bool {
+    api().is_some()
+}
+
+/// The Python frames of one event, innermost first: code ids and lines.
+pub struct PyFrames {
+    pub code: [u32; MAX_STACK_DEPTH],
+    pub line: [u32; MAX_STACK_DEPTH],
+    pub len: usize,
+}
+
+/// What the trace needs to define a code id.
+struct CodeInfo {
+    first_line: u32,
+    file: String,
+    name: String,
+}
+
+#[derive(Default)]
+struct Cache {
+    /// Code object address → id. Every cached code object holds a reference taken by gpuleak.
+    ids: HashMap<usize, u32, BuildHasherDefault<FxHasher>>,
+    /// Indexed by id − 1.
+    codes: Vec<CodeInfo>,
+    /// (code id, instruction offset) → line, for Pythons that tell the offset.
+    /// Keyed `id << 32 | offset`.
+    lines: HashMap<u64, u32, BuildHasherDefault<FxHasher>>,
+}
+
+static CACHE: AtomicPtr<Mutex<Cache>> = AtomicPtr::new(std::ptr::null_mut());
+
+fn cache() -> &'static Mutex<Cache> {
+    let p = CACHE.load(Ordering::Acquire);
+    if !p.is_null() {
+        // SAFETY: caches are leaked, never freed.
+        return unsafe { &*p };
+    }
+    let fresh = Box::into_raw(Box::new(Mutex::new(Cache::default())));
+    match CACHE.compare_exchange(
+        std::ptr::null_mut(),
+        fresh,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    ) {
+        Ok(_) => unsafe { &*fresh },
+        Err(won) => {
+            drop(unsafe { Box::from_raw(fresh) });
+            unsafe { &*won }
+        }
+    }
+}
+
+/// In a forked child: a fresh cache, in case a thread of the parent held the old one's lock.
+/// (The old one and its references are leaked.)
+pub fn after_fork_in_child() {
+    if !CACHE.load(Ordering::Acquire).is_null() {
+        let fresh = Box::into_raw(Box::new(Mutex::new(Cache::default())));
+        CACHE.store(fresh, Ordering::Release);
+    }
+}
+
+/// The definitions of code ids handed out by [`capture`], for the trace.
+pub fn definitions(ids: &[u32]) -> Vec<gpuleak_trace::PyCode> {
+    let cache = cache().lock();
+    ids.iter()
+        .filter_map(|&id| {
+            let c = cache.codes.get(id.checked_sub(1)? as usize)?;
+            Some(gpuleak_trace::PyCode {
+                id,
+                first_line: c.first_line,
+                file: c.file.clone(),
+                name: c.name.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Sets the program's pending exception aside and turns the collector off; puts both back as
+/// they were when dropped (also if gpuleak panicked in between).
+struct Quiet<'a> {
+    api: &'a Api,
+    err: [Obj; 3],
+    gc_was_on: bool,
+}
+
+impl<'a> Quiet<'a> {
+    unsafe fn enter(api: &'a Api) -> Quiet<'a> {
+        let mut err = [std::ptr::null_mut(); 3];
+        let gc_was_on = unsafe {
+            (api.err_fetch)(&mut err[0], &mut err[1], &mut err[2]);
+            api.gc.is_some_and(|(disable, _)| disable() == 1)
+        };
+        Quiet {
+            api,
+            err,
+            gc_was_on,
+        }
+    }
+}
+
+impl Drop for Quiet<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the GIL is held (checked before entering); restores what enter took.
+        unsafe {
+            if self.gc_was_on
+                && let Some((_, enable)) = self.api.gc
+            {
+                enable();
+            }
+            (self.api.err_restore)(self.err[0], self.err[1], self.err[2]);
+        }
+    }
+}
+
+/// The calling thread's Python stack, innermost first and at most `depth` frames, or `None`
+/// when there is none to read: no Python in the process, not initialised, this thread does not
+/// hold the GIL, or no Python code is running on it. Must run inside the hook's guard.
+pub fn capture(depth: usize) -> Option<PyFrames> {
+    let api = api()?;
+    // SAFETY: both may be called on any thread at any time.
+    unsafe {
+        if (api.is_initialized)() == 0 || (api.gil_check)() != 1 {
+            return None;
+        }
+    }
+    // From here on this thread holds the GIL: the API may be used, and no other Python thread
+    // runs (nothing below releases the GIL). Only threads holding the GIL take the cache's lock.
+    let _quiet = unsafe { Quiet::enter(api) };
+    let depth = depth.min(MAX_STACK_DEPTH);
+    let mut out = PyFrames {
+        code: [0; MAX_STACK_DEPTH],
+        line: [0; MAX_STACK_DEPTH],
+        len: 0,
+    };
+    let mut cache = cache().lock();
+    // SAFETY: GIL held. Frames of the running stack are kept alive by the interpreter, and so
+    // are their code objects: the references taken here are given back at once.
+    unsafe {
+        let mut f = (api.get_frame)();
+        if f.is_null() {
+            return None;
+        }
+        (api.incref)(f);
+        while !f.is_null() && out.len < depth {
+            let code = (api.frame_code)(f);
+            if !code.is_null() {
+                let id = code_id(api, &mut cache, code);
+                (api.decref)(code);
+                let Some(id) = id else { break };
+                out.code[out.len] = id;
+                out.line[out.len] = line(api, &mut cache, f, id);
+                out.len += 1;
+            }
+            let back = (api.frame_back)(f);
+            (api.decref)(f);
+            f = back;
+        }
+        if !f.is_null() {
+            (api.decref)(f);
+        }
+    }
+    (out.len > 0).then_some(out)
+}
+
+/// The id of a code object, defining it on first sight; `None` when the cache is full.
+unsafe fn code_id(api: &Api, cache: &mut Cache, code: Obj) -> Option<u32> {
+    if let Some(&id) = cache.ids.get(&(code as usize)) {
+        return Some(id);
+    }
+    if cache.codes.len() >= MAX_CODES {
+        return None;
+    }
+    // SAFETY: GIL held; `code` is a live code object.
+    let info = unsafe { describe(api, code) };
+    cache.codes.push(info);
+    let id = cache.codes.len() as u32;
+    cache.ids.insert(code as usize, id);
+    Some(id)
+}
+
+/// The line a frame is at, from the cache when the Python tells the instruction offset.
+unsafe fn line(api: &Api, cache: &mut Cache, frame: Obj, id: u32) -> u32 {
+    let compute = || u32::try_from(unsafe { (api.frame_line)(frame) }).unwrap_or(0);
+    let Some(lasti) = api.frame_lasti else {
+        return compute();
+    };
+    let at = unsafe { lasti(frame) };
+    if at < 0 {
+        return compute();
+    }
+    let key = (u64::from(id) << 32) | u64::from(at as u32);
+    if let Some(&line) = cache.lines.get(&key) {
+        return line;
+    }
+    let line = compute();
+    if cache.lines.len() < MAX_CODES {
+        cache.lines.insert(key, line);
+    }
+    line
+}
+
+/// Reads a code object's name, file and first line, and keeps it alive for good.
+unsafe fn describe(api: &Api, code: Obj) -> CodeInfo {
+    unsafe {
+        (api.incref)(code);
+        let file = string_attr(api, code, c"co_filename").unwrap_or_default();
+        let name = string_attr(api, code, c"co_qualname")
+            .or_else(|| string_attr(api, code, c"co_name"))
+            .unwrap_or_else(|| "<unknown>".to_string());
+        let first_line = {
+            let o = (api.getattr)(code, c"co_firstlineno".as_ptr());
+            if o.is_null() {
+                (api.err_clear)();
+                0
+            } else {
+                let v = (api.as_long)(o);
+                (api.decref)(o);
+                if v == -1 {
+                    (api.err_clear)();
+                }
+                u32::try_from(v).unwrap_or(0)
+            }
+        };
+        CodeInfo {
+            first_line,
+            file,
+            name,
+        }
+    }
+}
+
+unsafe fn string_attr(api: &Api, obj: Obj, attr: &CStr) -> Option<String> {
+    unsafe {
+        let o = (api.getattr)(obj, attr.as_ptr());
+        if o.is_null() {
+            (api.err_clear)();
+            return None;
+        }
+        let p = (api.as_utf8)(o);
+        let s = if p.is_null() {
+            (api.err_clear)();
+            None
+        } else {
+            Some(CStr::from_ptr(p).to_string_lossy().into_owned())
+        };
+        (api.decref)(o);
+        s
+    }
+}

@@ -1,0 +1,339 @@
+//! Python stacks: a Python sampler's allocation sites name its Python functions and lines, and
+//! its per-step leak gets the leak verdict at the line that leaks.
+//!
+//! The sampler (`programs/python_sampler.py`) calls the fake driver through ctypes from nested
+//! functions: `ctypes.PyDLL` keeps the GIL held during the call, as a C extension such as
+//! PyTorch does; `ctypes.CDLL` releases it, as a thread that allocates without the GIL (autograd's)
+//! does. The lines the tests expect carry a `# site: NAME` comment in the program.
+//!
+//! Needs `python3` (CPython 3.9 or later; only 3.11 was available where this was written);
+//! skipped without it.
+
+use std::path::Path;
+use std::process::Command;
+
+use gpuleak_tests::{Run, RunOutput};
+use serde_json::Value;
+
+const MIB: u64 = 1 << 20;
+const STEPS: u64 = 8;
+
+fn have_python() -> bool {
+    Command::new("python3")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+macro_rules! needs_python {
+    () => {
+        if !have_python() {
+            eprintln!("skipped: no python3");
+            return;
+        }
+    };
+}
+
+/// Run from the source tree: a Python program needs no build step.
+fn script() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/python_sampler.py")
+}
+
+/// The line of the program that carries `# site: NAME`.
+fn line_of(name: &str) -> usize {
+    let src = std::fs::read_to_string(script()).unwrap();
+    let tag = format!("# site: {name}");
+    let found: Vec<usize> = src
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim_end().ends_with(&tag))
+        .map(|(i, _)| i + 1)
+        .collect();
+    assert_eq!(found.len(), 1, "one line tagged {tag:?}");
+    found[0]
+}
+
+/// `python_sampler.py --steps 8 ARGS...` under the hook, with `env` added.
+fn sample(args: &[&str], env: &[(&str, &str)]) -> (RunOutput, Value) {
+    sample_with("python3", args, env)
+}
+
+fn sample_with(python: &str, args: &[&str], env: &[(&str, &str)]) -> (RunOutput, Value) {
+    let mut run = Run::new(python)
+        .arg(script())
+        .args(["--steps", &STEPS.to_string()])
+        .args(args);
+    for (k, v) in env {
+        run = run.env(k, v);
+    }
+    let out = run.hook().run();
+    out.assert_success();
+    assert!(out.stdout.contains(&format!("done {STEPS}")), "{out}");
+    let json = report_json(out.trace());
+    (out, json)
+}
+
+fn report_json(trace: &Path) -> Value {
+    let out = Command::new(gpuleak_tests::gpuleak_bin())
+        .args(["report", "--format", "json"])
+        .arg(trace)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "gpuleak report failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn sites(json: &Value) -> &Vec<Value> {
+    json["sites"].as_array().expect("sites is an array")
+}
+
+fn frames(site: &Value) -> Vec<&str> {
+    site["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect()
+}
+
+/// A Python frame as the report shows it: `function (/path/python_sampler.py:LINE)`.
+fn python_frame(function: &str, site: &str) -> String {
+    format!("{function} ({}:{})", script().display(), line_of(site))
+}
+
+/// The frames that are the program's Python code.
+fn python_frames(site: &Value) -> Vec<&str> {
+    frames(site)
+        .into_iter()
+        .filter(|f| f.contains("python_sampler.py"))
+        .collect()
+}
+
+/// The one site with `frame` among its frames.
+fn site_with<'a>(json: &'a Value, frame: &str) -> &'a Value {
+    let found: Vec<&Value> = sites(json)
+        .iter()
+        .filter(|s| frames(s).contains(&frame))
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "expected one site with frame {frame:?}; sites: {:#}",
+        json["sites"]
+    );
+    found[0]
+}
+
+#[test]
+fn a_python_samplers_sites_name_its_functions_and_lines() {
+    needs_python!();
+    let (_, json) = sample(&[], &[]);
+    // Python is in the process and GPULEAK_STACKS is unset: both kinds of frames.
+    assert_eq!(json["process"]["stacks"], "all");
+
+    let leak = site_with(&json, &python_frame("Sampler.denoise_step", "leak"));
+    let py = python_frames(leak);
+    // Innermost first, the whole Python stack: the call into the driver, the step, the loop,
+    // main and the module.
+    assert_eq!(py[0], python_frame("Cuda.alloc", "alloc"));
+    assert_eq!(py[1], python_frame("Sampler.denoise_step", "leak"));
+    assert!(py[2].starts_with("sample ("), "{py:?}");
+    assert!(py[3].starts_with("main ("), "{py:?}");
+    assert!(py[4].starts_with("<module> ("), "{py:?}");
+    assert_eq!(py.len(), 5, "{py:?}");
+
+    // Joined at the interpreter boundary: the native frames below Python (ctypes, libffi) come
+    // first, the interpreter's own frames are gone.
+    let all = frames(leak);
+    assert_eq!(
+        &all[all.len() - py.len()..],
+        &py[..],
+        "Python frames are outermost"
+    );
+    assert!(
+        all.len() > py.len(),
+        "native frames below Python are kept: {all:?}"
+    );
+    assert!(
+        !all.iter().any(|f| f.starts_with("_PyEval_EvalFrame")
+            || f.starts_with("Py_BytesMain")
+            || f.starts_with("_start")),
+        "interpreter frames left in: {all:?}"
+    );
+
+    // The same call at another line of the step is another site.
+    let scratch = site_with(&json, &python_frame("Sampler.denoise_step", "scratch"));
+    assert_ne!(scratch["stack_id"], leak["stack_id"]);
+    let weights = site_with(&json, &python_frame("Sampler.__init__", "weights"));
+    assert_eq!(weights["allocations"], 1);
+}
+
+#[test]
+fn the_per_step_leak_gets_the_verdict_at_its_python_line() {
+    needs_python!();
+    let (_, json) = sample(&[], &[]);
+    assert_eq!(json["iterations"]["source"], "marker");
+    assert_eq!(json["iterations"]["count"], STEPS);
+    let leaks: Vec<&Value> = sites(&json)
+        .iter()
+        .filter(|s| s["verdict"] == "leak")
+        .collect();
+    assert_eq!(leaks.len(), 1, "one leaking site: {:#}", json["sites"]);
+    let leak = leaks[0];
+    assert_eq!(leak["bytes_per_iteration"], MIB);
+    assert_eq!(leak["live_bytes_at_end"], STEPS * MIB);
+    // The first frame of the program's own code that is not the allocation helper is the line
+    // that keeps the latent.
+    let py = python_frames(leak);
+    assert_eq!(
+        py[1],
+        python_frame("Sampler.denoise_step", "leak"),
+        "{py:?}"
+    );
+    // The scratch buffer, freed every step at the line above, is no leak.
+    let scratch = site_with(&json, &python_frame("Sampler.denoise_step", "scratch"));
+    assert_eq!(scratch["verdict"], "steady");
+    assert_eq!(scratch["live_bytes_at_end"], 0);
+}
+
+#[test]
+fn a_python_with_the_interpreter_in_its_executable_works_the_same() {
+    // Debian's /usr/bin/python3.11 has libpython linked in, where `python3` here is a build
+    // with a shared libpython: the API is found, and the stacks joined, in both.
+    let python = "/usr/bin/python3.11";
+    if !Path::new(python).exists() {
+        eprintln!("skipped: no {python}");
+        return;
+    }
+    let (_, json) = sample_with(python, &[], &[]);
+    let leak = site_with(&json, &python_frame("Sampler.denoise_step", "leak"));
+    assert_eq!(leak["verdict"], "leak");
+    let all = frames(leak);
+    assert!(
+        !all.iter()
+            .any(|f| f.starts_with("_PyEval_EvalFrame") || f.starts_with("_start")),
+        "interpreter frames left in: {all:?}"
+    );
+}
+
+#[test]
+fn a_thread_without_the_gil_records_native_frames_only() {
+    needs_python!();
+    // ctypes.CDLL releases the GIL for the call; on a second thread, while the main thread runs
+    // Python and holds the GIL whenever it can. The allocations are all recorded, with native
+    // frames only (another thread's Python frames would be wrong ones).
+    for args in [&["--dll", "cdll", "--thread"][..], &["--dll", "cdll"][..]] {
+        let (_, json) = sample(args, &[]);
+        let allocations: u64 = sites(&json)
+            .iter()
+            .map(|s| s["allocations"].as_u64().unwrap())
+            .sum();
+        assert_eq!(allocations, 1 + 2 * STEPS, "{args:?}: {:#}", json["sites"]);
+        for s in sites(&json) {
+            assert!(
+                python_frames(s).is_empty(),
+                "{args:?}: Python frames in {s:#}"
+            );
+            assert!(!frames(s).is_empty(), "{args:?}: no stack in {s:#}");
+        }
+        // Native stacks cannot tell the two lines of the step apart: one site leaks 5 MiB a step.
+        let leak = sites(&json).iter().find(|s| s["verdict"] == "leak");
+        assert!(leak.is_some(), "{args:?}: {:#}", json["sites"]);
+    }
+}
+
+#[test]
+fn a_python_thread_holding_the_gil_gets_its_own_python_frames() {
+    needs_python!();
+    let (_, json) = sample(&["--thread"], &[]);
+    let leak = site_with(&json, &python_frame("Sampler.denoise_step", "leak"));
+    let all = frames(leak);
+    assert!(
+        all.iter().any(|f| f.starts_with("Thread.run (")),
+        "the worker thread's stack: {all:?}"
+    );
+    assert!(
+        !all.iter().any(|f| f.starts_with("main (")),
+        "the main thread's frames in the worker's stack: {all:?}"
+    );
+}
+
+#[test]
+fn frees_run_by_the_garbage_collector_are_recorded() {
+    needs_python!();
+    // Reading Python frames allocates frame objects on 3.11; were the collector allowed to run
+    // then, the finalizers' frees would happen inside gpuleak's own recording and go unseen.
+    let (_, json) = sample(&["--gc"], &[]);
+    let cyclic = site_with(&json, &python_frame("alloc_after_garbage", "cyclic"));
+    assert_eq!(cyclic["allocations"], STEPS);
+    assert_eq!(cyclic["frees"], STEPS, "{cyclic:#}");
+    assert_eq!(cyclic["live_bytes_at_end"], 0);
+    let after = site_with(&json, &python_frame("alloc_after_garbage", "after-garbage"));
+    assert_eq!(after["frees"], STEPS);
+}
+
+#[test]
+fn gpuleak_stacks_native_gives_no_python_frames() {
+    needs_python!();
+    let (_, json) = sample(&[], &[("GPULEAK_STACKS", "native")]);
+    assert_eq!(json["process"]["stacks"], "native");
+    for s in sites(&json) {
+        assert!(python_frames(s).is_empty(), "Python frames in {s:#}");
+    }
+    assert!(
+        sites(&json)
+            .iter()
+            .any(|s| frames(s).iter().any(|f| f.starts_with("_PyEval_EvalFrame"))),
+        "native stacks go through the interpreter: {:#}",
+        json["sites"]
+    );
+}
+
+#[test]
+fn gpuleak_stacks_python_gives_python_frames_only() {
+    needs_python!();
+    let (_, json) = sample(&[], &[("GPULEAK_STACKS", "python")]);
+    assert_eq!(json["process"]["stacks"], "python");
+    let leak = site_with(&json, &python_frame("Sampler.denoise_step", "leak"));
+    assert_eq!(frames(leak), python_frames(leak), "only Python frames");
+    assert_eq!(frames(leak)[0], python_frame("Cuda.alloc", "alloc"));
+}
+
+#[test]
+fn a_program_without_python_gets_native_stacks_by_default() {
+    let out = Run::program("runtime_basic").hook().run();
+    out.assert_success();
+    let (header, notes) = header_and_notes(out.trace());
+    assert_eq!(header.stacks, "native");
+    assert!(notes.is_empty(), "{notes:?}");
+
+    // Asking for Python frames where there is no Python: native stacks, and a note says why.
+    let out = Run::program("runtime_basic")
+        .env("GPULEAK_STACKS", "python")
+        .hook()
+        .run();
+    out.assert_success();
+    let (header, notes) = header_and_notes(out.trace());
+    assert_eq!(header.stacks, "native");
+    assert!(
+        notes.iter().any(|n| n.contains("GPULEAK_STACKS=python")),
+        "{notes:?}"
+    );
+}
+
+fn header_and_notes(trace: &Path) -> (gpuleak_trace::Header, Vec<String>) {
+    let mut header = None;
+    let mut notes = Vec::new();
+    for rec in gpuleak_trace::open(trace).unwrap() {
+        match rec.unwrap() {
+            gpuleak_trace::Record::Header(h) => header = Some(h),
+            gpuleak_trace::Record::Note(n) => notes.push(n),
+            _ => {}
+        }
+    }
+    (header.expect("a header"), notes)
+}
