@@ -20,7 +20,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
         gpuleak run -o sd.trace ./sampler\n  \
         gpuleak report sd.trace\n  \
         gpuleak report --format json sd.trace > sd.json\n  \
-        gpuleak view sd.trace"
+        gpuleak view sd.trace\n  \
+        gpuleak demo --no-tui            (a leaking diffusion sampler, on the fake driver without a GPU)"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -33,12 +34,16 @@ pub enum Command {
     Report(ReportArgs),
     Diff(DiffArgs),
     View(ViewArgs),
+    Demo(crate::demo::DemoArgs),
 }
 
-/// Browse a recorded trace in a terminal UI.
+/// Browse a trace in a terminal UI; a trace still being written is followed live.
 ///
-/// An overview (live device memory per iteration, and the findings) and a table of call sites
-/// with the selected site's whole stack. Tab switches screens, j/k or the arrows move, s sorts,
+/// An overview (device memory over time with iteration ticks and OOM marks, and the findings),
+/// a table of call sites with the selected site's whole stack and its growth per iteration, the
+/// live allocations, and per-iteration allocated / freed / net. On a complete trace, [ and ] (or
+/// the arrows left and right) move a time cursor: the live set at the end of any iteration.
+/// Tab switches screens, j/k or the arrows move, / filters by frame text, s sorts, p pauses,
 /// ? lists every key, q quits. Colour is left out when NO_COLOR is set.
 #[derive(Debug, Args)]
 pub struct ViewArgs {
@@ -85,6 +90,11 @@ pub struct DiffArgs {
 /// leaves no file. Child processes that use CUDA write their own trace beside it, named
 /// FILE.<pid>. Ctrl-C reaches the program as usual; SIGINT and SIGTERM sent to gpuleak are passed
 /// on to it. gpuleak exits with the program's exit code (128 + signal if it was killed).
+///
+/// When stdout is a terminal, the live view shows the run as it goes (every process that uses
+/// CUDA; n switches between them); its output goes to FILE.log meanwhile. When the program
+/// ends the view stays, with its exit status, until q. q while it still runs leaves it running
+/// and recording (gpuleak then exits 0); Ctrl-C in the view sends it SIGINT.
 #[derive(Debug, Args)]
 #[command(after_help = "Environment:\n  \
     GPULEAK_HOOK    the hook library, when --hook is not given\n\n\
@@ -99,8 +109,10 @@ pub struct RunArgs {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Record only; do not show the live view (the live view is not available yet, so this is
-    /// currently what every run does).
+    /// Record only; do not show the live view. Without it, the live view opens when stdout is
+    /// a terminal (and not otherwise): the program's stdout and stderr then go to FILE.log
+    /// beside the trace and its stdin is /dev/null, since the view owns the terminal. Use
+    /// --no-tui for a program that talks to the terminal.
     #[arg(long)]
     pub no_tui: bool,
 
@@ -217,6 +229,7 @@ mod tests {
                 Command::Diff(d) => d.iteration_range,
                 Command::Run(r) => r.iteration_range,
                 Command::View(v) => v.iteration_range,
+                Command::Demo(_) => None,
             };
             assert_eq!(pattern.as_deref(), Some("^step$"));
         }

@@ -1,6 +1,7 @@
 //! `gpuleak`: run a CUDA program under the hook, and report on the traces it writes.
 
 mod cli;
+mod demo;
 mod diff;
 mod report;
 mod run;
@@ -28,12 +29,21 @@ impl Fail {
 /// by convention, as with other wrappers.
 pub const EXIT_USAGE: i32 = 2;
 
-/// `gpuleak view FILE`: the terminal UI over a saved trace.
+/// `gpuleak view FILE`: the terminal UI over a trace, followed while it is being written.
 fn view(args: &cli::ViewArgs) -> Result<i32, Fail> {
     let options = report::options(args.iteration_range.as_deref())?;
-    let replay = report::load(&args.file)?;
-    let app = tui::App::load(&replay, &options);
-    tui::term::run(app).map_err(|e| Fail::new(1, format!("terminal: {e}")))?;
+    // A file just created by the hook may not hold its prelude yet: that one is waited for.
+    // Anything else that is not a trace is refused before the screen is taken over.
+    let just_created = std::fs::metadata(&args.file)
+        .is_ok_and(|m| m.is_file() && m.len() < gpuleak_trace::encode::PRELUDE_LEN as u64);
+    if !just_created {
+        gpuleak_trace::open(&args.file).map_err(|e| report::decode_fail(&args.file, e))?;
+    }
+    // Followed, not loaded: a trace still being written keeps coming in.
+    let mut app = tui::App::follow(std::slice::from_ref(&args.file), options);
+    app.tick(std::time::Instant::now());
+    tui::term::install_stop_signals();
+    tui::term::run(&mut app).map_err(|e| Fail::new(1, format!("terminal: {e}")))?;
     Ok(0)
 }
 
@@ -44,6 +54,7 @@ fn main() {
         cli::Command::Report(args) => report::report(args),
         cli::Command::Diff(args) => diff::diff(args),
         cli::Command::View(args) => view(args),
+        cli::Command::Demo(args) => demo::demo(args),
     };
     let code = match result {
         Ok(code) => code,

@@ -1,18 +1,22 @@
 //! `gpuleak run`: the program under the hook, its signals passed on, and a summary after.
 
 use std::ffi::{OsStr, OsString};
-use std::io;
+use std::io::{self, IsTerminal};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant, SystemTime};
 
 use gpuleak_analysis::units::{bytes, count};
 
 use crate::cli::RunArgs;
 use crate::report::load;
+use crate::tui::App;
+use crate::tui::state::{Exit, RunInfo};
+use crate::tui::term;
 use crate::{EXIT_USAGE, Fail};
 
 pub const HOOK_FILE: &str = "libgpuleak_hook.so";
@@ -21,9 +25,11 @@ pub fn run(args: &RunArgs) -> Result<i32, Fail> {
     let Some((program, program_args)) = args.command.split_first() else {
         return Err(Fail::new(EXIT_USAGE, "no command to run"));
     };
-    // Checked before the program runs, so that a typo does not cost a whole run. The end-of-run
-    // summary shows no findings yet, so this is all --iteration-range does here for now.
-    crate::report::options(args.iteration_range.as_deref())?;
+    // Checked before the program runs, so that a typo does not cost a whole run; the live view
+    // counts iterations with it.
+    let options = crate::report::options(args.iteration_range.as_deref())?;
+    // The live view needs a terminal to draw on; output to a pipe or file gets the summary only.
+    let tui = !args.no_tui && io::stdout().is_terminal();
     let exe_dir = std::env::current_exe()
         .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf));
@@ -74,6 +80,22 @@ pub fn run(args: &RunArgs) -> Result<i32, Fail> {
         }
         command.env(TORCH_ALLOC_CONF, conf);
     }
+    let log = if tui {
+        let log = log_path(&output_abs, std::process::id());
+        let file = open_log(&log)?;
+        let err = file
+            .try_clone()
+            .map_err(|e| Fail::new(1, format!("cannot open {}: {e}", log.display())))?;
+        // Output written over the alternate screen would garble it, and a program reading the
+        // terminal would take the keys meant for the view: the terminal is the view's alone.
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(file))
+            .stderr(Stdio::from(err));
+        Some(log)
+    } else {
+        None
+    };
     let mut child = command.spawn().map_err(|e| spawn_fail(program, &e))?;
     let pid = child.id() as i32;
     CHILD.store(pid, Ordering::SeqCst);
@@ -82,9 +104,33 @@ pub fn run(args: &RunArgs) -> Result<i32, Fail> {
         // SAFETY: plain kill(2) of the child we just started.
         unsafe { libc::kill(pid, pending) };
     }
-    let status = child
-        .wait()
-        .map_err(|e| Fail::new(1, format!("lost track of {}: {e}", program.display())))?;
+    let status = if tui {
+        match live_view(
+            program_args,
+            program,
+            pid,
+            &output_abs,
+            started,
+            log,
+            options,
+            child,
+        ) {
+            Watched::Ended(status) => status,
+            Watched::Detached { log } => {
+                eprintln!(
+                    "gpuleak: detached: {} (pid {pid}) keeps running and recording to {}; its \
+                     output goes to {}",
+                    program.to_string_lossy(),
+                    output.display(),
+                    log.display()
+                );
+                return Ok(0);
+            }
+        }
+    } else {
+        child.wait()
+    }
+    .map_err(|e| Fail::new(1, format!("lost track of {}: {e}", program.display())))?;
     let code = match (status.code(), status.signal()) {
         (Some(c), _) => c,
         (None, Some(sig)) => 128 + sig,
@@ -93,6 +139,116 @@ pub fn run(args: &RunArgs) -> Result<i32, Fail> {
 
     summarize(program, &output, &output_abs, pid as u32, started);
     Ok(code)
+}
+
+/// How the live view ended: the program's end (waited for), or the user left it running.
+enum Watched {
+    Ended(io::Result<ExitStatus>),
+    Detached { log: PathBuf },
+}
+
+/// The live view of the run, until the user quits or gpuleak is told to stop. The program is
+/// waited for on a thread of its own, so the view never blocks on it and it never waits for
+/// the view: it writes its trace files itself, which the view follows.
+#[allow(clippy::too_many_arguments)]
+fn live_view(
+    program_args: &[OsString],
+    program: &OsStr,
+    pid: i32,
+    output_abs: &Path,
+    started: SystemTime,
+    log: Option<PathBuf>,
+    options: gpuleak_analysis::ReportOptions,
+    mut child: std::process::Child,
+) -> Watched {
+    let exit = Arc::new(Mutex::new(None));
+    let (done_tx, done_rx) = mpsc::channel();
+    {
+        let exit = exit.clone();
+        std::thread::spawn(move || {
+            let status = child.wait();
+            if let Ok(s) = &status
+                && let Ok(mut e) = exit.lock()
+            {
+                *e = Some(match (s.code(), s.signal()) {
+                    (Some(c), _) => Exit::Code(c),
+                    (None, Some(sig)) => Exit::Signal(sig),
+                    (None, None) => Exit::Code(1),
+                });
+            }
+            let _ = done_tx.send(status);
+        });
+    }
+    let command = std::iter::once(program)
+        .chain(program_args.iter().map(OsString::as_os_str))
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let template = output_abs.to_path_buf();
+    let discover = Box::new(move || {
+        let (main, children) = find_traces(&template, pid as u32, started);
+        std::iter::once(main)
+            .filter(|m| m.is_file())
+            .chain(children.into_iter().map(|(_, p)| p))
+            .collect()
+    });
+    let main = expand_pid(output_abs, pid as u32);
+    let mut app = App::follow(&[main], options)
+        .with_discovery(discover)
+        .with_run(RunInfo {
+            command,
+            pid: pid as u32,
+            started: Instant::now(),
+            exit: exit.clone(),
+            log: log.clone(),
+            interrupt: Some(Box::new(move || {
+                // SAFETY: kill(2) of the child this process started.
+                unsafe { libc::kill(pid, libc::SIGINT) };
+            })),
+        });
+    if let Err(e) = term::run(&mut app) {
+        eprintln!("gpuleak: the live view failed ({e}); recording goes on");
+    }
+    let stopped = term::STOP.load(Ordering::SeqCst);
+    if app.detached && !stopped && exit.lock().is_ok_and(|e| e.is_none()) {
+        return Watched::Detached {
+            log: log.unwrap_or_default(),
+        };
+    }
+    Watched::Ended(
+        done_rx
+            .recv()
+            .unwrap_or_else(|_| Err(io::Error::other("the waiting thread ended"))),
+    )
+}
+
+/// `<trace>.log` beside the trace (its `%p` filled with gpuleak's pid, there being one log for
+/// the whole run).
+pub fn log_path(output_abs: &Path, own_pid: u32) -> PathBuf {
+    let mut p = expand_pid(output_abs, own_pid).into_os_string();
+    p.push(".log");
+    PathBuf::from(p)
+}
+
+fn open_log(path: &Path) -> Result<std::fs::File, Fail> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        // Like the trace: the program's output may hold what its owner alone should read.
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| {
+            Fail::new(
+                EXIT_USAGE,
+                format!(
+                    "cannot write the program's log {}: {}",
+                    path.display(),
+                    io_reason(&e)
+                ),
+            )
+        })
 }
 
 /// `--hook`, else `$GPULEAK_HOOK`, else `libgpuleak_hook.so` beside the gpuleak executable.
@@ -302,6 +458,8 @@ extern "C" fn forward(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut l
     if sig == libc::SIGINT && code == libc::SI_KERNEL {
         return;
     }
+    // The live view ends too, restoring the terminal; gpuleak then waits for the program.
+    crate::tui::term::STOP.store(true, Ordering::SeqCst);
     let pid = CHILD.load(Ordering::SeqCst);
     if pid > 0 {
         // SAFETY: kill(2) is async-signal-safe.
@@ -598,6 +756,26 @@ mod tests {
         let (m, extra) = find_traces(&d.join("t-%p.trace"), 100, SystemTime::UNIX_EPOCH);
         assert_eq!(m, d.join("t-100.trace"));
         assert_eq!(extra, vec![(200, d.join("t-200.trace"))]);
+    }
+
+    #[test]
+    fn the_programs_log_sits_beside_the_trace_with_gpuleaks_pid_for_a_pattern() {
+        assert_eq!(
+            log_path(Path::new("/d/run.trace"), 9),
+            PathBuf::from("/d/run.trace.log")
+        );
+        assert_eq!(
+            log_path(Path::new("/d/t-%p.trace"), 9),
+            PathBuf::from("/d/t-9.trace.log")
+        );
+        // Not taken for a child's trace (`<trace>.<pid>`) by the live view's discovery.
+        let d = scratch("log");
+        std::fs::write(d.join("run.trace.log"), b"").unwrap();
+        assert!(
+            find_traces(&d.join("run.trace"), 1, SystemTime::UNIX_EPOCH)
+                .1
+                .is_empty()
+        );
     }
 
     #[test]

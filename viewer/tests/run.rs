@@ -195,3 +195,24 @@ fn sigint_sent_to_gpuleak_by_another_process_reaches_the_program() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(128 + 2));
 }
+
+#[test]
+fn without_a_terminal_the_run_is_headless_and_the_program_keeps_its_output() {
+    // The tests' stdout is a pipe: no live view, as with --no-tui, and no log.
+    let d = scratch("headless");
+    let o = run(
+        &d,
+        &[
+            "-o",
+            "h.trace",
+            "--",
+            "sh",
+            "-c",
+            "echo to-stdout; echo to-stderr >&2",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "to-stdout\n");
+    assert!(stderr(&o).contains("to-stderr"), "{}", stderr(&o));
+    assert!(!d.join("h.trace.log").exists());
+}

@@ -1,27 +1,35 @@
-//! The terminal UI's screens, drawn on ratatui's TestBackend from traces built in memory.
+//! The terminal UI's screens, drawn on ratatui's TestBackend from traces built in memory, and
+//! its data model following trace files as they grow, without a terminal.
+//!
+//! Screens are compared whole with snapshots in `tests/tui_snapshots/` (`UPDATE_SNAPSHOTS=1`
+//! rewrites them; review the diff), and checked for the facts that matter by assertions that
+//! say what is wrong.
 
 mod common;
+mod tui_support;
 
 #[allow(dead_code)]
 #[path = "../src/tui/mod.rs"]
 mod tui;
 
-use common::{MIB, stepped_trace};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{MIB, scratch, stepped_trace};
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
-use gpuleak_analysis::{Replay, ReportOptions};
+use gpuleak_analysis::ReportOptions;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::style::Color;
 use tui::App;
 use tui::input::{Action, KEYS, action};
-use tui::state::{Screen, SortKey};
+use tui::state::{Exit, RunInfo, Screen, SortKey};
 
 /// A sampler that leaks 3 MiB a step for 20 steps, beside 1 GiB of weights.
 fn leaky_app() -> App {
-    let bytes = stepped_trace(20, 3 * MIB);
-    let mut reader = gpuleak_trace::Reader::new(&bytes[..]).unwrap();
-    let replay = Replay::from_reader(&mut reader).unwrap();
-    let mut app = App::load(&replay, &ReportOptions::default());
+    let mut app = App::from_bytes(stepped_trace(20, 3 * MIB), ReportOptions::default());
     app.color = false;
     app
 }
@@ -51,6 +59,46 @@ fn key(code: KeyCode) -> Event {
     Event::Key(KeyEvent::new(code, KeyModifiers::NONE))
 }
 
+fn press(app: &mut App, code: KeyCode) {
+    app.handle(&key(code));
+}
+
+/// Compares a whole screen with its snapshot; `UPDATE_SNAPSHOTS=1` writes it instead.
+fn snapshot(name: &str, text: &[String]) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/tui_snapshots")
+        .join(format!("{name}.txt"));
+    let got: String = text.iter().map(|l| format!("{}\n", l.trim_end())).collect();
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "no snapshot {}; run with UPDATE_SNAPSHOTS=1 to write it. The screen:\n{got}",
+            path.display()
+        )
+    });
+    if got != want {
+        let diff: Vec<String> = got
+            .lines()
+            .zip(want.lines())
+            .enumerate()
+            .filter(|(_, (g, w))| g != w)
+            .map(|(i, (g, w))| format!("line {i}:\n  got:  {g}\n  want: {w}"))
+            .collect();
+        panic!(
+            "screen {name} differs from {}:\n{}\nwhole screen:\n{got}",
+            path.display(),
+            diff.join("\n")
+        );
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Screens
+
 #[test]
 fn the_overview_shows_the_header_and_the_leak_as_a_finding() {
     let app = leaky_app();
@@ -62,22 +110,27 @@ fn the_overview_shows_the_header_and_the_leak_as_a_finding() {
     let all = text.join("\n");
     assert!(all.contains("pid 77") && all.contains("complete"), "{all}");
     assert!(all.contains("iter 20 (marker)"), "{all}");
+    assert!(all.contains("device 16.0 GiB"), "{all}");
+    assert!(all.contains("dropped 0") && all.contains("ev/s"), "{all}");
     let finding = text
         .iter()
         .find(|l| l.contains("LEAK"))
         .unwrap_or_else(|| panic!("no LEAK finding:\n{all}"));
-    assert!(finding.contains("+3.00 MiB/iter"), "{finding}");
+    assert!(finding.contains("leaks +3.00 MiB/iter"), "{finding}");
     assert!(finding.contains("live 60.0 MiB"), "{finding}");
-    assert!(finding.contains("full at iter ~"), "{finding}");
-    assert!(all.contains("live device memory per iter"), "{all}");
+    assert!(finding.contains("device full at iter ~"), "{finding}");
+    assert!(all.contains("live device memory over time"), "{all}");
+    // The chart has the failed allocation as an OOM mark, and iteration ticks.
+    assert!(
+        all.contains("• = OOM") && all.contains("iter start"),
+        "{all}"
+    );
+    snapshot("overview", &text);
 }
 
 #[test]
 fn a_clean_trace_has_no_findings() {
-    let bytes = stepped_trace(20, 0);
-    let mut reader = gpuleak_trace::Reader::new(&bytes[..]).unwrap();
-    let replay = Replay::from_reader(&mut reader).unwrap();
-    let mut app = App::load(&replay, &ReportOptions::default());
+    let mut app = App::from_bytes(stepped_trace(20, 0), ReportOptions::default());
     app.color = false;
     let all = screen(&app, 120, 30).join("\n");
     assert!(!all.contains("LEAK"), "{all}");
@@ -107,9 +160,17 @@ fn the_sites_table_lists_the_leak_first_when_sorted_by_bytes_per_iteration() {
     assert_eq!(app.sort, SortKey::BytesPerIteration);
     let row = first_row(&app);
     assert!(row.contains("leak") && row.contains("+3.00 MiB"), "{row}");
-    let all = screen(&app, 140, 30).join("\n");
+    // The selection stays on the site it was on (the weights), wherever the sort puts it.
+    assert_eq!(app.selected, 1);
+    press(&mut app, KeyCode::Char('k'));
+    let text = screen(&app, 140, 30);
+    let all = text.join("\n");
     assert!(all.contains("sorted by bytes/iter"), "{all}");
     assert!(all.contains(" Stack ") && all.contains("#0 "), "{all}");
+    // The selected (leaking) site's sparkline: 3 MiB to 60 MiB over the 20 iterations.
+    assert_eq!(app.selected_series.len(), 20);
+    assert!(all.contains("3.00 MiB → 60.0 MiB"), "{all}");
+    snapshot("sites", &text);
 }
 
 #[test]
@@ -130,17 +191,154 @@ fn moving_selects_another_site_and_its_stack() {
 }
 
 #[test]
+fn the_allocations_screen_lists_the_live_set_with_ages() {
+    let mut app = leaky_app();
+    press(&mut app, KeyCode::Char('3'));
+    assert_eq!(app.screen, Screen::Allocations);
+    let text = screen(&app, 120, 40);
+    let all = text.join("\n");
+    // The weights and 20 leaked buffers are live.
+    assert!(all.contains("Live allocations now: 21"), "{all}");
+    let weights = text
+        .iter()
+        .find(|l| l.contains("1.00 GiB"))
+        .unwrap_or_else(|| panic!("{all}"));
+    // Made before the first marker: as old as the run's 20 iterations.
+    assert!(
+        weights.contains("0x100") && weights.contains("20 iter"),
+        "{weights}"
+    );
+    let newest = text
+        .iter()
+        .find(|l| l.contains("0xb013"))
+        .unwrap_or_else(|| panic!("{all}"));
+    assert!(
+        newest.contains("3.00 MiB") && newest.contains(" 0 iter"),
+        "{newest}"
+    );
+    snapshot("allocations", &text);
+
+    // By age the oldest comes first, the weights.
+    press(&mut app, KeyCode::Char('s'));
+    let row = app.alloc_row(0).unwrap();
+    assert_eq!(row.size, 1 << 30);
+    press(&mut app, KeyCode::Char('j'));
+    assert_eq!(app.alloc_row(app.alloc_selected).unwrap().address, 0xb000);
+}
+
+#[test]
+fn the_iterations_screen_shows_allocated_freed_and_net_per_iteration() {
+    let mut app = leaky_app();
+    press(&mut app, KeyCode::Char('4'));
+    assert_eq!(app.iterations.len(), 20);
+    for r in &app.iterations {
+        assert_eq!(r.allocated, Some(67 * MIB), "{r:?}");
+        assert_eq!(r.freed, Some(64 * MIB), "{r:?}");
+        assert_eq!(r.net, 3 * MIB as i64, "{r:?}");
+    }
+    let text = screen(&app, 120, 30);
+    let all = text.join("\n");
+    assert!(all.contains("Iterations: 20 (from marker)"), "{all}");
+    let last = text
+        .iter()
+        .find(|l| l.contains("> 19"))
+        .unwrap_or_else(|| panic!("the latest iteration is selected:\n{all}"));
+    assert!(
+        last.contains("67.0 MiB") && last.contains("+3.00 MiB") && last.contains("+++"),
+        "{last}"
+    );
+    snapshot("iterations", &text);
+}
+
+#[test]
+fn the_time_cursor_shows_the_live_set_at_an_iterations_end() {
+    let mut app = leaky_app();
+    assert!(app.cursor_available());
+    press(&mut app, KeyCode::Char('['));
+    // First press: the end of the last iteration, where the screens already are.
+    assert_eq!(app.cursor_label().as_deref(), Some("end of iter 19"));
+    assert_eq!(
+        app.moment.as_ref().unwrap().live_bytes,
+        (1 << 30) + 60 * MIB
+    );
+    for _ in 0..15 {
+        press(&mut app, KeyCode::Left);
+    }
+    assert_eq!(app.cursor_label().as_deref(), Some("end of iter 4"));
+    let m = app.moment.clone().unwrap();
+    assert_eq!(m.live_bytes, (1 << 30) + 15 * MIB);
+    assert_eq!(m.live_allocations, 6);
+    press(&mut app, KeyCode::Char('3'));
+    let text = screen(&app, 120, 30);
+    let all = text.join("\n");
+    assert!(
+        all.contains("Live allocations at end of iter 4: 6"),
+        "{all}"
+    );
+    assert!(
+        all.contains("cursor at end of iter 4: live 1.01 GiB"),
+        "{all}"
+    );
+    snapshot("allocations_at_cursor", &text);
+    // Forward again, and back to where it was: the same figures (from the cache or not).
+    press(&mut app, KeyCode::Right);
+    assert_eq!(app.moment.as_ref().unwrap().live_allocations, 7);
+    press(&mut app, KeyCode::Char('['));
+    assert_eq!(app.moment.as_ref().unwrap().live_bytes, m.live_bytes);
+    for _ in 0..30 {
+        press(&mut app, KeyCode::Char('['));
+    }
+    assert_eq!(app.cursor_label().as_deref(), Some("end of iter 0"));
+    assert_eq!(app.moment.as_ref().unwrap().live_bytes, (1 << 30) + 3 * MIB);
+    press(&mut app, KeyCode::Esc);
+    assert!(app.cursor.is_none() && app.moment.is_none());
+    assert!(
+        screen(&app, 120, 30)
+            .join("\n")
+            .contains("Live allocations now: 21")
+    );
+}
+
+#[test]
+fn the_filter_keeps_the_sites_whose_frames_match() {
+    let mut app = leaky_app();
+    press(&mut app, KeyCode::Char('2'));
+    let total = app.order.len();
+    assert_eq!(total, 3);
+    let frame = app.sites[app.order[1]].frames[0].clone();
+    press(&mut app, KeyCode::Char('/'));
+    assert!(app.editing_filter);
+    for c in frame.chars() {
+        press(&mut app, KeyCode::Char(c));
+    }
+    let text = screen(&app, 140, 30);
+    assert!(text.last().unwrap().contains("filter:"), "{text:?}");
+    press(&mut app, KeyCode::Enter);
+    assert!(!app.editing_filter);
+    assert_eq!(app.order.len(), 1, "{frame}");
+    assert_eq!(app.sites[app.order[0]].frames[0], frame);
+    // Keys are keys again, and the filter applies to the allocations too.
+    press(&mut app, KeyCode::Char('3'));
+    assert!(app.alloc_count() < app.allocs.len());
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.order.len(), total);
+    assert_eq!(app.alloc_count(), app.allocs.len());
+}
+
+#[test]
 fn the_help_overlay_lists_every_key() {
     let mut app = leaky_app();
     let all = screen(&app, 100, 30).join("\n");
     assert!(!all.contains(" Keys "), "{all}");
     app.apply(action(&key(KeyCode::Char('?'))).unwrap());
-    let all = screen(&app, 100, 30).join("\n");
+    let text = screen(&app, 100, 30);
+    let all = text.join("\n");
     assert!(all.contains(" Keys "), "{all}");
     for (k, what) in KEYS {
         assert!(all.contains(k), "help lacks {k:?}:\n{all}");
         assert!(all.contains(what), "help lacks {what:?}:\n{all}");
     }
+    snapshot("help", &text);
     app.apply(action(&key(KeyCode::Esc)).unwrap());
     assert!(!app.help);
 }
@@ -148,9 +346,18 @@ fn the_help_overlay_lists_every_key() {
 #[test]
 fn the_footer_lists_the_keys() {
     let app = leaky_app();
-    let text = screen(&app, 100, 30);
+    let text = screen(&app, 120, 30);
     let footer = text.last().unwrap();
-    for k in ["Tab", "j/k", "s sort", "? help", "q quit"] {
+    for k in [
+        "Tab",
+        "j/k",
+        "/ filter",
+        "s sort",
+        "p pause",
+        "n process",
+        "? help",
+        "q quit",
+    ] {
         assert!(footer.contains(k), "{footer}");
     }
 }
@@ -158,9 +365,18 @@ fn the_footer_lists_the_keys() {
 #[test]
 fn a_tiny_terminal_gets_a_message() {
     let app = leaky_app();
-    let all = screen(&app, 20, 5).join("\n");
+    let text = screen(&app, 20, 5);
+    let all = text.join("\n");
     assert!(all.contains("too small"), "{all}");
     assert!(!all.contains("Findings"), "{all}");
+    snapshot("too_small", &text);
+    // Every screen at the smallest size it accepts draws without a panic.
+    let mut app = leaky_app();
+    for _ in 0..4 {
+        let all = screen(&app, tui::view::MIN_WIDTH, tui::view::MIN_HEIGHT).join("\n");
+        assert!(!all.contains("too small"), "{all}");
+        app.apply(Action::NextScreen);
+    }
 }
 
 #[test]
@@ -171,9 +387,16 @@ fn keys_map_to_actions() {
     assert_eq!(action(&key(KeyCode::Down)), Some(Action::Down));
     assert_eq!(action(&key(KeyCode::Char('k'))), Some(Action::Up));
     assert_eq!(action(&key(KeyCode::Char('q'))), Some(Action::Quit));
+    assert_eq!(action(&key(KeyCode::Char('p'))), Some(Action::Pause));
+    assert_eq!(action(&key(KeyCode::Char('/'))), Some(Action::Filter));
+    assert_eq!(action(&key(KeyCode::Char('n'))), Some(Action::NextProcess));
     assert_eq!(action(&key(KeyCode::Char('x'))), None);
     let ctrl_c = Event::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
-    assert_eq!(action(&ctrl_c), Some(Action::Quit));
+    assert_eq!(action(&ctrl_c), Some(Action::Interrupt));
+    // Without a program to interrupt, Ctrl-C quits.
+    let mut app = leaky_app();
+    app.handle(&ctrl_c);
+    assert!(app.quit && !app.detached);
     let mut app = leaky_app();
     app.apply(Action::Quit);
     assert!(app.quit);
@@ -192,4 +415,257 @@ fn leaks_are_red_only_with_colour() {
     assert!(!find_red(&app));
     app.color = true;
     assert!(find_red(&app));
+}
+
+#[test]
+fn without_colour_every_cell_has_the_default_colours() {
+    let app = leaky_app();
+    for s in 0..4 {
+        let mut app2 = leaky_app();
+        app2.apply(Action::Screen(s));
+        let t = render(&app2, 120, 30);
+        for c in t.backend().buffer().content() {
+            assert!(
+                c.fg == Color::Reset && c.bg == Color::Reset,
+                "screen {s}: {c:?}"
+            );
+        }
+    }
+    drop(app);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Following traces as they are written
+
+/// Writes `bytes[..n]` to `path` (appending what is new since `done`).
+fn grow(path: &Path, bytes: &[u8], done: &mut usize, n: usize) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(&bytes[*done..n]).unwrap();
+    f.flush().unwrap();
+    *done = n;
+}
+
+#[test]
+fn a_file_being_written_is_followed_as_it_grows() {
+    let d = scratch("follow");
+    let path = d.join("live.trace");
+    let bytes = stepped_trace(40, 3 * MIB);
+    let mut app = App::follow(std::slice::from_ref(&path), ReportOptions::default());
+    app.color = false;
+    let mut now = Instant::now();
+    let mut step = |app: &mut App| {
+        // Past the analysis interval, so each tick that finds new data analyses it.
+        now += Duration::from_secs(1);
+        app.tick(now);
+    };
+
+    // Not there yet, then shorter than its prelude: waited for, no error.
+    step(&mut app);
+    assert!(app.summary.status.contains("waiting"), "{:?}", app.summary);
+    let mut done = 0;
+    grow(&path, &bytes, &mut done, 5);
+    step(&mut app);
+    assert!(app.procs[0].follower.error.is_none());
+
+    // A third of the file, cut inside a record: what is whole is shown, still recording.
+    grow(&path, &bytes, &mut done, bytes.len() / 3);
+    step(&mut app);
+    let first = app.summary.iterations;
+    assert!(first > 3 && first < 40, "{first}");
+    // The trace's one failed allocation is said too.
+    assert_eq!(app.summary.status, "recording, OOM");
+    assert!(app.procs[0].follower.truncated_at.is_some() || first > 0);
+
+    // Two thirds: more iterations, and the leak is flagged while the file grows.
+    grow(&path, &bytes, &mut done, bytes.len() * 2 / 3);
+    step(&mut app);
+    let second = app.summary.iterations;
+    assert!(second > first, "{first} then {second}");
+    assert!(
+        app.findings()
+            .iter()
+            .any(|s| s.verdict.as_deref() == Some("leak")),
+        "{:?}",
+        app.sites
+    );
+
+    // Paused, the display keeps its figures while the data is still read.
+    app.apply(Action::Pause);
+    grow(&path, &bytes, &mut done, bytes.len() * 5 / 6);
+    step(&mut app);
+    assert_eq!(app.summary.iterations, second);
+    let read = app.procs[0].follower.replay.markers();
+    assert!(read > second, "still read: {read} markers");
+    app.apply(Action::Pause);
+    assert_eq!(app.summary.iterations, read);
+
+    // The rest, with the trailer: complete, every iteration.
+    grow(&path, &bytes, &mut done, bytes.len());
+    step(&mut app);
+    assert_eq!(app.summary.iterations, 40);
+    assert_eq!(app.summary.status, "complete, OOM");
+    let all = screen(&app, 120, 30).join("\n");
+    assert!(all.contains("iter 40 (marker)"), "{all}");
+}
+
+#[test]
+fn the_analysis_is_redone_at_most_every_interval_not_on_every_tick() {
+    let d = scratch("throttle");
+    let path = d.join("t.trace");
+    let bytes = stepped_trace(40, 3 * MIB);
+    let mut app = App::follow(std::slice::from_ref(&path), ReportOptions::default());
+    let t0 = Instant::now();
+    let mut done = 0;
+    grow(&path, &bytes, &mut done, bytes.len() / 2);
+    app.tick(t0);
+    let first = app.summary.iterations;
+    grow(&path, &bytes, &mut done, bytes.len());
+    // Read at once, analysed only once the interval has passed.
+    app.tick(t0 + Duration::from_millis(10));
+    assert_eq!(app.procs[0].follower.replay.markers(), 40);
+    assert_eq!(app.summary.iterations, first);
+    app.tick(t0 + tui::state::ANALYSIS_EVERY + Duration::from_millis(10));
+    assert_eq!(app.summary.iterations, 40);
+}
+
+#[test]
+fn a_file_that_is_not_a_trace_is_reported_not_a_panic() {
+    let d = scratch("garbage");
+    let path = d.join("g.trace");
+    std::fs::write(&path, b"this is certainly not a gpuleak trace file").unwrap();
+    let mut app = App::follow(std::slice::from_ref(&path), ReportOptions::default());
+    app.tick(Instant::now());
+    let err = app.procs[0].follower.error.clone().expect("an error");
+    assert!(err.contains("bad magic"), "{err}");
+    assert!(
+        app.status_line().contains("unreadable"),
+        "{}",
+        app.status_line()
+    );
+    let _ = screen(&app, 120, 30);
+}
+
+#[test]
+fn every_process_of_a_run_can_be_chosen() {
+    let d = scratch("procs");
+    let main = d.join("run.trace");
+    let child: PathBuf = d.join("run.trace.4321");
+    std::fs::write(&main, stepped_trace(10, 3 * MIB)).unwrap();
+    let found = Arc::new(Mutex::new(vec![main.clone()]));
+    let f2 = found.clone();
+    let mut app = App::follow(std::slice::from_ref(&main), ReportOptions::default())
+        .with_discovery(Box::new(move || f2.lock().unwrap().clone()));
+    app.color = false;
+    let mut now = Instant::now();
+    app.tick(now);
+    assert_eq!(app.procs.len(), 1);
+    assert!(app.process_label().is_none());
+
+    // A child starts writing its own trace: found on a later tick.
+    std::fs::write(&child, common::leaky_trace(5, false)).unwrap();
+    found.lock().unwrap().push(child.clone());
+    now += Duration::from_secs(1);
+    app.tick(now);
+    assert_eq!(app.procs.len(), 2);
+    assert_eq!(app.process_label().as_deref(), Some("proc 1/2"));
+    assert_eq!(app.summary.pid, Some(77));
+
+    press(&mut app, KeyCode::Char('n'));
+    assert_eq!(app.current, 1);
+    assert_eq!(app.summary.pid, Some(4242));
+    let all = screen(&app, 140, 30).join("\n");
+    assert!(all.contains("proc 2/2 (n switches)"), "{all}");
+    assert!(all.contains("pid 4242"), "{all}");
+    press(&mut app, KeyCode::Char('N'));
+    assert_eq!(app.summary.pid, Some(77));
+}
+
+#[test]
+fn a_main_trace_with_nothing_yet_gives_way_to_a_child_with_data() {
+    let d = scratch("empty-main");
+    let main = d.join("run.trace");
+    let child = d.join("run.trace.55");
+    std::fs::write(&child, common::leaky_trace(5, false)).unwrap();
+    let c2 = child.clone();
+    let mut app = App::follow(std::slice::from_ref(&main), ReportOptions::default())
+        .with_discovery(Box::new(move || vec![c2.clone()]));
+    app.tick(Instant::now());
+    assert_eq!(app.procs.len(), 2);
+    assert_eq!(app.current, 1);
+    assert_eq!(app.summary.pid, Some(4242));
+}
+
+#[test]
+fn the_status_tells_how_the_program_ended() {
+    let exit = Arc::new(Mutex::new(None));
+    let started = Instant::now();
+    let mut app =
+        App::from_bytes(stepped_trace(5, MIB), ReportOptions::default()).with_run(RunInfo {
+            command: "sampler".into(),
+            pid: 77,
+            started,
+            exit: exit.clone(),
+            log: Some(PathBuf::from("/tmp/run.trace.log")),
+            interrupt: None,
+        });
+    app.color = false;
+    app.tick(started + Duration::from_secs(72));
+    // The trace has a failed allocation: OOM is said whatever the program's state.
+    assert_eq!(app.summary.status, "running 00:01:12, OOM");
+    assert!(app.summary.alarming);
+    let line = app.status_line();
+    assert!(line.contains("q detaches"), "{line}");
+    assert!(
+        line.contains("program output: /tmp/run.trace.log"),
+        "{line}"
+    );
+    let all = screen(&app, 140, 30).join("\n");
+    assert!(all.contains("● running 00:01:12, OOM"), "{all}");
+    snapshot("overview_running", &screen(&app, 140, 30));
+
+    // q while it runs detaches.
+    let mut q =
+        App::from_bytes(stepped_trace(5, MIB), ReportOptions::default()).with_run(RunInfo {
+            command: "sampler".into(),
+            pid: 77,
+            started,
+            exit: exit.clone(),
+            log: None,
+            interrupt: None,
+        });
+    q.apply(Action::Quit);
+    assert!(q.quit && q.detached);
+
+    *exit.lock().unwrap() = Some(Exit::Signal(9));
+    app.tick(started + Duration::from_secs(80));
+    assert_eq!(app.summary.status, "killed by SIGKILL, OOM");
+    assert!(app.status_line().contains("q quits"));
+    *exit.lock().unwrap() = Some(Exit::Code(0));
+    app.tick(started + Duration::from_secs(81));
+    assert_eq!(app.summary.status, "exited 0, OOM");
+    app.apply(Action::Quit);
+    assert!(app.quit && !app.detached);
+}
+
+#[test]
+fn a_sites_table_of_thousands_draws_only_the_rows_that_fit() {
+    let mut app = App::from_bytes(
+        tui_support::many_sites_trace(5_000, 5_000),
+        ReportOptions::default(),
+    );
+    app.color = false;
+    press(&mut app, KeyCode::Char('2'));
+    assert_eq!(app.order.len(), 5_000);
+    for _ in 0..3 {
+        press(&mut app, KeyCode::PageDown);
+    }
+    assert_eq!(app.selected, 60);
+    let text = screen(&app, 120, 30);
+    let all = text.join("\n");
+    assert!(all.contains("Sites 61/5000"), "{all}");
+    assert!(text.iter().any(|l| l.contains("> ")), "{all}");
 }

@@ -1,9 +1,12 @@
-//! `gpuleak view`: a terminal UI over a saved trace.
+//! The terminal UI of `gpuleak run` and `gpuleak view`.
 //!
-//! State ([`state::App`], built from a [`gpuleak_analysis::Report`]) is kept apart from the
+//! State ([`state::App`]: followed traces and what their analysis says) is kept apart from the
 //! views (functions of `&App` drawing into a ratatui `Frame`) and from input (crossterm events
-//! mapped to [`input::Action`]s), so that the screens can be tested on ratatui's `TestBackend`.
+//! mapped to [`input::Action`]s), so that the screens can be tested on ratatui's `TestBackend`
+//! and the data model without a terminal at all.
 
+pub mod cursor;
+pub mod follow;
 pub mod input;
 pub mod state;
 pub mod term;

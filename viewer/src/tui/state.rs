@@ -1,23 +1,63 @@
-//! What the screens show, and how actions change it. Nothing here draws.
+//! What the screens show, and how actions and time change it. Nothing here draws.
+//!
+//! The data model: one [`Proc`] per trace file (a process of the run), each a [`Follower`] that
+//! reads its file as it grows. [`App::tick`] polls them all (so every trace keeps being read
+//! whatever is displayed) and, at most every [`ANALYSIS_EVERY`], redoes the analysis of the
+//! process shown into plain figures and tables. Drawing reads only those, so a frame costs the
+//! same however long the trace is.
 
+use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossterm::event::Event;
 use gpuleak_analysis::units::bytes;
-use gpuleak_analysis::{Replay, Report, ReportOptions, Site, Symbolizer};
+use gpuleak_analysis::{
+    MemoryClass, Replay, Report, ReportOptions, Site, SiteKey, Symbolizer, growth,
+};
+use gpuleak_trace::MemoryKind;
 
-use super::input::Action;
+use super::cursor::{Cursor, Moment};
+use super::follow::{Follower, POLL_BUDGET, Source};
+use super::input::{self, Action};
+
+/// How often the analysis of the shown process is redone while its trace grows.
+pub const ANALYSIS_EVERY: Duration = Duration::from_millis(300);
+/// How often the analysis is redone while a trace is still being read in (opening a large one).
+pub const ANALYSIS_WHILE_READING: Duration = Duration::from_secs(1);
+/// Longest a tick spends reading traces.
+pub const READ_PER_TICK: Duration = Duration::from_millis(80);
+/// How often the run's directory is looked at for new processes' traces.
+pub const DISCOVER_EVERY: Duration = Duration::from_millis(500);
+/// A trace that has not grown for this long, without a clean end, is no longer being written.
+pub const IDLE: Duration = Duration::from_secs(2);
+/// Stops of the time cursor over a trace without iteration markers.
+const TIME_STOPS: u64 = 50;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Screen {
     Overview,
     Sites,
+    Allocations,
+    Iterations,
 }
 
 impl Screen {
-    pub const ALL: [Screen; 2] = [Screen::Overview, Screen::Sites];
+    pub const ALL: [Screen; 4] = [
+        Screen::Overview,
+        Screen::Sites,
+        Screen::Allocations,
+        Screen::Iterations,
+    ];
 
     pub fn title(self) -> &'static str {
         match self {
             Screen::Overview => "Overview",
             Screen::Sites => "Sites",
+            Screen::Allocations => "Allocations",
+            Screen::Iterations => "Iterations",
         }
     }
 }
@@ -25,12 +65,14 @@ impl Screen {
 /// The order of the sites table; `s` goes to the next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SortKey {
-    /// Memory live at the end, largest first (the report's order).
+    /// Memory live now, largest first (the report's order).
     Live,
     /// Growth per iteration, fastest first; sites without a verdict last.
     BytesPerIteration,
     /// Allocations made, most first.
     Allocations,
+    /// Leaks, then sawtooths, plateaus, steady sites.
+    Verdict,
 }
 
 impl SortKey {
@@ -39,6 +81,7 @@ impl SortKey {
             SortKey::Live => "live",
             SortKey::BytesPerIteration => "bytes/iter",
             SortKey::Allocations => "allocations",
+            SortKey::Verdict => "verdict",
         }
     }
 
@@ -46,18 +89,77 @@ impl SortKey {
         match self {
             SortKey::Live => SortKey::BytesPerIteration,
             SortKey::BytesPerIteration => SortKey::Allocations,
-            SortKey::Allocations => SortKey::Live,
+            SortKey::Allocations => SortKey::Verdict,
+            SortKey::Verdict => SortKey::Live,
         }
     }
 }
 
+/// The order of the allocations table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AllocSort {
+    Size,
+    /// Oldest first.
+    Age,
+}
+
+impl AllocSort {
+    pub fn name(self) -> &'static str {
+        match self {
+            AllocSort::Size => "size",
+            AllocSort::Age => "age",
+        }
+    }
+}
+
+/// How the program of `gpuleak run` ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+/// What the TUI knows of the program `gpuleak run` started.
+pub struct RunInfo {
+    pub command: String,
+    pub pid: u32,
+    pub started: Instant,
+    /// Set by whoever waits for the program.
+    pub exit: Arc<Mutex<Option<Exit>>>,
+    /// Where the program's stdout and stderr go while the TUI has the terminal.
+    pub log: Option<PathBuf>,
+    /// Sends the program SIGINT (Ctrl-C in the TUI, whose raw mode keeps the terminal's).
+    pub interrupt: Option<Box<dyn Fn()>>,
+}
+
+impl RunInfo {
+    pub fn exit(&self) -> Option<Exit> {
+        self.exit.lock().ok().and_then(|e| *e)
+    }
+}
+
+/// Finds the traces of the run as they appear: the program's, then its children's.
+pub type Discover = Box<dyn FnMut() -> Vec<PathBuf>>;
+
+/// One process of the run: its trace, followed.
+pub struct Proc {
+    pub follower: Follower,
+    /// Kept per process so each address is symbolized once per session.
+    symbols: Symbolizer,
+}
+
 /// The header line's figures.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Summary {
     pub command: String,
     pub pid: Option<u32>,
-    /// "complete", "killed" (the trace ends early) or "no clean exit".
-    pub status: &'static str,
+    /// "running 00:01:12", "exited 0", "killed (signal 9)", "complete", "recording" ...
+    pub status: String,
+    /// The status is bad news (killed, OOM, cut short): shown in red.
+    pub alarming: bool,
+    pub oom: bool,
+    /// Device total memory, as cuMemGetInfo reported it.
+    pub device_total: Option<u64>,
     pub live: u64,
     pub peak: u64,
     pub reserved: u64,
@@ -67,48 +169,324 @@ pub struct Summary {
     pub iterations: u64,
     /// "iter" or, when time windows stand in for iterations, "window".
     pub per: &'static str,
+    pub events: u64,
+    pub events_per_s: f64,
+    pub dropped: u64,
+}
+
+/// One live allocation, as the allocations table lists it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AllocRow {
+    pub address: u64,
+    pub size: u64,
+    pub kind: MemoryKind,
+    pub seq: u64,
+    pub stack: u32,
+}
+
+/// The live set of a replay, largest first (oldest first among equals).
+pub fn alloc_rows(replay: &Replay) -> Vec<AllocRow> {
+    let mut rows: Vec<AllocRow> = replay
+        .live()
+        .iter()
+        .map(|(&(_, address), a)| AllocRow {
+            address,
+            size: a.size,
+            kind: a.kind(),
+            seq: a.seq,
+            stack: a.stack,
+        })
+        .chain(
+            replay
+                .mappings()
+                .iter()
+                .chain(replay.reservations())
+                .map(|(&address, a)| AllocRow {
+                    address,
+                    size: a.size,
+                    kind: a.kind(),
+                    seq: a.seq,
+                    stack: a.stack,
+                }),
+        )
+        .collect();
+    rows.sort_unstable_by_key(|r| (std::cmp::Reverse(r.size), r.seq));
+    rows
+}
+
+/// One iteration's device memory: allocated, freed, net change, live at its end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IterRow {
+    pub index: u64,
+    /// `None` where only the live figure is known (iterations not marked by the program).
+    pub allocated: Option<u64>,
+    pub freed: Option<u64>,
+    pub net: i64,
+    pub live_end: u64,
 }
 
 pub struct App {
+    pub procs: Vec<Proc>,
+    /// Index into `procs` of the process shown.
+    pub current: usize,
+    options: ReportOptions,
+    discover: Option<Discover>,
+    last_discover: Option<Instant>,
+    pub run: Option<RunInfo>,
+
     pub summary: Summary,
     /// Device memory live at the end of each iteration.
     pub series: Vec<u64>,
+    /// Device memory over time: (seconds since the trace started, bytes).
+    pub timeline: Vec<(f64, f64)>,
+    /// Where iterations start, in seconds (markers only).
+    pub ticks: Vec<f64>,
+    /// Allocations that failed for lack of memory: (seconds, live bytes then).
+    pub ooms: Vec<(f64, f64)>,
     /// As the report ranks them (live memory first).
     pub sites: Vec<Site>,
-    /// Indices into `sites`, in the table's order.
+    /// Indices into `sites`, in the table's order, filtered.
     pub order: Vec<usize>,
     /// Row of the sites table (an index into `order`).
     pub selected: usize,
+    /// The selected site's live bytes at each iteration's end.
+    pub selected_series: Vec<u64>,
+    site_index: HashMap<SiteKey, usize>,
+    /// Indices into `sites` of the findings, in their order (ranked once per analysis, not
+    /// per frame).
+    findings: Vec<usize>,
+    /// The live set, largest first; `alloc_order` indexes it in the table's order, filtered.
+    pub allocs: Vec<AllocRow>,
+    pub alloc_order: Vec<usize>,
+    pub alloc_selected: usize,
+    pub alloc_sort: AllocSort,
+    pub iterations: Vec<IterRow>,
+    pub iter_selected: usize,
+    /// The iterations table keeps the latest iteration selected until the user moves.
+    iter_follow: bool,
+
     pub screen: Screen,
     pub sort: SortKey,
     pub help: bool,
     pub quit: bool,
+    /// Quit while the program was still running: it goes on without the TUI.
+    pub detached: bool,
+    pub paused: bool,
+    pub filter: String,
+    pub editing_filter: bool,
+    pub cursor: Option<Cursor>,
+    /// The live set at the cursor, when it is on.
+    pub moment: Option<std::rc::Rc<Moment>>,
     /// False when NO_COLOR is set: meaning is carried by text alone.
     pub color: bool,
+    /// First row shown of each table, kept between frames so scrolling is smooth.
+    pub offsets: [Cell<usize>; 3],
+
+    analysed: Option<(usize, u64)>,
+    last_analysis: Option<Instant>,
+    start_ns: u64,
+    now: Instant,
 }
 
 impl App {
-    /// Replays nothing: builds the report of an already replayed trace, and the series.
-    pub fn load(replay: &Replay, options: &ReportOptions) -> App {
-        let report = Report::build_with(replay, &mut Symbolizer::new(), options);
-        let series = gpuleak_analysis::report::device_live_per_iteration(replay, options);
-        App::new(&report, series)
+    fn with_procs(procs: Vec<Proc>, options: ReportOptions) -> App {
+        App {
+            procs,
+            current: 0,
+            options,
+            discover: None,
+            last_discover: None,
+            run: None,
+            summary: Summary::default(),
+            series: Vec::new(),
+            timeline: Vec::new(),
+            ticks: Vec::new(),
+            ooms: Vec::new(),
+            sites: Vec::new(),
+            order: Vec::new(),
+            selected: 0,
+            selected_series: Vec::new(),
+            site_index: HashMap::new(),
+            findings: Vec::new(),
+            allocs: Vec::new(),
+            alloc_order: Vec::new(),
+            alloc_selected: 0,
+            alloc_sort: AllocSort::Size,
+            iterations: Vec::new(),
+            iter_selected: 0,
+            iter_follow: true,
+            screen: Screen::Overview,
+            sort: SortKey::Live,
+            help: false,
+            quit: false,
+            detached: false,
+            paused: false,
+            filter: String::new(),
+            editing_filter: false,
+            cursor: None,
+            moment: None,
+            color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            offsets: Default::default(),
+            analysed: None,
+            last_analysis: None,
+            start_ns: 0,
+            now: Instant::now(),
+        }
     }
 
-    pub fn new(report: &Report, series: Vec<u64>) -> App {
+    /// Follows the trace files `paths` (which need not exist yet).
+    pub fn follow(paths: &[PathBuf], options: ReportOptions) -> App {
+        let procs = paths.iter().map(|p| Proc::new(Follower::new(p))).collect();
+        App::with_procs(procs, options)
+    }
+
+    /// A trace held in memory, read whole and analysed: for tests and benchmarks.
+    // Used by the tests and benchmarks, which include this module by path.
+    #[allow(dead_code)]
+    pub fn from_bytes(bytes: Vec<u8>, options: ReportOptions) -> App {
+        let mut follower = Follower::from_bytes(bytes);
+        follower.poll_all();
+        let mut app = App::with_procs(vec![Proc::new(follower)], options);
+        app.analyse();
+        app
+    }
+
+    /// Traces of processes that appear later are found with `discover`.
+    pub fn with_discovery(mut self, discover: Discover) -> App {
+        self.discover = Some(discover);
+        self
+    }
+
+    pub fn with_run(mut self, run: RunInfo) -> App {
+        self.run = Some(run);
+        self
+    }
+
+    /// What the clock says; tests set it to get fixed elapsed times.
+    // Used by the tests and benchmarks, which include this module by path.
+    #[allow(dead_code)]
+    pub fn set_now(&mut self, now: Instant) {
+        self.now = now;
+    }
+
+    /// One turn of the loop: new traces found, every trace read on, and the shown process
+    /// analysed again if its trace moved and the last analysis is old enough.
+    pub fn tick(&mut self, now: Instant) {
+        self.now = now;
+        if let Some(discover) = self.discover.as_mut()
+            && self
+                .last_discover
+                .is_none_or(|t| now.saturating_duration_since(t) >= DISCOVER_EVERY)
+        {
+            self.last_discover = Some(now);
+            for path in discover() {
+                let known = self
+                    .procs
+                    .iter()
+                    .any(|p| matches!(&p.follower.source, Source::File(f) if *f == path));
+                if !known {
+                    self.procs.push(Proc::new(Follower::new(&path)));
+                }
+            }
+        }
+        // Reading has a time budget per tick (a large saved trace takes a few ticks) so keys
+        // and redraws never wait long; a growing trace gains far less than that per tick.
+        let until = Instant::now() + READ_PER_TICK;
+        for p in &mut self.procs {
+            while p.follower.poll(POLL_BUDGET, now) && Instant::now() < until {}
+        }
+        // An empty main trace (the program has not touched CUDA) gives way to one with data.
+        if self.generation() == 0
+            && let Some(i) = self.procs.iter().position(|p| p.follower.generation > 0)
+        {
+            self.current = i;
+        }
+        // While a large trace is still being read in, each analysis would be of a part soon
+        // outdated: fewer of them leave the time to reading.
+        let every = if self.behind() {
+            ANALYSIS_WHILE_READING
+        } else {
+            ANALYSIS_EVERY
+        };
+        let due = self
+            .last_analysis
+            .is_none_or(|t| now.saturating_duration_since(t) >= every);
+        let moved = self.analysed != Some((self.current, self.generation()));
+        if !self.paused && due && moved {
+            self.last_analysis = Some(now);
+            self.analyse();
+        }
+        // Figures that change without new records (elapsed time, exit status) stay current.
+        if !self.paused {
+            self.update_status();
+        }
+    }
+
+    /// Some trace has more to read right now than the last tick had time for.
+    pub fn behind(&self) -> bool {
+        self.procs.iter().any(|p| {
+            !p.follower.caught_up && p.follower.error.is_none() && p.follower.generation > 0
+        })
+    }
+
+    fn generation(&self) -> u64 {
+        self.procs
+            .get(self.current)
+            .map_or(0, |p| p.follower.generation)
+    }
+
+    /// Redoes the analysis of the process shown: report, verdicts, series and tables.
+    pub fn analyse(&mut self) {
+        let generation = self.generation();
+        let Some(proc) = self.procs.get_mut(self.current) else {
+            return;
+        };
+        let replay = &proc.follower.replay;
+        let report = Report::build_with(replay, &mut proc.symbols, &self.options);
+        let follower = &proc.follower;
+        self.series = gpuleak_analysis::report::device_live_per_iteration(replay, &self.options);
+        self.start_ns = replay.header().map_or(0, |h| h.start_mono_ns);
+        let secs = |t: u64| t.saturating_sub(self.start_ns) as f64 / 1e9;
+        self.timeline = follower
+            .timeline
+            .points
+            .iter()
+            .map(|&(t, v)| (secs(t), v as f64))
+            .collect();
+        // A point stands for the span it starts; the line goes on to what is live now.
+        if !self.timeline.is_empty() {
+            self.timeline.push((
+                secs(replay.last_time_ns()),
+                replay.totals(MemoryClass::Device).live_bytes as f64,
+            ));
+        }
+        self.ooms = replay
+            .ooms()
+            .iter()
+            .map(|o| (secs(o.time_ns), o.live_bytes as f64))
+            .collect();
+
         let (command, pid) = match &report.process {
             Some(p) if !p.argv.is_empty() => (p.argv.join(" "), Some(p.pid)),
             Some(p) => (p.exe.clone(), Some(p.pid)),
-            None => ("(no header)".to_string(), None),
-        };
-        let status = if report.complete {
-            "complete"
-        } else if report.truncated_at.is_some() {
-            "killed"
-        } else {
-            "no clean exit"
+            None => (
+                self.run
+                    .as_ref()
+                    .map_or("(no header yet)".to_string(), |r| r.command.clone()),
+                None,
+            ),
         };
         let it = &report.iterations;
+        // Iteration starts where their times are known: markers, or the chosen NVTX range.
+        self.ticks = match (it.source.as_deref(), &it.range) {
+            (Some("marker"), _) => follower.marks.iter().map(|m| secs(m.time_ns)).collect(),
+            (Some("nvtx"), Some(name)) => follower
+                .range_starts
+                .get(name)
+                .map(|t| t.iter().map(|&t| secs(t)).collect())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
         let iteration_source = match (it.source.as_deref(), &it.range) {
             (Some("nvtx"), Some(r)) => format!("nvtx {r:?}"),
             (Some(s), _) => s.to_string(),
@@ -120,38 +498,186 @@ impl App {
             "iter"
         };
         let m = &report.memory;
-        let mut app = App {
-            summary: Summary {
-                command,
-                pid,
-                status,
-                live: m.device_live_bytes_at_end,
-                peak: m.device_peak_live_bytes,
-                reserved: report.pools.reserved_bytes_at_end,
-                pinned: m.pinned_host_live_bytes_at_end,
-                iteration_source,
-                iterations: it.count,
-                per,
+        self.summary = Summary {
+            command,
+            pid,
+            status: String::new(),
+            alarming: false,
+            oom: !report.ooms.is_empty(),
+            device_total: replay.device_total_bytes(),
+            live: m.device_live_bytes_at_end,
+            peak: m.device_peak_live_bytes,
+            reserved: report.pools.reserved_bytes_at_end,
+            pinned: m.pinned_host_live_bytes_at_end,
+            iteration_source,
+            iterations: it.count,
+            per,
+            events: replay.events(),
+            // While the trace grows, the rate it grows at; once it has stopped, the program's
+            // average over its run (the rate the file was read at would mean nothing).
+            events_per_s: if follower.complete()
+                || follower.idle_for(self.now).is_none_or(|d| d >= IDLE)
+            {
+                let span = replay.last_time_ns().saturating_sub(self.start_ns) as f64 / 1e9;
+                if span > 0.0 {
+                    replay.events() as f64 / span
+                } else {
+                    0.0
+                }
+            } else {
+                follower.rate
             },
-            series,
-            sites: report.sites.clone(),
-            order: (0..report.sites.len()).collect(),
-            selected: 0,
-            screen: Screen::Overview,
-            sort: SortKey::Live,
-            help: false,
-            quit: false,
-            color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            dropped: report.dropped_events,
         };
-        app.resort();
-        app
+
+        let keep = self
+            .order
+            .get(self.selected)
+            .map(|&i| self.sites[i].stack_id);
+        self.sites = report.sites;
+        self.site_index = self
+            .sites
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                (
+                    SiteKey {
+                        stack: s.stack_id,
+                        kind: s.memory,
+                    },
+                    i,
+                )
+            })
+            .collect();
+        let mut findings: Vec<usize> = (0..self.sites.len())
+            .filter(|&i| rank(self.sites[i].verdict.as_deref()).is_some())
+            .collect();
+        let sites = &self.sites;
+        findings.sort_by_key(|&i| {
+            (
+                rank(sites[i].verdict.as_deref()),
+                std::cmp::Reverse(sites[i].bytes_per_iteration),
+            )
+        });
+        self.findings = findings;
+        self.allocs = alloc_rows(replay);
+        self.iterations = iteration_rows(follower, &self.series, replay);
+        if self.iter_follow {
+            self.iter_selected = self.iterations.len().saturating_sub(1);
+        }
+        self.analysed = Some((self.current, generation));
+        self.refilter();
+        if let Some(k) = keep
+            && let Some(pos) = self.order.iter().position(|&i| self.sites[i].stack_id == k)
+        {
+            self.selected = pos;
+        }
+        self.update_selected_series();
+        self.update_status();
+    }
+
+    /// The header's status: the program's state under `gpuleak run`, else the trace's.
+    fn update_status(&mut self) {
+        let now = self.now;
+        let Some(proc) = self.procs.get(self.current) else {
+            return;
+        };
+        let f = &proc.follower;
+        let own = self
+            .run
+            .as_ref()
+            .filter(|r| self.summary.pid.is_none_or(|p| p == r.pid));
+        let (status, alarming) = if let Some(run) = own {
+            match run.exit() {
+                None => {
+                    let s = now.saturating_duration_since(run.started).as_secs();
+                    (
+                        format!("running {:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60),
+                        false,
+                    )
+                }
+                Some(Exit::Code(c)) => (format!("exited {c}"), c != 0),
+                Some(Exit::Signal(sig)) => (format!("killed by {}", signal_name(sig)), true),
+            }
+        } else if f.complete() {
+            ("complete".to_string(), false)
+        } else if !f.caught_up && f.generation > 0 && f.error.is_none() {
+            ("reading the trace".to_string(), false)
+        } else if f.idle_for(now).is_some_and(|d| d < IDLE) {
+            ("recording".to_string(), false)
+        } else if f.truncated_at.is_some() {
+            ("killed (trace cut short)".to_string(), true)
+        } else if f.generation == 0 {
+            ("waiting for the first CUDA call".to_string(), false)
+        } else {
+            ("no clean exit".to_string(), true)
+        };
+        self.summary.alarming = alarming || self.summary.oom;
+        self.summary.status = if self.summary.oom {
+            format!("{status}, OOM")
+        } else {
+            status
+        };
+    }
+
+    /// The program of `gpuleak run` is still running.
+    pub fn program_running(&self) -> bool {
+        self.run.as_ref().is_some_and(|r| r.exit().is_none())
+    }
+
+    /// Applies a terminal event: text while the filter is being typed, else its action.
+    pub fn handle(&mut self, event: &Event) {
+        if self.editing_filter {
+            match input::filter_edit(event) {
+                Some(input::Edit::Char(c)) => {
+                    self.filter.push(c);
+                    self.refilter();
+                }
+                Some(input::Edit::Backspace) => {
+                    self.filter.pop();
+                    self.refilter();
+                }
+                Some(input::Edit::Done) => self.editing_filter = false,
+                Some(input::Edit::Cancel) => {
+                    self.editing_filter = false;
+                    self.filter.clear();
+                    self.refilter();
+                }
+                None => {}
+            }
+            return;
+        }
+        if let Some(action) = input::action(event) {
+            self.apply(action);
+        }
     }
 
     pub fn apply(&mut self, action: Action) {
         match action {
-            Action::Quit => self.quit = true,
+            Action::Quit => {
+                self.detached = self.program_running();
+                self.quit = true;
+            }
+            Action::Interrupt => match self.run.as_ref() {
+                Some(run) if run.exit().is_none() => {
+                    if let Some(f) = &run.interrupt {
+                        f();
+                    }
+                }
+                _ => self.quit = true,
+            },
             Action::ToggleHelp => self.help = !self.help,
-            Action::CloseHelp => self.help = false,
+            Action::CloseHelp => {
+                if self.help {
+                    self.help = false;
+                } else if self.cursor.is_some() {
+                    self.cursor = None;
+                    self.moment = None;
+                } else if !self.filter.is_empty() {
+                    self.filter.clear();
+                    self.refilter();
+                }
+            }
             Action::NextScreen | Action::PrevScreen => {
                 let i = Screen::ALL
                     .iter()
@@ -165,17 +691,178 @@ impl App {
                 };
                 self.screen = Screen::ALL[j];
             }
-            Action::Down => {
-                if self.selected + 1 < self.order.len() {
-                    self.selected += 1;
+            Action::Screen(n) => {
+                if let Some(s) = Screen::ALL.get(n) {
+                    self.screen = *s;
                 }
             }
-            Action::Up => self.selected = self.selected.saturating_sub(1),
-            Action::Sort => {
-                self.sort = self.sort.next();
-                self.resort();
+            Action::Down => self.move_by(1),
+            Action::Up => self.move_by(-1),
+            Action::PageDown => self.move_by(20),
+            Action::PageUp => self.move_by(-20),
+            Action::Sort => match self.screen {
+                Screen::Allocations => {
+                    self.alloc_sort = match self.alloc_sort {
+                        AllocSort::Size => AllocSort::Age,
+                        AllocSort::Age => AllocSort::Size,
+                    };
+                    self.refilter();
+                }
+                _ => {
+                    self.sort = self.sort.next();
+                    self.resort();
+                }
+            },
+            Action::Filter => self.editing_filter = true,
+            Action::Pause => {
+                self.paused = !self.paused;
+                if !self.paused {
+                    self.analyse();
+                }
+            }
+            Action::NextProcess | Action::PrevProcess => {
+                let n = self.procs.len();
+                if n > 1 {
+                    self.current = if action == Action::NextProcess {
+                        (self.current + 1) % n
+                    } else {
+                        (self.current + n - 1) % n
+                    };
+                    self.cursor = None;
+                    self.moment = None;
+                    self.analyse();
+                }
+            }
+            Action::CursorBack => self.move_cursor(-1),
+            Action::CursorForward => self.move_cursor(1),
+        }
+    }
+
+    fn move_by(&mut self, delta: isize) {
+        let step = |at: usize, len: usize| -> usize {
+            if len == 0 {
+                return 0;
+            }
+            (at as isize + delta).clamp(0, len as isize - 1) as usize
+        };
+        match self.screen {
+            Screen::Overview | Screen::Sites => {
+                self.selected = step(self.selected, self.order.len());
+                self.update_selected_series();
+            }
+            Screen::Allocations => {
+                self.alloc_selected = step(self.alloc_selected, self.alloc_count());
+            }
+            Screen::Iterations => {
+                self.iter_selected = step(self.iter_selected, self.iterations.len());
+                self.iter_follow = self.iter_selected + 1 >= self.iterations.len();
             }
         }
+    }
+
+    /// The time cursor works on a finished trace: one still growing has no fixed moments.
+    pub fn cursor_available(&self) -> bool {
+        self.procs
+            .get(self.current)
+            .is_some_and(|p| p.follower.complete() && !self.program_running())
+    }
+
+    fn move_cursor(&mut self, delta: isize) {
+        if !self.cursor_available() {
+            return;
+        }
+        let Some(proc) = self.procs.get(self.current) else {
+            return;
+        };
+        let cursor = self.cursor.get_or_insert_with(|| {
+            let f = &proc.follower;
+            let (stops, by_iteration) = if f.marks.len() > 1 {
+                // The end of each iteration: where the next starts, and the trace's end.
+                let mut stops: Vec<u64> = f.marks[1..].iter().map(|m| m.time_ns).collect();
+                stops.push(f.replay.last_time_ns());
+                (stops, true)
+            } else {
+                let start = f.timeline.points.first().map_or(0, |p| p.0);
+                let end = f.replay.last_time_ns().max(start);
+                let stops = (1..=TIME_STOPS)
+                    .map(|i| start + (end - start) * i / TIME_STOPS)
+                    .collect();
+                (stops, false)
+            };
+            let last = stops.len().saturating_sub(1);
+            // The first press lands one step back from the end, where the screens already are.
+            Cursor::new(f.source.clone(), stops, by_iteration, last + 1)
+        });
+        let n = cursor.stops.len();
+        if n == 0 {
+            return;
+        }
+        cursor.index = (cursor.index as isize + delta).clamp(0, n as isize - 1) as usize;
+        self.moment = cursor.moment();
+        self.alloc_selected = 0;
+    }
+
+    /// What the cursor stands on: "end of iter 12" or "t 1.25 s".
+    pub fn cursor_label(&self) -> Option<String> {
+        let c = self.cursor.as_ref()?;
+        Some(if c.by_iteration {
+            format!("end of iter {}", c.index)
+        } else {
+            format!(
+                "t {:.2} s",
+                c.time_ns().saturating_sub(self.start_ns) as f64 / 1e9
+            )
+        })
+    }
+
+    /// The cursor's time in seconds since the trace started.
+    pub fn cursor_secs(&self) -> Option<f64> {
+        let c = self.cursor.as_ref()?;
+        Some(c.time_ns().saturating_sub(self.start_ns) as f64 / 1e9)
+    }
+
+    /// Puts `order` (sites) and `alloc_order` in their sort, with the filter applied.
+    fn refilter(&mut self) {
+        let needle = self.filter.to_lowercase();
+        let matches = |s: &Site| {
+            needle.is_empty() || s.frames.iter().any(|f| f.to_lowercase().contains(&needle))
+        };
+        let keep_site = self.order.get(self.selected).copied();
+        self.order = (0..self.sites.len())
+            .filter(|&i| matches(&self.sites[i]))
+            .collect();
+        self.selected = keep_site
+            .and_then(|k| self.order.iter().position(|&i| i == k))
+            .unwrap_or(0);
+        self.resort();
+
+        let wanted: Option<HashSet<SiteKey>> = (!needle.is_empty()).then(|| {
+            self.order
+                .iter()
+                .map(|&i| SiteKey {
+                    stack: self.sites[i].stack_id,
+                    kind: self.sites[i].memory,
+                })
+                .collect()
+        });
+        self.alloc_order = (0..self.allocs.len())
+            .filter(|&i| {
+                let r = &self.allocs[i];
+                wanted.as_ref().is_none_or(|w| {
+                    w.contains(&SiteKey {
+                        stack: r.stack,
+                        kind: r.kind,
+                    })
+                })
+            })
+            .collect();
+        if self.alloc_sort == AllocSort::Age {
+            let allocs = &self.allocs;
+            self.alloc_order.sort_by_key(|&i| allocs[i].seq);
+        }
+        self.alloc_selected = self
+            .alloc_selected
+            .min(self.alloc_order.len().saturating_sub(1));
     }
 
     /// Puts `order` in the current sort, keeping the selected site selected.
@@ -183,7 +870,7 @@ impl App {
         let keep = self.order.get(self.selected).copied();
         let sites = &self.sites;
         // A stable sort on the report's order: ties keep it.
-        self.order.sort_by_key(|&i| i);
+        self.order.sort_unstable();
         match self.sort {
             SortKey::Live => {}
             SortKey::BytesPerIteration => self.order.sort_by_key(|&i| {
@@ -192,13 +879,39 @@ impl App {
             SortKey::Allocations => self
                 .order
                 .sort_by_key(|&i| std::cmp::Reverse(sites[i].allocations)),
+            SortKey::Verdict => self.order.sort_by_key(|&i| {
+                (
+                    rank(sites[i].verdict.as_deref()).unwrap_or(u8::MAX),
+                    std::cmp::Reverse(sites[i].bytes_per_iteration.unwrap_or(i64::MIN)),
+                )
+            }),
         }
         self.selected = keep
             .and_then(|k| self.order.iter().position(|&i| i == k))
             .unwrap_or(0);
+        self.update_selected_series();
+    }
+
+    fn update_selected_series(&mut self) {
+        let Some(site) = self.order.get(self.selected).map(|&i| &self.sites[i]) else {
+            self.selected_series.clear();
+            return;
+        };
+        let key = SiteKey {
+            stack: site.stack_id,
+            kind: site.memory,
+        };
+        let Some(proc) = self.procs.get(self.current) else {
+            return;
+        };
+        let replay = &proc.follower.replay;
+        let live_now = replay.sites().get(&key).map_or(0, |s| s.live_bytes);
+        self.selected_series = site_ends(replay, &self.summary.iteration_source, &key, live_now);
     }
 
     /// The sites table's rows, in order.
+    // Used by the tests and benchmarks, which include this module by path.
+    #[allow(dead_code)]
     pub fn rows(&self) -> impl Iterator<Item = &Site> {
         self.order.iter().map(|&i| &self.sites[i])
     }
@@ -207,36 +920,190 @@ impl App {
         self.order.get(self.selected).map(|&i| &self.sites[i])
     }
 
+    /// The site an allocation was made at.
+    pub fn site_of(&self, row: &AllocRow) -> Option<&Site> {
+        let key = SiteKey {
+            stack: row.stack,
+            kind: row.kind,
+        };
+        self.site_index.get(&key).map(|&i| &self.sites[i])
+    }
+
+    /// The allocation rows the table shows: the cursor's moment, or now, filtered.
+    pub fn alloc_count(&self) -> usize {
+        match &self.moment {
+            Some(m) => m.rows.len(),
+            None => self.alloc_order.len(),
+        }
+    }
+
+    pub fn alloc_row(&self, i: usize) -> Option<&AllocRow> {
+        match &self.moment {
+            Some(m) => m.rows.get(i),
+            None => self.alloc_order.get(i).map(|&j| &self.allocs[j]),
+        }
+    }
+
+    /// An allocation's age in iterations: those begun since it was made (markers only).
+    pub fn age(&self, row: &AllocRow) -> Option<u64> {
+        let f = &self.procs.get(self.current)?.follower;
+        let born = f.iteration_of_seq(row.seq).map_or(0, |i| i + 1);
+        let now = match &self.cursor {
+            Some(c) if c.by_iteration => c.index as u64 + 1,
+            _ => f.marks.len() as u64,
+        };
+        (!f.marks.is_empty()).then(|| now.saturating_sub(born))
+    }
+
     /// Leaks, then sawtooths, then plateaus; fastest growth first within each.
     pub fn findings(&self) -> Vec<&Site> {
-        let mut found: Vec<&Site> = self
-            .sites
-            .iter()
-            .filter(|s| rank(s.verdict.as_deref()).is_some())
-            .collect();
-        found.sort_by_key(|s| {
-            (
-                rank(s.verdict.as_deref()),
-                std::cmp::Reverse(s.bytes_per_iteration),
-            )
-        });
-        found
+        self.findings.iter().map(|&i| &self.sites[i]).collect()
     }
 
     /// One finding as a line of text: verdict, site, growth, live memory, when full.
     pub fn finding_text(&self, site: &Site) -> String {
-        let verdict = site.verdict.as_deref().unwrap_or("").to_uppercase();
-        let mut line = format!(
-            "{verdict:<9} {}  {}/{}  live {}",
-            site_label(&site.frames),
-            signed_bytes(site.bytes_per_iteration.unwrap_or(0)),
-            self.summary.per,
-            bytes(site.live_bytes_at_end)
-        );
+        let verdict = site.verdict.as_deref().unwrap_or("");
+        let per = self.summary.per;
+        // The innermost frame names the site; its caller comes last, where a narrow terminal
+        // cuts, so that growth and when the device is full stay in view.
+        let label = site
+            .frames
+            .first()
+            .map_or("(no stack)".to_string(), |f| short_frame(f));
+        let growth = signed_bytes(site.bytes_per_iteration.unwrap_or(0));
+        let mut line = match verdict {
+            "leak" => format!("▲ LEAK      {label} leaks {growth}/{per}"),
+            "sawtooth" => format!("▲ SAWTOOTH  {label} grows {growth}/{per}, then gives it back"),
+            _ => format!("• PLATEAU   {label} grew, then stopped ({growth}/{per})"),
+        };
         if let Some(n) = site.full_at_iteration {
-            line.push_str(&format!("  full at {} ~{n}", self.summary.per));
+            line.push_str(&format!(" — device full at {per} ~{n}"));
         }
+        line.push_str(&format!("  (live {}", bytes(site.live_bytes_at_end)));
+        if let Some(caller) = site.frames.get(1) {
+            line.push_str(&format!(", called from {}", short_frame(caller)));
+        }
+        line.push(')');
         line
+    }
+
+    /// "proc 2/3" when the run has several processes.
+    pub fn process_label(&self) -> Option<String> {
+        (self.procs.len() > 1).then(|| format!("proc {}/{}", self.current + 1, self.procs.len()))
+    }
+
+    /// The status line: what is going on and what q will do, the most pressing first.
+    pub fn status_line(&self) -> String {
+        let mut parts = Vec::new();
+        if self.paused {
+            parts.push("PAUSED: display frozen, trace still read (p resumes)".to_string());
+        }
+        if let Some(label) = self.cursor_label() {
+            let at = self.moment.as_ref().map_or(String::new(), |m| {
+                format!(
+                    ": live {} in {} allocations",
+                    bytes(m.live_bytes),
+                    m.live_allocations
+                )
+            });
+            parts.push(format!("cursor at {label}{at} (Esc: back to the end)"));
+        }
+        let proc = self.procs.get(self.current);
+        if let Some(e) = proc.and_then(|p| p.follower.error.as_ref()) {
+            parts.push(format!("trace unreadable past this point: {e}"));
+        }
+        if let Some(run) = &self.run {
+            parts.push(if run.exit().is_none() {
+                "q detaches (the program keeps running and recording)".to_string()
+            } else {
+                "the program has ended; q quits".to_string()
+            });
+            if let Some(log) = &run.log {
+                parts.push(format!("program output: {}", log.display()));
+            }
+        }
+        if let Some(p) = proc {
+            parts.push(format!("trace {}", p.follower.source.name()));
+        }
+        parts.join("  ·  ")
+    }
+}
+
+impl Proc {
+    fn new(follower: Follower) -> Proc {
+        Proc {
+            follower,
+            symbols: Symbolizer::new(),
+        }
+    }
+}
+
+/// Per iteration: from the markers' snapshots where the program marks iterations (allocated,
+/// freed and net known), else from the live series alone (net only).
+fn iteration_rows(f: &Follower, series: &[u64], replay: &Replay) -> Vec<IterRow> {
+    if !f.marks.is_empty() {
+        let d = replay.totals(MemoryClass::Device);
+        let n = f.marks.len();
+        return (0..n)
+            .map(|i| {
+                let start = f.marks[i];
+                let (allocated_end, live_end) = match f.marks.get(i + 1) {
+                    Some(next) => (next.allocated, next.live),
+                    None => (d.bytes_allocated, d.live_bytes),
+                };
+                let allocated = allocated_end.saturating_sub(start.allocated);
+                let net = live_end as i64 - start.live as i64;
+                IterRow {
+                    index: i as u64,
+                    allocated: Some(allocated),
+                    freed: Some((allocated as i64 - net).max(0) as u64),
+                    net,
+                    live_end,
+                }
+            })
+            .collect();
+    }
+    series
+        .iter()
+        .enumerate()
+        .map(|(i, &live)| IterRow {
+            index: i as u64,
+            allocated: None,
+            freed: None,
+            net: live as i64 - if i == 0 { 0 } else { series[i - 1] as i64 },
+            live_end: live,
+        })
+        .collect()
+}
+
+/// A site's live bytes at the end of each iteration, as the report's iterations count them.
+fn site_ends(replay: &Replay, source: &str, key: &SiteKey, live_now: u64) -> Vec<u64> {
+    let Some(series) = replay.site_series(key) else {
+        return Vec::new();
+    };
+    if source == "marker" {
+        growth::iteration_ends(&series.at_markers, live_now)
+    } else if let Some(name) = source.strip_prefix("nvtx ") {
+        let name: String = name.trim_matches('"').to_string();
+        replay
+            .ranges()
+            .iter()
+            .position(|r| r.name == name)
+            .and_then(|i| series.at_ranges.get(i))
+            .map_or_else(Vec::new, |b| growth::iteration_ends(&b.at, live_now))
+    } else if source == "auto" {
+        replay
+            .auto_iterations()
+            .and_then(|a| {
+                a.series
+                    .get(key)
+                    .map(|s| growth::iteration_ends(&s.at, live_now))
+            })
+            .unwrap_or_default()
+    } else {
+        let mut ends = series.at_windows.clone();
+        ends.push(live_now);
+        ends
     }
 }
 
@@ -255,11 +1122,38 @@ pub fn signed_bytes(n: i64) -> String {
     format!("{sign}{}", bytes(n.unsigned_abs()))
 }
 
-/// The innermost frame and its caller: "denoise_step <- main".
+/// The innermost frame and its caller, their files without directories:
+/// "denoise_step (sampler.c:12) <- main (sampler.c:40)".
 pub fn site_label(frames: &[String]) -> String {
     match frames {
         [] => "(no stack)".to_string(),
-        [only] => only.clone(),
-        [inner, caller, ..] => format!("{inner} <- {caller}"),
+        [only] => short_frame(only),
+        [inner, caller, ..] => format!("{} <- {}", short_frame(inner), short_frame(caller)),
+    }
+}
+
+/// "f (/long/path/file.c:12)" as "f (file.c:12)": the line is for finding the site at a glance;
+/// the stack beside it has the whole path.
+pub fn short_frame(frame: &str) -> String {
+    match (frame.rfind(" ("), frame.ends_with(')')) {
+        (Some(open), true) => {
+            let inside = &frame[open + 2..frame.len() - 1];
+            let file = inside.rsplit('/').next().unwrap_or(inside);
+            format!("{} ({file})", &frame[..open])
+        }
+        _ => frame.to_string(),
+    }
+}
+
+/// "SIGKILL" for 9, else "signal N".
+pub fn signal_name(sig: i32) -> String {
+    match sig {
+        1 => "SIGHUP".into(),
+        2 => "SIGINT".into(),
+        6 => "SIGABRT".into(),
+        9 => "SIGKILL".into(),
+        11 => "SIGSEGV".into(),
+        15 => "SIGTERM".into(),
+        n => format!("signal {n}"),
     }
 }

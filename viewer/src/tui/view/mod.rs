@@ -1,7 +1,12 @@
-//! Drawing: functions of `&App` into a ratatui `Frame`. Nothing here changes state.
+//! Drawing: functions of `&App` into a ratatui `Frame`. Nothing here changes state (apart from
+//! the tables' scroll offsets, which only drawing knows how to keep).
 
+mod allocations;
+mod iterations;
 mod overview;
 mod sites;
+
+use std::cell::Cell;
 
 use gpuleak_analysis::units::bytes;
 use ratatui::Frame;
@@ -10,12 +15,12 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Tabs, Wrap};
 
-use super::input::KEYS;
+use super::input::{FOOTER, KEYS};
 use super::state::{App, Screen};
 
 /// The smallest terminal the screens fit in.
 pub const MIN_WIDTH: u16 = 60;
-pub const MIN_HEIGHT: u16 = 12;
+pub const MIN_HEIGHT: u16 = 14;
 
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
@@ -31,10 +36,11 @@ pub fn draw(frame: &mut Frame, app: &App) {
         frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
         return;
     }
-    let [header, tabs, body, footer] = Layout::vertical([
+    let [header, tabs, body, status, footer] = Layout::vertical([
         Constraint::Length(2),
         Constraint::Length(1),
         Constraint::Min(1),
+        Constraint::Length(1),
         Constraint::Length(1),
     ])
     .areas(area);
@@ -43,7 +49,10 @@ pub fn draw(frame: &mut Frame, app: &App) {
     match app.screen {
         Screen::Overview => overview::draw(frame, app, body),
         Screen::Sites => sites::draw(frame, app, body),
+        Screen::Allocations => allocations::draw(frame, app, body),
+        Screen::Iterations => iterations::draw(frame, app, body),
     }
+    frame.render_widget(Paragraph::new(format!(" {}", app.status_line())), status);
     draw_footer(frame, app, footer);
     if app.help {
         draw_help(frame, app, area);
@@ -62,7 +71,7 @@ pub fn verdict_style(app: &App, verdict: Option<&str>) -> Style {
     }
 }
 
-fn bold(app: &App) -> Style {
+pub fn bold(app: &App) -> Style {
     if app.color {
         Style::default().add_modifier(Modifier::BOLD)
     } else {
@@ -70,32 +79,93 @@ fn bold(app: &App) -> Style {
     }
 }
 
+pub fn dim(app: &App) -> Style {
+    if app.color {
+        Style::default().add_modifier(Modifier::DIM)
+    } else {
+        Style::default()
+    }
+}
+
+/// The selected row: reversed, which reads without colour too.
+pub fn selected_style() -> Style {
+    Style::default().add_modifier(Modifier::REVERSED)
+}
+
+/// The first row to show of a table of `len` rows in `height` lines so that `selected` is
+/// visible, moving the kept offset as little as possible.
+pub fn window(offset: &Cell<usize>, selected: usize, len: usize, height: usize) -> usize {
+    let height = height.max(1);
+    let mut first = offset.get().min(len.saturating_sub(height));
+    if selected < first {
+        first = selected;
+    } else if selected >= first + height {
+        first = selected + 1 - height;
+    }
+    offset.set(first);
+    first
+}
+
+/// "1.2k" for event rates.
+pub fn rate(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.1}M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.1}k", v / 1e3)
+    } else {
+        format!("{v:.0}")
+    }
+}
+
 fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
     let s = &app.summary;
-    let pid = s.pid.map_or(String::new(), |p| format!("pid {p}"));
-    let status_style = match (app.color, s.status) {
+    let pid = s.pid.map_or(String::new(), |p| format!("pid {p}   "));
+    let device = s
+        .device_total
+        .map_or(String::new(), |t| format!("device {}   ", bytes(t)));
+    let status_style = match (app.color, s.alarming) {
         (false, _) => Style::default(),
-        (true, "complete") => Style::default().fg(Color::Green),
-        (true, _) => Style::default().fg(Color::Red),
+        (true, false) => Style::default().fg(Color::Green),
+        (true, true) => Style::default().fg(Color::Red),
     };
-    let first = Line::from(vec![
+    // The status first and the command last: a long command line is what gets cut.
+    let mut first = vec![
         Span::styled(" gpuleak ", bold(app)),
-        Span::raw(format!(" {}   {pid}   ", s.command)),
+        Span::raw(" "),
         Span::styled(format!("● {}", s.status), status_style),
-    ]);
+        Span::raw(format!("   {pid}{device}")),
+    ];
+    if let Some(p) = app.process_label() {
+        first.push(Span::raw(format!("{p} (n switches)   ")));
+    }
+    first.push(Span::raw(short_command(&s.command)));
     let iter = if s.iteration_source.is_empty() {
         "no iterations".to_string()
     } else {
         format!("{} {} ({})", s.per, s.iterations, s.iteration_source)
     };
     let second = Line::from(format!(
-        " live {}   peak {}   reserved {}   pinned {}   {iter}",
+        " live {}  peak {}  reserved {}  pinned {}  {iter}  {} ev/s  dropped {}",
         bytes(s.live),
         bytes(s.peak),
         bytes(s.reserved),
         bytes(s.pinned),
+        rate(s.events_per_s),
+        s.dropped,
     ));
-    frame.render_widget(Paragraph::new(vec![first, second]), area);
+    frame.render_widget(Paragraph::new(vec![Line::from(first), second]), area);
+}
+
+/// The program's name without its directory, then its arguments.
+fn short_command(command: &str) -> String {
+    match command.split_once(' ') {
+        Some((program, args)) => format!("{} {args}", basename(program)),
+        None => basename(command).to_string(),
+    }
+}
+
+fn basename(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
 }
 
 fn draw_tabs(frame: &mut Frame, app: &App, area: Rect) {
@@ -105,31 +175,59 @@ fn draw_tabs(frame: &mut Frame, app: &App, area: Rect) {
             .fg(Color::Cyan)
             .add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
     } else {
+        // Without colour the brackets say which screen this is.
         Style::default()
     };
-    let tabs = Tabs::new(Screen::ALL.iter().map(|s| s.title()))
+    let titles = Screen::ALL.iter().enumerate().map(|(i, s)| {
+        if !app.color && Some(i) == selected {
+            format!("[{}]", s.title())
+        } else {
+            s.title().to_string()
+        }
+    });
+    let tabs = Tabs::new(titles)
         .select(selected)
         .highlight_style(highlight);
     frame.render_widget(tabs, area);
 }
 
 fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
-    let text = format!(
-        " Tab screens  j/k move  s sort ({})  ? help  q quit",
-        app.sort.name()
-    );
     let style = if app.color {
         Style::default().add_modifier(Modifier::REVERSED)
     } else {
         Style::default()
     };
+    let text = if app.editing_filter {
+        format!(" filter: {}_   (Enter keeps it, Esc clears it)", app.filter)
+    } else {
+        let mut t = String::new();
+        for (k, what) in FOOTER {
+            let what = if *k == "s" {
+                format!("sort ({})", sort_name(app))
+            } else {
+                what.to_string()
+            };
+            t.push_str(&format!(" {k} {what} "));
+        }
+        if !app.filter.is_empty() {
+            t.push_str(&format!(" [filter: {}]", app.filter));
+        }
+        t
+    };
     frame.render_widget(Paragraph::new(text).style(style), area);
+}
+
+fn sort_name(app: &App) -> &'static str {
+    match app.screen {
+        Screen::Allocations => app.alloc_sort.name(),
+        _ => app.sort.name(),
+    }
 }
 
 fn draw_help(frame: &mut Frame, app: &App, area: Rect) {
     let width = KEYS
         .iter()
-        .map(|(k, what)| k.len().max(16) + what.len() + 2)
+        .map(|(k, what)| k.len().max(18) + what.len() + 3)
         .max()
         .unwrap_or(20) as u16
         + 2;
@@ -144,7 +242,7 @@ fn draw_help(frame: &mut Frame, app: &App, area: Rect) {
         .iter()
         .map(|(k, what)| {
             Line::from(vec![
-                Span::styled(format!(" {k:<16}"), bold(app)),
+                Span::styled(format!(" {k:<18}"), bold(app)),
                 Span::raw(format!("{what} ")),
             ])
         })

@@ -1,4 +1,4 @@
-//! The overview: live device memory over iterations, and the findings.
+//! The overview: device memory over time with iteration ticks and OOM marks, and the findings.
 
 use gpuleak_analysis::units::bytes;
 use ratatui::Frame;
@@ -9,7 +9,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Paragraph};
 
 use super::super::state::App;
-use super::verdict_style;
+use super::{dim, verdict_style};
 
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let findings = app.findings();
@@ -23,6 +23,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     } else {
         findings
             .iter()
+            .take(usize::from(rows.saturating_sub(2)))
             .map(|s| {
                 Line::styled(
                     app.finding_text(s),
@@ -37,46 +38,114 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     );
 }
 
+fn style(app: &App, color: Color) -> Style {
+    if app.color {
+        Style::default().fg(color)
+    } else {
+        Style::default()
+    }
+}
+
 fn draw_chart(frame: &mut Frame, app: &App, area: Rect) {
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .title(format!(" live device memory per {} ", app.summary.per));
-    if app.series.is_empty() {
+    let s = &app.summary;
+    let device = s
+        .device_total
+        .map_or(String::new(), |t| format!(" (device {})", bytes(t)));
+    let ticks = if app.ticks.is_empty() {
+        String::new()
+    } else {
+        format!(", █ = {} start", s.per)
+    };
+    let block = Block::default().borders(Borders::ALL).title(format!(
+        " live device memory over time{device}{ticks}{} ",
+        if app.ooms.is_empty() {
+            ""
+        } else {
+            ", • = OOM"
+        }
+    ));
+    if app.timeline.is_empty() {
         frame.render_widget(
-            Paragraph::new("no iterations: nothing to chart").block(block),
+            Paragraph::new("no device memory recorded yet").block(block),
             area,
         );
         return;
     }
-    let points: Vec<(f64, f64)> = app
-        .series
+    let end = app
+        .timeline
+        .last()
+        .map_or(1.0, |p| p.0)
+        .max(app.ticks.last().copied().unwrap_or(0.0))
+        .max(1e-3);
+    let top = app
+        .timeline
         .iter()
-        .enumerate()
-        .map(|(i, &v)| (i as f64, v as f64))
-        .collect();
-    let top = app.series.iter().copied().max().unwrap_or(0).max(1);
-    let last = app.series.len().saturating_sub(1).max(1);
-    let style = if app.color {
-        Style::default().fg(Color::Cyan)
-    } else {
-        Style::default()
-    };
-    let dataset = Dataset::default()
-        .marker(Marker::Braille)
-        .graph_type(GraphType::Line)
-        .style(style)
-        .data(&points);
-    let chart = Chart::new(vec![dataset])
+        .map(|p| p.1)
+        .chain(app.ooms.iter().map(|p| p.1))
+        .fold(1.0f64, f64::max);
+    // Ticks sit on the floor of the chart; too many to tell apart become a solid rule, which
+    // says "iterations are short" just as well, so they are thinned to one per column or so.
+    let every = (app.ticks.len() / usize::from(area.width.max(1))).max(1);
+    let ticks: Vec<(f64, f64)> = app.ticks.iter().step_by(every).map(|&t| (t, 0.0)).collect();
+    let cursor: Vec<(f64, f64)> = app
+        .cursor_secs()
+        .map(|t| (0..=20).map(|i| (t, top * f64::from(i) / 20.0)).collect())
+        .unwrap_or_default();
+    let mut datasets = vec![
+        Dataset::default()
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(style(app, Color::Cyan))
+            .data(&app.timeline),
+    ];
+    if !ticks.is_empty() {
+        datasets.push(
+            Dataset::default()
+                .marker(Marker::Block)
+                .graph_type(GraphType::Scatter)
+                .style(dim(app))
+                .data(&ticks),
+        );
+    }
+    let ooms: Vec<(f64, f64)> = app.ooms.clone();
+    if !ooms.is_empty() {
+        datasets.push(
+            Dataset::default()
+                .marker(Marker::Dot)
+                .graph_type(GraphType::Scatter)
+                .style(style(app, Color::Red))
+                .data(&ooms),
+        );
+    }
+    if !cursor.is_empty() {
+        datasets.push(
+            Dataset::default()
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(style(app, Color::Yellow))
+                .data(&cursor),
+        );
+    }
+    let chart = Chart::new(datasets)
         .block(block)
         .x_axis(
             Axis::default()
-                .bounds([0.0, last as f64])
-                .labels(["0".to_string(), last.to_string()]),
+                .bounds([0.0, end])
+                .labels(["0 s".to_string(), seconds(end)]),
         )
         .y_axis(
             Axis::default()
-                .bounds([0.0, top as f64])
-                .labels(["0 B".to_string(), bytes(top)]),
+                .bounds([0.0, top * 1.05])
+                .labels(["0 B".to_string(), bytes(top as u64)]),
         );
     frame.render_widget(chart, area);
+}
+
+/// "12.5 s", or "19.0 ms" for a short trace, which would otherwise read "0.0 s".
+fn seconds(s: f64) -> String {
+    if s >= 1.0 {
+        format!("{s:.1} s")
+    } else {
+        format!("{:.1} ms", s * 1e3)
+    }
 }

@@ -1,50 +1,80 @@
-//! The sites table, and the selected site's whole stack beside it.
+//! The sites table, the selected site's whole stack, and its live bytes per iteration.
 
 use gpuleak_analysis::units::bytes;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
-use ratatui::text::Line;
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Sparkline, Table, Wrap};
 
 use super::super::state::{App, signed_bytes};
-use super::verdict_style;
+use super::{dim, selected_style, verdict_style, window};
+
+/// Library frames (a shared object's name or address) are dimmed: the program's own are what
+/// the user can change.
+fn is_library(frame: &str) -> bool {
+    frame.contains(".so") || frame.starts_with("0x") || frame.starts_with("_start")
+}
 
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
-    let [table, stack] =
+    let [table, right] =
         Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(area);
+    let [stack, spark] = Layout::vertical([Constraint::Min(3), Constraint::Length(6)]).areas(right);
 
     let header = Row::new(["verdict", "live", "bytes/iter", "allocs", "innermost frame"])
         .style(Style::default().add_modifier(Modifier::BOLD));
-    let rows = app.rows().map(|s| {
-        let verdict = s.verdict.as_deref();
-        Row::new([
-            Cell::from(verdict.unwrap_or("-").to_string()),
-            Cell::from(bytes(s.live_bytes_at_end)),
-            Cell::from(s.bytes_per_iteration.map_or("-".to_string(), signed_bytes)),
-            Cell::from(s.allocations.to_string()),
-            Cell::from(s.frames.first().cloned().unwrap_or_default()),
-        ])
-        .style(verdict_style(app, verdict))
-    });
+    // Only the rows that fit are built: 10,000 sites cost what 40 do.
+    let height = usize::from(table.height.saturating_sub(3));
+    let first = window(&app.offsets[0], app.selected, app.order.len(), height);
+    let rows = app
+        .order
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(height)
+        .map(|(row, &i)| {
+            let s = &app.sites[i];
+            let verdict = s.verdict.as_deref();
+            let style = if row == app.selected {
+                selected_style()
+            } else {
+                verdict_style(app, verdict)
+            };
+            let marker = if row == app.selected { "> " } else { "  " };
+            Row::new([
+                Cell::from(format!("{marker}{}", verdict.unwrap_or("-"))),
+                Cell::from(bytes(s.live_bytes_at_end)),
+                Cell::from(s.bytes_per_iteration.map_or("-".to_string(), signed_bytes)),
+                Cell::from(s.allocations.to_string()),
+                Cell::from(s.frames.first().cloned().unwrap_or_default()),
+            ])
+            .style(style)
+        });
     let widths = [
-        Constraint::Length(8),
+        Constraint::Length(10),
         Constraint::Length(10),
         Constraint::Length(11),
         Constraint::Length(7),
         Constraint::Min(10),
     ];
-    let t = Table::new(rows, widths)
-        .header(header)
-        .block(
-            Block::default()
-                .borders(Borders::ALL)
-                .title(format!(" Sites (sorted by {}) ", app.sort.name())),
-        )
-        .row_highlight_style(Style::default().add_modifier(Modifier::REVERSED))
-        .highlight_symbol("> ");
-    let mut state = TableState::default().with_selected(Some(app.selected));
-    frame.render_stateful_widget(t, table, &mut state);
+    let filter = if app.filter.is_empty() {
+        String::new()
+    } else {
+        format!(", filter \"{}\"", app.filter)
+    };
+    let t = Table::new(rows, widths).header(header).block(
+        Block::default().borders(Borders::ALL).title(format!(
+            " Sites {}/{} (sorted by {}{filter}) ",
+            if app.order.is_empty() {
+                0
+            } else {
+                app.selected + 1
+            },
+            app.order.len(),
+            app.sort.name()
+        )),
+    );
+    frame.render_widget(t, table);
 
     let lines: Vec<Line> = match app.selected_site() {
         None => vec![Line::from("no sites")],
@@ -52,7 +82,14 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             .frames
             .iter()
             .enumerate()
-            .map(|(i, f)| Line::from(format!("#{i:<2} {f}")))
+            .map(|(i, f)| {
+                let style = if is_library(f) {
+                    dim(app)
+                } else {
+                    Style::default()
+                };
+                Line::from(Span::styled(format!("#{i:<2} {f}"), style))
+            })
             .collect(),
     };
     frame.render_widget(
@@ -60,5 +97,28 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             .wrap(Wrap { trim: false })
             .block(Block::default().borders(Borders::ALL).title(" Stack ")),
         stack,
+    );
+
+    let series = &app.selected_series;
+    let width = usize::from(spark.width.saturating_sub(2)).max(1);
+    // The latest iterations, one per column.
+    let shown = &series[series.len().saturating_sub(width)..];
+    let top = shown.iter().copied().max().unwrap_or(0);
+    let title = match (shown.first(), shown.last()) {
+        (Some(a), Some(b)) => format!(
+            " live per {}: {} → {} (max {}) ",
+            app.summary.per,
+            bytes(*a),
+            bytes(*b),
+            bytes(top)
+        ),
+        _ => format!(" live per {}: no iterations ", app.summary.per),
+    };
+    frame.render_widget(
+        Sparkline::default()
+            .data(shown)
+            .max(top.max(1))
+            .block(Block::default().borders(Borders::ALL).title(title)),
+        spark,
     );
 }

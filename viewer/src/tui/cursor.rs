@@ -1,0 +1,144 @@
+//! The time cursor over a saved trace: the live set at a chosen moment.
+//!
+//! The moment's live set is what a replay of the records up to it holds. A second replay, apart
+//! from the one the screens show, is driven forward from its own reader: moving the cursor
+//! forward applies only the records in between; moving it back starts over from the top (the
+//! replay cannot be undone), and every moment computed is kept, so going back and forth between
+//! moments already seen costs nothing.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::rc::Rc;
+
+use gpuleak_analysis::{MemoryClass, Replay};
+use gpuleak_trace::{Reader, Record};
+
+use super::follow::{Source, record_time};
+use super::state::{AllocRow, alloc_rows};
+
+/// Moments kept at most; beyond that the cache starts over (each holds a sorted live set).
+const CACHE: usize = 64;
+
+/// The live set at one moment.
+#[derive(Debug)]
+pub struct Moment {
+    pub live_bytes: u64,
+    pub live_allocations: u64,
+    /// Largest first.
+    pub rows: Vec<AllocRow>,
+}
+
+pub struct Cursor {
+    source: Source,
+    /// The moments the cursor stops at, in trace time: where each iteration starts, or evenly
+    /// spaced times when the trace has no markers.
+    pub stops: Vec<u64>,
+    /// Whether `stops` are iteration starts (else time steps).
+    pub by_iteration: bool,
+    pub index: usize,
+    reader: Option<Reader<Box<dyn Read>>>,
+    replay: Replay,
+    /// A record read past the moment applied so far, held for the next move forward.
+    pending: Option<Record>,
+    /// The stop the replay has been driven to.
+    applied_to: Option<usize>,
+    /// Markers applied so far.
+    markers: u64,
+    cache: HashMap<usize, Rc<Moment>>,
+    pub error: Option<String>,
+}
+
+impl Cursor {
+    pub fn new(source: Source, stops: Vec<u64>, by_iteration: bool, index: usize) -> Cursor {
+        Cursor {
+            source,
+            stops,
+            by_iteration,
+            index,
+            reader: None,
+            replay: Replay::new(),
+            pending: None,
+            applied_to: None,
+            markers: 0,
+            cache: HashMap::new(),
+            error: None,
+        }
+    }
+
+    pub fn time_ns(&self) -> u64 {
+        self.stops.get(self.index).copied().unwrap_or(0)
+    }
+
+    /// The live set at the cursor, computed if not cached.
+    pub fn moment(&mut self) -> Option<Rc<Moment>> {
+        if let Some(m) = self.cache.get(&self.index) {
+            return Some(m.clone());
+        }
+        if self.applied_to.is_some_and(|a| a > self.index) || self.reader.is_none() {
+            match self.source.open() {
+                Ok(r) => {
+                    self.reader = Some(r);
+                    self.replay = Replay::new();
+                    self.pending = None;
+                    self.applied_to = None;
+                    self.markers = 0;
+                }
+                Err(e) => {
+                    self.error = Some(e);
+                    return None;
+                }
+            }
+        }
+        self.advance();
+        let d = self.replay.totals(MemoryClass::Device);
+        let moment = Rc::new(Moment {
+            live_bytes: d.live_bytes,
+            live_allocations: d.live_allocations,
+            rows: alloc_rows(&self.replay),
+        });
+        if self.cache.len() >= CACHE {
+            self.cache.clear();
+        }
+        self.cache.insert(self.index, moment.clone());
+        Some(moment)
+    }
+
+    /// Applies every record up to the cursor's moment. By iteration, that is up to (not
+    /// including) the marker that starts the iteration after the cursor's, counted rather than
+    /// timed, so that markers and events on different threads cannot be misordered; by time,
+    /// up to the first record later than the stop. Records without a time (stacks, modules) go
+    /// with the timed ones around them.
+    fn advance(&mut self) {
+        let Some(reader) = self.reader.as_mut() else {
+            return;
+        };
+        let t = self.stops.get(self.index).copied().unwrap_or(0);
+        loop {
+            let record = match self.pending.take() {
+                Some(r) => r,
+                None => match reader.next_record() {
+                    Ok(Some(r)) => r,
+                    Ok(None) => break,
+                    Err(e) => {
+                        self.error = Some(e.to_string());
+                        break;
+                    }
+                },
+            };
+            let after = if self.by_iteration {
+                matches!(record, Record::Marker(_)) && self.markers > self.index as u64
+            } else {
+                record_time(&record).is_some_and(|rt| rt > t)
+            };
+            if after {
+                self.pending = Some(record);
+                break;
+            }
+            if matches!(record, Record::Marker(_)) {
+                self.markers += 1;
+            }
+            self.replay.apply(record);
+        }
+        self.applied_to = Some(self.index);
+    }
+}

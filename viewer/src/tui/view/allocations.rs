@@ -1,0 +1,94 @@
+//! Live allocations: address, size, kind, age in iterations, where it was made. At the time
+//! cursor, the live set at that moment.
+
+use gpuleak_analysis::kind_name;
+use gpuleak_analysis::units::bytes;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
+
+use super::super::state::{App, site_label};
+use super::{selected_style, window};
+
+pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
+    let [table, stack] = Layout::vertical([Constraint::Min(4), Constraint::Length(7)]).areas(area);
+    let count = app.alloc_count();
+    let height = usize::from(table.height.saturating_sub(3));
+    let first = window(&app.offsets[1], app.alloc_selected, count, height);
+    let header = Row::new(["address", "size", "kind", "age", "site"])
+        .style(Style::default().add_modifier(Modifier::BOLD));
+    // Rows past the window are never looked at: 100,000 allocations cost what 40 do.
+    let rows = (first..(first + height).min(count)).filter_map(|i| {
+        let r = app.alloc_row(i)?;
+        let age = app
+            .age(r)
+            .map_or("-".to_string(), |a| format!("{a} {}", app.summary.per));
+        let site = app
+            .site_of(r)
+            .map_or("(no stack)".to_string(), |s| site_label(&s.frames));
+        let marker = if i == app.alloc_selected { "> " } else { "  " };
+        let row = Row::new([
+            Cell::from(format!("{marker}{:#x}", r.address)),
+            Cell::from(bytes(r.size)),
+            Cell::from(kind_name(r.kind)),
+            Cell::from(age),
+            Cell::from(site),
+        ]);
+        Some(if i == app.alloc_selected {
+            row.style(selected_style())
+        } else {
+            row
+        })
+    });
+    let widths = [
+        Constraint::Length(18),
+        Constraint::Length(10),
+        Constraint::Length(12),
+        Constraint::Length(10),
+        Constraint::Min(10),
+    ];
+    let when = match app.cursor_label() {
+        Some(l) => format!("at {l}"),
+        None => "now".to_string(),
+    };
+    let filter = if app.filter.is_empty() || app.moment.is_some() {
+        String::new()
+    } else {
+        format!(", filter \"{}\"", app.filter)
+    };
+    let title = format!(
+        " Live allocations {when}: {count} (sorted by {}{filter}) ",
+        if app.moment.is_some() {
+            "size"
+        } else {
+            app.alloc_sort.name()
+        }
+    );
+    frame.render_widget(
+        Table::new(rows, widths)
+            .header(header)
+            .block(Block::default().borders(Borders::ALL).title(title)),
+        table,
+    );
+
+    let lines: Vec<Line> = match app
+        .alloc_row(app.alloc_selected)
+        .and_then(|r| app.site_of(r))
+    {
+        None => vec![Line::from("no allocation selected")],
+        Some(s) => s
+            .frames
+            .iter()
+            .enumerate()
+            .map(|(i, f)| Line::from(format!("#{i:<2} {f}")))
+            .collect(),
+    };
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::default().borders(Borders::ALL).title(" Stack ")),
+        stack,
+    );
+}

@@ -1,0 +1,385 @@
+//! `gpuleak run` with its live view, end to end, in a real terminal: tmux runs it on the fake
+//! CUDA driver with the real hook, the test reads the screen with capture-pane and types with
+//! send-keys. Skipped, saying so, where tmux is not installed.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// A sampler that takes its time: 64 MiB of weights, then per step an 8 MiB scratch buffer
+/// (freed) and 3 MiB that `denoise_step` keeps (the leak), each step marked, `delay` ms apart.
+/// Prints a line per step, which must go to the log, not over the view.
+const SLOW_SAMPLER: &str = r#"
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+int cudaMalloc(void **p, size_t n);
+int cudaFree(void *p);
+#define MIB ((size_t)1 << 20)
+__attribute__((noinline)) void *load_weights(void) { void *p = 0; cudaMalloc(&p, 64 * MIB); return p; }
+__attribute__((noinline)) void *step_scratch(void) { void *p = 0; cudaMalloc(&p, 8 * MIB); return p; }
+__attribute__((noinline)) void *denoise_step(void) { void *p = 0; cudaMalloc(&p, 3 * MIB); return p; }
+int main(int argc, char **argv)
+{
+    long steps = argc > 1 ? atol(argv[1]) : 100, delay_ms = argc > 2 ? atol(argv[2]) : 50;
+    void (*mark)(const char *) = (void (*)(const char *))dlsym(RTLD_DEFAULT, "gpuleak_mark_iteration");
+    void *weights = load_weights();
+    for (long i = 0; i < steps; i++) {
+        if (mark)
+            mark("step");
+        void *s = step_scratch();
+        (void)denoise_step();
+        cudaFree(s);
+        printf("sampler step %ld\n", i);
+        fflush(stdout);
+        usleep(delay_ms * 1000);
+    }
+    (void)weights;
+    return 0;
+}
+"#;
+
+fn have_tmux() -> bool {
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("gpuleak-tui-e2e-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The hook beside the gpuleak binary under test (the workspace build puts both there).
+fn hook() -> PathBuf {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_gpuleak"));
+    let hook = bin.parent().unwrap().join("libgpuleak_hook.so");
+    assert!(
+        hook.is_file(),
+        "{} is missing: build the workspace first (cargo build --workspace)",
+        hook.display()
+    );
+    hook
+}
+
+fn build_sampler(dir: &Path) -> PathBuf {
+    let src = dir.join("slow_sampler.c");
+    std::fs::write(&src, SLOW_SAMPLER).unwrap();
+    let exe = dir.join("slow_sampler");
+    let fake = gpuleak_tests::fake_cuda_dir();
+    let o = Command::new("cc")
+        .args(["-g", "-O1", "-fno-omit-frame-pointer", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .arg(format!("-L{}", fake.display()))
+        .args(["-lcudart", "-ldl"])
+        .output()
+        .expect("cc runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    exe
+}
+
+/// A tmux server of the test's own (its own socket), killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// `name` keeps the tests' servers apart: they run in parallel.
+    fn start(dir: &Path, name: &str) -> Tmux {
+        let t = Tmux {
+            socket: format!("gpuleak-e2e-{}-{name}", std::process::id()),
+        };
+        let o = t.cmd(&[
+            "new-session",
+            "-d",
+            "-x",
+            "160",
+            "-y",
+            "45",
+            "-c",
+            dir.to_str().unwrap(),
+            "env PS1='READY$ ' bash --norc --noprofile",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        t.wait_for("shell prompt", Duration::from_secs(10), |s| {
+            s.contains("READY$")
+        });
+        t
+    }
+
+    fn cmd(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .expect("tmux runs")
+    }
+
+    fn send(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "0"];
+        args.extend_from_slice(keys);
+        assert!(self.cmd(&args).status.success());
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "0"]).stdout).into_owned()
+    }
+
+    fn format(&self, what: &str) -> String {
+        let o = self.cmd(&["display-message", "-p", "-t", "0", what]);
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+
+    /// Waits until the screen satisfies `ok`, failing with the screen after `limit`.
+    fn wait_for(&self, what: &str, limit: Duration, ok: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if ok(&s) {
+                return s;
+            }
+            if start.elapsed() > limit {
+                panic!("waited {limit:?} for {what}; the screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+    }
+}
+
+/// Kills the sampler (which outlives a detached view) when the test ends, passed or not.
+struct KillOnDrop(i32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) of the sampler this test started (through gpuleak).
+        unsafe { libc::kill(self.0, libc::SIGKILL) };
+    }
+}
+
+/// The pid in the header: "pid 4242".
+fn header_pid(screen: &str) -> Option<i32> {
+    screen
+        .split("pid ")
+        .nth(1)?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The iteration count in the header: "iter 37 (marker)".
+fn iterations(screen: &str) -> Option<u64> {
+    let at = screen.find("iter ")?;
+    screen[at + 5..].split_whitespace().next()?.parse().ok()
+}
+
+#[test]
+fn the_live_view_follows_a_running_sampler_and_q_leaves_a_clean_terminal() {
+    if !have_tmux() {
+        eprintln!("SKIPPED: tmux is not installed; the live view's end-to-end test needs it");
+        return;
+    }
+    let dir = scratch("live");
+    let sampler = build_sampler(&dir);
+    let tmux = Tmux::start(&dir, "live");
+    let line = format!(
+        "LD_LIBRARY_PATH={} {} run --hook {} -o run.trace -- {} 2000 30",
+        gpuleak_tests::fake_cuda_dir().display(),
+        env!("CARGO_BIN_EXE_gpuleak"),
+        hook().display(),
+        sampler.display()
+    );
+    tmux.send(&[&line, "Enter"]);
+
+    // The view comes up, on the alternate screen, and the iterations count up.
+    let first = tmux.wait_for(
+        "the header's iteration count",
+        Duration::from_secs(30),
+        |s| s.contains("● running") && iterations(s).is_some_and(|n| n >= 3),
+    );
+    assert_eq!(tmux.format("#{alternate_on}"), "1", "{first}");
+    let _sampler = KillOnDrop(header_pid(&first).unwrap_or_else(|| panic!("{first}")));
+    let n1 = iterations(&first).unwrap();
+    let later = tmux.wait_for("more iterations", Duration::from_secs(30), |s| {
+        iterations(s).is_some_and(|n| n >= n1 + 10)
+    });
+    assert!(later.contains("(marker)"), "{later}");
+
+    // The leak is flagged while the program runs, with its site.
+    let flagged = tmux.wait_for("the leak finding", Duration::from_secs(30), |s| {
+        s.contains("LEAK") && s.contains("denoise_step")
+    });
+    assert!(flagged.contains("+3.00 MiB/iter"), "{flagged}");
+    assert!(flagged.contains("● running"), "still running: {flagged}");
+    // The program's own output went to the log, not over the view.
+    assert!(!flagged.contains("sampler step"), "{flagged}");
+    assert!(flagged.contains("run.trace.log"), "{flagged}");
+
+    // Another screen answers its key.
+    tmux.send(&["Tab"]);
+    tmux.wait_for("the sites screen", Duration::from_secs(5), |s| {
+        s.contains("Sites ") && s.contains("innermost frame")
+    });
+
+    // q while it runs: the view goes, the terminal is as it was, the program goes on.
+    tmux.send(&["q"]);
+    let after = tmux.wait_for("the shell prompt again", Duration::from_secs(10), |s| {
+        s.contains("gpuleak: detached") && s.trim_end().ends_with("READY$")
+    });
+    assert_eq!(tmux.format("#{alternate_on}"), "0", "{after}");
+    assert_eq!(tmux.format("#{cursor_flag}"), "1", "cursor shown again");
+    assert!(!after.contains("innermost frame"), "{after}");
+    let pid: i32 = after
+        .split("(pid ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{after}"));
+    assert_eq!(pid, _sampler.0, "{after}");
+    let size = std::fs::metadata(dir.join("run.trace")).unwrap().len();
+    std::thread::sleep(Duration::from_millis(600));
+    let grown = std::fs::metadata(dir.join("run.trace")).unwrap().len();
+    assert!(grown > size, "still recording after q: {size} then {grown}");
+    let log = std::fs::read_to_string(dir.join("run.trace.log")).unwrap();
+    assert!(log.contains("sampler step 0"), "{log}");
+
+    // The raw mode went with the view: a command typed now runs as usual.
+    tmux.send(&["echo typed-$((40+2))", "Enter"]);
+    tmux.wait_for("the shell to echo", Duration::from_secs(5), |s| {
+        s.contains("typed-42")
+    });
+}
+
+#[test]
+fn after_the_program_ends_the_view_stays_with_its_exit_status_until_q() {
+    if !have_tmux() {
+        eprintln!("SKIPPED: tmux is not installed; the live view's end-to-end test needs it");
+        return;
+    }
+    let dir = scratch("ended");
+    let sampler = build_sampler(&dir);
+    let tmux = Tmux::start(&dir, "ended");
+    let line = format!(
+        "LD_LIBRARY_PATH={} {} run --hook {} -o done.trace -- {} 30 5; echo status=$?",
+        gpuleak_tests::fake_cuda_dir().display(),
+        env!("CARGO_BIN_EXE_gpuleak"),
+        hook().display(),
+        sampler.display()
+    );
+    tmux.send(&[&line, "Enter"]);
+    let s = tmux.wait_for("the exit status", Duration::from_secs(30), |s| {
+        s.contains("● exited 0")
+    });
+    assert!(s.contains("iter 30 (marker)"), "{s}");
+    assert!(s.contains("q quits"), "{s}");
+    // It stays: a moment later the view is still there.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(tmux.screen().contains("● exited 0"));
+    tmux.send(&["q"]);
+    let after = tmux.wait_for("the summary and the prompt", Duration::from_secs(10), |s| {
+        s.contains("status=0") && s.trim_end().ends_with("READY$")
+    });
+    assert!(
+        after.contains("gpuleak: 61 allocations") && after.contains("trace: done.trace"),
+        "{after}"
+    );
+    assert_eq!(tmux.format("#{alternate_on}"), "0", "{after}");
+}
+
+#[test]
+fn view_follows_a_growing_file_and_sigterm_restores_the_terminal() {
+    if !have_tmux() {
+        eprintln!("SKIPPED: tmux is not installed; the live view's end-to-end test needs it");
+        return;
+    }
+    let dir = scratch("view");
+    let bytes = common::stepped_trace(40, 3 * common::MIB);
+    let path = dir.join("growing.trace");
+    std::fs::write(&path, &bytes[..bytes.len() / 3]).unwrap();
+    let tmux = Tmux::start(&dir, "view");
+    let line = format!("{} view growing.trace", env!("CARGO_BIN_EXE_gpuleak"));
+    tmux.send(&[&line, "Enter"]);
+    let s = tmux.wait_for("the first part", Duration::from_secs(20), |s| {
+        s.contains("recording") && iterations(s).is_some_and(|n| n > 0)
+    });
+    let n = iterations(&s).unwrap();
+    assert!(n < 40, "{s}");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    f.write_all(&bytes[bytes.len() / 3..]).unwrap();
+    drop(f);
+    tmux.wait_for("the rest", Duration::from_secs(20), |s| {
+        iterations(s) == Some(40) && s.contains("● complete")
+    });
+
+    // SIGTERM from elsewhere: the view ends and the terminal is given back.
+    let shell = tmux.format("#{pane_pid}");
+    let pgrep = Command::new("pgrep").args(["-P", &shell]).output().unwrap();
+    let pid: i32 = String::from_utf8_lossy(&pgrep.stdout)
+        .trim()
+        .parse()
+        .expect("gpuleak's pid");
+    // SAFETY: kill(2) of the gpuleak this test started.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let after = tmux.wait_for("the prompt", Duration::from_secs(10), |s| {
+        s.trim_end().ends_with("READY$")
+    });
+    assert_eq!(tmux.format("#{alternate_on}"), "0", "{after}");
+    assert_eq!(tmux.format("#{cursor_flag}"), "1");
+}
+
+#[test]
+fn sigterm_to_gpuleak_run_reaches_the_program_and_restores_the_terminal() {
+    if !have_tmux() {
+        eprintln!("SKIPPED: tmux is not installed; the live view's end-to-end test needs it");
+        return;
+    }
+    let dir = scratch("term");
+    let sampler = build_sampler(&dir);
+    let tmux = Tmux::start(&dir, "term");
+    let line = format!(
+        "LD_LIBRARY_PATH={} {} run --hook {} -o term.trace -- {} 2000 30; echo status=$?",
+        gpuleak_tests::fake_cuda_dir().display(),
+        env!("CARGO_BIN_EXE_gpuleak"),
+        hook().display(),
+        sampler.display()
+    );
+    tmux.send(&[&line, "Enter"]);
+    let s = tmux.wait_for("the view", Duration::from_secs(30), |s| {
+        s.contains("● running") && iterations(s).is_some_and(|n| n >= 3)
+    });
+    let _sampler = KillOnDrop(header_pid(&s).unwrap_or_else(|| panic!("{s}")));
+    let shell = tmux.format("#{pane_pid}");
+    let pgrep = Command::new("pgrep").args(["-P", &shell]).output().unwrap();
+    let gpuleak: i32 = String::from_utf8_lossy(&pgrep.stdout)
+        .trim()
+        .parse()
+        .expect("gpuleak's pid");
+    // SAFETY: kill(2) of the gpuleak this test started.
+    unsafe { libc::kill(gpuleak, libc::SIGTERM) };
+    // Passed on to the program, which dies of it; gpuleak says so in its exit status, after the
+    // summary, on a terminal given back.
+    let after = tmux.wait_for("the exit status", Duration::from_secs(10), |s| {
+        s.contains("status=143") && s.trim_end().ends_with("READY$")
+    });
+    assert!(after.contains("trace: term.trace"), "{after}");
+    assert_eq!(tmux.format("#{alternate_on}"), "0", "{after}");
+}
