@@ -176,3 +176,26 @@ fn without_markers_time_windows_stand_in_and_still_find_a_leak() {
     assert_eq!(verdict(&r, 2), Some("leak"));
     assert_eq!(verdict(&r, 3), Some("steady"));
 }
+
+#[test]
+fn a_leak_the_program_frees_at_exit_is_still_a_leak() {
+    // Latents kept every step in a list that the interpreter empties at shutdown: the frees come
+    // after the last iteration, in the program's teardown.
+    let mut t = Trace::new();
+    t.alloc(0x100, 2 * GIB, 1);
+    for step in 0..24u64 {
+        t.marker();
+        t.alloc(0x1000 + step, 2 * MIB, 2);
+    }
+    for step in 0..24u64 {
+        t.free(0x1000 + step);
+    }
+    t.free(0x100);
+    t.trailer();
+    let r = t.report();
+    assert!(r.complete);
+    let kept = site(&r, 2);
+    assert_eq!(kept.live_bytes_at_end, 0);
+    assert_eq!(kept.verdict.as_deref(), Some("leak"));
+    assert_eq!(kept.bytes_per_iteration, Some(2 * MIB as i64));
+}
