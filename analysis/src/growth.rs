@@ -146,7 +146,8 @@ pub fn judge(v: &[u64]) -> Option<Judgement> {
         .rev()
         .take_while(|&&x| x.abs_diff(last) <= tol)
         .count();
-    let min_tail = (m as f64 * 0.3).ceil() as usize;
+    // Two points at least: a single last value always "agrees with itself".
+    let min_tail = ((m as f64 * 0.3).ceil() as usize).max(2);
     if flat_tail >= min_tail && flat_tail < m && last > v[0] + tol {
         let confidence = (flat_tail as f64 / (m as f64 * 0.5)).min(1.0) * sample;
         return judgement(Verdict::Plateau, confidence);
@@ -213,6 +214,14 @@ mod tests {
         assert_eq!(
             judge(&v.map(|x| x * MIB)).unwrap().verdict,
             Verdict::Plateau
+        );
+    }
+
+    #[test]
+    fn three_rising_points_are_a_leak_not_a_plateau() {
+        assert_eq!(
+            judge(&[2, 3, 4].map(|x| x * MIB)).unwrap().verdict,
+            Verdict::Leak
         );
     }
 

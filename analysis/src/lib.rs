@@ -26,4 +26,4 @@ pub use report::{
     ClassTotals, DeviceTotals, Iterations, KindTotals, MemorySummary, Oom, PinnedHostTotals, Pools,
     Process, Report, ReportOptions, SCHEMA, Site,
 };
-pub use symbols::Symbolizer;
+pub use symbols::{Symbolizer, function_name, is_library_frame, tidy_frame, user_frame};

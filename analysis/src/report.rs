@@ -199,6 +199,10 @@ pub struct KindTotals {
 pub struct Site {
     /// Innermost first.
     pub frames: Vec<String>,
+    /// Index into `frames` of the frame that names the site: the innermost of the program's own
+    /// code, past allocator wrappers, frameworks and the language runtime
+    /// ([`crate::symbols::is_library_frame`]); 0 when all are library code.
+    pub user_frame: usize,
     /// The kind of memory allocated here, as in `memory.by_kind`: "device", "managed",
     /// "pinned_host", "physical", ...
     #[serde(serialize_with = "serialize_kind")]
@@ -266,6 +270,8 @@ pub struct Oom {
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct OomSite {
     pub frames: Vec<String>,
+    /// As [`Site::user_frame`].
+    pub user_frame: usize,
     pub live_bytes: u64,
     pub live_allocations: u64,
 }
@@ -313,8 +319,10 @@ impl Report {
                         let slope = j.bytes_per_iteration as u64;
                         Some(clock.count.saturating_sub(1) + room.div_ceil(slope))
                     });
+                let frames = symbols.stack(replay, k.stack);
                 Site {
-                    frames: symbols.stack(replay, k.stack),
+                    user_frame: crate::symbols::user_frame(&frames),
+                    frames,
                     memory: k.kind,
                     stack_id: k.stack,
                     allocations: s.allocations,
@@ -344,10 +352,14 @@ impl Report {
                 live_by_site: o
                     .live_by_site
                     .iter()
-                    .map(|(k, s)| OomSite {
-                        frames: symbols.stack(replay, k.stack),
-                        live_bytes: s.live_bytes,
-                        live_allocations: s.live_allocations,
+                    .map(|(k, s)| {
+                        let frames = symbols.stack(replay, k.stack);
+                        OomSite {
+                            user_frame: crate::symbols::user_frame(&frames),
+                            frames,
+                            live_bytes: s.live_bytes,
+                            live_allocations: s.live_allocations,
+                        }
                     })
                     .collect(),
                 api: api_name(o.api),

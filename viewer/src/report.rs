@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use gpuleak_analysis::units::{bytes, count};
-use gpuleak_analysis::{Replay, Report, ReportOptions, Symbolizer};
+use gpuleak_analysis::{Replay, Report, ReportOptions, Symbolizer, function_name, tidy_frame};
 use gpuleak_trace::{DecodeError, MemoryKind};
 
 use crate::cli::{FailOn, Format, ReportArgs};
@@ -227,7 +227,7 @@ pub fn render_text(r: &Report, top: usize) -> String {
                 count(site.allocations, "allocation", "allocations"),
                 bytes(site.bytes_allocated),
             );
-            frames(&mut s, &site.frames);
+            frames(&mut s, &site.frames, site.user_frame);
         }
         if r.sites.len() > shown {
             let _ = writeln!(
@@ -255,14 +255,14 @@ pub fn render_text(r: &Report, top: usize) -> String {
                 bytes(o.requested_bytes),
                 bytes(o.live_bytes)
             );
-            frames(&mut s, &o.frames);
+            frames(&mut s, &o.frames, gpuleak_analysis::user_frame(&o.frames));
             if let Some(n) = o.iteration {
                 let _ = writeln!(s, "    in iteration {n}");
             }
             if !o.live_by_site.is_empty() {
                 let _ = writeln!(s, "    what held the memory:");
                 for site in o.live_by_site.iter().take(3) {
-                    let at = site_label(&site.frames);
+                    let at = site_label(&site.frames, site.user_frame);
                     let _ = writeln!(
                         s,
                         "      {} in {} at {at}",
@@ -276,13 +276,13 @@ pub fn render_text(r: &Report, top: usize) -> String {
     s
 }
 
-/// A site in one line: the innermost frame is often an allocation helper, so its caller comes
-/// with it.
-fn site_label(frames: &[String]) -> String {
-    match frames {
+/// A site in one line: its frame of the program's own code (past allocator wrappers), and that
+/// frame's caller, since the innermost is often a helper of the program's.
+fn site_label(frames: &[String], user_frame: usize) -> String {
+    match frames.get(user_frame..).unwrap_or_default() {
         [] => "(no stack recorded)".to_string(),
-        [only] => only.clone(),
-        [inner, caller, ..] => format!("{inner} <- {caller}"),
+        [only] => tidy_frame(only),
+        [inner, caller, ..] => format!("{} <- {}", tidy_frame(inner), tidy_frame(caller)),
     }
 }
 
@@ -312,7 +312,7 @@ fn findings(s: &mut String, r: &Report) {
     let _ = writeln!(s, "Findings:");
     for (_, site) in found {
         let verdict = site.verdict.as_deref().unwrap_or("");
-        let frame = site_label(&site.frames);
+        let frame = site_label(&site.frames, site.user_frame);
         let slope = site.bytes_per_iteration.unwrap_or(0);
         let sign = if slope < 0 { "-" } else { "+" };
         let mut line = format!(
@@ -447,19 +447,35 @@ fn pools(s: &mut String, r: &Report) {
     }
 }
 
-fn frames(s: &mut String, frames: &[String]) {
+/// A stack, innermost first. The library frames inside the program's own (allocator wrappers,
+/// frameworks) come as one line of function names, so that the program's frames, which the user
+/// can change, are the ones that fit.
+fn frames(s: &mut String, frames: &[String], user_frame: usize) {
     if frames.is_empty() {
         let _ = writeln!(s, "      (no stack recorded)");
         return;
     }
-    for f in frames.iter().take(FRAMES_SHOWN) {
-        let _ = writeln!(s, "      {f}");
+    let (inner, own) = frames.split_at(user_frame.min(frames.len()));
+    if !inner.is_empty() {
+        let names: Vec<&str> = inner.iter().map(|f| function_name(f)).collect();
+        let shown = match names.as_slice() {
+            [a, .., b] if names.len() > 4 => format!("{a} <- ... <- {b}"),
+            _ => names.join(" <- "),
+        };
+        let _ = writeln!(
+            s,
+            "      [{}: {shown}]",
+            count(inner.len() as u64, "library frame", "library frames")
+        );
     }
-    if frames.len() > FRAMES_SHOWN {
+    for f in own.iter().take(FRAMES_SHOWN) {
+        let _ = writeln!(s, "      {}", tidy_frame(f));
+    }
+    if own.len() > FRAMES_SHOWN {
         let _ = writeln!(
             s,
             "      ... {} more",
-            count((frames.len() - FRAMES_SHOWN) as u64, "frame", "frames")
+            count((own.len() - FRAMES_SHOWN) as u64, "frame", "frames")
         );
     }
 }

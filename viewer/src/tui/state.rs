@@ -968,7 +968,7 @@ impl App {
         // cuts, so that growth and when the device is full stay in view.
         let label = site
             .frames
-            .first()
+            .get(site.user_frame)
             .map_or("(no stack)".to_string(), |f| short_frame(f));
         let growth = signed_bytes(site.bytes_per_iteration.unwrap_or(0));
         let mut line = match verdict {
@@ -980,7 +980,7 @@ impl App {
             line.push_str(&format!(" — device full at {per} ~{n}"));
         }
         line.push_str(&format!("  (live {}", bytes(site.live_bytes_at_end)));
-        if let Some(caller) = site.frames.get(1) {
+        if let Some(caller) = site.frames.get(site.user_frame + 1) {
             line.push_str(&format!(", called from {}", short_frame(caller)));
         }
         line.push(')');
@@ -1122,10 +1122,13 @@ pub fn signed_bytes(n: i64) -> String {
     format!("{sign}{}", bytes(n.unsigned_abs()))
 }
 
-/// The innermost frame and its caller, their files without directories:
-/// "denoise_step (sampler.c:12) <- main (sampler.c:40)".
+/// The site's frame of the program's own code (past allocator wrappers) and its caller, their
+/// files without directories: "denoise_step (sampler.c:12) <- main (sampler.c:40)".
 pub fn site_label(frames: &[String]) -> String {
-    match frames {
+    match frames
+        .get(gpuleak_analysis::user_frame(frames)..)
+        .unwrap_or_default()
+    {
         [] => "(no stack)".to_string(),
         [only] => short_frame(only),
         [inner, caller, ..] => format!("{} <- {}", short_frame(inner), short_frame(caller)),

@@ -10,10 +10,10 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Sparkline, Table, W
 use super::super::state::{App, signed_bytes};
 use super::{dim, selected_style, verdict_style, window};
 
-/// Library frames (a shared object's name or address) are dimmed: the program's own are what
-/// the user can change.
+/// Library frames (allocator wrappers, frameworks, a shared object's offset) are dimmed: the
+/// program's own are what the user can change.
 fn is_library(frame: &str) -> bool {
-    frame.contains(".so") || frame.starts_with("0x") || frame.starts_with("_start")
+    gpuleak_analysis::is_library_frame(frame) || frame.starts_with("_start")
 }
 
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
@@ -21,7 +21,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(area);
     let [stack, spark] = Layout::vertical([Constraint::Min(3), Constraint::Length(6)]).areas(right);
 
-    let header = Row::new(["verdict", "live", "bytes/iter", "allocs", "innermost frame"])
+    let header = Row::new(["verdict", "live", "bytes/iter", "allocs", "site"])
         .style(Style::default().add_modifier(Modifier::BOLD));
     // Only the rows that fit are built: 10,000 sites cost what 40 do.
     let height = usize::from(table.height.saturating_sub(3));
@@ -46,7 +46,12 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
                 Cell::from(bytes(s.live_bytes_at_end)),
                 Cell::from(s.bytes_per_iteration.map_or("-".to_string(), signed_bytes)),
                 Cell::from(s.allocations.to_string()),
-                Cell::from(s.frames.first().cloned().unwrap_or_default()),
+                Cell::from(
+                    s.frames
+                        .get(s.user_frame)
+                        .map(|f| gpuleak_analysis::tidy_frame(f))
+                        .unwrap_or_default(),
+                ),
             ])
             .style(style)
         });
@@ -88,6 +93,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
                 } else {
                     Style::default()
                 };
+                let f = gpuleak_analysis::tidy_frame(f);
                 Line::from(Span::styled(format!("#{i:<2} {f}"), style))
             })
             .collect(),
