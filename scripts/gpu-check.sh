@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # gpuleak's validation on a real GPU (docs/gpu-validation.md says how to carry it there).
 #
-#   scripts/gpu-check.sh [--dry-run] [--bin-dir DIR] [--keep]
+#   scripts/gpu-check.sh [--dry-run] [--bin-dir DIR] [--keep] [--budget SECONDS]
 #
 # On a machine with an NVIDIA GPU, nvcc, PyTorch, CuPy and JAX (no network, no Rust toolchain:
 # gpuleak, libgpuleak_hook.so and gpuleak-sampler are built elsewhere and carried in DIR,
@@ -16,6 +16,8 @@
 # Then prints one table: the verdict expected and found, gpuleak's live/peak device memory, the
 # driver's own figure (cuMemGetInfo, PyTorch's memory_reserved, CuPy's pool), the times. Every
 # part has a timeout; a failing part is a FAIL row and the rest still runs. Exit 1 if any failed.
+# --budget (default 420 s) bounds the whole check, since GPU time is lent in short slices: a
+# part that would start after it is a SKIP row.
 #
 # --dry-run (any machine, no GPU needed; CI runs it): says what it would run, checks that the
 # carried files exist and that the scripts parse, runs the sampler parts on gpuleak's fake CUDA
@@ -29,12 +31,14 @@ parts="$here/gpu-check"
 bin="$root/target/release"
 dry=0
 keep=0
+budget=420
 while [ $# -gt 0 ]; do
     case "$1" in
         --dry-run) dry=1 ;;
         --bin-dir) bin="$(cd "${2:?--bin-dir needs a directory}" && pwd)" || exit 2; shift ;;
         --keep) keep=1 ;;
-        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+        --budget) budget="${2:?--budget needs seconds}"; shift ;;
+        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
         *) echo "gpu-check: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -87,6 +91,11 @@ part() {
     while [ $# -gt 0 ] && [ "$1" != "--" ]; do envs+=("$1"); shift; done
     shift
     local trace="$work/$name.trace" out="$work/$name.out" json="$work/$name.json"
+    if [ "$SECONDS" -ge "$budget" ]; then
+        say "skip [$name]: the ${budget}s budget is spent"
+        skip_row "$name" "$expect" "budget of ${budget}s spent"
+        return
+    fi
     say "run [$name, ${limit}s]: ${envs[*]} gpuleak run --no-tui -o $trace -- $*"
     local t0 t1 rc
     t0="$(now)"
@@ -132,6 +141,19 @@ if [ "$gpu" = 1 ]; then
     fi
     torch_nvrtc="$(python3 -c 'import nvidia.cuda_nvrtc, os; print(os.path.join(list(nvidia.cuda_nvrtc.__path__)[0], "lib"))' 2>/dev/null || true)"
     [ -n "$torch_nvrtc" ] && libs+=("$torch_nvrtc")
+    # cudarc looks for libnvrtc.so and libnvrtc.so.{12,11,...}; a toolkit of another major
+    # version ships only its own soname, so a link named libnvrtc.so points at the first found.
+    for d in "${libs[@]}" /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
+        found="$(ls "$d"/libnvrtc.so.[0-9]* 2>/dev/null | grep -v builtins | head -n 1)"
+        if [ -n "$found" ]; then
+            mkdir -p "$work/nvrtc"
+            ln -sf "$found" "$work/nvrtc/libnvrtc.so"
+            # The real directory too, for the libnvrtc-builtins it loads beside itself.
+            libs=("$work/nvrtc" "$(dirname "$found")" "${libs[@]}")
+            say "NVRTC: $found"
+            break
+        fi
+    done
     lp="$(IFS=:; echo "${libs[*]}")"
     sampler_env=("LD_LIBRARY_PATH=${lp}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
 else
