@@ -6,8 +6,8 @@ each step with gpuleak_mark_iteration when present. Prints {"gpu_check": {...}} 
 """
 
 import argparse
-import ctypes
 import json
+import os
 import sys
 
 try:
@@ -16,11 +16,9 @@ except ImportError:
     print("SKIP: CuPy is not installed")
     sys.exit(3)
 
-try:
-    MARK = ctypes.CDLL(None).gpuleak_mark_iteration
-    MARK.argtypes = [ctypes.c_char_p]
-except AttributeError:
-    MARK = None
+# gpuleak's own marker module, from the repository (it does nothing without the hook).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+from gpuleak import mark_iteration  # noqa: E402
 
 
 def main():
@@ -31,8 +29,7 @@ def main():
     kept = []
     n = 1 << 20
     for _ in range(a.steps):
-        if MARK is not None:
-            MARK(b"step")
+        mark_iteration("step")
         tmp = cp.random.random(n, dtype=cp.float32)
         y = (tmp * 2.0).sum()
         del tmp

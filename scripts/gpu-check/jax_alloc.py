@@ -7,8 +7,8 @@ memory_stats when JAX gives them). Exits 3 with SKIP when JAX or a GPU is missin
 """
 
 import argparse
-import ctypes
 import json
+import os
 import sys
 
 try:
@@ -18,11 +18,9 @@ except ImportError:
     print("SKIP: JAX is not installed")
     sys.exit(3)
 
-try:
-    MARK = ctypes.CDLL(None).gpuleak_mark_iteration
-    MARK.argtypes = [ctypes.c_char_p]
-except AttributeError:
-    MARK = None
+# gpuleak's own marker module, from the repository (it does nothing without the hook).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+from gpuleak import mark_iteration  # noqa: E402
 
 
 def main():
@@ -39,8 +37,7 @@ def main():
     step = jax.jit(lambda x, s: jnp.tanh(x * s) + s)
     x = jnp.ones(n, dtype=jnp.float32)
     for i in range(a.steps):
-        if MARK is not None:
-            MARK(b"step")
+        mark_iteration("step")
         y = step(x, float(i))
         y.block_until_ready()
         if a.leak:

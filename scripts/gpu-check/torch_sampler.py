@@ -13,7 +13,6 @@ Exits 3 with a SKIP line when PyTorch or a GPU is missing.
 """
 
 import argparse
-import ctypes
 import json
 import os
 import sys
@@ -26,11 +25,9 @@ except ImportError:
     print("SKIP: PyTorch is not installed")
     sys.exit(3)
 
-try:
-    MARK = ctypes.CDLL(None).gpuleak_mark_iteration
-    MARK.argtypes = [ctypes.c_char_p]
-except AttributeError:
-    MARK = None
+# gpuleak's own marker module, from the repository (it does nothing without the hook).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+from gpuleak import mark_iteration  # noqa: E402
 
 
 class Block(nn.Module):
@@ -101,8 +98,7 @@ def main():
         for image in range(a.images):
             x = torch.randn(a.batch, 4, a.size, a.size, device=dev)
             for i, t in enumerate(ts):
-                if MARK is not None:
-                    MARK(b"step")
+                mark_iteration("step")
                 eps, h0 = model(x, torch.tensor(float(t), device=dev))
                 a_t = alpha_bar[t]
                 a_prev = alpha_bar[ts[i + 1]] if i + 1 < len(ts) else torch.tensor(1.0)
