@@ -83,6 +83,23 @@ pub fn gpuleak_bin() -> PathBuf {
     built("gpuleak")
 }
 
+/// `gpuleak report --format json TRACE`, parsed; panics (failing the test) with gpuleak's
+/// message when the report fails.
+pub fn report_json(trace: &Path) -> serde_json::Value {
+    let out = Command::new(gpuleak_bin())
+        .args(["report", "--format", "json"])
+        .arg(trace)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "gpuleak report --format json {} failed: {}",
+        trace.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// `target/<profile>/gpuleak-sampler` (the cudarc diffusion sampler of `kernels/`); panics if it
 /// has not been built. It is another package's binary, which cargo builds for a test only when
 /// the workspace is built first (`scripts/test.sh` does), like [`gpuleak_bin`].

@@ -40,17 +40,6 @@ fn gpuleak_report(args: &[&str], trace: &Path) -> Output {
         .unwrap()
 }
 
-fn report_json(trace: &Path) -> Value {
-    let out = gpuleak_report(&["--format", "json"], trace);
-    assert!(
-        out.status.success(),
-        "gpuleak report --format json {} failed: {}",
-        trace.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 /// A sampler run.
 struct Sampled {
     out: RunOutput,
@@ -75,7 +64,7 @@ fn sample(patterns: &[&str]) -> Sampled {
     let calls = out.calls();
     assert!(!calls.is_empty(), "{out}");
     assert!(calls.iter().all(|c| c.code == 0), "{out}");
-    let json = report_json(out.trace());
+    let json = gpuleak_tests::report_json(out.trace());
     let it = &json["iterations"];
     assert_eq!(it["count"], ITERATIONS, "iterations of {patterns:?}: {it}");
     assert_eq!(it["source"], "marker", "iterations of {patterns:?}: {it}");
@@ -326,7 +315,7 @@ fn an_oom_in_a_marked_sampler_knows_its_iteration() {
         .collect();
     assert_eq!(oom[4], "2", "{out}");
     let steps: u64 = oom[2].parse().unwrap();
-    let json = report_json(out.trace());
+    let json = gpuleak_tests::report_json(out.trace());
     check_contract(&json);
     assert_eq!(
         json["iterations"]["count"], steps,
@@ -355,7 +344,7 @@ fn an_unmarked_sampler_gets_its_steps_from_the_launch_sequence() {
         .hook()
         .run();
     out.assert_success();
-    let json = report_json(out.trace());
+    let json = gpuleak_tests::report_json(out.trace());
     check_contract(&json);
     let it = &json["iterations"];
     assert_eq!(it["source"], "auto", "{it:#}");

@@ -362,7 +362,7 @@ fn the_trace_file_is_private_and_never_overwrites_an_existing_one() {
 #[test]
 fn stacks_name_the_allocating_functions_and_leave_the_hook_out() {
     let out = hooked("runtime_basic");
-    let json = gpuleak_report_json(out.trace());
+    let json = gpuleak_tests::report_json(out.trace());
     let sites = json["sites"].as_array().unwrap();
     let innermost: Vec<&str> = sites
         .iter()
@@ -417,20 +417,6 @@ fn another_preload_that_interposes_cu_mem_alloc_works_in_either_order() {
     }
 }
 
-fn gpuleak_report_json(trace: &Path) -> serde_json::Value {
-    let out = std::process::Command::new(gpuleak_tests::gpuleak_bin())
-        .args(["report", "--format", "json"])
-        .arg(trace)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 #[test]
 fn gpuleak_run_records_a_program_and_passes_its_exit_code_through() {
     let dir = gpuleak_tests::TempDir::new("gpuleak-run");
@@ -443,7 +429,7 @@ fn gpuleak_run_records_a_program_and_passes_its_exit_code_through() {
         .run();
     out.assert_success();
     assert!(out.stderr.contains("trace: "), "{out}");
-    let json = gpuleak_report_json(&trace);
+    let json = gpuleak_tests::report_json(&trace);
     let t = &json["totals"];
     assert_eq!(t["live_bytes_at_end"], 1048576 + 524288 + 10240);
     assert_eq!(t["live_allocations_at_end"], 3);

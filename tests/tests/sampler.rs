@@ -11,9 +11,6 @@
 //! The sampler binary belongs to another package, so it must be built first (`scripts/test.sh`
 //! builds the workspace; see `gpuleak_tests::sampler_bin`).
 
-use std::path::Path;
-use std::process::Command;
-
 use gpuleak_tests::{Run, RunOutput, TempDir};
 use serde_json::Value;
 
@@ -30,21 +27,6 @@ const MODEL_BYTES: u64 = (32 * 4 * 9 + 32 + 32 + 4 * 32 * 9 + 4 + (16 << 20) / 4
 struct Sampled {
     out: RunOutput,
     json: Value,
-}
-
-fn report_json(trace: &Path) -> Value {
-    let out = Command::new(gpuleak_tests::gpuleak_bin())
-        .args(["report", "--format", "json"])
-        .arg(trace)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "gpuleak report --format json {} failed: {}",
-        trace.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// Runs `gpuleak-sampler --leak LEAK [--mark]` (4 images of 20 steps) on the fake driver under
@@ -69,7 +51,7 @@ fn sample(leak: &str, mark: bool) -> Sampled {
         first.contains("fake CUDA driver") && first.contains("not executed"),
         "first line should say it runs on the fake driver: {out}"
     );
-    let json = report_json(out.trace());
+    let json = gpuleak_tests::report_json(out.trace());
     let it = &json["iterations"];
     if mark {
         assert_eq!(it["source"], "marker", "{leak}: {it:#}");
