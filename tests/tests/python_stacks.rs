@@ -337,3 +337,43 @@ fn header_and_notes(trace: &Path) -> (gpuleak_trace::Header, Vec<String>) {
     }
     (header.expect("a header"), notes)
 }
+
+#[test]
+#[ignore]
+fn zz_dump_stacks() {
+    let mode = std::env::var("DUMP_MODE").unwrap_or("all".into());
+    let py = std::env::var("DUMP_PY").unwrap_or("python3".into());
+    let mut run = Run::new(&py)
+        .arg(script())
+        .args(["--steps", "2"])
+        .env("GPULEAK_STACKS", &mode);
+    run = run.hook();
+    let out = run.run();
+    out.assert_success();
+    let mut r = gpuleak_trace::open(out.trace()).unwrap();
+    let replay = gpuleak_analysis::replay::Replay::from_reader(&mut r).unwrap();
+    let mut sym = gpuleak_analysis::symbols::Symbolizer::new();
+    for rec in gpuleak_trace::open(out.trace()).unwrap() {
+        let (id, n) = match rec.unwrap() {
+            gpuleak_trace::Record::Stack(s) => (s.id, s.frames.len()),
+            gpuleak_trace::Record::PyStack(s) => (s.id, s.frames.len()),
+            _ => continue,
+        };
+        println!("=== stack {id}: {n} native frames");
+        let frames = replay.stack(id).unwrap();
+        for f in frames {
+            let m = f
+                .module
+                .map(|i| replay.modules()[i as usize].path.clone())
+                .unwrap_or_default();
+            let names = sym.frame(replay.modules(), *f);
+            println!(
+                "  {:#x} {} {:?}",
+                f.ip,
+                m.rsplit('/').next().unwrap(),
+                names.first()
+            );
+        }
+        println!("  joined: {:?}", sym.stack(&replay, id));
+    }
+}
