@@ -17,13 +17,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{MIB, scratch, stepped_trace};
+use common::{MIB, Steps, scratch, stepped_trace, unmarked_trace};
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use gpuleak_analysis::ReportOptions;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::style::Color;
 use tui::App;
+use tui::follow::Follower;
 use tui::input::{Action, KEYS, action};
 use tui::state::{Exit, RunInfo, Screen, SortKey};
 
@@ -299,6 +300,142 @@ fn the_time_cursor_shows_the_live_set_at_an_iterations_end() {
     );
 }
 
+/// The Iterations and Allocations screens of a trace whose steps are not marked by the program,
+/// found by `steps_by`: the same allocated / freed / net per step and ages as with markers, the
+/// chart's ticks, and the cursor stopping at the end of each step. `name` names the snapshots.
+fn unmarked_steps_are_iterations_with_their_figures(steps_by: Steps, source: &str, name: &str) {
+    let mut app = App::from_bytes(
+        unmarked_trace(20, 3 * MIB, steps_by),
+        ReportOptions::default(),
+    );
+    app.color = false;
+    assert_eq!(app.summary.iteration_source, source);
+    assert_eq!(app.summary.iterations, 20);
+    assert_eq!(app.iterations.len(), 20);
+    for r in &app.iterations {
+        assert_eq!(r.allocated, Some(67 * MIB), "{r:?}");
+        assert_eq!(r.freed, Some(64 * MIB), "{r:?}");
+        assert_eq!(r.net, 3 * MIB as i64, "{r:?}");
+    }
+    assert_eq!(app.iterations[19].live_end, (1 << 30) + 60 * MIB);
+    // One tick per step on the chart, the first where the first step starts.
+    assert_eq!(app.ticks.len(), 20);
+    assert!(app.ticks.windows(2).all(|w| w[0] < w[1]), "{:?}", app.ticks);
+
+    press(&mut app, KeyCode::Char('4'));
+    let text = screen(&app, 120, 30);
+    let all = text.join("\n");
+    assert!(
+        all.contains(&format!("Iterations: 20 (from {source})")),
+        "{all}"
+    );
+    let last = text
+        .iter()
+        .find(|l| l.contains("> 19"))
+        .unwrap_or_else(|| panic!("the latest iteration is selected:\n{all}"));
+    assert!(
+        last.contains("67.0 MiB") && last.contains("64.0 MiB") && last.contains("+3.00 MiB"),
+        "{last}"
+    );
+    snapshot(&format!("iterations_{name}"), &text);
+
+    press(&mut app, KeyCode::Char('3'));
+    let text = screen(&app, 120, 40);
+    let all = text.join("\n");
+    let row = |address: &str| {
+        text.iter()
+            .find(|l| l.contains(address))
+            .unwrap_or_else(|| panic!("no {address}:\n{all}"))
+            .clone()
+    };
+    // The weights, made before the first step, are as old as the run; step k's leak is 19 - k.
+    assert!(row("0x100 ").contains("20 iter"), "{all}");
+    assert!(row("0xb000").contains("19 iter"), "{all}");
+    assert!(row("0xb00a").contains("9 iter"), "{all}");
+    assert!(row("0xb013").contains(" 0 iter"), "{all}");
+    snapshot(&format!("allocations_{name}"), &text);
+
+    // The cursor stops at each step's end.
+    assert!(app.cursor_available());
+    press(&mut app, KeyCode::Char('['));
+    assert_eq!(app.cursor_label().as_deref(), Some("end of iter 19"));
+    assert_eq!(
+        app.moment.as_ref().unwrap().live_bytes,
+        (1 << 30) + 60 * MIB
+    );
+    for _ in 0..15 {
+        press(&mut app, KeyCode::Left);
+    }
+    assert_eq!(app.cursor_label().as_deref(), Some("end of iter 4"));
+    let m = app.moment.clone().unwrap();
+    assert_eq!(m.live_bytes, (1 << 30) + 15 * MIB);
+    assert_eq!(m.live_allocations, 6);
+    // Ages at the cursor count the steps begun by then.
+    let weights = (0..app.alloc_count())
+        .filter_map(|i| app.alloc_row(i))
+        .find(|r| r.address == 0x100)
+        .unwrap();
+    assert_eq!(app.age(weights), Some(5));
+    press(&mut app, KeyCode::Right);
+    assert_eq!(app.moment.as_ref().unwrap().live_allocations, 7);
+}
+
+#[test]
+fn steps_found_in_kernel_launches_have_allocated_freed_and_ages() {
+    unmarked_steps_are_iterations_with_their_figures(Steps::Launches, "auto", "auto");
+}
+
+#[test]
+fn steps_marked_by_an_nvtx_range_have_allocated_freed_and_ages() {
+    unmarked_steps_are_iterations_with_their_figures(Steps::Nvtx, "nvtx \"step\"", "nvtx");
+}
+
+/// Past the launches (or openings) whose figures are kept, iterations still count, with their
+/// net and live, and the screen says why allocated and freed stop.
+#[test]
+fn past_the_figures_kept_iterations_go_on_net_only_and_say_so() {
+    // Launch 4k starts step k: 41 kept cover the starts of steps 0 to 10. A step opens three
+    // ranges (step and two attention): 31 openings kept do the same.
+    for (steps_by, caps, kept) in [
+        (Steps::Launches, (41, usize::MAX), "2,000,000 launches"),
+        (Steps::Nvtx, (usize::MAX, 31), "2,000,000 range openings"),
+    ] {
+        let follower =
+            Follower::from_bytes(unmarked_trace(20, 3 * MIB, steps_by)).with_caps(caps.0, caps.1);
+        let mut app = App::from_follower(follower, ReportOptions::default());
+        app.color = false;
+        let f = &app.procs[0].follower;
+        assert!(f.launches_capped || f.openings_capped, "{steps_by:?}");
+        assert_eq!(app.iterations.len(), 20, "{steps_by:?}");
+        for r in &app.iterations {
+            let known = r.index < 10;
+            assert_eq!(r.allocated.is_some(), known, "{steps_by:?} {r:?}");
+            assert_eq!(r.freed.is_some(), known, "{steps_by:?} {r:?}");
+            assert_eq!(r.net, 3 * MIB as i64, "{steps_by:?} {r:?}");
+        }
+        press(&mut app, KeyCode::Char('4'));
+        let all = screen(&app, 160, 30).join("\n");
+        assert!(
+            all.contains(&format!(
+                "allocated/freed known for the first 10 only: figures are kept for {kept}"
+            )),
+            "{all}"
+        );
+        // Ages are known for what was made before the last step start kept.
+        let age = |address: u64| {
+            let r = app.allocs.iter().find(|r| r.address == address).unwrap();
+            app.age(r)
+        };
+        assert_eq!(age(0x100), Some(20));
+        assert_eq!(age(0xb005), Some(14));
+        assert_eq!(age(0xb00a), None);
+        // The cursor cannot stop at step ends it does not know: it steps through time.
+        press(&mut app, KeyCode::Char('['));
+        let label = app.cursor_label().unwrap();
+        assert!(label.starts_with("t "), "{label}");
+    }
+}
+
 #[test]
 fn the_filter_keeps_the_sites_whose_frames_match() {
     let mut app = leaky_app();
@@ -510,6 +647,39 @@ fn a_file_being_written_is_followed_as_it_grows() {
     assert_eq!(app.summary.status, "complete, OOM");
     let all = screen(&app, 120, 30).join("\n");
     assert!(all.contains("iter 40 (marker)"), "{all}");
+}
+
+#[test]
+fn iterations_found_in_launches_keep_their_figures_while_the_file_grows() {
+    let d = scratch("follow-launches");
+    let path = d.join("live.trace");
+    let bytes = unmarked_trace(40, 3 * MIB, Steps::Launches);
+    let mut app = App::follow(std::slice::from_ref(&path), ReportOptions::default());
+    app.color = false;
+    let mut now = Instant::now();
+    let mut done = 0;
+    let mut seen_auto = 0;
+    // Cut anywhere, inside records too: what a poll stops at must not change the figures.
+    for k in 1..=7 {
+        grow(&path, &bytes, &mut done, bytes.len() * k / 7);
+        now += Duration::from_secs(1);
+        app.tick(now);
+        if app.summary.iteration_source != "auto" {
+            continue;
+        }
+        seen_auto += 1;
+        let n = app.iterations.len();
+        assert_eq!(n as u64, app.summary.iterations);
+        // Every iteration but the one under way is whole.
+        for r in &app.iterations[..n - 1] {
+            assert_eq!(r.allocated, Some(67 * MIB), "piece {k}: {r:?}");
+            assert_eq!(r.freed, Some(64 * MIB), "piece {k}: {r:?}");
+        }
+    }
+    assert!(seen_auto >= 5, "auto iterations in {seen_auto} of 7 pieces");
+    let whole = App::from_bytes(bytes, ReportOptions::default());
+    assert_eq!(app.iterations, whole.iterations);
+    assert_eq!(app.iterations.len(), 40);
 }
 
 #[test]

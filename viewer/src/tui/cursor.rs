@@ -11,7 +11,7 @@ use std::io::Read;
 use std::rc::Rc;
 
 use gpuleak_analysis::{MemoryClass, Replay};
-use gpuleak_trace::{Reader, Record};
+use gpuleak_trace::{RangeOp, Reader, Record};
 
 use super::follow::{Source, record_time};
 use super::state::{AllocRow, alloc_rows};
@@ -28,13 +28,27 @@ pub struct Moment {
     pub rows: Vec<AllocRow>,
 }
 
+/// The records that start iterations, as the report counts them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Boundary {
+    /// gpuleak_mark_iteration markers.
+    Marker,
+    /// The launches at these positions (launches before each), ascending.
+    Launch(Vec<u64>),
+    /// Pushes and starts of one NVTX range.
+    Range {
+        domain: Option<String>,
+        name: String,
+    },
+}
+
 pub struct Cursor {
     source: Source,
-    /// The moments the cursor stops at, in trace time: where each iteration starts, or evenly
-    /// spaced times when the trace has no markers.
+    /// The moments the cursor stops at, in trace time: where each iteration ends, or evenly
+    /// spaced times when the trace has no iterations whose starts are known.
     pub stops: Vec<u64>,
-    /// Whether `stops` are iteration starts (else time steps).
-    pub by_iteration: bool,
+    /// What starts an iteration when `stops` are iteration ends (else they are time steps).
+    pub boundary: Option<Boundary>,
     pub index: usize,
     reader: Option<Reader<Box<dyn Read>>>,
     replay: Replay,
@@ -42,27 +56,40 @@ pub struct Cursor {
     pending: Option<Record>,
     /// The stop the replay has been driven to.
     applied_to: Option<usize>,
-    /// Markers applied so far.
-    markers: u64,
+    /// Boundaries applied so far.
+    seen: u64,
+    /// Launches applied so far.
+    launches: u64,
     cache: HashMap<usize, Rc<Moment>>,
     pub error: Option<String>,
 }
 
 impl Cursor {
-    pub fn new(source: Source, stops: Vec<u64>, by_iteration: bool, index: usize) -> Cursor {
+    pub fn new(
+        source: Source,
+        stops: Vec<u64>,
+        boundary: Option<Boundary>,
+        index: usize,
+    ) -> Cursor {
         Cursor {
             source,
             stops,
-            by_iteration,
+            boundary,
             index,
             reader: None,
             replay: Replay::new(),
             pending: None,
             applied_to: None,
-            markers: 0,
+            seen: 0,
+            launches: 0,
             cache: HashMap::new(),
             error: None,
         }
+    }
+
+    /// Whether the stops are iteration ends (else time steps).
+    pub fn by_iteration(&self) -> bool {
+        self.boundary.is_some()
     }
 
     pub fn time_ns(&self) -> u64 {
@@ -81,7 +108,8 @@ impl Cursor {
                     self.replay = Replay::new();
                     self.pending = None;
                     self.applied_to = None;
-                    self.markers = 0;
+                    self.seen = 0;
+                    self.launches = 0;
                 }
                 Err(e) => {
                     self.error = Some(e);
@@ -104,12 +132,13 @@ impl Cursor {
     }
 
     /// Applies every record up to the cursor's moment. By iteration, that is up to (not
-    /// including) the marker that starts the iteration after the cursor's, counted rather than
-    /// timed, so that markers and events on different threads cannot be misordered; by time,
-    /// up to the first record later than the stop. Records without a time (stacks, modules) go
-    /// with the timed ones around them.
+    /// including) the record that starts the iteration after the cursor's (a marker, launch or
+    /// range opening), counted rather than timed, so that boundaries and events on different
+    /// threads cannot be misordered; by time, up to the first record later than the stop.
+    /// Records without a time (stacks, modules) go with the timed ones around them.
     fn advance(&mut self) {
-        let Some(reader) = self.reader.as_mut() else {
+        // Taken out while records are read, which needs the rest of `self`.
+        let Some(mut reader) = self.reader.take() else {
             return;
         };
         let t = self.stops.get(self.index).copied().unwrap_or(0);
@@ -125,8 +154,9 @@ impl Cursor {
                     }
                 },
             };
-            let after = if self.by_iteration {
-                matches!(record, Record::Marker(_)) && self.markers > self.index as u64
+            let starts = self.starts_iteration(&record);
+            let after = if self.boundary.is_some() {
+                starts && self.seen > self.index as u64
             } else {
                 record_time(&record).is_some_and(|rt| rt > t)
             };
@@ -134,11 +164,33 @@ impl Cursor {
                 self.pending = Some(record);
                 break;
             }
-            if matches!(record, Record::Marker(_)) {
-                self.markers += 1;
+            if starts {
+                self.seen += 1;
+            }
+            if matches!(record, Record::Launch(_)) {
+                self.launches += 1;
             }
             self.replay.apply(record);
         }
+        self.reader = Some(reader);
         self.applied_to = Some(self.index);
+    }
+}
+
+impl Cursor {
+    /// `record`, coming after the records applied so far, starts an iteration.
+    fn starts_iteration(&self, record: &Record) -> bool {
+        match (&self.boundary, record) {
+            (Some(Boundary::Marker), Record::Marker(_)) => true,
+            (Some(Boundary::Launch(at)), Record::Launch(_)) => {
+                at.binary_search(&self.launches).is_ok()
+            }
+            (Some(Boundary::Range { domain, name }), Record::Range(r)) => {
+                matches!(r.op, RangeOp::Push | RangeOp::Start)
+                    && r.name.as_ref() == Some(name)
+                    && r.domain == *domain
+            }
+            _ => false,
+        }
     }
 }

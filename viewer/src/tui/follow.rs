@@ -1,11 +1,10 @@
 //! Following one trace file as it grows: the resumable decoder feeding an analysis [`Replay`],
 //! plus the few time-indexed figures the screens need and the replay does not keep (device
-//! memory over time, where each iteration started, events per second).
+//! memory over time, the device figures wherever an iteration may start, events per second).
 //!
 //! Nothing here blocks: a poll reads what the file has now, at most a budget of records, and
 //! returns; a later poll picks up what was appended since.
 
-use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,9 +23,19 @@ pub const POLL_BUDGET: usize = 20_000;
 /// larger), so memory stays bounded however long the run.
 pub const TIMELINE_POINTS: usize = 1024;
 
-/// NVTX range names whose openings are kept (for iteration ticks when a range marks them), as
-/// the replay keeps at most so many ranges.
+/// NVTX ranges (domain and name) whose openings are kept: more than the replay follows, so that
+/// whichever range it takes for iterations is among them.
 const MAX_RANGE_NAMES: usize = 64;
+
+/// Launches whose device figures are kept: where the launch sequence's iterations start is known
+/// only at analysis time, so every launch is a candidate. Each costs 12 bytes, plus 24 where
+/// events came since the previous snapshot (see `Snapshots`): 24 MB for a run with few
+/// allocations between launches, 72 MB at worst. Past it, per-iteration allocated / freed and
+/// ages stop (the screens say so); net and live per iteration go on from the replay.
+pub const MAX_LAUNCHES: usize = 2_000_000;
+
+/// NVTX range openings whose device figures are kept, all ranges together; as for launches.
+pub const MAX_OPENINGS: usize = 2_000_000;
 
 /// Device memory live over time, downsampled: each point is the highest value seen in its span.
 #[derive(Clone, Debug, Default)]
@@ -62,16 +71,80 @@ impl Timeline {
     }
 }
 
-/// Where one iteration (as marked with gpuleak_mark_iteration) started, with the device figures
-/// there: enough for per-iteration allocated / freed / net and for ages in iterations.
+/// Where one iteration started (a marker, an NVTX range opening or a launch), with the device
+/// figures there: enough for per-iteration allocated / freed / net and for ages in iterations.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Mark {
     pub time_ns: u64,
-    /// Sequence number of the first event after the marker.
+    /// Sequence number of the first event after the boundary.
     pub seq: u64,
-    /// Device bytes allocated so far (cumulative) and live, when the marker was seen.
+    /// Device bytes allocated so far (cumulative) and live, when the boundary was seen.
     pub allocated: u64,
     pub live: u64,
+}
+
+/// The device figures at a boundary, without its time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Figures {
+    seq: u64,
+    allocated: u64,
+    live: u64,
+}
+
+/// Device figures at many points of the trace (every launch, every range opening), compactly:
+/// kernels are launched far more often than memory is allocated, so consecutive points mostly
+/// share their figures, which are stored once. A point costs its time and an index (12 bytes);
+/// figures that changed since the previous point of any kind add 24.
+#[derive(Debug, Default)]
+struct Snapshots {
+    figures: Vec<Figures>,
+}
+
+impl Snapshots {
+    /// The index of `now`, stored if it differs from the last figures stored.
+    fn index(&mut self, now: Figures) -> u32 {
+        if self.figures.last() != Some(&now) {
+            self.figures.push(now);
+        }
+        // Fewer figures than points, and points are capped far below u32::MAX.
+        (self.figures.len() - 1) as u32
+    }
+
+    fn mark(&self, time_ns: u64, index: u32) -> Mark {
+        let f = self.figures[index as usize];
+        Mark {
+            time_ns,
+            seq: f.seq,
+            allocated: f.allocated,
+            live: f.live,
+        }
+    }
+}
+
+/// Points of one kind (launches, or one range's openings), in order.
+#[derive(Debug, Default)]
+struct Points {
+    times: Vec<u64>,
+    figures: Vec<u32>,
+}
+
+impl Points {
+    fn push(&mut self, time_ns: u64, figures: u32) {
+        self.times.push(time_ns);
+        self.figures.push(figures);
+    }
+
+    fn len(&self) -> usize {
+        self.times.len()
+    }
+}
+
+/// One NVTX range's openings (pushes and starts), as the replay tells ranges apart.
+#[derive(Debug)]
+struct Openings {
+    domain: Option<String>,
+    name: String,
+    points: Points,
 }
 
 /// Where a trace's bytes come from: a file (followed as it grows), or bytes in memory (tests,
@@ -135,9 +208,19 @@ pub struct Follower {
     reader: Option<Reader<Box<dyn Read>>>,
     pub replay: Replay,
     pub timeline: Timeline,
+    /// At each gpuleak_mark_iteration marker.
     pub marks: Vec<Mark>,
-    /// When each NVTX range (by name) was opened: the iteration ticks when one marks them.
-    pub range_starts: HashMap<String, Vec<u64>>,
+    snapshots: Snapshots,
+    /// At each kernel launch, by position (launches before it), up to [`MAX_LAUNCHES`].
+    launches: Points,
+    /// At each opening of each NVTX range, up to [`MAX_OPENINGS`] in all.
+    openings: Vec<Openings>,
+    opened: usize,
+    /// [`MAX_LAUNCHES`] and [`MAX_OPENINGS`], lower in tests.
+    caps: (usize, usize),
+    /// Launches or openings came past their cap: figures at later ones are not known.
+    pub launches_capped: bool,
+    pub openings_capped: bool,
     /// A malformed stream or unreadable file: reading stops, what was read stays.
     pub error: Option<String>,
     next_seq: u64,
@@ -172,7 +255,13 @@ impl Follower {
             replay: Replay::new(),
             timeline: Timeline::default(),
             marks: Vec::new(),
-            range_starts: HashMap::new(),
+            snapshots: Snapshots::default(),
+            launches: Points::default(),
+            openings: Vec::new(),
+            opened: 0,
+            caps: (MAX_LAUNCHES, MAX_OPENINGS),
+            launches_capped: false,
+            openings_capped: false,
             error: None,
             next_seq: 0,
             last_growth: None,
@@ -182,6 +271,15 @@ impl Follower {
             caught_up: false,
             generation: 0,
         }
+    }
+
+    /// Keeps the figures of at most `launches` launches and `openings` range openings, so that
+    /// a test can reach the caps with a small trace.
+    // Used by the tests, which include this module by path.
+    #[allow(dead_code)]
+    pub fn with_caps(mut self, launches: usize, openings: usize) -> Follower {
+        self.caps = (launches, openings);
+        self
     }
 
     /// Applies what the file gained since the last poll, at most `budget` records; returns
@@ -253,29 +351,89 @@ impl Follower {
         while self.poll(POLL_BUDGET, now) {}
     }
 
+    /// The device figures now, before `record` is applied: what an iteration starting at it
+    /// started with.
+    fn figures(&self) -> Figures {
+        let d = self.replay.totals(MemoryClass::Device);
+        Figures {
+            seq: self.next_seq,
+            allocated: d.bytes_allocated,
+            live: d.live_bytes,
+        }
+    }
+
     fn observe_before(&mut self, record: &Record) {
         match record {
             Record::Event(e) => self.next_seq = e.seq + 1,
-            Record::Range(r) if matches!(r.op, RangeOp::Push | RangeOp::Start) => {
-                if let Some(name) = &r.name {
-                    if let Some(times) = self.range_starts.get_mut(name) {
-                        times.push(r.time_ns);
-                    } else if self.range_starts.len() < MAX_RANGE_NAMES {
-                        self.range_starts.insert(name.clone(), vec![r.time_ns]);
-                    }
+            Record::Launch(l) => {
+                if self.launches.len() < self.caps.0 {
+                    let i = self.snapshots.index(self.figures());
+                    self.launches.push(l.time_ns, i);
+                } else {
+                    self.launches_capped = true;
                 }
             }
+            Record::Range(r) if matches!(r.op, RangeOp::Push | RangeOp::Start) => {
+                let Some(name) = &r.name else { return };
+                if self.opened >= self.caps.1 {
+                    self.openings_capped = true;
+                    return;
+                }
+                let k = match self
+                    .openings
+                    .iter()
+                    .position(|o| o.name == *name && o.domain == r.domain)
+                {
+                    Some(k) => k,
+                    None if self.openings.len() < MAX_RANGE_NAMES => {
+                        self.openings.push(Openings {
+                            domain: r.domain.clone(),
+                            name: name.clone(),
+                            points: Points::default(),
+                        });
+                        self.openings.len() - 1
+                    }
+                    None => return,
+                };
+                let i = self.snapshots.index(self.figures());
+                self.openings[k].points.push(r.time_ns, i);
+                self.opened += 1;
+            }
             Record::Marker(m) => {
-                let d = self.replay.totals(MemoryClass::Device);
+                let f = self.figures();
                 self.marks.push(Mark {
                     time_ns: m.time_ns,
-                    seq: self.next_seq,
-                    allocated: d.bytes_allocated,
-                    live: d.live_bytes,
+                    seq: f.seq,
+                    allocated: f.allocated,
+                    live: f.live,
                 });
             }
             _ => {}
         }
+    }
+
+    /// The device figures before the launch at `position` (0-based); `None` past the cap or
+    /// beyond the launches read.
+    pub fn at_launch(&self, position: u64) -> Option<Mark> {
+        let p = usize::try_from(position).ok()?;
+        let &time = self.launches.times.get(p)?;
+        Some(self.snapshots.mark(time, self.launches.figures[p]))
+    }
+
+    /// The device figures at each opening of one NVTX range, in order.
+    pub fn range_openings(&self, domain: Option<&str>, name: &str) -> Vec<Mark> {
+        self.openings
+            .iter()
+            .find(|o| o.name == name && o.domain.as_deref() == domain)
+            .map(|o| {
+                o.points
+                    .times
+                    .iter()
+                    .zip(&o.points.figures)
+                    .map(|(&t, &i)| self.snapshots.mark(t, i))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     fn update_rate(&mut self, now: Instant) {
@@ -295,13 +453,6 @@ impl Follower {
     /// The file stopped growing a while ago (or never grew in this session).
     pub fn idle_for(&self, now: Instant) -> Option<Duration> {
         self.last_growth.map(|t| now.saturating_duration_since(t))
-    }
-
-    /// The iteration (0-based, counting markers) during which event `seq` happened; `None`
-    /// before the first marker or without markers.
-    pub fn iteration_of_seq(&self, seq: u64) -> Option<u64> {
-        let n = self.marks.partition_point(|m| m.seq <= seq);
-        (n > 0).then(|| n as u64 - 1)
     }
 }
 

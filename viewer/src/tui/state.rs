@@ -15,12 +15,12 @@ use std::time::{Duration, Instant};
 use crossterm::event::Event;
 use gpuleak_analysis::units::bytes;
 use gpuleak_analysis::{
-    MemoryClass, Replay, Report, ReportOptions, Site, SiteKey, Symbolizer, growth,
+    AutoIterations, MemoryClass, Replay, Report, ReportOptions, Site, SiteKey, Symbolizer, growth,
 };
 use gpuleak_trace::MemoryKind;
 
-use super::cursor::{Cursor, Moment};
-use super::follow::{Follower, POLL_BUDGET, Source};
+use super::cursor::{Boundary, Cursor, Moment};
+use super::follow::{Follower, MAX_LAUNCHES, MAX_OPENINGS, Mark, POLL_BUDGET, Source};
 use super::input::{self, Action};
 
 /// How often the analysis of the shown process is redone while its trace grows.
@@ -33,7 +33,7 @@ pub const READ_PER_TICK: Duration = Duration::from_millis(80);
 pub const DISCOVER_EVERY: Duration = Duration::from_millis(500);
 /// A trace that has not grown for this long, without a clean end, is no longer being written.
 pub const IDLE: Duration = Duration::from_secs(2);
-/// Stops of the time cursor over a trace without iteration markers.
+/// Stops of the time cursor over a trace without known iteration starts.
 const TIME_STOPS: u64 = 50;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -218,7 +218,8 @@ pub fn alloc_rows(replay: &Replay) -> Vec<AllocRow> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IterRow {
     pub index: u64,
-    /// `None` where only the live figure is known (iterations not marked by the program).
+    /// `None` where only the live figure is known (time windows, or past the launches or NVTX
+    /// openings whose figures are kept).
     pub allocated: Option<u64>,
     pub freed: Option<u64>,
     pub net: i64,
@@ -239,7 +240,7 @@ pub struct App {
     pub series: Vec<u64>,
     /// Device memory over time: (seconds since the trace started, bytes).
     pub timeline: Vec<(f64, f64)>,
-    /// Where iterations start, in seconds (markers only).
+    /// Where iterations start, in seconds (markers, NVTX openings or launches).
     pub ticks: Vec<f64>,
     /// Allocations that failed for lack of memory: (seconds, live bytes then).
     pub ooms: Vec<(f64, f64)>,
@@ -261,6 +262,18 @@ pub struct App {
     pub alloc_selected: usize,
     pub alloc_sort: AllocSort,
     pub iterations: Vec<IterRow>,
+    /// Where each iteration the report counts starts, with the device figures there, as of the
+    /// last analysis; empty for time windows.
+    pub bounds: Vec<Mark>,
+    /// `bounds` stop short of the iterations counted: the figures kept ran out (a cap).
+    pub bounds_partial: bool,
+    /// What starts an iteration, for the cursor; `None` for time windows.
+    boundary: Option<Boundary>,
+    /// Index into the replay's ranges of the NVTX range that marks iterations.
+    range_index: Option<usize>,
+    /// The launch sequence's iterations when they are the report's: taken once per analysis,
+    /// as the replay gives them by cloning.
+    auto: Option<AutoIterations>,
     pub iter_selected: usize,
     /// The iterations table keeps the latest iteration selected until the user moves.
     iter_follow: bool,
@@ -313,6 +326,11 @@ impl App {
             alloc_selected: 0,
             alloc_sort: AllocSort::Size,
             iterations: Vec::new(),
+            bounds: Vec::new(),
+            bounds_partial: false,
+            boundary: None,
+            range_index: None,
+            auto: None,
             iter_selected: 0,
             iter_follow: true,
             screen: Screen::Overview,
@@ -344,7 +362,13 @@ impl App {
     // Used by the tests and benchmarks, which include this module by path.
     #[allow(dead_code)]
     pub fn from_bytes(bytes: Vec<u8>, options: ReportOptions) -> App {
-        let mut follower = Follower::from_bytes(bytes);
+        App::from_follower(Follower::from_bytes(bytes), options)
+    }
+
+    /// A follower of a trace held in memory, read whole and analysed: for tests.
+    // Used by the tests and benchmarks, which include this module by path.
+    #[allow(dead_code)]
+    pub fn from_follower(mut follower: Follower, options: ReportOptions) -> App {
         follower.poll_all();
         let mut app = App::with_procs(vec![Proc::new(follower)], options);
         app.analyse();
@@ -477,16 +501,48 @@ impl App {
             ),
         };
         let it = &report.iterations;
-        // Iteration starts where their times are known: markers, or the chosen NVTX range.
-        self.ticks = match (it.source.as_deref(), &it.range) {
-            (Some("marker"), _) => follower.marks.iter().map(|m| secs(m.time_ns)).collect(),
-            (Some("nvtx"), Some(name)) => follower
-                .range_starts
-                .get(name)
-                .map(|t| t.iter().map(|&t| secs(t)).collect())
-                .unwrap_or_default(),
-            _ => Vec::new(),
+        self.range_index = match (it.source.as_deref(), &it.range) {
+            // The report names the range; the same name in two domains is told apart by the
+            // count, which is the chosen range's.
+            (Some("nvtx"), Some(name)) => {
+                let ranges = replay.ranges();
+                ranges
+                    .iter()
+                    .position(|r| r.name == *name && r.count == it.count)
+                    .or_else(|| ranges.iter().position(|r| r.name == *name))
+            }
+            _ => None,
         };
+        self.auto = if it.source.as_deref() == Some("auto") {
+            replay.auto_iterations()
+        } else {
+            None
+        };
+        self.boundary = match it.source.as_deref() {
+            Some("marker") => Some(Boundary::Marker),
+            Some("nvtx") => self
+                .range_index
+                .and_then(|i| replay.ranges().get(i))
+                .map(|r| Boundary::Range {
+                    domain: r.domain.clone(),
+                    name: r.name.clone(),
+                }),
+            Some("auto") => self
+                .auto
+                .as_ref()
+                .map(|a| Boundary::Launch(a.boundaries.clone())),
+            _ => None,
+        };
+        self.bounds = match &self.boundary {
+            Some(Boundary::Marker) => follower.marks.clone(),
+            Some(Boundary::Range { domain, name }) => {
+                follower.range_openings(domain.as_deref(), name)
+            }
+            Some(Boundary::Launch(at)) => at.iter().map_while(|&p| follower.at_launch(p)).collect(),
+            None => Vec::new(),
+        };
+        self.bounds_partial = self.boundary.is_some() && (self.bounds.len() as u64) < it.count;
+        self.ticks = self.bounds.iter().map(|m| secs(m.time_ns)).collect();
         let iteration_source = match (it.source.as_deref(), &it.range) {
             (Some("nvtx"), Some(r)) => format!("nvtx {r:?}"),
             (Some(s), _) => s.to_string(),
@@ -561,7 +617,7 @@ impl App {
         });
         self.findings = findings;
         self.allocs = alloc_rows(replay);
-        self.iterations = iteration_rows(follower, &self.series, replay);
+        self.iterations = iteration_rows(&self.bounds, self.bounds_partial, &self.series, replay);
         if self.iter_follow {
             self.iter_selected = self.iterations.len().saturating_sub(1);
         }
@@ -774,24 +830,26 @@ impl App {
         let Some(proc) = self.procs.get(self.current) else {
             return;
         };
+        let (bounds, boundary) = (&self.bounds, &self.boundary);
+        let partial = self.bounds_partial;
         let cursor = self.cursor.get_or_insert_with(|| {
             let f = &proc.follower;
-            let (stops, by_iteration) = if f.marks.len() > 1 {
+            let (stops, boundary) = if bounds.len() > 1 && !partial {
                 // The end of each iteration: where the next starts, and the trace's end.
-                let mut stops: Vec<u64> = f.marks[1..].iter().map(|m| m.time_ns).collect();
+                let mut stops: Vec<u64> = bounds[1..].iter().map(|m| m.time_ns).collect();
                 stops.push(f.replay.last_time_ns());
-                (stops, true)
+                (stops, boundary.clone())
             } else {
                 let start = f.timeline.points.first().map_or(0, |p| p.0);
                 let end = f.replay.last_time_ns().max(start);
                 let stops = (1..=TIME_STOPS)
                     .map(|i| start + (end - start) * i / TIME_STOPS)
                     .collect();
-                (stops, false)
+                (stops, None)
             };
             let last = stops.len().saturating_sub(1);
             // The first press lands one step back from the end, where the screens already are.
-            Cursor::new(f.source.clone(), stops, by_iteration, last + 1)
+            Cursor::new(f.source.clone(), stops, boundary, last + 1)
         });
         let n = cursor.stops.len();
         if n == 0 {
@@ -805,7 +863,7 @@ impl App {
     /// What the cursor stands on: "end of iter 12" or "t 1.25 s".
     pub fn cursor_label(&self) -> Option<String> {
         let c = self.cursor.as_ref()?;
-        Some(if c.by_iteration {
+        Some(if c.by_iteration() {
             format!("end of iter {}", c.index)
         } else {
             format!(
@@ -906,7 +964,14 @@ impl App {
         };
         let replay = &proc.follower.replay;
         let live_now = replay.sites().get(&key).map_or(0, |s| s.live_bytes);
-        self.selected_series = site_ends(replay, &self.summary.iteration_source, &key, live_now);
+        self.selected_series = site_ends(
+            replay,
+            &self.summary.iteration_source,
+            self.range_index,
+            self.auto.as_ref(),
+            &key,
+            live_now,
+        );
     }
 
     /// The sites table's rows, in order.
@@ -944,15 +1009,39 @@ impl App {
         }
     }
 
-    /// An allocation's age in iterations: those begun since it was made (markers only).
+    /// An allocation's age in iterations: those begun since it was made. Unknown for time
+    /// windows, and for an allocation made after the last iteration start whose figures were
+    /// kept when more have started since.
     pub fn age(&self, row: &AllocRow) -> Option<u64> {
-        let f = &self.procs.get(self.current)?.follower;
-        let born = f.iteration_of_seq(row.seq).map_or(0, |i| i + 1);
+        if self.bounds.is_empty() {
+            return None;
+        }
+        let of = iteration_of_seq(&self.bounds, row.seq);
+        if self.bounds_partial && of == Some(self.bounds.len() as u64 - 1) {
+            return None;
+        }
+        let born = of.map_or(0, |i| i + 1);
         let now = match &self.cursor {
-            Some(c) if c.by_iteration => c.index as u64 + 1,
-            _ => f.marks.len() as u64,
+            Some(c) if c.by_iteration() => c.index as u64 + 1,
+            _ if self.bounds_partial => self.summary.iterations,
+            _ => self.bounds.len() as u64,
         };
-        (!f.marks.is_empty()).then(|| now.saturating_sub(born))
+        Some(now.saturating_sub(born))
+    }
+
+    /// Why allocated / freed and ages stop before the last iteration, when they do.
+    pub fn bounds_note(&self) -> Option<String> {
+        if !self.bounds_partial {
+            return None;
+        }
+        let kept = match self.boundary {
+            Some(Boundary::Launch(_)) => format!("{} launches", thousands(MAX_LAUNCHES)),
+            _ => format!("{} range openings", thousands(MAX_OPENINGS)),
+        };
+        Some(format!(
+            "allocated/freed known for the first {} only: figures are kept for {kept}",
+            self.bounds.len().saturating_sub(1)
+        ))
     }
 
     /// Leaks, then sawtooths, then plateaus; fastest growth first within each.
@@ -1038,73 +1127,102 @@ impl Proc {
     }
 }
 
-/// Per iteration: from the markers' snapshots where the program marks iterations (allocated,
-/// freed and net known), else from the live series alone (net only).
-fn iteration_rows(f: &Follower, series: &[u64], replay: &Replay) -> Vec<IterRow> {
-    if !f.marks.is_empty() {
-        let d = replay.totals(MemoryClass::Device);
-        let n = f.marks.len();
-        return (0..n)
-            .map(|i| {
-                let start = f.marks[i];
-                let (allocated_end, live_end) = match f.marks.get(i + 1) {
-                    Some(next) => (next.allocated, next.live),
-                    None => (d.bytes_allocated, d.live_bytes),
-                };
-                let allocated = allocated_end.saturating_sub(start.allocated);
-                let net = live_end as i64 - start.live as i64;
-                IterRow {
+/// The iteration (0-based, as `bounds` start them) during which event `seq` happened; `None`
+/// before the first.
+pub fn iteration_of_seq(bounds: &[Mark], seq: u64) -> Option<u64> {
+    let n = bounds.partition_point(|m| m.seq <= seq);
+    (n > 0).then(|| n as u64 - 1)
+}
+
+/// Per iteration: from the device figures where each starts, where known (allocated, freed and
+/// net), else from the live series alone (net only).
+fn iteration_rows(bounds: &[Mark], partial: bool, series: &[u64], replay: &Replay) -> Vec<IterRow> {
+    let d = replay.totals(MemoryClass::Device);
+    let now = Mark {
+        time_ns: 0,
+        seq: 0,
+        allocated: d.bytes_allocated,
+        live: d.live_bytes,
+    };
+    let count = if bounds.is_empty() || partial {
+        series.len().max(bounds.len())
+    } else {
+        bounds.len()
+    };
+    (0..count)
+        .map(|i| {
+            let end = match bounds.get(i + 1) {
+                Some(next) => Some(next),
+                None if !partial && i + 1 == bounds.len() => Some(&now),
+                None => None,
+            };
+            if let (Some(start), Some(end)) = (bounds.get(i), end) {
+                let allocated = end.allocated.saturating_sub(start.allocated);
+                let net = end.live as i64 - start.live as i64;
+                return IterRow {
                     index: i as u64,
                     allocated: Some(allocated),
                     freed: Some((allocated as i64 - net).max(0) as u64),
                     net,
-                    live_end,
-                }
-            })
-            .collect();
-    }
-    series
-        .iter()
-        .enumerate()
-        .map(|(i, &live)| IterRow {
-            index: i as u64,
-            allocated: None,
-            freed: None,
-            net: live as i64 - if i == 0 { 0 } else { series[i - 1] as i64 },
-            live_end: live,
+                    live_end: end.live,
+                };
+            }
+            let live = series.get(i).copied().unwrap_or(0);
+            let before = match i {
+                0 => 0,
+                _ => series.get(i - 1).copied().unwrap_or(0),
+            };
+            IterRow {
+                index: i as u64,
+                allocated: None,
+                freed: None,
+                net: live as i64 - before as i64,
+                live_end: live,
+            }
         })
         .collect()
 }
 
 /// A site's live bytes at the end of each iteration, as the report's iterations count them.
-fn site_ends(replay: &Replay, source: &str, key: &SiteKey, live_now: u64) -> Vec<u64> {
+fn site_ends(
+    replay: &Replay,
+    source: &str,
+    range_index: Option<usize>,
+    auto: Option<&AutoIterations>,
+    key: &SiteKey,
+    live_now: u64,
+) -> Vec<u64> {
     let Some(series) = replay.site_series(key) else {
         return Vec::new();
     };
     if source == "marker" {
         growth::iteration_ends(&series.at_markers, live_now)
-    } else if let Some(name) = source.strip_prefix("nvtx ") {
-        let name: String = name.trim_matches('"').to_string();
-        replay
-            .ranges()
-            .iter()
-            .position(|r| r.name == name)
+    } else if source.starts_with("nvtx ") {
+        range_index
             .and_then(|i| series.at_ranges.get(i))
             .map_or_else(Vec::new, |b| growth::iteration_ends(&b.at, live_now))
     } else if source == "auto" {
-        replay
-            .auto_iterations()
-            .and_then(|a| {
-                a.series
-                    .get(key)
-                    .map(|s| growth::iteration_ends(&s.at, live_now))
-            })
+        auto.and_then(|a| a.series.get(key))
+            .map(|s| growth::iteration_ends(&s.at, live_now))
             .unwrap_or_default()
     } else {
         let mut ends = series.at_windows.clone();
         ends.push(live_now);
         ends
     }
+}
+
+/// 2000000 as "2,000,000".
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn rank(verdict: Option<&str>) -> Option<u8> {

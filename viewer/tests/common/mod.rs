@@ -223,3 +223,111 @@ pub fn stepped_trace(steps: u64, leak_bytes: u64) -> Vec<u8> {
     c.enc.trailer(&Trailer::default(), &mut c.buf);
     c.buf
 }
+
+/// What marks the steps of [`unmarked_trace`] instead of gpuleak_mark_iteration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Steps {
+    /// Only the kernels each step launches: three functions, in the same order every step.
+    Launches,
+    /// An NVTX range "step" pushed around each step, with a more frequent range "attention"
+    /// nested inside it that must not be taken for the steps.
+    Nvtx,
+}
+
+/// [`stepped_trace`] without markers: the same weights, scratch and leak per step, with the
+/// steps told apart by `steps_by` (and the same kernel launches either way, as a real program
+/// has). The device figures per step are those of `stepped_trace(steps, leak_bytes)`.
+pub fn unmarked_trace(steps: u64, leak_bytes: u64, steps_by: Steps) -> Vec<u8> {
+    let header = Header {
+        pid: 78,
+        exe: "/usr/bin/sampler".into(),
+        hostname: "gpu-node".into(),
+        stacks: "native".into(),
+        ..Header::default()
+    };
+    let mut buf = Vec::new();
+    let mut enc = Encoder::start(&header, &mut buf);
+    enc.module(
+        &Module {
+            path: "/nonexistent/sampler".into(),
+            base: 0x1000,
+            start: 0x1000,
+            end: 0x9000,
+            build_id: vec![],
+        },
+        &mut buf,
+    );
+    enc.stack(1, &[0x1100], &mut buf);
+    enc.stack(2, &[0x2200], &mut buf);
+    enc.stack(3, &[0x3300], &mut buf);
+    let mut c = Calls {
+        enc,
+        buf,
+        seq: 0,
+        time: 0,
+        tick: 1000,
+        oom: MemInfo {
+            free: 0,
+            total: 16 << 30,
+        },
+    };
+    let launch = |c: &mut Calls, function: u64| {
+        c.time += c.tick;
+        c.enc.launch(
+            &Launch {
+                time_ns: c.time,
+                tid: 1,
+                api: LaunchApi::CuLaunchKernel,
+                function,
+                stream: 0,
+            },
+            &mut c.buf,
+        );
+    };
+    let range = |c: &mut Calls, op: RangeOp, depth: u32, name: Option<&str>| {
+        c.time += c.tick;
+        c.enc.range(
+            &Range {
+                time_ns: c.time,
+                tid: 1,
+                op,
+                depth,
+                id: 0,
+                name: name.map(str::to_string),
+                domain: None,
+            },
+            &mut c.buf,
+        );
+    };
+    c.call(Api::CudaMalloc, 0x100, 1 << 30, 0, 1);
+    c.call(Api::CudaMalloc, 0, 64 << 30, 2, 1);
+    for step in 0..steps {
+        let nvtx = steps_by == Steps::Nvtx;
+        if nvtx {
+            range(&mut c, RangeOp::Push, 0, Some("step"));
+        }
+        launch(&mut c, 0xf100);
+        c.call(Api::CudaMalloc, 0xa000 + step, 64 * MIB, 0, 3);
+        // Early in the step, so that a step's end taken a launch or range too early or too late
+        // shows in what is live there.
+        if leak_bytes > 0 {
+            c.call(Api::CudaMalloc, 0xb000 + step, leak_bytes, 0, 2);
+        }
+        for _ in 0..2 {
+            if nvtx {
+                range(&mut c, RangeOp::Push, 1, Some("attention"));
+            }
+            launch(&mut c, 0xf200);
+            if nvtx {
+                range(&mut c, RangeOp::Pop, 1, None);
+            }
+        }
+        c.call(Api::CudaFree, 0xa000 + step, 0, 0, 3);
+        launch(&mut c, 0xf300);
+        if nvtx {
+            range(&mut c, RangeOp::Pop, 0, None);
+        }
+    }
+    c.enc.trailer(&Trailer::default(), &mut c.buf);
+    c.buf
+}

@@ -93,11 +93,14 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     } else {
         app.summary.iteration_source.clone()
     };
+    let note = app
+        .bounds_note()
+        .map_or(String::new(), |n| format!("; {n}"));
     frame.render_widget(
         Table::new(rows, widths).header(header).block(
             Block::default()
                 .borders(Borders::ALL)
-                .title(format!(" Iterations: {count} (from {source}) ")),
+                .title(format!(" Iterations: {count} (from {source}{note}) ")),
         ),
         table,
     );
