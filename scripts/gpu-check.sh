@@ -24,6 +24,8 @@
 # driver (a test double; found under DIR/build/gpuleak-tests-*/out/fake-cuda) as a smoke test
 # of this script, and skips the rest.
 set -uo pipefail
+# The Python parts import modules from this repository: no bytecode left beside them.
+export PYTHONDONTWRITEBYTECODE=1
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"

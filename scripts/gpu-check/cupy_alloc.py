@@ -5,26 +5,16 @@ each step with gpuleak_mark_iteration when present. Prints {"gpu_check": {...}} 
 (cuMemGetInfo's used bytes, the pool's total bytes). Exits 3 with SKIP when CuPy is missing.
 """
 
-import argparse
-import json
-import os
-import sys
+from gpu_check_common import mark_iteration, parser, report, skip
 
 try:
     import cupy as cp
 except ImportError:
-    print("SKIP: CuPy is not installed")
-    sys.exit(3)
-
-# gpuleak's own marker module, from the repository (it does nothing without the hook).
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
-from gpuleak import mark_iteration  # noqa: E402
+    skip("CuPy is not installed")
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--leak", action="store_true")
-    p.add_argument("--steps", type=int, default=30)
+    p = parser(steps=30)
     a = p.parse_args()
     kept = []
     n = 1 << 20
@@ -38,13 +28,13 @@ def main():
     cp.cuda.Device().synchronize()
     free, total = cp.cuda.runtime.memGetInfo()
     pool = cp.get_default_memory_pool()
-    print(json.dumps({"gpu_check": {
+    report(**{
         "driver_used": total - free,
         "total": total,
         "pool_total": pool.total_bytes(),
         "pool_used": pool.used_bytes(),
         "kept_arrays": len(kept),
-    }}), flush=True)
+    })
 
 
 if __name__ == "__main__":

@@ -12,22 +12,16 @@ allocator's figures (memory_reserved, memory_allocated, max_memory_reserved).
 Exits 3 with a SKIP line when PyTorch or a GPU is missing.
 """
 
-import argparse
-import json
 import os
-import sys
+
+from gpu_check_common import mark_iteration, parser, report, skip
 
 try:
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
 except ImportError:
-    print("SKIP: PyTorch is not installed")
-    sys.exit(3)
-
-# gpuleak's own marker module, from the repository (it does nothing without the hook).
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
-from gpuleak import mark_iteration  # noqa: E402
+    skip("PyTorch is not installed")
 
 
 class Block(nn.Module):
@@ -77,16 +71,13 @@ class TinyUNet(nn.Module):
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--leak", action="store_true")
+    p = parser(steps=25)
     p.add_argument("--images", type=int, default=3)
-    p.add_argument("--steps", type=int, default=25)
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--batch", type=int, default=4)
     a = p.parse_args()
     if not torch.cuda.is_available():
-        print("SKIP: torch.cuda.is_available() is False")
-        sys.exit(3)
+        skip("torch.cuda.is_available() is False")
     dev = torch.device("cuda")
     torch.manual_seed(0)
     model = TinyUNet().to(dev).eval()
@@ -111,7 +102,7 @@ def main():
                   f"{x.std().item():.4f}", flush=True)
     torch.cuda.synchronize()
     free, total = torch.cuda.mem_get_info()
-    print(json.dumps({"gpu_check": {
+    report(**{
         "driver_used": total - free,
         "total": total,
         "torch_reserved": torch.cuda.memory_reserved(),
@@ -120,7 +111,7 @@ def main():
         "kept_tensors": len(kept),
         "alloc_conf": os.environ.get("PYTORCH_CUDA_ALLOC_CONF", ""),
         "device": torch.cuda.get_device_name(0),
-    }}), flush=True)
+    })
 
 
 if __name__ == "__main__":
