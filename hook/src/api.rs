@@ -6,6 +6,10 @@
 //! library returned. Both share one recording body per API. [`entry`] finds a symbol's row by its
 //! exact (versioned) name, which is all the `dlsym` and `cuGetProcAddress` hooks need.
 //!
+//! The bodies are `#[inline(always)]`, and so is the recording down to the stack capture: the
+//! unwinder steps through every gpuleak frame above the program's call (about 100 ns each) only
+//! to drop it, so one frame, the wrapper itself, is all there should be.
+//!
 //! Return codes are raw integers: cudarc's `CUresult` is a Rust enum, and an unknown code stored
 //! in one would be undefined behaviour. Every wrapper returns exactly what the real call returned.
 
@@ -337,6 +341,7 @@ macro_rules! free_body {
 
 const NO_STREAM: CUstream = std::ptr::null_mut();
 
+#[inline(always)]
 unsafe fn rt_malloc(real: cudaMalloc::Real, p: VoidPP, size: usize) -> c_uint {
     alloc_body!(
         Api::CudaMalloc,
@@ -349,10 +354,12 @@ unsafe fn rt_malloc(real: cudaMalloc::Real, p: VoidPP, size: usize) -> c_uint {
     )
 }
 
+#[inline(always)]
 unsafe fn rt_free(real: cudaFree::Real, p: *mut c_void) -> c_uint {
     free_body!(Api::CudaFree, unsafe { real(p) }, p as u64, NO_STREAM)
 }
 
+#[inline(always)]
 unsafe fn rt_malloc_async(
     real: cudaMallocAsync::Real,
     p: VoidPP,
@@ -368,10 +375,12 @@ unsafe fn rt_malloc_async(
     r
 }
 
+#[inline(always)]
 unsafe fn rt_free_async(real: cudaFreeAsync::Real, p: *mut c_void, s: CUstream) -> c_uint {
     free_body!(Api::CudaFreeAsync, unsafe { real(p, s) }, p as u64, s)
 }
 
+#[inline(always)]
 unsafe fn rt_malloc_managed(
     real: cudaMallocManaged::Real,
     p: VoidPP,
@@ -399,6 +408,7 @@ unsafe fn pitched(r: c_uint, pitch: *mut usize, width: usize, height: usize) -> 
     (row as u64).saturating_mul(height as u64)
 }
 
+#[inline(always)]
 unsafe fn rt_malloc_pitch(
     real: cudaMallocPitch::Real,
     p: VoidPP,
@@ -417,6 +427,7 @@ unsafe fn rt_malloc_pitch(
     )
 }
 
+#[inline(always)]
 unsafe fn rt_malloc_host(real: cudaMallocHost::Real, p: VoidPP, size: usize) -> c_uint {
     alloc_body!(
         Api::CudaMallocHost,
@@ -429,6 +440,7 @@ unsafe fn rt_malloc_host(real: cudaMallocHost::Real, p: VoidPP, size: usize) -> 
     )
 }
 
+#[inline(always)]
 unsafe fn rt_host_alloc(
     real: cudaHostAlloc::Real,
     p: VoidPP,
@@ -446,10 +458,12 @@ unsafe fn rt_host_alloc(
     )
 }
 
+#[inline(always)]
 unsafe fn rt_free_host(real: cudaFreeHost::Real, p: *mut c_void) -> c_uint {
     free_body!(Api::CudaFreeHost, unsafe { real(p) }, p as u64, NO_STREAM)
 }
 
+#[inline(always)]
 unsafe fn cu_alloc(real: cuMemAlloc_v2::Real, p: *mut CUdeviceptr, size: usize) -> c_uint {
     alloc_body!(
         Api::CuMemAlloc,
@@ -462,10 +476,12 @@ unsafe fn cu_alloc(real: cuMemAlloc_v2::Real, p: *mut CUdeviceptr, size: usize) 
     )
 }
 
+#[inline(always)]
 unsafe fn cu_free(real: cuMemFree_v2::Real, p: CUdeviceptr) -> c_uint {
     free_body!(Api::CuMemFree, unsafe { real(p) }, p, NO_STREAM)
 }
 
+#[inline(always)]
 unsafe fn cu_alloc_async(
     real: cuMemAllocAsync::Real,
     p: *mut CUdeviceptr,
@@ -481,10 +497,12 @@ unsafe fn cu_alloc_async(
     r
 }
 
+#[inline(always)]
 unsafe fn cu_free_async(real: cuMemFreeAsync::Real, p: CUdeviceptr, s: CUstream) -> c_uint {
     free_body!(Api::CuMemFreeAsync, unsafe { real(p, s) }, p, s)
 }
 
+#[inline(always)]
 unsafe fn cu_alloc_managed(
     real: cuMemAllocManaged::Real,
     p: *mut CUdeviceptr,
@@ -502,6 +520,7 @@ unsafe fn cu_alloc_managed(
     )
 }
 
+#[inline(always)]
 unsafe fn cu_alloc_pitch(
     real: cuMemAllocPitch_v2::Real,
     p: *mut CUdeviceptr,
@@ -521,6 +540,7 @@ unsafe fn cu_alloc_pitch(
     )
 }
 
+#[inline(always)]
 unsafe fn cu_alloc_host(real: cuMemAllocHost_v2::Real, p: VoidPP, size: usize) -> c_uint {
     alloc_body!(
         Api::CuMemAllocHost,
@@ -533,6 +553,7 @@ unsafe fn cu_alloc_host(real: cuMemAllocHost_v2::Real, p: VoidPP, size: usize) -
     )
 }
 
+#[inline(always)]
 unsafe fn cu_host_alloc(
     real: cuMemHostAlloc::Real,
     p: VoidPP,
@@ -550,10 +571,12 @@ unsafe fn cu_host_alloc(
     )
 }
 
+#[inline(always)]
 unsafe fn cu_free_host(real: cuMemFreeHost::Real, p: *mut c_void) -> c_uint {
     free_body!(Api::CuMemFreeHost, unsafe { real(p) }, p as u64, NO_STREAM)
 }
 
+#[inline(always)]
 unsafe fn cu_alloc_from_pool(
     real: cuMemAllocFromPoolAsync::Real,
     p: *mut CUdeviceptr,
@@ -582,6 +605,7 @@ unsafe fn cu_alloc_from_pool(
 const CU_MEMPOOL_ATTR_RELEASE_THRESHOLD: c_int = 4;
 const CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT: c_int = 5;
 
+#[inline(always)]
 unsafe fn cu_pool_trim(real: cuMemPoolTrimTo::Real, pool: CUmemoryPool, keep: usize) -> c_uint {
     let g = Guard::enter();
     let r = unsafe { real(pool, keep) };
@@ -605,6 +629,7 @@ unsafe fn cu_pool_trim(real: cuMemPoolTrimTo::Real, pool: CUmemoryPool, keep: us
     r
 }
 
+#[inline(always)]
 unsafe fn cu_pool_set_attribute(
     real: cuMemPoolSetAttribute::Real,
     pool: CUmemoryPool,
@@ -630,6 +655,7 @@ unsafe fn cu_pool_set_attribute(
     r
 }
 
+#[inline(always)]
 unsafe fn cu_create(
     real: cuMemCreate::Real,
     handle: *mut u64,
@@ -648,6 +674,7 @@ unsafe fn cu_create(
     )
 }
 
+#[inline(always)]
 unsafe fn cu_release(real: cuMemRelease::Real, handle: u64) -> c_uint {
     free_body!(
         Api::CuMemRelease,
@@ -657,6 +684,7 @@ unsafe fn cu_release(real: cuMemRelease::Real, handle: u64) -> c_uint {
     )
 }
 
+#[inline(always)]
 unsafe fn cu_map(
     real: cuMemMap::Real,
     ptr: CUdeviceptr,
@@ -676,6 +704,7 @@ unsafe fn cu_map(
     r
 }
 
+#[inline(always)]
 unsafe fn cu_unmap(real: cuMemUnmap::Real, ptr: CUdeviceptr, size: usize) -> c_uint {
     let g = Guard::enter();
     let r = unsafe { real(ptr, size) };
@@ -685,6 +714,7 @@ unsafe fn cu_unmap(real: cuMemUnmap::Real, ptr: CUdeviceptr, size: usize) -> c_u
     r
 }
 
+#[inline(always)]
 unsafe fn cu_reserve(
     real: cuMemAddressReserve::Real,
     p: *mut CUdeviceptr,
@@ -704,6 +734,7 @@ unsafe fn cu_reserve(
     )
 }
 
+#[inline(always)]
 unsafe fn cu_address_free(real: cuMemAddressFree::Real, ptr: CUdeviceptr, size: usize) -> c_uint {
     let g = Guard::enter();
     let r = unsafe { real(ptr, size) };
@@ -713,6 +744,7 @@ unsafe fn cu_address_free(real: cuMemAddressFree::Real, ptr: CUdeviceptr, size: 
     r
 }
 
+#[inline(always)]
 unsafe fn cu_host_register(
     real: cuMemHostRegister_v2::Real,
     p: *mut c_void,
@@ -730,6 +762,7 @@ unsafe fn cu_host_register(
     )
 }
 
+#[inline(always)]
 unsafe fn cu_host_unregister(real: cuMemHostUnregister::Real, p: *mut c_void) -> c_uint {
     free_body!(
         Api::CuMemHostUnregister,
@@ -747,6 +780,7 @@ unsafe fn out_handle<T>(r: c_uint, h: *mut *mut T) -> u64 {
     }
 }
 
+#[inline(always)]
 unsafe fn cu_array_create(
     real: cuArrayCreate_v2::Real,
     h: *mut CUarray,
@@ -767,6 +801,7 @@ unsafe fn cu_array_create(
     )
 }
 
+#[inline(always)]
 unsafe fn cu_array3d_create(
     real: cuArray3DCreate_v2::Real,
     h: *mut CUarray,
@@ -787,10 +822,12 @@ unsafe fn cu_array3d_create(
     )
 }
 
+#[inline(always)]
 unsafe fn cu_array_destroy(real: cuArrayDestroy::Real, h: CUarray) -> c_uint {
     free_body!(Api::CuArrayDestroy, unsafe { real(h) }, h as u64, NO_STREAM)
 }
 
+#[inline(always)]
 unsafe fn cu_mipmapped_create(
     real: cuMipmappedArrayCreate::Real,
     h: *mut CUmipmappedArray,
@@ -812,6 +849,7 @@ unsafe fn cu_mipmapped_create(
     )
 }
 
+#[inline(always)]
 unsafe fn cu_mipmapped_destroy(real: cuMipmappedArrayDestroy::Real, h: CUmipmappedArray) -> c_uint {
     free_body!(
         Api::CuMipmappedArrayDestroy,
@@ -821,6 +859,7 @@ unsafe fn cu_mipmapped_destroy(real: cuMipmappedArrayDestroy::Real, h: CUmipmapp
     )
 }
 
+#[inline(always)]
 unsafe fn cu_graph_alloc_node(
     real: cuGraphAddMemAllocNode::Real,
     node: *mut CUgraphNode,
@@ -852,6 +891,7 @@ unsafe fn cu_graph_alloc_node(
     r
 }
 
+#[inline(always)]
 unsafe fn cu_graph_free_node(
     real: cuGraphAddMemFreeNode::Real,
     node: *mut CUgraphNode,
@@ -868,6 +908,7 @@ unsafe fn cu_graph_free_node(
     )
 }
 
+#[inline(always)]
 unsafe fn cu_graph_mem_trim(real: cuDeviceGraphMemTrim::Real, device: c_int) -> c_uint {
     let g = Guard::enter();
     let r = unsafe { real(device) };
@@ -877,6 +918,7 @@ unsafe fn cu_graph_mem_trim(real: cuDeviceGraphMemTrim::Real, device: c_int) -> 
     r
 }
 
+#[inline(always)]
 unsafe fn cu_ipc_open(
     real: cuIpcOpenMemHandle_v2::Real,
     p: *mut CUdeviceptr,
@@ -900,6 +942,7 @@ unsafe fn cu_ipc_open(
     r
 }
 
+#[inline(always)]
 unsafe fn cu_ipc_close(real: cuIpcCloseMemHandle::Real, ptr: CUdeviceptr) -> c_uint {
     free_body!(
         Api::CuIpcCloseMemHandle,
@@ -909,6 +952,7 @@ unsafe fn cu_ipc_close(real: cuIpcCloseMemHandle::Real, ptr: CUdeviceptr) -> c_u
     )
 }
 
+#[inline(always)]
 unsafe fn cu_import(
     real: cuMemImportFromShareableHandle::Real,
     handle: *mut u64,
@@ -929,6 +973,7 @@ unsafe fn cu_import(
 /// Kernel launches are counted (function and stream, no stack): the sequence of launched
 /// functions repeats every step, which is how iterations are found in a program that marks none.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 unsafe fn cu_launch(
     real: cuLaunchKernel::Real,
     f: *mut c_void,
@@ -951,6 +996,7 @@ unsafe fn cu_launch(
     r
 }
 
+#[inline(always)]
 unsafe fn cu_launch_ex(
     real: cuLaunchKernelEx::Real,
     config: *const LaunchConfig,
@@ -967,6 +1013,7 @@ unsafe fn cu_launch_ex(
     r
 }
 
+#[inline(always)]
 unsafe fn rt_launch(
     real: cudaLaunchKernel::Real,
     func: *const c_void,
@@ -986,6 +1033,7 @@ unsafe fn rt_launch(
 
 /// The runtime's way to hand out driver functions (PyTorch takes cuMemCreate and friends this
 /// way for expandable segments): the same substitution as cuGetProcAddress.
+#[inline(always)]
 unsafe fn rt_entry_point(
     real: cudaGetDriverEntryPoint::Real,
     symbol: *const c_char,
@@ -998,6 +1046,7 @@ unsafe fn rt_entry_point(
     r
 }
 
+#[inline(always)]
 unsafe fn rt_entry_point_by_version(
     real: cudaGetDriverEntryPointByVersion::Real,
     symbol: *const c_char,
@@ -1015,6 +1064,7 @@ unsafe fn rt_entry_point_by_version(
 /// way. The real call runs first with identical arguments; then, when the driver handed out a
 /// function gpuleak wraps, the program gets the wrapper of that exact variant (`_v2`, `_ptsz`),
 /// named by `dladdr`.
+#[inline(always)]
 unsafe fn get_proc_address(
     real: cuGetProcAddress::Real,
     symbol: *const c_char,
@@ -1027,6 +1077,7 @@ unsafe fn get_proc_address(
     r
 }
 
+#[inline(always)]
 unsafe fn get_proc_address_v2(
     real: cuGetProcAddress_v2::Real,
     symbol: *const c_char,

@@ -27,6 +27,7 @@
 use std::collections::HashMap;
 use std::ffi::{CStr, c_char, c_int, c_long, c_void};
 use std::hash::BuildHasherDefault;
+use std::mem::MaybeUninit;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
@@ -63,6 +64,9 @@ struct Api {
         unsafe extern "C" fn() -> c_int,
         unsafe extern "C" fn() -> c_int,
     )>,
+    /// The loaded range of the object that holds the interpreter (libpython, or the python
+    /// executable when it is linked in): where a Python event's native stack may stop.
+    interpreter: Option<(u64, u64)>,
 }
 
 static API: OnceLock<Option<Api>> = OnceLock::new();
@@ -103,11 +107,13 @@ fn resolve() -> Option<Api> {
             std::mem::transmute::<*mut c_void, unsafe extern "C" fn(Obj) -> c_int>(p)
         })
     };
+    let get_frame = f!(c"PyEval_GetFrame", ObjFn);
     Some(Api {
         frame_lasti,
+        interpreter: crate::modules::loaded_range(get_frame as usize as u64),
         is_initialized: f!(c"Py_IsInitialized", Int),
         gil_check: f!(c"PyGILState_Check", Int),
-        get_frame: f!(c"PyEval_GetFrame", ObjFn),
+        get_frame,
         frame_back: f!(c"PyFrame_GetBack", ObjObj),
         frame_code: f!(c"PyFrame_GetCode", ObjObj),
         frame_line: f!(c"PyFrame_GetLineNumber", unsafe extern "C" fn(Obj) -> c_int),
@@ -142,11 +148,24 @@ pub fn available() -> bool {
     api().is_some()
 }
 
-/// The Python frames of one event, innermost first: code ids and lines.
+/// Where the interpreter's code lies, for [`crate::unwind::capture`] to stop at; `None` without
+/// Python, or where the object holding it could not be found.
+pub fn interpreter_range() -> Option<(u64, u64)> {
+    api()?.interpreter
+}
+
+/// The Python frames of one event, innermost first, each `code id << 32 | line`: the form the
+/// stack key takes. Uninitialised past `len` (zeroing it all would cost more than the walk).
 pub struct PyFrames {
-    pub code: [u32; MAX_STACK_DEPTH],
-    pub line: [u32; MAX_STACK_DEPTH],
-    pub len: usize,
+    frames: [MaybeUninit<u64>; MAX_STACK_DEPTH],
+    len: usize,
+}
+
+impl PyFrames {
+    pub fn as_slice(&self) -> &[u64] {
+        // SAFETY: `capture` wrote the first `len` entries.
+        unsafe { std::slice::from_raw_parts(self.frames.as_ptr().cast::<u64>(), self.len) }
+    }
 }
 
 /// What the trace needs to define a code id.
@@ -268,8 +287,7 @@ pub fn capture(depth: usize) -> Option<PyFrames> {
     let _quiet = unsafe { Quiet::enter(api) };
     let depth = depth.min(MAX_STACK_DEPTH);
     let mut out = PyFrames {
-        code: [0; MAX_STACK_DEPTH],
-        line: [0; MAX_STACK_DEPTH],
+        frames: [MaybeUninit::uninit(); MAX_STACK_DEPTH],
         len: 0,
     };
     let mut cache = cache().lock();
@@ -287,8 +305,8 @@ pub fn capture(depth: usize) -> Option<PyFrames> {
                 let id = code_id(api, &mut cache, code);
                 (api.decref)(code);
                 let Some(id) = id else { break };
-                out.code[out.len] = id;
-                out.line[out.len] = line(api, &mut cache, f, id);
+                let line = line(api, &mut cache, f, id);
+                out.frames[out.len].write((u64::from(id) << 32) | u64::from(line));
                 out.len += 1;
             }
             let back = (api.frame_back)(f);

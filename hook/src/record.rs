@@ -11,6 +11,7 @@
 
 use std::ffi::{CString, c_int};
 use std::hash::{BuildHasher, Hasher};
+use std::mem::MaybeUninit;
 use std::sync::Once;
 use std::sync::atomic::{
     AtomicBool, AtomicI32, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering,
@@ -216,7 +217,9 @@ pub fn guarded(f: impl FnOnce()) {
 #[inline(always)]
 pub fn event(c: Call) {
     let (mode, depth) = stacks();
-    // Python first: in `python` mode a thread running Python needs no native unwinding.
+    // Python first: in `python` mode a thread running Python needs no native unwinding, and in
+    // `all` mode its native frames end where the interpreter begins (readers join the Python
+    // frames there and drop the rest).
     let py = if mode.python() {
         python::capture(depth)
     } else {
@@ -225,7 +228,10 @@ pub fn event(c: Call) {
     let frames = match mode {
         Stacks::Off => None,
         Stacks::Python if py.is_some() => None,
-        _ => Some(unwind::capture(depth)),
+        _ => Some(unwind::capture(
+            depth,
+            py.as_ref().and_then(|_| python::interpreter_range()),
+        )),
     };
     let native = frames.as_ref().map_or(&[][..], |f| f.as_slice());
     let core = core();
@@ -433,20 +439,25 @@ fn intern(
     frames: &[u64],
     py: Option<&PyFrames>,
 ) -> (parking_lot::MutexGuard<'static, State>, u32) {
-    // Filled only for Python stacks: zeroing 4 KiB per native event would cost more than the
-    // rest of interning.
-    let mut key_buf;
+    // Uninitialised past what is written: zeroing 4 KiB would cost more than the rest of
+    // interning.
+    let mut key_buf = [MaybeUninit::<u64>::uninit(); 2 * MAX_STACK_DEPTH + 1];
     let key: &[u64] = match py {
         None => frames,
         Some(p) => {
-            key_buf = [0u64; 2 * MAX_STACK_DEPTH + 1];
             let n = frames.len();
-            key_buf[..n].copy_from_slice(frames);
-            key_buf[n] = PY_SEPARATOR;
-            for i in 0..p.len {
-                key_buf[n + 1 + i] = (u64::from(p.code[i]) << 32) | u64::from(p.line[i]);
+            let python = p.as_slice();
+            let m = python.len();
+            let dst = &mut key_buf[..n + 1 + m];
+            dst[n].write(PY_SEPARATOR);
+            let after = dst[n + 1..].as_mut_ptr().cast::<u64>();
+            // SAFETY: `dst` holds n + 1 + m entries (both parts are at most MAX_STACK_DEPTH
+            // long, the buffer 2 * MAX_STACK_DEPTH + 1): all of them are written here.
+            unsafe {
+                std::ptr::copy_nonoverlapping(frames.as_ptr(), dst.as_mut_ptr().cast(), n);
+                std::ptr::copy_nonoverlapping(python.as_ptr(), after, m);
+                std::slice::from_raw_parts(dst.as_ptr().cast::<u64>(), n + 1 + m)
             }
-            &key_buf[..n + 1 + p.len]
         }
     };
     let hash = hash_frames(key);
@@ -479,7 +490,7 @@ fn intern(
             }
             Some(p) => {
                 let mut new_codes: Vec<u32> = Vec::new();
-                for &code in &p.code[..p.len] {
+                for code in p.as_slice().iter().map(|&f| (f >> 32) as u32) {
                     if !st.py_defined.contains(&code) && !new_codes.contains(&code) {
                         new_codes.push(code);
                     }
@@ -490,10 +501,12 @@ fn intern(
                     python::definitions(&new_codes)
                 };
                 st.py_defined.extend(codes.iter().map(|c| c.id));
-                let python: Vec<gpuleak_trace::PyFrame> = (0..p.len)
-                    .map(|i| gpuleak_trace::PyFrame {
-                        code: p.code[i],
-                        line: p.line[i],
+                let python: Vec<gpuleak_trace::PyFrame> = p
+                    .as_slice()
+                    .iter()
+                    .map(|&f| gpuleak_trace::PyFrame {
+                        code: (f >> 32) as u32,
+                        line: f as u32,
                     })
                     .collect();
                 let State { enc, buf, .. } = &mut *st;

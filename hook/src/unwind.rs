@@ -1,5 +1,6 @@
 //! Native stack capture: raw instruction pointers only, symbolized later by the reader.
 
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::config::MAX_STACK_DEPTH;
@@ -18,23 +19,35 @@ pub fn is_own(addr: u64) -> bool {
     addr >= OWN_START.load(Ordering::Relaxed) && addr < OWN_END.load(Ordering::Relaxed)
 }
 
+/// Uninitialised past `len`: zeroing 2 KiB on every event costs more than copying the few
+/// frames most events keep.
 pub struct Frames {
-    pub ips: [u64; MAX_STACK_DEPTH],
-    pub len: usize,
+    ips: [MaybeUninit<u64>; MAX_STACK_DEPTH],
+    len: usize,
 }
 
 impl Frames {
     pub fn as_slice(&self) -> &[u64] {
-        &self.ips[..self.len]
+        // SAFETY: `capture` wrote the first `len` entries.
+        unsafe { std::slice::from_raw_parts(self.ips.as_ptr().cast::<u64>(), self.len) }
     }
 }
 
 /// Walks the calling thread's stack, innermost first, skipping the leading frames that belong to
 /// gpuleak. Runs before any lock is taken: unwinding is the expensive part of an event.
-#[inline(never)]
-pub fn capture(depth: usize) -> Frames {
+///
+/// `stop`: an address range (the interpreter's code) whose first frame ends the walk, itself
+/// kept. A thread running Python has its Python frames recorded already, and what lies outside
+/// them is the interpreter's own C frames, which readers drop: unwinding them (about 100 ns a
+/// frame, most of a Python event's cost) would buy nothing. The boundary frame stays so that
+/// readers still see where the native frames enter the interpreter.
+///
+/// Inlined into the wrappers, with the recording around it: each gpuleak frame above the
+/// program's call is unwound only to be skipped.
+#[inline(always)]
+pub fn capture(depth: usize, stop: Option<(u64, u64)>) -> Frames {
     let mut f = Frames {
-        ips: [0; MAX_STACK_DEPTH],
+        ips: [MaybeUninit::uninit(); MAX_STACK_DEPTH],
         len: 0,
     };
     let (lo, hi) = (
@@ -42,6 +55,7 @@ pub fn capture(depth: usize) -> Frames {
         OWN_END.load(Ordering::Relaxed),
     );
     let depth = depth.min(MAX_STACK_DEPTH);
+    let (stop_lo, stop_hi) = stop.unwrap_or((0, 0));
     let mut leading = true;
     // SAFETY: trace_unsynchronized is safe when no other unwinder runs concurrently on this
     // thread; gpuleak is the only one here, and libgcc's unwinder is itself thread-safe.
@@ -56,9 +70,9 @@ pub fn capture(depth: usize) -> Frames {
                 // The end of the chain, below `_start`.
                 return false;
             }
-            f.ips[f.len] = ip;
+            f.ips[f.len].write(ip);
             f.len += 1;
-            f.len < depth
+            f.len < depth && !(ip >= stop_lo && ip < stop_hi)
         });
     }
     f

@@ -338,42 +338,143 @@ fn header_and_notes(trace: &Path) -> (gpuleak_trace::Header, Vec<String>) {
     (header.expect("a header"), notes)
 }
 
+/// One stack record of a trace: its native frames, innermost first, each as (file name of the
+/// module, offset in it), comparable across processes; and whether it has Python frames.
+struct StackRecord {
+    native: Vec<(String, u64)>,
+    python: bool,
+}
+
+/// The stack records of a trace, read with the trace reader alone (no symbols).
+fn stack_records(trace: &Path) -> Vec<StackRecord> {
+    let mut modules: Vec<gpuleak_trace::Module> = Vec::new();
+    let mut raw: Vec<(Vec<u64>, bool)> = Vec::new();
+    for rec in gpuleak_trace::open(trace).unwrap() {
+        match rec.unwrap() {
+            gpuleak_trace::Record::Module(m) => modules.push(m),
+            gpuleak_trace::Record::Stack(s) => raw.push((s.frames, false)),
+            gpuleak_trace::Record::PyStack(s) => raw.push((s.frames, true)),
+            _ => {}
+        }
+    }
+    // The sampler loads nothing after its first allocation, so no module moves.
+    let place = |ip: u64| {
+        let m = modules
+            .iter()
+            .find(|m| ip >= m.start && ip < m.end)
+            .unwrap_or_else(|| panic!("{ip:#x} is in no recorded module"));
+        let name = m.path.rsplit('/').next().unwrap().to_string();
+        (name, ip - m.base)
+    };
+    raw.into_iter()
+        .map(|(frames, python)| StackRecord {
+            native: frames.into_iter().map(place).collect(),
+            python,
+        })
+        .collect()
+}
+
+/// The module holding CPython: libpython, or a python executable with the interpreter linked in.
+fn is_interpreter(module: &str) -> bool {
+    module.starts_with("libpython") || (module.starts_with("python") && !module.contains(".so"))
+}
+
+/// `all` mode records the native frames of a thread running Python only up to where they enter
+/// the interpreter (that frame included): what lies beyond is the interpreter's own, which the
+/// report drops, and unwinding it was most of an event's cost. The report reads the same as
+/// before: the ctypes/libffi frames innermost, then the Python frames at their lines. Threads
+/// without Python frames, and `native` mode, keep the whole stack.
 #[test]
-#[ignore]
-fn zz_dump_stacks() {
-    let mode = std::env::var("DUMP_MODE").unwrap_or("all".into());
-    let py = std::env::var("DUMP_PY").unwrap_or("python3".into());
-    let mut run = Run::new(&py)
-        .arg(script())
-        .args(["--steps", "2"])
-        .env("GPULEAK_STACKS", &mode);
-    run = run.hook();
-    let out = run.run();
-    out.assert_success();
-    let mut r = gpuleak_trace::open(out.trace()).unwrap();
-    let replay = gpuleak_analysis::replay::Replay::from_reader(&mut r).unwrap();
-    let mut sym = gpuleak_analysis::symbols::Symbolizer::new();
-    for rec in gpuleak_trace::open(out.trace()).unwrap() {
-        let (id, n) = match rec.unwrap() {
-            gpuleak_trace::Record::Stack(s) => (s.id, s.frames.len()),
-            gpuleak_trace::Record::PyStack(s) => (s.id, s.frames.len()),
-            _ => continue,
-        };
-        println!("=== stack {id}: {n} native frames");
-        let frames = replay.stack(id).unwrap();
-        for f in frames {
-            let m = f
-                .module
-                .map(|i| replay.modules()[i as usize].path.clone())
-                .unwrap_or_default();
-            let names = sym.frame(replay.modules(), *f);
-            println!(
-                "  {:#x} {} {:?}",
-                f.ip,
-                m.rsplit('/').next().unwrap(),
-                names.first()
+fn all_mode_records_native_frames_only_up_to_the_interpreter() {
+    needs_python!();
+    let mut pythons = vec!["python3"];
+    // The interpreter linked into the executable rather than a shared libpython.
+    if Path::new("/usr/bin/python3.11").exists() {
+        pythons.push("/usr/bin/python3.11");
+    }
+    for python in pythons {
+        let (all_run, json) = sample_with(python, &[], &[]);
+        assert_eq!(json["process"]["stacks"], "all");
+        let (native_run, _) = sample_with(python, &[], &[("GPULEAK_STACKS", "native")]);
+        let native = stack_records(native_run.trace());
+        let recorded = stack_records(all_run.trace());
+        let with_python: Vec<&StackRecord> = recorded.iter().filter(|s| s.python).collect();
+        assert!(!with_python.is_empty(), "{python}: no Python stacks");
+        for s in &with_python {
+            // Innermost, the foreign call ctypes makes (libffi); last, and only there, the
+            // interpreter frame that called into ctypes.
+            assert!(
+                s.native[0].0.starts_with("libffi"),
+                "{python}: {:?}",
+                s.native
+            );
+            let inside: Vec<usize> = (0..s.native.len())
+                .filter(|&i| is_interpreter(&s.native[i].0))
+                .collect();
+            assert_eq!(
+                inside,
+                [s.native.len() - 1],
+                "{python}: the native part ends at the first interpreter frame: {:?}",
+                s.native
+            );
+            // The very frames `native` mode records for the same call, up to there; there, the
+            // stack goes on through the interpreter to the program's start.
+            let full = native
+                .iter()
+                .find(|n| n.native.starts_with(&s.native))
+                .unwrap_or_else(|| panic!("{python}: no native stack starts with {:?}", s.native));
+            assert!(
+                full.native.len() > s.native.len() + 2,
+                "{python}: native mode's stack is the whole one: {:?}",
+                full.native
             );
         }
-        println!("  joined: {:?}", sym.stack(&replay, id));
+
+        // What the report shows is unchanged: the native frames below Python, then the
+        // Python stack, at the lines of the calls.
+        let leak = site_with(&json, &python_frame("Sampler.denoise_step", "leak"));
+        let all = frames(leak);
+        let first_python = all
+            .iter()
+            .position(|f| f.contains("python_sampler.py"))
+            .unwrap();
+        let below = &all[..first_python];
+        assert!(
+            below.iter().any(|f| f.starts_with("ffi_call")),
+            "{python}: {all:?}"
+        );
+        // Debian's _ctypes has no symbols: `_ctypes.cpython-311-x86_64-linux-gnu.so+0x9613`.
+        assert!(
+            below
+                .iter()
+                .any(|f| f.starts_with("PyCFuncPtr_call") || f.starts_with("_ctypes")),
+            "{python}: {all:?}"
+        );
+        assert!(
+            !below
+                .iter()
+                .any(|f| f.starts_with("_PyObject_MakeTpCall") || f.starts_with("_PyEval")),
+            "{python}: {all:?}"
+        );
+        assert_eq!(
+            &all[first_python..first_python + 2],
+            [
+                python_frame("Cuda.alloc", "alloc"),
+                python_frame("Sampler.denoise_step", "leak")
+            ],
+            "{python}: {all:?}"
+        );
+        assert_eq!(all.last().unwrap().split(" (").next(), Some("<module>"));
+    }
+
+    // Without the GIL (ctypes.CDLL releases it) there are no Python frames: the whole native
+    // stack, through the interpreter to the program's start.
+    let (out, _) = sample(&["--dll", "cdll"], &[]);
+    let recorded = stack_records(out.trace());
+    assert!(!recorded.is_empty());
+    for s in &recorded {
+        assert!(!s.python);
+        let inside = s.native.iter().filter(|f| is_interpreter(&f.0)).count();
+        assert!(inside > 2, "the whole stack: {:?}", s.native);
     }
 }
