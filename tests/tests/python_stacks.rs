@@ -69,22 +69,8 @@ fn sample_with(python: &str, args: &[&str], env: &[(&str, &str)]) -> (RunOutput,
     let out = run.hook().run();
     out.assert_success();
     assert!(out.stdout.contains(&format!("done {STEPS}")), "{out}");
-    let json = report_json(out.trace());
+    let json = gpuleak_tests::report_json(out.trace());
     (out, json)
-}
-
-fn report_json(trace: &Path) -> Value {
-    let out = Command::new(gpuleak_tests::gpuleak_bin())
-        .args(["report", "--format", "json"])
-        .arg(trace)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "gpuleak report failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn sites(json: &Value) -> &Vec<Value> {
