@@ -7,8 +7,8 @@
 #[path = "../src/tui/mod.rs"]
 mod tui;
 
-#[path = "../tests/tui_support/mod.rs"]
-mod tui_support;
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -24,7 +24,7 @@ const SITES: u32 = 10_000;
 const LIVE: u64 = 100_000;
 
 fn frame(c: &mut Criterion) {
-    let bytes = tui_support::many_sites_trace(SITES, LIVE);
+    let bytes = common::many_sites_trace(SITES, LIVE);
     let mut app = App::from_bytes(bytes, ReportOptions::default());
     assert_eq!(app.allocs.len() as u64, LIVE);
     assert_eq!(app.sites.len() as u32, SITES);

@@ -6,7 +6,6 @@
 //! say what is wrong.
 
 mod common;
-mod tui_support;
 
 #[allow(dead_code)]
 #[path = "../src/tui/mod.rs"]
@@ -14,6 +13,7 @@ mod tui;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::style::Color;
 use tui::App;
+use tui::cursor::Moment;
 use tui::follow::Follower;
 use tui::input::{Action, KEYS, action};
 use tui::state::{Exit, RunInfo, Screen, SortKey};
@@ -97,6 +98,49 @@ fn snapshot(name: &str, text: &[String]) {
     }
 }
 
+/// Each step of [`stepped_trace`] and [`unmarked_trace`] with a 3 MiB leak: the 64 MiB scratch
+/// and the leak allocated, the scratch freed.
+fn assert_each_iteration_leaks_3_mib(app: &App) {
+    for r in &app.iterations {
+        assert_eq!(r.allocated, Some(67 * MIB), "{r:?}");
+        assert_eq!(r.freed, Some(64 * MIB), "{r:?}");
+        assert_eq!(r.net, 3 * MIB as i64, "{r:?}");
+    }
+}
+
+/// The first line of a screen that contains `needle`.
+fn line_with<'a>(text: &'a [String], needle: &str) -> &'a String {
+    text.iter()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?}:\n{}", text.join("\n")))
+}
+
+/// The Iterations screen's row of the last of 20 iterations, which is where the selection starts.
+fn latest_iteration(text: &[String]) -> &String {
+    line_with(text, "> 19")
+}
+
+/// Opens the time cursor on a 20-step run with a 3 MiB leak and moves it 15 iterations back,
+/// checking the live set at both stops; the moment at the second.
+fn cursor_back_to_iteration_4(app: &mut App) -> Rc<Moment> {
+    assert!(app.cursor_available());
+    press(app, KeyCode::Char('['));
+    // First press: the end of the last iteration, where the screens already are.
+    assert_eq!(app.cursor_label().as_deref(), Some("end of iter 19"));
+    assert_eq!(
+        app.moment.as_ref().unwrap().live_bytes,
+        (1 << 30) + 60 * MIB
+    );
+    for _ in 0..15 {
+        press(app, KeyCode::Left);
+    }
+    assert_eq!(app.cursor_label().as_deref(), Some("end of iter 4"));
+    let m = app.moment.clone().unwrap();
+    assert_eq!(m.live_bytes, (1 << 30) + 15 * MIB);
+    assert_eq!(m.live_allocations, 6);
+    m
+}
+
 // ------------------------------------------------------------------------------------------------
 // Screens
 
@@ -113,10 +157,7 @@ fn the_overview_shows_the_header_and_the_leak_as_a_finding() {
     assert!(all.contains("iter 20 (marker)"), "{all}");
     assert!(all.contains("device 16.0 GiB"), "{all}");
     assert!(all.contains("dropped 0") && all.contains("ev/s"), "{all}");
-    let finding = text
-        .iter()
-        .find(|l| l.contains("LEAK"))
-        .unwrap_or_else(|| panic!("no LEAK finding:\n{all}"));
+    let finding = line_with(&text, "LEAK");
     assert!(finding.contains("leaks +3.00 MiB/iter"), "{finding}");
     assert!(finding.contains("live 60.0 MiB"), "{finding}");
     assert!(finding.contains("device full at iter ~"), "{finding}");
@@ -200,19 +241,13 @@ fn the_allocations_screen_lists_the_live_set_with_ages() {
     let all = text.join("\n");
     // The weights and 20 leaked buffers are live.
     assert!(all.contains("Live allocations now: 21"), "{all}");
-    let weights = text
-        .iter()
-        .find(|l| l.contains("1.00 GiB"))
-        .unwrap_or_else(|| panic!("{all}"));
+    let weights = line_with(&text, "1.00 GiB");
     // Made before the first marker: as old as the run's 20 iterations.
     assert!(
         weights.contains("0x100") && weights.contains("20 iter"),
         "{weights}"
     );
-    let newest = text
-        .iter()
-        .find(|l| l.contains("0xb013"))
-        .unwrap_or_else(|| panic!("{all}"));
+    let newest = line_with(&text, "0xb013");
     assert!(
         newest.contains("3.00 MiB") && newest.contains(" 0 iter"),
         "{newest}"
@@ -232,18 +267,11 @@ fn the_iterations_screen_shows_allocated_freed_and_net_per_iteration() {
     let mut app = leaky_app();
     press(&mut app, KeyCode::Char('4'));
     assert_eq!(app.iterations.len(), 20);
-    for r in &app.iterations {
-        assert_eq!(r.allocated, Some(67 * MIB), "{r:?}");
-        assert_eq!(r.freed, Some(64 * MIB), "{r:?}");
-        assert_eq!(r.net, 3 * MIB as i64, "{r:?}");
-    }
+    assert_each_iteration_leaks_3_mib(&app);
     let text = screen(&app, 120, 30);
     let all = text.join("\n");
     assert!(all.contains("Iterations: 20 (from marker)"), "{all}");
-    let last = text
-        .iter()
-        .find(|l| l.contains("> 19"))
-        .unwrap_or_else(|| panic!("the latest iteration is selected:\n{all}"));
+    let last = latest_iteration(&text);
     assert!(
         last.contains("67.0 MiB") && last.contains("+3.00 MiB") && last.contains("+++"),
         "{last}"
@@ -254,21 +282,7 @@ fn the_iterations_screen_shows_allocated_freed_and_net_per_iteration() {
 #[test]
 fn the_time_cursor_shows_the_live_set_at_an_iterations_end() {
     let mut app = leaky_app();
-    assert!(app.cursor_available());
-    press(&mut app, KeyCode::Char('['));
-    // First press: the end of the last iteration, where the screens already are.
-    assert_eq!(app.cursor_label().as_deref(), Some("end of iter 19"));
-    assert_eq!(
-        app.moment.as_ref().unwrap().live_bytes,
-        (1 << 30) + 60 * MIB
-    );
-    for _ in 0..15 {
-        press(&mut app, KeyCode::Left);
-    }
-    assert_eq!(app.cursor_label().as_deref(), Some("end of iter 4"));
-    let m = app.moment.clone().unwrap();
-    assert_eq!(m.live_bytes, (1 << 30) + 15 * MIB);
-    assert_eq!(m.live_allocations, 6);
+    let m = cursor_back_to_iteration_4(&mut app);
     press(&mut app, KeyCode::Char('3'));
     let text = screen(&app, 120, 30);
     let all = text.join("\n");
@@ -312,11 +326,7 @@ fn unmarked_steps_are_iterations_with_their_figures(steps_by: Steps, source: &st
     assert_eq!(app.summary.iteration_source, source);
     assert_eq!(app.summary.iterations, 20);
     assert_eq!(app.iterations.len(), 20);
-    for r in &app.iterations {
-        assert_eq!(r.allocated, Some(67 * MIB), "{r:?}");
-        assert_eq!(r.freed, Some(64 * MIB), "{r:?}");
-        assert_eq!(r.net, 3 * MIB as i64, "{r:?}");
-    }
+    assert_each_iteration_leaks_3_mib(&app);
     assert_eq!(app.iterations[19].live_end, (1 << 30) + 60 * MIB);
     // One tick per step on the chart, the first where the first step starts.
     assert_eq!(app.ticks.len(), 20);
@@ -329,10 +339,7 @@ fn unmarked_steps_are_iterations_with_their_figures(steps_by: Steps, source: &st
         all.contains(&format!("Iterations: 20 (from {source})")),
         "{all}"
     );
-    let last = text
-        .iter()
-        .find(|l| l.contains("> 19"))
-        .unwrap_or_else(|| panic!("the latest iteration is selected:\n{all}"));
+    let last = latest_iteration(&text);
     assert!(
         last.contains("67.0 MiB") && last.contains("64.0 MiB") && last.contains("+3.00 MiB"),
         "{last}"
@@ -342,12 +349,7 @@ fn unmarked_steps_are_iterations_with_their_figures(steps_by: Steps, source: &st
     press(&mut app, KeyCode::Char('3'));
     let text = screen(&app, 120, 40);
     let all = text.join("\n");
-    let row = |address: &str| {
-        text.iter()
-            .find(|l| l.contains(address))
-            .unwrap_or_else(|| panic!("no {address}:\n{all}"))
-            .clone()
-    };
+    let row = |address| line_with(&text, address);
     // The weights, made before the first step, are as old as the run; step k's leak is 19 - k.
     assert!(row("0x100 ").contains("20 iter"), "{all}");
     assert!(row("0xb000").contains("19 iter"), "{all}");
@@ -356,20 +358,7 @@ fn unmarked_steps_are_iterations_with_their_figures(steps_by: Steps, source: &st
     snapshot(&format!("allocations_{name}"), &text);
 
     // The cursor stops at each step's end.
-    assert!(app.cursor_available());
-    press(&mut app, KeyCode::Char('['));
-    assert_eq!(app.cursor_label().as_deref(), Some("end of iter 19"));
-    assert_eq!(
-        app.moment.as_ref().unwrap().live_bytes,
-        (1 << 30) + 60 * MIB
-    );
-    for _ in 0..15 {
-        press(&mut app, KeyCode::Left);
-    }
-    assert_eq!(app.cursor_label().as_deref(), Some("end of iter 4"));
-    let m = app.moment.clone().unwrap();
-    assert_eq!(m.live_bytes, (1 << 30) + 15 * MIB);
-    assert_eq!(m.live_allocations, 6);
+    cursor_back_to_iteration_4(&mut app);
     // Ages at the cursor count the steps begun by then.
     let weights = (0..app.alloc_count())
         .filter_map(|i| app.alloc_row(i))
@@ -824,7 +813,7 @@ fn the_status_tells_how_the_program_ended() {
 #[test]
 fn a_sites_table_of_thousands_draws_only_the_rows_that_fit() {
     let mut app = App::from_bytes(
-        tui_support::many_sites_trace(5_000, 5_000),
+        common::many_sites_trace(5_000, 5_000),
         ReportOptions::default(),
     );
     app.color = false;

@@ -1,4 +1,5 @@
 //! Traces built in memory, scratch directories, and the gpuleak binary run as a user would.
+//! The frame benchmark takes its large trace from here too, by path.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -66,6 +67,44 @@ impl Calls {
         );
         self.seq += 1;
     }
+
+    fn marker(&mut self, time_ns: u64) {
+        self.enc.marker(
+            &Marker {
+                time_ns,
+                tid: 1,
+                label: None,
+            },
+            &mut self.buf,
+        );
+    }
+
+    /// The trace, ended as a program that exits cleanly ends it.
+    fn end(mut self) -> Vec<u8> {
+        self.enc.trailer(&Trailer::default(), &mut self.buf);
+        self.buf
+    }
+}
+
+/// The start of a trace: `header`, one module (`path`, mapped from 0x1000 to `end`), and
+/// `stacks` with ids from 1.
+fn start(header: &Header, path: &str, end: u64, stacks: &[Vec<u64>]) -> (Encoder, Vec<u8>) {
+    let mut buf = Vec::new();
+    let mut enc = Encoder::start(header, &mut buf);
+    enc.module(
+        &Module {
+            path: path.into(),
+            base: 0x1000,
+            start: 0x1000,
+            end,
+            build_id: vec![],
+        },
+        &mut buf,
+    );
+    for (id, frames) in (1..).zip(stacks) {
+        enc.stack(id, frames, &mut buf);
+    }
+    (enc, buf)
 }
 
 /// A trace of a sampler that leaks one 2 MiB buffer per step for `steps` steps, frees its
@@ -82,20 +121,8 @@ pub fn leaky_trace(steps: u64, trailer: bool) -> Vec<u8> {
         stacks: "native".into(),
         ..Header::default()
     };
-    let mut buf = Vec::new();
-    let mut enc = Encoder::start(&header, &mut buf);
-    enc.module(
-        &Module {
-            path: "/nonexistent/sampler".into(),
-            base: 0x1000,
-            start: 0x1000,
-            end: 0x9000,
-            build_id: vec![],
-        },
-        &mut buf,
-    );
-    enc.stack(1, &[0x1100, 0x1010], &mut buf);
-    enc.stack(2, &[0x2200, 0x1010], &mut buf);
+    let stacks = [vec![0x1100, 0x1010], vec![0x2200, 0x1010]];
+    let (enc, buf) = start(&header, "/nonexistent/sampler", 0x9000, &stacks);
     let mut c = Calls {
         enc,
         buf,
@@ -113,10 +140,7 @@ pub fn leaky_trace(steps: u64, trailer: bool) -> Vec<u8> {
         c.call(Api::CudaMalloc, 0xb000 + step, 2 * MIB, 0, 2);
     }
     c.call(Api::CuMemAlloc, 0, 512 * MIB, 2, 2);
-    if trailer {
-        c.enc.trailer(&Trailer::default(), &mut c.buf);
-    }
-    c.buf
+    if trailer { c.end() } else { c.buf }
 }
 
 /// A trace of a program on the VMM API and pools: 64 GiB of address space reserved, 2 MiB of
@@ -166,32 +190,18 @@ pub fn vmm_trace() -> Vec<u8> {
     buf
 }
 
-/// A sampler that marks each of `steps` steps, frees a 64 MiB scratch every step, and, when
-/// `leak` says so, keeps `leak_bytes` more at a second site each step. Weights (1 GiB) are
-/// loaded before the first marker. One failed allocation tells the device's total: 16 GiB.
-pub fn stepped_trace(steps: u64, leak_bytes: u64) -> Vec<u8> {
+/// The start of [`stepped_trace`] and [`unmarked_trace`], which differ only in how the steps are
+/// told apart: process `pid`, sites 1 to 3, 1 GiB of weights and a failed allocation.
+fn sampler(pid: u32) -> Calls {
     let header = Header {
-        pid: 77,
+        pid,
         exe: "/usr/bin/sampler".into(),
         hostname: "gpu-node".into(),
         stacks: "native".into(),
         ..Header::default()
     };
-    let mut buf = Vec::new();
-    let mut enc = Encoder::start(&header, &mut buf);
-    enc.module(
-        &Module {
-            path: "/nonexistent/sampler".into(),
-            base: 0x1000,
-            start: 0x1000,
-            end: 0x9000,
-            build_id: vec![],
-        },
-        &mut buf,
-    );
-    enc.stack(1, &[0x1100], &mut buf);
-    enc.stack(2, &[0x2200], &mut buf);
-    enc.stack(3, &[0x3300], &mut buf);
+    let stacks = [vec![0x1100], vec![0x2200], vec![0x3300]];
+    let (enc, buf) = start(&header, "/nonexistent/sampler", 0x9000, &stacks);
     let mut c = Calls {
         enc,
         buf,
@@ -205,23 +215,23 @@ pub fn stepped_trace(steps: u64, leak_bytes: u64) -> Vec<u8> {
     };
     c.call(Api::CudaMalloc, 0x100, 1 << 30, 0, 1);
     c.call(Api::CudaMalloc, 0, 64 << 30, 2, 1);
+    c
+}
+
+/// A sampler that marks each of `steps` steps, frees a 64 MiB scratch every step, and, when
+/// `leak` says so, keeps `leak_bytes` more at a second site each step. Weights (1 GiB) are
+/// loaded before the first marker. One failed allocation tells the device's total: 16 GiB.
+pub fn stepped_trace(steps: u64, leak_bytes: u64) -> Vec<u8> {
+    let mut c = sampler(77);
     for step in 0..steps {
-        c.enc.marker(
-            &Marker {
-                time_ns: step * 1_000_000,
-                tid: 1,
-                label: None,
-            },
-            &mut c.buf,
-        );
+        c.marker(step * 1_000_000);
         c.call(Api::CudaMalloc, 0xa000 + step, 64 * MIB, 0, 3);
         c.call(Api::CudaFree, 0xa000 + step, 0, 0, 3);
         if leak_bytes > 0 {
             c.call(Api::CudaMalloc, 0xb000 + step, leak_bytes, 0, 2);
         }
     }
-    c.enc.trailer(&Trailer::default(), &mut c.buf);
-    c.buf
+    c.end()
 }
 
 /// What marks the steps of [`unmarked_trace`] instead of gpuleak_mark_iteration.
@@ -238,39 +248,7 @@ pub enum Steps {
 /// steps told apart by `steps_by` (and the same kernel launches either way, as a real program
 /// has). The device figures per step are those of `stepped_trace(steps, leak_bytes)`.
 pub fn unmarked_trace(steps: u64, leak_bytes: u64, steps_by: Steps) -> Vec<u8> {
-    let header = Header {
-        pid: 78,
-        exe: "/usr/bin/sampler".into(),
-        hostname: "gpu-node".into(),
-        stacks: "native".into(),
-        ..Header::default()
-    };
-    let mut buf = Vec::new();
-    let mut enc = Encoder::start(&header, &mut buf);
-    enc.module(
-        &Module {
-            path: "/nonexistent/sampler".into(),
-            base: 0x1000,
-            start: 0x1000,
-            end: 0x9000,
-            build_id: vec![],
-        },
-        &mut buf,
-    );
-    enc.stack(1, &[0x1100], &mut buf);
-    enc.stack(2, &[0x2200], &mut buf);
-    enc.stack(3, &[0x3300], &mut buf);
-    let mut c = Calls {
-        enc,
-        buf,
-        seq: 0,
-        time: 0,
-        tick: 1000,
-        oom: MemInfo {
-            free: 0,
-            total: 16 << 30,
-        },
-    };
+    let mut c = sampler(78);
     let launch = |c: &mut Calls, function: u64| {
         c.time += c.tick;
         c.enc.launch(
@@ -299,8 +277,6 @@ pub fn unmarked_trace(steps: u64, leak_bytes: u64, steps_by: Steps) -> Vec<u8> {
             &mut c.buf,
         );
     };
-    c.call(Api::CudaMalloc, 0x100, 1 << 30, 0, 1);
-    c.call(Api::CudaMalloc, 0, 64 << 30, 2, 1);
     for step in 0..steps {
         let nvtx = steps_by == Steps::Nvtx;
         if nvtx {
@@ -328,6 +304,52 @@ pub fn unmarked_trace(steps: u64, leak_bytes: u64, steps_by: Steps) -> Vec<u8> {
             range(&mut c, RangeOp::Pop, 0, None);
         }
     }
-    c.enc.trailer(&Trailer::default(), &mut c.buf);
-    c.buf
+    c.end()
+}
+
+/// A trace with `sites` call sites (distinct stacks, three frames each) and `live` allocations
+/// still live at the end, made over 10 marked iterations, plus as many freed along the way.
+pub fn many_sites_trace(sites: u32, live: u64) -> Vec<u8> {
+    let header = Header {
+        pid: 99,
+        exe: "/usr/bin/big".into(),
+        argv: vec!["big".into()],
+        hostname: "gpu-node".into(),
+        stacks: "native".into(),
+        ..Header::default()
+    };
+    let stacks: Vec<Vec<u64>> = (1..=sites)
+        .map(|s| vec![0x10_0000 + u64::from(s) * 0x40, 0x2000, 0x1010])
+        .collect();
+    let (enc, buf) = start(&header, "/nonexistent/big", 0x10_0000_0000, &stacks);
+    let mut c = Calls {
+        enc,
+        buf,
+        seq: 0,
+        time: 0,
+        tick: 100,
+        // Nothing fails.
+        oom: MemInfo { free: 0, total: 0 },
+    };
+    let iterations = 10u64;
+    let per = live.div_ceil(iterations);
+    let mut made = 0u64;
+    for it in 0..iterations {
+        c.marker((it * per * 3 + 1) * 100);
+        for k in 0..per {
+            if made == live {
+                break;
+            }
+            let site = (made % u64::from(sites)) as u32 + 1;
+            let size = 4096 * (1 + u64::from(site % 7));
+            // A scratch buffer, freed at once, then the one that stays.
+            let scratch = 0x9000_0000_0000 + (it * per + k) * 0x10;
+            c.call(Api::CudaMalloc, scratch, size, 0, site);
+            c.call(Api::CudaFree, scratch, 0, 0, site);
+            let address = 0x7000_0000_0000 + made * 0x10_0000;
+            c.call(Api::CudaMalloc, address, size, 0, site);
+            made += 1;
+        }
+    }
+    c.end()
 }

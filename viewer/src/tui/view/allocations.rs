@@ -6,11 +6,10 @@ use gpuleak_analysis::units::bytes;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
-use ratatui::text::Line;
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Block, Borders, Cell, Row, Table};
 
 use super::super::state::{App, site_label};
-use super::{selected_style, window};
+use super::{draw_stack, selected_style, window};
 
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let [table, stack] = Layout::vertical([Constraint::Min(4), Constraint::Length(7)]).areas(area);
@@ -73,22 +72,9 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         table,
     );
 
-    let lines: Vec<Line> = match app
+    let frames = app
         .alloc_row(app.alloc_selected)
         .and_then(|r| app.site_of(r))
-    {
-        None => vec![Line::from("no allocation selected")],
-        Some(s) => s
-            .frames
-            .iter()
-            .enumerate()
-            .map(|(i, f)| Line::from(format!("#{i:<2} {f}")))
-            .collect(),
-    };
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(Block::default().borders(Borders::ALL).title(" Stack ")),
-        stack,
-    );
+        .map(|s| s.frames.as_slice());
+    draw_stack(frame, app, frames, "no allocation selected", false, stack);
 }

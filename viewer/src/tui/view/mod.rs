@@ -106,6 +106,50 @@ pub fn window(offset: &Cell<usize>, selected: usize, len: usize, height: usize) 
     first
 }
 
+/// Library frames (allocator wrappers, frameworks, a shared object's offset) are dimmed: the
+/// program's own are what the user can change.
+fn is_library(frame: &str) -> bool {
+    gpuleak_analysis::is_library_frame(frame) || frame.starts_with("_start")
+}
+
+/// The Stack pane: `frames` one a line from the innermost, or `empty` when none is selected.
+/// `tidy` shortens library paths and dims library frames; the Allocations screen has never done
+/// that, and keeps its frames as recorded.
+pub fn draw_stack(
+    frame: &mut Frame,
+    app: &App,
+    frames: Option<&[String]>,
+    empty: &str,
+    tidy: bool,
+    area: Rect,
+) {
+    let lines: Vec<Line> = match frames {
+        None => vec![Line::from(empty.to_string())],
+        Some(frames) => frames
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                if !tidy {
+                    return Line::from(format!("#{i:<2} {f}"));
+                }
+                let style = if is_library(f) {
+                    dim(app)
+                } else {
+                    Style::default()
+                };
+                let f = gpuleak_analysis::tidy_frame(f);
+                Line::from(Span::styled(format!("#{i:<2} {f}"), style))
+            })
+            .collect(),
+    };
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::default().borders(Borders::ALL).title(" Stack ")),
+        area,
+    );
+}
+
 /// "1.2k" for event rates.
 pub fn rate(v: f64) -> String {
     if v >= 1e6 {

@@ -4,17 +4,10 @@ use gpuleak_analysis::units::bytes;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Sparkline, Table, Wrap};
+use ratatui::widgets::{Block, Borders, Cell, Row, Sparkline, Table};
 
 use super::super::state::{App, signed_bytes};
-use super::{dim, selected_style, verdict_style, window};
-
-/// Library frames (allocator wrappers, frameworks, a shared object's offset) are dimmed: the
-/// program's own are what the user can change.
-fn is_library(frame: &str) -> bool {
-    gpuleak_analysis::is_library_frame(frame) || frame.starts_with("_start")
-}
+use super::{draw_stack, selected_style, verdict_style, window};
 
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let [table, right] =
@@ -81,29 +74,8 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     );
     frame.render_widget(t, table);
 
-    let lines: Vec<Line> = match app.selected_site() {
-        None => vec![Line::from("no sites")],
-        Some(s) => s
-            .frames
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                let style = if is_library(f) {
-                    dim(app)
-                } else {
-                    Style::default()
-                };
-                let f = gpuleak_analysis::tidy_frame(f);
-                Line::from(Span::styled(format!("#{i:<2} {f}"), style))
-            })
-            .collect(),
-    };
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(Block::default().borders(Borders::ALL).title(" Stack ")),
-        stack,
-    );
+    let frames = app.selected_site().map(|s| s.frames.as_slice());
+    draw_stack(frame, app, frames, "no sites", true, stack);
 
     let series = &app.selected_series;
     let width = usize::from(spark.width.saturating_sub(2)).max(1);
