@@ -76,5 +76,5 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         .alloc_row(app.alloc_selected)
         .and_then(|r| app.site_of(r))
         .map(|s| s.frames.as_slice());
-    draw_stack(frame, app, frames, "no allocation selected", false, stack);
+    draw_stack(frame, app, frames, "no allocation selected", stack);
 }

@@ -112,15 +112,13 @@ fn is_library(frame: &str) -> bool {
     gpuleak_analysis::is_library_frame(frame) || frame.starts_with("_start")
 }
 
-/// The Stack pane: `frames` one a line from the innermost, or `empty` when none is selected.
-/// `tidy` shortens library paths and dims library frames; the Allocations screen has never done
-/// that, and keeps its frames as recorded.
+/// The Stack pane: `frames` one a line from the innermost, or `empty` when none is selected;
+/// library paths shortened and library frames dimmed.
 pub fn draw_stack(
     frame: &mut Frame,
     app: &App,
     frames: Option<&[String]>,
     empty: &str,
-    tidy: bool,
     area: Rect,
 ) {
     let lines: Vec<Line> = match frames {
@@ -129,9 +127,6 @@ pub fn draw_stack(
             .iter()
             .enumerate()
             .map(|(i, f)| {
-                if !tidy {
-                    return Line::from(format!("#{i:<2} {f}"));
-                }
                 let style = if is_library(f) {
                     dim(app)
                 } else {
