@@ -392,6 +392,8 @@ pub struct Replay {
     windows: u32,
     /// The largest device total any cuMemGetInfo recorded in the trace reported.
     device_total: Option<u64>,
+    /// The device of the latest event that carried cuMemGetInfo's figures.
+    mem_info_device: Option<i32>,
     dropped: u64,
     unmatched_frees: u64,
     replaced_allocations: u64,
@@ -561,6 +563,9 @@ impl Replay {
         self.last_time_ns = self.last_time_ns.max(e.time_ns);
         if let Some(m) = e.mem_info {
             self.device_total = Some(self.device_total.map_or(m.total, |t| t.max(m.total)));
+            if e.device >= 0 {
+                self.mem_info_device = Some(e.device);
+            }
         }
         self.sample_pool(e);
         match e.api.op() {
@@ -949,6 +954,18 @@ impl Replay {
             self.window_ns.max(1),
             self.windows,
         )
+    }
+
+    /// The name of the device this process works on, from the header's device list: the one whose
+    /// memory figures were recorded last, or the only one; `None` when the trace names none.
+    pub fn device_name(&self) -> Option<&str> {
+        let devices = &self.header.as_ref()?.devices;
+        let name = match self.mem_info_device {
+            Some(d) => devices.get(usize::try_from(d).ok()?)?,
+            None if devices.len() == 1 => &devices[0],
+            None => return None,
+        };
+        (!name.is_empty()).then_some(name.as_str())
     }
 
     /// The largest device total memory any recorded cuMemGetInfo reported.

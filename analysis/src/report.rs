@@ -74,6 +74,11 @@ pub struct Process {
     pub hook_version: String,
     /// How stacks were captured: "off", "native", "python" or "all" (see the trace format).
     pub stacks: String,
+    /// The CUDA devices the process saw, by ordinal, as the driver names them; empty when the
+    /// trace does not say.
+    pub devices: Vec<String>,
+    /// The one of them the process worked on (see [`Replay::device_name`]).
+    pub device: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -379,6 +384,8 @@ impl Report {
                 hostname: h.hostname.clone(),
                 hook_version: h.hook_version.clone(),
                 stacks: h.stacks.clone(),
+                devices: h.devices.clone(),
+                device: replay.device_name().map(str::to_string),
             }),
             complete: replay.complete(),
             truncated_at: replay.truncated_at(),

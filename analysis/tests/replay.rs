@@ -724,3 +724,22 @@ fn what_pools_keep_after_async_frees_is_reported_as_reserved_not_live() {
     assert_eq!(r.pools.reserved_bytes_at_end, 2 * MIB + 8 * MIB);
     assert_eq!(r.pools.peak_reserved_bytes, 12 * MIB);
 }
+
+#[test]
+fn the_device_is_named_by_the_ordinal_its_memory_figures_came_from() {
+    let mut t = Trace::hooked().mem_info_always();
+    t.alloc(0x100, MIB, 1);
+    let r = t.report();
+    let p = r.process.as_ref().unwrap();
+    assert_eq!(p.devices.len(), 2);
+    assert_eq!(p.device.as_deref(), Some("NVIDIA H100 80GB HBM3"));
+
+    // A process that moved to its second device is described by that one.
+    t.on_device(1).alloc(0x200, MIB, 2);
+    let r = t.report();
+    let p = r.process.as_ref().unwrap();
+    assert_eq!(p.device.as_deref(), Some("NVIDIA A100-SXM4-40GB"));
+
+    // A trace whose header names no device says nothing.
+    assert_eq!(Trace::new().report().process.unwrap().device, None);
+}

@@ -202,6 +202,9 @@ static POOL_GET_ATTRIBUTE: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut
 static GET_ADDRESS_RANGE: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
 static DEVICE_GET_MEM_POOL: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
 static CTX_GET_DEVICE: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+static DEVICE_GET_COUNT: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+static DEVICE_GET: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+static DEVICE_GET_NAME: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
 
 /// A driver function for gpuleak's own queries, taken from the loaded libcuda itself so that it
 /// is found even when libcuda was opened RTLD_LOCAL, and never through a wrapper.
@@ -238,6 +241,50 @@ pub fn mem_info() -> Option<(u64, u64)> {
     let f: CuMemGetInfo = unsafe { std::mem::transmute(p) };
     let (mut free, mut total) = (0usize, 0usize);
     (unsafe { f(&mut free, &mut total) } == 0).then_some((free as u64, total as u64))
+}
+
+/// The names of the devices the process sees, by ordinal; empty when the driver cannot say (not
+/// initialised yet, or no libcuda loaded). Asked once per trace, for its header.
+pub fn device_names() -> Vec<String> {
+    type Count = unsafe extern "C" fn(*mut c_int) -> c_int;
+    type Get = unsafe extern "C" fn(*mut c_int, c_int) -> c_int;
+    type Name = unsafe extern "C" fn(*mut std::ffi::c_char, c_int, c_int) -> c_int;
+    let (count, get, name) = (
+        driver_fn(&DEVICE_GET_COUNT, c"cuDeviceGetCount"),
+        driver_fn(&DEVICE_GET, c"cuDeviceGet"),
+        driver_fn(&DEVICE_GET_NAME, c"cuDeviceGetName"),
+    );
+    if count.is_null() || get.is_null() || name.is_null() {
+        return Vec::new();
+    }
+    let (count, get, name): (Count, Get, Name) = unsafe {
+        (
+            std::mem::transmute::<*mut c_void, Count>(count),
+            std::mem::transmute::<*mut c_void, Get>(get),
+            std::mem::transmute::<*mut c_void, Name>(name),
+        )
+    };
+    let mut n: c_int = 0;
+    // SAFETY: driver calls with valid out-pointers; the name buffer's length is passed.
+    if unsafe { count(&mut n) } != 0 {
+        return Vec::new();
+    }
+    // A machine has at most a few dozen devices; a larger figure is not one to trust.
+    (0..n.clamp(0, 64))
+        .map(|ordinal| {
+            let mut dev: c_int = 0;
+            let mut buf = [0 as std::ffi::c_char; 256];
+            let ok = unsafe { get(&mut dev, ordinal) } == 0
+                && unsafe { name(buf.as_mut_ptr(), buf.len() as c_int - 1, dev) } == 0;
+            if !ok {
+                return String::new();
+            }
+            // SAFETY: zero-initialised and the driver writes at most len - 1 bytes.
+            unsafe { CStr::from_ptr(buf.as_ptr()) }
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
 }
 
 /// The ordinal of the current context's device.

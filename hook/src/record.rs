@@ -698,6 +698,7 @@ fn header() -> Header {
         start_mono_ns: now_ns(),
         hook_version: env!("CARGO_PKG_VERSION").to_string(),
         stacks: stacks().0.name().to_string(),
+        devices: crate::real::device_names(),
     }
 }
 

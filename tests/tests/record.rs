@@ -125,6 +125,19 @@ fn a_program_linked_to_the_driver_is_recorded_through_interposition() {
 }
 
 #[test]
+fn the_trace_names_the_devices_the_driver_reported() {
+    let out = hooked("driver_linked");
+    let (recs, _) = records(out.trace());
+    let Some(Record::Header(h)) = recs.first() else {
+        panic!("no header\n{out}")
+    };
+    // The fake driver has one device, with this name.
+    assert_eq!(h.devices, ["gpuleak fake GPU"], "{out}");
+    let json = gpuleak_tests::report_json(out.trace());
+    assert_eq!(json["process"]["device"], "gpuleak fake GPU", "{json}");
+}
+
+#[test]
 fn a_program_that_dlopens_the_driver_and_dlsyms_versioned_names_is_recorded() {
     let out = hooked("driver_dlopen");
     let evs = events(out.trace());

@@ -423,7 +423,7 @@ fn parse_header(c: &mut Cursor<'_>) -> Result<Header, DecodeError> {
     for _ in 0..n {
         argv.push(c.string("argv")?);
     }
-    Ok(Header {
+    let mut h = Header {
         pid,
         ppid,
         exe,
@@ -433,5 +433,16 @@ fn parse_header(c: &mut Cursor<'_>) -> Result<Header, DecodeError> {
         start_mono_ns: c.varint("start clock")?,
         hook_version: c.string("hook version")?,
         stacks: c.string("stacks mode")?,
-    })
+        devices: Vec::new(),
+    };
+    // Field 11 is optional: absent in headers written before it, and when the writer knew no
+    // device.
+    if c.remaining() > 0 {
+        let n = c.count("device count")?;
+        h.devices.reserve(n);
+        for _ in 0..n {
+            h.devices.push(c.string("device name")?);
+        }
+    }
+    Ok(h)
 }

@@ -54,6 +54,14 @@ impl Encoder {
             put_varint(b, header.start_mono_ns);
             put_str(b, &header.hook_version);
             put_str(b, &header.stacks);
+            // Appended (section 10): only when known, so that a header without it is the
+            // version 1 header byte for byte.
+            if !header.devices.is_empty() {
+                put_varint(b, header.devices.len() as u64);
+                for d in &header.devices {
+                    put_str(b, d);
+                }
+            }
         });
         Encoder {
             last_time: header.start_mono_ns,

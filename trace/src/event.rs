@@ -345,6 +345,10 @@ pub struct Header {
     /// How stacks were captured: "off", "native", "python" (Python frames where the thread ran
     /// Python with the GIL, native frames elsewhere) or "all" (both).
     pub stacks: String,
+    /// The names of the CUDA devices the process sees, by ordinal (`CUDA_VISIBLE_DEVICES`
+    /// applied), as the driver gave them when the trace began; empty when it could not say (no
+    /// driver initialised yet) or in traces written before this field.
+    pub devices: Vec<String>,
 }
 
 /// A loaded ELF object, so a reader can turn instruction pointers into symbols offline.

@@ -16,6 +16,7 @@ fn example() -> (Header, Vec<Record>) {
         start_mono_ns: t0,
         hook_version: "0.1.0".into(),
         stacks: "native".into(),
+        devices: Vec::new(),
     };
     let alloc = Event {
         seq: 0,

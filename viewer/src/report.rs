@@ -105,7 +105,15 @@ pub fn render_text(r: &Report, top: usize) -> String {
             } else {
                 "no clean exit recorded".to_string()
             };
-            let _ = writeln!(s, "{} (pid {}) on {}: {state}", p.exe, p.pid, p.hostname);
+            let device = p
+                .device
+                .as_deref()
+                .map_or(String::new(), |d| format!(", {d}"));
+            let _ = writeln!(
+                s,
+                "{} (pid {}) on {}{device}: {state}",
+                p.exe, p.pid, p.hostname
+            );
             if !p.argv.is_empty() {
                 let _ = writeln!(s, "  command: {}", p.argv.join(" "));
             }

@@ -26,6 +26,8 @@ pub struct Trace {
     marker_label: Option<String>,
     /// Whether every event carries the device's memory info, not only failures.
     mem_info_always: bool,
+    /// The device ordinal events are made on.
+    device: i32,
 }
 
 impl Trace {
@@ -60,6 +62,10 @@ impl Trace {
             start_mono_ns: 1_000,
             hook_version: "0.1.0".into(),
             stacks: "native".into(),
+            devices: vec![
+                "NVIDIA H100 80GB HBM3".into(),
+                "NVIDIA A100-SXM4-40GB".into(),
+            ],
         };
         let mut t = Trace::start(&header, 10, 3, None);
         t.enc.module(
@@ -95,12 +101,19 @@ impl Trace {
             free_stack,
             marker_label: marker_label.map(String::from),
             mem_info_always: false,
+            device: 0,
         }
     }
 
     /// Every event from here on carries the device's memory info, as the hook's sampling does.
     pub fn mem_info_always(mut self) -> Trace {
         self.mem_info_always = true;
+        self
+    }
+
+    /// Events from here on are made on device `ordinal`.
+    pub fn on_device(&mut self, ordinal: i32) -> &mut Self {
+        self.device = ordinal;
         self
     }
 
@@ -135,7 +148,7 @@ impl Trace {
             time_ns: self.time,
             tid: 7,
             api,
-            device: 0,
+            device: self.device,
             stream: 0,
             address,
             size,

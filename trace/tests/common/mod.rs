@@ -24,6 +24,10 @@ pub fn header() -> Header {
         start_mono_ns: 5_000_000_000,
         hook_version: "0.1.0".into(),
         stacks: "native".into(),
+        devices: vec![
+            "NVIDIA H100 80GB HBM3".into(),
+            "NVIDIA H100 80GB HBM3".into(),
+        ],
     }
 }
 
@@ -340,14 +344,18 @@ pub fn arb_header() -> impl Strategy<Value = Header> {
         (any::<u32>(), any::<u32>(), arb_string()),
         prop::collection::vec(arb_string(), 0..4),
         (arb_string(), arb_u64(), arb_u64()),
-        (arb_string(), arb_string()),
+        (
+            arb_string(),
+            arb_string(),
+            prop::collection::vec(arb_string(), 0..3),
+        ),
     )
         .prop_map(
             |(
                 (pid, ppid, exe),
                 argv,
                 (hostname, start_unix_ns, start_mono_ns),
-                (hook_version, stacks),
+                (hook_version, stacks, devices),
             )| {
                 Header {
                     pid,
@@ -359,6 +367,7 @@ pub fn arb_header() -> impl Strategy<Value = Header> {
                     start_mono_ns,
                     hook_version,
                     stacks,
+                    devices,
                 }
             },
         )

@@ -160,6 +160,8 @@ pub struct Summary {
     pub oom: bool,
     /// Device total memory, as cuMemGetInfo reported it.
     pub device_total: Option<u64>,
+    /// The device's name, as the driver gave it.
+    pub device_name: Option<String>,
     pub live: u64,
     pub peak: u64,
     pub reserved: u64,
@@ -561,6 +563,7 @@ impl App {
             alarming: false,
             oom: !report.ooms.is_empty(),
             device_total: replay.device_total_bytes(),
+            device_name: replay.device_name().map(str::to_string),
             live: m.device_live_bytes_at_end,
             peak: m.device_peak_live_bytes,
             reserved: report.pools.reserved_bytes_at_end,

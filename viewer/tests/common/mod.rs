@@ -198,6 +198,7 @@ fn sampler(pid: u32) -> Calls {
         exe: "/usr/bin/sampler".into(),
         hostname: "gpu-node".into(),
         stacks: "native".into(),
+        devices: vec!["NVIDIA H100 80GB HBM3".into()],
         ..Header::default()
     };
     let stacks = [vec![0x1100], vec![0x2200], vec![0x3300]];

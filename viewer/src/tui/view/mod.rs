@@ -159,9 +159,12 @@ pub fn rate(v: f64) -> String {
 fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
     let s = &app.summary;
     let pid = s.pid.map_or(String::new(), |p| format!("pid {p}   "));
-    let device = s
-        .device_total
-        .map_or(String::new(), |t| format!("device {}   ", bytes(t)));
+    let device = match (&s.device_name, s.device_total) {
+        (Some(name), Some(t)) => format!("{name} {}   ", bytes(t)),
+        (Some(name), None) => format!("{name}   "),
+        (None, Some(t)) => format!("device {}   ", bytes(t)),
+        (None, None) => String::new(),
+    };
     let status_style = match (app.color, s.alarming) {
         (false, _) => Style::default(),
         (true, false) => Style::default().fg(Color::Green),
