@@ -50,7 +50,7 @@ pub struct DemoArgs {
     #[arg(long)]
     pub fake_cuda: bool,
 
-    /// Milliseconds the sampler sleeps after each step [default: 25 on the fake driver with the
+    /// Milliseconds the sampler sleeps after each step [default: 60 on the fake driver with the
     /// live view, where steps take no time, so that there is something to watch; else 0].
     #[arg(long, value_name = "MS")]
     pub step_ms: Option<u64>,
@@ -248,7 +248,7 @@ pub fn demo(args: &DemoArgs) -> Result<i32, Fail> {
     }
     let step_ms = args
         .step_ms
-        .unwrap_or(if fake && !args.no_tui { 25 } else { 0 });
+        .unwrap_or(if fake && !args.no_tui { 60 } else { 0 });
     if step_ms > 0 {
         run.push("--step-ms".into());
         run.push(step_ms.to_string().into());
