@@ -9,6 +9,7 @@
 //! # Ok::<(), gpuleak_trace::DecodeError>(())
 //! ```
 
+pub mod diagnosis;
 pub mod growth;
 pub mod period;
 pub mod replay;
@@ -16,6 +17,7 @@ pub mod report;
 pub mod symbols;
 pub mod units;
 
+pub use diagnosis::{Cause, Diagnosis, diagnose};
 pub use period::{AutoIterations, AutoSeries};
 pub use replay::{
     BoundarySeries, Frame, LiveAlloc, LiveKey, MAX_RANGES, MEMORY_KINDS, MemoryClass, OomEvent,
@@ -26,4 +28,6 @@ pub use report::{
     ClassTotals, DeviceTotals, Iterations, KindTotals, MemorySummary, Oom, PinnedHostTotals, Pools,
     Process, Report, ReportOptions, SCHEMA, Site,
 };
-pub use symbols::{Symbolizer, function_name, is_library_frame, tidy_frame, user_frame};
+pub use symbols::{
+    Symbolizer, function_name, is_library_frame, short_frame, tidy_frame, user_frame,
+};

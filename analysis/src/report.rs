@@ -62,6 +62,9 @@ pub struct Report {
     pub replaced_allocations: u64,
     /// Messages the hook left in the trace.
     pub notes: Vec<String>,
+    /// Why memory ran out, or would: the figures above read as sentences, most important first
+    /// ([`crate::diagnosis`]).
+    pub diagnosis: Vec<crate::diagnosis::Diagnosis>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -374,7 +377,7 @@ impl Report {
             })
             .collect();
 
-        Report {
+        let mut report = Report {
             schema: SCHEMA,
             process: replay.header().map(|h| Process {
                 pid: h.pid,
@@ -439,7 +442,10 @@ impl Report {
             unmatched_frees: replay.unmatched_frees(),
             replaced_allocations: replay.replaced_allocations(),
             notes: replay.notes().iter().cloned().chain(clock.notes).collect(),
-        }
+            diagnosis: Vec::new(),
+        };
+        report.diagnosis = crate::diagnosis::diagnose(&report);
+        report
     }
 
     pub fn to_json(&self) -> String {

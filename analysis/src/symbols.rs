@@ -201,6 +201,18 @@ pub fn function_name(frame: &str) -> &str {
     }
 }
 
+/// "f (/long/path/file.c:12)" as "f (file.c:12)": short enough to name a site in a sentence or a
+/// table cell; the stack shows the whole path.
+pub fn short_frame(frame: &str) -> String {
+    match source_of(frame) {
+        "" => frame.to_string(),
+        source => {
+            let file = source.rsplit('/').next().unwrap_or(source);
+            format!("{} ({file})", function_name(frame))
+        }
+    }
+}
+
 /// The file of a symbolized frame: "f (file:line)" gives "file:line"; empty without one.
 fn source_of(frame: &str) -> &str {
     match frame.rfind(" (") {

@@ -46,6 +46,43 @@ pub fn count(n: u64, singular: &str, plural: &str) -> String {
     }
 }
 
+/// `text` in lines of at most `width` characters, broken between words but never between a
+/// figure and its unit ("3.00 MiB/iteration" stays whole); a word longer than `width` gets a
+/// line of its own.
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    for w in text.split(' ') {
+        let unit = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
+            .iter()
+            .any(|u| {
+                w.strip_prefix(u)
+                    .is_some_and(|rest| !rest.starts_with(char::is_alphabetic))
+            });
+        match words.last_mut() {
+            Some(last) if unit => {
+                last.push(' ');
+                last.push_str(w);
+            }
+            _ => words.push(w.to_string()),
+        }
+    }
+    let mut out = Vec::new();
+    let mut line = String::new();
+    for word in words {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            out.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&word);
+    }
+    if !line.is_empty() {
+        out.push(line);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +111,18 @@ mod tests {
         assert_eq!(bytes(10236), "10.0 KiB");
         assert_eq!(bytes(1023 * 1024 + 900), "1.00 MiB");
         assert_eq!(bytes(1000 * 1024), "0.98 MiB");
+    }
+
+    #[test]
+    fn wrapping_keeps_a_figure_with_its_unit() {
+        let lines = wrap("it grows +3.00 MiB/iteration at denoise_step now", 16);
+        assert_eq!(
+            lines,
+            ["it grows", "+3.00 MiB/iteration", "at denoise_step", "now"]
+        );
+        assert!(wrap("", 10).is_empty());
+        // "B" alone is a unit; "Bytes" and "Buffer" are words.
+        assert_eq!(wrap("512 B Buffer", 5), ["512 B", "Buffer"]);
     }
 
     #[test]

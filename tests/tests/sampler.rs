@@ -297,3 +297,25 @@ fn gpuleak_demo_without_the_sampler_says_what_to_build() {
     assert!(lines[0].contains("gpuleak-sampler"), "{out}");
     assert!(lines[0].contains("cargo build"), "{out}");
 }
+
+#[test]
+fn a_sampler_that_runs_out_of_memory_because_of_its_leak_is_told_so() {
+    // 20 MiB of device: the 16 MiB model, the step's activations, and room for about a hundred
+    // leaked 32 KiB scratch buffers.
+    let out = Run::new(gpuleak_tests::sampler_bin())
+        .args(["--leak", "per-step", "--images", "10"])
+        .env("FAKE_CUDA_CAPACITY", (20u64 << 20).to_string())
+        .hook()
+        .run();
+    assert_eq!(out.status.code(), Some(1), "the sampler should fail: {out}");
+    assert!(out.stderr.contains("out of memory"), "{out}");
+    let json = gpuleak_tests::report_json(out.trace());
+    let first = &json["diagnosis"][0];
+    assert_eq!(first["cause"], "leak", "{:#}", json["diagnosis"]);
+    let text = first["text"].as_str().unwrap_or("");
+    assert!(
+        text.contains("per_step_scratch (leaks.rs:"),
+        "the diagnosis should name the leaking line: {text}"
+    );
+    assert_eq!(json["ooms"].as_array().map(Vec::len), Some(1), "{out}");
+}

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::path::Path;
 
-use gpuleak_analysis::units::{bytes, count};
+use gpuleak_analysis::units::{bytes, count, wrap};
 use gpuleak_analysis::{Replay, Report, ReportOptions, Symbolizer, function_name, tidy_frame};
 use gpuleak_trace::{DecodeError, MemoryKind};
 
@@ -123,6 +123,7 @@ pub fn render_text(r: &Report, top: usize) -> String {
         }
     }
 
+    diagnosis(&mut s, r);
     findings(&mut s, r);
 
     let t = &r.totals;
@@ -291,6 +292,22 @@ fn site_label(frames: &[String], user_frame: usize) -> String {
         [] => "(no stack recorded)".to_string(),
         [only] => tidy_frame(only),
         [inner, caller, ..] => format!("{} <- {}", tidy_frame(inner), tidy_frame(caller)),
+    }
+}
+
+/// Why memory ran out, or would, as paragraphs wrapped for a terminal.
+fn diagnosis(s: &mut String, r: &Report) {
+    if r.diagnosis.is_empty() {
+        return;
+    }
+    let _ = writeln!(s);
+    let _ = writeln!(s, "Diagnosis:");
+    for d in &r.diagnosis {
+        let mut lead = "  ";
+        for line in wrap(&d.text, 96) {
+            let _ = writeln!(s, "{lead}{line}");
+            lead = "    ";
+        }
     }
 }
 

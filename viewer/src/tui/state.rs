@@ -16,6 +16,7 @@ use crossterm::event::Event;
 use gpuleak_analysis::units::bytes;
 use gpuleak_analysis::{
     AutoIterations, MemoryClass, Replay, Report, ReportOptions, Site, SiteKey, Symbolizer, growth,
+    short_frame,
 };
 use gpuleak_trace::MemoryKind;
 
@@ -258,6 +259,8 @@ pub struct App {
     /// Indices into `sites` of the findings, in their order (ranked once per analysis, not
     /// per frame).
     findings: Vec<usize>,
+    /// Why memory ran out, or would (the report's diagnosis).
+    pub diagnosis: Vec<gpuleak_analysis::Diagnosis>,
     /// The live set, largest first; `alloc_order` indexes it in the table's order, filtered.
     pub allocs: Vec<AllocRow>,
     pub alloc_order: Vec<usize>,
@@ -323,6 +326,7 @@ impl App {
             selected_series: Vec::new(),
             site_index: HashMap::new(),
             findings: Vec::new(),
+            diagnosis: Vec::new(),
             allocs: Vec::new(),
             alloc_order: Vec::new(),
             alloc_selected: 0,
@@ -619,6 +623,7 @@ impl App {
             )
         });
         self.findings = findings;
+        self.diagnosis = report.diagnosis.clone();
         self.allocs = alloc_rows(replay);
         self.iterations = iteration_rows(&self.bounds, self.bounds_partial, &self.series, replay);
         if self.iter_follow {
@@ -1253,19 +1258,6 @@ pub fn site_label(frames: &[String]) -> String {
         [] => "(no stack)".to_string(),
         [only] => short_frame(only),
         [inner, caller, ..] => format!("{} <- {}", short_frame(inner), short_frame(caller)),
-    }
-}
-
-/// "f (/long/path/file.c:12)" as "f (file.c:12)": the line is for finding the site at a glance;
-/// the stack beside it has the whole path.
-pub fn short_frame(frame: &str) -> String {
-    match (frame.rfind(" ("), frame.ends_with(')')) {
-        (Some(open), true) => {
-            let inside = &frame[open + 2..frame.len() - 1];
-            let file = inside.rsplit('/').next().unwrap_or(inside);
-            format!("{} ({file})", &frame[..open])
-        }
-        _ => frame.to_string(),
     }
 }
 

@@ -8,34 +8,57 @@ use ratatui::symbols::Marker;
 use ratatui::text::Line;
 use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Paragraph};
 
+use gpuleak_analysis::Cause;
+
 use super::super::state::App;
 use super::{dim, verdict_style};
 
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let findings = app.findings();
-    let rows = (findings.len().max(1) as u16 + 2).min(area.height / 2);
+    // The diagnosis first, wrapped: it says why memory ran out (or would); the findings below
+    // are the sites it rests on.
+    let width = usize::from(area.width.saturating_sub(2)).max(1);
+    let diagnosis: Vec<Line> = app
+        .diagnosis
+        .iter()
+        .flat_map(|d| {
+            let style = cause_style(app, d.cause);
+            gpuleak_analysis::units::wrap(&d.text, width)
+                .into_iter()
+                .map(move |l| Line::styled(l, style))
+        })
+        .collect();
+    let wanted = diagnosis.len() + findings.len().max(1);
+    let rows = (wanted as u16 + 2).min(area.height / 2);
     let [chart, list] =
         Layout::vertical([Constraint::Min(4), Constraint::Length(rows)]).areas(area);
     draw_chart(frame, app, chart);
 
-    let lines: Vec<Line> = if findings.is_empty() {
-        vec![Line::from("no leak, sawtooth or plateau found")]
+    let mut lines = diagnosis;
+    if findings.is_empty() {
+        lines.push(Line::from("no leak, sawtooth or plateau found"));
     } else {
-        findings
-            .iter()
-            .take(usize::from(rows.saturating_sub(2)))
-            .map(|s| {
-                Line::styled(
-                    app.finding_text(s),
-                    verdict_style(app, s.verdict.as_deref()),
-                )
-            })
-            .collect()
-    };
+        lines.extend(findings.iter().map(|s| {
+            Line::styled(
+                app.finding_text(s),
+                verdict_style(app, s.verdict.as_deref()),
+            )
+        }));
+    }
+    lines.truncate(usize::from(rows.saturating_sub(2)));
     frame.render_widget(
         Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" Findings ")),
         list,
     );
+}
+
+/// Red for what makes a program run out of memory, yellow for memory held for nothing.
+fn cause_style(app: &App, cause: Cause) -> Style {
+    match cause {
+        Cause::Healthy => Style::default(),
+        Cause::PoolRetention => style(app, Color::Yellow),
+        _ => style(app, Color::Red),
+    }
 }
 
 fn style(app: &App, color: Color) -> Style {

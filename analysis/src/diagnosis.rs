@@ -1,0 +1,284 @@
+//! Why memory ran out, or would: the report's figures read as one or two sentences a person can
+//! act on. The question users bring is "CUDA out of memory after some steps: is my input too
+//! large, is something wasteful, or does something leak?", and each answer points somewhere
+//! different (a smaller batch, the allocator's settings, a line of code).
+//!
+//! Built from a finished [`Report`] alone, so the text report, the JSON and the live view say
+//! the same thing.
+
+use serde::Serialize;
+
+use crate::growth;
+use crate::report::{Oom, Report, Site};
+use crate::symbols::short_frame;
+use crate::units::bytes;
+
+/// What a diagnosis blames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// Memory grows every iteration at one or more sites.
+    Leak,
+    /// Memory ran out before it could grow: the work itself needs more than the device has.
+    TooLarge,
+    /// Nothing grows over iterations, yet one iteration's peak did not fit.
+    Peak,
+    /// The device had more free than was asked, but not in one piece.
+    Fragmentation,
+    /// Pools keep much more than is live: freed memory stays reserved.
+    PoolRetention,
+    /// Nothing grows; memory stays within what the device has.
+    Healthy,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Diagnosis {
+    pub cause: Cause,
+    /// One paragraph, with the figures and the sites it rests on.
+    pub text: String,
+}
+
+/// Without the device's free memory at the failure, a leak must hold this share of what was live
+/// to be its cause.
+const LEAK_SHARE: f64 = 0.25;
+/// Pools keeping this many times what is live, and at least [`POOL_MIN`], are worth a word.
+const POOL_FACTOR: u64 = 2;
+const POOL_MIN: u64 = 256 << 20;
+
+/// The diagnoses of a report, most important first; empty for a trace with no device memory.
+pub fn diagnose(r: &Report) -> Vec<Diagnosis> {
+    let mut out = Vec::new();
+    let leaks: Vec<&Site> = r
+        .sites
+        .iter()
+        .filter(|s| s.verdict.as_deref() == Some("leak"))
+        .collect();
+    let per = if r.iterations.source.as_deref() == Some("time") {
+        "time window"
+    } else {
+        "iteration"
+    };
+    // The last failure is the one a program dies of; earlier ones may have been retried (PyTorch
+    // empties its cache and tries again).
+    if let Some(o) = r.ooms.iter().rev().find(|o| o.memory.name() == "device") {
+        out.push(out_of_memory(r, o, &leaks, per));
+    }
+    // A leak that did not cause the failure (or there was none) still fills the device.
+    if let Some(first) = leaks.first()
+        && out.first().is_none_or(|d| d.cause != Cause::Leak)
+    {
+        let opening = if out.is_empty() {
+            "No out-of-memory failure in this run, but"
+        } else {
+            "Besides,"
+        };
+        let mut text = format!(
+            "{opening} {} {} memory every {per}: {}",
+            count_sites(leaks.len()),
+            if leaks.len() == 1 { "keeps" } else { "keep" },
+            leak_phrase(first, per)
+        );
+        if let Some(n) = first.full_at_iteration {
+            text.push_str(&format!("; at this rate the device is full at {per} ~{n}"));
+        }
+        text.push('.');
+        out.push(Diagnosis {
+            cause: Cause::Leak,
+            text,
+        });
+    }
+    let pools = r.pools.reserved_bytes_at_end;
+    let live = r.memory.device_live_bytes_at_end;
+    if pools >= POOL_MIN && pools >= POOL_FACTOR * live {
+        out.push(Diagnosis {
+            cause: Cause::PoolRetention,
+            text: format!(
+                "Memory pools still hold {} while {} is live: what the program freed stays \
+                 reserved for reuse (the stream-ordered pool's release threshold, or PyTorch's \
+                 caching allocator). nvidia-smi and other processes see it as used; it is not a \
+                 leak, and trimming the pool (torch.cuda.empty_cache(), cuMemPoolTrimTo) gives \
+                 it back.",
+                bytes(pools),
+                bytes(live)
+            ),
+        });
+    }
+    let judged = r.sites.iter().any(|s| s.verdict.is_some());
+    if out.is_empty() && judged {
+        out.push(Diagnosis {
+            cause: Cause::Healthy,
+            text: format!(
+                "No leak: no site's memory grows over the {} {per}s, and device memory peaked at \
+                 {}.",
+                r.iterations.count,
+                bytes(r.memory.device_peak_live_bytes),
+            ),
+        });
+    }
+    out
+}
+
+fn out_of_memory(r: &Report, o: &Oom, leaks: &[&Site], per: &str) -> Diagnosis {
+    let when = match o.iteration {
+        Some(i) => format!("in {per} {i}"),
+        None => format!("before the first {per}"),
+    };
+    let on_device = o
+        .device_total_bytes
+        .map_or(String::new(), |t| format!(" on a {} device", bytes(t)));
+    let failed = format!(
+        "{} of {} failed{on_device}",
+        o.api,
+        bytes(o.requested_bytes)
+    );
+    // What the leaking sites held at the failure, from its live set.
+    let leaked: u64 = o
+        .live_by_site
+        .iter()
+        .filter(|held| leaks.iter().any(|s| s.frames == held.frames))
+        .map(|held| held.live_bytes)
+        .sum();
+    let share = if o.live_bytes == 0 {
+        0.0
+    } else {
+        leaked as f64 / o.live_bytes as f64
+    };
+    // The leak caused the failure when, without what it held, the request would have fit.
+    let caused = match o.device_free_bytes {
+        Some(free) => leaked > 0 && leaked >= o.requested_bytes.saturating_sub(free),
+        None => share >= LEAK_SHARE,
+    };
+    if let Some(first) = leaks.first()
+        && caused
+    {
+        return Diagnosis {
+            cause: Cause::Leak,
+            text: format!(
+                "Out of memory {when} because of a leak: {}. The leaking {} held {} ({:.0}%) of \
+                 the {} live when {failed}.",
+                leak_phrase(first, per),
+                if leaks.len() == 1 { "site" } else { "sites" },
+                bytes(leaked),
+                share * 100.0,
+                bytes(o.live_bytes)
+            ),
+        };
+    }
+    let holders = holders(o);
+    // Other processes, the CUDA context and memory outside the calls gpuleak sees.
+    let outside = match (o.device_total_bytes, o.device_free_bytes) {
+        (Some(total), Some(free)) => total.saturating_sub(free).saturating_sub(o.live_bytes),
+        _ => 0,
+    };
+    let outside_note = match o.device_total_bytes {
+        Some(total) if outside >= total / 10 => format!(
+            " {} more of the device was in use outside this process's allocations (the CUDA \
+             context, memory pools' reserve, other processes).",
+            bytes(outside)
+        ),
+        _ => String::new(),
+    };
+    if let Some(free) = o.device_free_bytes
+        && free >= o.requested_bytes
+    {
+        return Diagnosis {
+            cause: Cause::Fragmentation,
+            text: format!(
+                "Out of memory {when} although the device still had {} free, more than the {} \
+                 asked: the free memory is not in one piece (fragmentation), or is held for \
+                 another context. {failed} with {} live; the largest holders: \
+                 {holders}.{outside_note}",
+                bytes(free),
+                bytes(o.requested_bytes),
+                bytes(o.live_bytes)
+            ),
+        };
+    }
+    let early = match o.iteration {
+        None => true,
+        Some(i) => i < growth::warm_up(r.iterations.count as usize).max(1) as u64,
+    };
+    if let Some(total) = o.device_total_bytes
+        && o.requested_bytes > total
+    {
+        return Diagnosis {
+            cause: Cause::TooLarge,
+            text: format!(
+                "Out of memory {when}: one allocation asked for more than the whole device ({} \
+                 of {} failed on a {} device), so the work is too large for this GPU as it is \
+                 split (batch, resolution or model size), whatever else is freed.",
+                o.api,
+                bytes(o.requested_bytes),
+                bytes(total)
+            ),
+        };
+    }
+    if early {
+        return Diagnosis {
+            cause: Cause::TooLarge,
+            text: format!(
+                "Out of memory {when}, before memory could grow over {per}s: the work needs \
+                 more than the device has (input too large: batch, resolution or model). \
+                 {failed} with {} live; the largest holders: {holders}.{outside_note}",
+                bytes(o.live_bytes)
+            ),
+        };
+    }
+    Diagnosis {
+        cause: Cause::Peak,
+        text: format!(
+            "Out of memory {when}, with no site growing over {per}s: memory stays level from \
+             {per} to {per}, but this one's peak did not fit. {failed} with {} live; \
+             the largest holders: {holders}.{outside_note}",
+            bytes(o.live_bytes)
+        ),
+    }
+}
+
+/// "denoise_step (sampler.c:154) grows +3.00 MiB/iteration (438 MiB live at the end)".
+fn leak_phrase(s: &Site, per: &str) -> String {
+    let growth = s.bytes_per_iteration.unwrap_or(0);
+    let sign = if growth < 0 { "-" } else { "+" };
+    format!(
+        "{} grows {sign}{}/{per} ({} live at the end)",
+        site_name(&s.frames, s.user_frame),
+        bytes(growth.unsigned_abs()),
+        bytes(s.live_bytes_at_end)
+    )
+}
+
+/// The three largest holders of an out-of-memory failure's live set.
+fn holders(o: &Oom) -> String {
+    let named: Vec<String> = o
+        .live_by_site
+        .iter()
+        .take(3)
+        .map(|s| {
+            format!(
+                "{} ({})",
+                site_name(&s.frames, s.user_frame),
+                bytes(s.live_bytes)
+            )
+        })
+        .collect();
+    if named.is_empty() {
+        "none recorded".to_string()
+    } else {
+        named.join(", ")
+    }
+}
+
+fn site_name(frames: &[String], user_frame: usize) -> String {
+    frames
+        .get(user_frame)
+        .or(frames.first())
+        .map_or("(no stack)".to_string(), |f| short_frame(f))
+}
+
+fn count_sites(n: usize) -> String {
+    if n == 1 {
+        "one site".to_string()
+    } else {
+        format!("{n} sites")
+    }
+}

@@ -1,0 +1,139 @@
+//! Why memory ran out: each story of the mission (a leak, an input too large, a peak that does
+//! not fit, fragmentation, pools that keep what was freed) gets its own diagnosis.
+
+mod common;
+
+use common::*;
+use gpuleak_analysis::{Cause, Report};
+use gpuleak_trace::Api;
+
+// Sites: 1 weights, 2 per-step buffers, 3 scratch. The builder's failures report 100 MiB free of
+// 16 GiB.
+
+fn causes(r: &Report) -> Vec<Cause> {
+    r.diagnosis.iter().map(|d| d.cause).collect()
+}
+
+/// `steps` steps, each with 64 MiB of scratch and, with `leak`, 3 MiB kept, after 4 GiB of
+/// weights; then a failure of `request` bytes in the last step.
+fn run(steps: u64, leak: u64, request: u64) -> Report {
+    let mut t = Trace::new();
+    t.alloc(0x100, 4 * GIB, 1);
+    for step in 0..steps {
+        t.marker();
+        if leak > 0 {
+            t.alloc(0x1000 + step, leak, 2);
+        }
+        t.alloc(0x9000 + step, 64 * MIB, 3).free(0x9000 + step);
+    }
+    if request > 0 {
+        t.event(Api::CudaMalloc, 0, request, 2, 3);
+    }
+    t.report()
+}
+
+#[test]
+fn an_oom_after_a_per_step_leak_is_blamed_on_the_leak_and_its_share() {
+    // 200 steps of 30 MiB: 5.9 GiB leaked against 4 GiB of weights.
+    let r = run(200, 30 * MIB, 256 * MIB);
+    assert_eq!(causes(&r), [Cause::Leak]);
+    let text = &r.diagnosis[0].text;
+    assert!(text.contains("because of a leak"), "{text}");
+    assert!(text.contains("+30.0 MiB/iteration"), "{text}");
+    // 5.86 GiB of the 9.86 GiB live.
+    assert!(text.contains("(59%)"), "{text}");
+    assert!(text.contains("in iteration 199"), "{text}");
+}
+
+#[test]
+fn an_oom_in_the_first_step_with_nothing_grown_is_an_input_too_large() {
+    let r = run(1, 0, 14 * GIB);
+    assert_eq!(causes(&r), [Cause::TooLarge]);
+    let text = &r.diagnosis[0].text;
+    assert!(text.contains("before memory could grow"), "{text}");
+    // The weights are named as what held the memory.
+    assert!(text.contains("(4.00 GiB)"), "{text}");
+}
+
+#[test]
+fn a_request_larger_than_the_device_is_too_large_whatever_else_is_live() {
+    let r = run(30, 0, 20 * GIB);
+    assert_eq!(causes(&r)[0], Cause::TooLarge);
+    assert!(
+        r.diagnosis[0].text.contains("more than the whole device"),
+        "{}",
+        r.diagnosis[0].text
+    );
+}
+
+#[test]
+fn a_late_oom_with_flat_memory_is_the_peak_of_one_iteration() {
+    let r = run(30, 0, 2 * GIB);
+    assert_eq!(causes(&r), [Cause::Peak]);
+    assert!(
+        r.diagnosis[0].text.contains("in iteration 29"),
+        "{}",
+        r.diagnosis[0].text
+    );
+}
+
+#[test]
+fn an_oom_with_more_free_than_asked_is_fragmentation() {
+    // The failure reports 100 MiB free; 64 MiB were asked.
+    let r = run(30, 0, 64 * MIB);
+    assert_eq!(causes(&r), [Cause::Fragmentation]);
+}
+
+#[test]
+fn a_leak_that_did_not_cause_the_failure_is_still_said() {
+    // 1 MiB a step is a small share of what was live when 14 GiB were asked.
+    let r = run(30, MIB, 14 * GIB);
+    assert_eq!(causes(&r), [Cause::Peak, Cause::Leak]);
+    assert!(r.diagnosis[1].text.starts_with("Besides,"));
+}
+
+#[test]
+fn a_leak_without_any_failure_says_when_the_device_fills() {
+    let r = run(30, 3 * MIB, 0);
+    assert_eq!(causes(&r), [Cause::Leak]);
+    assert!(
+        r.diagnosis[0]
+            .text
+            .starts_with("No out-of-memory failure in this run"),
+        "{}",
+        r.diagnosis[0].text
+    );
+}
+
+#[test]
+fn pools_that_keep_what_was_freed_are_no_leak_but_are_said() {
+    let pool = 0x77;
+    let mut t = Trace::new();
+    for step in 0..20u64 {
+        t.marker();
+        t.async_alloc(0x1000 + step, 64 * MIB, pool, 2 * GIB);
+        t.event(Api::CuMemFreeAsync, 0x1000 + step, 0, 0, 1);
+    }
+    let r = t.report();
+    assert_eq!(causes(&r), [Cause::PoolRetention]);
+    assert!(
+        r.diagnosis[0].text.contains("2.00 GiB"),
+        "{}",
+        r.diagnosis[0].text
+    );
+}
+
+#[test]
+fn a_run_where_nothing_grows_is_healthy() {
+    let r = run(30, 0, 0);
+    assert_eq!(causes(&r), [Cause::Healthy]);
+}
+
+#[test]
+fn the_json_carries_the_diagnosis() {
+    let r = run(30, 3 * MIB, 0);
+    let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+    assert_eq!(json["diagnosis"][0]["cause"], "leak");
+    let text = json["diagnosis"][0]["text"].as_str().unwrap();
+    assert!(text.contains("+3.00 MiB/iteration"), "{text}");
+}
