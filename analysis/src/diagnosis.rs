@@ -67,16 +67,17 @@ pub fn diagnose(r: &Report) -> Vec<Diagnosis> {
     if let Some(first) = leaks.first()
         && out.first().is_none_or(|d| d.cause != Cause::Leak)
     {
-        let opening = if out.is_empty() {
-            "No out-of-memory failure in this run, but"
-        } else {
-            "Besides,"
+        let opening = match (out.is_empty(), r.complete) {
+            (true, true) => "No out-of-memory failure in this run, but",
+            // A trace still being written (or cut short): what is known so far.
+            (true, false) => "No out-of-memory failure so far, but",
+            (false, _) => "Besides,",
         };
         let mut text = format!(
             "{opening} {} {} memory every {per}: {}",
             count_sites(leaks.len()),
             if leaks.len() == 1 { "keeps" } else { "keep" },
-            leak_phrase(first, per)
+            leak_phrase(first, per, r.complete)
         );
         if let Some(n) = first.full_at_iteration {
             text.push_str(&format!("; at this rate the device is full at {per} ~{n}"));
@@ -156,7 +157,7 @@ fn out_of_memory(r: &Report, o: &Oom, leaks: &[&Site], per: &str) -> Diagnosis {
             text: format!(
                 "Out of memory {when} because of a leak: {}. The leaking {} held {} ({:.0}%) of \
                  the {} live when {failed}.",
-                leak_phrase(first, per),
+                leak_phrase(first, per, r.complete),
                 if leaks.len() == 1 { "site" } else { "sites" },
                 bytes(leaked),
                 share * 100.0,
@@ -235,12 +236,14 @@ fn out_of_memory(r: &Report, o: &Oom, leaks: &[&Site], per: &str) -> Diagnosis {
     }
 }
 
-/// "denoise_step (sampler.c:154) grows +3.00 MiB/iteration (438 MiB live at the end)".
-fn leak_phrase(s: &Site, per: &str) -> String {
+/// "denoise_step (sampler.c:154) grows +3.00 MiB/iteration (438 MiB live at the end)"; "live
+/// now" while the trace is still being written.
+fn leak_phrase(s: &Site, per: &str, complete: bool) -> String {
     let growth = s.bytes_per_iteration.unwrap_or(0);
     let sign = if growth < 0 { "-" } else { "+" };
+    let when = if complete { "at the end" } else { "now" };
     format!(
-        "{} grows {sign}{}/{per} ({} live at the end)",
+        "{} grows {sign}{}/{per} ({} live {when})",
         site_name(&s.frames, s.user_frame),
         bytes(growth.unsigned_abs()),
         bytes(s.live_bytes_at_end)

@@ -14,9 +14,15 @@ fn causes(r: &Report) -> Vec<Cause> {
     r.diagnosis.iter().map(|d| d.cause).collect()
 }
 
-/// `steps` steps, each with 64 MiB of scratch and, with `leak`, 3 MiB kept, after 4 GiB of
-/// weights; then a failure of `request` bytes in the last step.
+/// `steps` steps, each with 64 MiB of scratch and, with `leak`, that many bytes kept, after
+/// 4 GiB of weights; then a failure of `request` bytes in the last step, and a clean exit.
 fn run(steps: u64, leak: u64, request: u64) -> Report {
+    let mut t = steps_of(steps, leak, request);
+    t.trailer();
+    t.report()
+}
+
+fn steps_of(steps: u64, leak: u64, request: u64) -> Trace {
     let mut t = Trace::new();
     t.alloc(0x100, 4 * GIB, 1);
     for step in 0..steps {
@@ -29,7 +35,7 @@ fn run(steps: u64, leak: u64, request: u64) -> Report {
     if request > 0 {
         t.event(Api::CudaMalloc, 0, request, 2, 3);
     }
-    t.report()
+    t
 }
 
 #[test]
@@ -103,6 +109,17 @@ fn a_leak_without_any_failure_says_when_the_device_fills() {
         "{}",
         r.diagnosis[0].text
     );
+}
+
+#[test]
+fn while_the_program_runs_the_diagnosis_speaks_of_now() {
+    let r = steps_of(30, 3 * MIB, 0).report();
+    let text = &r.diagnosis[0].text;
+    assert!(
+        text.starts_with("No out-of-memory failure so far"),
+        "{text}"
+    );
+    assert!(text.contains("live now"), "{text}");
 }
 
 #[test]
