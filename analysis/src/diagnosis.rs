@@ -27,6 +27,8 @@ pub enum Cause {
     Fragmentation,
     /// Pools keep much more than is live: freed memory stays reserved.
     PoolRetention,
+    /// Memory kept through a cycle of iterations and given back at its end: it sets the peak.
+    HeldPerCycle,
     /// Nothing grows; memory stays within what the device has.
     Healthy,
 }
@@ -101,6 +103,24 @@ pub fn diagnose(r: &Report) -> Vec<Diagnosis> {
                  it back.",
                 bytes(pools),
                 bytes(live)
+            ),
+        });
+    }
+    if let Some(saw) = r
+        .sites
+        .iter()
+        .filter(|s| s.verdict.as_deref() == Some("sawtooth"))
+        .max_by_key(|s| s.bytes_per_iteration)
+    {
+        out.push(Diagnosis {
+            cause: Cause::HeldPerCycle,
+            text: format!(
+                "{} keeps {}/{per} through each cycle (an image, say) and gives it back at the \
+                 cycle's end: no leak, but it raises the peak with every {per} of the cycle. \
+                 If nothing needs it until then (an autograd graph kept without \
+                 torch.no_grad(), a per-step preview), freeing it each {per} lowers the peak.",
+                site_name(&saw.frames, saw.user_frame),
+                bytes(saw.bytes_per_iteration.unwrap_or(0).unsigned_abs())
             ),
         });
     }

@@ -136,7 +136,20 @@ pub fn judge(v: &[u64]) -> Option<Judgement> {
         }
     }
     if drops >= 2 {
-        return judgement(Verdict::Sawtooth, (drops as f64 / 3.0).min(1.0) * sample);
+        // Over the whole run a sawtooth's slope is about zero; what it costs is how fast it
+        // climbs within a cycle: the median of its rising steps.
+        let mut rises: Vec<u64> = v
+            .windows(2)
+            .filter(|w| w[1] > w[0])
+            .map(|w| w[1] - w[0])
+            .collect();
+        rises.sort_unstable();
+        let climb = rises.get(rises.len() / 2).copied().unwrap_or(0);
+        return Some(Judgement {
+            verdict: Verdict::Sawtooth,
+            bytes_per_iteration: i64::try_from(climb).unwrap_or(i64::MAX),
+            confidence: round2((drops as f64 / 3.0).min(1.0) * sample),
+        });
     }
 
     // Plateau: flat for the last 30% or more, higher than where it started.
@@ -226,9 +239,11 @@ mod tests {
     }
 
     #[test]
-    fn a_reset_every_few_steps_is_a_sawtooth() {
+    fn a_reset_every_few_steps_is_a_sawtooth_that_climbs_by_its_step() {
         let v: Vec<u64> = (0..30).map(|i| (i % 10 + 1) * MIB).collect();
-        assert_eq!(judge(&v).unwrap().verdict, Verdict::Sawtooth);
+        let j = judge(&v).unwrap();
+        assert_eq!(j.verdict, Verdict::Sawtooth);
+        assert_eq!(j.bytes_per_iteration, MIB as i64);
     }
 
     #[test]

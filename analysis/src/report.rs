@@ -226,7 +226,8 @@ pub struct Site {
     /// "plateau" or "steady"; null for memory other than device memory and for sites seen in
     /// fewer than 3 iterations.
     pub verdict: Option<String>,
-    /// The robust (Theil–Sen) slope of live bytes at iteration ends; null when no verdict.
+    /// The robust (Theil–Sen) slope of live bytes at iteration ends; for a sawtooth, the median
+    /// of its rising steps (its slope over the run is about zero); null when no verdict.
     pub bytes_per_iteration: Option<i64>,
     /// How sure the verdict is, 0 to 1; null when no verdict.
     pub confidence: Option<f64>,
