@@ -12,9 +12,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about = "Find where GPU memory goes in CUDA programs, with no code change",
     long_about = "Find where GPU memory goes in CUDA programs, with no code change.\n\n\
         gpuleak runs your program with a small library preloaded (LD_PRELOAD) that records every \
-        CUDA allocation and free with its call stack into a trace file. `gpuleak report` then \
-        shows what was still allocated at exit, which call sites allocated it, and what was live \
-        when an allocation failed for lack of memory.",
+        CUDA allocation and free with its call stack (Python frames too, for Python programs) \
+        into a trace file, and shows it live in the terminal. It finds the program's iterations \
+        (steps), tells which call sites grow memory every iteration (leaks) and when the device \
+        will be full, and why an allocation failed for lack of memory: a leak, an input too \
+        large for the device, one iteration's peak, or fragmentation. `gpuleak report`, `view` \
+        and `diff` read a saved trace later.",
     after_help = "Examples:\n  \
         gpuleak run -- python sample.py --steps 50\n  \
         gpuleak run -o sd.trace ./sampler\n  \
