@@ -86,9 +86,27 @@ fn frames(site: &Value) -> Vec<&str> {
         .collect()
 }
 
-/// A Python frame as the report shows it: `function (/path/python_sampler.py:LINE)`.
+/// Whether `python3` gives code objects their qualified name (`co_qualname`, 3.11+); before,
+/// frames are named by the bare function (`alloc`, not `Cuda.alloc`).
+fn qualified_names() -> bool {
+    static QUALIFIED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *QUALIFIED.get_or_init(|| {
+        Command::new("python3")
+            .args(["-c", "import sys; print(sys.version_info >= (3, 11))"])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "True")
+    })
+}
+
+/// A Python frame as the report shows it: `function (/path/python_sampler.py:LINE)`;
+/// `function` is qualified (`Cuda.alloc`), as CPython 3.11+ names it.
 fn python_frame(function: &str, site: &str) -> String {
-    format!("{function} ({}:{})", script().display(), line_of(site))
+    let name = if qualified_names() {
+        function
+    } else {
+        function.rsplit('.').next().unwrap_or(function)
+    };
+    format!("{name} ({}:{})", script().display(), line_of(site))
 }
 
 /// The frames that are the program's Python code.
@@ -239,7 +257,11 @@ fn a_python_thread_holding_the_gil_gets_its_own_python_frames() {
     let leak = site_with(&json, &python_frame("Sampler.denoise_step", "leak"));
     let all = frames(leak);
     assert!(
-        all.iter().any(|f| f.starts_with("Thread.run (")),
+        all.iter().any(|f| f.starts_with(if qualified_names() {
+            "Thread.run ("
+        } else {
+            "run ("
+        })),
         "the worker thread's stack: {all:?}"
     );
     assert!(
