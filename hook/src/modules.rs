@@ -69,9 +69,15 @@ unsafe extern "C" fn visit(
             .unwrap_or("")
     };
     let path = if name.is_empty() {
-        // The main program has no name here.
-        std::fs::read_link("/proc/self/exe")
-            .map(|p| p.to_string_lossy().into_owned())
+        // The main program has no name here. /proc/self/exe is the loader itself when a program
+        // is started as `ld-linux-x86-64.so.2 PROGRAM` (an interpreter built for a newer glibc),
+        // so the file mapped where the program lies comes first.
+        mapped_path(start)
+            .or_else(|| {
+                std::fs::read_link("/proc/self/exe")
+                    .ok()
+                    .map(|p| p.to_string_lossy().into_owned())
+            })
             .unwrap_or_default()
     } else if !name.starts_with('/') && name.contains('/') {
         // Found through a relative LD_LIBRARY_PATH entry: readers may run elsewhere.
@@ -89,6 +95,26 @@ unsafe extern "C" fn visit(
         build_id,
     });
     0
+}
+
+/// The file mapped at `addr`, from /proc/self/maps; `None` for an anonymous mapping or when the
+/// file cannot be read.
+fn mapped_path(addr: u64) -> Option<String> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    maps.lines().find_map(|line| {
+        // "start-end perms offset dev inode   path"
+        let mut fields = line.splitn(6, ' ');
+        let (lo, hi) = fields.next()?.split_once('-')?;
+        let (lo, hi) = (
+            u64::from_str_radix(lo, 16).ok()?,
+            u64::from_str_radix(hi, 16).ok()?,
+        );
+        if !(lo..hi).contains(&addr) {
+            return None;
+        }
+        let path = fields.nth(4)?.trim_start();
+        path.starts_with('/').then(|| path.to_string())
+    })
 }
 
 /// Reads NT_GNU_BUILD_ID from a loaded PT_NOTE segment.

@@ -397,6 +397,34 @@ fn stacks_name_the_allocating_functions_and_leave_the_hook_out() {
 }
 
 #[test]
+fn a_program_started_through_the_dynamic_loader_still_names_its_own_frames() {
+    // How one runs an interpreter built for a newer glibc: /proc/self/exe is then the loader.
+    let loader = Path::new("/lib64/ld-linux-x86-64.so.2");
+    if !loader.exists() {
+        eprintln!("skipped: no {}", loader.display());
+        return;
+    }
+    let out = Run::new(loader)
+        .arg(gpuleak_tests::program("runtime_basic"))
+        .hook()
+        .run();
+    out.assert_success();
+    let json = gpuleak_tests::report_json(out.trace());
+    let innermost: Vec<&str> = json["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["frames"][0].as_str())
+        .collect();
+    assert!(
+        innermost
+            .iter()
+            .any(|f| f.starts_with("alloc_weights (") && f.contains("runtime_basic.c:")),
+        "the program's frames should be named: {innermost:#?}"
+    );
+}
+
+#[test]
 fn stacks_off_records_the_same_events_without_stacks() {
     let out = Run::program("runtime_basic")
         .env("GPULEAK_STACKS", "off")
