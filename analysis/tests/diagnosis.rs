@@ -142,21 +142,7 @@ fn pools_that_keep_what_was_freed_are_no_leak_but_are_said() {
 
 #[test]
 fn memory_kept_through_each_image_is_said_to_raise_the_peak() {
-    let mut t = Trace::new();
-    let mut addr = 0x1000;
-    for _image in 0..4 {
-        let mut held = Vec::new();
-        for _step in 0..10 {
-            t.marker();
-            t.alloc(addr, 8 * MIB, 2);
-            held.push(addr);
-            addr += 1;
-        }
-        for a in held {
-            t.free(a);
-        }
-    }
-    let r = t.report();
+    let r = kept_through_each_image(4, 10, 8 * MIB).report();
     assert_eq!(causes(&r), [Cause::HeldPerCycle]);
     assert!(
         r.diagnosis[0].text.contains("8.00 MiB/iteration"),

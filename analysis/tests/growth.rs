@@ -53,21 +53,7 @@ fn weights_loaded_before_the_first_marker_are_not_a_leak() {
 
 #[test]
 fn a_sawtooth_released_at_each_images_end_is_a_sawtooth() {
-    let mut t = Trace::new();
-    let mut addr = 0x1000;
-    for _image in 0..4 {
-        let mut held = Vec::new();
-        for _step in 0..10 {
-            t.marker();
-            t.alloc(addr, 8 * MIB, 2);
-            held.push(addr);
-            addr += 1;
-        }
-        for a in held {
-            t.free(a);
-        }
-    }
-    let r = t.report();
+    let r = kept_through_each_image(4, 10, 8 * MIB).report();
     assert_eq!(verdict(&r, 2), Some("sawtooth"));
 }
 

@@ -297,6 +297,26 @@ impl Trace {
     }
 }
 
+/// `images` images of `steps` steps, each step keeping `size` bytes at site 2 until its image
+/// ends (an autograd graph kept through an image): a sawtooth.
+pub fn kept_through_each_image(images: u64, steps: u64, size: u64) -> Trace {
+    let mut t = Trace::new();
+    let mut addr = 0x1000;
+    for _image in 0..images {
+        let mut held = Vec::new();
+        for _step in 0..steps {
+            t.marker();
+            t.alloc(addr, size, 2);
+            held.push(addr);
+            addr += 1;
+        }
+        for a in held {
+            t.free(a);
+        }
+    }
+    t
+}
+
 pub fn replay_bytes(bytes: &[u8]) -> Result<Replay, DecodeError> {
     Replay::from_reader(&mut Reader::new(bytes)?)
 }
