@@ -21,6 +21,8 @@ pub enum Cause {
     Leak,
     /// Memory ran out before it could grow: the work itself needs more than the device has.
     TooLarge,
+    /// Allocations failed but were retried and succeeded: memory was at the device's limit.
+    AtLimit,
     /// Nothing grows over iterations, yet one iteration's peak did not fit.
     Peak,
     /// The device had more free than was asked, but not in one piece.
@@ -60,10 +62,32 @@ pub fn diagnose(r: &Report) -> Vec<Diagnosis> {
     } else {
         "iteration"
     };
-    // The last failure is the one a program dies of; earlier ones may have been retried (PyTorch
-    // empties its cache and tries again).
-    if let Some(o) = r.ooms.iter().rev().find(|o| o.memory.name() == "device") {
+    // The last failure is the one a program dies of; failures retried with success (PyTorch
+    // empties its cache and tries again) did not stop it.
+    let device_ooms = || r.ooms.iter().filter(|o| o.memory.name() == "device");
+    if let Some(o) = device_ooms().rev().find(|o| !o.retried) {
         out.push(out_of_memory(r, o, &leaks, per));
+    } else if let Some(o) = device_ooms().next_back() {
+        let n = device_ooms().count();
+        let when = match o.iteration {
+            Some(i) => format!("by {per} {i}"),
+            None => format!("before the first {per}"),
+        };
+        out.push(Diagnosis {
+            cause: Cause::AtLimit,
+            text: format!(
+                "Memory reached the device's limit {when}: {} failed and each was retried with \
+                 success once the program freed memory (PyTorch's caching allocator empties \
+                 its cache and tries again), so the run went on, at the cost of those pauses. \
+                 The largest holders then: {}.",
+                if n == 1 {
+                    format!("{} of {}", o.api, bytes(o.requested_bytes))
+                } else {
+                    format!("{n} allocations")
+                },
+                holders(o)
+            ),
+        });
     }
     // A leak that did not cause the failure (or there was none) still fills the device.
     if let Some(first) = leaks.first()

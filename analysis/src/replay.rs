@@ -254,7 +254,15 @@ pub struct OomEvent {
     /// The live set of the request's class at the moment of failure, by site, largest first
     /// (at most [`OOM_SITES`]): what filled the device.
     pub live_by_site: Vec<(SiteKey, SiteStats)>,
+    pub tid: u32,
+    /// The same thread then made the same request, and it succeeded (within
+    /// [`RETRY_WINDOW_EVENTS`]): the program freed memory and tried again, as PyTorch's caching
+    /// allocator does (it empties its cache), so this failure was not fatal.
+    pub retried: bool,
 }
+
+/// How many events after a failure a successful retry of it is looked for.
+pub const RETRY_WINDOW_EVENTS: u64 = 100_000;
 
 /// Sites kept in an out-of-memory failure's live set.
 pub const OOM_SITES: usize = 10;
@@ -374,6 +382,8 @@ pub struct Replay {
     gpu_peak_live_bytes: u64,
     sites: HashMap<SiteKey, SiteStats>,
     ooms: Vec<OomEvent>,
+    /// Indices into `ooms` of failures whose retry may still come.
+    unretried: Vec<usize>,
     markers: u64,
     /// Distinct NVTX ranges, in the order first seen (at most [`MAX_RANGES`]).
     ranges: Vec<RangeStats>,
@@ -588,6 +598,21 @@ impl Replay {
         v
     }
 
+    /// A successful allocation may be the retry of a recent failure: same thread, same call,
+    /// same size.
+    fn match_retry(&mut self, e: &Event) {
+        let ooms = &mut self.ooms;
+        self.unretried.retain(|&i| {
+            let o = &mut ooms[i];
+            if e.seq.saturating_sub(o.seq) > RETRY_WINDOW_EVENTS {
+                return false;
+            }
+            let same = o.tid == e.tid && o.api == e.api && o.requested_bytes == e.size;
+            o.retried |= same;
+            !same
+        });
+    }
+
     fn alloc(&mut self, e: &Event) {
         let kind = e.api.memory();
         let class = MemoryClass::of_kind(kind);
@@ -613,9 +638,15 @@ impl Replay {
                     launches_before: self.launches,
                     ranges_before: self.ranges.iter().map(|r| r.count).collect(),
                     live_by_site: self.live_by_site(class),
+                    tid: e.tid,
+                    retried: false,
                 });
+                self.unretried.push(self.ooms.len() - 1);
             }
             return;
+        }
+        if !self.unretried.is_empty() {
+            self.match_retry(e);
         }
         let new = LiveAlloc {
             size: e.size,

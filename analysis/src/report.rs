@@ -273,6 +273,10 @@ pub struct Oom {
     pub seq: u64,
     /// Nanoseconds since the trace started.
     pub time_ns: u64,
+    /// The same thread made the same request again soon after and it succeeded: the program
+    /// freed memory and retried (PyTorch's caching allocator empties its cache), so this
+    /// failure was not what stopped it.
+    pub retried: bool,
 }
 
 /// One site of an out-of-memory failure's live set.
@@ -375,6 +379,7 @@ impl Report {
                 memory: o.class,
                 seq: o.seq,
                 time_ns: o.time_ns.saturating_sub(start_ns),
+                retried: o.retried,
             })
             .collect();
 

@@ -165,3 +165,29 @@ fn the_json_carries_the_diagnosis() {
     let text = json["diagnosis"][0]["text"].as_str().unwrap();
     assert!(text.contains("+3.00 MiB/iteration"), "{text}");
 }
+
+#[test]
+fn a_failure_retried_with_success_is_the_device_at_its_limit_not_the_end() {
+    // PyTorch's caching allocator: cudaMalloc fails, the cache is emptied, the same request
+    // succeeds, and sampling goes on.
+    let mut t = steps_of(30, 0, 2 * GIB);
+    t.alloc(0x7000, 2 * GIB, 3).free(0x7000);
+    t.trailer();
+    let r = t.report();
+    assert!(r.ooms[0].retried);
+    assert_eq!(causes(&r), [Cause::AtLimit]);
+    assert!(
+        r.diagnosis[0].text.contains("retried with success"),
+        "{}",
+        r.diagnosis[0].text
+    );
+
+    // A later failure that was not retried is what stopped the program.
+    let mut t = steps_of(30, 0, 2 * GIB);
+    t.alloc(0x7000, 2 * GIB, 3).free(0x7000);
+    t.event(Api::CudaMalloc, 0, 3 * GIB, 2, 3);
+    t.trailer();
+    let r = t.report();
+    assert!(r.ooms[0].retried && !r.ooms[1].retried);
+    assert_eq!(causes(&r), [Cause::Peak]);
+}

@@ -257,9 +257,14 @@ pub fn render_text(r: &Report, top: usize) -> String {
                 }
                 _ => String::new(),
             };
+            let retried = if o.retried {
+                "; retried soon after, with success"
+            } else {
+                ""
+            };
             let _ = writeln!(
                 s,
-                "  {} of {} failed with {} live{device}",
+                "  {} of {} failed with {} live{device}{retried}",
                 o.api,
                 bytes(o.requested_bytes),
                 bytes(o.live_bytes)
