@@ -27,6 +27,8 @@ pub enum Cause {
     Peak,
     /// The device had more free than was asked, but not in one piece.
     Fragmentation,
+    /// Most of the device was used outside the process's recorded allocations.
+    Elsewhere,
     /// Pools keep much more than is live: freed memory stays reserved.
     PoolRetention,
     /// Memory kept through a cycle of iterations and given back at its end: it sets the peak.
@@ -209,6 +211,21 @@ fn out_of_memory(r: &Report, o: &Oom, leaks: &[&Site], per: &str) -> Diagnosis {
             ),
         };
     }
+    if let Some(total) = o.device_total_bytes
+        && o.requested_bytes > total
+    {
+        return Diagnosis {
+            cause: Cause::TooLarge,
+            text: format!(
+                "Out of memory {when}: one allocation asked for more than the whole device ({} \
+                 of {} failed on a {} device), so the work is too large for this GPU as it is \
+                 split (batch, resolution or model size), whatever else is freed.",
+                o.api,
+                bytes(o.requested_bytes),
+                bytes(total)
+            ),
+        };
+    }
     let holders = holders(o);
     // Other processes, the CUDA context and memory outside the calls gpuleak sees.
     let outside = match (o.device_total_bytes, o.device_free_bytes) {
@@ -239,25 +256,27 @@ fn out_of_memory(r: &Report, o: &Oom, leaks: &[&Site], per: &str) -> Diagnosis {
             ),
         };
     }
+    // The process itself held little: the device was full of someone else's memory.
+    if let Some(total) = o.device_total_bytes
+        && outside > o.live_bytes
+        && outside >= total / 4
+    {
+        return Diagnosis {
+            cause: Cause::Elsewhere,
+            text: format!(
+                "Out of memory {when}, but this process held only {} of the device's {}: {} \
+                 was in use outside its recorded allocations — another process on the same GPU, \
+                 memory pools' reserve, or an allocator gpuleak does not see. {failed}.",
+                bytes(o.live_bytes),
+                bytes(total),
+                bytes(outside)
+            ),
+        };
+    }
     let early = match o.iteration {
         None => true,
         Some(i) => i < growth::warm_up(r.iterations.count as usize).max(1) as u64,
     };
-    if let Some(total) = o.device_total_bytes
-        && o.requested_bytes > total
-    {
-        return Diagnosis {
-            cause: Cause::TooLarge,
-            text: format!(
-                "Out of memory {when}: one allocation asked for more than the whole device ({} \
-                 of {} failed on a {} device), so the work is too large for this GPU as it is \
-                 split (batch, resolution or model size), whatever else is freed.",
-                o.api,
-                bytes(o.requested_bytes),
-                bytes(total)
-            ),
-        };
-    }
     if early {
         return Diagnosis {
             cause: Cause::TooLarge,

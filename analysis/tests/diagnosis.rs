@@ -7,8 +7,11 @@ use common::*;
 use gpuleak_analysis::{Cause, Report};
 use gpuleak_trace::Api;
 
-// Sites: 1 weights, 2 per-step buffers, 3 scratch. The builder's failures report 100 MiB free of
-// 16 GiB.
+// Sites: 1 weights, 2 per-step buffers, 3 scratch. A 16 GiB device whose CUDA context takes
+// 200 MiB.
+
+const TOTAL: u64 = 16 * GIB;
+const CONTEXT: u64 = 200 * MIB;
 
 fn causes(r: &Report) -> Vec<Cause> {
     r.diagnosis.iter().map(|d| d.cause).collect()
@@ -33,15 +36,18 @@ fn steps_of(steps: u64, leak: u64, request: u64) -> Trace {
         t.alloc(0x9000 + step, 64 * MIB, 3).free(0x9000 + step);
     }
     if request > 0 {
-        t.event(Api::CudaMalloc, 0, request, 2, 3);
+        // What the driver would say: all but what this process holds and its context.
+        let free = TOTAL - (4 * GIB + steps * leak) - CONTEXT;
+        t.out_of_memory(request, free, TOTAL, 3);
     }
     t
 }
 
 #[test]
 fn an_oom_after_a_per_step_leak_is_blamed_on_the_leak_and_its_share() {
-    // 200 steps of 30 MiB: 5.9 GiB leaked against 4 GiB of weights.
-    let r = run(200, 30 * MIB, 256 * MIB);
+    // 200 steps of 30 MiB: 5.9 GiB leaked against 4 GiB of weights; 5.9 GiB left free, and 6 GiB
+    // asked: without the leak it would have fit.
+    let r = run(200, 30 * MIB, 6 * GIB);
     assert_eq!(causes(&r), [Cause::Leak]);
     let text = &r.diagnosis[0].text;
     assert!(text.contains("because of a leak"), "{text}");
@@ -74,7 +80,7 @@ fn a_request_larger_than_the_device_is_too_large_whatever_else_is_live() {
 
 #[test]
 fn a_late_oom_with_flat_memory_is_the_peak_of_one_iteration() {
-    let r = run(30, 0, 2 * GIB);
+    let r = run(30, 0, 14 * GIB);
     assert_eq!(causes(&r), [Cause::Peak]);
     assert!(
         r.diagnosis[0].text.contains("in iteration 29"),
@@ -85,7 +91,7 @@ fn a_late_oom_with_flat_memory_is_the_peak_of_one_iteration() {
 
 #[test]
 fn an_oom_with_more_free_than_asked_is_fragmentation() {
-    // The failure reports 100 MiB free; 64 MiB were asked.
+    // 11.8 GiB free, and 64 MiB could not be had.
     let r = run(30, 0, 64 * MIB);
     assert_eq!(causes(&r), [Cause::Fragmentation]);
 }
@@ -170,8 +176,8 @@ fn the_json_carries_the_diagnosis() {
 fn a_failure_retried_with_success_is_the_device_at_its_limit_not_the_end() {
     // PyTorch's caching allocator: cudaMalloc fails, the cache is emptied, the same request
     // succeeds, and sampling goes on.
-    let mut t = steps_of(30, 0, 2 * GIB);
-    t.alloc(0x7000, 2 * GIB, 3).free(0x7000);
+    let mut t = steps_of(30, 0, 12 * GIB);
+    t.alloc(0x7000, 12 * GIB, 3).free(0x7000);
     t.trailer();
     let r = t.report();
     assert!(r.ooms[0].retried);
@@ -183,11 +189,29 @@ fn a_failure_retried_with_success_is_the_device_at_its_limit_not_the_end() {
     );
 
     // A later failure that was not retried is what stopped the program.
-    let mut t = steps_of(30, 0, 2 * GIB);
-    t.alloc(0x7000, 2 * GIB, 3).free(0x7000);
-    t.event(Api::CudaMalloc, 0, 3 * GIB, 2, 3);
+    let mut t = steps_of(30, 0, 12 * GIB);
+    t.alloc(0x7000, 12 * GIB, 3).free(0x7000);
+    t.out_of_memory(13 * GIB, TOTAL - 4 * GIB - CONTEXT, TOTAL, 3);
     t.trailer();
     let r = t.report();
     assert!(r.ooms[0].retried && !r.ooms[1].retried);
     assert_eq!(causes(&r), [Cause::Peak]);
+}
+
+#[test]
+fn a_device_full_of_other_memory_is_said_to_be_used_elsewhere() {
+    // 4 GiB live, and the failure reports 100 MiB free of 16 GiB: 11.9 GiB in use that this
+    // process did not allocate (another process on the GPU).
+    let mut t = steps_of(30, 0, 0);
+    t.out_of_memory(512 * MIB, 100 * MIB, TOTAL, 3);
+    t.trailer();
+    let r = t.report();
+    assert_eq!(causes(&r), [Cause::Elsewhere]);
+    assert!(
+        r.diagnosis[0]
+            .text
+            .contains("this process held only 4.00 GiB of the device's 16.0 GiB"),
+        "{}",
+        r.diagnosis[0].text
+    );
 }

@@ -112,7 +112,7 @@ pub fn run(args: &RunArgs) -> Result<i32, Fail> {
             &output_abs,
             started,
             log,
-            options,
+            options.clone(),
             child,
         ) {
             Watched::Ended(status) => status,
@@ -137,7 +137,7 @@ pub fn run(args: &RunArgs) -> Result<i32, Fail> {
         (None, None) => 1,
     };
 
-    summarize(program, &output, &output_abs, pid as u32, started);
+    summarize(program, &output, &output_abs, pid as u32, started, &options);
     Ok(code)
 }
 
@@ -552,7 +552,14 @@ fn expand_pid(p: &Path, pid: u32) -> PathBuf {
     PathBuf::from(OsStr::from_bytes(&out).to_os_string())
 }
 
-fn summarize(program: &OsStr, shown: &Path, abs: &Path, pid: u32, since: SystemTime) {
+fn summarize(
+    program: &OsStr,
+    shown: &Path,
+    abs: &Path,
+    pid: u32,
+    since: SystemTime,
+    options: &gpuleak_analysis::ReportOptions,
+) {
     let (main, extra) = find_traces(abs, pid, since);
     // Paths as the user wrote them: relative stays relative.
     let display = |p: &Path| -> String {
@@ -575,6 +582,10 @@ fn summarize(program: &OsStr, shown: &Path, abs: &Path, pid: u32, since: SystemT
     }
     if main_exists {
         eprintln!("gpuleak: {}", summary_line(&main, &display(&main)));
+        // The answer to "why" comes with the run; the sites and stacks stay in the report.
+        if let Some(d) = first_diagnosis(&main, options) {
+            eprintln!("gpuleak: {d} (details: gpuleak report {})", display(&main));
+        }
     }
     for (child, path) in &extra {
         eprintln!(
@@ -582,6 +593,17 @@ fn summarize(program: &OsStr, shown: &Path, abs: &Path, pid: u32, since: SystemT
             summary_line(path, &display(path))
         );
     }
+}
+
+/// The report's first diagnosis of a trace, if it has one.
+fn first_diagnosis(path: &Path, options: &gpuleak_analysis::ReportOptions) -> Option<String> {
+    let replay = load(path).ok()?;
+    let report = gpuleak_analysis::Report::build_with(
+        &replay,
+        &mut gpuleak_analysis::Symbolizer::new(),
+        options,
+    );
+    report.diagnosis.into_iter().next().map(|d| d.text)
 }
 
 fn summary_line(path: &Path, shown: &str) -> String {

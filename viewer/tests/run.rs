@@ -149,12 +149,24 @@ fn the_summary_counts_what_the_trace_holds_and_lists_child_traces() {
         ],
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let lines = ours(&o);
+    assert_eq!(lines.len(), 3, "{lines:#?}");
     assert_eq!(
-        ours(&o),
-        vec![
-            "gpuleak: 6 allocations (9.00 MiB), peak 6.00 MiB live, 3 still live at exit (6.00 MiB), 1 failed; trace: old.trace",
-            "gpuleak: child 777: 6 allocations (9.00 MiB), peak 6.00 MiB live, 3 still live at exit (6.00 MiB), 1 failed; trace: old.trace.777",
-        ]
+        lines[0],
+        "gpuleak: 6 allocations (9.00 MiB), peak 6.00 MiB live, 3 still live at exit (6.00 MiB), 1 failed; trace: old.trace"
+    );
+    // The main trace's diagnosis: its failure came with the device nearly full of memory the
+    // process did not hold.
+    assert!(
+        lines[1].starts_with("gpuleak: Out of memory in ")
+            && lines[1].contains("this process held only 6.00 MiB of the device's 1.00 GiB")
+            && lines[1].ends_with("(details: gpuleak report old.trace)"),
+        "{}",
+        lines[1]
+    );
+    assert_eq!(
+        lines[2],
+        "gpuleak: child 777: 6 allocations (9.00 MiB), peak 6.00 MiB live, 3 still live at exit (6.00 MiB), 1 failed; trace: old.trace.777"
     );
 }
 

@@ -167,6 +167,30 @@ impl Trace {
         self
     }
 
+    /// A failed cudaMalloc of `size` bytes at `stack` (out of memory), with cuMemGetInfo's
+    /// figures as given.
+    pub fn out_of_memory(&mut self, size: u64, free: u64, total: u64, stack: u32) -> &mut Self {
+        self.time += self.tick;
+        let e = Event {
+            seq: self.seq,
+            time_ns: self.time,
+            tid: 7,
+            api: Api::CudaMalloc,
+            device: self.device,
+            stream: 0,
+            address: 0,
+            size,
+            result: 2,
+            stack,
+            mem_info: Some(MemInfo { free, total }),
+            aux: 0,
+            pool_reserved: None,
+        };
+        self.seq += 1;
+        self.enc.event(&e, &mut self.buf);
+        self
+    }
+
     /// A stream-ordered allocation from `pool`, which then held `reserved` bytes.
     pub fn async_alloc(&mut self, address: u64, size: u64, pool: u64, reserved: u64) -> &mut Self {
         self.time += self.tick;
