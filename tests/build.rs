@@ -51,6 +51,7 @@ const PROGRAMS: &[Program] = &[
     c("late_dlopen.c", None),
     c("sampler.c", Some("cudart")),
     c("nvtx_sampler.c", Some("cudart")),
+    c("unwind_chain.c", Some("cudart")),
     Program {
         source: "abort_uncaught.cpp",
         link: Some("cudart"),

@@ -29,6 +29,23 @@ impl Stacks {
     }
 }
 
+/// How native stacks are unwound (GPULEAK_UNWIND).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unwinder {
+    /// libgcc's unwinder through the `backtrace` crate.
+    Libgcc = 0,
+    /// framehop's DWARF CFI walk with cached rules (x86-64), libgcc where it cannot vouch for
+    /// a stack; on other targets the same as `Libgcc`.
+    Cfi = 1,
+    /// `Cfi` without the libgcc fallback: a stack framehop cannot walk is recorded empty. For
+    /// tests and diagnosis (it shows which stacks framehop itself produced).
+    CfiOnly = 2,
+}
+
+impl Unwinder {
+    pub const DEFAULT: Unwinder = Unwinder::Cfi;
+}
+
 pub struct Config {
     /// GPULEAK_OUTPUT, `%p` expanded to the pid when the file is created.
     pub output: String,
@@ -42,6 +59,8 @@ pub struct Config {
     /// GPULEAK_MAX_WAIT_MS: how long a thread may wait for the writer before its event is
     /// counted as dropped. Lossless unless the disk cannot keep up for this long.
     pub max_wait_ms: u64,
+    /// GPULEAK_UNWIND=libgcc|framehop|framehop-only.
+    pub unwinder: Unwinder,
 }
 
 impl Config {
@@ -85,6 +104,18 @@ impl Config {
                 10_000
             }),
         };
+        let unwinder = match std::env::var("GPULEAK_UNWIND").as_deref() {
+            Err(_) | Ok("") => Unwinder::DEFAULT,
+            Ok("libgcc") => Unwinder::Libgcc,
+            Ok("framehop") => Unwinder::Cfi,
+            Ok("framehop-only") => Unwinder::CfiOnly,
+            Ok(other) => {
+                notes.push(format!(
+                    "GPULEAK_UNWIND={other} is not one of libgcc|framehop|framehop-only; using the default"
+                ));
+                Unwinder::DEFAULT
+            }
+        };
         (
             Config {
                 output,
@@ -92,6 +123,7 @@ impl Config {
                 stacks_explicit,
                 stack_depth,
                 max_wait_ms,
+                unwinder,
             },
             notes,
         )

@@ -173,6 +173,7 @@ fn stacks() -> (Stacks, usize) {
             let (cfg, _) = Config::from_env();
             let mode = effective_stacks(&cfg);
             STACK_DEPTH.store(cfg.stack_depth, Ordering::Relaxed);
+            unwind::set_unwinder(cfg.unwinder);
             STACK_MODE.store(
                 match mode {
                     Stacks::Off => 0,

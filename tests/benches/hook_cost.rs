@@ -2,7 +2,9 @@
 //! stacks off and on, and per frame of stack depth.
 //!
 //! Needs the release hook: `cargo build --release && cargo bench -p gpuleak-tests --bench hook_cost`.
-//! GPULEAK_STACKS is read once per process, so the bench runs itself once per mode.
+//! GPULEAK_STACKS is read once per process, so the bench runs itself once per mode. The modes
+//! inherit the environment: `GPULEAK_UNWIND=libgcc` measures native stacks with libgcc's
+//! unwinder instead of the default CFI walk.
 //!
 //! Python stacks are measured from Python (`programs/python_sampler.py --bench`): alloc/free
 //! pairs through `ctypes.PyDLL` (the GIL held, as in a C extension) without the hook and with
