@@ -10,6 +10,7 @@ mod api;
 mod config;
 mod guard;
 mod layout;
+mod leaked;
 mod modules;
 mod nvtx;
 mod python;

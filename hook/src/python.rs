@@ -189,24 +189,7 @@ struct Cache {
 static CACHE: AtomicPtr<Mutex<Cache>> = AtomicPtr::new(std::ptr::null_mut());
 
 fn cache() -> &'static Mutex<Cache> {
-    let p = CACHE.load(Ordering::Acquire);
-    if !p.is_null() {
-        // SAFETY: caches are leaked, never freed.
-        return unsafe { &*p };
-    }
-    let fresh = Box::into_raw(Box::new(Mutex::new(Cache::default())));
-    match CACHE.compare_exchange(
-        std::ptr::null_mut(),
-        fresh,
-        Ordering::AcqRel,
-        Ordering::Acquire,
-    ) {
-        Ok(_) => unsafe { &*fresh },
-        Err(won) => {
-            drop(unsafe { Box::from_raw(fresh) });
-            unsafe { &*won }
-        }
-    }
+    crate::leaked::get_or_make(&CACHE, || Mutex::new(Cache::default()))
 }
 
 /// In a forked child: a fresh cache, in case a thread of the parent held the old one's lock.

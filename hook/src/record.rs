@@ -95,24 +95,7 @@ struct Core {
 static CORE: AtomicPtr<Core> = AtomicPtr::new(std::ptr::null_mut());
 
 fn core() -> &'static Core {
-    let p = CORE.load(Ordering::Acquire);
-    if !p.is_null() {
-        // SAFETY: cores are leaked, never freed.
-        return unsafe { &*p };
-    }
-    let fresh = Box::into_raw(Box::new(Core::new()));
-    match CORE.compare_exchange(
-        std::ptr::null_mut(),
-        fresh,
-        Ordering::AcqRel,
-        Ordering::Acquire,
-    ) {
-        Ok(_) => unsafe { &*fresh },
-        Err(won) => {
-            drop(unsafe { Box::from_raw(fresh) });
-            unsafe { &*won }
-        }
-    }
+    crate::leaked::get_or_make(&CORE, Core::new)
 }
 
 impl Core {
