@@ -33,6 +33,8 @@ pub enum Cause {
     PoolRetention,
     /// Memory kept through a cycle of iterations and given back at its end: it sets the peak.
     HeldPerCycle,
+    /// Device memory grows in all, but no single call site does.
+    GrowthUnattributed,
     /// Nothing grows; memory stays within what the device has.
     Healthy,
 }
@@ -114,6 +116,28 @@ pub fn diagnose(r: &Report) -> Vec<Diagnosis> {
         out.push(Diagnosis {
             cause: Cause::Leak,
             text,
+        });
+    }
+    // Growth with no site to blame: each growing allocation came from somewhere else.
+    if leaks.is_empty()
+        && r.iterations.device_verdict.as_deref() == Some("leak")
+        && out.first().is_none_or(|d| d.cause != Cause::Leak)
+    {
+        out.push(Diagnosis {
+            cause: Cause::GrowthUnattributed,
+            text: format!(
+                "Device memory grows {}/{per} in all, but no single call site leaks: the \
+                 allocations that grow are made from different places each time. That is how \
+                 PyTorch's caching allocator looks (it asks the driver for a new segment \
+                 wherever a tensor no longer fits); `gpuleak run --torch-tensors` makes every \
+                 tensor an event, so the leaking line shows.",
+                bytes(
+                    r.iterations
+                        .device_bytes_per_iteration
+                        .unwrap_or(0)
+                        .unsigned_abs()
+                )
+            ),
         });
     }
     let pools = r.pools.reserved_bytes_at_end;

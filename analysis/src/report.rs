@@ -253,6 +253,13 @@ pub struct Iterations {
     pub launches_per_iteration: Option<u64>,
     /// The NVTX range whose openings start iterations when `source` is "nvtx"; null otherwise.
     pub range: Option<String>,
+    /// How the process's device memory as a whole moved over iterations, judged like a site's
+    /// ("leak", "sawtooth", "plateau", "steady"); null with fewer than 3 iterations. Growth in
+    /// all with no leaking site means the growing allocations come from many places (a caching
+    /// allocator's segments).
+    pub device_verdict: Option<String>,
+    /// The whole device's bytes per iteration, as a site's.
+    pub device_bytes_per_iteration: Option<i64>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -320,6 +327,10 @@ impl Report {
                 .then(ka.cmp(kb))
         });
         let clock = Clock::of(replay, options.iteration_range.as_ref());
+        let device_growth = judge_whole(
+            &device_live_per_iteration(replay, options),
+            replay.complete(),
+        );
         let sites = ranked
             .into_iter()
             .map(|(k, s)| {
@@ -434,6 +445,8 @@ impl Report {
             memory: summary(replay),
             sites,
             iterations: Iterations {
+                device_verdict: device_growth.map(|j| j.verdict.name().to_string()),
+                device_bytes_per_iteration: device_growth.map(|j| j.bytes_per_iteration),
                 count: clock.count,
                 source: clock.source.map(|s| s.to_string()),
                 window_ns: (clock.source == Some("time")).then_some(clock.width_ns),
@@ -612,6 +625,16 @@ impl Clock {
             ),
         }
     }
+}
+
+/// Judges the whole device's live bytes per iteration as a site's: the teardown after the last
+/// iteration of a complete trace and the warm-up left out.
+fn judge_whole(ends: &[u64], complete: bool) -> Option<growth::Judgement> {
+    let ends = match ends {
+        [rest @ .., _] if complete && rest.len() >= 3 => rest,
+        all => all,
+    };
+    growth::judge(ends.get(growth::warm_up(ends.len())..)?)
 }
 
 /// Device memory live at the end of each iteration (as the report counts iterations, warm-up

@@ -215,3 +215,26 @@ fn a_device_full_of_other_memory_is_said_to_be_used_elsewhere() {
         r.diagnosis[0].text
     );
 }
+
+#[test]
+fn growth_spread_over_many_sites_points_at_tensor_level_events() {
+    // A caching allocator: each step's new segment is asked for wherever a tensor did not fit,
+    // so every step's growth has a different call site (sites 10 to 39), none of which leaks.
+    let mut t = Trace::new();
+    for step in 0..30u64 {
+        t.marker();
+        t.alloc(0x1000 + step, 20 * MIB, 10 + step as u32);
+        t.alloc(0x9000 + step, 64 * MIB, 3).free(0x9000 + step);
+    }
+    t.trailer();
+    let r = t.report();
+    assert_eq!(r.iterations.device_verdict.as_deref(), Some("leak"));
+    assert!(
+        r.sites.iter().all(|s| s.verdict.as_deref() != Some("leak")),
+        "no site leaks alone"
+    );
+    assert_eq!(causes(&r), [Cause::GrowthUnattributed]);
+    let text = &r.diagnosis[0].text;
+    assert!(text.contains("grows 20.0 MiB/iteration in all"), "{text}");
+    assert!(text.contains("--torch-tensors"), "{text}");
+}

@@ -660,16 +660,21 @@ fn the_json_keeps_every_old_field_and_adds_the_memory_classes() {
     ] {
         assert!(keys(&v["process"]).contains(&k.to_string()), "process.{k}");
     }
-    assert_eq!(
-        keys(&v["iterations"]),
-        vec![
-            "count",
-            "launches_per_iteration",
-            "range",
-            "source",
-            "window_ns"
-        ]
-    );
+    // Every old field is kept; new ones are only added.
+    for k in [
+        "count",
+        "launches_per_iteration",
+        "range",
+        "source",
+        "window_ns",
+        "device_verdict",
+        "device_bytes_per_iteration",
+    ] {
+        assert!(
+            keys(&v["iterations"]).contains(&k.to_string()),
+            "iterations.{k}"
+        );
+    }
 
     let pools = &v["pools"];
     assert_eq!(pools["returned_bytes"], 0);
