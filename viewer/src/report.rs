@@ -193,6 +193,17 @@ pub fn render_text(r: &Report, top: usize) -> String {
             let _ = writeln!(s, "Iterations: not marked");
         }
     }
+    if let (Some(v), Some(per)) = (
+        r.iterations.device_verdict.as_deref(),
+        r.iterations.device_bytes_per_iteration,
+    ) {
+        let sign = if per < 0 { "-" } else { "+" };
+        let _ = writeln!(
+            s,
+            "  device memory in all, over them: {v}, {sign}{}/iteration",
+            bytes(per.unsigned_abs())
+        );
+    }
     if r.dropped_events > 0 {
         let _ = writeln!(
             s,
