@@ -271,13 +271,28 @@ pub fn is_library_frame(frame: &str) -> bool {
 }
 
 /// The frame that names a site: the innermost one of the program's own code, past allocator
-/// wrappers and frameworks ("per_step_scratch", not cudarc's "malloc_async"). 0 when every
-/// frame is library code, or there are none.
+/// wrappers and frameworks ("per_step_scratch", not cudarc's "malloc_async"). In a stack with
+/// Python frames, a Python frame: the native frames inside them are how Python reached CUDA
+/// (ctypes and libffi, PyTorch's C++), and the Python line is what a Python programmer can
+/// change. 0 when every frame is library code, or there are none.
 pub fn user_frame(frames: &[String]) -> usize {
+    if let Some(first) = frames.iter().position(|f| is_python_frame(f)) {
+        return frames[first..]
+            .iter()
+            .position(|f| is_python_frame(f) && !is_library_frame(f))
+            .map_or(first, |i| first + i);
+    }
     frames
         .iter()
         .position(|f| !is_library_frame(f))
         .unwrap_or(0)
+}
+
+/// A Python frame as [`Symbolizer::stack`] writes it: its file is a `.py` one.
+fn is_python_frame(frame: &str) -> bool {
+    let source = source_of(frame);
+    let file = source.rsplit_once(':').map_or(source, |(file, _)| file);
+    file.ends_with(".py")
 }
 
 /// A frame as shown to a person: third-party sources without the cache directories they were
@@ -372,11 +387,23 @@ mod tests {
             format!("malloc_async ({reg}/cudarc-0.19.10/src/driver/result.rs:831)"),
             "c10::cuda::CUDACachingAllocator::malloc(void**, int, unsigned long)".into(),
             "libtorch_cuda.so+0x1234".into(),
-            "empty (/venv/lib/python3.11/site-packages/torch/nn/init.py:40)".into(),
+            "alloc (/rustc/5980761/library/alloc/src/alloc.rs:94)".into(),
             "per_step_scratch (/work/app/src/leaks.rs:19)".into(),
             "main (/work/app/src/main.rs:87)".into(),
         ];
         assert_eq!(super::user_frame(&frames), 5);
+        // With Python frames: the Python line that called into ctypes or PyTorch, past the
+        // native frames that got it there and PyTorch's own Python.
+        let py: Vec<String> = [
+            "ffi_call",
+            "_ctypes_callproc (/build/Python-3.11.7/Modules/_ctypes/callproc.c:1262)",
+            "empty (/venv/lib/python3.11/site-packages/torch/nn/init.py:40)",
+            "Sampler.denoise_step (/work/app/pipeline.py:212)",
+            "main (/work/app/pipeline.py:300)",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(super::user_frame(&py), 3);
         assert!(!super::is_library_frame("denoise_step (pipeline.py:212)"));
         assert!(!super::is_library_frame("myprog+0x1f0"));
         // Nothing of the program's own: the innermost frame names the site.

@@ -168,6 +168,9 @@ fn a_python_samplers_sites_name_its_functions_and_lines() {
             || f.starts_with("_start")),
         "interpreter frames left in: {all:?}"
     );
+    // The site is named by its Python line, not by ctypes' ffi_call.
+    let named = leak["user_frame"].as_u64().unwrap_or(0) as usize;
+    assert_eq!(all[named], python_frame("Cuda.alloc", "alloc"), "{all:?}");
 
     // The same call at another line of the step is another site.
     let scratch = site_with(&json, &python_frame("Sampler.denoise_step", "scratch"));
