@@ -170,6 +170,8 @@ pub struct Summary {
     /// "marker", "nvtx \"step\"", "auto", "time"; empty without events.
     pub iteration_source: String,
     pub iterations: u64,
+    /// How device memory as a whole moves per iteration: the verdict and bytes per iteration.
+    pub growth: Option<(String, i64)>,
     /// "iter" or, when time windows stand in for iterations, "window".
     pub per: &'static str,
     pub events: u64,
@@ -574,6 +576,7 @@ impl App {
             pinned: m.pinned_host_live_bytes_at_end,
             iteration_source,
             iterations: it.count,
+            growth: it.device_verdict.clone().zip(it.device_bytes_per_iteration),
             per,
             events: replay.events(),
             // While the trace grows, the rate it grows at; once it has stopped, the program's

@@ -186,16 +186,32 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
     } else {
         format!("{} {} ({})", s.per, s.iterations, s.iteration_source)
     };
-    let second = Line::from(format!(
-        " live {}  peak {}  reserved {}  pinned {}  {iter}  {} ev/s  dropped {}",
+    let mut second = vec![Span::raw(format!(
+        " live {}  peak {}  reserved {}  pinned {}  {iter}",
         bytes(s.live),
         bytes(s.peak),
         bytes(s.reserved),
         bytes(s.pinned),
+    ))];
+    // Whether memory grows, at a glance: the whole device's verdict over the iterations.
+    if let Some((verdict, per)) = &s.growth {
+        let sign = if *per < 0 { "-" } else { "+" };
+        let text = format!(
+            "  {sign}{}/{} ({verdict})",
+            bytes(per.unsigned_abs()),
+            s.per
+        );
+        second.push(Span::styled(text, verdict_style(app, Some(verdict))));
+    }
+    second.push(Span::raw(format!(
+        "  {} ev/s  dropped {}",
         rate(s.events_per_s),
-        s.dropped,
-    ));
-    frame.render_widget(Paragraph::new(vec![Line::from(first), second]), area);
+        s.dropped
+    )));
+    frame.render_widget(
+        Paragraph::new(vec![Line::from(first), Line::from(second)]),
+        area,
+    );
 }
 
 /// The program's name without its directory, then its arguments.
