@@ -45,6 +45,7 @@ const PROGRAMS: &[Program] = &[
     c("vmm.c", Some("cuda")),
     c("pool.c", Some("cuda")),
     c("graph_nodes.c", Some("cuda")),
+    c("graph_steps.c", Some("cudart")),
     c("arrays.c", Some("cuda")),
     c("host_register.c", Some("cuda")),
     c("ipc.c", Some("cuda")),

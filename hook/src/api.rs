@@ -19,8 +19,8 @@ use std::ffi::{CStr, c_char, c_int, c_uint, c_void};
 use std::sync::atomic::AtomicPtr;
 
 use cudarc::driver::sys::{
-    CUarray, CUdeviceptr, CUgraph, CUgraphNode, CUipcMemHandle, CUmemoryPool, CUmipmappedArray,
-    CUstream,
+    CUarray, CUdeviceptr, CUgraph, CUgraphExec, CUgraphNode, CUipcMemHandle, CUmemoryPool,
+    CUmipmappedArray, CUstream,
 };
 use gpuleak_trace::{Api, LaunchApi, NO_DEVICE};
 
@@ -161,6 +161,10 @@ wrap! {
     cuLaunchKernelEx_ptsz => cu_launch_ex(config: *const LaunchConfig, f: *mut c_void, params: VoidPP, extra: VoidPP) -> c_uint;
     cudaLaunchKernel => rt_launch(func: *const c_void, grid: Dim3, block: Dim3, args: VoidPP, shmem: usize, s: CUstream) -> c_uint;
     cudaLaunchKernel_ptsz => rt_launch(func: *const c_void, grid: Dim3, block: Dim3, args: VoidPP, shmem: usize, s: CUstream) -> c_uint;
+    cuGraphLaunch => cu_graph_launch(exec: CUgraphExec, s: CUstream) -> c_uint;
+    cuGraphLaunch_ptsz => cu_graph_launch(exec: CUgraphExec, s: CUstream) -> c_uint;
+    cudaGraphLaunch => rt_graph_launch(exec: CUgraphExec, s: CUstream) -> c_uint;
+    cudaGraphLaunch_ptsz => rt_graph_launch(exec: CUgraphExec, s: CUstream) -> c_uint;
 
     cudaGetDriverEntryPoint => rt_entry_point(symbol: *const c_char, pfn: VoidPP, flags: u64, status: *mut c_int) -> c_uint;
     cudaGetDriverEntryPointByVersion => rt_entry_point_by_version(symbol: *const c_char, pfn: VoidPP, version: c_uint, flags: u64, status: *mut c_int) -> c_uint;
@@ -1027,6 +1031,30 @@ unsafe fn rt_launch(
     let r = unsafe { real(func, grid, block, args, shmem, s) };
     if g.outer() && r == 0 {
         record::guarded(|| record::launch(LaunchApi::CudaLaunchKernel, func as u64, s as u64));
+    }
+    r
+}
+
+/// A graph replays a whole step's kernels inside the driver, so in a program whose steps are
+/// captured graphs (torch.compile "reduce-overhead") the graph launch is the only launch a step
+/// makes; its executable graph stands where a kernel's function would.
+#[inline(always)]
+unsafe fn cu_graph_launch(real: cuGraphLaunch::Real, exec: CUgraphExec, s: CUstream) -> c_uint {
+    let g = Guard::enter();
+    let r = unsafe { real(exec, s) };
+    if g.outer() && r == 0 {
+        record::guarded(|| record::launch(LaunchApi::CuGraphLaunch, exec as u64, s as u64));
+    }
+    r
+}
+
+/// `cudaGraphExec_t` is the driver's `CUgraphExec`, so both APIs name a graph the same way.
+#[inline(always)]
+unsafe fn rt_graph_launch(real: cudaGraphLaunch::Real, exec: CUgraphExec, s: CUstream) -> c_uint {
+    let g = Guard::enter();
+    let r = unsafe { real(exec, s) };
+    if g.outer() && r == 0 {
+        record::guarded(|| record::launch(LaunchApi::CudaGraphLaunch, exec as u64, s as u64));
     }
     r
 }

@@ -2084,6 +2084,14 @@ static CUresult fc_cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream)
 }
 FAKE_EXPORT(cuGraphLaunch);
 
+/* The per-thread default stream variant (what cuGetProcAddress gives with flags 2): the same
+ * launch, since nothing here is queued on a stream. */
+static CUresult fc_cuGraphLaunch_ptsz(CUgraphExec hGraphExec, CUstream hStream)
+{
+    return fc_cuGraphLaunch(hGraphExec, hStream);
+}
+FAKE_EXPORT(cuGraphLaunch_ptsz);
+
 static CUresult fc_cuGraphExecDestroy(CUgraphExec hGraphExec)
 {
     REQUIRE_CTX();
@@ -2554,7 +2562,8 @@ static const struct proc {
     P("cuGraphAddMemAllocNode", 11040, fc_cuGraphAddMemAllocNode),
     P("cuGraphAddMemFreeNode", 11040, fc_cuGraphAddMemFreeNode),
     P("cuGraphInstantiateWithFlags", 11040, fc_cuGraphInstantiateWithFlags),
-    P("cuGraphLaunch", 10000, fc_cuGraphLaunch),
+    {"cuGraphLaunch", 10000, PER_THREAD_ONLY, (void *)fc_cuGraphLaunch_ptsz},
+    {"cuGraphLaunch", 10000, NOT_PER_THREAD, (void *)fc_cuGraphLaunch},
     P("cuGraphExecDestroy", 10000, fc_cuGraphExecDestroy),
     P("cuDeviceGraphMemTrim", 11040, fc_cuDeviceGraphMemTrim),
     P("cuIpcGetMemHandle", 4010, fc_cuIpcGetMemHandle),

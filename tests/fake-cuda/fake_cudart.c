@@ -5,7 +5,8 @@
  * DESIGN.md): it does not link against libcuda; on first use it dlopen()s "libcuda.so.1", takes
  * cuGetProcAddress_v2 with dlsym, probes it with an empty name, then obtains every driver
  * function it calls through cuGetProcAddress_v2 by base name and CUDA version (the
- * stream-ordered ones with flags 0 and with flags 2, per-thread default stream). A profiler
+ * stream-ordered ones and cuGraphLaunch with flags 0 and with flags 2, per-thread default
+ * stream). A profiler
  * that sees these calls on the real runtime therefore sees them on this one.
  *
  * Each API call initialises lazily (pthread_once): cuInit, then retains the primary context of
@@ -67,6 +68,12 @@ static struct {
     __typeof(cuMemAllocFromPoolAsync) *memAllocFromPoolAsync;
     __typeof(cuMemAllocFromPoolAsync_ptsz) *memAllocFromPoolAsync_ptsz;
     __typeof(cuMemPoolTrimTo) *memPoolTrimTo;
+    __typeof(cuGraphCreate) *graphCreate;
+    __typeof(cuGraphDestroy) *graphDestroy;
+    __typeof(cuGraphInstantiateWithFlags) *graphInstantiate;
+    __typeof(cuGraphLaunch) *graphLaunch;
+    __typeof(cuGraphLaunch_ptsz) *graphLaunch_ptsz;
+    __typeof(cuGraphExecDestroy) *graphExecDestroy;
 } drv;
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
@@ -182,6 +189,12 @@ static void load_driver(void)
     GET(memAllocFromPoolAsync_ptsz, "cuMemAllocFromPoolAsync", 11020,
         CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM);
     GET(memPoolTrimTo, "cuMemPoolTrimTo", 11020, 0);
+    GET(graphCreate, "cuGraphCreate", 10000, 0);
+    GET(graphDestroy, "cuGraphDestroy", 10000, 0);
+    GET(graphInstantiate, "cuGraphInstantiateWithFlags", 11040, 0);
+    GET(graphLaunch, "cuGraphLaunch", 10000, 0);
+    GET(graphLaunch_ptsz, "cuGraphLaunch", 10000, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM);
+    GET(graphExecDestroy, "cuGraphExecDestroy", 10000, 0);
 #undef GET
     if (!ok)
         return;
@@ -445,6 +458,46 @@ cudaError_t cudaLaunchKernel(const void *func, dim3 gridDim, dim3 blockDim, void
     return ret_drv(drv.launchKernel((CUfunction)(uintptr_t)func, gridDim.x, gridDim.y,
                                     gridDim.z, blockDim.x, blockDim.y, blockDim.z,
                                     (unsigned int)sharedMem, stream, args, NULL));
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Graphs: the driver's, one call each (cudaGraphInstantiate is CUDA 12's, with flags)         */
+
+cudaError_t cudaGraphCreate(cudaGraph_t *pGraph, unsigned int flags)
+{
+    ENSURE();
+    return ret_drv(drv.graphCreate(pGraph, flags));
+}
+
+cudaError_t cudaGraphDestroy(cudaGraph_t graph)
+{
+    ENSURE();
+    return ret_drv(drv.graphDestroy(graph));
+}
+
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *pGraphExec, cudaGraph_t graph,
+                                 unsigned long long flags)
+{
+    ENSURE();
+    return ret_drv(drv.graphInstantiate(pGraphExec, graph, flags));
+}
+
+cudaError_t cudaGraphLaunch(cudaGraphExec_t graphExec, cudaStream_t stream)
+{
+    ENSURE();
+    return ret_drv(drv.graphLaunch(graphExec, stream));
+}
+
+cudaError_t cudaGraphLaunch_ptsz(cudaGraphExec_t graphExec, cudaStream_t stream)
+{
+    ENSURE();
+    return ret_drv(drv.graphLaunch_ptsz(graphExec, stream));
+}
+
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t graphExec)
+{
+    ENSURE();
+    return ret_drv(drv.graphExecDestroy(graphExec));
 }
 
 /* ------------------------------------------------------------------------------------------ */

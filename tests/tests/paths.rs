@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use gpuleak_analysis::replay::{MemoryClass, Replay};
 use gpuleak_tests::{Call, Run, RunOutput};
-use gpuleak_trace::{Api, Event, MemoryKind, Op, Record};
+use gpuleak_trace::{Api, Event, LaunchApi, MemoryKind, Op, Record};
 
 const MIB: u64 = 1 << 20;
 
@@ -34,6 +34,18 @@ fn events(path: &Path) -> Vec<Event> {
     {
         if let Record::Event(e) = rec {
             out.push(e);
+        }
+    }
+    out
+}
+
+/// The trace's launches: (api, function, stream).
+fn launches(path: &Path) -> Vec<(LaunchApi, u64, u64)> {
+    let mut r = gpuleak_trace::open(path).unwrap();
+    let mut out = Vec::new();
+    while let Some(rec) = r.next_record().unwrap() {
+        if let Record::Launch(l) = rec {
+            out.push((l.api, l.function, l.stream));
         }
     }
     out
@@ -357,6 +369,14 @@ fn path_graph_memory_nodes() {
         .find(|e| e.api == Api::CuDeviceGraphMemTrim)
         .unwrap();
     assert_eq!((trim.result, trim.device), (0, 0));
+    // The interposed cuGraphLaunch is a launch of the executable graph (tests/graphs.rs has the
+    // other ways to it).
+    let exec = call(&calls, "cuGraphLaunch").ptr;
+    assert_eq!(
+        launches(out.trace()),
+        [(LaunchApi::CuGraphLaunch, exec, 0)],
+        "{out}"
+    );
 
     let r = replay(out.trace());
     let g = r.kind_totals(MemoryKind::Graph);

@@ -408,25 +408,32 @@ pub struct PyStack {
     pub python: Vec<PyFrame>,
 }
 
-/// Which entry point launched a kernel. Launches are counted, not profiled: the sequence of
-/// launched functions is what repeats every step, so readers find iterations in it when the
-/// program marks none.
+/// Which entry point launched a kernel or a CUDA graph. Launches are counted, not profiled: the
+/// sequence of launched functions (and graphs) repeats every step, so readers find iterations in
+/// it when the program marks none. A step replayed from a CUDA graph (torch.compile
+/// "reduce-overhead", captured UNets) launches no kernel through the launch APIs, only its graph.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum LaunchApi {
     CudaLaunchKernel = 1,
     CuLaunchKernel = 2,
     CuLaunchKernelEx = 3,
+    CudaGraphLaunch = 4,
+    CuGraphLaunch = 5,
 }
 
 impl LaunchApi {
+    /// Every launch API, in number order.
+    pub const ALL: [LaunchApi; 5] = [
+        LaunchApi::CudaLaunchKernel,
+        LaunchApi::CuLaunchKernel,
+        LaunchApi::CuLaunchKernelEx,
+        LaunchApi::CudaGraphLaunch,
+        LaunchApi::CuGraphLaunch,
+    ];
+
     pub fn from_u8(v: u8) -> Option<LaunchApi> {
-        match v {
-            1 => Some(LaunchApi::CudaLaunchKernel),
-            2 => Some(LaunchApi::CuLaunchKernel),
-            3 => Some(LaunchApi::CuLaunchKernelEx),
-            _ => None,
-        }
+        LaunchApi::ALL.iter().copied().find(|a| *a as u8 == v)
     }
 
     pub fn name(self) -> &'static str {
@@ -434,17 +441,20 @@ impl LaunchApi {
             LaunchApi::CudaLaunchKernel => "cudaLaunchKernel",
             LaunchApi::CuLaunchKernel => "cuLaunchKernel",
             LaunchApi::CuLaunchKernelEx => "cuLaunchKernelEx",
+            LaunchApi::CudaGraphLaunch => "cudaGraphLaunch",
+            LaunchApi::CuGraphLaunch => "cuGraphLaunch",
         }
     }
 }
 
-/// One kernel launch (the outermost API of the call).
+/// One kernel or graph launch (the outermost API of the call).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Launch {
     pub time_ns: u64,
     pub tid: u32,
     pub api: LaunchApi,
-    /// The launched function: a CUfunction handle, or the host stub for cudaLaunchKernel.
+    /// What was launched: a CUfunction handle, the host stub for cudaLaunchKernel, or the
+    /// CUgraphExec (cudaGraphExec_t) for a graph launch. Only its identity matters.
     pub function: u64,
     pub stream: u64,
 }

@@ -161,6 +161,61 @@ fn api_numbers_are_the_documented_ones() {
 }
 
 #[test]
+fn launch_api_numbers_are_the_documented_ones() {
+    let table = [
+        (LaunchApi::CudaLaunchKernel, 1, "cudaLaunchKernel"),
+        (LaunchApi::CuLaunchKernel, 2, "cuLaunchKernel"),
+        (LaunchApi::CuLaunchKernelEx, 3, "cuLaunchKernelEx"),
+        (LaunchApi::CudaGraphLaunch, 4, "cudaGraphLaunch"),
+        (LaunchApi::CuGraphLaunch, 5, "cuGraphLaunch"),
+    ];
+    assert_eq!(LaunchApi::ALL.len(), table.len());
+    for (api, n, name) in table {
+        assert_eq!(api as u8, n);
+        assert_eq!(LaunchApi::from_u8(n), Some(api));
+        assert_eq!(api.name(), name);
+    }
+    for n in 0..=u8::MAX {
+        if !table.iter().any(|&(_, m, _)| m == n) {
+            assert_eq!(LaunchApi::from_u8(n), None, "{n}");
+        }
+    }
+}
+
+#[test]
+fn an_unknown_launch_api_is_an_error_at_its_field() {
+    let launch = |api: u8| {
+        let mut p = Vec::new();
+        put_varint(&mut p, 300); // time delta
+        put_varint(&mut p, 70_000); // tid
+        let api_at = p.len();
+        p.push(api);
+        put_varint(&mut p, 0x5555_0000_8000); // the graph exec
+        put_varint(&mut p, 0); // stream
+        (p, api_at)
+    };
+    for api in [0u8, 6, 255] {
+        let mut bytes = start();
+        let rec_at = bytes.len();
+        let (p, api_at) = launch(api);
+        bytes.extend(raw(tag::LAUNCH, &p));
+        let (offset, msg) = first_error(&bytes);
+        assert_eq!(offset, (rec_at + 2 + api_at) as u64, "{msg}");
+        assert!(msg.contains(&format!("unknown launch api {api}")), "{msg}");
+    }
+    let mut bytes = start();
+    bytes.extend(raw(tag::LAUNCH, &launch(LaunchApi::CuGraphLaunch as u8).0));
+    let got: Vec<Record> = reader(&bytes).map(Result::unwrap).collect();
+    let Record::Launch(l) = &got[1] else {
+        panic!("{got:?}")
+    };
+    assert_eq!(
+        (l.tid, l.api, l.function, l.stream),
+        (70_000, LaunchApi::CuGraphLaunch, 0x5555_0000_8000, 0)
+    );
+}
+
+#[test]
 fn trailing_payload_bytes_are_ignored() {
     let mut bytes = start();
     let mut p = Vec::new();

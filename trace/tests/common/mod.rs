@@ -212,6 +212,20 @@ pub fn records() -> Vec<Record> {
             function: u64::MAX,
             stream: u64::MAX,
         }),
+        Record::Launch(Launch {
+            time_ns: t0 + 1_003,
+            tid: 7,
+            api: LaunchApi::CudaGraphLaunch,
+            function: 0x5555_0000_8000,
+            stream: 0,
+        }),
+        Record::Launch(Launch {
+            time_ns: t0 + 1_004,
+            tid: 7,
+            api: LaunchApi::CuGraphLaunch,
+            function: 0x5555_0000_8000,
+            stream: 0x7f00_0000_0040,
+        }),
         Record::Dropped {
             time_ns: t0 + 5_000,
             count: 17,
@@ -446,7 +460,7 @@ pub fn arb_record() -> impl Strategy<Value = Record> {
         1 => arb_string().prop_map(Record::Note),
         2 => (arb_dt(), any::<u32>(), prop::sample::select(vec![RangeOp::Push, RangeOp::Pop, RangeOp::Start, RangeOp::End]), any::<u32>(), arb_u64(), prop::option::of(arb_string()), prop::option::of(arb_string()))
             .prop_map(|(time_ns, tid, op, depth, id, name, domain)| Record::Range(Range { time_ns, tid, op, depth, id, name, domain })),
-        2 => (arb_dt(), any::<u32>(), prop::sample::select(vec![LaunchApi::CudaLaunchKernel, LaunchApi::CuLaunchKernel, LaunchApi::CuLaunchKernelEx]), arb_u64(), arb_u64())
+        2 => (arb_dt(), any::<u32>(), prop::sample::select(LaunchApi::ALL.to_vec()), arb_u64(), arb_u64())
             .prop_map(|(time_ns, tid, api, function, stream)| Record::Launch(Launch { time_ns, tid, api, function, stream })),
         1 => (arb_u64(), arb_u64(), arb_u64(), arb_u64(), arb_u64()).prop_map(
             |(events, dropped, stacks, modules, end_mono_ns)| Record::Trailer(Trailer {
