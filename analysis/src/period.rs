@@ -74,6 +74,31 @@ pub fn find_period(seq: &[u32]) -> Option<usize> {
     None
 }
 
+/// The period of the sequence and where its repetition is looked at: the whole sequence, or,
+/// when a long warm-up (a first eager step, CUDA-graph capture, model loading) breaks more than
+/// the tolerated share of positions, its last half, last quarter, last eighth... down to
+/// [`MIN_TAIL`] launches. The steps repeat to the end; a warm-up only happens at the start.
+pub fn find_period_after_warm_up(seq: &[u32]) -> Option<(usize, usize)> {
+    let n = seq.len();
+    std::iter::successors(Some(n), |&len| Some(len / 2))
+        .take_while(|&len| len == n || len >= MIN_TAIL)
+        .find_map(|len| find_period(&seq[n - len..]).map(|p| (p, n - len)))
+}
+
+/// The shortest tail of the launch sequence a period is looked for in.
+const MIN_TAIL: usize = 16;
+
+/// The anchor of a period `p` found in `seq[start..]`, as positions in the whole `seq`.
+pub fn anchor_from(seq: &[u32], p: usize, start: usize) -> Anchor {
+    match anchor(&seq[start..], p) {
+        Anchor::Stride { start: s, period } => Anchor::Stride {
+            start: s + start as u64,
+            period,
+        },
+        function => function,
+    }
+}
+
 /// The anchor of a period `p` in `seq`: among functions launched about once per period, the one
 /// launched first; else a stride from where the sequence first repeats a whole period.
 pub fn anchor(seq: &[u32], p: usize) -> Anchor {
@@ -222,8 +247,8 @@ impl Auto {
     /// The period, its anchor and the series at its boundaries, from the prefix and the log.
     fn rebuild(&self) -> Option<(Anchor, AutoIterations)> {
         let base = self.base.as_ref()?;
-        let p = find_period(&self.seq)?;
-        let anchor = anchor(&self.seq, p);
+        let (p, start) = find_period_after_warm_up(&self.seq)?;
+        let anchor = anchor_from(&self.seq, p, start);
         let boundaries: Vec<u64> = self
             .seq
             .iter()
@@ -291,6 +316,33 @@ mod tests {
         assert_eq!(find_period(&seq), Some(5));
         assert_eq!(anchor(&seq, 5), Anchor::Function(1));
         assert_eq!(find_period(&[1, 1, 1, 1]), Some(1));
+    }
+
+    #[test]
+    fn a_warm_up_longer_than_a_tenth_of_the_run_is_looked_past() {
+        // 300 launches of an eager first step and of graph capture, then 50 steps of one graph
+        // launch each: the whole sequence repeats at far fewer than 90% of positions.
+        let mut seq: Vec<u32> = (100..400).collect();
+        seq.extend(std::iter::repeat_n(7, 50));
+        assert_eq!(find_period(&seq), None);
+        let (p, start) = find_period_after_warm_up(&seq).unwrap();
+        assert_eq!(p, 1);
+        assert_eq!(anchor_from(&seq, p, start), Anchor::Function(7));
+
+        // The same with a four-kernel step and no function launched once per step.
+        let mut seq: Vec<u32> = (100..400).collect();
+        for _ in 0..80 {
+            seq.extend([1, 1, 2, 2]);
+        }
+        let (p, start) = find_period_after_warm_up(&seq).unwrap();
+        assert_eq!(p, 4);
+        let Anchor::Stride { start: s, period } = anchor_from(&seq, p, start) else {
+            panic!("a stride")
+        };
+        assert_eq!(period, 4);
+        // The stride starts inside the steps, as a position in the whole sequence (its phase
+        // is a choice when no function marks the step's start).
+        assert!(s >= 300, "{s}");
     }
 
     #[test]

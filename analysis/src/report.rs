@@ -243,7 +243,8 @@ pub struct Iterations {
     /// "marker" when the program marked its iterations (iteration i runs from marker i to the
     /// next, the last to the end of the trace); else "nvtx" when NVTX ranges mark them
     /// (iteration i starts at the i-th push or start of the range named in `range`); else
-    /// "auto" when its kernel launches repeat (iterations are the repetitions of the launch
+    /// "auto" when its launches (kernels, CUDA graphs) repeat (iterations are the repetitions of
+    /// the launch
     /// sequence's period, each starting at a launch of the period's first kernel); else "time",
     /// fixed time windows standing in for them; null for a trace with no events.
     pub source: Option<String>,

@@ -160,3 +160,26 @@ fn a_run_longer_than_the_prefix_keeps_its_boundaries_after_it() {
         "{per}"
     );
 }
+
+#[test]
+fn a_cuda_graph_sampler_with_a_long_eager_warm_up_still_gets_its_steps() {
+    // torch.compile's reduce-overhead mode: a first eager step and the graph's capture launch
+    // hundreds of kernels once, then every step is one launch of the captured graph. The
+    // warm-up breaks far more than a tenth of the positions.
+    let mut t = Trace::new();
+    t.alloc(0x100, 4 * GIB, 1);
+    for f in 0..400u64 {
+        t.launch(0x10_0000 + f);
+    }
+    for step in 0..60u64 {
+        t.launch(0x5000);
+        t.alloc(0x9000 + step, 64 * MIB, 3).free(0x9000 + step);
+        t.alloc(0x1000 + step, 2 * MIB, 2);
+    }
+    let r = t.report();
+    assert_eq!(r.iterations.source.as_deref(), Some("auto"));
+    assert_eq!(r.iterations.launches_per_iteration, Some(1));
+    assert_eq!(r.iterations.count, 60);
+    assert_eq!(verdict(&r, 2), Some("leak"));
+    assert_eq!(site(&r, 2).bytes_per_iteration, Some(2 * MIB as i64));
+}
