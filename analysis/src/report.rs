@@ -244,9 +244,8 @@ pub struct Iterations {
     /// next, the last to the end of the trace); else "nvtx" when NVTX ranges mark them
     /// (iteration i starts at the i-th push or start of the range named in `range`); else
     /// "auto" when its launches (kernels, CUDA graphs) repeat (iterations are the repetitions of
-    /// the launch
-    /// sequence's period, each starting at a launch of the period's first kernel); else "time",
-    /// fixed time windows standing in for them; null for a trace with no events.
+    /// the launch sequence's period, each starting at a launch of the period's anchor); else
+    /// "time", fixed time windows standing in for them; null for a trace with no events.
     pub source: Option<String>,
     /// The length of each window when `source` is "time", in nanoseconds; null otherwise.
     pub window_ns: Option<u64>,
