@@ -100,6 +100,29 @@ pub fn report_json(trace: &Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// Whether a report frame (`"name (file:line)"`) is the function `name`.
+pub fn is_function(frame: &str, name: &str) -> bool {
+    frame
+        .strip_prefix(name)
+        .is_some_and(|rest| !rest.starts_with(|c: char| c.is_alphanumeric() || c == '_'))
+}
+
+/// The one site of a JSON report whose innermost frame is the function `name`; panics (failing
+/// the test) with the sites when there is not exactly one.
+pub fn site_at<'a>(json: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    let sites = json["sites"].as_array().expect("sites is an array");
+    let found: Vec<&serde_json::Value> = sites
+        .iter()
+        .filter(|s| {
+            s["frames"][0]
+                .as_str()
+                .is_some_and(|f| is_function(f, name))
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "one site at {name}; sites: {sites:#?}");
+    found[0]
+}
+
 /// `target/<profile>/gpuleak-sampler` (the cudarc diffusion sampler of `kernels/`); panics if it
 /// has not been built. It is another package's binary, which cargo builds for a test only when
 /// the workspace is built first (`scripts/test.sh` does), like [`gpuleak_bin`].

@@ -15,7 +15,6 @@ use std::path::Path;
 
 use gpuleak_tests::{Call, Run, RunOutput};
 use gpuleak_trace::{Launch, LaunchApi, Record};
-use serde_json::Value;
 
 const MIB: u64 = 1 << 20;
 const STEPS: u64 = 12;
@@ -43,27 +42,6 @@ fn shape(out: &RunOutput) -> Vec<String> {
             None => l.to_string(),
         })
         .collect()
-}
-
-fn is_function(frame: &str, name: &str) -> bool {
-    frame
-        .strip_prefix(name)
-        .is_some_and(|rest| !rest.starts_with(|c: char| c.is_alphanumeric() || c == '_'))
-}
-
-/// The one site whose innermost frame is the function `name`.
-fn site<'a>(json: &'a Value, name: &str) -> &'a Value {
-    let sites = json["sites"].as_array().expect("sites is an array");
-    let found: Vec<&Value> = sites
-        .iter()
-        .filter(|s| {
-            s["frames"][0]
-                .as_str()
-                .is_some_and(|f| is_function(f, name))
-        })
-        .collect();
-    assert_eq!(found.len(), 1, "one site at {name}; sites: {sites:#?}");
-    found[0]
 }
 
 /// Runs `graph_steps MODE` with and without the hook and checks everything but the launches'
@@ -105,11 +83,11 @@ fn graph_steps(mode: &str) -> (RunOutput, Vec<Launch>, u64) {
     assert_eq!(it["source"], "auto", "{mode}: {it:#}");
     assert_eq!(it["count"], STEPS, "{mode}: {it:#}");
     assert_eq!(it["launches_per_iteration"], 1, "{mode}: {it:#}");
-    let leak = site(&json, "leak_step");
+    let leak = gpuleak_tests::site_at(&json, "leak_step");
     assert_eq!(leak["verdict"], "leak", "{mode}: {leak:#}");
     assert_eq!(leak["bytes_per_iteration"], MIB, "{mode}: {leak:#}");
     assert_eq!(leak["live_bytes_at_end"], STEPS * MIB, "{mode}: {leak:#}");
-    let scratch = site(&json, "step_scratch");
+    let scratch = gpuleak_tests::site_at(&json, "step_scratch");
     assert_ne!(scratch["verdict"], "leak", "{mode}: {scratch:#}");
     assert_eq!(scratch["live_bytes_at_end"], 0, "{mode}: {scratch:#}");
     (out, ls, exec)

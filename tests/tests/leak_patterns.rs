@@ -94,39 +94,13 @@ fn check_contract(json: &Value) {
     }
 }
 
-/// Whether `frame` (`"name file:line"` or similar) is the function `name`.
-fn is_function(frame: &str, name: &str) -> bool {
-    frame
-        .strip_prefix(name)
-        .is_some_and(|rest| !rest.starts_with(|c: char| c.is_alphanumeric() || c == '_'))
-}
-
-/// The one site whose innermost frame is the function `name`.
-fn site<'a>(json: &'a Value, name: &str) -> &'a Value {
-    let found: Vec<&Value> = sites(json)
-        .iter()
-        .filter(|s| {
-            s["frames"][0]
-                .as_str()
-                .is_some_and(|f| is_function(f, name))
-        })
-        .collect();
-    assert_eq!(
-        found.len(),
-        1,
-        "expected one site with innermost frame {name}; sites: {:#}",
-        json["sites"]
-    );
-    found[0]
-}
-
 fn verdict<'a>(json: &'a Value, name: &str) -> &'a Value {
-    &site(json, name)["verdict"]
+    &gpuleak_tests::site_at(json, name)["verdict"]
 }
 
 /// The site of `name` is a leak of `truth` bytes per iteration, within 5%.
 fn assert_leak(json: &Value, name: &str, truth: f64) {
-    let s = site(json, name);
+    let s = gpuleak_tests::site_at(json, name);
     assert_eq!(s["verdict"], "leak", "{name}: {s:#}");
     let b = &s["bytes_per_iteration"];
     assert!(
@@ -141,7 +115,7 @@ fn assert_leak(json: &Value, name: &str, truth: f64) {
 }
 
 fn assert_verdict(json: &Value, name: &str, want: &str) {
-    let s = site(json, name);
+    let s = gpuleak_tests::site_at(json, name);
     assert_eq!(s["verdict"], want, "{name}: {s:#}");
 }
 
@@ -154,13 +128,16 @@ fn assert_no_leak(json: &Value) {
 /// The scratch buffer allocated and freed every step is steady, in every run.
 fn assert_scratch_steady(json: &Value) {
     assert_verdict(json, "step_scratch", "steady");
-    assert_eq!(site(json, "step_scratch")["live_bytes_at_end"], 0);
+    assert_eq!(
+        gpuleak_tests::site_at(json, "step_scratch")["live_bytes_at_end"],
+        0
+    );
 }
 
 fn check_per_step_leak(json: &Value) {
     assert_leak(json, "denoise_step", (3 * MIB) as f64);
     assert_eq!(
-        site(json, "denoise_step")["live_bytes_at_end"],
+        gpuleak_tests::site_at(json, "denoise_step")["live_bytes_at_end"],
         3 * MIB * ITERATIONS
     );
 }
@@ -168,20 +145,23 @@ fn check_per_step_leak(json: &Value) {
 fn check_keep_latents(json: &Value) {
     assert_leak(json, "keep_latents", (2 * MIB) as f64 / STEPS as f64);
     assert_eq!(
-        site(json, "keep_latents")["live_bytes_at_end"],
+        gpuleak_tests::site_at(json, "keep_latents")["live_bytes_at_end"],
         2 * MIB * IMAGES
     );
 }
 
 fn check_sawtooth(json: &Value) {
     assert_verdict(json, "build_graph", "sawtooth");
-    assert_eq!(site(json, "build_graph")["live_bytes_at_end"], 0);
+    assert_eq!(
+        gpuleak_tests::site_at(json, "build_graph")["live_bytes_at_end"],
+        0
+    );
 }
 
 fn check_model_switch(json: &Value) {
     // The first model is loaded at start and kept: like weights, not a leak.
     assert_ne!(verdict(json, "load_model"), "leak");
-    let switched = site(json, "switch_model");
+    let switched = gpuleak_tests::site_at(json, "switch_model");
     assert_eq!(switched["live_bytes_at_end"], 64 * MIB, "{switched:#}");
     // One switch in the run: the contract leaves its verdict open; shown for the record.
     eprintln!("switch_model verdict: {}", switched["verdict"]);
@@ -189,13 +169,21 @@ fn check_model_switch(json: &Value) {
 
 fn check_plateau(json: &Value) {
     assert_verdict(json, "grow_cache", "plateau");
-    assert_eq!(site(json, "grow_cache")["live_bytes_at_end"], 5 * 4 * MIB);
+    assert_eq!(
+        gpuleak_tests::site_at(json, "grow_cache")["live_bytes_at_end"],
+        5 * 4 * MIB
+    );
 }
 
 fn check_weights(json: &Value) {
     let v = verdict(json, "load_weights");
     assert_ne!(v, "leak", "weights kept from start to exit are no leak");
-    assert_eq!(v, "steady", "weights: {:#}", site(json, "load_weights"));
+    assert_eq!(
+        v,
+        "steady",
+        "weights: {:#}",
+        gpuleak_tests::site_at(json, "load_weights")
+    );
 }
 
 #[test]
@@ -270,7 +258,7 @@ fn every_pattern_at_once_keeps_each_verdict() {
         assert!(
             ["denoise_step", "keep_latents", "switch_model"]
                 .iter()
-                .any(|n| is_function(f, n)),
+                .any(|n| gpuleak_tests::is_function(f, n)),
             "unexpected leak at {f}: {leaks:?}"
         );
     }
