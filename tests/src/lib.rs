@@ -83,6 +83,15 @@ pub fn gpuleak_bin() -> PathBuf {
     built("gpuleak")
 }
 
+/// Whether `python3` runs here; the tests that need it say "skipped" and return when not (CI
+/// installs it).
+pub fn have_python() -> bool {
+    Command::new("python3")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
 /// `gpuleak report --format json TRACE`, parsed; panics (failing the test) with gpuleak's
 /// message when the report fails.
 pub fn report_json(trace: &Path) -> serde_json::Value {

@@ -333,11 +333,7 @@ fn no_cuda_says_hello() {
 
 #[test]
 fn ctypes_alloc() {
-    if std::process::Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
+    if !gpuleak_tests::have_python() {
         eprintln!("skipped: no python3");
         return;
     }

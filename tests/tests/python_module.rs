@@ -20,16 +20,9 @@ for step in range(6):
 print("active", gpuleak.active())
 "#;
 
-fn have_python() -> bool {
-    std::process::Command::new("python3")
-        .arg("-V")
-        .output()
-        .is_ok()
-}
-
 #[test]
 fn python_marks_become_the_iterations_of_the_trace() {
-    if !have_python() {
+    if !gpuleak_tests::have_python() {
         eprintln!("skipped: no python3");
         return;
     }
@@ -41,13 +34,7 @@ fn python_marks_become_the_iterations_of_the_trace() {
         .run();
     out.assert_success();
     assert!(out.stdout.contains("active True"), "{out}");
-    let report = std::process::Command::new(gpuleak_tests::gpuleak_bin())
-        .args(["report", "--format", "json"])
-        .arg(out.trace())
-        .output()
-        .unwrap();
-    assert!(report.status.success());
-    let json: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    let json = gpuleak_tests::report_json(out.trace());
     assert_eq!(json["iterations"]["source"], "marker");
     assert_eq!(json["iterations"]["count"], 6);
     let leak = json["sites"]
@@ -61,7 +48,7 @@ fn python_marks_become_the_iterations_of_the_trace() {
 
 #[test]
 fn without_the_hook_the_module_does_nothing() {
-    if !have_python() {
+    if !gpuleak_tests::have_python() {
         eprintln!("skipped: no python3");
         return;
     }

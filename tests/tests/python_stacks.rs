@@ -18,16 +18,9 @@ use serde_json::Value;
 const MIB: u64 = 1 << 20;
 const STEPS: u64 = 8;
 
-fn have_python() -> bool {
-    Command::new("python3")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 macro_rules! needs_python {
     () => {
-        if !have_python() {
+        if !gpuleak_tests::have_python() {
             eprintln!("skipped: no python3");
             return;
         }

@@ -147,11 +147,7 @@ fn a_program_that_dlopens_the_driver_and_dlsyms_versioned_names_is_recorded() {
 
 #[test]
 fn python_through_ctypes_is_recorded() {
-    if std::process::Command::new("python3")
-        .arg("-V")
-        .output()
-        .is_err()
-    {
+    if !gpuleak_tests::have_python() {
         eprintln!("skipped: no python3");
         return;
     }
@@ -182,11 +178,7 @@ p = ctypes.c_uint64()
 assert alloc(ctypes.byref(p), 12345) == 0
 print("cuMemAlloc_v2 0 0x%x 12345" % p.value)
 "#;
-    if std::process::Command::new("python3")
-        .arg("-V")
-        .output()
-        .is_err()
-    {
+    if !gpuleak_tests::have_python() {
         eprintln!("skipped: no python3");
         return;
     }

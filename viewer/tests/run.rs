@@ -77,9 +77,10 @@ fn a_program_killed_by_a_signal_exits_128_plus_the_signal() {
     assert_eq!(o.status.code(), Some(128 + 15));
 }
 
-#[test]
-fn sigterm_sent_to_gpuleak_reaches_the_program() {
-    let d = scratch("forward");
+/// The exit status of `gpuleak run -- sleep 30` after `sig` is sent to gpuleak (not the
+/// terminal's: the program has not seen it, so gpuleak must pass it on).
+fn status_after_signal_to_gpuleak(name: &str, sig: i32) -> Option<i32> {
+    let d = scratch(name);
     let hook = fake_hook(&d);
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gpuleak"))
         .args(["run", "--hook", hook.to_str().unwrap(), "--", "sleep", "30"])
@@ -90,10 +91,14 @@ fn sigterm_sent_to_gpuleak_reaches_the_program() {
     // Long enough for gpuleak to start sleep; a signal before that is delivered once it has.
     std::thread::sleep(std::time::Duration::from_millis(300));
     // SAFETY: kill(2) of the process this test started.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let status = child.wait().unwrap();
+    unsafe { libc::kill(child.id() as i32, sig) };
+    child.wait().unwrap().code()
+}
+
+#[test]
+fn sigterm_sent_to_gpuleak_reaches_the_program() {
     assert_eq!(
-        status.code(),
+        status_after_signal_to_gpuleak("forward", libc::SIGTERM),
         Some(128 + 15),
         "sleep was terminated and gpuleak said so"
     );
@@ -192,20 +197,10 @@ fn the_default_trace_name_holds_the_command_and_gpuleaks_pid() {
 
 #[test]
 fn sigint_sent_to_gpuleak_by_another_process_reaches_the_program() {
-    let d = scratch("forward-int");
-    let hook = fake_hook(&d);
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gpuleak"))
-        .args(["run", "--hook", hook.to_str().unwrap(), "--", "sleep", "30"])
-        .current_dir(&d)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    // From kill(2), not the terminal: the program has not seen it, so gpuleak passes it on.
-    // SAFETY: kill(2) of the process this test started.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(128 + 2));
+    assert_eq!(
+        status_after_signal_to_gpuleak("forward-int", libc::SIGINT),
+        Some(128 + 2)
+    );
 }
 
 #[test]
