@@ -93,6 +93,10 @@ fn main() {
     let libs = [
         ("fake_cuda.c", "libcuda.so.1", "libcuda.so"),
         ("fake_cudart.c", "libcudart.so.12", "libcudart.so"),
+        // For real PyTorch: its cuBLAS / cuBLASLt / NVML, as no-ops that succeed.
+        ("fake_cublas.c", "libcublas.so.12", "libcublas.so"),
+        ("fake_cublaslt.c", "libcublasLt.so.12", "libcublasLt.so"),
+        ("fake_nvml.c", "libnvidia-ml.so.1", "libnvidia-ml.so"),
     ];
     let mut jobs = Vec::new();
     for (source, soname, link_name) in libs {

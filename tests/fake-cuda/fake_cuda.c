@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Export `name` as an alias of the static implementation fc_<name>. */
@@ -217,6 +218,7 @@ struct CUctx_st {
 struct CUstream_st {
     unsigned magic;
     int alive;
+    int priority;
 };
 
 static struct CUctx_st g_primary = {CTX_MAGIC, 0, 1, 1};
@@ -526,6 +528,19 @@ static CUresult fc_cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUde
     case CU_DEVICE_ATTRIBUTE_MANAGED_MEMORY: v = 1; break;
     case CU_DEVICE_ATTRIBUTE_CONCURRENT_MANAGED_ACCESS: v = 1; break;
     case CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED: v = 1; break;
+    case CU_DEVICE_ATTRIBUTE_PCI_BUS_ID: v = 1; break;
+    case CU_DEVICE_ATTRIBUTE_STREAM_PRIORITIES_SUPPORTED: v = 1; break;
+    case CU_DEVICE_ATTRIBUTE_GLOBAL_L1_CACHE_SUPPORTED: v = 1; break;
+    case CU_DEVICE_ATTRIBUTE_LOCAL_L1_CACHE_SUPPORTED: v = 1; break;
+    case CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR: v = 102400; break;
+    case CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_MULTIPROCESSOR: v = 65536; break;
+    case CU_DEVICE_ATTRIBUTE_COOPERATIVE_LAUNCH: v = 1; break;
+    case CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN: v = 101376; break;
+    case CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED: v = 1; break;
+    case CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED: v = 1; break;
+    case CU_DEVICE_ATTRIBUTE_MAX_BLOCKS_PER_MULTIPROCESSOR: v = 16; break;
+    case CU_DEVICE_ATTRIBUTE_RESERVED_SHARED_MEMORY_PER_BLOCK: v = 1024; break;
+    case CU_DEVICE_ATTRIBUTE_MEMPOOL_SUPPORTED_HANDLE_TYPES: v = 1; break; /* POSIX fd */
     default: break;
     }
     *pi = v;
@@ -571,6 +586,20 @@ static CUresult fc_cuDevicePrimaryCtxRelease(CUdevice dev)
     return fc_cuDevicePrimaryCtxRelease_v2(dev);
 }
 FAKE_EXPORT(cuDevicePrimaryCtxRelease);
+
+/* Active while retained: PyTorch asks before it creates a context, to avoid making one. */
+static CUresult fc_cuDevicePrimaryCtxGetState(CUdevice dev, unsigned int *flags, int *active)
+{
+    REQUIRE_INIT();
+    if (flags == NULL || active == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (dev != 0)
+        return CUDA_ERROR_INVALID_DEVICE;
+    *flags = 0;
+    *active = atomic_load(&g_primary_refs) > 0;
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuDevicePrimaryCtxGetState);
 
 static CUresult fc_cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice dev)
 {
@@ -661,10 +690,63 @@ static CUresult fc_cuStreamCreate(CUstream *phStream, unsigned int flags)
         return CUDA_ERROR_OUT_OF_MEMORY;
     s->magic = STREAM_MAGIC;
     s->alive = 1;
+    s->priority = 0;
     *phStream = s;
     return CUDA_SUCCESS;
 }
 FAKE_EXPORT(cuStreamCreate);
+
+/* Priorities as on current GPUs: 0 (least) down to -5 (greatest); others are clamped, as the
+ * real driver does. */
+#define LEAST_PRIORITY 0
+#define GREATEST_PRIORITY (-5)
+
+static CUresult fc_cuStreamCreateWithPriority(CUstream *phStream, unsigned int flags,
+                                              int priority)
+{
+    CUresult rc = fc_cuStreamCreate(phStream, flags);
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    if (priority > LEAST_PRIORITY)
+        priority = LEAST_PRIORITY;
+    if (priority < GREATEST_PRIORITY)
+        priority = GREATEST_PRIORITY;
+    (*phStream)->priority = priority;
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuStreamCreateWithPriority);
+
+static CUresult fc_cuStreamGetPriority(CUstream hStream, int *priority)
+{
+    REQUIRE_CTX();
+    if (priority == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!stream_valid(hStream))
+        return CUDA_ERROR_INVALID_HANDLE;
+    int special = hStream == NULL || hStream == CU_STREAM_LEGACY || hStream == CU_STREAM_PER_THREAD;
+    *priority = special ? 0 : hStream->priority;
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuStreamGetPriority);
+
+static CUresult fc_cuCtxGetStreamPriorityRange(int *leastPriority, int *greatestPriority)
+{
+    REQUIRE_CTX();
+    if (leastPriority != NULL)
+        *leastPriority = LEAST_PRIORITY;
+    if (greatestPriority != NULL)
+        *greatestPriority = GREATEST_PRIORITY;
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuCtxGetStreamPriorityRange);
+
+/* Work is synchronous: every stream is idle. */
+static CUresult fc_cuStreamQuery(CUstream hStream)
+{
+    REQUIRE_CTX();
+    return stream_valid(hStream) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+}
+FAKE_EXPORT(cuStreamQuery);
 
 /* Like contexts, destroyed streams are kept, marked dead. */
 static CUresult fc_cuStreamDestroy_v2(CUstream hStream)
@@ -696,7 +778,12 @@ FAKE_EXPORT(cuStreamSynchronize);
  * queued in the fake, so every event is already complete. */
 struct CUevent_st {
     unsigned int flags;
+    int recorded;
+    struct timespec when; /* host time of the last record */
 };
+
+#define CU_EVENT_DISABLE_TIMING 0x2
+#define CU_EVENT_RECORD_EXTERNAL 0x1
 
 static CUresult fc_cuEventCreate(CUevent *phEvent, unsigned int Flags)
 {
@@ -717,9 +804,38 @@ static CUresult fc_cuEventRecord(CUevent hEvent, CUstream hStream)
     REQUIRE_CTX();
     if (hEvent == NULL || !stream_valid(hStream))
         return CUDA_ERROR_INVALID_HANDLE;
+    clock_gettime(CLOCK_MONOTONIC, &hEvent->when);
+    hEvent->recorded = 1;
     return CUDA_SUCCESS;
 }
 FAKE_EXPORT(cuEventRecord);
+
+static CUresult fc_cuEventRecordWithFlags(CUevent hEvent, CUstream hStream, unsigned int flags)
+{
+    if (flags & ~(unsigned)CU_EVENT_RECORD_EXTERNAL)
+        return CUDA_ERROR_INVALID_VALUE;
+    return fc_cuEventRecord(hEvent, hStream);
+}
+FAKE_EXPORT(cuEventRecordWithFlags);
+
+/* Host time between the two records: kernels take no time here. */
+static CUresult fc_cuEventElapsedTime(float *pMilliseconds, CUevent hStart, CUevent hEnd)
+{
+    REQUIRE_CTX();
+    if (pMilliseconds == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (hStart == NULL || hEnd == NULL)
+        return CUDA_ERROR_INVALID_HANDLE;
+    if ((hStart->flags | hEnd->flags) & CU_EVENT_DISABLE_TIMING)
+        return CUDA_ERROR_INVALID_HANDLE;
+    if (!hStart->recorded || !hEnd->recorded)
+        return CUDA_ERROR_INVALID_HANDLE;
+    double ms = (double)(hEnd->when.tv_sec - hStart->when.tv_sec) * 1e3 +
+                (double)(hEnd->when.tv_nsec - hStart->when.tv_nsec) / 1e6;
+    *pMilliseconds = (float)ms;
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuEventElapsedTime);
 
 static CUresult fc_cuEventSynchronize(CUevent hEvent)
 {
@@ -956,6 +1072,39 @@ static CUresult fc_cuMemsetD8Async(CUdeviceptr dst, unsigned char uc, size_t n, 
 }
 FAKE_EXPORT(cuMemsetD8Async);
 
+static CUresult fc_cuMemsetD32_v2(CUdeviceptr dst, unsigned int ui, size_t n)
+{
+    REQUIRE_CTX();
+    if (n != 0 && (dst == 0 || dst % 4 != 0))
+        return CUDA_ERROR_INVALID_VALUE;
+    unsigned int *p = (unsigned int *)(uintptr_t)dst;
+    for (size_t i = 0; i < n; i++)
+        p[i] = ui;
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuMemsetD32_v2);
+
+static CUresult fc_cuMemsetD32Async(CUdeviceptr dst, unsigned int ui, size_t n, CUstream hStream)
+{
+    if (!stream_valid(hStream))
+        return CUDA_ERROR_INVALID_HANDLE;
+    return fc_cuMemsetD32_v2(dst, ui, n);
+}
+FAKE_EXPORT(cuMemsetD32Async);
+
+static CUresult fc_cuStreamWriteValue32(CUstream stream, CUdeviceptr addr, unsigned int value,
+                                        unsigned int flags)
+{
+    REQUIRE_CTX();
+    if (!stream_valid(stream))
+        return CUDA_ERROR_INVALID_HANDLE;
+    if (addr == 0 || addr % 4 != 0 || flags > 1)
+        return CUDA_ERROR_INVALID_VALUE;
+    *(volatile unsigned int *)(uintptr_t)addr = value;
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuStreamWriteValue32);
+
 /* Stream-ordered copies: all work is synchronous here, so these are the plain copies. */
 static CUresult fc_cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t n,
                                         CUstream hStream)
@@ -1162,6 +1311,27 @@ out:
     return rc;
 }
 FAKE_EXPORT(cuMemPoolGetAttribute);
+
+/* One device: the only location a pool can grant is device 0, which always has access. */
+static CUresult fc_cuMemPoolSetAccess(CUmemoryPool pool, const CUmemAccessDesc *map, size_t count)
+{
+    REQUIRE_INIT();
+    if (map == NULL && count != 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    pthread_mutex_lock(&g_lock);
+    int ok = pool_valid_locked(pool);
+    pthread_mutex_unlock(&g_lock);
+    if (!ok)
+        return CUDA_ERROR_INVALID_VALUE;
+    for (size_t i = 0; i < count; i++) {
+        if (map[i].location.type != CU_MEM_LOCATION_TYPE_DEVICE)
+            return CUDA_ERROR_INVALID_VALUE;
+        if (map[i].location.id != 0)
+            return CUDA_ERROR_INVALID_DEVICE;
+    }
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuMemPoolSetAccess);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Small registries of live objects, under g_lock: handles are validated by membership, so a   */
@@ -2283,6 +2453,43 @@ static CUresult fc_cuMemGetAddressRange_v2(CUdeviceptr *pbase, size_t *psize, CU
 }
 FAKE_EXPORT(cuMemGetAddressRange_v2);
 
+#define CU_POINTER_ATTRIBUTE_MEMORY_TYPE 2
+#define CU_MEMORYTYPE_HOST 1
+#define CU_MEMORYTYPE_DEVICE 2
+
+/* The memory type only (what PyTorch's pinned-memory checks ask, through the runtime's
+ * cudaPointerGetAttributes): device for any device, managed, mapped or IPC address; host for
+ * pinned or registered host memory; CUDA_ERROR_INVALID_VALUE for memory CUDA does not know. */
+static CUresult fc_cuPointerGetAttribute(void *data, int attribute, CUdeviceptr ptr)
+{
+    REQUIRE_CTX();
+    if (data == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (attribute != CU_POINTER_ATTRIBUTE_MEMORY_TYPE)
+        return CUDA_ERROR_NOT_SUPPORTED;
+    if (fc_cuMemGetAddressRange_v2(NULL, NULL, ptr) == CUDA_SUCCESS) {
+        *(unsigned int *)data = CU_MEMORYTYPE_DEVICE;
+        return CUDA_SUCCESS;
+    }
+    uintptr_t p = (uintptr_t)ptr;
+    int host = 0;
+    pthread_mutex_lock(&g_lock);
+    for (size_t i = 0; !host && i < g_slots; i++) {
+        const struct entry *e = &g_table[i];
+        host = e->key != 0 && e->kind == KIND_HOST && p >= e->key && p - e->key < e->size;
+    }
+    for (size_t i = 0; !host && i < g_registered.n; i++) {
+        const struct host_range *r = g_registered.v[i];
+        host = p >= r->base && p - r->base < r->size;
+    }
+    pthread_mutex_unlock(&g_lock);
+    if (!host)
+        return CUDA_ERROR_INVALID_VALUE;
+    *(unsigned int *)data = CU_MEMORYTYPE_HOST;
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuPointerGetAttribute);
+
 /* Layouts the hook and real programs rely on (CUDA 12.x cuda.h, LP64). */
 _Static_assert(sizeof(CUmemAllocationProp) == 32, "CUmemAllocationProp");
 _Static_assert(sizeof(CUmemAccessDesc) == 12, "CUmemAccessDesc");
@@ -2332,7 +2539,7 @@ unsigned long long fakeCudaLaunchCount(void) { return atomic_load(&g_launches); 
 
 struct CUfunc_st {
     struct CUmod_st *module;
-    char name[128];
+    char *name; /* C++ kernel names run to hundreds of characters */
 };
 
 struct CUmod_st {
@@ -2371,7 +2578,7 @@ static CUresult fc_cuModuleGetFunction(CUfunction *hfunc, CUmodule hmod, const c
         return CUDA_ERROR_INVALID_VALUE;
     if (!module_valid(hmod))
         return CUDA_ERROR_INVALID_HANDLE;
-    if (strlen(name) >= sizeof hmod->funcs[0].name || strstr(hmod->text, name) == NULL)
+    if (strstr(hmod->text, name) == NULL)
         return CUDA_ERROR_NOT_FOUND;
     pthread_mutex_lock(&g_lock);
     CUfunction f = NULL;
@@ -2379,9 +2586,12 @@ static CUresult fc_cuModuleGetFunction(CUfunction *hfunc, CUmodule hmod, const c
         if (strcmp(hmod->funcs[i].name, name) == 0)
             f = &hmod->funcs[i];
     if (f == NULL && hmod->nfuncs < MODULE_MAX_FUNCS) {
-        f = &hmod->funcs[hmod->nfuncs++];
-        f->module = hmod;
-        snprintf(f->name, sizeof f->name, "%s", name);
+        char *copy = strdup(name);
+        if (copy != NULL) {
+            f = &hmod->funcs[hmod->nfuncs++];
+            f->module = hmod;
+            f->name = copy;
+        }
     }
     pthread_mutex_unlock(&g_lock);
     if (f == NULL)
@@ -2403,6 +2613,170 @@ static CUresult fc_cuModuleUnload(CUmodule hmod)
     return CUDA_SUCCESS;
 }
 FAKE_EXPORT(cuModuleUnload);
+
+/* A module file is read like an image: its text names its kernels. */
+static CUresult fc_cuModuleLoad(CUmodule *module, const char *fname)
+{
+    REQUIRE_CTX();
+    if (module == NULL || fname == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    FILE *f = fopen(fname, "rb");
+    if (f == NULL)
+        return CUDA_ERROR_FILE_NOT_FOUND;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    int c;
+    while (mem != NULL && (c = fgetc(f)) != EOF)
+        fputc(c, mem);
+    fclose(f);
+    if (mem == NULL)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    fclose(mem);
+    CUresult rc = fc_cuModuleLoadData(module, text);
+    free(text);
+    return rc;
+}
+FAKE_EXPORT(cuModuleLoad);
+
+/* JIT options change nothing: nothing is compiled. */
+static CUresult fc_cuModuleLoadDataEx(CUmodule *module, const void *image, unsigned int numOptions,
+                                      int *options, void **optionValues)
+{
+    if (numOptions != 0 && (options == NULL || optionValues == NULL))
+        return CUDA_ERROR_INVALID_VALUE;
+    return fc_cuModuleLoadData(module, image);
+}
+FAKE_EXPORT(cuModuleLoadDataEx);
+
+/* Linking needs a JIT, which the fake does not have. */
+static CUresult fc_cuLinkCreate_v2(unsigned int numOptions, int *options, void **optionValues,
+                                   CUlinkState *stateOut)
+{
+    (void)numOptions, (void)options, (void)optionValues;
+    REQUIRE_CTX();
+    if (stateOut == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    return CUDA_ERROR_NOT_SUPPORTED;
+}
+FAKE_EXPORT(cuLinkCreate_v2);
+
+static CUresult fc_cuLinkAddData_v2(CUlinkState state, int type, void *data, size_t size,
+                                    const char *name, unsigned int numOptions, int *options,
+                                    void **optionValues)
+{
+    (void)type, (void)data, (void)size, (void)name, (void)numOptions, (void)options,
+        (void)optionValues;
+    REQUIRE_CTX();
+    return state == NULL ? CUDA_ERROR_INVALID_HANDLE : CUDA_ERROR_NOT_SUPPORTED;
+}
+FAKE_EXPORT(cuLinkAddData_v2);
+
+static CUresult fc_cuLinkComplete(CUlinkState state, void **cubinOut, size_t *sizeOut)
+{
+    (void)cubinOut, (void)sizeOut;
+    REQUIRE_CTX();
+    return state == NULL ? CUDA_ERROR_INVALID_HANDLE : CUDA_ERROR_NOT_SUPPORTED;
+}
+FAKE_EXPORT(cuLinkComplete);
+
+static int func_valid(CUfunction f) { return f != NULL && module_valid(f->module); }
+
+#define CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK 0
+#define CU_FUNC_ATTRIBUTE_NUM_REGS 4
+#define CU_FUNC_ATTRIBUTE_PTX_VERSION 5
+#define CU_FUNC_ATTRIBUTE_BINARY_VERSION 6
+#define CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES 8
+#define CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT 9
+#define CU_FUNC_ATTRIBUTE_MAX 17
+
+/* What a small kernel for compute capability 8.6 reports. */
+static CUresult fc_cuFuncGetAttribute(int *pi, int attrib, CUfunction hfunc)
+{
+    REQUIRE_CTX();
+    if (pi == NULL || attrib < 0 || attrib >= CU_FUNC_ATTRIBUTE_MAX)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!func_valid(hfunc))
+        return CUDA_ERROR_INVALID_HANDLE;
+    int v = 0;
+    switch (attrib) {
+    case CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK: v = 1024; break;
+    case CU_FUNC_ATTRIBUTE_NUM_REGS: v = 32; break;
+    case CU_FUNC_ATTRIBUTE_PTX_VERSION: v = 86; break;
+    case CU_FUNC_ATTRIBUTE_BINARY_VERSION: v = 86; break;
+    case CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES: v = 49152; break;
+    case CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT: v = -1; break;
+    default: break;
+    }
+    *pi = v;
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuFuncGetAttribute);
+
+static CUresult fc_cuFuncSetAttribute(CUfunction hfunc, int attrib, int value)
+{
+    REQUIRE_CTX();
+    if (!func_valid(hfunc))
+        return CUDA_ERROR_INVALID_HANDLE;
+    if (attrib != CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES &&
+        attrib != CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (attrib == CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES && (value < 0 || value > 101376))
+        return CUDA_ERROR_INVALID_VALUE;
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuFuncSetAttribute);
+
+static CUresult fc_cuFuncSetCacheConfig(CUfunction hfunc, int config)
+{
+    REQUIRE_CTX();
+    if (!func_valid(hfunc))
+        return CUDA_ERROR_INVALID_HANDLE;
+    return config < 0 || config > 3 ? CUDA_ERROR_INVALID_VALUE : CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuFuncSetCacheConfig);
+
+static CUresult fc_cuOccupancyMaxActiveBlocksPerMultiprocessor(int *numBlocks, CUfunction func,
+                                                               int blockSize,
+                                                               size_t dynamicSMemSize)
+{
+    (void)dynamicSMemSize;
+    REQUIRE_CTX();
+    if (numBlocks == NULL || blockSize <= 0 || blockSize > 1024)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!func_valid(func))
+        return CUDA_ERROR_INVALID_HANDLE;
+    int n = 2048 / blockSize;
+    *numBlocks = n > 16 ? 16 : n;
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuOccupancyMaxActiveBlocksPerMultiprocessor);
+
+static CUresult fc_cuLaunchCooperativeKernel(CUfunction f, unsigned int gridDimX,
+                                             unsigned int gridDimY, unsigned int gridDimZ,
+                                             unsigned int blockDimX, unsigned int blockDimY,
+                                             unsigned int blockDimZ, unsigned int sharedMemBytes,
+                                             CUstream hStream, void **kernelParams)
+{
+    return fc_cuLaunchKernel(f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ,
+                             sharedMemBytes, hStream, kernelParams, NULL);
+}
+FAKE_EXPORT(cuLaunchCooperativeKernel);
+
+/* Tensor maps describe TMA copies, which need a Hopper GPU; this device is compute 8.6. */
+static CUresult fc_cuTensorMapEncodeTiled(void *tensorMap, int dataType, unsigned int rank,
+                                          void *globalAddress, const cuuint64_t *globalDim,
+                                          const cuuint64_t *globalStrides,
+                                          const unsigned int *boxDim,
+                                          const unsigned int *elementStrides, int interleave,
+                                          int swizzle, int l2Promotion, int oobFill)
+{
+    (void)tensorMap, (void)dataType, (void)rank, (void)globalAddress, (void)globalDim,
+        (void)globalStrides, (void)boxDim, (void)elementStrides, (void)interleave, (void)swizzle,
+        (void)l2Promotion, (void)oobFill;
+    return CUDA_ERROR_NOT_SUPPORTED;
+}
+FAKE_EXPORT(cuTensorMapEncodeTiled);
 
 size_t fakeCudaBytesInUse(void)
 {
@@ -2525,6 +2899,19 @@ static const struct proc {
     P("cuModuleLoadData", 2000, fc_cuModuleLoadData),
     P("cuModuleGetFunction", 2000, fc_cuModuleGetFunction),
     P("cuModuleUnload", 2000, fc_cuModuleUnload),
+    P("cuModuleLoad", 2000, fc_cuModuleLoad),
+    P("cuModuleLoadDataEx", 2010, fc_cuModuleLoadDataEx),
+    P("cuLinkCreate", 6050, fc_cuLinkCreate_v2),
+    P("cuLinkAddData", 6050, fc_cuLinkAddData_v2),
+    P("cuLinkComplete", 5050, fc_cuLinkComplete),
+    P("cuFuncGetAttribute", 2020, fc_cuFuncGetAttribute),
+    P("cuFuncSetAttribute", 9000, fc_cuFuncSetAttribute),
+    P("cuFuncSetCacheConfig", 3000, fc_cuFuncSetCacheConfig),
+    P("cuOccupancyMaxActiveBlocksPerMultiprocessor", 6050,
+      fc_cuOccupancyMaxActiveBlocksPerMultiprocessor),
+    P("cuLaunchCooperativeKernel", 9000, fc_cuLaunchCooperativeKernel),
+    P("cuTensorMapEncodeTiled", 12000, fc_cuTensorMapEncodeTiled),
+    P("cuDevicePrimaryCtxGetState", 7000, fc_cuDevicePrimaryCtxGetState),
     P("cuMemcpyHtoDAsync", 3020, fc_cuMemcpyHtoDAsync_v2),
     P("cuMemcpyDtoHAsync", 3020, fc_cuMemcpyDtoHAsync_v2),
     P("cuMemcpyDtoDAsync", 3020, fc_cuMemcpyDtoDAsync_v2),
@@ -2571,6 +2958,24 @@ static const struct proc {
     P("cuIpcOpenMemHandle", 4010, fc_cuIpcOpenMemHandle),
     P("cuIpcCloseMemHandle", 4010, fc_cuIpcCloseMemHandle),
     P("cuMemGetAddressRange", 3020, fc_cuMemGetAddressRange_v2),
+    P("cuStreamCreateWithPriority", 5050, fc_cuStreamCreateWithPriority),
+    P("cuStreamGetPriority", 5050, fc_cuStreamGetPriority),
+    P("cuStreamQuery", 2000, fc_cuStreamQuery),
+    P("cuCtxGetStreamPriorityRange", 5050, fc_cuCtxGetStreamPriorityRange),
+    P("cuEventCreate", 2000, fc_cuEventCreate),
+    P("cuEventRecord", 2000, fc_cuEventRecord),
+    P("cuEventRecordWithFlags", 11010, fc_cuEventRecordWithFlags),
+    P("cuEventSynchronize", 2000, fc_cuEventSynchronize),
+    P("cuEventQuery", 2000, fc_cuEventQuery),
+    P("cuEventDestroy", 4000, fc_cuEventDestroy_v2),
+    P("cuEventElapsedTime", 2000, fc_cuEventElapsedTime),
+    P("cuStreamWaitEvent", 2000, fc_cuStreamWaitEvent),
+    P("cuMemsetD8Async", 3020, fc_cuMemsetD8Async),
+    P("cuMemsetD32", 3020, fc_cuMemsetD32_v2),
+    P("cuMemsetD32Async", 3020, fc_cuMemsetD32Async),
+    P("cuStreamWriteValue32", 12000, fc_cuStreamWriteValue32),
+    P("cuPointerGetAttribute", 4000, fc_cuPointerGetAttribute),
+    P("cuMemPoolSetAccess", 11020, fc_cuMemPoolSetAccess),
     P("cuGetErrorString", 6000, fc_cuGetErrorString),
     P("cuGetErrorName", 6000, fc_cuGetErrorName),
     P("cuGetProcAddress", 12000, fc_cuGetProcAddress_v2),
