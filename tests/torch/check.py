@@ -1,0 +1,393 @@
+"""The cases of scripts/torch-check.sh: real PyTorch under `gpuleak run`, judged by its report.
+
+Each case runs tests/torch/sampler.py (real PyTorch on gpuleak's fake CUDA stack, see
+tests/fake-cuda/README.md) under `gpuleak run --no-tui` in one allocator mode, then compares
+gpuleak's JSON report with what PyTorch itself printed (its GPULEAK_TORCH line). A run is shared
+by every case that asks for the same workload.
+
+Prints one line per case: `PASS name`, `FAIL name: what differed`, or, for a case listed in
+EXPECTED_FAILURES, `XFAIL name: what differed (issue N)`. A listed case that passes prints
+`FAIL name: passes, but is listed as an expected failure of issue N`, so the list stays true.
+Exits 1 on any FAIL, 2 when it cannot run at all.
+
+Run it through scripts/torch-check.sh, which builds everything and sets up PyTorch; directly:
+
+    python tests/torch/check.py --gpuleak target/debug/gpuleak --fake-cuda DIR \
+        --python VENV/bin/python --work DIR [--only NAME ...] [--list]
+"""
+
+import argparse
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+
+MIB = 1 << 20
+
+# Cases that assert what later issues build. Each fails today; when its issue lands, its
+# entry goes. Keep this the only list.
+EXPECTED_FAILURES = {
+    # Python frames are read only under the GIL, which PyTorch's bindings release.
+    "native-leak-python-line": 12,
+    "tensors-leak-python-line": 12,
+    # A caching allocator's staircase ending on a flat run is judged `plateau`: "No leak".
+    "native-staircase-verdict": 13,
+    # Physical (cuMemCreate) memory is not judged, nor counted in the closing line.
+    "expandable-leak-verdict": 13,
+    "expandable-closing-line": 13,
+}
+
+ALLOCATORS = {
+    # name: (extra `gpuleak run` flags, environment)
+    "native": ([], {}),
+    "expandable": ([], {"PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True"}),
+    "tensors": (["--torch-tensors"], {}),
+}
+
+
+class Differed(Exception):
+    """A case's assertion did not hold; the message says what differed."""
+
+
+def expect(cond, what):
+    if not cond:
+        raise Differed(what)
+
+
+def mib(n):
+    return "None" if n is None else f"{n / MIB:.2f} MiB"
+
+
+class Run:
+    """One workload under gpuleak: the sampler's own figures, the report, the closing line."""
+
+    def __init__(self, torch_out, report, closing, rc, trace, log):
+        self.torch = torch_out
+        self.report = report
+        self.closing = closing
+        self.rc = rc
+        self.trace = trace
+        self.log = log
+
+
+class Runner:
+    def __init__(self, args):
+        self.args = args
+        self.runs = {}
+        self.sampler = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sampler.py")
+        self.repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+    def env(self, allocator, capacity):
+        fake = self.args.fake_cuda
+        env = dict(os.environ)
+        for k in ("PYTORCH_CUDA_ALLOC_CONF", "PYTORCH_ALLOC_CONF", "CUDA_VISIBLE_DEVICES"):
+            env.pop(k, None)
+        env["LD_LIBRARY_PATH"] = fake + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
+        # The fakes replace the real libraries by soname: preloaded, they are the ones PyTorch's
+        # libraries bind to, whatever their RPATH says.
+        env["LD_PRELOAD"] = " ".join(
+            os.path.join(fake, lib)
+            for lib in ("libcudart.so.12", "libcublas.so.12", "libcublasLt.so.12", "libnvidia-ml.so.1")
+        )
+        env["PYTHONPATH"] = os.path.join(self.repo, "python")
+        env["FAKE_CUDA_CAPACITY"] = capacity
+        env["PYTHONUNBUFFERED"] = "1"
+        env.update(ALLOCATORS[allocator][1])
+        return env
+
+    def run(self, allocator, pattern, mark="nvtx", images=4, steps=10, capacity="1G", extra=()):
+        key = (allocator, pattern, mark, images, steps, capacity, tuple(extra))
+        if key in self.runs:
+            return self.runs[key]
+        name = f"{allocator}-{pattern}-{mark}-{images}x{steps}-{capacity}"
+        trace = os.path.join(self.args.work, name + ".trace")
+        cmd = [self.args.gpuleak, "run", "--no-tui", "-o", trace, *ALLOCATORS[allocator][0], "--",
+               self.args.python, self.sampler, "--pattern", pattern, "--mark", mark,
+               "--images", str(images), "--steps", str(steps), *extra]
+        started = time.monotonic()
+        p = subprocess.run(cmd, env=self.env(allocator, capacity), capture_output=True, text=True,
+                           timeout=self.args.timeout)
+        log = os.path.join(self.args.work, name + ".log")
+        with open(log, "w") as f:
+            f.write("$ " + shlex.join(cmd) + f"\n# exit {p.returncode}, "
+                    f"{time.monotonic() - started:.1f} s\n--- stdout\n{p.stdout}--- stderr\n{p.stderr}")
+        torch_out = None
+        for line in p.stdout.splitlines():
+            if line.startswith("GPULEAK_TORCH "):
+                torch_out = json.loads(line[len("GPULEAK_TORCH "):])
+        closing = [l for l in p.stderr.splitlines() if l.startswith("gpuleak: ") and "allocations" in l]
+        report = None
+        if os.path.exists(trace):
+            r = subprocess.run([self.args.gpuleak, "report", trace, "--format", "json"],
+                               capture_output=True, text=True, timeout=self.args.timeout)
+            if r.returncode == 0:
+                report = json.loads(r.stdout)
+            else:
+                with open(log, "a") as f:
+                    f.write(f"--- gpuleak report exited {r.returncode}\n{r.stderr}")
+        run = Run(torch_out, report, closing[-1] if closing else None, p.returncode, trace, log)
+        self.runs[key] = run
+        return run
+
+
+def usable(run, oom=False):
+    """The workload ran to its end (or to its out-of-memory error) and gpuleak reported on it."""
+    expect(run.torch is not None, f"the workload printed no GPULEAK_TORCH line (exit {run.rc}; see {run.log})")
+    expect(run.report is not None, f"no report from gpuleak (see {run.log})")
+    if oom:
+        expect(run.torch["oom"], f"the workload did not run out of memory (see {run.log})")
+        expect(run.rc != 0, "the workload ran out of memory but exited 0")
+    else:
+        expect(run.rc == 0, f"the workload exited {run.rc} (see {run.log})")
+    return run.torch, run.report
+
+
+def sites_with(report, verdict):
+    return [s for s in report["sites"] if s.get("verdict") == verdict]
+
+
+def site_name(site):
+    """The frame gpuleak names the site by (its first frame past library code)."""
+    frames = site["frames"]
+    if not frames:
+        return f"stack {site['stack_id']}"
+    return frames[min(site.get("user_frame", 0), len(frames) - 1)]
+
+
+def leak_site(report, memory=None):
+    """The site judged `leak` that holds the most live bytes at the end."""
+    leaks = [s for s in sites_with(report, "leak") if memory is None or s["memory"] == memory]
+    verdicts = sorted({f"{s['memory']}:{s.get('verdict')}" for s in report["sites"]})
+    expect(leaks, f"no site is judged `leak` (sites: {len(report['sites'])}, verdicts: {verdicts}; "
+                  f"diagnosis: {first_diagnosis(report)})")
+    return max(leaks, key=lambda s: s["live_bytes_at_end"])
+
+
+def first_diagnosis(report):
+    d = report.get("diagnosis") or []
+    return f"{d[0]['cause']}: {d[0]['text'][:160]}" if d else "none"
+
+
+def parse_size(text):
+    """"62.0 MiB" -> bytes, as gpuleak prints sizes."""
+    m = re.fullmatch(r"([\d.]+) (B|KiB|MiB|GiB|TiB)", text.strip())
+    if not m:
+        return None
+    return float(m.group(1)) * {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}[m.group(2)]
+
+
+def near(value, target, tolerance):
+    return value is not None and abs(value - target) <= tolerance * target
+
+
+def has_python_line(site, where):
+    needle = f"{os.path.basename(where['file'])}:{where['line']}"
+    return any(needle in frame for frame in site["frames"])
+
+
+# --------------------------------------------------------------------------------------------
+# The cases. Each takes the runner and raises Differed when gpuleak's report is wrong.
+
+
+def case_totals(allocator, pattern):
+    def check(r):
+        t, rep = usable(r.run(allocator, pattern))
+        if allocator == "native":
+            # Every segment of the caching allocator is one cudaMalloc.
+            live = rep["totals"]["live_bytes_at_end"]
+            expect(live == t["reserved"], f"device live at end {mib(live)} != torch.cuda.memory_reserved() {mib(t['reserved'])}")
+            peak = rep["totals"]["peak_live_bytes"]
+            expect(peak == t["max_reserved"], f"device peak {mib(peak)} != torch.cuda.max_memory_reserved() {mib(t['max_reserved'])}")
+        elif allocator == "expandable":
+            phys = rep["memory"]["physical_live_bytes_at_end"]
+            expect(phys == t["reserved"], f"physical live at end {mib(phys)} != torch.cuda.memory_reserved() {mib(t['reserved'])}")
+            expect(rep["totals"]["live_bytes_at_end"] == 0, f"{mib(rep['totals']['live_bytes_at_end'])} of cudaMalloc memory under expandable segments")
+        else:
+            # Every tensor is one cudaMallocAsync. The workload's figures are taken before the
+            # interpreter's shutdown frees what its module-level lists keep, so compare the peak,
+            # and what the driver's pool still holds (nothing trims it).
+            reserved = rep["pools"]["reserved_bytes_at_end"]
+            expect(reserved == t["reserved"], f"pool memory reserved at end {mib(reserved)} != torch.cuda.memory_reserved() {mib(t['reserved'])}")
+            peak = rep["totals"]["peak_live_bytes"]
+            expect(near(peak, t["max_allocated"], 0.001), f"device peak {mib(peak)} != torch.cuda.max_memory_allocated() {mib(t['max_allocated'])}")
+        return f"{mib(t['reserved'])} reserved, as PyTorch says"
+    return check
+
+
+def case_iterations(allocator, pattern, mark, source):
+    def check(r):
+        t, rep = usable(r.run(allocator, pattern, mark))
+        it = rep["iterations"]
+        expect(it["source"] == source, f"iterations from {it['source']!r}, expected {source!r}")
+        expect(it["count"] == t["steps"], f"{it['count']} iterations, the workload ran {t['steps']} steps")
+        return f"{it['count']} iterations from {source}"
+    return check
+
+
+def case_leak_verdict(allocator, images=4, steps=10, leak_bytes=None):
+    def check(r):
+        extra = ("--leak-bytes", str(leak_bytes)) if leak_bytes else ()
+        t, rep = usable(r.run(allocator, "leak", images=images, steps=steps, extra=extra))
+        memory = "physical" if allocator == "expandable" else None
+        s = leak_site(rep, memory)
+        bpi = s["bytes_per_iteration"]
+        # Through a cache the leak arrives a segment at a time: the average climb is the leak.
+        tol = 0.0 if allocator == "tensors" else 0.15
+        expect(near(bpi, t["leak_bytes"], tol), f"the leaking site grows {mib(bpi)}/iteration, the workload leaks {mib(t['leak_bytes'])}/step")
+        expect(rep["iterations"]["device_verdict"] == "leak", f"the device's verdict is {rep['iterations']['device_verdict']!r}")
+        d = rep["diagnosis"][0] if rep["diagnosis"] else None
+        expect(d is not None and d["cause"] == "leak", f"the diagnosis is {first_diagnosis(rep)}")
+        return f"{site_name(s)}: leak, {mib(bpi)}/iteration"
+    return check
+
+
+def case_python_line(allocator):
+    def check(r):
+        t, rep = usable(r.run(allocator, "leak"))
+        s = leak_site(rep)
+        where = t["leak_site"]
+        expect(has_python_line(s, where), f"the leak is named `{site_name(s)}`, not {os.path.basename(where['file'])}:{where['line']} ({where['function']})")
+        return f"named {os.path.basename(where['file'])}:{where['line']}"
+    return check
+
+
+def case_clean(allocator, mark="nvtx"):
+    def check(r):
+        t, rep = usable(r.run(allocator, "clean", mark))
+        leaks = sites_with(rep, "leak")
+        expect(not leaks, f"{len(leaks)} site(s) judged `leak` in a run that keeps nothing: {site_name(leaks[0]) if leaks else ''}")
+        expect(rep["iterations"]["device_verdict"] != "leak", "the device is judged `leak` in a run that keeps nothing")
+        causes = [d["cause"] for d in rep["diagnosis"]]
+        expect("leak" not in causes, f"the diagnosis says leak: {first_diagnosis(rep)}")
+        return f"no leak over {rep['iterations']['count']} iterations"
+    return check
+
+
+def case_sawtooth(allocator):
+    def check(r):
+        t, rep = usable(r.run(allocator, "sawtooth"))
+        saw = sites_with(rep, "sawtooth")
+        leaks = sites_with(rep, "leak")
+        expect(not leaks, f"memory released at the end of each image is judged `leak` at {site_name(leaks[0]) if leaks else ''}")
+        expect(saw, f"no site is judged `sawtooth` (verdicts: {sorted({str(s.get('verdict')) for s in rep['sites']})})")
+        return f"{site_name(saw[0])}: sawtooth"
+    return check
+
+
+def case_model_switch(allocator):
+    def check(r):
+        t, rep = usable(r.run(allocator, "model-switch"))
+        peak = rep["totals"]["peak_live_bytes"]
+        expect(near(peak, t["max_allocated"], 0.001), f"device peak {mib(peak)} != torch.cuda.max_memory_allocated() {mib(t['max_allocated'])}")
+        expect(peak >= 2 * t["model_bytes"], f"the peak {mib(peak)} does not hold both models ({mib(t['model_bytes'])} each)")
+        leaks = sites_with(rep, "leak")
+        expect(not leaks, f"one model switch is judged a per-iteration leak at {site_name(leaks[0]) if leaks else ''}")
+        return f"both models live at the peak ({mib(peak)}), no per-iteration leak"
+    return check
+
+
+def case_oom(allocator):
+    def check(r):
+        t, rep = usable(r.run(allocator, "oom", images=1000, capacity="256M"), oom=True)
+        final = [o for o in rep["ooms"] if not o.get("retried")]
+        expect(rep["ooms"], "no failed allocation recorded")
+        expect(final, f"every one of {len(rep['ooms'])} failed allocations is marked retried")
+        d = rep["diagnosis"][0] if rep["diagnosis"] else None
+        expect(d is not None and d["cause"] == "leak", f"the diagnosis of the out-of-memory run is {first_diagnosis(rep)}")
+        return f"out of memory after {t['steps']} steps, diagnosed as a leak"
+    return check
+
+
+def case_closing_line(allocator):
+    def check(r):
+        run = r.run(allocator, "leak")
+        t, rep = usable(run)
+        expect(run.closing is not None, "no closing line from gpuleak run")
+        m = re.search(r"still live at exit \(([^)]*)\)", run.closing)
+        live = parse_size(m.group(1)) if m else None
+        # The line rounds to three figures.
+        expect(near(live, t["reserved"], 0.01), f"the closing line says {m.group(1) if m else '?'} live at exit, "
+               f"PyTorch holds {mib(t['reserved'])}: {run.closing!r}")
+        return run.closing
+    return check
+
+
+CASES = [
+    ("native-clean", case_clean("native")),
+    ("native-leak-totals", case_totals("native", "leak")),
+    ("native-leak-nvtx-iterations", case_iterations("native", "leak", "nvtx", "nvtx")),
+    ("native-leak-verdict", case_leak_verdict("native")),
+    # 1.5 MiB a step: a 20 MiB segment every 13 or 14 steps, the last one followed by a long
+    # flat run, as PyTorch's cache shows most leaks.
+    ("native-staircase-verdict", case_leak_verdict("native", images=2, steps=15, leak_bytes=3 * MIB // 2)),
+    ("native-leak-python-line", case_python_line("native")),
+    ("native-oom-diagnosis", case_oom("native")),
+    ("expandable-clean", case_clean("expandable")),
+    ("expandable-leak-totals", case_totals("expandable", "leak")),
+    ("expandable-leak-verdict", case_leak_verdict("expandable")),
+    ("expandable-closing-line", case_closing_line("expandable")),
+    ("tensors-clean-auto-iterations", case_iterations("tensors", "clean", "none", "auto")),
+    ("tensors-leak-totals", case_totals("tensors", "leak")),
+    ("tensors-leak-module-iterations", case_iterations("tensors", "leak", "module", "marker")),
+    ("tensors-leak-verdict", case_leak_verdict("tensors")),
+    ("tensors-leak-python-line", case_python_line("tensors")),
+    ("tensors-sawtooth", case_sawtooth("tensors")),
+    ("tensors-model-switch", case_model_switch("tensors")),
+    ("tensors-oom-diagnosis", case_oom("tensors")),
+]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--gpuleak", required=True, help="the gpuleak binary")
+    ap.add_argument("--fake-cuda", required=True, help="directory of the fake CUDA libraries")
+    ap.add_argument("--python", required=True, help="the Python that has PyTorch")
+    ap.add_argument("--work", required=True, help="directory for traces and logs")
+    ap.add_argument("--only", action="append", default=[], help="run only this case (repeatable)")
+    ap.add_argument("--list", action="store_true", help="list the cases and exit")
+    ap.add_argument("--timeout", type=float, default=600, help="seconds per run [600]")
+    args = ap.parse_args()
+
+    if args.list:
+        for name, _ in CASES:
+            issue = EXPECTED_FAILURES.get(name)
+            print(name + (f"  (expected failure until issue {issue})" if issue else ""))
+        return 0
+    unknown = [n for n in args.only + list(EXPECTED_FAILURES) if n not in dict(CASES)]
+    if unknown:
+        print(f"torch-check: unknown case(s): {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    os.makedirs(args.work, exist_ok=True)
+    runner = Runner(args)
+    failed = 0
+    for name, check in CASES:
+        if args.only and name not in args.only:
+            continue
+        issue = EXPECTED_FAILURES.get(name)
+        try:
+            detail = check(runner)
+        except Differed as e:
+            if issue:
+                print(f"XFAIL {name}: {e} (issue {issue})", flush=True)
+            else:
+                print(f"FAIL {name}: {e}", flush=True)
+                failed += 1
+            continue
+        except subprocess.TimeoutExpired as e:
+            print(f"FAIL {name}: timed out after {e.timeout:.0f} s: {shlex.join(e.cmd)}", flush=True)
+            failed += 1
+            continue
+        if issue:
+            print(f"FAIL {name}: passes, but is listed as an expected failure of issue {issue} "
+                  f"(remove it from EXPECTED_FAILURES in {__file__}): {detail}", flush=True)
+            failed += 1
+        else:
+            print(f"PASS {name}: {detail}", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
