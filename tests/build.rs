@@ -53,6 +53,7 @@ const PROGRAMS: &[Program] = &[
     c("sampler.c", Some("cudart")),
     c("nvtx_sampler.c", Some("cudart")),
     c("unwind_chain.c", Some("cudart")),
+    c("torch_runtime.c", Some("cudart")),
     Program {
         source: "abort_uncaught.cpp",
         link: Some("cudart"),

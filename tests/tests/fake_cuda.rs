@@ -797,3 +797,28 @@ fn cudarc_style_and_late_dlopen_run() {
     // Nothing else holds the fake: dlclose really unloads it.
     assert!(late.stdout.contains("unloaded 1\n"), "{late}");
 }
+
+/// What PyTorch relies on besides allocation, as nvcc's generated code and PyTorch's start-up
+/// call it: kernels registered before `main` launch through the driver, each loaded as a module
+/// at its first launch; a missing optional driver function is a success with NULL; device,
+/// pointer, stream and event queries answer as CUDA does. The same program under the hook sees
+/// the same codes.
+#[test]
+fn the_runtime_runs_what_pytorch_calls_besides_allocation() {
+    let plain = Run::program("torch_runtime").env("FAKE_CUDA_LOG", "1").run();
+    plain.assert_success();
+    let checks: Vec<&str> = plain
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("check "))
+        .collect();
+    assert_eq!(checks.len(), 20, "{plain}");
+    assert!(checks.iter().all(|l| l.ends_with(" ok")), "{plain}");
+    // Two kernels launched, two modules loaded: each kernel its own driver function.
+    let modules = plain.stderr.matches("fake-cuda: cuModuleLoadData").count();
+    assert_eq!(modules, 2, "{plain}");
+
+    let hooked = Run::program("torch_runtime").hook().run();
+    hooked.assert_success();
+    assert_eq!(lines_without_ptr(&hooked), lines_without_ptr(&plain));
+}
