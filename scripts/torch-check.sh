@@ -63,7 +63,7 @@ else
     rm -rf "$tmp"
     t0=$SECONDS
     "$python" -m venv "$tmp" || die "\`$python -m venv $tmp\` failed"
-    if ! "$tmp/bin/python" -m pip install --disable-pip-version-check --no-input -q \
+    if ! "$tmp/bin/python" -m pip install --disable-pip-version-check --no-input --no-cache-dir -q \
         -r "$reqs" >"$tmp.log" 2>&1; then
         tail -n 20 "$tmp.log" >&2
         rm -rf "$tmp"

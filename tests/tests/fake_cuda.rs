@@ -805,7 +805,9 @@ fn cudarc_style_and_late_dlopen_run() {
 /// the same codes.
 #[test]
 fn the_runtime_runs_what_pytorch_calls_besides_allocation() {
-    let plain = Run::program("torch_runtime").env("FAKE_CUDA_LOG", "1").run();
+    let plain = Run::program("torch_runtime")
+        .env("FAKE_CUDA_LOG", "1")
+        .run();
     plain.assert_success();
     let checks: Vec<&str> = plain
         .stdout
