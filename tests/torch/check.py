@@ -35,9 +35,13 @@ EXPECTED_FAILURES = {
     "tensors-leak-python-line": 12,
     # A caching allocator's staircase ending on a flat run is judged `plateau`: "No leak".
     "native-staircase-verdict": 13,
-    # Physical (cuMemCreate) memory is not judged, nor counted in the closing line.
+    # Physical (cuMemCreate) memory is not judged, nor counted in the closing line, nor
+    # diagnosed when cuMemCreate fails.
     "expandable-leak-verdict": 13,
     "expandable-closing-line": 13,
+    "expandable-sawtooth": 13,
+    "expandable-model-switch": 13,
+    "expandable-oom-diagnosis": 13,
 }
 
 ALLOCATORS = {
@@ -289,6 +293,23 @@ def case_model_switch(allocator):
     return check
 
 
+def case_cached(allocator, pattern):
+    """Memory a cache keeps through a sawtooth or a model switch: all counted, judged, no leak."""
+    def check(r):
+        t, rep = usable(r.run(allocator, pattern))
+        memory = "physical" if allocator == "expandable" else "device"
+        held = rep["memory"]["physical_live_bytes_at_end"] if memory == "physical" else rep["totals"]["live_bytes_at_end"]
+        expect(held == t["reserved"], f"{memory} memory live at end {mib(held)} != torch.cuda.memory_reserved() {mib(t['reserved'])}")
+        sites = [s for s in rep["sites"] if s["memory"] == memory]
+        unjudged = [s for s in sites if s.get("verdict") is None]
+        expect(sites and not unjudged, f"{len(unjudged)} of {len(sites)} sites of {memory} memory have no verdict")
+        leaks = [s for s in sites if s.get("verdict") == "leak"]
+        expect(not leaks, f"a cache keeping memory through the {pattern} is judged `leak` at {site_name(leaks[0]) if leaks else ''}")
+        verdicts = sorted({s["verdict"] for s in sites})
+        return f"{mib(held)} held as PyTorch says, verdicts {', '.join(verdicts)}"
+    return check
+
+
 def case_oom(allocator):
     def check(r):
         t, rep = usable(r.run(allocator, "oom", images=1000, capacity="256M"), oom=True)
@@ -324,11 +345,16 @@ CASES = [
     # flat run, as PyTorch's cache shows most leaks.
     ("native-staircase-verdict", case_leak_verdict("native", images=2, steps=15, leak_bytes=3 * MIB // 2)),
     ("native-leak-python-line", case_python_line("native")),
+    ("native-sawtooth", case_cached("native", "sawtooth")),
+    ("native-model-switch", case_cached("native", "model-switch")),
     ("native-oom-diagnosis", case_oom("native")),
     ("expandable-clean", case_clean("expandable")),
     ("expandable-leak-totals", case_totals("expandable", "leak")),
     ("expandable-leak-verdict", case_leak_verdict("expandable")),
     ("expandable-closing-line", case_closing_line("expandable")),
+    ("expandable-sawtooth", case_cached("expandable", "sawtooth")),
+    ("expandable-model-switch", case_cached("expandable", "model-switch")),
+    ("expandable-oom-diagnosis", case_oom("expandable")),
     ("tensors-clean-auto-iterations", case_iterations("tensors", "clean", "none", "auto")),
     ("tensors-leak-totals", case_totals("tensors", "leak")),
     ("tensors-leak-module-iterations", case_iterations("tensors", "leak", "module", "marker")),
