@@ -54,6 +54,7 @@ const PROGRAMS: &[Program] = &[
     c("nvtx_sampler.c", Some("cudart")),
     c("unwind_chain.c", Some("cudart")),
     c("torch_runtime.c", Some("cudart")),
+    c("blas_nvml.c", None),
     Program {
         source: "abort_uncaught.cpp",
         link: Some("cudart"),

@@ -243,90 +243,59 @@ static cublasStatus_t fb_cublasSetWorkspace_v2(cublasHandle_t handle, void *work
 }
 FAKE_EXPORT(cublasSetWorkspace_v2);
 
-static cublasStatus_t fb_cublasGetMathMode(cublasHandle_t handle, cublasMath_t *mode)
-{
-    pthread_mutex_lock(&g_lock);
-    int ok = handle_live(handle);
-    if (ok && mode != NULL)
-        *mode = handle->math_mode;
-    pthread_mutex_unlock(&g_lock);
-    if (!ok)
-        return CUBLAS_STATUS_NOT_INITIALIZED;
-    return mode == NULL ? CUBLAS_STATUS_INVALID_VALUE : CUBLAS_STATUS_SUCCESS;
-}
-FAKE_EXPORT(cublasGetMathMode);
+/* A setting kept per handle: the getter needs a live handle and somewhere to write; the
+ * setter a live handle and a value `valid` accepts (else INVALID_VALUE, nothing changed). */
+#define SETTING(getter, setter, type, field, valid)                                             \
+    static cublasStatus_t fb_##getter(cublasHandle_t handle, type *out)                         \
+    {                                                                                           \
+        pthread_mutex_lock(&g_lock);                                                            \
+        int ok = handle_live(handle);                                                           \
+        if (ok && out != NULL)                                                                  \
+            *out = handle->field;                                                               \
+        pthread_mutex_unlock(&g_lock);                                                          \
+        if (!ok)                                                                                \
+            return CUBLAS_STATUS_NOT_INITIALIZED;                                               \
+        return out == NULL ? CUBLAS_STATUS_INVALID_VALUE : CUBLAS_STATUS_SUCCESS;              \
+    }                                                                                           \
+    FAKE_EXPORT(getter);                                                                        \
+    static cublasStatus_t fb_##setter(cublasHandle_t handle, type value)                        \
+    {                                                                                           \
+        int bad = !(valid(value));                                                              \
+        pthread_mutex_lock(&g_lock);                                                            \
+        int ok = handle_live(handle);                                                           \
+        if (ok && !bad)                                                                         \
+            handle->field = value;                                                              \
+        pthread_mutex_unlock(&g_lock);                                                          \
+        if (!ok)                                                                                \
+            return CUBLAS_STATUS_NOT_INITIALIZED;                                               \
+        return bad ? CUBLAS_STATUS_INVALID_VALUE : CUBLAS_STATUS_SUCCESS;                       \
+    }                                                                                           \
+    FAKE_EXPORT(setter)
 
-/* A mode is one of 0..3 (default, tensor op, pedantic, TF32), optionally or-ed with
+/* A math mode is one of 0..3 (default, tensor op, pedantic, TF32), optionally or-ed with
  * CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION (16), which PyTorch sets. */
-static cublasStatus_t fb_cublasSetMathMode(cublasHandle_t handle, cublasMath_t mode)
+static int math_mode_valid(int mode)
 {
     int base = mode & ~CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION;
-    int bad = base < CUBLAS_DEFAULT_MATH || base > CUBLAS_TF32_TENSOR_OP_MATH;
-    pthread_mutex_lock(&g_lock);
-    int ok = handle_live(handle);
-    if (ok && !bad)
-        handle->math_mode = mode;
-    pthread_mutex_unlock(&g_lock);
-    if (!ok)
-        return CUBLAS_STATUS_NOT_INITIALIZED;
-    return bad ? CUBLAS_STATUS_INVALID_VALUE : CUBLAS_STATUS_SUCCESS;
+    return base >= CUBLAS_DEFAULT_MATH && base <= CUBLAS_TF32_TENSOR_OP_MATH;
 }
-FAKE_EXPORT(cublasSetMathMode);
 
-static cublasStatus_t fb_cublasGetPointerMode_v2(cublasHandle_t handle, cublasPointerMode_t *mode)
+static int pointer_mode_valid(int mode)
 {
-    pthread_mutex_lock(&g_lock);
-    int ok = handle_live(handle);
-    if (ok && mode != NULL)
-        *mode = handle->pointer_mode;
-    pthread_mutex_unlock(&g_lock);
-    if (!ok)
-        return CUBLAS_STATUS_NOT_INITIALIZED;
-    return mode == NULL ? CUBLAS_STATUS_INVALID_VALUE : CUBLAS_STATUS_SUCCESS;
+    return mode == CUBLAS_POINTER_MODE_HOST || mode == CUBLAS_POINTER_MODE_DEVICE;
 }
-FAKE_EXPORT(cublasGetPointerMode_v2);
 
-static cublasStatus_t fb_cublasSetPointerMode_v2(cublasHandle_t handle, cublasPointerMode_t mode)
+static int atomics_mode_valid(int mode)
 {
-    int bad = mode != CUBLAS_POINTER_MODE_HOST && mode != CUBLAS_POINTER_MODE_DEVICE;
-    pthread_mutex_lock(&g_lock);
-    int ok = handle_live(handle);
-    if (ok && !bad)
-        handle->pointer_mode = mode;
-    pthread_mutex_unlock(&g_lock);
-    if (!ok)
-        return CUBLAS_STATUS_NOT_INITIALIZED;
-    return bad ? CUBLAS_STATUS_INVALID_VALUE : CUBLAS_STATUS_SUCCESS;
+    return mode == CUBLAS_ATOMICS_NOT_ALLOWED || mode == CUBLAS_ATOMICS_ALLOWED;
 }
-FAKE_EXPORT(cublasSetPointerMode_v2);
 
-/* cuSOLVER sets it on the handles it creates. */
-static cublasStatus_t fb_cublasGetAtomicsMode(cublasHandle_t handle, cublasAtomicsMode_t *mode)
-{
-    pthread_mutex_lock(&g_lock);
-    int ok = handle_live(handle);
-    if (ok && mode != NULL)
-        *mode = handle->atomics_mode;
-    pthread_mutex_unlock(&g_lock);
-    if (!ok)
-        return CUBLAS_STATUS_NOT_INITIALIZED;
-    return mode == NULL ? CUBLAS_STATUS_INVALID_VALUE : CUBLAS_STATUS_SUCCESS;
-}
-FAKE_EXPORT(cublasGetAtomicsMode);
-
-static cublasStatus_t fb_cublasSetAtomicsMode(cublasHandle_t handle, cublasAtomicsMode_t mode)
-{
-    int bad = mode != CUBLAS_ATOMICS_NOT_ALLOWED && mode != CUBLAS_ATOMICS_ALLOWED;
-    pthread_mutex_lock(&g_lock);
-    int ok = handle_live(handle);
-    if (ok && !bad)
-        handle->atomics_mode = mode;
-    pthread_mutex_unlock(&g_lock);
-    if (!ok)
-        return CUBLAS_STATUS_NOT_INITIALIZED;
-    return bad ? CUBLAS_STATUS_INVALID_VALUE : CUBLAS_STATUS_SUCCESS;
-}
-FAKE_EXPORT(cublasSetAtomicsMode);
+SETTING(cublasGetMathMode, cublasSetMathMode, cublasMath_t, math_mode, math_mode_valid);
+SETTING(cublasGetPointerMode_v2, cublasSetPointerMode_v2, cublasPointerMode_t, pointer_mode,
+        pointer_mode_valid);
+/* cuSOLVER sets the atomics mode on the handles it creates. */
+SETTING(cublasGetAtomicsMode, cublasSetAtomicsMode, cublasAtomicsMode_t, atomics_mode,
+        atomics_mode_valid);
 
 /* The handle is not needed (cuBLAS accepts NULL too). */
 static cublasStatus_t fb_cublasGetVersion_v2(cublasHandle_t handle, int *version)

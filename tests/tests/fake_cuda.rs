@@ -824,3 +824,20 @@ fn the_runtime_runs_what_pytorch_calls_besides_allocation() {
     hooked.assert_success();
     assert_eq!(lines_without_ptr(&hooked), lines_without_ptr(&plain));
 }
+
+/// The cuBLAS, cuBLASLt and NVML fakes answer as the real libraries do where PyTorch asks:
+/// handles and their settings, products checked but not computed, one heuristic result, NVML's
+/// one device and its error codes; many threads and a fork after their locks were used.
+#[test]
+fn the_blas_and_nvml_fakes_answer_as_pytorch_expects() {
+    let out = Run::program("blas_nvml").run();
+    out.assert_success();
+    let summary = out.stdout.lines().last().unwrap_or_default();
+    assert!(summary.ends_with(" checks, 0 failures"), "{out}");
+    let checks: u32 = summary
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(checks > 1000, "{out}");
+}
