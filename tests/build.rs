@@ -65,6 +65,7 @@ const PROGRAMS: &[Program] = &[
 const HEADERS: &[&str] = &[
     "fake-cuda/fake_cuda.h",
     "fake-cuda/fake_cuda_runtime.h",
+    "fake-cuda/fake_size.h",
     "programs/report.h",
     "programs/driver_calls.h",
     "programs/expect.h",

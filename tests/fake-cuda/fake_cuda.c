@@ -22,6 +22,7 @@
  */
 #define _GNU_SOURCE
 #include "fake_cuda.h"
+#include "fake_size.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -69,29 +70,6 @@ static atomic_ullong g_launches;
         }                                                                                       \
     } while (0)
 
-/* Parses "1073741824", "64M", "2G", "512K", "1T" (also "64MB", "64MiB"). Returns 0 on error. */
-static int parse_size(const char *s, size_t *out)
-{
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s)
-        return 0;
-    unsigned shift = 0;
-    switch (*end) {
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'm': case 'M': shift = 20; end++; break;
-    case 'g': case 'G': shift = 30; end++; break;
-    case 't': case 'T': shift = 40; end++; break;
-    default: break;
-    }
-    if (shift != 0 && (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0))
-        end += strlen(end);
-    if (*end != '\0' || (shift != 0 && v > (~0ull >> shift)))
-        return 0;
-    *out = (size_t)(v << shift);
-    return 1;
-}
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -106,7 +84,7 @@ __attribute__((constructor)) static void fake_cuda_load(void)
     const char *cap = getenv("FAKE_CUDA_CAPACITY");
     if (cap != NULL && *cap != '\0') {
         size_t v;
-        if (parse_size(cap, &v) && v > 0)
+        if (fake_parse_size(cap, &v) && v > 0)
             g_capacity = v;
         else
             fprintf(stderr, "fake-cuda: FAKE_CUDA_CAPACITY=%s is not a size; using 1G\n", cap);

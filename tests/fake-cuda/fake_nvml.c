@@ -21,6 +21,7 @@
  */
 #define _GNU_SOURCE
 
+#include "fake_size.h"
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -116,35 +117,12 @@ static nvmlReturn_t put_string(char *buf, unsigned int length, const char *s)
 static unsigned long long g_capacity = DEFAULT_CAPACITY;
 static pthread_once_t g_capacity_once = PTHREAD_ONCE_INIT;
 
-/* Parses "1073741824", "64M", "2G", "512K", "1T" (also "64MB", "64MiB"). Returns 0 on error. */
-static int parse_size(const char *s, size_t *out)
-{
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s)
-        return 0;
-    unsigned shift = 0;
-    switch (*end) {
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'm': case 'M': shift = 20; end++; break;
-    case 'g': case 'G': shift = 30; end++; break;
-    case 't': case 'T': shift = 40; end++; break;
-    default: break;
-    }
-    if (shift != 0 && (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0))
-        end += strlen(end);
-    if (*end != '\0' || (shift != 0 && v > (~0ull >> shift)))
-        return 0;
-    *out = (size_t)(v << shift);
-    return 1;
-}
 
 static void read_capacity(void)
 {
     const char *cap = getenv("FAKE_CUDA_CAPACITY");
     size_t v;
-    if (cap != NULL && *cap != '\0' && parse_size(cap, &v) && v > 0)
+    if (cap != NULL && *cap != '\0' && fake_parse_size(cap, &v) && v > 0)
         g_capacity = v;
 }
 
