@@ -1,4 +1,6 @@
-//! Python frames of the calling thread, read through the CPython C API of the process itself.
+//! Python frames of the calling thread: read from memory where gpuleak knows the running
+//! CPython's layout ([`crate::pyread`], with or without the GIL), else through the CPython C API
+//! of the process itself, as below (under the GIL only).
 //!
 //! No build-time Python dependency: the API is looked up once, with the real `dlsym` and
 //! `RTLD_DEFAULT`, in whatever the process has loaded (libpython, or a python executable with
@@ -67,6 +69,9 @@ struct Api {
     /// The loaded range of the object that holds the interpreter (libpython, or the python
     /// executable when it is linked in): where a Python event's native stack may stop.
     interpreter: Option<(u64, u64)>,
+    /// The reader of frames from memory, for a CPython whose layout is known: used on every
+    /// thread, with the GIL or without it. Without it, the C API, under the GIL only.
+    raw: Option<crate::pyread::Reader>,
 }
 
 static API: OnceLock<Option<Api>> = OnceLock::new();
@@ -109,6 +114,7 @@ fn resolve() -> Option<Api> {
     };
     let get_frame = f!(c"PyEval_GetFrame", ObjFn);
     Some(Api {
+        raw: crate::pyread::Reader::new(lookup),
         frame_lasti,
         interpreter: crate::modules::loaded_range(get_frame as usize as u64),
         is_initialized: f!(c"Py_IsInitialized", Int),
@@ -148,6 +154,13 @@ pub fn available() -> bool {
     api().is_some()
 }
 
+/// How Python frames are read in this process, for the trace's notes: `Some(true)` from memory
+/// with or without the GIL (a CPython whose layout gpuleak knows), `Some(false)` through the C
+/// API under the GIL only, `None` without Python.
+pub fn reads_without_gil() -> Option<bool> {
+    api().map(|a| a.raw.is_some())
+}
+
 /// Where the interpreter's code lies, for [`crate::unwind::capture`] to stop at; `None` without
 /// Python, or where the object holding it could not be found.
 pub fn interpreter_range() -> Option<(u64, u64)> {
@@ -177,8 +190,12 @@ struct CodeInfo {
 
 #[derive(Default)]
 struct Cache {
-    /// Code object address → id. Every cached code object holds a reference taken by gpuleak.
+    /// Code object address → id. Through the C API every cached code object holds a reference
+    /// taken by gpuleak.
     ids: HashMap<usize, u32, BuildHasherDefault<FxHasher>>,
+    /// Read from memory: code object address → (id, what identified it), with no reference; a
+    /// different key at a known address is another code object.
+    raw_ids: HashMap<usize, (u32, crate::pyread::CodeKey), BuildHasherDefault<FxHasher>>,
     /// Indexed by id − 1.
     codes: Vec<CodeInfo>,
     /// (code id, instruction offset) → line, for Pythons that tell the offset.
@@ -259,11 +276,16 @@ impl Drop for Quiet<'_> {
 /// hold the GIL, or no Python code is running on it. Must run inside the hook's guard.
 pub fn capture(depth: usize) -> Option<PyFrames> {
     let api = api()?;
-    // SAFETY: both may be called on any thread at any time.
-    unsafe {
-        if (api.is_initialized)() == 0 || (api.gil_check)() != 1 {
-            return None;
-        }
+    // SAFETY: may be called on any thread at any time.
+    if unsafe { (api.is_initialized)() } == 0 {
+        return None;
+    }
+    if let Some(raw) = &api.raw {
+        return capture_raw(raw, depth);
+    }
+    // SAFETY: may be called on any thread at any time.
+    if unsafe { (api.gil_check)() } != 1 {
+        return None;
     }
     // From here on this thread holds the GIL: the API may be used, and no other Python thread
     // runs (nothing below releases the GIL). Only threads holding the GIL take the cache's lock.
@@ -300,6 +322,54 @@ pub fn capture(depth: usize) -> Option<PyFrames> {
             (api.decref)(f);
         }
     }
+    (out.len > 0).then_some(out)
+}
+
+/// [`capture`] from memory: the same frames, with or without the GIL, nothing of the interpreter
+/// called. The cache's lock is taken by threads with and without the GIL alike; nothing is
+/// called while it is held.
+fn capture_raw(raw: &crate::pyread::Reader, depth: usize) -> Option<PyFrames> {
+    let depth = depth.min(MAX_STACK_DEPTH);
+    let mut out = PyFrames {
+        frames: [MaybeUninit::uninit(); MAX_STACK_DEPTH],
+        len: 0,
+    };
+    let mut cache = cache().lock();
+    let cache = &mut *cache;
+    raw.walk(depth, |f| {
+        let id = match cache.raw_ids.get(&f.code) {
+            Some(&(id, key)) if key == f.key => id,
+            _ => {
+                if cache.codes.len() >= MAX_CODES {
+                    return false;
+                }
+                let code = raw.describe(f);
+                cache.codes.push(CodeInfo {
+                    first_line: code.first_line,
+                    file: code.file,
+                    name: code.name,
+                });
+                let id = cache.codes.len() as u32;
+                cache.raw_ids.insert(f.code, (id, code.key));
+                id
+            }
+        };
+        let at = f.lasti.clamp(-1, i64::from(u32::MAX >> 1)) as i32;
+        let key = (u64::from(id) << 32) | u64::from(at as u32);
+        let line = match cache.lines.get(&key) {
+            Some(&line) => line,
+            None => {
+                let line = raw.line(f);
+                if cache.lines.len() < MAX_CODES {
+                    cache.lines.insert(key, line);
+                }
+                line
+            }
+        };
+        out.frames[out.len].write((u64::from(id) << 32) | u64::from(line));
+        out.len += 1;
+        true
+    });
     (out.len > 0).then_some(out)
 }
 

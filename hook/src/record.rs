@@ -553,6 +553,14 @@ fn ensure_started(core: &'static Core, st: &mut State) -> bool {
             cfg.stacks.name()
         ));
     }
+    // The API was resolved when the stack mode was (`stacks()`), so this takes no loader lock.
+    if stacks().0.python() && python::reads_without_gil() == Some(false) {
+        notes.push(
+            "Python frames read through the C API: gpuleak has no layout for this CPython, so \
+             only threads holding the GIL get them"
+                .to_string(),
+        );
+    }
     st.max_wait = Duration::from_millis(cfg.max_wait_ms);
     let pid = std::process::id();
     let pattern = cfg.output.replace("%p", &pid.to_string());

@@ -30,9 +30,6 @@ MIB = 1 << 20
 # Cases that assert what later issues build. Each fails today; when its issue lands, its
 # entry goes. Keep this the only list.
 EXPECTED_FAILURES = {
-    # Python frames are read only under the GIL, which PyTorch's bindings release.
-    "native-leak-python-line": 12,
-    "tensors-leak-python-line": 12,
     # A caching allocator's staircase ending on a flat run is judged `plateau`: "No leak".
     "native-staircase-verdict": 13,
     # Physical (cuMemCreate) memory is not judged, nor counted in the closing line, nor
@@ -258,6 +255,22 @@ def case_python_line(allocator):
     return check
 
 
+def case_temporaries(allocator):
+    """The model's temporaries: many sites, each with its own Python stack, none a leak."""
+    def check(r):
+        t, rep = usable(r.run(allocator, "leak"))
+        where = t["leak_site"]
+        innermost = lambda s: next((f for f in s["frames"] if ".py:" in f), None)
+        others = [s for s in rep["sites"] if innermost(s) and not has_python_line(s, where)]
+        lines = {innermost(s) for s in others}
+        expect(len(others) >= 20, f"{len(others)} sites with Python frames besides the leak")
+        expect(len(lines) >= 5, f"the temporaries come from {len(lines)} Python lines: {sorted(lines)[:5]}")
+        leaks = [s for s in others if s.get("verdict") == "leak"]
+        expect(not leaks, f"a temporary is judged `leak` at {site_name(leaks[0]) if leaks else ''}")
+        return f"{len(others)} sites of temporaries at {len(lines)} Python lines, none a leak"
+    return check
+
+
 def case_clean(allocator, mark="nvtx"):
     def check(r):
         t, rep = usable(r.run(allocator, "clean", mark))
@@ -360,6 +373,7 @@ CASES = [
     ("tensors-leak-module-iterations", case_iterations("tensors", "leak", "module", "marker")),
     ("tensors-leak-verdict", case_leak_verdict("tensors")),
     ("tensors-leak-python-line", case_python_line("tensors")),
+    ("tensors-temporaries-python-lines", case_temporaries("tensors")),
     ("tensors-sawtooth", case_sawtooth("tensors")),
     ("tensors-model-switch", case_model_switch("tensors")),
     ("tensors-oom-diagnosis", case_oom("tensors")),

@@ -1,0 +1,412 @@
+//! Python frames read from the interpreter's memory, with or without the GIL.
+//!
+//! PyTorch's bindings, `ctypes.CDLL`, pybind11's `gil_scoped_release` and Cython's `nogil`
+//! release the GIL before the C code that allocates, so the C API (usable only under the GIL)
+//! sees no Python frame there. Yet the thread is inside gpuleak's wrapper, so its own frames
+//! cannot change while they are read: the walk reads them the way out-of-process profilers do,
+//! through the layout of the running CPython's structures, for the current thread only.
+//!
+//! - The thread's state: `PyGILState_GetThisThreadState()` (a thread-local read, valid without
+//!   the GIL); a thread with none gets native frames.
+//! - The layout: one table per CPython minor version, its offsets checked against that
+//!   version's headers (`tests/programs/pylayout.c`), selected by `Py_Version` at start-up. A version
+//!   without a table keeps the C API path (under the GIL only); [`Layout::describe`] names the
+//!   path in the trace's notes.
+//! - Nothing is written, no reference count is touched, nothing of the interpreter is called
+//!   and no lock of it is taken. Every object is checked by its type pointer (`PyCode_Type`,
+//!   `PyUnicode_Type`, `PyBytes_Type`) before a field of it is read, the walk is capped in
+//!   depth, and anything unexpected ends the Python part of the stack there.
+//! - Code objects are cached by address without a reference, and identified by what was read
+//!   (file, name and line-table pointers, first line), so a freed address reused by another
+//!   code object gets its own id.
+
+use std::ffi::{CStr, c_int, c_void};
+
+/// Where the fields the walk reads lie, for one CPython minor version (x86-64 / LP64).
+#[derive(Debug)]
+pub struct Layout {
+    pub version: (u8, u8),
+    /// `PyThreadState` → the innermost frame: through `tstate->cframe->current_frame` (3.11,
+    /// 3.12) when `cframe` is `Some`, else `tstate->current_frame` at `current_frame`.
+    pub tstate_cframe: Option<usize>,
+    pub cframe_current_frame: usize,
+    /// `_PyInterpreterFrame`.
+    pub frame_code: usize,
+    pub frame_previous: usize,
+    /// `prev_instr` (3.11, 3.12): the code unit before the next instruction.
+    pub frame_prev_instr: usize,
+    pub frame_owner: usize,
+    /// `owner` of a generator's frame: such frames are never incomplete.
+    pub owner_generator: u8,
+    /// `PyCodeObject`.
+    pub code_firstlineno: usize,
+    pub code_filename: usize,
+    pub code_qualname: usize,
+    pub code_linetable: usize,
+    pub code_firsttraceable: usize,
+    pub code_adaptive: usize,
+    /// `PyUnicodeObject`: the state bit field, and where a compact ASCII string's characters
+    /// start; a compact non-ASCII string's UTF-8 pointer and length.
+    pub str_state: usize,
+    pub str_ascii_data: usize,
+    pub str_utf8: usize,
+    pub str_utf8_length: usize,
+}
+
+/// CPython 3.11 (checked against 3.11.7's headers: `tests/programs/pylayout.c`).
+const PY311: Layout = Layout {
+    version: (3, 11),
+    tstate_cframe: Some(56),
+    cframe_current_frame: 8,
+    frame_code: 32,
+    frame_previous: 48,
+    frame_prev_instr: 56,
+    frame_owner: 69,
+    owner_generator: 1,
+    code_firstlineno: 72,
+    code_filename: 112,
+    code_qualname: 128,
+    code_linetable: 136,
+    code_firsttraceable: 168,
+    code_adaptive: 184,
+    str_state: 32,
+    str_ascii_data: 48,
+    str_utf8: 56,
+    str_utf8_length: 48,
+};
+
+/// Common to every object: `ob_type`, and a variable-size object's `ob_size`.
+const OB_TYPE: usize = 8;
+const OB_SIZE: usize = 16;
+/// `PyBytesObject.ob_sval`.
+const BYTES_DATA: usize = 32;
+/// Strings longer than this (a file path, a qualified name) are cut.
+const MAX_STR: usize = 4096;
+/// Frames followed at most, whatever the depth asked: a guard against a cycle.
+const MAX_HOPS: usize = 4096;
+
+/// The raw reader of one process's CPython: its layout and the addresses it checks against.
+pub struct Reader {
+    pub layout: &'static Layout,
+    this_thread_state: unsafe extern "C" fn() -> *mut c_void,
+    code_type: usize,
+    unicode_type: usize,
+    bytes_type: usize,
+}
+
+/// A code object as read: what identifies it, and what the trace needs.
+pub struct Code {
+    pub key: CodeKey,
+    pub first_line: u32,
+    pub file: String,
+    pub name: String,
+}
+
+/// What tells a cached code object from another one later at the same address.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct CodeKey {
+    filename: usize,
+    qualname: usize,
+    linetable: usize,
+    first_line: i32,
+}
+
+/// One frame of the walk: its code object and the code unit it is at.
+pub struct Frame {
+    pub code: usize,
+    pub key: CodeKey,
+    /// Index of the current instruction in code units; negative before the first.
+    pub lasti: i64,
+}
+
+impl Reader {
+    /// The reader for the interpreter in this process, when its version has a layout here.
+    /// `lookup` finds a symbol in the process (the real `dlsym`, `RTLD_DEFAULT`).
+    pub fn new(lookup: impl Fn(&CStr) -> *mut c_void) -> Option<Reader> {
+        let version = lookup(c"Py_Version");
+        if version.is_null() {
+            return None; // before 3.11: no table here yet
+        }
+        // SAFETY: `Py_Version` is a `const unsigned long` (3.11+): 0xMMmmppRS, in its low 32 bits
+        // (little-endian).
+        let hex = u64::from(unsafe { *(version as *const u32) });
+        let (major, minor) = (((hex >> 24) & 0xff) as u8, ((hex >> 16) & 0xff) as u8);
+        let layout = [&PY311].into_iter().find(|l| l.version == (major, minor))?;
+        let f = lookup(c"PyGILState_GetThisThreadState");
+        let (code, unicode, bytes) = (
+            lookup(c"PyCode_Type"),
+            lookup(c"PyUnicode_Type"),
+            lookup(c"PyBytes_Type"),
+        );
+        if f.is_null() || code.is_null() || unicode.is_null() || bytes.is_null() {
+            return None;
+        }
+        Some(Reader {
+            layout,
+            // SAFETY: the CPython function of that name: `PyThreadState *(void)`.
+            this_thread_state: unsafe {
+                std::mem::transmute::<*mut c_void, unsafe extern "C" fn() -> *mut c_void>(f)
+            },
+            code_type: code as usize,
+            unicode_type: unicode as usize,
+            bytes_type: bytes as usize,
+        })
+    }
+
+    /// The calling thread's frames, innermost first, at most `depth`, handed to `each` (which
+    /// returns false to stop). Returns how many were handed. Must run on the thread whose frames
+    /// are read, while it runs no Python code (inside a wrapper of a C call).
+    pub fn walk(&self, depth: usize, mut each: impl FnMut(&Frame) -> bool) -> usize {
+        let l = self.layout;
+        // SAFETY: reads the calling thread's own state and frames, which no other thread
+        // changes while this thread is in a C call; each object's type is checked before its
+        // fields are read, per the layout of this exact CPython version.
+        unsafe {
+            let tstate = (self.this_thread_state)() as usize;
+            if tstate == 0 {
+                return 0;
+            }
+            let mut frame = match l.tstate_cframe {
+                Some(cf) => {
+                    let cframe = read_ptr(tstate + cf);
+                    if cframe == 0 {
+                        return 0;
+                    }
+                    read_ptr(cframe + l.cframe_current_frame)
+                }
+                None => read_ptr(tstate + l.cframe_current_frame),
+            };
+            let mut n = 0;
+            let mut hops = 0;
+            while frame != 0 && n < depth && hops < MAX_HOPS {
+                hops += 1;
+                if !frame.is_multiple_of(8) {
+                    break;
+                }
+                let code = read_ptr(frame + l.frame_code);
+                if code == 0
+                    || !code.is_multiple_of(8)
+                    || read_ptr(code + OB_TYPE) != self.code_type
+                {
+                    break;
+                }
+                let start = code + l.code_adaptive;
+                let prev_instr = read_ptr(frame + l.frame_prev_instr);
+                let owner = *((frame + l.frame_owner) as *const u8);
+                // A frame whose first traceable instruction has not run yet is not part of the
+                // stack Python itself shows (`_PyFrame_IsIncomplete`).
+                let first_traceable = *((code + l.code_firsttraceable) as *const c_int) as usize;
+                let incomplete =
+                    owner != l.owner_generator && prev_instr < start + 2 * first_traceable;
+                if !incomplete {
+                    let f = Frame {
+                        code,
+                        key: self.key(code),
+                        lasti: (prev_instr as i64 - start as i64) / 2,
+                    };
+                    n += 1;
+                    if !each(&f) {
+                        break;
+                    }
+                }
+                frame = read_ptr(frame + l.frame_previous);
+            }
+            n
+        }
+    }
+
+    unsafe fn key(&self, code: usize) -> CodeKey {
+        let l = self.layout;
+        unsafe {
+            CodeKey {
+                filename: read_ptr(code + l.code_filename),
+                qualname: read_ptr(code + l.code_qualname),
+                linetable: read_ptr(code + l.code_linetable),
+                first_line: *((code + l.code_firstlineno) as *const c_int),
+            }
+        }
+    }
+
+    /// What the trace says of a code object met in [`Reader::walk`] (a frame's `code` and
+    /// `key`, read on the same thread during the same walk).
+    pub fn describe(&self, f: &Frame) -> Code {
+        // SAFETY: `f.code` is a live code object of the calling thread's stack (see `walk`).
+        unsafe {
+            Code {
+                key: f.key,
+                first_line: u32::try_from(f.key.first_line).unwrap_or(0),
+                file: self
+                    .string(f.key.filename)
+                    .unwrap_or_else(|| "<unknown>".into()),
+                name: self
+                    .string(f.key.qualname)
+                    .unwrap_or_else(|| "<unknown>".into()),
+            }
+        }
+    }
+
+    /// The line a frame is at, from its code object's location table.
+    pub fn line(&self, f: &Frame) -> u32 {
+        // SAFETY: as for `describe`.
+        unsafe {
+            let table = f.key.linetable;
+            if table == 0 || read_ptr(table + OB_TYPE) != self.bytes_type {
+                return u32::try_from(f.key.first_line).unwrap_or(0);
+            }
+            let len = read_ptr(table + OB_SIZE).min(1 << 24);
+            let bytes = std::slice::from_raw_parts((table + BYTES_DATA) as *const u8, len);
+            let line = if f.lasti < 0 {
+                Some(f.key.first_line)
+            } else {
+                location_line(bytes, f.key.first_line, f.lasti as usize)
+            };
+            line.and_then(|l| u32::try_from(l).ok()).unwrap_or(0)
+        }
+    }
+
+    /// A `str` object's characters when its storage is compact ASCII or has its UTF-8 form;
+    /// `None` for anything else.
+    unsafe fn string(&self, obj: usize) -> Option<String> {
+        let l = self.layout;
+        unsafe {
+            if obj == 0 || !obj.is_multiple_of(8) || read_ptr(obj + OB_TYPE) != self.unicode_type {
+                return None;
+            }
+            let state = *((obj + l.str_state) as *const u32);
+            let (compact, ascii) = (state & (1 << 5) != 0, state & (1 << 6) != 0);
+            let (data, len) = if compact && ascii {
+                (obj + l.str_ascii_data, read_ptr(obj + OB_SIZE))
+            } else if compact {
+                (
+                    read_ptr(obj + l.str_utf8),
+                    read_ptr(obj + l.str_utf8_length),
+                )
+            } else {
+                return None;
+            };
+            if data == 0 {
+                return None;
+            }
+            let bytes = std::slice::from_raw_parts(data as *const u8, len.min(MAX_STR));
+            Some(String::from_utf8_lossy(bytes).into_owned())
+        }
+    }
+}
+
+unsafe fn read_ptr(at: usize) -> usize {
+    unsafe { *(at as *const usize) }
+}
+
+/// The line of code unit `unit` in a CPython 3.11+ location table (`Objects/locations.md`),
+/// `None` where the table says the instruction has no line or ends before it.
+pub fn location_line(table: &[u8], first_line: i32, unit: usize) -> Option<i32> {
+    let mut i = 0;
+    let mut line = first_line;
+    let mut addr = 0usize;
+    let next = |i: &mut usize| -> Option<u8> {
+        let b = *table.get(*i)?;
+        *i += 1;
+        Some(b)
+    };
+    let varint = |i: &mut usize| -> Option<u32> {
+        let mut b = next(i)?;
+        let mut v = u32::from(b & 63);
+        let mut shift = 6;
+        while b & 64 != 0 && shift < 32 {
+            b = next(i)?;
+            v |= u32::from(b & 63) << shift;
+            shift += 6;
+        }
+        Some(v)
+    };
+    let svarint = |i: &mut usize| -> Option<i32> {
+        let v = varint(i)?;
+        Some(if v & 1 != 0 {
+            -((v >> 1) as i32)
+        } else {
+            (v >> 1) as i32
+        })
+    };
+    while i < table.len() {
+        let head = next(&mut i)?;
+        if head & 0x80 == 0 {
+            return None; // not at an entry's start: a table we do not understand
+        }
+        let code = (head >> 3) & 15;
+        let len = usize::from(head & 7) + 1;
+        let delta = match code {
+            15 => None,
+            14 => {
+                let d = svarint(&mut i)?;
+                varint(&mut i)?;
+                varint(&mut i)?;
+                varint(&mut i)?;
+                Some(d)
+            }
+            13 => Some(svarint(&mut i)?),
+            10..=12 => {
+                i += 2;
+                Some(i32::from(code) - 10)
+            }
+            _ => {
+                i += 1;
+                Some(0)
+            }
+        };
+        if let Some(d) = delta {
+            line += d;
+        }
+        if unit < addr + len {
+            return delta.map(|_| line);
+        }
+        addr += len;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::location_line;
+
+    /// Entries as CPython 3.11 writes them: (code, length) heads, then the code's payload.
+    #[test]
+    fn the_location_table_gives_each_instruction_its_line() {
+        let table = [
+            0x80 | (13 << 3), // no column, 1 unit, line +0
+            0,
+            0x80 | (11 << 3) | 1, // one-line form, 2 units, line +1
+            4,
+            8,
+            0x80 | (15 << 3),     // no location, 1 unit
+            0x80 | (14 << 3) | 2, // long form, 3 units, line -1 (svarint 3), end/col/endcol
+            3,
+            0,
+            1,
+            1,
+            0x80 | (13 << 3) | 1, // no column, 2 units, line +5 (svarint 10)
+            10,
+        ];
+        let lines: Vec<_> = (0..10).map(|u| location_line(&table, 100, u)).collect();
+        assert_eq!(
+            lines,
+            [
+                Some(100),
+                Some(101),
+                Some(101),
+                None,
+                Some(100),
+                Some(100),
+                Some(100),
+                Some(105),
+                Some(105),
+                None
+            ]
+        );
+    }
+
+    #[test]
+    fn a_table_it_does_not_understand_gives_no_line() {
+        assert_eq!(location_line(&[0x12, 0x34], 7, 0), None);
+        assert_eq!(location_line(&[0x80 | (14 << 3)], 7, 0), None);
+    }
+}

@@ -1,0 +1,44 @@
+/*
+ * pylayout: the offsets gpuleak's hook reads Python frames by (hook/src/pyread.rs), as this
+ * CPython's own headers define them. Compiled by the test `the_layout_table_matches_the_headers`
+ * against the installed Python's headers (internal ones included), not by build.rs: prints one
+ * `<field> <offset>` line per field of pyread.rs's `Layout`, named as there.
+ */
+#define Py_BUILD_CORE 1
+#include <Python.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "internal/pycore_code.h"
+#include "internal/pycore_frame.h"
+
+#define FIELD(name, value) printf("%s %zu\n", name, (size_t)(value))
+
+int main(void)
+{
+    printf("version %d.%d\n", PY_MAJOR_VERSION, PY_MINOR_VERSION);
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030D0000
+    FIELD("tstate_cframe", offsetof(PyThreadState, cframe));
+    FIELD("cframe_current_frame", offsetof(_PyCFrame, current_frame));
+    FIELD("frame_code", offsetof(_PyInterpreterFrame, f_code));
+    FIELD("frame_prev_instr", offsetof(_PyInterpreterFrame, prev_instr));
+    FIELD("code_firsttraceable", offsetof(PyCodeObject, _co_firsttraceable));
+#endif
+    FIELD("frame_previous", offsetof(_PyInterpreterFrame, previous));
+    FIELD("frame_owner", offsetof(_PyInterpreterFrame, owner));
+    FIELD("owner_generator", FRAME_OWNED_BY_GENERATOR);
+    FIELD("code_firstlineno", offsetof(PyCodeObject, co_firstlineno));
+    FIELD("code_filename", offsetof(PyCodeObject, co_filename));
+    FIELD("code_qualname", offsetof(PyCodeObject, co_qualname));
+    FIELD("code_linetable", offsetof(PyCodeObject, co_linetable));
+    FIELD("code_adaptive", offsetof(PyCodeObject, co_code_adaptive));
+    FIELD("str_state", offsetof(PyASCIIObject, state));
+    FIELD("str_ascii_data", sizeof(PyASCIIObject));
+    FIELD("str_utf8", offsetof(PyCompactUnicodeObject, utf8));
+    FIELD("str_utf8_length", offsetof(PyCompactUnicodeObject, utf8_length));
+    /* The constants pyread.rs assumes for every version. */
+    FIELD("ob_type", offsetof(PyObject, ob_type));
+    FIELD("ob_size", offsetof(PyVarObject, ob_size));
+    FIELD("bytes_data", offsetof(PyBytesObject, ob_sval));
+    return 0;
+}
