@@ -587,3 +587,79 @@ fn layout_table(source: &str, version: &str) -> Option<Vec<(String, usize)>> {
     }
     Some(out)
 }
+
+/// A C extension that releases the GIL around `cudaMalloc` (`Py_BEGIN_ALLOW_THREADS`, what
+/// pybind11's gil_scoped_release and Cython's nogil compile to): on a CPython whose layout the
+/// hook knows, each allocation gets its caller's Python line, and the leak is flagged there.
+#[test]
+fn a_c_extension_that_releases_the_gil_gets_its_callers_lines() {
+    needs_python!();
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['include']); \
+             print(sysconfig.get_config_var('EXT_SUFFIX'))",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut lines = text.lines();
+    let (include, suffix) = (lines.next().unwrap_or(""), lines.next().unwrap_or(""));
+    if !Path::new(include).join("Python.h").exists() {
+        eprintln!("skipped: no Python.h in {include}");
+        return;
+    }
+    let programs = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs");
+    let dir = gpuleak_tests::TempDir::new("nogil-ext");
+    let cc = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O1", "-g", "-I"])
+        .arg(include)
+        .arg("-I")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("fake-cuda"))
+        .arg(programs.join("nogil_ext.c"))
+        .arg("-o")
+        .arg(dir.path().join(format!("nogil_ext{suffix}")))
+        .arg("-L")
+        .arg(gpuleak_tests::fake_cuda_dir())
+        .arg("-lcudart")
+        .output()
+        .unwrap();
+    assert!(
+        cc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
+    let script = programs.join("nogil_sampler.py");
+    let out = Run::new("python3")
+        .arg(&script)
+        .args(["--steps", &STEPS.to_string()])
+        .env("PYTHONPATH", dir.path())
+        .hook()
+        .run();
+    out.assert_success();
+    assert!(out.stdout.contains(&format!("done {STEPS}")), "{out}");
+    let json = gpuleak_tests::report_json(out.trace());
+    if json["notes"]
+        .as_array()
+        .is_some_and(|n| n.iter().any(|n| n.as_str().unwrap().contains("C API")))
+    {
+        eprintln!("skipped: no layout for this CPython: {}", json["notes"]);
+        return;
+    }
+    let source = std::fs::read_to_string(&script).unwrap();
+    let line = |site: &str| {
+        source
+            .lines()
+            .position(|l| l.contains(&format!("# site: {site}")))
+            .unwrap()
+            + 1
+    };
+    let at =
+        |function: &str, site: &str| format!("{function} ({}:{})", script.display(), line(site));
+    let leak = site_with(&json, &at("keep", "leak"));
+    assert_eq!(leak["allocations"], STEPS, "{leak:#}");
+    assert_eq!(leak["verdict"], "leak", "{leak:#}");
+    let scratch = site_with(&json, &at("scratch", "scratch"));
+    assert_eq!(scratch["allocations"], STEPS, "{scratch:#}");
+    assert_ne!(scratch["verdict"], "leak", "{scratch:#}");
+}
