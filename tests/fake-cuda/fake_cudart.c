@@ -300,6 +300,14 @@ static cudaError_t ensure(void)
 
 static CUdeviceptr dp(const void *p) { return (CUdeviceptr)(uintptr_t)p; }
 
+/* A runtime call that is its driver call, on a thread set up by ENSURE. */
+#define FORWARD(declaration, call)                                                              \
+    cudaError_t declaration                                                                     \
+    {                                                                                           \
+        ENSURE();                                                                               \
+        return ret_drv(call);                                                                   \
+    }
+
 /* ------------------------------------------------------------------------------------------ */
 /* Allocation                                                                                  */
 
@@ -347,17 +355,11 @@ cudaError_t cudaMallocAsync_ptsz(void **devPtr, size_t size, cudaStream_t stream
     return malloc_async(1, devPtr, size, stream);
 }
 
-cudaError_t cudaFreeAsync(void *devPtr, cudaStream_t stream)
-{
-    ENSURE();
-    return ret_drv(drv.memFreeAsync(dp(devPtr), stream));
-}
+FORWARD(cudaFreeAsync(void *devPtr, cudaStream_t stream),
+        drv.memFreeAsync(dp(devPtr), stream))
 
-cudaError_t cudaFreeAsync_ptsz(void *devPtr, cudaStream_t stream)
-{
-    ENSURE();
-    return ret_drv(drv.memFreeAsync_ptsz(dp(devPtr), stream));
-}
+FORWARD(cudaFreeAsync_ptsz(void *devPtr, cudaStream_t stream),
+        drv.memFreeAsync_ptsz(dp(devPtr), stream))
 
 static cudaError_t malloc_from_pool(int per_thread, void **ptr, size_t size, cudaMemPool_t pool,
                                     cudaStream_t stream)
@@ -384,17 +386,11 @@ cudaError_t cudaMallocFromPoolAsync_ptsz(void **ptr, size_t size, cudaMemPool_t 
     return malloc_from_pool(1, ptr, size, memPool, stream);
 }
 
-cudaError_t cudaMemPoolTrimTo(cudaMemPool_t memPool, size_t minBytesToKeep)
-{
-    ENSURE();
-    return ret_drv(drv.memPoolTrimTo(memPool, minBytesToKeep));
-}
+FORWARD(cudaMemPoolTrimTo(cudaMemPool_t memPool, size_t minBytesToKeep),
+        drv.memPoolTrimTo(memPool, minBytesToKeep))
 
-cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t *memPool, int device)
-{
-    ENSURE();
-    return ret_drv(drv.deviceGetDefaultMemPool(memPool, device));
-}
+FORWARD(cudaDeviceGetDefaultMemPool(cudaMemPool_t *memPool, int device),
+        drv.deviceGetDefaultMemPool(memPool, device))
 
 cudaError_t cudaMallocManaged(void **devPtr, size_t size, unsigned int flags)
 {
@@ -418,17 +414,11 @@ cudaError_t cudaMallocPitch(void **devPtr, size_t *pitch, size_t width, size_t h
     return ret_drv(rc);
 }
 
-cudaError_t cudaMallocHost(void **ptr, size_t size)
-{
-    ENSURE();
-    return ret_drv(drv.memAllocHost(ptr, size));
-}
+FORWARD(cudaMallocHost(void **ptr, size_t size),
+        drv.memAllocHost(ptr, size))
 
-cudaError_t cudaHostAlloc(void **pHost, size_t size, unsigned int flags)
-{
-    ENSURE();
-    return ret_drv(drv.memHostAlloc(pHost, size, flags));
-}
+FORWARD(cudaHostAlloc(void **pHost, size_t size, unsigned int flags),
+        drv.memHostAlloc(pHost, size, flags))
 
 cudaError_t cudaFreeHost(void *ptr)
 {
@@ -438,26 +428,17 @@ cudaError_t cudaFreeHost(void *ptr)
     return ret_drv(drv.memFreeHost(ptr));
 }
 
-cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total)
-{
-    ENSURE();
-    return ret_drv(drv.memGetInfo(free_bytes, total));
-}
+FORWARD(cudaMemGetInfo(size_t *free_bytes, size_t *total),
+        drv.memGetInfo(free_bytes, total))
 
 /* ------------------------------------------------------------------------------------------ */
 /* Devices, streams, copies, kernels                                                           */
 
-cudaError_t cudaGetDeviceCount(int *count)
-{
-    ENSURE();
-    return ret_drv(drv.deviceGetCount(count));
-}
+FORWARD(cudaGetDeviceCount(int *count),
+        drv.deviceGetCount(count))
 
-cudaError_t cudaGetDevice(int *device)
-{
-    ENSURE();
-    return ret_drv(drv.ctxGetDevice(device));
-}
+FORWARD(cudaGetDevice(int *device),
+        drv.ctxGetDevice(device))
 
 cudaError_t cudaSetDevice(int device)
 {
@@ -471,29 +452,17 @@ cudaError_t cudaSetDevice(int device)
     return ret_drv(drv.ctxSetCurrent(g_primary));
 }
 
-cudaError_t cudaDeviceSynchronize(void)
-{
-    ENSURE();
-    return ret_drv(drv.ctxSynchronize());
-}
+FORWARD(cudaDeviceSynchronize(void),
+        drv.ctxSynchronize())
 
-cudaError_t cudaStreamCreate(cudaStream_t *pStream)
-{
-    ENSURE();
-    return ret_drv(drv.streamCreate(pStream, 0));
-}
+FORWARD(cudaStreamCreate(cudaStream_t *pStream),
+        drv.streamCreate(pStream, 0))
 
-cudaError_t cudaStreamDestroy(cudaStream_t stream)
-{
-    ENSURE();
-    return ret_drv(drv.streamDestroy(stream));
-}
+FORWARD(cudaStreamDestroy(cudaStream_t stream),
+        drv.streamDestroy(stream))
 
-cudaError_t cudaStreamSynchronize(cudaStream_t stream)
-{
-    ENSURE();
-    return ret_drv(drv.streamSynchronize(stream));
-}
+FORWARD(cudaStreamSynchronize(cudaStream_t stream),
+        drv.streamSynchronize(stream))
 
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind)
 {
@@ -512,11 +481,8 @@ cudaError_t cudaMemcpy(void *dst, const void *src, size_t count, enum cudaMemcpy
     return ret(cudaErrorInvalidMemcpyDirection);
 }
 
-cudaError_t cudaMemset(void *devPtr, int value, size_t count)
-{
-    ENSURE();
-    return ret_drv(drv.memsetD8(dp(devPtr), (unsigned char)value, count));
-}
+FORWARD(cudaMemset(void *devPtr, int value, size_t count),
+        drv.memsetD8(dp(devPtr), (unsigned char)value, count))
 
 
 /* ------------------------------------------------------------------------------------------ */
@@ -934,35 +900,20 @@ cudaError_t cudaDeviceGetPCIBusId(char *pciBusId, int len, int device)
     return cudaSuccess;
 }
 
-cudaError_t cudaDeviceGetStreamPriorityRange(int *leastPriority, int *greatestPriority)
-{
-    ENSURE();
-    return ret_drv(drv.ctxGetStreamPriorityRange(leastPriority, greatestPriority));
-}
+FORWARD(cudaDeviceGetStreamPriorityRange(int *leastPriority, int *greatestPriority),
+        drv.ctxGetStreamPriorityRange(leastPriority, greatestPriority))
 
-cudaError_t cudaStreamCreateWithPriority(cudaStream_t *pStream, unsigned int flags, int priority)
-{
-    ENSURE();
-    return ret_drv(drv.streamCreateWithPriority(pStream, flags, priority));
-}
+FORWARD(cudaStreamCreateWithPriority(cudaStream_t *pStream, unsigned int flags, int priority),
+        drv.streamCreateWithPriority(pStream, flags, priority))
 
-cudaError_t cudaStreamGetPriority(cudaStream_t hStream, int *priority)
-{
-    ENSURE();
-    return ret_drv(drv.streamGetPriority(hStream, priority));
-}
+FORWARD(cudaStreamGetPriority(cudaStream_t hStream, int *priority),
+        drv.streamGetPriority(hStream, priority))
 
-cudaError_t cudaStreamQuery(cudaStream_t stream)
-{
-    ENSURE();
-    return ret_drv(drv.streamQuery(stream));
-}
+FORWARD(cudaStreamQuery(cudaStream_t stream),
+        drv.streamQuery(stream))
 
-cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int flags)
-{
-    ENSURE();
-    return ret_drv(drv.streamWaitEvent(stream, event, flags));
-}
+FORWARD(cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int flags),
+        drv.streamWaitEvent(stream, event, flags))
 
 /* Work is done when it is queued, so a callback runs at once, on the calling thread (the real
  * runtime runs it later on a thread of its own). */
@@ -991,11 +942,8 @@ cudaError_t cudaLaunchHostFunc(cudaStream_t stream, cudaHostFn_t fn, void *userD
     return cudaSuccess;
 }
 
-cudaError_t cudaEventCreate(cudaEvent_t *event)
-{
-    ENSURE();
-    return ret_drv(drv.eventCreate(event, 0));
-}
+FORWARD(cudaEventCreate(cudaEvent_t *event),
+        drv.eventCreate(event, 0))
 
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t *event, unsigned int flags)
 {
@@ -1005,41 +953,23 @@ cudaError_t cudaEventCreateWithFlags(cudaEvent_t *event, unsigned int flags)
     return ret_drv(drv.eventCreate(event, flags));
 }
 
-cudaError_t cudaEventDestroy(cudaEvent_t event)
-{
-    ENSURE();
-    return ret_drv(drv.eventDestroy(event));
-}
+FORWARD(cudaEventDestroy(cudaEvent_t event),
+        drv.eventDestroy(event))
 
-cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream)
-{
-    ENSURE();
-    return ret_drv(drv.eventRecord(event, stream));
-}
+FORWARD(cudaEventRecord(cudaEvent_t event, cudaStream_t stream),
+        drv.eventRecord(event, stream))
 
-cudaError_t cudaEventRecordWithFlags(cudaEvent_t event, cudaStream_t stream, unsigned int flags)
-{
-    ENSURE();
-    return ret_drv(drv.eventRecordWithFlags(event, stream, flags));
-}
+FORWARD(cudaEventRecordWithFlags(cudaEvent_t event, cudaStream_t stream, unsigned int flags),
+        drv.eventRecordWithFlags(event, stream, flags))
 
-cudaError_t cudaEventQuery(cudaEvent_t event)
-{
-    ENSURE();
-    return ret_drv(drv.eventQuery(event));
-}
+FORWARD(cudaEventQuery(cudaEvent_t event),
+        drv.eventQuery(event))
 
-cudaError_t cudaEventSynchronize(cudaEvent_t event)
-{
-    ENSURE();
-    return ret_drv(drv.eventSynchronize(event));
-}
+FORWARD(cudaEventSynchronize(cudaEvent_t event),
+        drv.eventSynchronize(event))
 
-cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end)
-{
-    ENSURE();
-    return ret_drv(drv.eventElapsedTime(ms, start, end));
-}
+FORWARD(cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end),
+        drv.eventElapsedTime(ms, start, end))
 
 /* Stream capture: nothing is ever captured (graphs are built with the graph API only). A
  * capture that is asked for fails, as it does on a GPU for an operation capture cannot hold. */
@@ -1121,12 +1051,9 @@ cudaError_t cudaThreadExchangeStreamCaptureMode(int *mode)
 
 /* Graph introspection PyTorch links; graphs made through the graph API have no kernel nodes
  * here, so there is nothing to list or print. */
-cudaError_t cudaGraphInstantiateWithFlags(cudaGraphExec_t *pGraphExec, cudaGraph_t graph,
-                                          unsigned long long flags)
-{
-    ENSURE();
-    return ret_drv(drv.graphInstantiate(pGraphExec, graph, flags));
-}
+FORWARD(cudaGraphInstantiateWithFlags(cudaGraphExec_t *pGraphExec, cudaGraph_t graph,
+                 unsigned long long flags),
+        drv.graphInstantiate(pGraphExec, graph, flags))
 
 cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t *nodes, size_t *numNodes)
 {
@@ -1232,41 +1159,23 @@ cudaError_t cudaMemcpy2DAsync(void *dst, size_t dpitch, const void *src, size_t 
     return cudaSuccess;
 }
 
-cudaError_t cudaMemsetAsync(void *devPtr, int value, size_t count, cudaStream_t stream)
-{
-    ENSURE();
-    return ret_drv(drv.memsetD8Async(dp(devPtr), (unsigned char)value, count, stream));
-}
+FORWARD(cudaMemsetAsync(void *devPtr, int value, size_t count, cudaStream_t stream),
+        drv.memsetD8Async(dp(devPtr), (unsigned char)value, count, stream))
 
-cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t memPool, int attr, void *value)
-{
-    ENSURE();
-    return ret_drv(drv.memPoolSetAttribute(memPool, attr, value));
-}
+FORWARD(cudaMemPoolSetAttribute(cudaMemPool_t memPool, int attr, void *value),
+        drv.memPoolSetAttribute(memPool, attr, value))
 
-cudaError_t cudaMemPoolGetAttribute(cudaMemPool_t memPool, int attr, void *value)
-{
-    ENSURE();
-    return ret_drv(drv.memPoolGetAttribute(memPool, attr, value));
-}
+FORWARD(cudaMemPoolGetAttribute(cudaMemPool_t memPool, int attr, void *value),
+        drv.memPoolGetAttribute(memPool, attr, value))
 
-cudaError_t cudaMemPoolSetAccess(cudaMemPool_t memPool, const void *descList, size_t count)
-{
-    ENSURE();
-    return ret_drv(drv.memPoolSetAccess(memPool, descList, count));
-}
+FORWARD(cudaMemPoolSetAccess(cudaMemPool_t memPool, const void *descList, size_t count),
+        drv.memPoolSetAccess(memPool, descList, count))
 
-cudaError_t cudaHostRegister(void *ptr, size_t size, unsigned int flags)
-{
-    ENSURE();
-    return ret_drv(drv.memHostRegister(ptr, size, flags));
-}
+FORWARD(cudaHostRegister(void *ptr, size_t size, unsigned int flags),
+        drv.memHostRegister(ptr, size, flags))
 
-cudaError_t cudaHostUnregister(void *ptr)
-{
-    ENSURE();
-    return ret_drv(drv.memHostUnregister(ptr));
-}
+FORWARD(cudaHostUnregister(void *ptr),
+        drv.memHostUnregister(ptr))
 
 cudaError_t cudaIpcGetMemHandle(cudaIpcMemHandle_t *handle, void *devPtr)
 {
@@ -1289,11 +1198,8 @@ cudaError_t cudaIpcOpenMemHandle(void **devPtr, cudaIpcMemHandle_t handle, unsig
     return ret_drv(rc);
 }
 
-cudaError_t cudaIpcCloseMemHandle(void *devPtr)
-{
-    ENSURE();
-    return ret_drv(drv.ipcCloseMemHandle(dp(devPtr)));
-}
+FORWARD(cudaIpcCloseMemHandle(void *devPtr),
+        drv.ipcCloseMemHandle(dp(devPtr)))
 
 /* Events never cross processes here. */
 cudaError_t cudaIpcGetEventHandle(cudaIpcEventHandle_t *handle, cudaEvent_t event)
@@ -1338,42 +1244,24 @@ cudaError_t cudaPointerGetAttributes(struct cudaPointerAttributes *attributes, c
 /* ------------------------------------------------------------------------------------------ */
 /* Graphs: the driver's, one call each (cudaGraphInstantiate is CUDA 12's, with flags)         */
 
-cudaError_t cudaGraphCreate(cudaGraph_t *pGraph, unsigned int flags)
-{
-    ENSURE();
-    return ret_drv(drv.graphCreate(pGraph, flags));
-}
+FORWARD(cudaGraphCreate(cudaGraph_t *pGraph, unsigned int flags),
+        drv.graphCreate(pGraph, flags))
 
-cudaError_t cudaGraphDestroy(cudaGraph_t graph)
-{
-    ENSURE();
-    return ret_drv(drv.graphDestroy(graph));
-}
+FORWARD(cudaGraphDestroy(cudaGraph_t graph),
+        drv.graphDestroy(graph))
 
-cudaError_t cudaGraphInstantiate(cudaGraphExec_t *pGraphExec, cudaGraph_t graph,
-                                 unsigned long long flags)
-{
-    ENSURE();
-    return ret_drv(drv.graphInstantiate(pGraphExec, graph, flags));
-}
+FORWARD(cudaGraphInstantiate(cudaGraphExec_t *pGraphExec, cudaGraph_t graph,
+                 unsigned long long flags),
+        drv.graphInstantiate(pGraphExec, graph, flags))
 
-cudaError_t cudaGraphLaunch(cudaGraphExec_t graphExec, cudaStream_t stream)
-{
-    ENSURE();
-    return ret_drv(drv.graphLaunch(graphExec, stream));
-}
+FORWARD(cudaGraphLaunch(cudaGraphExec_t graphExec, cudaStream_t stream),
+        drv.graphLaunch(graphExec, stream))
 
-cudaError_t cudaGraphLaunch_ptsz(cudaGraphExec_t graphExec, cudaStream_t stream)
-{
-    ENSURE();
-    return ret_drv(drv.graphLaunch_ptsz(graphExec, stream));
-}
+FORWARD(cudaGraphLaunch_ptsz(cudaGraphExec_t graphExec, cudaStream_t stream),
+        drv.graphLaunch_ptsz(graphExec, stream))
 
-cudaError_t cudaGraphExecDestroy(cudaGraphExec_t graphExec)
-{
-    ENSURE();
-    return ret_drv(drv.graphExecDestroy(graphExec));
-}
+FORWARD(cudaGraphExecDestroy(cudaGraphExec_t graphExec),
+        drv.graphExecDestroy(graphExec))
 
 /* ------------------------------------------------------------------------------------------ */
 /* Versions, errors, driver entry points                                                       */
