@@ -8,10 +8,10 @@
 //!
 //! - The thread's state: `PyGILState_GetThisThreadState()` (a thread-local read, valid without
 //!   the GIL); a thread with none gets native frames.
-//! - The layout: one table per CPython minor version, its offsets checked against that
-//!   version's headers (`tests/programs/pylayout.c`), selected by `Py_Version` at start-up. A version
-//!   without a table keeps the C API path (under the GIL only); [`Layout::describe`] names the
-//!   path in the trace's notes.
+//! - The layout: one table per CPython minor version (3.11, 3.12 so far), its offsets checked
+//!   against that version's headers (`tests/programs/pylayout.c`), selected by `Py_Version` at
+//!   start-up. A version without a table keeps the C API path (under the GIL only), and the
+//!   trace's notes say so.
 //! - Nothing is written, no reference count is touched, nothing of the interpreter is called
 //!   and no lock of it is taken. Every object is checked by its type pointer (`PyCode_Type`,
 //!   `PyUnicode_Type`, `PyBytes_Type`) before a field of it is read, the walk is capped in
@@ -38,6 +38,9 @@ pub struct Layout {
     pub frame_owner: usize,
     /// `owner` of a generator's frame: such frames are never incomplete.
     pub owner_generator: u8,
+    /// `owner` of the entry frames the interpreter pushes on its C stack (3.12+): not the
+    /// program's, skipped as CPython's own tracebacks skip them.
+    pub owner_cstack: Option<u8>,
     /// `PyCodeObject`.
     pub code_firstlineno: usize,
     pub code_filename: usize,
@@ -63,6 +66,7 @@ const PY311: Layout = Layout {
     frame_prev_instr: 56,
     frame_owner: 69,
     owner_generator: 1,
+    owner_cstack: None,
     code_firstlineno: 72,
     code_filename: 112,
     code_qualname: 128,
@@ -73,6 +77,30 @@ const PY311: Layout = Layout {
     str_ascii_data: 48,
     str_utf8: 56,
     str_utf8_length: 48,
+};
+
+/// CPython 3.12 (checked against 3.12.3's headers, Ubuntu 24.04's libpython3.12-dev:
+/// `tests/programs/pylayout.c`).
+const PY312: Layout = Layout {
+    version: (3, 12),
+    tstate_cframe: Some(56),
+    cframe_current_frame: 0,
+    frame_code: 0,
+    frame_previous: 8,
+    frame_prev_instr: 56,
+    frame_owner: 70,
+    owner_generator: 1,
+    owner_cstack: Some(3),
+    code_firstlineno: 68,
+    code_filename: 112,
+    code_qualname: 128,
+    code_linetable: 136,
+    code_firsttraceable: 176,
+    code_adaptive: 192,
+    str_state: 32,
+    str_ascii_data: 40,
+    str_utf8: 48,
+    str_utf8_length: 40,
 };
 
 /// Common to every object: `ob_type`, and a variable-size object's `ob_size`.
@@ -131,7 +159,9 @@ impl Reader {
         // (little-endian).
         let hex = u64::from(unsafe { *(version as *const u32) });
         let (major, minor) = (((hex >> 24) & 0xff) as u8, ((hex >> 16) & 0xff) as u8);
-        let layout = [&PY311].into_iter().find(|l| l.version == (major, minor))?;
+        let layout = [&PY311, &PY312]
+            .into_iter()
+            .find(|l| l.version == (major, minor))?;
         let f = lookup(c"PyGILState_GetThisThreadState");
         let (code, unicode, bytes) = (
             lookup(c"PyCode_Type"),
@@ -183,6 +213,11 @@ impl Reader {
                 if !frame.is_multiple_of(8) {
                     break;
                 }
+                let owner = *((frame + l.frame_owner) as *const u8);
+                if l.owner_cstack == Some(owner) {
+                    frame = read_ptr(frame + l.frame_previous);
+                    continue;
+                }
                 let code = read_ptr(frame + l.frame_code);
                 if code == 0
                     || !code.is_multiple_of(8)
@@ -192,7 +227,6 @@ impl Reader {
                 }
                 let start = code + l.code_adaptive;
                 let prev_instr = read_ptr(frame + l.frame_prev_instr);
-                let owner = *((frame + l.frame_owner) as *const u8);
                 // A frame whose first traceable instruction has not run yet is not part of the
                 // stack Python itself shows (`_PyFrame_IsIncomplete`).
                 let first_traceable = *((code + l.code_firsttraceable) as *const c_int) as usize;

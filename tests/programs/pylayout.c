@@ -27,6 +27,9 @@ int main(void)
     FIELD("frame_previous", offsetof(_PyInterpreterFrame, previous));
     FIELD("frame_owner", offsetof(_PyInterpreterFrame, owner));
     FIELD("owner_generator", FRAME_OWNED_BY_GENERATOR);
+#if PY_VERSION_HEX >= 0x030C0000
+    FIELD("owner_cstack", FRAME_OWNED_BY_CSTACK);
+#endif
     FIELD("code_firstlineno", offsetof(PyCodeObject, co_firstlineno));
     FIELD("code_filename", offsetof(PyCodeObject, co_filename));
     FIELD("code_qualname", offsetof(PyCodeObject, co_qualname));
