@@ -331,7 +331,7 @@ def t_sites_and_verdict():
 # The CPython versions whose layout the hook knows (hook/src/pyread.rs): their frames are read from
 # memory, so threads without the GIL get them too; the others read them through the C API, under
 # the GIL only.
-READ_FROM_MEMORY = {(3, 11), (3, 12)}
+READ_FROM_MEMORY = {(3, 11), (3, 12), (3, 13)}
 
 
 def t_no_gil():

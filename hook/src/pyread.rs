@@ -8,7 +8,7 @@
 //!
 //! - The thread's state: `PyGILState_GetThisThreadState()` (a thread-local read, valid without
 //!   the GIL); a thread with none gets native frames.
-//! - The layout: one table per CPython minor version (3.11, 3.12 so far), its offsets checked
+//! - The layout: one table per CPython minor version (3.11, 3.12, 3.13 so far), its offsets checked
 //!   against that version's headers (`tests/programs/pylayout.c`), selected by `Py_Version` at
 //!   start-up. A version without a table keeps the C API path (under the GIL only), and the
 //!   trace's notes say so.
@@ -26,15 +26,17 @@ use std::ffi::{CStr, c_int, c_void};
 #[derive(Debug)]
 pub struct Layout {
     pub version: (u8, u8),
-    /// `PyThreadState` → the innermost frame: through `tstate->cframe->current_frame` (3.11,
-    /// 3.12) when `cframe` is `Some`, else `tstate->current_frame` at `current_frame`.
+    /// `PyThreadState` → the innermost frame: `tstate->cframe->current_frame` (3.11, 3.12) when
+    /// `tstate_cframe` is `Some`, else `tstate->current_frame` (3.13).
     pub tstate_cframe: Option<usize>,
-    pub cframe_current_frame: usize,
+    pub current_frame: usize,
     /// `_PyInterpreterFrame`.
     pub frame_code: usize,
     pub frame_previous: usize,
-    /// `prev_instr` (3.11, 3.12): the code unit before the next instruction.
-    pub frame_prev_instr: usize,
+    /// `prev_instr` (3.11, 3.12: the code unit before the next instruction) or `instr_ptr`
+    /// (3.13: the instruction running): its distance from the code's start is the instruction
+    /// index CPython gives the line of.
+    pub frame_instr: usize,
     pub frame_owner: usize,
     /// `owner` of a generator's frame: such frames are never incomplete.
     pub owner_generator: u8,
@@ -60,10 +62,10 @@ pub struct Layout {
 const PY311: Layout = Layout {
     version: (3, 11),
     tstate_cframe: Some(56),
-    cframe_current_frame: 8,
+    current_frame: 8,
     frame_code: 32,
     frame_previous: 48,
-    frame_prev_instr: 56,
+    frame_instr: 56,
     frame_owner: 69,
     owner_generator: 1,
     owner_cstack: None,
@@ -84,10 +86,10 @@ const PY311: Layout = Layout {
 const PY312: Layout = Layout {
     version: (3, 12),
     tstate_cframe: Some(56),
-    cframe_current_frame: 0,
+    current_frame: 0,
     frame_code: 0,
     frame_previous: 8,
-    frame_prev_instr: 56,
+    frame_instr: 56,
     frame_owner: 70,
     owner_generator: 1,
     owner_cstack: Some(3),
@@ -97,6 +99,31 @@ const PY312: Layout = Layout {
     code_linetable: 136,
     code_firsttraceable: 176,
     code_adaptive: 192,
+    str_state: 32,
+    str_ascii_data: 40,
+    str_utf8: 48,
+    str_utf8_length: 40,
+};
+
+/// CPython 3.13 (checked against 3.13.5's headers, Debian 13's libpython3.13-dev:
+/// `tests/programs/pylayout.c`). `f_executable` may be another object than a code object: the
+/// type check ends the walk there.
+const PY313: Layout = Layout {
+    version: (3, 13),
+    tstate_cframe: None,
+    current_frame: 72,
+    frame_code: 0,
+    frame_previous: 8,
+    frame_instr: 56,
+    frame_owner: 70,
+    owner_generator: 1,
+    owner_cstack: Some(3),
+    code_firstlineno: 68,
+    code_filename: 112,
+    code_qualname: 128,
+    code_linetable: 136,
+    code_firsttraceable: 184,
+    code_adaptive: 200,
     str_state: 32,
     str_ascii_data: 40,
     str_utf8: 48,
@@ -159,7 +186,7 @@ impl Reader {
         // (little-endian).
         let hex = u64::from(unsafe { *(version as *const u32) });
         let (major, minor) = (((hex >> 24) & 0xff) as u8, ((hex >> 16) & 0xff) as u8);
-        let layout = [&PY311, &PY312]
+        let layout = [&PY311, &PY312, &PY313]
             .into_iter()
             .find(|l| l.version == (major, minor))?;
         let f = lookup(c"PyGILState_GetThisThreadState");
@@ -202,9 +229,9 @@ impl Reader {
                     if cframe == 0 {
                         return 0;
                     }
-                    read_ptr(cframe + l.cframe_current_frame)
+                    read_ptr(cframe + l.current_frame)
                 }
-                None => read_ptr(tstate + l.cframe_current_frame),
+                None => read_ptr(tstate + l.current_frame),
             };
             let mut n = 0;
             let mut hops = 0;
@@ -226,7 +253,7 @@ impl Reader {
                     break;
                 }
                 let start = code + l.code_adaptive;
-                let prev_instr = read_ptr(frame + l.frame_prev_instr);
+                let prev_instr = read_ptr(frame + l.frame_instr);
                 // A frame whose first traceable instruction has not run yet is not part of the
                 // stack Python itself shows (`_PyFrame_IsIncomplete`).
                 let first_traceable = *((code + l.code_firsttraceable) as *const c_int) as usize;

@@ -17,13 +17,17 @@
 int main(void)
 {
     printf("version %d.%d\n", PY_MAJOR_VERSION, PY_MINOR_VERSION);
-#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030D0000
+#if PY_VERSION_HEX < 0x030D0000
     FIELD("tstate_cframe", offsetof(PyThreadState, cframe));
-    FIELD("cframe_current_frame", offsetof(_PyCFrame, current_frame));
+    FIELD("current_frame", offsetof(_PyCFrame, current_frame));
     FIELD("frame_code", offsetof(_PyInterpreterFrame, f_code));
-    FIELD("frame_prev_instr", offsetof(_PyInterpreterFrame, prev_instr));
-    FIELD("code_firsttraceable", offsetof(PyCodeObject, _co_firsttraceable));
+    FIELD("frame_instr", offsetof(_PyInterpreterFrame, prev_instr));
+#else
+    FIELD("current_frame", offsetof(PyThreadState, current_frame));
+    FIELD("frame_code", offsetof(_PyInterpreterFrame, f_executable));
+    FIELD("frame_instr", offsetof(_PyInterpreterFrame, instr_ptr));
 #endif
+    FIELD("code_firsttraceable", offsetof(PyCodeObject, _co_firsttraceable));
     FIELD("frame_previous", offsetof(_PyInterpreterFrame, previous));
     FIELD("frame_owner", offsetof(_PyInterpreterFrame, owner));
     FIELD("owner_generator", FRAME_OWNED_BY_GENERATOR);
