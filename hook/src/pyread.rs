@@ -198,6 +198,14 @@ impl Reader {
         if f.is_null() || code.is_null() || unicode.is_null() || bytes.is_null() {
             return None;
         }
+        // The object header the table assumes (`ob_type` at 8): a type object's type is
+        // `PyType_Type`. Not so in a free-threaded build (3.13t), whose header is larger.
+        let type_type = lookup(c"PyType_Type");
+        // SAFETY: `PyCode_Type` is a static type object of at least a header's size.
+        if type_type.is_null() || unsafe { read_ptr(code as usize + OB_TYPE) } != type_type as usize
+        {
+            return None;
+        }
         Some(Reader {
             layout,
             // SAFETY: the CPython function of that name: `PyThreadState *(void)`.
