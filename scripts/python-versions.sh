@@ -9,7 +9,9 @@
 # and cache; /etc/apt and the system's packages are left alone), extracts them with `dpkg -x` under
 # target/python-versions/<version>/root, and runs tests/programs/python_sampler.py under each
 # with the hook preloaded, over the fake CUDA driver, then checks `gpuleak report --format json`
-# and the trace itself as tests/tests/python_stacks.rs does for the machine's python3.
+# and the trace itself as tests/tests/python_stacks.rs does for the machine's python3. It also
+# downloads each version's libpython3.X-dev and checks the hook's table of that version's
+# structure offsets (hook/src/pyread.rs) against the headers (a `layout` line per version).
 #
 # An interpreter whose distribution has an older glibc than this machine's runs directly
 # (LD_LIBRARY_PATH into its tree). One that needs a newer glibc (3.12, 3.13) runs on its own
@@ -156,11 +158,67 @@ for f in "$HOOK" "$GPULEAK" "$FAKE/libcuda.so.1"; do
     [ -e "$f" ] || { echo "python-versions: missing $f: run cargo build -p gpuleak-hook -p gpuleak -p gpuleak-tests" >&2; exit 1; }
 done
 
+# fetch_headers VERSION: the version's libpython3.X-dev (its C headers, internal ones included),
+# downloaded and extracted once into $CACHE/VERSION/dev, for the layout check below.
+fetch_headers() {
+    local v=$1 suite=${SUITE[$1]} mirror=${MIRROR[$1]} keyring=${KEYRING[$1]} dev=$CACHE/$1/dev
+    [ -e "$dev/.extracted" ] && return 0
+    reachable "$mirror" "$suite" || mirror=$([ "$keyring" = "$UBUNTU_KEYRING" ] \
+        && echo http://old-releases.ubuntu.com/ubuntu || echo http://archive.debian.org/debian)
+    mkdir -p "$dev/debs"
+    rm -f "$dev"/debs/*.deb
+    (cd "$dev/debs" && apt_in "$suite" "$mirror" "$keyring" apt-get download "libpython$v-dev") \
+        >"$dev/apt.log" 2>&1 || die_net "downloading libpython$v-dev from $suite failed: see $dev/apt.log"
+    rm -rf "$dev/root"; mkdir -p "$dev/root"
+    dpkg -x "$dev"/debs/*.deb "$dev/root" || { echo "python-versions: dpkg -x libpython$v-dev failed" >&2; exit 2; }
+    touch "$dev/.extracted"
+}
+
 # --- download everything first: a network failure stops before any check -------------------
 for v in "${VERSIONS[@]}"; do
     fetch_debs "$v"
+    fetch_headers "$v"
     [ "${OWN_LIBC[$v]}" = 1 ] && fetch_patchelf
 done
+
+# The layout the hook reads frames by (hook/src/pyread.rs, table PY<major><minor>) against the
+# version's own headers: tests/programs/pylayout.c compiled against them prints each offset.
+read -r -d '' LAYOUT_CHECK <<'PY'
+import re, sys
+
+version, printed, source = sys.argv[1], sys.stdin.read(), open(sys.argv[2]).read()
+name = "const PY%s: Layout = Layout {" % version.replace(".", "")
+if name not in source:
+    print("CPython %s layout: PASS; note: no table in pyread.rs (the C API path is used)" % version)
+    sys.exit(0)
+body = source[source.index(name):]
+body = body[:body.index("};")]
+table = {}
+for line in body.splitlines():
+    m = re.match(r"\s*(\w+): (?:Some\()?(\d+)\)?,", line)
+    if m:
+        table[m.group(1)] = int(m.group(2))
+for const, field in (("OB_TYPE", "ob_type"), ("OB_SIZE", "ob_size"), ("BYTES_DATA", "bytes_data")):
+    table[field] = int(re.search(r"const %s: usize = (\d+);" % const, source).group(1))
+wrong = []
+for line in printed.splitlines()[1:]:
+    field, offset = line.split()
+    if table.get(field) != int(offset):
+        wrong.append("%s: headers %s, pyread.rs %s" % (field, offset, table.get(field)))
+if wrong or len(printed.splitlines()) < 10:
+    print("CPython %s layout: FAIL: %s" % (version, "; ".join(wrong) or printed))
+    sys.exit(1)
+print("CPython %s layout: PASS (%d offsets as in its headers)" % (version, len(printed.splitlines()) - 1))
+PY
+
+layout_one() {
+    local v=$1 inc=$CACHE/$1/dev/root/usr/include exe=$CACHE/$1/pylayout
+    if ! cc -I"$inc/python$v" -I"$inc" "$ROOT/tests/programs/pylayout.c" -o "$exe" 2>"$exe.log"; then
+        echo "CPython $v layout: FAIL: pylayout.c does not compile against its headers (see $exe.log)"
+        return 1
+    fi
+    "$exe" | python3 -c "$LAYOUT_CHECK" "$v" "$ROOT/hook/src/pyread.rs"
+}
 
 # The checks, in the machine's python3: argv = version, origin, PYTHONHOME, LD_LIBRARY_PATH
 # (empty: unset), work dir, hook, gpuleak, the sampler, then the command that starts the interpreter.
@@ -331,7 +389,7 @@ def t_sites_and_verdict():
 # The CPython versions whose layout the hook knows (hook/src/pyread.rs): their frames are read from
 # memory, so threads without the GIL get them too; the others read them through the C API, under
 # the GIL only.
-READ_FROM_MEMORY = {(3, 11), (3, 12), (3, 13)}
+READ_FROM_MEMORY = {(3, 9), (3, 10), (3, 11), (3, 12), (3, 13)}
 
 
 def t_no_gil():
@@ -423,6 +481,7 @@ check_one() {
 
 rc=0
 for v in "${VERSIONS[@]}"; do
+    layout_one "$v" || rc=1
     root=$CACHE/$v/root
     libdirs=()
     for d in usr/lib/x86_64-linux-gnu lib/x86_64-linux-gnu; do [ -d "$root/$d" ] && libdirs+=("$root/$d"); done

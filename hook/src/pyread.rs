@@ -8,7 +8,7 @@
 //!
 //! - The thread's state: `PyGILState_GetThisThreadState()` (a thread-local read, valid without
 //!   the GIL); a thread with none gets native frames.
-//! - The layout: one table per CPython minor version (3.11, 3.12, 3.13 so far), its offsets checked
+//! - The layout: one table per CPython minor version (3.9 to 3.13), its offsets checked
 //!   against that version's headers (`tests/programs/pylayout.c`), selected by `Py_Version` at
 //!   start-up. A version without a table keeps the C API path (under the GIL only), and the
 //!   trace's notes say so.
@@ -20,12 +20,19 @@
 //!   (file, name and line-table pointers, first line), so a freed address reused by another
 //!   code object gets its own id.
 
-use std::ffi::{CStr, c_int, c_void};
+use std::ffi::{CStr, c_char, c_int, c_void};
 
 /// Where the fields the walk reads lie, for one CPython minor version (x86-64 / LP64).
 #[derive(Debug)]
 pub struct Layout {
     pub version: (u8, u8),
+    /// 3.9, 3.10: the chain is of `PyFrameObject`s, from `tstate->frame` (at `current_frame`),
+    /// through `f_back` (at `frame_previous`); `frame_instr` is `f_lasti`, an `int` counted in
+    /// `lasti_unit` bytes; there is no owner, entry frame or incomplete frame.
+    pub frame_objects: bool,
+    pub lasti_unit: i64,
+    /// How a code object's line table is written.
+    pub lines: Lines,
     /// `PyThreadState` → the innermost frame: `tstate->cframe->current_frame` (3.11, 3.12) when
     /// `tstate_cframe` is `Some`, else `tstate->current_frame` (3.13).
     pub tstate_cframe: Option<usize>,
@@ -58,9 +65,74 @@ pub struct Layout {
     pub str_utf8_length: usize,
 }
 
+/// The line table formats: 3.9's `co_lnotab`, 3.10's `co_linetable`, 3.11+'s location table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lines {
+    Lnotab,
+    Pairs,
+    Locations,
+}
+
+/// CPython 3.9 (checked against 3.9.2's headers, Debian 11's libpython3.9-dev:
+/// `tests/programs/pylayout.c`). Functions are named by `co_name` (no `co_qualname` before 3.11).
+const PY39: Layout = Layout {
+    version: (3, 9),
+    frame_objects: true,
+    lasti_unit: 1,
+    lines: Lines::Lnotab,
+    tstate_cframe: None,
+    current_frame: 24,
+    frame_code: 32,
+    frame_previous: 24,
+    frame_instr: 104,
+    frame_owner: 0,
+    owner_generator: 0,
+    owner_cstack: None,
+    code_firstlineno: 40,
+    code_filename: 104,
+    code_qualname: 112,
+    code_linetable: 120,
+    code_firsttraceable: 0,
+    code_adaptive: 0,
+    str_state: 32,
+    str_ascii_data: 48,
+    str_utf8: 56,
+    str_utf8_length: 48,
+};
+
+/// CPython 3.10 (checked against 3.10.4's headers, Ubuntu 22.04's libpython3.10-dev:
+/// `tests/programs/pylayout.c`).
+const PY310: Layout = Layout {
+    version: (3, 10),
+    frame_objects: true,
+    lasti_unit: 2,
+    lines: Lines::Pairs,
+    tstate_cframe: None,
+    current_frame: 24,
+    frame_code: 32,
+    frame_previous: 24,
+    frame_instr: 96,
+    frame_owner: 0,
+    owner_generator: 0,
+    owner_cstack: None,
+    code_firstlineno: 40,
+    code_filename: 104,
+    code_qualname: 112,
+    code_linetable: 120,
+    code_firsttraceable: 0,
+    code_adaptive: 0,
+    str_state: 32,
+    str_ascii_data: 48,
+    str_utf8: 56,
+    str_utf8_length: 48,
+};
+
 /// CPython 3.11 (checked against 3.11.7's headers: `tests/programs/pylayout.c`).
 const PY311: Layout = Layout {
     version: (3, 11),
+    frame_objects: false,
+    lasti_unit: 2,
+    lines: Lines::Locations,
     tstate_cframe: Some(56),
     current_frame: 8,
     frame_code: 32,
@@ -85,6 +157,9 @@ const PY311: Layout = Layout {
 /// `tests/programs/pylayout.c`).
 const PY312: Layout = Layout {
     version: (3, 12),
+    frame_objects: false,
+    lasti_unit: 2,
+    lines: Lines::Locations,
     tstate_cframe: Some(56),
     current_frame: 0,
     frame_code: 0,
@@ -110,6 +185,9 @@ const PY312: Layout = Layout {
 /// type check ends the walk there.
 const PY313: Layout = Layout {
     version: (3, 13),
+    frame_objects: false,
+    lasti_unit: 2,
+    lines: Lines::Locations,
     tstate_cframe: None,
     current_frame: 72,
     frame_code: 0,
@@ -147,6 +225,8 @@ pub struct Reader {
     code_type: usize,
     unicode_type: usize,
     bytes_type: usize,
+    /// `PyFrame_Type`: the type of 3.9/3.10's frames.
+    frame_type: usize,
 }
 
 /// A code object as read: what identifies it, and what the trace needs.
@@ -170,7 +250,8 @@ pub struct CodeKey {
 pub struct Frame {
     pub code: usize,
     pub key: CodeKey,
-    /// Index of the current instruction in code units; negative before the first.
+    /// Where the frame is, in the unit its line table counts: code units (3.11+) or bytes
+    /// (3.9, 3.10); negative before the first instruction.
     pub lasti: i64,
 }
 
@@ -178,15 +259,8 @@ impl Reader {
     /// The reader for the interpreter in this process, when its version has a layout here.
     /// `lookup` finds a symbol in the process (the real `dlsym`, `RTLD_DEFAULT`).
     pub fn new(lookup: impl Fn(&CStr) -> *mut c_void) -> Option<Reader> {
-        let version = lookup(c"Py_Version");
-        if version.is_null() {
-            return None; // before 3.11: no table here yet
-        }
-        // SAFETY: `Py_Version` is a `const unsigned long` (3.11+): 0xMMmmppRS, in its low 32 bits
-        // (little-endian).
-        let hex = u64::from(unsafe { *(version as *const u32) });
-        let (major, minor) = (((hex >> 24) & 0xff) as u8, ((hex >> 16) & 0xff) as u8);
-        let layout = [&PY311, &PY312, &PY313]
+        let (major, minor) = version(&lookup)?;
+        let layout = [&PY39, &PY310, &PY311, &PY312, &PY313]
             .into_iter()
             .find(|l| l.version == (major, minor))?;
         let f = lookup(c"PyGILState_GetThisThreadState");
@@ -215,6 +289,7 @@ impl Reader {
             code_type: code as usize,
             unicode_type: unicode as usize,
             bytes_type: bytes as usize,
+            frame_type: lookup(c"PyFrame_Type") as usize,
         })
     }
 
@@ -247,6 +322,30 @@ impl Reader {
                 hops += 1;
                 if !frame.is_multiple_of(8) {
                     break;
+                }
+                if l.frame_objects {
+                    if self.frame_type == 0 || read_ptr(frame + OB_TYPE) != self.frame_type {
+                        break;
+                    }
+                    let code = read_ptr(frame + l.frame_code);
+                    if code == 0
+                        || !code.is_multiple_of(8)
+                        || read_ptr(code + OB_TYPE) != self.code_type
+                    {
+                        break;
+                    }
+                    let lasti = i64::from(*((frame + l.frame_instr) as *const c_int));
+                    let f = Frame {
+                        code,
+                        key: self.key(code),
+                        lasti: lasti * l.lasti_unit,
+                    };
+                    n += 1;
+                    if !each(&f) {
+                        break;
+                    }
+                    frame = read_ptr(frame + l.frame_previous);
+                    continue;
                 }
                 let owner = *((frame + l.frame_owner) as *const u8);
                 if l.owner_cstack == Some(owner) {
@@ -327,7 +426,12 @@ impl Reader {
             let line = if f.lasti < 0 {
                 Some(f.key.first_line)
             } else {
-                location_line(bytes, f.key.first_line, f.lasti as usize)
+                let at = f.lasti as usize;
+                match self.layout.lines {
+                    Lines::Locations => location_line(bytes, f.key.first_line, at),
+                    Lines::Pairs => pairs_line(bytes, f.key.first_line, at),
+                    Lines::Lnotab => Some(lnotab_line(bytes, f.key.first_line, at)),
+                }
             };
             line.and_then(|l| u32::try_from(l).ok()).unwrap_or(0)
         }
@@ -364,6 +468,65 @@ impl Reader {
 
 unsafe fn read_ptr(at: usize) -> usize {
     unsafe { *(at as *const usize) }
+}
+
+/// The running CPython's (major, minor): `Py_Version` (3.11+), else `Py_GetVersion()`'s text
+/// (a static string, "3.10.4 (main, ...)").
+fn version(lookup: &impl Fn(&CStr) -> *mut c_void) -> Option<(u8, u8)> {
+    let hex = lookup(c"Py_Version");
+    if !hex.is_null() {
+        // SAFETY: `Py_Version` is a `const unsigned long` (3.11+): 0xMMmmppRS, in its low 32 bits
+        // (little-endian).
+        let hex = u64::from(unsafe { *(hex as *const u32) });
+        return Some((((hex >> 24) & 0xff) as u8, ((hex >> 16) & 0xff) as u8));
+    }
+    let f = lookup(c"Py_GetVersion");
+    if f.is_null() {
+        return None;
+    }
+    // SAFETY: `const char *Py_GetVersion(void)`, callable at any time.
+    let text = unsafe {
+        let f = std::mem::transmute::<*mut c_void, unsafe extern "C" fn() -> *const c_char>(f);
+        CStr::from_ptr(f())
+    };
+    let text = text.to_str().ok()?;
+    let mut parts = text.split(|c: char| !c.is_ascii_digit());
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+/// The line of byte `addr` in a CPython 3.10 `co_linetable`: (start delta, line delta) byte
+/// pairs, a line delta of −128 meaning no line (`Objects/lnotab_notes.txt`).
+pub fn pairs_line(table: &[u8], first_line: i32, addr: usize) -> Option<i32> {
+    let mut line = first_line;
+    let mut start = 0usize;
+    for pair in table.chunks_exact(2) {
+        let end = start + usize::from(pair[0]);
+        let delta = pair[1] as i8;
+        let this = (delta != -128).then(|| {
+            line += i32::from(delta);
+            line
+        });
+        if start <= addr && addr < end {
+            return this;
+        }
+        start = end;
+    }
+    None
+}
+
+/// The line of byte `addr` in a CPython 3.9 `co_lnotab`: (address increment, signed line
+/// increment) byte pairs, as `PyCode_Addr2Line` reads them.
+pub fn lnotab_line(table: &[u8], first_line: i32, addr: usize) -> i32 {
+    let mut line = first_line;
+    let mut at = 0usize;
+    for pair in table.chunks_exact(2) {
+        at += usize::from(pair[0]);
+        if at > addr {
+            break;
+        }
+        line += i32::from(pair[1] as i8);
+    }
+    line
 }
 
 /// The line of code unit `unit` in a CPython 3.11+ location table (`Objects/locations.md`),
@@ -435,7 +598,32 @@ pub fn location_line(table: &[u8], first_line: i32, unit: usize) -> Option<i32> 
 
 #[cfg(test)]
 mod tests {
-    use super::location_line;
+    use super::{lnotab_line, location_line, pairs_line};
+
+    /// 3.10: bytes 0-5 at +0, 6-9 at +2, 10-13 without a line, 14-15 at -1 from the last line,
+    /// a pair of start delta 0 only moving the line.
+    #[test]
+    fn the_310_line_table_gives_each_byte_its_line() {
+        let table = [6, 0, 4, 2, 4, 0x80, 0, 5, 2, 0xfa];
+        let lines: Vec<_> = (0..17).map(|a| pairs_line(&table, 10, a)).collect();
+        let mut want = vec![Some(10); 6];
+        want.extend([Some(12); 4]);
+        want.extend([None; 4]);
+        want.extend([Some(11); 2]);
+        want.push(None);
+        assert_eq!(lines, want);
+    }
+
+    /// 3.9: a line increment applies from its address on.
+    #[test]
+    fn the_39_lnotab_gives_each_byte_its_line() {
+        let table = [0, 1, 6, 2, 8, 0xff];
+        let lines: Vec<_> = (0..18).map(|a| lnotab_line(&table, 20, a)).collect();
+        let mut want = vec![21; 6];
+        want.extend([23; 8]);
+        want.extend([22; 4]);
+        assert_eq!(lines, want);
+    }
 
     /// Entries as CPython 3.11 writes them: (code, length) heads, then the code's payload.
     #[test]

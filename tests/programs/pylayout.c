@@ -9,14 +9,31 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#if PY_VERSION_HEX >= 0x030B0000
 #include "internal/pycore_code.h"
 #include "internal/pycore_frame.h"
+#else
+#include <frameobject.h>
+#endif
 
 #define FIELD(name, value) printf("%s %zu\n", name, (size_t)(value))
 
 int main(void)
 {
     printf("version %d.%d\n", PY_MAJOR_VERSION, PY_MINOR_VERSION);
+#if PY_VERSION_HEX < 0x030B0000
+    /* 3.9, 3.10: frame objects; the name is co_name, the table co_lnotab / co_linetable. */
+    FIELD("current_frame", offsetof(PyThreadState, frame));
+    FIELD("frame_code", offsetof(PyFrameObject, f_code));
+    FIELD("frame_previous", offsetof(PyFrameObject, f_back));
+    FIELD("frame_instr", offsetof(PyFrameObject, f_lasti));
+    FIELD("code_qualname", offsetof(PyCodeObject, co_name));
+#if PY_VERSION_HEX >= 0x030A0000
+    FIELD("code_linetable", offsetof(PyCodeObject, co_linetable));
+#else
+    FIELD("code_linetable", offsetof(PyCodeObject, co_lnotab));
+#endif
+#else
 #if PY_VERSION_HEX < 0x030D0000
     FIELD("tstate_cframe", offsetof(PyThreadState, cframe));
     FIELD("current_frame", offsetof(_PyCFrame, current_frame));
@@ -34,11 +51,12 @@ int main(void)
 #if PY_VERSION_HEX >= 0x030C0000
     FIELD("owner_cstack", FRAME_OWNED_BY_CSTACK);
 #endif
-    FIELD("code_firstlineno", offsetof(PyCodeObject, co_firstlineno));
-    FIELD("code_filename", offsetof(PyCodeObject, co_filename));
     FIELD("code_qualname", offsetof(PyCodeObject, co_qualname));
     FIELD("code_linetable", offsetof(PyCodeObject, co_linetable));
     FIELD("code_adaptive", offsetof(PyCodeObject, co_code_adaptive));
+#endif
+    FIELD("code_firstlineno", offsetof(PyCodeObject, co_firstlineno));
+    FIELD("code_filename", offsetof(PyCodeObject, co_filename));
     FIELD("str_state", offsetof(PyASCIIObject, state));
     FIELD("str_ascii_data", sizeof(PyASCIIObject));
     FIELD("str_utf8", offsetof(PyCompactUnicodeObject, utf8));
