@@ -198,6 +198,13 @@ for line in body.splitlines():
     m = re.match(r"\s*(\w+): (?:Some\()?(\d+)\)?,", line)
     if m:
         table[m.group(1)] = int(m.group(2))
+debug = "const DEBUG%s: DebugPositions = DebugPositions {" % version.replace(".", "")
+if debug in source:
+    body = source[source.index(debug):]
+    for line in body[:body.index("};")].splitlines():
+        m = re.match(r"\s*(\w+): (\d+),", line)
+        if m:
+            table["debug_" + m.group(1)] = int(m.group(2))
 for const, field in (("OB_TYPE", "ob_type"), ("OB_SIZE", "ob_size"), ("BYTES_DATA", "bytes_data")):
     table[field] = int(re.search(r"const %s: usize = (\d+);" % const, source).group(1))
 wrong = []

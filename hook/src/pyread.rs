@@ -8,9 +8,9 @@
 //!
 //! - The thread's state: `PyGILState_GetThisThreadState()` (a thread-local read, valid without
 //!   the GIL); a thread with none gets native frames.
-//! - The layout: one table per CPython minor version (3.9 to 3.13), its offsets checked
-//!   against that version's headers (`tests/programs/pylayout.c`), selected by `Py_Version` at
-//!   start-up. A version without a table keeps the C API path (under the GIL only), and the
+//! - The layout: from the interpreter's own `_Py_DebugOffsets` where it publishes them (3.13),
+//!   else one table per CPython minor version (3.9 to 3.13), its offsets checked against that
+//!   version's headers (`tests/programs/pylayout.c`), selected by the version at start-up. A version without a table keeps the C API path (under the GIL only), and the
 //!   trace's notes say so.
 //! - Nothing is written, no reference count is touched, nothing of the interpreter is called
 //!   and no lock of it is taken. Every object is checked by its type pointer (`PyCode_Type`,
@@ -23,7 +23,7 @@
 use std::ffi::{CStr, c_char, c_int, c_void};
 
 /// Where the fields the walk reads lie, for one CPython minor version (x86-64 / LP64).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Layout {
     pub version: (u8, u8),
     /// 3.9, 3.10: the chain is of `PyFrameObject`s, from `tstate->frame` (at `current_frame`),
@@ -55,7 +55,9 @@ pub struct Layout {
     pub code_filename: usize,
     pub code_qualname: usize,
     pub code_linetable: usize,
-    pub code_firsttraceable: usize,
+    /// `_co_firsttraceable` (3.11+), for `_PyFrame_IsIncomplete`; `None` where unknown (3.9,
+    /// 3.10, and offsets read from `_Py_DebugOffsets`, which does not publish it).
+    pub code_firsttraceable: Option<usize>,
     pub code_adaptive: usize,
     /// `PyUnicodeObject`: the state bit field, and where a compact ASCII string's characters
     /// start; a compact non-ASCII string's UTF-8 pointer and length.
@@ -92,7 +94,7 @@ const PY39: Layout = Layout {
     code_filename: 104,
     code_qualname: 112,
     code_linetable: 120,
-    code_firsttraceable: 0,
+    code_firsttraceable: None,
     code_adaptive: 0,
     str_state: 32,
     str_ascii_data: 48,
@@ -119,7 +121,7 @@ const PY310: Layout = Layout {
     code_filename: 104,
     code_qualname: 112,
     code_linetable: 120,
-    code_firsttraceable: 0,
+    code_firsttraceable: None,
     code_adaptive: 0,
     str_state: 32,
     str_ascii_data: 48,
@@ -145,7 +147,7 @@ const PY311: Layout = Layout {
     code_filename: 112,
     code_qualname: 128,
     code_linetable: 136,
-    code_firsttraceable: 168,
+    code_firsttraceable: Some(168),
     code_adaptive: 184,
     str_state: 32,
     str_ascii_data: 48,
@@ -172,7 +174,7 @@ const PY312: Layout = Layout {
     code_filename: 112,
     code_qualname: 128,
     code_linetable: 136,
-    code_firsttraceable: 176,
+    code_firsttraceable: Some(176),
     code_adaptive: 192,
     str_state: 32,
     str_ascii_data: 40,
@@ -200,7 +202,7 @@ const PY313: Layout = Layout {
     code_filename: 112,
     code_qualname: 128,
     code_linetable: 136,
-    code_firsttraceable: 184,
+    code_firsttraceable: Some(184),
     code_adaptive: 200,
     str_state: 32,
     str_ascii_data: 40,
@@ -220,7 +222,7 @@ const MAX_HOPS: usize = 4096;
 
 /// The raw reader of one process's CPython: its layout and the addresses it checks against.
 pub struct Reader {
-    pub layout: &'static Layout,
+    pub layout: Layout,
     this_thread_state: unsafe extern "C" fn() -> *mut c_void,
     code_type: usize,
     unicode_type: usize,
@@ -260,9 +262,12 @@ impl Reader {
     /// `lookup` finds a symbol in the process (the real `dlsym`, `RTLD_DEFAULT`).
     pub fn new(lookup: impl Fn(&CStr) -> *mut c_void) -> Option<Reader> {
         let (major, minor) = version(&lookup)?;
-        let layout = [&PY39, &PY310, &PY311, &PY312, &PY313]
-            .into_iter()
-            .find(|l| l.version == (major, minor))?;
+        let layout = debug_offsets(&lookup, (major, minor)).or_else(|| {
+            [&PY39, &PY310, &PY311, &PY312, &PY313]
+                .into_iter()
+                .find(|l| l.version == (major, minor))
+                .cloned()
+        })?;
         let f = lookup(c"PyGILState_GetThisThreadState");
         let (code, unicode, bytes) = (
             lookup(c"PyCode_Type"),
@@ -297,7 +302,7 @@ impl Reader {
     /// returns false to stop). Returns how many were handed. Must run on the thread whose frames
     /// are read, while it runs no Python code (inside a wrapper of a C call).
     pub fn walk(&self, depth: usize, mut each: impl FnMut(&Frame) -> bool) -> usize {
-        let l = self.layout;
+        let l = &self.layout;
         // SAFETY: reads the calling thread's own state and frames, which no other thread
         // changes while this thread is in a C call; each object's type is checked before its
         // fields are read, per the layout of this exact CPython version.
@@ -363,9 +368,10 @@ impl Reader {
                 let prev_instr = read_ptr(frame + l.frame_instr);
                 // A frame whose first traceable instruction has not run yet is not part of the
                 // stack Python itself shows (`_PyFrame_IsIncomplete`).
-                let first_traceable = *((code + l.code_firsttraceable) as *const c_int) as usize;
-                let incomplete =
-                    owner != l.owner_generator && prev_instr < start + 2 * first_traceable;
+                let incomplete = l.code_firsttraceable.is_some_and(|at| {
+                    let first_traceable = *((code + at) as *const c_int) as usize;
+                    owner != l.owner_generator && prev_instr < start + 2 * first_traceable
+                });
                 if !incomplete {
                     let f = Frame {
                         code,
@@ -384,7 +390,7 @@ impl Reader {
     }
 
     unsafe fn key(&self, code: usize) -> CodeKey {
-        let l = self.layout;
+        let l = &self.layout;
         unsafe {
             CodeKey {
                 filename: read_ptr(code + l.code_filename),
@@ -440,7 +446,7 @@ impl Reader {
     /// A `str` object's characters when its storage is compact ASCII or has its UTF-8 form;
     /// `None` for anything else.
     unsafe fn string(&self, obj: usize) -> Option<String> {
-        let l = self.layout;
+        let l = &self.layout;
         unsafe {
             if obj == 0 || !obj.is_multiple_of(8) || read_ptr(obj + OB_TYPE) != self.unicode_type {
                 return None;
@@ -492,6 +498,100 @@ fn version(lookup: &impl Fn(&CStr) -> *mut c_void) -> Option<(u8, u8)> {
     let text = text.to_str().ok()?;
     let mut parts = text.split(|c: char| !c.is_ascii_digit());
     Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+/// Where `_Py_DebugOffsets` (the start of `_PyRuntime`, 3.13+) keeps each offset the walk needs,
+/// for one version of that struct (checked against the headers by `tests/programs/pylayout.c`).
+#[derive(Debug)]
+pub struct DebugPositions {
+    pub version: (u8, u8),
+    pub free_threaded: usize,
+    pub current_frame: usize,
+    pub frame_previous: usize,
+    pub frame_code: usize,
+    pub frame_instr: usize,
+    pub frame_owner: usize,
+    pub code_filename: usize,
+    pub code_qualname: usize,
+    pub code_linetable: usize,
+    pub code_firstlineno: usize,
+    pub code_adaptive: usize,
+    pub ob_type: usize,
+    pub str_state: usize,
+    pub str_ascii_size: usize,
+}
+
+/// CPython 3.13 (3.13.5's headers).
+const DEBUG313: DebugPositions = DebugPositions {
+    version: (3, 13),
+    free_threaded: 16,
+    current_frame: 184,
+    frame_previous: 232,
+    frame_code: 240,
+    frame_instr: 248,
+    frame_owner: 264,
+    code_filename: 280,
+    code_qualname: 296,
+    code_linetable: 304,
+    code_firstlineno: 312,
+    code_adaptive: 344,
+    ob_type: 360,
+    str_state: 544,
+    str_ascii_size: 560,
+};
+
+/// The layout as the running interpreter itself publishes it (`_Py_DebugOffsets`, for debuggers
+/// and profilers), when it does (3.13+: the cookie `xdebugpy`, its version, not free-threaded) and
+/// gpuleak knows where that version of the struct keeps each offset. `None` otherwise.
+fn debug_offsets(lookup: &impl Fn(&CStr) -> *mut c_void, version: (u8, u8)) -> Option<Layout> {
+    let p = [&DEBUG313].into_iter().find(|p| p.version == version)?;
+    let runtime = lookup(c"_PyRuntime") as usize;
+    if runtime == 0 {
+        return None;
+    }
+    // SAFETY: `_PyRuntime` starts with `_Py_DebugOffsets` in 3.13+ (checked by its cookie and
+    // version before anything else is read); every position read lies inside that struct.
+    unsafe {
+        let cookie = std::slice::from_raw_parts(runtime as *const u8, 8);
+        if cookie != b"xdebugpy" {
+            return None;
+        }
+        let hex = read_ptr(runtime + 8) as u64;
+        if (((hex >> 24) & 0xff) as u8, ((hex >> 16) & 0xff) as u8) != version
+            || read_ptr(runtime + p.free_threaded) != 0
+            || read_ptr(runtime + p.ob_type) != OB_TYPE
+        {
+            return None;
+        }
+        let at = |pos: usize| read_ptr(runtime + pos);
+        let ascii = at(p.str_ascii_size);
+        Some(Layout {
+            version,
+            frame_objects: false,
+            lasti_unit: 2,
+            lines: Lines::Locations,
+            tstate_cframe: None,
+            current_frame: at(p.current_frame),
+            frame_code: at(p.frame_code),
+            frame_previous: at(p.frame_previous),
+            frame_instr: at(p.frame_instr),
+            frame_owner: at(p.frame_owner),
+            owner_generator: 1,
+            owner_cstack: Some(3),
+            code_firstlineno: at(p.code_firstlineno),
+            code_filename: at(p.code_filename),
+            code_qualname: at(p.code_qualname),
+            code_linetable: at(p.code_linetable),
+            code_firsttraceable: None,
+            code_adaptive: at(p.code_adaptive),
+            str_state: at(p.str_state),
+            str_ascii_data: ascii,
+            // A compact non-ASCII string: `utf8_length`, then `utf8`, right after the ASCII
+            // header (PyCompactUnicodeObject).
+            str_utf8_length: ascii,
+            str_utf8: ascii + 8,
+        })
+    }
 }
 
 /// The line of byte `addr` in a CPython 3.10 `co_linetable`: (start delta, line delta) byte

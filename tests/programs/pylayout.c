@@ -12,6 +12,9 @@
 #if PY_VERSION_HEX >= 0x030B0000
 #include "internal/pycore_code.h"
 #include "internal/pycore_frame.h"
+#if PY_VERSION_HEX >= 0x030D0000
+#include "internal/pycore_runtime.h"
+#endif
 #else
 #include <frameobject.h>
 #endif
@@ -61,6 +64,24 @@ int main(void)
     FIELD("str_ascii_data", sizeof(PyASCIIObject));
     FIELD("str_utf8", offsetof(PyCompactUnicodeObject, utf8));
     FIELD("str_utf8_length", offsetof(PyCompactUnicodeObject, utf8_length));
+#if PY_VERSION_HEX >= 0x030D0000
+    /* Where _Py_DebugOffsets keeps each offset (pyread.rs's DebugPositions of this version). */
+#define DEBUG(name, member) FIELD("debug_" name, offsetof(_Py_DebugOffsets, member))
+    DEBUG("free_threaded", free_threaded);
+    DEBUG("current_frame", thread_state.current_frame);
+    DEBUG("frame_previous", interpreter_frame.previous);
+    DEBUG("frame_code", interpreter_frame.executable);
+    DEBUG("frame_instr", interpreter_frame.instr_ptr);
+    DEBUG("frame_owner", interpreter_frame.owner);
+    DEBUG("code_filename", code_object.filename);
+    DEBUG("code_qualname", code_object.qualname);
+    DEBUG("code_linetable", code_object.linetable);
+    DEBUG("code_firstlineno", code_object.firstlineno);
+    DEBUG("code_adaptive", code_object.co_code_adaptive);
+    DEBUG("ob_type", pyobject.ob_type);
+    DEBUG("str_state", unicode_object.state);
+    DEBUG("str_ascii_size", unicode_object.asciiobject_size);
+#endif
     /* The constants pyread.rs assumes for every version. */
     FIELD("ob_type", offsetof(PyObject, ob_type));
     FIELD("ob_size", offsetof(PyVarObject, ob_size));
