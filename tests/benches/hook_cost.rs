@@ -7,9 +7,9 @@
 //! unwinder instead of the default CFI walk.
 //!
 //! Python stacks are measured from Python (`programs/python_sampler.py --bench`): alloc/free
-//! pairs through `ctypes.PyDLL` (the GIL held, as in a C extension) without the hook and with
-//! each GPULEAK_STACKS mode, at two Python call depths. `GPULEAK_BENCH_MODE=python` runs only
-//! that part.
+//! pairs through `ctypes.PyDLL` (the GIL held, as in a C extension) and `ctypes.CDLL` (the GIL
+//! released, as around PyTorch's ops), without the hook and with each GPULEAK_STACKS mode, at
+//! two Python call depths. `GPULEAK_BENCH_MODE=python` runs only that part.
 
 use std::ffi::c_void;
 use std::hint::black_box;
@@ -200,7 +200,13 @@ fn run(mode: &str) {
 }
 
 /// ns per alloc/free pair of `python_sampler.py --bench`, the best of `rounds` runs.
-fn python_pair_ns(stacks: Option<&str>, nest: u32, pairs: u32, rounds: u32) -> Option<f64> {
+fn python_pair_ns(
+    stacks: Option<&str>,
+    dll: &str,
+    nest: u32,
+    pairs: u32,
+    rounds: u32,
+) -> Option<f64> {
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/python_sampler.py");
     let mut best: Option<f64> = None;
@@ -208,6 +214,7 @@ fn python_pair_ns(stacks: Option<&str>, nest: u32, pairs: u32, rounds: u32) -> O
         let mut cmd = Command::new("python3");
         cmd.arg(&script)
             .args(["--bench", &pairs.to_string(), "--nest", &nest.to_string()])
+            .args(["--dll", dll])
             .env("LD_LIBRARY_PATH", gpuleak_tests::fake_cuda_dir())
             .env("GPULEAK_OUTPUT", "/dev/null")
             .env_remove("LD_PRELOAD")
@@ -243,21 +250,27 @@ fn python_cost() {
     }
     const PAIRS: u32 = 100_000;
     println!("\npython stacks: ns per alloc/free pair (2 events), best of 5 runs of {PAIRS} pairs");
-    println!(
-        "{:<28} {:>14} {:>14}",
-        "mode", "6 Python frames", "25 Python frames"
-    );
-    for (name, stacks) in [
-        ("no hook", None),
-        ("GPULEAK_STACKS=off", Some("off")),
-        ("GPULEAK_STACKS=native", Some("native")),
-        ("GPULEAK_STACKS=python", Some("python")),
-        ("GPULEAK_STACKS=all", Some("all")),
-    ] {
-        let shallow = python_pair_ns(stacks, 1, PAIRS, 5);
-        let deep = python_pair_ns(stacks, 20, PAIRS, 5);
-        let show = |v: Option<f64>| v.map_or("failed".to_string(), |v| format!("{v:.0}"));
-        println!("{name:<28} {:>14} {:>14}", show(shallow), show(deep));
+    // ctypes.PyDLL keeps the GIL during the call (as a C extension that does not release it);
+    // ctypes.CDLL releases it (as PyTorch's ops, pybind11's gil_scoped_release, Cython's nogil).
+    for (dll, gil) in [("pydll", "GIL held"), ("cdll", "GIL released")] {
+        println!(
+            "{:<28} {:>14} {:>14}",
+            format!("mode ({gil})"),
+            "6 Python frames",
+            "25 Python frames"
+        );
+        for (name, stacks) in [
+            ("no hook", None),
+            ("GPULEAK_STACKS=off", Some("off")),
+            ("GPULEAK_STACKS=native", Some("native")),
+            ("GPULEAK_STACKS=python", Some("python")),
+            ("GPULEAK_STACKS=all", Some("all")),
+        ] {
+            let shallow = python_pair_ns(stacks, dll, 1, PAIRS, 5);
+            let deep = python_pair_ns(stacks, dll, 20, PAIRS, 5);
+            let show = |v: Option<f64>| v.map_or("failed".to_string(), |v| format!("{v:.0}"));
+            println!("{name:<28} {:>14} {:>14}", show(shallow), show(deep));
+        }
     }
 }
 
