@@ -36,8 +36,8 @@ while [ $# -gt 0 ]; do
         --env) env_dir="${2:?--env needs a directory}"; shift ;;
         --keep) keep=1 ;;
         --only) check_args+=(--only "${2:?--only needs a case name}"); shift ;;
-        --list) check_args+=(--list) ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        --list) exec python3 "$root/tests/torch/check.py" --list ;;
+        -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "torch-check: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift

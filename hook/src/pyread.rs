@@ -10,8 +10,11 @@
 //!   the GIL); a thread with none gets native frames.
 //! - The layout: from the interpreter's own `_Py_DebugOffsets` where it publishes them (3.13),
 //!   else one table per CPython minor version (3.9 to 3.13), its offsets checked against that
-//!   version's headers (`tests/programs/pylayout.c`), selected by the version at start-up. A version without a table keeps the C API path (under the GIL only), and the
-//!   trace's notes say so.
+//!   version's headers (`tests/programs/pylayout.c`), selected by the version at start-up. A
+//!   version without a table keeps the C API path (under the GIL only), and the trace's notes
+//!   say so.
+//! - Not while the interpreter finalises: it frees other threads' states then, and a thread
+//!   that released the GIL may be inside a C call while its own is freed.
 //! - Nothing is written, no reference count is touched, nothing of the interpreter is called
 //!   and no lock of it is taken. Every object is checked by its type pointer (`PyCode_Type`,
 //!   `PyUnicode_Type`, `PyBytes_Type`) before a field of it is read, the walk is capped in
@@ -222,8 +225,10 @@ const MAX_HOPS: usize = 4096;
 
 /// The raw reader of one process's CPython: its layout and the addresses it checks against.
 pub struct Reader {
-    pub layout: Layout,
+    layout: Layout,
     this_thread_state: unsafe extern "C" fn() -> *mut c_void,
+    /// `Py_IsFinalizing` (3.13) or `_Py_IsFinalizing` (3.9-3.12), when found.
+    is_finalizing: Option<unsafe extern "C" fn() -> c_int>,
     code_type: usize,
     unicode_type: usize,
     bytes_type: usize,
@@ -291,6 +296,14 @@ impl Reader {
             this_thread_state: unsafe {
                 std::mem::transmute::<*mut c_void, unsafe extern "C" fn() -> *mut c_void>(f)
             },
+            is_finalizing: [c"Py_IsFinalizing", c"_Py_IsFinalizing"]
+                .into_iter()
+                .map(&lookup)
+                .find(|p| !p.is_null())
+                // SAFETY: the CPython function of that name: `int (void)`, an atomic read.
+                .map(|p| unsafe {
+                    std::mem::transmute::<*mut c_void, unsafe extern "C" fn() -> c_int>(p)
+                }),
             code_type: code as usize,
             unicode_type: unicode as usize,
             bytes_type: bytes as usize,
@@ -307,6 +320,9 @@ impl Reader {
         // changes while this thread is in a C call; each object's type is checked before its
         // fields are read, per the layout of this exact CPython version.
         unsafe {
+            if self.is_finalizing.is_some_and(|f| f() != 0) {
+                return 0;
+            }
             let tstate = (self.this_thread_state)() as usize;
             if tstate == 0 {
                 return 0;

@@ -272,8 +272,9 @@ impl Drop for Quiet<'_> {
 }
 
 /// The calling thread's Python stack, innermost first and at most `depth` frames, or `None`
-/// when there is none to read: no Python in the process, not initialised, this thread does not
-/// hold the GIL, or no Python code is running on it. Must run inside the hook's guard.
+/// when there is none to read: no Python in the process, not initialised (or finalising), no
+/// Python code running on this thread, or (through the C API, for a CPython without a known
+/// layout) this thread does not hold the GIL. Must run inside the hook's guard.
 pub fn capture(depth: usize) -> Option<PyFrames> {
     let api = api()?;
     // SAFETY: may be called on any thread at any time.
