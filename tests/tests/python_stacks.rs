@@ -386,6 +386,18 @@ fn stack_records(trace: &Path) -> Vec<StackRecord> {
 }
 
 /// The module holding CPython: libpython, or a python executable with the interpreter linked in.
+/// A record's native part ends at its first interpreter frame, kept as its last one.
+fn assert_ends_at_interpreter(what: &str, native: &[(String, u64)]) {
+    let inside: Vec<usize> = (0..native.len())
+        .filter(|&i| is_interpreter(&native[i].0))
+        .collect();
+    assert_eq!(
+        inside,
+        [native.len() - 1],
+        "{what}: the native part ends at the first interpreter frame: {native:?}"
+    );
+}
+
 fn is_interpreter(module: &str) -> bool {
     module.starts_with("libpython") || (module.starts_with("python") && !module.contains(".so"))
 }
@@ -419,15 +431,7 @@ fn all_mode_records_native_frames_only_up_to_the_interpreter() {
                 "{python}: {:?}",
                 s.native
             );
-            let inside: Vec<usize> = (0..s.native.len())
-                .filter(|&i| is_interpreter(&s.native[i].0))
-                .collect();
-            assert_eq!(
-                inside,
-                [s.native.len() - 1],
-                "{python}: the native part ends at the first interpreter frame: {:?}",
-                s.native
-            );
+            assert_ends_at_interpreter(python, &s.native);
             // The very frames `native` mode records for the same call, up to there; there, the
             // stack goes on through the interpreter to the program's start.
             let full = native
@@ -485,15 +489,7 @@ fn all_mode_records_native_frames_only_up_to_the_interpreter() {
     assert!(!recorded.is_empty());
     for s in &recorded {
         assert!(s.python, "no Python frames: {:?}", s.native);
-        let inside: Vec<usize> = (0..s.native.len())
-            .filter(|&i| is_interpreter(&s.native[i].0))
-            .collect();
-        assert_eq!(
-            inside,
-            [s.native.len() - 1],
-            "the native part ends at the first interpreter frame: {:?}",
-            s.native
-        );
+        assert_ends_at_interpreter("python3 (cdll)", &s.native);
     }
 }
 

@@ -147,6 +147,15 @@ def usable(run, oom=False):
     return run.torch, run.report
 
 
+def judged_sites(report, memory):
+    """The sites of one memory class ("device", "physical"), each of which must have a verdict:
+    "no leak" means something only where the memory was judged at all."""
+    sites = [s for s in report["sites"] if s["memory"] == memory]
+    unjudged = [s for s in sites if s.get("verdict") is None]
+    expect(sites and not unjudged, f"{len(unjudged)} of {len(sites)} sites of {memory} memory have no verdict")
+    return sites
+
+
 def sites_with(report, verdict):
     return [s for s in report["sites"] if s.get("verdict") == verdict]
 
@@ -275,11 +284,7 @@ def case_temporaries(allocator):
 def case_clean(allocator, mark="nvtx"):
     def check(r):
         t, rep = usable(r.run(allocator, "clean", mark))
-        # "No leak" means something only where the memory was judged at all.
-        memory = "physical" if allocator == "expandable" else "device"
-        sites = [s for s in rep["sites"] if s["memory"] == memory]
-        unjudged = [s for s in sites if s.get("verdict") is None]
-        expect(sites and not unjudged, f"{len(unjudged)} of {len(sites)} sites of {memory} memory have no verdict")
+        judged_sites(rep, "physical" if allocator == "expandable" else "device")
         leaks = sites_with(rep, "leak")
         expect(not leaks, f"{len(leaks)} site(s) judged `leak` in a run that keeps nothing: {site_name(leaks[0]) if leaks else ''}")
         expect(rep["iterations"]["device_verdict"] != "leak", "the device is judged `leak` in a run that keeps nothing")
@@ -319,9 +324,7 @@ def case_cached(allocator, pattern):
         memory = "physical" if allocator == "expandable" else "device"
         held = rep["memory"]["physical_live_bytes_at_end"] if memory == "physical" else rep["totals"]["live_bytes_at_end"]
         expect(held == t["reserved"], f"{memory} memory live at end {mib(held)} != torch.cuda.memory_reserved() {mib(t['reserved'])}")
-        sites = [s for s in rep["sites"] if s["memory"] == memory]
-        unjudged = [s for s in sites if s.get("verdict") is None]
-        expect(sites and not unjudged, f"{len(unjudged)} of {len(sites)} sites of {memory} memory have no verdict")
+        sites = judged_sites(rep, memory)
         leaks = [s for s in sites if s.get("verdict") == "leak"]
         expect(not leaks, f"a cache keeping memory through the {pattern} is judged `leak` at {site_name(leaks[0]) if leaks else ''}")
         verdicts = sorted({s["verdict"] for s in sites})
