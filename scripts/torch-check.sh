@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Real PyTorch under gpuleak, with no GPU: the ground every PyTorch claim of gpuleak stands on.
 #
-#   scripts/torch-check.sh [--bin-dir DIR] [--env DIR] [--keep] [--only CASE]... [--list]
+#   scripts/torch-check.sh [--bin-dir DIR] [--env DIR] [--keep | --reuse DIR] [--only CASE]...
+#                          [--list]
 #
 # 1. Creates, or reuses, a Python environment with PyTorch 2.9.1 (the CUDA 12.8 wheel from the
 #    package index, which links libcudart.so.12) and diffusers, pinned by
@@ -20,6 +21,8 @@
 # Prints `PASS case`, `FAIL case: what differed`, or `XFAIL case: what differed (issue N)` for a
 # case that asserts what a later issue builds; exits 1 on any FAIL, 2 when it cannot set up.
 # The traces and logs are kept (path printed) when a case fails, or always with --keep;
+# --reuse DIR reads the runs kept in DIR again and only reports on them anew (seconds, not
+# minutes: for work on the analysis; the closing lines of `gpuleak run` are the kept ones);
 # --list lists the cases.
 set -uo pipefail
 export PYTHONDONTWRITEBYTECODE=1
@@ -29,12 +32,14 @@ root="$(dirname "$here")"
 env_dir="${GPULEAK_TORCH_ENV:-${XDG_CACHE_HOME:-$HOME/.cache}/gpuleak/torch-2.9.1-cu128}"
 bin=""
 keep=0
+reuse=""
 check_args=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --bin-dir) bin="$(cd "${2:?--bin-dir needs a directory}" && pwd)" || exit 2; shift ;;
         --env) env_dir="${2:?--env needs a directory}"; shift ;;
         --keep) keep=1 ;;
+        --reuse) reuse="$(cd "${2:?--reuse needs a directory}" && pwd)" || exit 2; shift ;;
         --only) check_args+=(--only "${2:?--only needs a case name}"); shift ;;
         --list) exec python3 "$root/tests/torch/check.py" --list ;;
         -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -94,8 +99,14 @@ for f in libcuda.so.1 libcudart.so.12 libcublas.so.12 libcublasLt.so.12 libnvidi
 done
 
 # --- 3. the cases ----------------------------------------------------------------------------
-work="$(mktemp -d "${TMPDIR:-/tmp}/gpuleak-torch-check.XXXXXX")" || die "cannot make a work directory"
-trap 'rm -rf "$work"; exit 130' INT TERM
+if [ -n "$reuse" ]; then
+    work="$reuse"
+    keep=1
+    check_args+=(--reuse)
+else
+    work="$(mktemp -d "${TMPDIR:-/tmp}/gpuleak-torch-check.XXXXXX")" || die "cannot make a work directory"
+    trap 'rm -rf "$work"; exit 130' INT TERM
+fi
 say "PyTorch $("$py" -c 'import torch; print(torch.__version__)'), fake CUDA stack from $fake"
 "$py" "$root/tests/torch/check.py" --gpuleak "$bin/gpuleak" --fake-cuda "$fake" --python "$py" \
     --work "$work" ${check_args[@]+"${check_args[@]}"}

@@ -44,6 +44,7 @@ const PROGRAMS: &[Program] = &[
     c("runtime_entry_point.c", Some("cudart")),
     c("vmm.c", Some("cuda")),
     c("pool.c", Some("cuda")),
+    c("caching.c", Some("cuda")),
     c("graph_nodes.c", Some("cuda")),
     c("graph_steps.c", Some("cudart")),
     c("arrays.c", Some("cuda")),

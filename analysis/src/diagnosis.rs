@@ -10,7 +10,6 @@ use serde::Serialize;
 
 use crate::growth;
 use crate::report::{Oom, Report, Site};
-use crate::symbols::short_frame;
 use crate::units::bytes;
 
 /// What a diagnosis blames.
@@ -35,6 +34,8 @@ pub enum Cause {
     HeldPerCycle,
     /// Device memory grows in all, but no single call site does.
     GrowthUnattributed,
+    /// Device memory grows in all, most of it at one site whose own series is no clear leak.
+    GrowthAtSite,
     /// Nothing grows; memory stays within what the device has.
     Healthy,
 }
@@ -68,7 +69,12 @@ pub fn diagnose(r: &Report) -> Vec<Diagnosis> {
     };
     // The last failure is the one a program dies of; failures retried with success (PyTorch
     // empties its cache and tries again) did not stop it.
-    let device_ooms = || r.ooms.iter().filter(|o| o.memory.name() == "device");
+    // Device and physical (cuMemCreate) memory fill the same GPU.
+    let device_ooms = || {
+        r.ooms
+            .iter()
+            .filter(|o| matches!(o.memory.name(), "device" | "physical"))
+    };
     if let Some(o) = device_ooms().rev().find(|o| !o.retried) {
         out.push(out_of_memory(r, o, &leaks, per));
     } else if let Some(o) = device_ooms().next_back() {
@@ -118,8 +124,35 @@ pub fn diagnose(r: &Report) -> Vec<Diagnosis> {
             text,
         });
     }
-    // Growth with no site to blame: each growing allocation came from somewhere else.
+    // Growth in all with no leaking site: name the site that explains most of it, if one does;
+    // else each growing allocation came from somewhere else.
+    let device_growth = r.iterations.device_bytes_per_iteration.unwrap_or(0);
+    let main_grower = r
+        .sites
+        .iter()
+        .filter(|s| matches!(s.verdict.as_deref(), Some("plateau" | "steady")))
+        .filter(|s| s.bytes_per_iteration.is_some_and(|b| b > 0))
+        .max_by_key(|s| s.bytes_per_iteration)
+        .filter(|s| 2 * s.bytes_per_iteration.unwrap_or(0) > device_growth);
     if leaks.is_empty()
+        && r.iterations.device_verdict.as_deref() == Some("leak")
+        && out.first().is_none_or(|d| d.cause != Cause::Leak)
+        && let Some(s) = main_grower
+    {
+        out.push(Diagnosis {
+            cause: Cause::GrowthAtSite,
+            text: format!(
+                "Device memory grows {}/{per} in all, most of it at {}: +{}/{per} ({}). Its \
+                 own {per}s do not climb steadily enough to call it a leak (judged {}): watch it \
+                 over a longer run.",
+                bytes(device_growth.unsigned_abs()),
+                s.label,
+                bytes(s.bytes_per_iteration.unwrap_or(0).unsigned_abs()),
+                held(s, r.complete),
+                s.verdict.as_deref().unwrap_or("-")
+            ),
+        });
+    } else if leaks.is_empty()
         && r.iterations.device_verdict.as_deref() == Some("leak")
         && out.first().is_none_or(|d| d.cause != Cause::Leak)
     {
@@ -141,7 +174,7 @@ pub fn diagnose(r: &Report) -> Vec<Diagnosis> {
         });
     }
     let pools = r.pools.reserved_bytes_at_end;
-    let live = r.memory.device_live_bytes_at_end;
+    let live = r.memory.device_plus_physical_live_bytes_at_end;
     if pools >= POOL_MIN && pools >= POOL_FACTOR * live {
         out.push(Diagnosis {
             cause: Cause::PoolRetention,
@@ -169,7 +202,7 @@ pub fn diagnose(r: &Report) -> Vec<Diagnosis> {
                  cycle's end: no leak, but it raises the peak with every {per} of the cycle. \
                  If nothing needs it until then (an autograd graph kept without \
                  torch.no_grad(), a per-step preview), freeing it each {per} lowers the peak.",
-                site_name(&saw.frames, saw.user_frame),
+                saw.label,
                 bytes(saw.bytes_per_iteration.unwrap_or(0).unsigned_abs())
             ),
         });
@@ -182,7 +215,7 @@ pub fn diagnose(r: &Report) -> Vec<Diagnosis> {
                 "No leak: no site's memory grows over the {} {per}s, and device memory peaked at \
                  {}.",
                 r.iterations.count,
-                bytes(r.memory.device_peak_live_bytes),
+                bytes(r.memory.device_plus_physical_peak_live_bytes),
             ),
         });
     }
@@ -328,12 +361,11 @@ fn out_of_memory(r: &Report, o: &Oom, leaks: &[&Site], per: &str) -> Diagnosis {
 fn leak_phrase(s: &Site, per: &str, complete: bool) -> String {
     let growth = s.bytes_per_iteration.unwrap_or(0);
     let sign = if growth < 0 { "-" } else { "+" };
-    let when = if complete { "at the end" } else { "now" };
     format!(
-        "{} grows {sign}{}/{per} ({} live {when})",
-        site_name(&s.frames, s.user_frame),
+        "{} grows {sign}{}/{per} ({})",
+        s.label,
         bytes(growth.unsigned_abs()),
-        bytes(s.live_bytes_at_end)
+        held(s, complete)
     )
 }
 
@@ -343,13 +375,7 @@ fn holders(o: &Oom) -> String {
         .live_by_site
         .iter()
         .take(3)
-        .map(|s| {
-            format!(
-                "{} ({})",
-                site_name(&s.frames, s.user_frame),
-                bytes(s.live_bytes)
-            )
-        })
+        .map(|s| format!("{} ({})", s.label, bytes(s.live_bytes)))
         .collect();
     if named.is_empty() {
         "none recorded".to_string()
@@ -358,11 +384,27 @@ fn holders(o: &Oom) -> String {
     }
 }
 
-fn site_name(frames: &[String], user_frame: usize) -> String {
-    frames
-        .get(user_frame)
-        .or(frames.first())
-        .map_or("(no stack)".to_string(), |f| short_frame(f))
+/// What a site holds, in words: "438 MiB live at the end"; "120 MiB held at the last
+/// iteration, freed at exit" for memory a program gives back only when it ends (a list of
+/// tensors emptied at interpreter shutdown), which "0 B live at the end" would hide; "live now"
+/// while the trace is still being written.
+pub fn held(s: &Site, complete: bool) -> String {
+    let end = s.live_bytes_at_end;
+    match s.live_bytes_at_last_iteration {
+        Some(last) if complete && last > end => {
+            if end == 0 {
+                format!("{} held at the last iteration, freed at exit", bytes(last))
+            } else {
+                format!(
+                    "{} held at the last iteration, {} of it freed at exit",
+                    bytes(last),
+                    bytes(last - end)
+                )
+            }
+        }
+        _ if complete => format!("{} live at the end", bytes(end)),
+        _ => format!("{} live now", bytes(end)),
+    }
 }
 
 fn count_sites(n: usize) -> String {

@@ -116,8 +116,7 @@ pub fn judge(v: &[u64]) -> Option<Judgement> {
     if peak == 0 {
         return judgement(Verdict::Steady, 1.0);
     }
-    // What counts as "no change": allocations are discrete, so flat is usually exactly flat.
-    let tol = peak / 100;
+    let tol = tolerance(v);
     let steps = (m - 1) as f64;
     // More iterations, more certainty.
     let sample = m as f64 / (m as f64 + 2.0);
@@ -152,18 +151,21 @@ pub fn judge(v: &[u64]) -> Option<Judgement> {
         });
     }
 
-    // Plateau: flat for the last 30% or more, higher than where it started.
-    let last = v[m - 1];
-    let flat_tail = v
-        .iter()
-        .rev()
-        .take_while(|&&x| x.abs_diff(last) <= tol)
-        .count();
-    // Two points at least: a single last value always "agrees with itself".
-    let min_tail = ((m as f64 * 0.3).ceil() as usize).max(2);
-    if flat_tail >= min_tail && flat_tail < m && last > v[0] + tol {
+    // Plateau: flat for the last 30% or more, higher than where it started, and for longer than
+    // the series' own rhythm (a caching allocator's leak climbs a segment at a time, so "flat for
+    // a while" is how it looks between steps, not a sign that growth stopped).
+    if plateau_tail(v, tol) {
+        let last = v[m - 1];
+        let flat_tail = v
+            .iter()
+            .rev()
+            .take_while(|&&x| x.abs_diff(last) <= tol)
+            .count();
         let confidence = (flat_tail as f64 / (m as f64 * 0.5)).min(1.0) * sample;
         return judgement(Verdict::Plateau, confidence);
+    }
+    if let Some(stairs) = staircase(v) {
+        return Some(stairs);
     }
 
     // Leak: a positive robust slope, nearly every step up or flat, and the growth kept.
@@ -187,6 +189,106 @@ pub fn judge(v: &[u64]) -> Option<Judgement> {
 
     let flat = v.windows(2).filter(|w| w[0].abs_diff(w[1]) <= tol).count() as f64 / steps;
     judgement(Verdict::Steady, flat * sample)
+}
+
+/// What counts as "no change" in a series: allocations are discrete, so flat is usually exactly
+/// flat.
+fn tolerance(v: &[u64]) -> u64 {
+    v.iter().copied().max().unwrap_or(0) / 100
+}
+
+/// Whether the series ends on a flat run that makes it a plateau: 30% of it or more (two points
+/// at least: a single last value always "agrees with itself"), longer than every flat run
+/// between its earlier changes, and above where it started.
+fn plateau_tail(v: &[u64], tol: u64) -> bool {
+    let m = v.len();
+    let Some(&last) = v.last() else {
+        return false;
+    };
+    let flat_tail = v
+        .iter()
+        .rev()
+        .take_while(|&&x| x.abs_diff(last) <= tol)
+        .count();
+    let min_tail = ((m as f64 * 0.3).ceil() as usize).max(2);
+    flat_tail >= min_tail
+        && flat_tail < m
+        && flat_tail > Shape::of(v, tol).longest_inner_run
+        && last > v[0] + tol
+}
+
+/// A staircase that keeps climbing, judged `leak`: steps up (two at least) separated by flat
+/// runs, nothing given back, and no flat tail long enough for a plateau. `None` for any other
+/// series.
+///
+/// Its Theil–Sen slope is unstable (most pairs of points lie on one flat run, and a few steps
+/// more or less at the edges move it); what it costs is its average climb over whole periods,
+/// from its first step to its last, which is the leak's rate however the edges fall.
+pub fn staircase(v: &[u64]) -> Option<Judgement> {
+    let m = v.len();
+    if m < MIN_ITERATIONS {
+        return None;
+    }
+    let tol = tolerance(v);
+    let shape = Shape::of(v, tol);
+    let [first, .., last] = shape.rises[..] else {
+        return None;
+    };
+    if shape.flat_steps < shape.rises.len() || shape.falls > 0 || plateau_tail(v, tol) {
+        return None;
+    }
+    let climb = (v[last] - v[first]) as f64 / (last - first) as f64;
+    let periods = (shape.rises.len() - 1) as f64;
+    let sample = m as f64 / (m as f64 + 2.0);
+    Some(Judgement {
+        verdict: Verdict::Leak,
+        bytes_per_iteration: climb.round() as i64,
+        confidence: round2((periods / 3.0).min(1.0) * sample),
+    })
+}
+
+/// Where a series changes by more than the tolerance, and the flat runs between.
+struct Shape {
+    /// Indices `i` where `v[i]` rose above `v[i - 1]` by more than the tolerance.
+    rises: Vec<usize>,
+    /// Changes down by more than the tolerance.
+    falls: usize,
+    /// Steps (pairs of neighbours) within the tolerance.
+    flat_steps: usize,
+    /// The longest run of points between two changes: the series' rhythm. The runs before its
+    /// first change and after its last are cut by the window's edges, so they say nothing.
+    longest_inner_run: usize,
+}
+
+impl Shape {
+    fn of(v: &[u64], tol: u64) -> Shape {
+        let mut shape = Shape {
+            rises: Vec::new(),
+            falls: 0,
+            flat_steps: 0,
+            longest_inner_run: 0,
+        };
+        let mut run = 1;
+        let mut changes = 0;
+        for i in 1..v.len() {
+            if v[i].abs_diff(v[i - 1]) <= tol {
+                shape.flat_steps += 1;
+                run += 1;
+                continue;
+            }
+            if v[i] > v[i - 1] {
+                shape.rises.push(i);
+            } else {
+                shape.falls += 1;
+            }
+            if changes > 0 {
+                shape.longest_inner_run = shape.longest_inner_run.max(run);
+            }
+            changes += 1;
+            run = 1;
+        }
+        shape
+    }
 }
 
 /// Live bytes at the end of each iteration for iterations bounded by markers: `at_markers[i]`
@@ -244,6 +346,84 @@ mod tests {
         let j = judge(&v).unwrap();
         assert_eq!(j.verdict, Verdict::Sawtooth);
         assert_eq!(j.bytes_per_iteration, MIB as i64);
+    }
+
+    /// A caching allocator's leak: `base`, then a `SEGMENT` more every `k` iterations (moved
+    /// by `jitter`, which sums to zero), five steps, then `tail` flat points after the last.
+    fn staircase(k: usize, jitter: &[isize], tail: usize, noise: bool) -> Vec<u64> {
+        const SEGMENT: u64 = 20 * MIB;
+        let mut at = vec![k / 2 + 1];
+        for j in 0..4 {
+            let d = k as isize + jitter.get(j).copied().unwrap_or(0);
+            at.push(at[j] + d.max(1) as usize);
+        }
+        let len = at[4] + tail;
+        (0..len)
+            .map(|i| {
+                let steps = at.iter().filter(|&&a| a <= i).count() as u64;
+                // Wobble well inside 1% of the peak: alignment, a small buffer coming and going.
+                let wobble = if noise && i % 3 == 1 { 256 << 10 } else { 0 };
+                100 * MIB + steps * SEGMENT + wobble
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_staircase_that_keeps_climbing_is_a_leak_at_its_average_climb() {
+        for k in 1..=20 {
+            for (jitter, noise) in [(&[][..], false), (&[1, -1, -1, 1][..], true)] {
+                let jitter = if k >= 3 { jitter } else { &[] };
+                // Ending on a flat run shorter than the rhythm: the next step is still to come.
+                let tail = (k / 2).max(1);
+                let v = staircase(k, jitter, tail, noise);
+                let j = judge(&v).unwrap();
+                let truth = (20 * MIB) as f64 / k as f64;
+                assert_eq!(j.verdict, Verdict::Leak, "k={k} jitter={jitter:?}: {v:?}");
+                let error = (j.bytes_per_iteration as f64 - truth).abs() / truth;
+                assert!(
+                    error <= 0.10,
+                    "k={k} jitter={jitter:?}: {} B/iteration, truth {truth}",
+                    j.bytes_per_iteration
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_staircase_whose_flat_tail_outlasts_its_rhythm_is_a_plateau() {
+        for k in 1..=20 {
+            for (jitter, noise) in [(&[][..], false), (&[1, -1, -1, 1][..], true)] {
+                let jitter = if k >= 3 { jitter } else { &[] };
+                // Longer than any earlier flat run, and 30% of the series or more.
+                let before = staircase(k, jitter, 0, noise).len();
+                let tail = (k + 3).max(before / 2 + 1);
+                let v = staircase(k, jitter, tail, noise);
+                let j = judge(&v).unwrap();
+                assert_eq!(
+                    j.verdict,
+                    Verdict::Plateau,
+                    "k={k} jitter={jitter:?}: {v:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_flat_tail_as_long_as_the_rhythm_is_still_a_leak() {
+        // A step every 10 iterations; the last 10 flat points are a third of the series but no
+        // longer than the flat runs before them.
+        let v: Vec<u64> = (0..30).map(|i| (100 + 20 * (i / 10)) * MIB).collect();
+        let j = judge(&v).unwrap();
+        assert_eq!(j.verdict, Verdict::Leak);
+        assert_eq!(j.bytes_per_iteration, 2 * MIB as i64);
+    }
+
+    #[test]
+    fn one_step_up_then_flat_is_a_plateau_not_a_staircase() {
+        let v: Vec<u64> = (0..20)
+            .map(|i| if i < 8 { 10 * MIB } else { 30 * MIB })
+            .collect();
+        assert_eq!(judge(&v).unwrap().verdict, Verdict::Plateau);
     }
 
     #[test]

@@ -11,6 +11,7 @@
 
 pub mod diagnosis;
 pub mod growth;
+pub mod labels;
 pub mod period;
 pub mod replay;
 pub mod report;

@@ -8,7 +8,7 @@
 //! repetition starts).
 //!
 //! Boundaries are known only once the period is, so while it collects the prefix the replay logs
-//! device sites' live bytes as they change (bounded by [`LOG_CAP`]) and rebuilds the series at the
+//! device and physical sites' live bytes as they change (bounded by [`LOG_CAP`]) and rebuilds the series at the
 //! boundaries from that log; after the prefix it records them at each anchor launch, as it does
 //! at markers. Memory stays bounded: the prefix, the log, and sites times iterations.
 
@@ -126,7 +126,7 @@ pub fn anchor(seq: &[u32], p: usize) -> Anchor {
     }
 }
 
-/// One device site's live bytes at auto boundaries, as [`crate::SiteSeries`] keeps them at
+/// One device or physical site's live bytes at auto boundaries, as [`crate::SiteSeries`] keeps them at
 /// markers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AutoSeries {
@@ -169,7 +169,7 @@ enum State {
 pub(crate) struct Auto {
     ids: HashMap<u64, u32>,
     seq: Vec<u32>,
-    /// Device sites' live bytes at the first launch.
+    /// Device and physical sites' live bytes at the first launch.
     base: Option<HashMap<SiteKey, u64>>,
     /// (launches before, site, live bytes after) for each device-site change after the first
     /// launch, while collecting.
@@ -211,7 +211,7 @@ impl Auto {
         }
     }
 
-    /// A device site's live bytes changed to `live` after `launches` launches.
+    /// A device or physical site's live bytes changed to `live` after `launches` launches.
     pub fn site_changed(&mut self, launches: u64, key: SiteKey, live: u64) {
         match &mut self.state {
             State::Collecting => {

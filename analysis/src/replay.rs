@@ -239,7 +239,8 @@ pub struct OomEvent {
     pub api: Api,
     pub class: MemoryClass,
     pub requested_bytes: u64,
-    /// Live bytes of the same memory class the trace accounts for at the moment of failure.
+    /// Live bytes of the same memory class the trace accounts for at the moment of failure;
+    /// device and physical memory together for either.
     pub live_bytes: u64,
     pub mem_info: Option<MemInfo>,
     pub stack: u32,
@@ -251,8 +252,8 @@ pub struct OomEvent {
     pub launches_before: u64,
     /// Occurrences of each NVTX range (indexed as [`Replay::ranges`]) seen before the failure.
     pub ranges_before: Vec<u64>,
-    /// The live set of the request's class at the moment of failure, by site, largest first
-    /// (at most [`OOM_SITES`]): what filled the device.
+    /// The live set of the request's class at the moment of failure (device and physical memory
+    /// together), by site, largest first (at most [`OOM_SITES`]): what filled the device.
     pub live_by_site: Vec<(SiteKey, SiteStats)>,
     pub tid: u32,
     /// The same thread then made the same request, and it succeeded (within
@@ -295,7 +296,7 @@ pub struct BoundarySeries {
 /// How many time windows the fallback keeps at least; it keeps fewer than twice as many.
 pub const TIME_WINDOWS: u32 = 20;
 
-/// One device site's live bytes at iteration boundaries. Memory grows with sites times
+/// One device or physical site's live bytes at iteration boundaries. Memory grows with sites times
 /// iterations (and at most `2 * TIME_WINDOWS` windows), never with events.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SiteSeries {
@@ -378,8 +379,8 @@ pub struct Replay {
     /// The last reserved-bytes sample of each pool.
     pool_reserved: HashMap<u64, u64>,
     /// Device plus physical memory live, and its high-water mark.
-    gpu_live_bytes: u64,
-    gpu_peak_live_bytes: u64,
+    /// Device plus physical memory: what fills the GPU.
+    gpu: Totals,
     sites: HashMap<SiteKey, SiteStats>,
     ooms: Vec<OomEvent>,
     /// Indices into `ooms` of failures whose retry may still come.
@@ -393,7 +394,7 @@ pub struct Replay {
     launches: u64,
     /// Iterations looked for in the launch sequence.
     auto: Auto,
-    /// Device sites' live bytes at iteration and time-window boundaries.
+    /// Device and physical sites' live bytes at iteration and time-window boundaries.
     series: HashMap<SiteKey, SiteSeries>,
     /// The fallback's time windows: the first starts here, each is `window_ns` long, and
     /// `windows` of them are complete.
@@ -505,7 +506,7 @@ impl Replay {
         }
     }
 
-    /// An NVTX range opening is a boundary of that range's iterations: every device site's live
+    /// An NVTX range opening is a boundary of that range's iterations: every device or physical site's live
     /// bytes are kept there, as at markers.
     fn range(&mut self, r: Range) {
         self.advance_windows(r.time_ns);
@@ -585,12 +586,14 @@ impl Replay {
         }
     }
 
-    /// Sites of `class` holding memory now, largest first.
+    /// Sites of `class` holding memory now, largest first; for device or physical memory, sites
+    /// of both.
     fn live_by_site(&self, class: MemoryClass) -> Vec<(SiteKey, SiteStats)> {
+        let same = |other: MemoryClass| other == class || (on_gpu(class) && on_gpu(other));
         let mut v: Vec<(SiteKey, SiteStats)> = self
             .sites
             .iter()
-            .filter(|(k, s)| MemoryClass::of_kind(k.kind) == class && s.live_bytes > 0)
+            .filter(|(k, s)| same(MemoryClass::of_kind(k.kind)) && s.live_bytes > 0)
             .map(|(k, s)| (*k, *s))
             .collect();
         v.sort_by(|a, b| b.1.live_bytes.cmp(&a.1.live_bytes).then(a.0.cmp(&b.0)));
@@ -622,6 +625,9 @@ impl Replay {
         };
         if !e.ok() {
             self.totals_mut(class).failed_allocations += 1;
+            if on_gpu(class) {
+                self.gpu.failed_allocations += 1;
+            }
             self.kinds.entry(kind).or_default().failed_allocations += 1;
             self.sites.entry(key).or_default().failed_allocations += 1;
             if is_out_of_memory(e.api, e.result) {
@@ -631,7 +637,13 @@ impl Replay {
                     api: e.api,
                     class,
                     requested_bytes: e.size,
-                    live_bytes: self.totals(class).live_bytes,
+                    // Device and physical memory fill the same GPU: either's failure is judged
+                    // against both.
+                    live_bytes: if on_gpu(class) {
+                        self.gpu.live_bytes
+                    } else {
+                        self.totals(class).live_bytes
+                    },
                     mem_info: e.mem_info,
                     stack: e.stack,
                     markers_before: self.markers,
@@ -676,10 +688,14 @@ impl Replay {
             t.peak_live_bytes = t.peak_live_bytes.max(t.live_bytes);
         }
         if on_gpu(class) {
-            self.gpu_live_bytes = self.gpu_live_bytes.saturating_add(e.size);
-            self.gpu_peak_live_bytes = self.gpu_peak_live_bytes.max(self.gpu_live_bytes);
+            let t = &mut self.gpu;
+            t.allocations += 1;
+            t.bytes_allocated = t.bytes_allocated.saturating_add(e.size);
+            t.live_bytes = t.live_bytes.saturating_add(e.size);
+            t.live_allocations += 1;
+            t.peak_live_bytes = t.peak_live_bytes.max(t.live_bytes);
         }
-        if class == MemoryClass::Device {
+        if on_gpu(class) {
             let (markers, windows, ranges) = (self.markers, self.windows, &self.ranges);
             self.series.entry(key).or_insert_with(|| SiteSeries {
                 first_marker: markers,
@@ -700,7 +716,7 @@ impl Replay {
         s.bytes_allocated = s.bytes_allocated.saturating_add(e.size);
         s.live_bytes = s.live_bytes.saturating_add(e.size);
         s.live_allocations += 1;
-        if class == MemoryClass::Device {
+        if on_gpu(class) {
             let live = s.live_bytes;
             self.auto.site_changed(self.launches, key, live);
         }
@@ -741,7 +757,7 @@ impl Replay {
         }
     }
 
-    /// Closes every time window that ends at or before `t`, recording each device site's live
+    /// Closes every time window that ends at or before `t`, recording each device or physical site's live
     /// bytes at its end. Windows start 1 ns long and double (merging pairs) whenever
     /// `2 * TIME_WINDOWS` are complete, so however long the trace, `TIME_WINDOWS` to
     /// `2 * TIME_WINDOWS` windows cover it.
@@ -830,7 +846,12 @@ impl Replay {
             }
         }
         if on_gpu(class) {
-            self.gpu_live_bytes = self.gpu_live_bytes.saturating_sub(old.size);
+            let t = &mut self.gpu;
+            t.live_bytes = t.live_bytes.saturating_sub(old.size);
+            t.live_allocations = t.live_allocations.saturating_sub(1);
+            if counted_free {
+                t.frees += 1;
+            }
         }
         if matches!(freed_by, Some(Api::CudaFreeAsync | Api::CuMemFreeAsync)) {
             self.pools.returned_bytes = self.pools.returned_bytes.saturating_add(old.size);
@@ -846,7 +867,7 @@ impl Replay {
             if counted_free {
                 s.frees += 1;
             }
-            if class == MemoryClass::Device {
+            if on_gpu(class) {
                 let live = s.live_bytes;
                 self.auto.site_changed(self.launches, key, live);
             }
@@ -887,12 +908,18 @@ impl Replay {
     /// Device plus physical (VMM) memory live now: what this process holds on the GPU through
     /// the calls the hook sees.
     pub fn gpu_live_bytes(&self) -> u64 {
-        self.gpu_live_bytes
+        self.gpu.live_bytes
+    }
+
+    /// Device and physical (VMM) memory as one class: every figure the headline lines give.
+    /// Mappings and reserved address space are views and ranges of it, never counted again.
+    pub fn gpu(&self) -> &Totals {
+        &self.gpu
     }
 
     /// The high-water mark of [`Replay::gpu_live_bytes`].
     pub fn gpu_peak_live_bytes(&self) -> u64 {
-        self.gpu_peak_live_bytes
+        self.gpu.peak_live_bytes
     }
 
     pub fn header(&self) -> Option<&Header> {
@@ -965,14 +992,14 @@ impl Replay {
     }
 
     /// Iterations found in the launch sequence: its period, the launch positions where
-    /// iterations start, and device sites' live bytes there; `None` when launches do not repeat
+    /// iterations start, and device and physical sites' live bytes there; `None` when launches do not repeat
     /// (at least three times, at 90% of positions). Computed on demand while the prefix of the
     /// sequence is still being collected.
     pub fn auto_iterations(&self) -> Option<AutoIterations> {
         self.auto.iterations()
     }
 
-    /// A device site's live bytes at iteration boundaries; `None` for other memory.
+    /// A device or physical site's live bytes at iteration boundaries; `None` for other memory.
     pub fn site_series(&self, key: &SiteKey) -> Option<&SiteSeries> {
         self.series.get(key)
     }

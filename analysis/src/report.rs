@@ -42,6 +42,9 @@ pub struct Report {
     pub host_registered: ClassTotals,
     /// Physical device memory made with cuMemCreate (VMM).
     pub physical: ClassTotals,
+    /// Device and physical memory together: what fills the GPU, as the headline lines count it
+    /// (`gpuleak run`'s closing line, the text report, the live view).
+    pub gpu: ClassTotals,
     /// Ranges mapped onto physical memory with cuMemMap: views of `physical`, not more memory.
     pub mapped: ClassTotals,
     /// Virtual address space reserved with cuMemAddressReserve: no memory.
@@ -205,6 +208,10 @@ pub struct KindTotals {
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Site {
+    /// The site in one line, distinct from every other site's label in this report: the naming
+    /// frame (`user_frame`) plus as few callers (or frames inside it, or the kind of memory) as
+    /// tell it apart ([`crate::labels`]). Everything that names a site in a line uses it.
+    pub label: String,
     /// Innermost first.
     pub frames: Vec<String>,
     /// Index into `frames` of the frame that names the site: the innermost of the program's own
@@ -222,9 +229,15 @@ pub struct Site {
     pub bytes_allocated: u64,
     pub live_bytes_at_end: u64,
     pub live_allocations_at_end: u64,
+    /// Live bytes when the last iteration began (the end of the one before it), as iteration
+    /// boundaries record them; null without two iterations. In a program that exited cleanly
+    /// the last iteration's end takes in its teardown, so memory freed only at exit (a
+    /// module-level list of tensors emptied at interpreter shutdown) shows here, not in
+    /// `live_bytes_at_end`.
+    pub live_bytes_at_last_iteration: Option<u64>,
     /// How live bytes at the end of each iteration moved, warm-up left out: "leak", "sawtooth",
-    /// "plateau" or "steady"; null for memory other than device memory and for sites seen in
-    /// fewer than 3 iterations.
+    /// "plateau" or "steady"; null for memory other than device and physical memory and for
+    /// sites seen in fewer than 3 iterations.
     pub verdict: Option<String>,
     /// The robust (Theil–Sen) slope of live bytes at iteration ends; for a sawtooth, the median
     /// of its rising steps (its slope over the run is about zero); null when no verdict.
@@ -232,8 +245,9 @@ pub struct Site {
     /// How sure the verdict is, 0 to 1; null when no verdict.
     pub confidence: Option<f64>,
     /// For a leak: the iteration at which, at this rate, the device is full (its total memory
-    /// as the trace last saw it, less what this process holds at the end); null when the total
-    /// is unknown or the site is no leak.
+    /// as the trace last saw it, less the device and physical memory this process holds at the
+    /// end, or held when its last iteration began if it exited cleanly after freeing it); null
+    /// when the total is unknown or the site is no leak.
     pub full_at_iteration: Option<u64>,
 }
 
@@ -289,6 +303,8 @@ pub struct Oom {
 /// One site of an out-of-memory failure's live set.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct OomSite {
+    /// The label of the report's site with these frames ([`Site::label`]).
+    pub label: String,
     pub frames: Vec<String>,
     /// As [`Site::user_frame`].
     pub user_frame: usize,
@@ -327,10 +343,15 @@ impl Report {
                 .then(ka.cmp(kb))
         });
         let clock = Clock::of(replay, options.iteration_range.as_ref());
-        let device_growth = judge_whole(
-            &device_live_per_iteration(replay, options),
-            replay.complete(),
-        );
+        let device_series = device_live_per_iteration(replay, options);
+        let device_growth = judge_whole(&device_series, replay.complete());
+        // What the program held when its iterations ended: in a program that exited cleanly,
+        // the start of the last iteration (its end takes in the teardown, which may free
+        // everything); else what is live now.
+        let held_at_last = match device_series.len().checked_sub(2) {
+            Some(i) if replay.complete() => device_series[i].max(replay.gpu_live_bytes()),
+            _ => replay.gpu_live_bytes(),
+        };
         let sites = ranked
             .into_iter()
             .map(|(k, s)| {
@@ -339,12 +360,13 @@ impl Report {
                     .filter(|j| j.verdict == Verdict::Leak && j.bytes_per_iteration > 0)
                     .and_then(|j| {
                         let total = replay.device_total_bytes()?;
-                        let room = total.saturating_sub(replay.gpu_live_bytes());
+                        let room = total.saturating_sub(held_at_last);
                         let slope = j.bytes_per_iteration as u64;
                         Some(clock.count.saturating_sub(1) + room.div_ceil(slope))
                     });
                 let frames = symbols.stack(replay, k.stack);
                 Site {
+                    label: String::new(),
                     user_frame: crate::symbols::user_frame(&frames),
                     frames,
                     memory: k.kind,
@@ -355,6 +377,9 @@ impl Report {
                     bytes_allocated: s.bytes_allocated,
                     live_bytes_at_end: s.live_bytes,
                     live_allocations_at_end: s.live_allocations,
+                    live_bytes_at_last_iteration: clock
+                        .ends(replay, k, s.live_bytes)
+                        .and_then(|e| e.len().checked_sub(2).map(|i| e[i])),
                     verdict: judged.map(|j| j.verdict.name().to_string()),
                     bytes_per_iteration: judged.map(|j| j.bytes_per_iteration),
                     confidence: judged.map(|j| j.confidence),
@@ -362,6 +387,21 @@ impl Report {
                 }
             })
             .collect();
+        let mut sites: Vec<Site> = sites;
+        let labels = crate::labels::labels(
+            &sites
+                .iter()
+                .map(|s| crate::labels::Named {
+                    frames: &s.frames,
+                    user_frame: s.user_frame,
+                    memory: s.memory,
+                    stack_id: s.stack_id,
+                })
+                .collect::<Vec<_>>(),
+        );
+        for (site, label) in sites.iter_mut().zip(labels) {
+            site.label = label;
+        }
 
         let ooms = replay
             .ooms()
@@ -379,6 +419,21 @@ impl Report {
                     .map(|(k, s)| {
                         let frames = symbols.stack(replay, k.stack);
                         OomSite {
+                            label: sites
+                                .iter()
+                                .find(|s| s.stack_id == k.stack && s.memory == k.kind)
+                                .map_or_else(
+                                    || {
+                                        crate::labels::labels(&[crate::labels::Named {
+                                            frames: &frames,
+                                            user_frame: crate::symbols::user_frame(&frames),
+                                            memory: k.kind,
+                                            stack_id: k.stack,
+                                        }])
+                                        .remove(0)
+                                    },
+                                    |s| s.label.clone(),
+                                ),
                             user_frame: crate::symbols::user_frame(&frames),
                             frames,
                             live_bytes: s.live_bytes,
@@ -429,6 +484,7 @@ impl Report {
             },
             host_registered: replay.totals(MemoryClass::HostRegistered).into(),
             physical: replay.totals(MemoryClass::Physical).into(),
+            gpu: replay.gpu().into(),
             mapped: replay.totals(MemoryClass::Mapped).into(),
             address_space: replay.totals(MemoryClass::AddressSpace).into(),
             imported: replay.totals(MemoryClass::Imported).into(),
@@ -560,7 +616,7 @@ impl Clock {
         }
     }
 
-    /// A device site's growth over the iterations it was seen in, warm-up left out.
+    /// A device or physical site's growth over the iterations it was seen in, warm-up left out.
     fn judge(&self, replay: &Replay, key: &SiteKey, live_now: u64) -> Option<Judgement> {
         let series = replay.site_series(key)?;
         let (ends, first) = match self.source? {
@@ -600,8 +656,20 @@ impl Clock {
         if replay.complete() && ends.len() > first + 3 {
             ends.pop();
         }
-        let from = growth::warm_up(ends.len()).max(first);
+        let warm = growth::warm_up(ends.len());
+        let from = warm.max(first);
         let judged = growth::judge(ends.get(from..)?)?;
+        // A site born after the warm-up: its birth is a step too. Through a caching allocator a
+        // leak's first segment comes from its line like the later ones (earlier leaked blocks
+        // landed in other sites' segments), and without it a run of a few segments shows one
+        // step less than it climbed. Only a staircase counts it: a site born once and flat since
+        // is no leak.
+        if first > warm
+            && judged.verdict != Verdict::Sawtooth
+            && let Some(stairs) = ends.get(warm..).and_then(growth::staircase)
+        {
+            return Some(stairs);
+        }
         if judged.verdict == Verdict::Steady {
             // Growth that stopped within the warm-up (a cache filled in the first steps) is
             // still a plateau: warm-up is left out to avoid false leaks, not to hide growth.
@@ -637,8 +705,8 @@ fn judge_whole(ends: &[u64], complete: bool) -> Option<growth::Judgement> {
     growth::judge(ends.get(growth::warm_up(ends.len())..)?)
 }
 
-/// Device memory live at the end of each iteration (as the report counts iterations, warm-up
-/// included): the sum over device sites of each site's live bytes at that iteration's end; the
+/// Device and physical memory live at the end of each iteration (as the report counts iterations, warm-up
+/// included): the sum over device and physical sites of each site's live bytes at that iteration's end; the
 /// last entry is what is live now. Empty for a trace with no device allocations.
 pub fn device_live_per_iteration(replay: &Replay, options: &ReportOptions) -> Vec<u64> {
     let clock = Clock::of(replay, options.iteration_range.as_ref());
@@ -658,8 +726,8 @@ pub fn device_live_per_iteration(replay: &Replay, options: &ReportOptions) -> Ve
 }
 
 impl Clock {
-    /// A device site's live bytes at the end of every iteration, from the first; `None` for
-    /// sites that are not device memory or a trace with no iterations.
+    /// A device or physical site's live bytes at the end of every iteration, from the first; `None` for
+    /// sites of other memory or a trace with no iterations.
     fn ends(&self, replay: &Replay, key: &SiteKey, live_now: u64) -> Option<Vec<u64>> {
         let series = replay.site_series(key)?;
         Some(match self.source? {

@@ -238,3 +238,31 @@ fn growth_spread_over_many_sites_points_at_tensor_level_events() {
     assert!(text.contains("grows 20.0 MiB/iteration in all"), "{text}");
     assert!(text.contains("--torch-tensors"), "{text}");
 }
+
+#[test]
+fn growth_in_all_that_one_site_explains_names_that_site() {
+    // Site 5 grows 3 MiB a step for 20 steps, then stops (a plateau of its own); meanwhile
+    // the device keeps growing by 1 MiB a step from places that each allocate once (sites 100
+    // on). Most of the device's growth is site 5's: name it, not "different places".
+    let mut t = Trace::new();
+    for step in 0..30u64 {
+        t.marker();
+        if step < 20 {
+            t.alloc(0x1000 + step, 3 * MIB, 5);
+        } else {
+            t.alloc(0x5000 + step, MIB, 100 + step as u32);
+        }
+    }
+    t.trailer();
+    let r = t.report();
+    assert_eq!(r.iterations.device_verdict.as_deref(), Some("leak"));
+    let site = r.sites.iter().find(|s| s.stack_id == 5).unwrap();
+    assert_eq!(site.verdict.as_deref(), Some("plateau"));
+    assert_eq!(causes(&r), [Cause::GrowthAtSite]);
+    let text = &r.diagnosis[0].text;
+    assert!(
+        text.contains(&format!("most of it at {}", site.label)),
+        "{text}"
+    );
+    assert!(!text.contains("different places"), "{text}");
+}

@@ -30,16 +30,7 @@ MIB = 1 << 20
 # Cases that assert what later issues build. Each fails today; when its issue lands, its
 # entry goes. Keep this the only list.
 EXPECTED_FAILURES = {
-    # A caching allocator's staircase ending on a flat run is judged `plateau`: "No leak".
-    "native-staircase-verdict": 13,
-    # Physical (cuMemCreate) memory is not judged, nor counted in the closing line, nor
-    # diagnosed when cuMemCreate fails.
-    "expandable-clean": 13,
-    "expandable-leak-verdict": 13,
-    "expandable-closing-line": 13,
-    "expandable-sawtooth": 13,
-    "expandable-model-switch": 13,
-    "expandable-oom-diagnosis": 13,
+    # None now: issue 13 turned the last ones (staircases, physical memory judged) into PASS.
 }
 
 ALLOCATORS = {
@@ -100,6 +91,9 @@ class Runner:
         env.update(ALLOCATORS[allocator][1])
         return env
 
+    def reused(self, log):
+        return Reused(log)
+
     def run(self, allocator, pattern, mark="nvtx", images=4, steps=10, capacity="1G", extra=()):
         key = (allocator, pattern, mark, images, steps, capacity, tuple(extra))
         if key in self.runs:
@@ -109,13 +103,16 @@ class Runner:
         cmd = [self.args.gpuleak, "run", "--no-tui", "-o", trace, *ALLOCATORS[allocator][0], "--",
                self.args.python, self.sampler, "--pattern", pattern, "--mark", mark,
                "--images", str(images), "--steps", str(steps), *extra]
-        started = time.monotonic()
-        p = subprocess.run(cmd, env=self.env(allocator, capacity), capture_output=True, text=True,
-                           timeout=self.args.timeout)
         log = os.path.join(self.args.work, name + ".log")
-        with open(log, "w") as f:
-            f.write("$ " + shlex.join(cmd) + f"\n# exit {p.returncode}, "
-                    f"{time.monotonic() - started:.1f} s\n--- stdout\n{p.stdout}--- stderr\n{p.stderr}")
+        if self.args.reuse:
+            p = self.reused(log)
+        else:
+            started = time.monotonic()
+            p = subprocess.run(cmd, env=self.env(allocator, capacity), capture_output=True,
+                               text=True, timeout=self.args.timeout)
+            with open(log, "w") as f:
+                f.write("$ " + shlex.join(cmd) + f"\n# exit {p.returncode}, "
+                        f"{time.monotonic() - started:.1f} s\n--- stdout\n{p.stdout}--- stderr\n{p.stderr}")
         torch_out = None
         for line in p.stdout.splitlines():
             if line.startswith("GPULEAK_TORCH "):
@@ -133,6 +130,23 @@ class Runner:
         run = Run(torch_out, report, closing[-1] if closing else None, p.returncode, trace, log)
         self.runs[key] = run
         return run
+
+
+class Reused:
+    """A finished run read back from its log, as subprocess.run would have returned it."""
+
+    def __init__(self, log):
+        try:
+            with open(log) as f:
+                text = f.read()
+        except OSError as e:
+            raise Differed(f"--reuse: no kept run to read ({e})")
+        m = re.search(r"^# exit (-?\d+)", text, re.M)
+        self.returncode = int(m.group(1)) if m else -1
+        out, _, err = text.partition("\n--- stderr\n")
+        self.stdout = out.partition("\n--- stdout\n")[2]
+        # What the last report run appended is not the program's.
+        self.stderr = err.partition("--- gpuleak report exited")[0]
 
 
 def usable(run, oom=False):
@@ -239,19 +253,25 @@ def case_iterations(allocator, pattern, mark, source):
 
 
 def case_leak_verdict(allocator, images=4, steps=10, leak_bytes=None):
+    """The one leak is flagged, at its line, at its rate (within 10%), and nothing else is."""
     def check(r):
         extra = ("--leak-bytes", str(leak_bytes)) if leak_bytes else ()
         t, rep = usable(r.run(allocator, "leak", images=images, steps=steps, extra=extra))
         memory = "physical" if allocator == "expandable" else None
         s = leak_site(rep, memory)
+        where = t["leak_site"]
+        expect(has_python_line(s, where), f"the leak is named `{site_name(s)}`, not "
+               f"{os.path.basename(where['file'])}:{where['line']} ({where['function']})")
+        others = [o for o in sites_with(rep, "leak") if o is not s]
+        expect(not others, f"{len(others)} more site(s) judged `leak`: {', '.join(site_name(o) for o in others[:3])}")
         bpi = s["bytes_per_iteration"]
-        # Through a cache the leak arrives a segment at a time: the average climb is the leak.
-        tol = 0.0 if allocator == "tensors" else 0.15
+        # Through a cache the leak arrives a segment at a time: its average climb is the leak.
+        tol = 0.0 if allocator == "tensors" else 0.10
         expect(near(bpi, t["leak_bytes"], tol), f"the leaking site grows {mib(bpi)}/iteration, the workload leaks {mib(t['leak_bytes'])}/step")
         expect(rep["iterations"]["device_verdict"] == "leak", f"the device's verdict is {rep['iterations']['device_verdict']!r}")
         d = rep["diagnosis"][0] if rep["diagnosis"] else None
         expect(d is not None and d["cause"] == "leak", f"the diagnosis is {first_diagnosis(rep)}")
-        return f"{site_name(s)}: leak, {mib(bpi)}/iteration"
+        return f"{site_name(s)}: leak, {mib(bpi)}/iteration, the only one"
     return check
 
 
@@ -333,6 +353,7 @@ def case_cached(allocator, pattern):
 
 
 def case_oom(allocator):
+    """Out of memory because of the leak, and the diagnosis says so at the leak's line."""
     def check(r):
         t, rep = usable(r.run(allocator, "oom", images=1000, capacity="256M"), oom=True)
         final = [o for o in rep["ooms"] if not o.get("retried")]
@@ -340,7 +361,10 @@ def case_oom(allocator):
         expect(final, f"every one of {len(rep['ooms'])} failed allocations is marked retried")
         d = rep["diagnosis"][0] if rep["diagnosis"] else None
         expect(d is not None and d["cause"] == "leak", f"the diagnosis of the out-of-memory run is {first_diagnosis(rep)}")
-        return f"out of memory after {t['steps']} steps, diagnosed as a leak"
+        where = t["leak_site"]
+        line = f"{os.path.basename(where['file'])}:{where['line']}"
+        expect(line in d["text"], f"the diagnosis does not name {line}: {d['text'][:200]}")
+        return f"out of memory after {t['steps']} steps, diagnosed as a leak at {line}"
     return check
 
 
@@ -373,6 +397,7 @@ CASES = [
     ("expandable-clean", case_clean("expandable")),
     ("expandable-leak-totals", case_totals("expandable", "leak")),
     ("expandable-leak-verdict", case_leak_verdict("expandable")),
+    ("expandable-leak-python-line", case_python_line("expandable")),
     ("expandable-closing-line", case_closing_line("expandable")),
     ("expandable-sawtooth", case_cached("expandable", "sawtooth")),
     ("expandable-model-switch", case_cached("expandable", "model-switch")),
@@ -397,6 +422,10 @@ def main():
     ap.add_argument("--work", help="directory for traces and logs")
     ap.add_argument("--only", action="append", default=[], help="run only this case (repeatable)")
     ap.add_argument("--list", action="store_true", help="list the cases and exit")
+    ap.add_argument("--reuse", action="store_true",
+                    help="read the runs a --keep left in --work again (their logs and traces) and "
+                         "only report on them anew: for work on the analysis; the closing lines "
+                         "are the old ones")
     ap.add_argument("--timeout", type=float, default=600, help="seconds per run [600]")
     args = ap.parse_args()
 

@@ -15,6 +15,8 @@ use crate::report::{emit, load, options};
 
 /// One site in either trace.
 struct Row<'a> {
+    /// Distinct from every other row's ([`gpuleak_analysis::labels`]).
+    label: String,
     frames: &'a [String],
     memory: &'static str,
     a: Option<&'a Site>,
@@ -59,6 +61,7 @@ fn rows<'a>(a: &'a Report, b: &'a Report) -> Vec<Row<'a>> {
         for site in &report.sites {
             let memory = kind_name(site.memory);
             let row = map.entry((site.frames.as_slice(), memory)).or_insert(Row {
+                label: String::new(),
                 frames: &site.frames,
                 memory,
                 a: None,
@@ -72,6 +75,24 @@ fn rows<'a>(a: &'a Report, b: &'a Report) -> Vec<Row<'a>> {
         }
     }
     let mut rows: Vec<Row> = map.into_values().collect();
+    // Labelled over both traces' sites together: a label names one row of this diff.
+    let labels = gpuleak_analysis::labels::labels(
+        &rows
+            .iter()
+            .map(|r| {
+                let site = r.a.or(r.b);
+                gpuleak_analysis::labels::Named {
+                    frames: r.frames,
+                    user_frame: site.map_or(0, |s| s.user_frame),
+                    memory: site.map_or(gpuleak_trace::MemoryKind::Device, |s| s.memory),
+                    stack_id: site.map_or(0, |s| s.stack_id),
+                }
+            })
+            .collect::<Vec<_>>(),
+    );
+    for (row, label) in rows.iter_mut().zip(labels) {
+        row.label = label;
+    }
     rows.sort_by(|x, y| {
         y.live_change()
             .abs()
@@ -105,10 +126,7 @@ fn text(rows: &[Row], args: &DiffArgs) -> String {
         let _ = writeln!(s, "  no site changed");
     }
     for r in changed {
-        let frame = r
-            .frames
-            .first()
-            .map_or("(no stack recorded)", String::as_str);
+        let frame = &r.label;
         let memory = if r.memory == "device" {
             String::new()
         } else {
@@ -134,6 +152,7 @@ fn json(rows: &[Row]) -> String {
         .iter()
         .map(|r| {
             serde_json::json!({
+                "label": r.label,
                 "frames": r.frames,
                 "memory": r.memory,
                 "in_a": r.a.is_some(),

@@ -30,12 +30,32 @@ pub fn report(args: &ReportArgs) -> Result<i32, Fail> {
         Format::Text => render_text(&report, args.top),
     };
     emit(&out).map_err(|e| Fail::new(1, format!("cannot write the report: {e}")))?;
-    let leaks = report
+    let leaks: Vec<&gpuleak_analysis::Site> = report
         .sites
         .iter()
-        .any(|s| s.verdict.as_deref() == Some("leak"));
+        .filter(|s| s.verdict.as_deref() == Some("leak"))
+        .collect();
     Ok(match args.fail_on {
-        Some(FailOn::Leak) if leaks => 1,
+        Some(FailOn::Leak) if !leaks.is_empty() => {
+            // Said on stderr, so a CI log shows why the job failed whatever the format.
+            let named: Vec<String> = leaks
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{} ({}/iteration)",
+                        s.label,
+                        crate::tui::state::signed_bytes(s.bytes_per_iteration.unwrap_or(0))
+                    )
+                })
+                .collect();
+            eprintln!(
+                "gpuleak: --fail-on leak: {} {}: {}",
+                count(leaks.len() as u64, "site", "sites"),
+                if leaks.len() == 1 { "leaks" } else { "leak" },
+                named.join("; ")
+            );
+            1
+        }
         _ => 0,
     })
 }
@@ -126,11 +146,17 @@ pub fn render_text(r: &Report, top: usize) -> String {
     diagnosis(&mut s, r);
     findings(&mut s, r);
 
-    let t = &r.totals;
+    // The headline counts what fills the GPU: device and physical (cuMemCreate) memory.
+    let t = &r.gpu;
     let _ = writeln!(s);
     let _ = writeln!(
         s,
-        "Device memory: {} ({}), {}, {} failed",
+        "{}: {} ({}), {}, {} failed",
+        if r.physical.allocations + r.physical.failed_allocations > 0 {
+            "Device + physical memory"
+        } else {
+            "Device memory"
+        },
         count(t.allocations, "allocation", "allocations"),
         bytes(t.bytes_allocated),
         count(t.frees, "free", "frees"),
@@ -287,7 +313,7 @@ pub fn render_text(r: &Report, top: usize) -> String {
             if !o.live_by_site.is_empty() {
                 let _ = writeln!(s, "    what held the memory:");
                 for site in o.live_by_site.iter().take(3) {
-                    let at = site_label(&site.frames, site.user_frame);
+                    let at = &site.label;
                     let _ = writeln!(
                         s,
                         "      {} in {} at {at}",
@@ -299,16 +325,6 @@ pub fn render_text(r: &Report, top: usize) -> String {
         }
     }
     s
-}
-
-/// A site in one line: its frame of the program's own code (past allocator wrappers), and that
-/// frame's caller, since the innermost is often a helper of the program's.
-fn site_label(frames: &[String], user_frame: usize) -> String {
-    match frames.get(user_frame..).unwrap_or_default() {
-        [] => "(no stack recorded)".to_string(),
-        [only] => tidy_frame(only),
-        [inner, caller, ..] => format!("{} <- {}", tidy_frame(inner), tidy_frame(caller)),
-    }
 }
 
 /// Why memory ran out, or would, as paragraphs wrapped for a terminal.
@@ -353,13 +369,13 @@ fn findings(s: &mut String, r: &Report) {
     let _ = writeln!(s, "Findings:");
     for (_, site) in found {
         let verdict = site.verdict.as_deref().unwrap_or("");
-        let frame = site_label(&site.frames, site.user_frame);
         let slope = site.bytes_per_iteration.unwrap_or(0);
         let sign = if slope < 0 { "-" } else { "+" };
         let mut line = format!(
-            "  {verdict:<8} {frame}: {sign}{}/{per}, {} live at the end",
+            "  {verdict:<8} {}: {sign}{}/{per}, {}",
+            site.label,
             bytes(slope.unsigned_abs()),
-            bytes(site.live_bytes_at_end)
+            gpuleak_analysis::diagnosis::held(site, r.complete)
         );
         if let Some(n) = site.full_at_iteration {
             let _ = write!(line, "; at this rate the device is full at {per} ~{n}");

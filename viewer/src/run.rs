@@ -611,7 +611,9 @@ fn summary_line(path: &Path, shown: &str) -> String {
         Ok(r) => r,
         Err(f) => return format!("{}; trace: {shown}", f.message),
     };
-    let d = replay.device();
+    // Device and physical (cuMemCreate) memory: under a VMM allocator (PyTorch's
+    // expandable segments) the physical memory is all there is.
+    let d = replay.gpu();
     let mut line = format!(
         "{} ({}), peak {} live, {} still live at exit ({}), {} failed",
         count(d.allocations, "allocation", "allocations"),

@@ -128,14 +128,15 @@ fn an_empty_file_is_not_a_trace() {
 }
 
 #[test]
-fn a_vmm_program_is_reported_by_kind_after_its_device_totals() {
+fn a_vmm_program_is_reported_by_kind_after_its_device_and_physical_totals() {
     let d = scratch("vmm");
     std::fs::write(d.join("v.trace"), vmm_trace()).unwrap();
     let o = gpuleak(&["report", "v.trace"], &d);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
+    // The headline counts what fills the GPU: 1 + 3 MiB of device memory, 2 MiB physical.
     let device = out
-        .find("Device memory: 2 allocations (4.00 MiB)")
+        .find("Device + physical memory: 3 allocations (6.00 MiB), 1 free, 0 failed\n  peak 5.00 MiB live; 2 still live at the end (5.00 MiB)")
         .expect(&out);
     let block = out
         .find("Memory by kind (live at the end, peak):\n")

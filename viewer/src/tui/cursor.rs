@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::rc::Rc;
 
-use gpuleak_analysis::{MemoryClass, Replay};
+use gpuleak_analysis::Replay;
 use gpuleak_trace::{RangeOp, Reader, Record};
 
 use super::follow::{Source, record_time};
@@ -118,7 +118,7 @@ impl Cursor {
             }
         }
         self.advance();
-        let d = self.replay.totals(MemoryClass::Device);
+        let d = self.replay.gpu();
         let moment = Rc::new(Moment {
             live_bytes: d.live_bytes,
             live_allocations: d.live_allocations,

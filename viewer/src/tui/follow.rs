@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gpuleak_analysis::{MemoryClass, Replay};
+use gpuleak_analysis::Replay;
 use gpuleak_trace::encode::PRELUDE_LEN;
 use gpuleak_trace::{RangeOp, Reader, Record};
 
@@ -314,8 +314,7 @@ impl Follower {
                     let time = record_time(&record);
                     self.replay.apply(record);
                     if let Some(t) = time {
-                        self.timeline
-                            .push(t, self.replay.totals(MemoryClass::Device).live_bytes);
+                        self.timeline.push(t, self.replay.gpu().live_bytes);
                     }
                 }
                 Ok(None) => {
@@ -354,7 +353,7 @@ impl Follower {
     /// The device figures now, before `record` is applied: what an iteration starting at it
     /// started with.
     fn figures(&self) -> Figures {
-        let d = self.replay.totals(MemoryClass::Device);
+        let d = self.replay.gpu();
         Figures {
             seq: self.next_seq,
             allocated: d.bytes_allocated,

@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 use crossterm::event::Event;
 use gpuleak_analysis::units::bytes;
 use gpuleak_analysis::{
-    AutoIterations, MemoryClass, Replay, Report, ReportOptions, Site, SiteKey, Symbolizer, growth,
-    short_frame,
+    AutoIterations, Replay, Report, ReportOptions, Site, SiteKey, Symbolizer, growth, short_frame,
 };
 use gpuleak_trace::MemoryKind;
 
@@ -251,6 +250,9 @@ pub struct App {
     pub ooms: Vec<(f64, f64)>,
     /// As the report ranks them (live memory first).
     pub sites: Vec<Site>,
+    /// The trace the sites come from ended cleanly: "live at the end" and "freed at exit" mean
+    /// something (else "live now").
+    pub sites_complete: bool,
     /// Indices into `sites`, in the table's order, filtered.
     pub order: Vec<usize>,
     /// Row of the sites table (an index into `order`).
@@ -323,6 +325,7 @@ impl App {
             ticks: Vec::new(),
             ooms: Vec::new(),
             sites: Vec::new(),
+            sites_complete: false,
             order: Vec::new(),
             selected: 0,
             selected_series: Vec::new(),
@@ -487,10 +490,8 @@ impl App {
             .collect();
         // A point stands for the span it starts; the line goes on to what is live now.
         if !self.timeline.is_empty() {
-            self.timeline.push((
-                secs(replay.last_time_ns()),
-                replay.totals(MemoryClass::Device).live_bytes as f64,
-            ));
+            self.timeline
+                .push((secs(replay.last_time_ns()), replay.gpu().live_bytes as f64));
         }
         self.ooms = replay
             .ooms()
@@ -570,8 +571,9 @@ impl App {
             oom: !report.ooms.is_empty(),
             device_total: replay.device_total_bytes(),
             device_name: replay.device_name().map(str::to_string),
-            live: m.device_live_bytes_at_end,
-            peak: m.device_peak_live_bytes,
+            // What fills the GPU: device and physical (cuMemCreate) memory.
+            live: m.device_plus_physical_live_bytes_at_end,
+            peak: m.device_plus_physical_peak_live_bytes,
             reserved: report.pools.reserved_bytes_at_end,
             pinned: m.pinned_host_live_bytes_at_end,
             iteration_source,
@@ -600,6 +602,7 @@ impl App {
             .order
             .get(self.selected)
             .map(|&i| self.sites[i].stack_id);
+        self.sites_complete = report.complete;
         self.sites = report.sites;
         self.site_index = self
             .sites
@@ -1064,12 +1067,9 @@ impl App {
     pub fn finding_text(&self, site: &Site) -> String {
         let verdict = site.verdict.as_deref().unwrap_or("");
         let per = self.summary.per;
-        // The innermost frame names the site; its caller comes last, where a narrow terminal
-        // cuts, so that growth and when the device is full stay in view.
-        let label = site
-            .frames
-            .get(site.user_frame)
-            .map_or("(no stack)".to_string(), |f| short_frame(f));
+        // The label names the site (distinct from every other); its caller comes last, where a
+        // narrow terminal cuts, so that growth and when the device is full stay in view.
+        let label = &site.label;
         let growth = signed_bytes(site.bytes_per_iteration.unwrap_or(0));
         let mut line = match verdict {
             "leak" => format!("▲ LEAK      {label} leaks {growth}/{per}"),
@@ -1079,8 +1079,21 @@ impl App {
         if let Some(n) = site.full_at_iteration {
             line.push_str(&format!(" — device full at {per} ~{n}"));
         }
-        line.push_str(&format!("  (live {}", bytes(site.live_bytes_at_end)));
-        if let Some(caller) = site.frames.get(site.user_frame + 1) {
+        // Memory freed only at exit would read "live 0 B": say what the iterations held.
+        match site.live_bytes_at_last_iteration {
+            Some(last) if self.sites_complete && last > site.live_bytes_at_end => {
+                line.push_str(&format!("  (held {} at the last {per}, ", bytes(last)));
+                line.push_str(&if site.live_bytes_at_end == 0 {
+                    "freed at exit".to_string()
+                } else {
+                    format!("{} freed at exit", bytes(last - site.live_bytes_at_end))
+                });
+            }
+            _ => line.push_str(&format!("  (live {}", bytes(site.live_bytes_at_end))),
+        }
+        if let Some(caller) = site.frames.get(site.user_frame + 1)
+            && !label.contains(" <- ")
+        {
             line.push_str(&format!(", called from {}", short_frame(caller)));
         }
         line.push(')');
@@ -1148,7 +1161,7 @@ pub fn iteration_of_seq(bounds: &[Mark], seq: u64) -> Option<u64> {
 /// Per iteration: from the device figures where each starts, where known (allocated, freed and
 /// net), else from the live series alone (net only).
 fn iteration_rows(bounds: &[Mark], partial: bool, series: &[u64], replay: &Replay) -> Vec<IterRow> {
-    let d = replay.totals(MemoryClass::Device);
+    let d = replay.gpu();
     let now = Mark {
         time_ns: 0,
         seq: 0,
@@ -1249,19 +1262,6 @@ fn rank(verdict: Option<&str>) -> Option<u8> {
 pub fn signed_bytes(n: i64) -> String {
     let sign = if n < 0 { "-" } else { "+" };
     format!("{sign}{}", bytes(n.unsigned_abs()))
-}
-
-/// The site's frame of the program's own code (past allocator wrappers) and its caller, their
-/// files without directories: "denoise_step (sampler.c:12) <- main (sampler.c:40)".
-pub fn site_label(frames: &[String]) -> String {
-    match frames
-        .get(gpuleak_analysis::user_frame(frames)..)
-        .unwrap_or_default()
-    {
-        [] => "(no stack)".to_string(),
-        [only] => short_frame(only),
-        [inner, caller, ..] => format!("{} <- {}", short_frame(inner), short_frame(caller)),
-    }
 }
 
 /// "SIGKILL" for 9, else "signal N".

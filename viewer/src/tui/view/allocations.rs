@@ -8,7 +8,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::widgets::{Block, Borders, Cell, Row, Table};
 
-use super::super::state::{App, site_label};
+use super::super::state::App;
 use super::{draw_stack, selected_style, window};
 
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
@@ -24,9 +24,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         let age = app
             .age(r)
             .map_or("-".to_string(), |a| format!("{a} {}", app.summary.per));
-        let site = app
-            .site_of(r)
-            .map_or("(no stack)".to_string(), |s| site_label(&s.frames));
+        let site = app.site_of(r).map_or("(no stack)", |s| s.label.as_str());
         let marker = if i == app.alloc_selected { "> " } else { "  " };
         let row = Row::new([
             Cell::from(format!("{marker}{:#x}", r.address)),

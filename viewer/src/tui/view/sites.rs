@@ -39,12 +39,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
                 Cell::from(bytes(s.live_bytes_at_end)),
                 Cell::from(s.bytes_per_iteration.map_or("-".to_string(), signed_bytes)),
                 Cell::from(s.allocations.to_string()),
-                Cell::from(
-                    s.frames
-                        .get(s.user_frame)
-                        .map(|f| gpuleak_analysis::tidy_frame(f))
-                        .unwrap_or_default(),
-                ),
+                Cell::from(s.label.as_str()),
             ])
             .style(style)
         });
