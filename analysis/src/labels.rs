@@ -5,10 +5,10 @@
 //! so a list naming them by it alone names one helper five times. A site's label is its naming
 //! frame plus as few other frames as tell it from every other site of the same list: its callers
 //! first, by function name (`must_alloc (common.h:35) <- leak_site_a`), with their lines when the
-//! names are not enough; then the library frames inside it (`via at::native::empty_cuda`), for a
-//! Python line that allocates through two paths; then the kind of memory (`[physical]`), for the
-//! physical memory, mapping and address range one VMM call site makes; and, for stacks that
-//! symbolize alike (no symbols), the stack's number.
+//! names are not enough; then the kind of memory (`[physical]`), for the physical memory, mapping
+//! and address range one VMM call site makes; then the library frames inside it (`via
+//! at::native::empty_cuda`), for a Python line that allocates through two paths; and, for stacks
+//! that symbolize alike (no symbols), the stack's number.
 
 use std::collections::HashMap;
 
@@ -27,14 +27,20 @@ pub struct Named<'a> {
     pub stack_id: u32,
 }
 
-/// A frame a label adds, relative to the naming frame: callers are positive, library frames
-/// inside it negative.
+/// What a label adds: a frame, relative to the naming frame (callers are positive, library
+/// frames inside it negative), or the kind of memory (offset 0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Extra {
     offset: isize,
     /// With the frame's file and line, not only its function's name.
     full: bool,
 }
+
+/// The kind of memory, as an [`Extra`].
+const KIND: Extra = Extra {
+    offset: 0,
+    full: false,
+};
 
 /// Give up refining after this many rounds (each round adds one frame to every label of a group
 /// of equal ones); the fallbacks still make them distinct.
@@ -60,15 +66,7 @@ pub fn labels(sites: &[Named]) -> Vec<String> {
     let mut out: Vec<String> = (0..sites.len())
         .map(|i| render(&sites[i], &extras[i]))
         .collect();
-    // What the frames cannot tell apart: the kind of memory, then the stack's number.
-    for group in groups_of(&out) {
-        let kinds: Vec<MemoryKind> = group.iter().map(|&i| sites[i].memory).collect();
-        if kinds.iter().any(|&k| k != kinds[0]) {
-            for &i in &group {
-                out[i] = format!("{} [{}]", out[i], kind_name(sites[i].memory));
-            }
-        }
-    }
+    // What nothing recorded tells apart: the stack's number.
     for group in groups_of(&out) {
         for &i in &group {
             out[i] = format!("{} #{}", out[i], sites[i].stack_id);
@@ -95,9 +93,10 @@ fn groups_of(labels: &[String]) -> Vec<Vec<usize>> {
     groups
 }
 
-/// The frame to add to a group's labels: the nearest caller whose name differs within the group,
-/// else the nearest whose file and line do, else the same inside the naming frame; `None` when
-/// the frames of the group's sites are alike everywhere.
+/// What to add to a group's labels: the nearest caller whose name differs within the group, else
+/// the nearest whose file and line do, else the kind of memory if it differs, else the nearest
+/// frame inside the naming frame that differs; `None` when the group's sites are alike
+/// everywhere.
 fn telling_frame(sites: &[Named], extras: &[Vec<Extra>], group: &[usize]) -> Option<Extra> {
     let reach = group
         .iter()
@@ -111,21 +110,46 @@ fn telling_frame(sites: &[Named], extras: &[Vec<Extra>], group: &[usize]) -> Opt
         .fold((0, 0), |(c, n), (sc, sn)| (c.max(sc), n.max(sn)));
     let callers = (1..=reach.0 as isize).collect::<Vec<_>>();
     let inner = (1..=reach.1 as isize).map(|k| -k).collect::<Vec<_>>();
-    for offsets in [callers, inner] {
-        for full in [false, true] {
-            for &offset in &offsets {
-                let extra = Extra { offset, full };
-                if group.iter().any(|&i| extras[i].contains(&extra)) {
-                    continue;
-                }
-                let first = frame_text(&sites[group[0]], extra);
-                if group[1..]
-                    .iter()
-                    .any(|&i| frame_text(&sites[i], extra) != first)
-                {
-                    return Some(extra);
-                }
-            }
+    // How many different texts the group's sites have at a frame (1: it tells nothing).
+    let spread = |extra: Extra| {
+        let mut texts: Vec<Option<String>> = group
+            .iter()
+            .map(|&i| frame_text(&sites[i], extra))
+            .collect();
+        texts.sort();
+        texts.dedup();
+        texts.len()
+    };
+    let unused = |extra: &Extra| !group.iter().any(|&i| extras[i].contains(extra));
+    for full in [false, true] {
+        // Callers: the nearest that tells, so that the label reads as a call chain.
+        if let Some(extra) = callers
+            .iter()
+            .map(|&offset| Extra { offset, full })
+            .find(|e| unused(e) && spread(*e) > 1)
+        {
+            return Some(extra);
+        }
+    }
+    if unused(&KIND)
+        && group
+            .iter()
+            .any(|&i| sites[i].memory != sites[group[0]].memory)
+    {
+        return Some(KIND);
+    }
+    for full in [false, true] {
+        // Inside the naming frame: the frame that splits the group the most, nearest first
+        // among equals, so that a few frames name many paths.
+        let best = inner
+            .iter()
+            .map(|&offset| Extra { offset, full })
+            .filter(unused)
+            .map(|e| (spread(e), e))
+            .filter(|&(n, _)| n > 1)
+            .max_by_key(|&(n, e)| (n, std::cmp::Reverse(-e.offset)));
+        if let Some((_, extra)) = best {
+            return Some(extra);
         }
     }
     None
@@ -137,8 +161,28 @@ fn frame_text(site: &Named, extra: Extra) -> Option<String> {
     Some(if extra.full {
         short_frame(frame)
     } else {
-        function_name(frame).to_string()
+        brief(function_name(frame)).to_string()
     })
+}
+
+/// A C++ function without its parameter list: `at::empty(c10::ArrayRef<long>, ...)` as
+/// `at::empty`. Overloads then read alike, and the full text (with its line) is the next resort.
+fn brief(function: &str) -> &str {
+    const ANONYMOUS: &str = "(anonymous namespace)";
+    let mut from = 0;
+    while let Some(open) = function[from..].find('(').map(|i| from + i) {
+        // "(anonymous namespace)::f" is part of a name, not a parameter list.
+        if function[open..].starts_with(ANONYMOUS) {
+            from = open + ANONYMOUS.len();
+            continue;
+        }
+        return if open > 0 {
+            &function[..open]
+        } else {
+            function
+        };
+    }
+    function
 }
 
 /// The naming frame, the callers the label needs (all of them up to the outermost needed, so it
@@ -160,6 +204,9 @@ fn render(site: &Named, extras: &[Extra]) -> String {
             label.push_str(" <- ");
             label.push_str(&text);
         }
+    }
+    if extras.contains(&KIND) {
+        label.push_str(&format!(" [{}]", kind_name(site.memory)));
     }
     let mut inner: Vec<&Extra> = extras.iter().filter(|e| e.offset < 0).collect();
     inner.sort_by_key(|e| std::cmp::Reverse(e.offset));
@@ -291,6 +338,19 @@ mod tests {
         unique.sort();
         unique.dedup();
         assert_eq!(unique.len(), got.len());
+    }
+
+    #[test]
+    fn cpp_frames_are_named_without_their_parameters() {
+        assert_eq!(
+            brief("at::empty(c10::ArrayRef<long>, c10::TensorOptions)"),
+            "at::empty"
+        );
+        assert_eq!(
+            brief("at::(anonymous namespace)::silu::set_output(long, c10::ArrayRef<long>)"),
+            "at::(anonymous namespace)::silu::set_output"
+        );
+        assert_eq!(brief("main"), "main");
     }
 
     #[test]

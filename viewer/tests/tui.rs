@@ -17,7 +17,7 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{MIB, Steps, scratch, stepped_trace, unmarked_trace};
+use common::{MIB, Steps, helper_trace, scratch, stepped_trace, unmarked_trace};
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use gpuleak_analysis::ReportOptions;
 use ratatui::Terminal;
@@ -213,6 +213,47 @@ fn the_sites_table_lists_the_leak_first_when_sorted_by_bytes_per_iteration() {
     assert_eq!(app.selected_series.len(), 20);
     assert!(all.contains("3.00 MiB → 60.0 MiB"), "{all}");
     snapshot("sites", &text);
+}
+
+#[test]
+fn sites_reached_through_one_helper_are_listed_by_their_callers() {
+    let mut app = App::from_bytes(helper_trace(20), ReportOptions::default());
+    app.color = false;
+    let findings = screen(&app, 140, 30).join("\n");
+    app.apply(Action::NextScreen);
+    assert_eq!(app.screen, Screen::Sites);
+    let text = screen(&app, 140, 30);
+    let header = text
+        .iter()
+        .position(|l| l.contains("verdict") && l.contains("bytes/iter"))
+        .unwrap_or_else(|| panic!("no table header:\n{}", text.join("\n")));
+    // The last column of each row of the table (left of the Stack pane): the site's label.
+    let labels: Vec<String> = text[header + 1..header + 4]
+        .iter()
+        .map(|row| {
+            let table = row.split("││").next().unwrap_or(row);
+            let at = table.find("sampler+").unwrap_or(table.len());
+            table[at..].trim_end_matches(['│', ' ']).to_string()
+        })
+        .collect();
+    for l in &labels {
+        assert!(
+            l.contains(" <- "),
+            "{l:?} is named by the helper alone:\n{}",
+            text.join("\n")
+        );
+    }
+    let mut unique = labels.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 3, "{labels:?}");
+    // The finding names the leaking site by the same label.
+    let leak = app
+        .sites
+        .iter()
+        .find(|s| s.verdict.as_deref() == Some("leak"))
+        .unwrap();
+    assert!(findings.contains(&leak.label), "{}\n{findings}", leak.label);
 }
 
 #[test]

@@ -235,6 +235,44 @@ pub fn stepped_trace(steps: u64, leak_bytes: u64) -> Vec<u8> {
     c.end()
 }
 
+/// A sampler whose every allocation goes through one helper (frame 0x4400), called from three
+/// places: stack 1 keeps 2 MiB a step (0x5500), stack 2 is scratch freed every step (0x6600),
+/// stack 3 weights loaded once (0x7700). Only the callers tell the sites apart.
+pub fn helper_trace(steps: u64) -> Vec<u8> {
+    let header = Header {
+        pid: 79,
+        exe: "/usr/bin/sampler".into(),
+        hostname: "gpu-node".into(),
+        stacks: "native".into(),
+        ..Header::default()
+    };
+    let stacks = [
+        vec![0x4400, 0x5500],
+        vec![0x4400, 0x6600],
+        vec![0x4400, 0x7700],
+    ];
+    let (enc, buf) = start(&header, "/nonexistent/sampler", 0x9000, &stacks);
+    let mut c = Calls {
+        enc,
+        buf,
+        seq: 0,
+        time: 0,
+        tick: 1000,
+        oom: MemInfo {
+            free: 0,
+            total: 16 << 30,
+        },
+    };
+    c.call(Api::CudaMalloc, 0x100, 512 * MIB, 0, 3);
+    for step in 0..steps {
+        c.marker(step * 1_000_000);
+        c.call(Api::CudaMalloc, 0xa000 + step, 64 * MIB, 0, 2);
+        c.call(Api::CudaFree, 0xa000 + step, 0, 0, 2);
+        c.call(Api::CudaMalloc, 0xb000 + step, 2 * MIB, 0, 1);
+    }
+    c.end()
+}
+
 /// What marks the steps of [`unmarked_trace`] instead of gpuleak_mark_iteration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Steps {
