@@ -275,6 +275,23 @@ def case_leak_verdict(allocator, images=4, steps=10, leak_bytes=None):
     return check
 
 
+def case_freed_at_exit(allocator):
+    """Tensors kept in a module-level list are freed at interpreter shutdown: the report says what
+    the leak held at the last iteration, not "0 B live"."""
+    def check(r):
+        t, rep = usable(r.run(allocator, "leak"))
+        s = leak_site(rep)
+        held = s.get("live_bytes_at_last_iteration")
+        # The last iteration begins after steps - 1 leaks.
+        want = (t["steps"] - 1) * t["leak_bytes"]
+        expect(s["live_bytes_at_end"] == 0, f"{mib(s['live_bytes_at_end'])} live at the end; the list is emptied at shutdown")
+        expect(held is not None and near(held, want, 0.01), f"held at the last iteration {mib(held)}, the workload kept {mib(want)}")
+        text = rep["diagnosis"][0]["text"] if rep["diagnosis"] else ""
+        expect("held at the last iteration, freed at exit" in text, f"the diagnosis does not say so: {text[:200]}")
+        return f"{mib(held)} held at the last iteration, freed at exit"
+    return check
+
+
 def case_same_leak_everywhere():
     """The one leak has the same name under every allocator: the site a person looks for does
     not depend on how PyTorch got its memory."""
@@ -422,6 +439,7 @@ CASES = [
     ("tensors-leak-module-iterations", case_iterations("tensors", "leak", "module", "marker")),
     ("tensors-leak-verdict", case_leak_verdict("tensors")),
     ("tensors-leak-python-line", case_python_line("tensors")),
+    ("tensors-leak-freed-at-exit", case_freed_at_exit("tensors")),
     ("tensors-temporaries-python-lines", case_temporaries("tensors")),
     ("tensors-sawtooth", case_sawtooth("tensors")),
     ("tensors-model-switch", case_model_switch("tensors")),
