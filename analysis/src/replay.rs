@@ -189,6 +189,25 @@ pub struct Totals {
     pub peak_live_bytes: u64,
 }
 
+impl Totals {
+    fn allocated(&mut self, size: u64) {
+        self.allocations += 1;
+        self.bytes_allocated = self.bytes_allocated.saturating_add(size);
+        self.live_bytes = self.live_bytes.saturating_add(size);
+        self.live_allocations += 1;
+        self.peak_live_bytes = self.peak_live_bytes.max(self.live_bytes);
+    }
+
+    /// `counted_free`: a free gave it back (not an allocation at its address replacing it).
+    fn released(&mut self, size: u64, counted_free: bool) {
+        self.live_bytes = self.live_bytes.saturating_sub(size);
+        self.live_allocations = self.live_allocations.saturating_sub(1);
+        if counted_free {
+            self.frees += 1;
+        }
+    }
+}
+
 /// Where allocations come from: a call stack and the kind of memory it asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SiteKey {
@@ -677,23 +696,10 @@ impl Replay {
             self.replaced_allocations += 1;
             self.release(old, None);
         }
-        for t in [
-            &mut self.classes[class as usize],
-            self.kinds.entry(kind).or_default(),
-        ] {
-            t.allocations += 1;
-            t.bytes_allocated = t.bytes_allocated.saturating_add(e.size);
-            t.live_bytes = t.live_bytes.saturating_add(e.size);
-            t.live_allocations += 1;
-            t.peak_live_bytes = t.peak_live_bytes.max(t.live_bytes);
-        }
+        self.classes[class as usize].allocated(e.size);
+        self.kinds.entry(kind).or_default().allocated(e.size);
         if on_gpu(class) {
-            let t = &mut self.gpu;
-            t.allocations += 1;
-            t.bytes_allocated = t.bytes_allocated.saturating_add(e.size);
-            t.live_bytes = t.live_bytes.saturating_add(e.size);
-            t.live_allocations += 1;
-            t.peak_live_bytes = t.peak_live_bytes.max(t.live_bytes);
+            self.gpu.allocated(e.size);
         }
         if on_gpu(class) {
             let (markers, windows, ranges) = (self.markers, self.windows, &self.ranges);
@@ -835,23 +841,13 @@ impl Replay {
         let kind = old.kind();
         let class = MemoryClass::of_kind(kind);
         let counted_free = freed_by.is_some();
-        for t in [
-            &mut self.classes[class as usize],
-            self.kinds.entry(kind).or_default(),
-        ] {
-            t.live_bytes = t.live_bytes.saturating_sub(old.size);
-            t.live_allocations = t.live_allocations.saturating_sub(1);
-            if counted_free {
-                t.frees += 1;
-            }
-        }
+        self.classes[class as usize].released(old.size, counted_free);
+        self.kinds
+            .entry(kind)
+            .or_default()
+            .released(old.size, counted_free);
         if on_gpu(class) {
-            let t = &mut self.gpu;
-            t.live_bytes = t.live_bytes.saturating_sub(old.size);
-            t.live_allocations = t.live_allocations.saturating_sub(1);
-            if counted_free {
-                t.frees += 1;
-            }
+            self.gpu.released(old.size, counted_free);
         }
         if matches!(freed_by, Some(Api::CudaFreeAsync | Api::CuMemFreeAsync)) {
             self.pools.returned_bytes = self.pools.returned_bytes.saturating_add(old.size);

@@ -192,6 +192,22 @@ pub fn vmm_trace() -> Vec<u8> {
 
 /// The start of [`stepped_trace`] and [`unmarked_trace`], which differ only in how the steps are
 /// told apart: process `pid`, sites 1 to 3, 1 GiB of weights and a failed allocation.
+/// A trace of `/nonexistent/sampler` with these stacks, on a 16 GiB device, ready for calls.
+fn calls(header: &Header, stacks: &[Vec<u64>]) -> Calls {
+    let (enc, buf) = start(header, "/nonexistent/sampler", 0x9000, stacks);
+    Calls {
+        enc,
+        buf,
+        seq: 0,
+        time: 0,
+        tick: 1000,
+        oom: MemInfo {
+            free: 0,
+            total: 16 << 30,
+        },
+    }
+}
+
 fn sampler(pid: u32) -> Calls {
     let header = Header {
         pid,
@@ -202,18 +218,7 @@ fn sampler(pid: u32) -> Calls {
         ..Header::default()
     };
     let stacks = [vec![0x1100], vec![0x2200], vec![0x3300]];
-    let (enc, buf) = start(&header, "/nonexistent/sampler", 0x9000, &stacks);
-    let mut c = Calls {
-        enc,
-        buf,
-        seq: 0,
-        time: 0,
-        tick: 1000,
-        oom: MemInfo {
-            free: 0,
-            total: 16 << 30,
-        },
-    };
+    let mut c = calls(&header, &stacks);
     c.call(Api::CudaMalloc, 0x100, 1 << 30, 0, 1);
     c.call(Api::CudaMalloc, 0, 64 << 30, 2, 1);
     c
@@ -251,18 +256,7 @@ pub fn helper_trace(steps: u64) -> Vec<u8> {
         vec![0x4400, 0x6600],
         vec![0x4400, 0x7700],
     ];
-    let (enc, buf) = start(&header, "/nonexistent/sampler", 0x9000, &stacks);
-    let mut c = Calls {
-        enc,
-        buf,
-        seq: 0,
-        time: 0,
-        tick: 1000,
-        oom: MemInfo {
-            free: 0,
-            total: 16 << 30,
-        },
-    };
+    let mut c = calls(&header, &stacks);
     c.call(Api::CudaMalloc, 0x100, 512 * MIB, 0, 3);
     for step in 0..steps {
         c.marker(step * 1_000_000);
