@@ -242,6 +242,21 @@ def case_totals(allocator, pattern):
     return check
 
 
+def case_no_deprecation_warning():
+    """--torch-tensors sets the allocator where PyTorch reads it, without its deprecation
+    warning about PYTORCH_CUDA_ALLOC_CONF."""
+    def check(r):
+        run = r.run("tensors", "leak")
+        t, rep = usable(run)
+        with open(run.log) as f:
+            log = f.read()
+        expect("is deprecated" not in log, "PyTorch warned that the variable gpuleak set is deprecated "
+               f"(see {run.log})")
+        expect(t.get("allocator_backend") == "cudaMallocAsync", f"PyTorch's allocator backend is {t.get('allocator_backend')!r}")
+        return "backend cudaMallocAsync, no deprecation warning"
+    return check
+
+
 def case_iterations(allocator, pattern, mark, source):
     def check(r):
         t, rep = usable(r.run(allocator, pattern, mark))
@@ -436,6 +451,7 @@ CASES = [
     ("expandable-oom-diagnosis", case_oom("expandable")),
     ("tensors-clean-auto-iterations", case_iterations("tensors", "clean", "none", "auto")),
     ("tensors-leak-totals", case_totals("tensors", "leak")),
+    ("tensors-no-deprecation-warning", case_no_deprecation_warning()),
     ("tensors-leak-module-iterations", case_iterations("tensors", "leak", "module", "marker")),
     ("tensors-leak-verdict", case_leak_verdict("tensors")),
     ("tensors-leak-python-line", case_python_line("tensors")),

@@ -132,8 +132,9 @@ pub struct RunArgs {
     pub iteration_range: Option<String>,
 
     /// PyTorch: make every tensor an allocation event by switching the caching allocator to
-    /// `backend:cudaMallocAsync` in PYTORCH_CUDA_ALLOC_CONF (merged with what is set there; a
-    /// different backend is replaced, with a note). Without it, PyTorch's events are its caching
+    /// `backend:cudaMallocAsync` in PYTORCH_ALLOC_CONF and PYTORCH_CUDA_ALLOC_CONF (both set,
+    /// to what either held merged with it, so that every PyTorch version reads it and 2.9 does not
+    /// warn; a different backend is replaced, with a note). Without it, PyTorch's events are its caching
     /// allocator's segments (cudaMalloc) or, with expandable_segments:True, VMM calls.
     #[arg(long)]
     pub torch_tensors: bool,

@@ -73,12 +73,19 @@ pub fn run(args: &RunArgs) -> Result<i32, Fail> {
         command.env(NVTX_INJECTION, path);
     }
     if args.torch_tensors {
-        let existing = std::env::var(TORCH_ALLOC_CONF).ok();
-        let (conf, replaced) = torch_tensor_conf(existing.as_deref());
+        let existing: Vec<String> = TORCH_ALLOC_CONFS
+            .iter()
+            .filter_map(|v| std::env::var(v).ok())
+            .collect();
+        let (conf, replaced) = torch_tensor_conf(&existing);
         if let Some(old) = replaced {
-            eprintln!("gpuleak: note: --torch-tensors replaces {old} in {TORCH_ALLOC_CONF}");
+            eprintln!("gpuleak: note: --torch-tensors replaces {old} in the allocator settings");
         }
-        command.env(TORCH_ALLOC_CONF, conf);
+        // Both names, the same text: PyTorch before 2.9 reads only the CUDA one; 2.9 reads the
+        // backend from it too, and warns that it is deprecated only when the new one is unset.
+        for name in TORCH_ALLOC_CONFS {
+            command.env(name, &conf);
+        }
     }
     let log = if tui {
         let log = log_path(&output_abs, std::process::id());
@@ -298,24 +305,31 @@ pub fn find_hook(
     Ok(path)
 }
 
-pub const TORCH_ALLOC_CONF: &str = "PYTORCH_CUDA_ALLOC_CONF";
+/// Where PyTorch reads its allocator's settings: the name of 2.9 and later, then the older one
+/// (2.9 still reads the backend from it).
+pub const TORCH_ALLOC_CONFS: [&str; 2] = ["PYTORCH_ALLOC_CONF", "PYTORCH_CUDA_ALLOC_CONF"];
 
-/// PYTORCH_CUDA_ALLOC_CONF with `backend:cudaMallocAsync`: the user's other options kept, their
-/// own backend option (if any, and different) returned so it can be reported.
-pub fn torch_tensor_conf(existing: Option<&str>) -> (String, Option<String>) {
+/// The allocator settings with `backend:cudaMallocAsync`: the user's other options from every
+/// variable they set kept (once each, the first setting of an option winning), their own backend
+/// option (if any, and different) returned so it can be reported.
+pub fn torch_tensor_conf(existing: &[String]) -> (String, Option<String>) {
     const WANTED: &str = "backend:cudaMallocAsync";
     let mut replaced = None;
     let mut parts = vec![WANTED.to_string()];
+    let key = |opt: &str| opt.split(':').next().unwrap_or("").trim().to_string();
     for opt in existing
-        .unwrap_or("")
-        .split(',')
+        .iter()
+        .flat_map(|v| v.split(','))
         .map(str::trim)
         .filter(|o| !o.is_empty())
     {
-        if opt.split(':').next().map(str::trim) == Some("backend") {
-            if opt.replace(' ', "") != WANTED {
+        if key(opt) == "backend" {
+            if opt.replace(' ', "") != WANTED && replaced.is_none() {
                 replaced = Some(opt.to_string());
             }
+            continue;
+        }
+        if parts.iter().any(|p| key(p) == key(opt)) {
             continue;
         }
         parts.push(opt.to_string());
@@ -640,21 +654,29 @@ mod tests {
 
     #[test]
     fn torch_tensors_sets_the_async_backend_and_keeps_the_users_other_options() {
+        let conf =
+            |v: &[&str]| torch_tensor_conf(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(conf(&[]), ("backend:cudaMallocAsync".to_string(), None));
+        // Set in both variables (PyTorch 2.9's name first): each option once.
         assert_eq!(
-            torch_tensor_conf(None),
-            ("backend:cudaMallocAsync".to_string(), None)
+            conf(&[
+                "expandable_segments:True",
+                "expandable_segments:False,max_split_size_mb:64"
+            ]),
+            (
+                "backend:cudaMallocAsync,expandable_segments:True,max_split_size_mb:64".to_string(),
+                None
+            )
         );
         assert_eq!(
-            torch_tensor_conf(Some("max_split_size_mb:128, backend:native")),
+            conf(&["max_split_size_mb:128, backend:native"]),
             (
                 "backend:cudaMallocAsync,max_split_size_mb:128".to_string(),
                 Some("backend:native".to_string())
             )
         );
         assert_eq!(
-            torch_tensor_conf(Some(
-                "backend:cudaMallocAsync,garbage_collection_threshold:0.6"
-            )),
+            conf(&["backend:cudaMallocAsync,garbage_collection_threshold:0.6"]),
             (
                 "backend:cudaMallocAsync,garbage_collection_threshold:0.6".to_string(),
                 None
