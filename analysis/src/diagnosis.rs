@@ -36,6 +36,11 @@ pub enum Cause {
     GrowthUnattributed,
     /// Device memory grows in all, most of it at one site whose own series is no clear leak.
     GrowthAtSite,
+    /// Nothing grows at the level gpuleak sees, but a caching allocator sits between the program
+    /// and the driver: growth inside its unused part makes no allocation.
+    HiddenByCache,
+    /// Too few iterations to tell growth from warm-up.
+    TooFewIterations,
     /// Nothing grows; memory stays within what the device has.
     Healthy,
 }
@@ -208,18 +213,60 @@ pub fn diagnose(r: &Report) -> Vec<Diagnosis> {
         });
     }
     let judged = r.sites.iter().any(|s| s.verdict.is_some());
-    if out.is_empty() && judged {
-        out.push(Diagnosis {
-            cause: Cause::Healthy,
-            text: format!(
-                "No leak: no site's memory grows over the {} {per}s, and device memory peaked at \
-                 {}.",
-                r.iterations.count,
-                bytes(r.memory.device_plus_physical_peak_live_bytes),
-            ),
-        });
+    if out.is_empty() && (judged || !r.visibility.causes.is_empty()) {
+        out.push(no_growth(r, per));
     }
     out
+}
+
+/// A run in which nothing grows: healthy only when a leak would have shown.
+fn no_growth(r: &Report, per: &str) -> Diagnosis {
+    let v = &r.visibility;
+    let n = r.iterations.count;
+    let peak = bytes(r.memory.device_plus_physical_peak_live_bytes);
+    if let Some(more) = v.iterations_needed {
+        return Diagnosis {
+            cause: Cause::TooFewIterations,
+            text: format!(
+                "Only {n} {per}{}: too few to tell a leak from warm-up, so this run says \
+                 nothing about leaks yet. Judging needs {} {per}s or more ({more} more): run \
+                 more steps or images. Device memory peaked at {peak}.",
+                if n == 1 { "" } else { "s" },
+                crate::report::HEALTHY_MIN_ITERATIONS
+            ),
+        };
+    }
+    if let Some(cache) = v.cache {
+        let who = match cache {
+            "pytorch" => "PyTorch's caching allocator",
+            "cupy" => "CuPy's memory pool",
+            _ => {
+                "an allocator that keeps what the program frees (no memory went back to the \
+                  driver)"
+            }
+        };
+        let how = match &v.command {
+            Some(cmd) => format!("`{cmd}` records every tensor and shows it"),
+            None if cache == "cupy" => "gpuleak cannot see inside CuPy's pool".to_string(),
+            None => "only the allocator itself can show it".to_string(),
+        };
+        return Diagnosis {
+            cause: Cause::HiddenByCache,
+            text: format!(
+                "No growth in the memory {who} asks the driver for over the {n} {per}s (peak \
+                 {peak}), but that is not \"no leak\": it hands out blocks from memory it \
+                 already holds, so a leak smaller than its unused part makes no allocation \
+                 gpuleak can see. {how}."
+            ),
+        };
+    }
+    Diagnosis {
+        cause: Cause::Healthy,
+        text: format!(
+            "No leak: no site's memory grows over the {n} {per}s, and device memory peaked at \
+             {peak}."
+        ),
+    }
 }
 
 fn out_of_memory(r: &Report, o: &Oom, leaks: &[&Site], per: &str) -> Diagnosis {

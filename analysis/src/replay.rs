@@ -400,6 +400,8 @@ pub struct Replay {
     /// Device plus physical memory live, and its high-water mark.
     /// Device plus physical memory: what fills the GPU.
     gpu: Totals,
+    /// Successful stream-ordered allocations (cudaMallocAsync and its kin).
+    stream_ordered: u64,
     sites: HashMap<SiteKey, SiteStats>,
     ooms: Vec<OomEvent>,
     /// Indices into `ooms` of failures whose retry may still come.
@@ -679,6 +681,12 @@ impl Replay {
         if !self.unretried.is_empty() {
             self.match_retry(e);
         }
+        if matches!(
+            e.api,
+            Api::CudaMallocAsync | Api::CuMemAllocAsync | Api::CuMemAllocFromPoolAsync
+        ) {
+            self.stream_ordered += 1;
+        }
         let new = LiveAlloc {
             size: e.size,
             stack: e.stack,
@@ -905,6 +913,12 @@ impl Replay {
     /// the calls the hook sees.
     pub fn gpu_live_bytes(&self) -> u64 {
         self.gpu.live_bytes
+    }
+
+    /// Successful stream-ordered allocations (`cudaMallocAsync`, `cuMemAllocAsync`, from a
+    /// pool): PyTorch's cudaMallocAsync backend makes one per tensor.
+    pub fn stream_ordered_allocations(&self) -> u64 {
+        self.stream_ordered
     }
 
     /// Device and physical (VMM) memory as one class: every figure the headline lines give.

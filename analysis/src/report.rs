@@ -65,10 +65,40 @@ pub struct Report {
     pub replaced_allocations: u64,
     /// Messages the hook left in the trace.
     pub notes: Vec<String>,
+    /// What the trace can and cannot show: a run with no growth is called healthy only when a
+    /// leak would have shown ([`Visibility`]).
+    pub visibility: Visibility,
     /// Why memory ran out, or would: the figures above read as sentences, most important first
     /// ([`crate::diagnosis`]).
     pub diagnosis: Vec<crate::diagnosis::Diagnosis>,
 }
+
+/// What one recorded allocation stands for, and what a run needs before "no leak" means
+/// anything.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Visibility {
+    /// "tensors": a caching allocator's every block is an event (PyTorch's cudaMallocAsync
+    /// backend, `gpuleak run --torch-tensors`); "segments": a caching allocator sits between the
+    /// program and the driver and only its segments are seen, so blocks it hands out again from
+    /// its cache are not; "allocations": the program's own calls, as made.
+    pub level: &'static str,
+    /// The caching allocator behind "segments": "pytorch" (libc10_cuda in the process), "cupy"
+    /// (its modules loaded), or "pool" (device memory was allocated and none was ever given
+    /// back to the driver: something keeps what the program frees); null otherwise.
+    pub cache: Option<&'static str>,
+    /// Why a run whose memory does not grow is not called healthy: "hidden_by_cache" (growth
+    /// smaller than the cache's unused part makes no allocation), "too_few_iterations"; empty
+    /// when a leak would have shown.
+    pub causes: Vec<&'static str>,
+    /// How many more iterations a verdict of "no leak" needs; null when there are enough.
+    pub iterations_needed: Option<u64>,
+    /// The command that records what this trace could not see; null when there is none.
+    pub command: Option<String>,
+}
+
+/// Fewer iterations than this and a run whose memory does not grow is not called healthy: after
+/// the warm-up and the teardown are left out, a verdict of "steady" rests on 4 points.
+pub const HEALTHY_MIN_ITERATIONS: u64 = 6;
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Process {
@@ -517,6 +547,7 @@ impl Report {
             unmatched_frees: replay.unmatched_frees(),
             replaced_allocations: replay.replaced_allocations(),
             notes: replay.notes().iter().cloned().chain(clock.notes).collect(),
+            visibility: visibility(replay, clock.count),
             diagnosis: Vec::new(),
         };
         report.diagnosis = crate::diagnosis::diagnose(&report);
@@ -751,6 +782,64 @@ impl Clock {
             }
         })
     }
+}
+
+/// What the trace can show ([`Visibility`]).
+fn visibility(replay: &Replay, iterations: u64) -> Visibility {
+    let loaded = |needle: &str| replay.modules().iter().any(|m| m.path.contains(needle));
+    let gpu = replay.gpu();
+    let (level, cache) = if loaded("libc10_cuda.so") {
+        if replay.stream_ordered_allocations() > 0 {
+            ("tensors", None)
+        } else {
+            ("segments", Some("pytorch"))
+        }
+    } else if loaded("/cupy/") || loaded("cupy_backends") {
+        ("segments", Some("cupy"))
+    } else if gpu.allocations >= 2 && gpu.frees == 0 && replay.pools().returned_frees == 0 {
+        ("segments", Some("pool"))
+    } else {
+        ("allocations", None)
+    };
+    let needed = HEALTHY_MIN_ITERATIONS.saturating_sub(iterations);
+    let mut causes = Vec::new();
+    if cache.is_some() {
+        causes.push("hidden_by_cache");
+    }
+    if needed > 0 && iterations > 0 {
+        causes.push("too_few_iterations");
+    }
+    let command = match cache {
+        Some("pytorch") => replay
+            .header()
+            .filter(|h| !h.argv.is_empty())
+            .map(|h| format!("gpuleak run --torch-tensors -- {}", shell_words(&h.argv))),
+        _ => None,
+    };
+    Visibility {
+        level,
+        cache,
+        causes,
+        iterations_needed: (needed > 0 && iterations > 0).then_some(needed),
+        command,
+    }
+}
+
+/// A command line as a shell reads it back: words with anything but safe characters quoted.
+fn shell_words(argv: &[String]) -> String {
+    argv.iter()
+        .map(|w| {
+            let safe = !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+            if safe {
+                w.clone()
+            } else {
+                format!("'{}'", w.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn api_name(api: Api) -> String {

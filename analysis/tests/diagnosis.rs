@@ -266,3 +266,70 @@ fn growth_in_all_that_one_site_explains_names_that_site() {
     );
     assert!(!text.contains("different places"), "{text}");
 }
+
+#[test]
+fn a_run_too_short_to_judge_says_how_many_more_iterations_it_needs() {
+    // Two steps of a 3 MiB leak: no verdict can be given, and "no leak" would be a guess.
+    let r = run(2, 3 * MIB, 0);
+    assert_eq!(causes(&r), [Cause::TooFewIterations]);
+    let text = &r.diagnosis[0].text;
+    assert!(text.contains("Only 2 iterations"), "{text}");
+    assert!(text.contains("(4 more)"), "{text}");
+    assert_eq!(r.visibility.iterations_needed, Some(4));
+    // Three steps of it: a leak or too few, never healthy.
+    let r = run(3, 3 * MIB, 0);
+    assert!(!causes(&r).contains(&Cause::Healthy), "{:?}", r.diagnosis);
+}
+
+#[test]
+fn no_growth_under_pytorchs_caching_allocator_is_not_called_healthy() {
+    // PyTorch's allocator in the process, its segments allocated once and kept: a leak inside
+    // them would make no allocation.
+    let mut t = Trace::hooked();
+    t.module("/venv/lib/python3.11/site-packages/torch/lib/libc10_cuda.so");
+    t.alloc(0x100, 20 * MIB, 1);
+    for _ in 0..30 {
+        t.marker();
+    }
+    t.trailer();
+    let r = t.report();
+    assert_eq!(causes(&r), [Cause::HiddenByCache]);
+    assert_eq!(r.visibility.level, "segments");
+    assert_eq!(r.visibility.cache, Some("pytorch"));
+    let cmd = r.visibility.command.as_deref().unwrap();
+    assert_eq!(cmd, "gpuleak run --torch-tensors -- sample --steps 50");
+    let text = &r.diagnosis[0].text;
+    assert!(text.contains(cmd), "{text}");
+    assert!(!text.starts_with("No leak"), "{text}");
+}
+
+#[test]
+fn pytorch_with_tensor_level_events_can_be_called_healthy() {
+    let mut t = Trace::hooked();
+    t.module("/venv/lib/python3.11/site-packages/torch/lib/libc10_cuda.so");
+    for step in 0..30 {
+        t.marker();
+        t.async_alloc(0x9000 + step, MIB, 0x77, 2 * MIB);
+        t.call(Api::CudaFreeAsync, 0x9000 + step, 0, 0, 3);
+    }
+    t.trailer();
+    let r = t.report();
+    assert_eq!(r.visibility.level, "tensors");
+    assert_eq!(causes(&r), [Cause::Healthy]);
+}
+
+#[test]
+fn memory_never_given_back_to_the_driver_is_a_pool_whose_inside_is_not_seen() {
+    // Segments allocated in the first steps and never freed, nothing growing after.
+    let mut t = Trace::new();
+    for step in 0..30u64 {
+        t.marker();
+        if step < 2 {
+            t.alloc(0x1000 + step, 20 * MIB, 1);
+        }
+    }
+    t.trailer();
+    let r = t.report();
+    assert_eq!(r.visibility.cache, Some("pool"));
+    assert_eq!(causes(&r), [Cause::HiddenByCache]);
+}

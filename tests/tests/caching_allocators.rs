@@ -231,3 +231,28 @@ fn sites_reached_through_one_helper_are_named_apart_in_report_and_diff() {
     let unique: HashSet<&&str> = named.iter().collect();
     assert_eq!(unique.len(), named.len(), "a label repeats:\n{text}");
 }
+
+#[test]
+fn a_leak_that_stays_inside_the_pool_is_not_reported_as_health() {
+    // 64 KiB a step for 40 steps: 2.5 MiB, which fits in the segments the pool already holds,
+    // so the driver sees no growth at all.
+    let (_, json) = caching(&["--leak", "65536"]);
+    assert!(leaks(&json).is_empty(), "nothing to see at the driver");
+    let v = &json["visibility"];
+    assert_eq!(v["level"], "segments", "{v:#}");
+    assert_eq!(v["cache"], "pool", "{v:#}");
+    assert_eq!(v["causes"][0], "hidden_by_cache", "{v:#}");
+    let d = &json["diagnosis"][0];
+    assert_eq!(d["cause"], "hidden_by_cache", "{:#}", json["diagnosis"]);
+    let text = d["text"].as_str().unwrap();
+    assert!(!text.contains("No leak"), "{text}");
+}
+
+#[test]
+fn a_run_of_two_iterations_says_how_many_more_it_needs() {
+    let (_, json) = caching(&["--steps", "2"]);
+    let d = &json["diagnosis"][0];
+    assert_eq!(d["cause"], "too_few_iterations", "{:#}", json["diagnosis"]);
+    assert!(d["text"].as_str().unwrap().contains("(4 more)"), "{d:#}");
+    assert_eq!(json["visibility"]["iterations_needed"], 4);
+}

@@ -99,6 +99,8 @@ class Runner:
         if key in self.runs:
             return self.runs[key]
         name = f"{allocator}-{pattern}-{mark}-{images}x{steps}-{capacity}"
+        if extra:
+            name += "-" + "-".join(str(e).lstrip("-") for e in extra)
         trace = os.path.join(self.args.work, name + ".trace")
         cmd = [self.args.gpuleak, "run", "--no-tui", "-o", trace, *ALLOCATORS[allocator][0], "--",
                self.args.python, self.sampler, "--pattern", pattern, "--mark", mark,
@@ -307,6 +309,28 @@ def case_freed_at_exit(allocator):
     return check
 
 
+def case_hidden_in_cache():
+    """A leak small enough to live inside the caching allocator's segments makes no cudaMalloc:
+    the default allocator's run must not be called healthy, and must give the command that
+    shows it, which then does."""
+    def check(r):
+        extra = ("--leak-bytes", str(32 * 1024))
+        t, rep = usable(r.run("native", "leak", extra=extra))
+        causes = [d["cause"] for d in rep["diagnosis"]]
+        expect("healthy" not in causes, f"a 32 KiB-per-step leak under the cache is called healthy: {first_diagnosis(rep)}")
+        v = rep["visibility"]
+        expect(v["cache"] == "pytorch" and "hidden_by_cache" in v["causes"], f"visibility {v}")
+        cmd = v.get("command") or ""
+        expect("--torch-tensors" in cmd and "sampler.py" in cmd, f"no command that shows it: {cmd!r}")
+        expect(rep["diagnosis"] and cmd in rep["diagnosis"][0]["text"], f"the diagnosis does not give the command: {first_diagnosis(rep)}")
+        t2, rep2 = usable(r.run("tensors", "leak", extra=extra))
+        s = leak_site(rep2)
+        expect(has_python_line(s, t2["leak_site"]), f"with --torch-tensors the leak is named {site_name(s)}")
+        expect(near(s["bytes_per_iteration"], t2["leak_bytes"], 0.10), f"{mib(s['bytes_per_iteration'])}/iteration, truth {mib(t2['leak_bytes'])}")
+        return f"not called healthy; {cmd.split(' -- ')[0]} shows {site_name(s)}"
+    return check
+
+
 def case_same_leak_everywhere():
     """The one leak has the same name under every allocator: the site a person looks for does
     not depend on how PyTorch got its memory."""
@@ -441,6 +465,7 @@ CASES = [
     ("native-sawtooth", case_cached("native", "sawtooth")),
     ("native-model-switch", case_cached("native", "model-switch")),
     ("native-oom-diagnosis", case_oom("native")),
+    ("native-leak-hidden-in-cache", case_hidden_in_cache()),
     ("expandable-clean", case_clean("expandable")),
     ("expandable-leak-totals", case_totals("expandable", "leak")),
     ("expandable-leak-verdict", case_leak_verdict("expandable")),

@@ -105,6 +105,21 @@ impl Trace {
         }
     }
 
+    /// A shared object loaded in the process (no stack points into it).
+    pub fn module(&mut self, path: &str) -> &mut Self {
+        self.enc.module(
+            &Module {
+                path: path.into(),
+                base: 0x7f00_0000_0000,
+                start: 0x7f00_0000_0000,
+                end: 0x7f00_0010_0000,
+                build_id: vec![],
+            },
+            &mut self.buf,
+        );
+        self
+    }
+
     /// Every event from here on carries the device's memory info, as the hook's sampling does.
     pub fn mem_info_always(mut self) -> Trace {
         self.mem_info_always = true;
