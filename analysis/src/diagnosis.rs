@@ -241,14 +241,14 @@ fn no_growth(r: &Report, per: &str) -> Diagnosis {
             "pytorch" => "PyTorch's caching allocator",
             "cupy" => "CuPy's memory pool",
             _ => {
-                "an allocator that keeps what the program frees (no memory went back to the \
-                  driver)"
+                "the program's allocator (it never gave memory back to the driver: a pool keeps \
+                 what is freed)"
             }
         };
         let how = match &v.command {
             Some(cmd) => format!("`{cmd}` records every tensor and shows it"),
-            None if cache == "cupy" => "gpuleak cannot see inside CuPy's pool".to_string(),
-            None => "only the allocator itself can show it".to_string(),
+            None if cache == "cupy" => "The blocks inside CuPy's pool are not seen".to_string(),
+            None => "Only the allocator itself can show what it hands out".to_string(),
         };
         return Diagnosis {
             cause: Cause::HiddenByCache,

@@ -115,6 +115,10 @@ pub struct Process {
     pub devices: Vec<String>,
     /// The one of them the process worked on (see [`Replay::device_name`]).
     pub device: Option<String>,
+    /// `RANK` as a launcher (torchrun, accelerate) set it; null when unset or not a number.
+    pub rank: Option<u32>,
+    /// `LOCAL_RANK`, likewise.
+    pub local_rank: Option<u32>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -491,6 +495,8 @@ impl Report {
                 stacks: h.stacks.clone(),
                 devices: h.devices.clone(),
                 device: replay.device_name().map(str::to_string),
+                rank: h.launch_var("RANK").and_then(|v| v.parse().ok()),
+                local_rank: h.launch_var("LOCAL_RANK").and_then(|v| v.parse().ok()),
             }),
             complete: replay.complete(),
             truncated_at: replay.truncated_at(),

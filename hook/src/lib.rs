@@ -17,6 +17,7 @@ mod pyread;
 mod python;
 mod real;
 mod record;
+mod sync;
 mod unwind;
 
 /// Runs when the library is unloaded at process exit, after the program's atexit handlers (and

@@ -33,7 +33,7 @@ use std::mem::MaybeUninit;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-use parking_lot::Mutex;
+use crate::sync::Mutex;
 
 use crate::config::MAX_STACK_DEPTH;
 use crate::record::FxHasher;

@@ -20,11 +20,11 @@ use std::time::{Duration, Instant};
 
 use gpuleak_trace::{Api, Encoder, Event, Header, Marker, MemInfo, Module, Trailer};
 use hashbrown::HashTable;
-use parking_lot::{Condvar, Mutex};
 
 use crate::config::MAX_STACK_DEPTH;
 use crate::config::{Config, Stacks};
 use crate::python::{self, PyFrames};
+use crate::sync::{Condvar, Mutex, MutexGuard};
 use crate::{guard, modules, unwind};
 
 /// The writer is woken early once this much is buffered.
@@ -232,7 +232,8 @@ pub fn event(c: Call) {
             return;
         }
     }
-    if !make_room(core, &mut st) {
+    let (mut st, room) = make_room(core, st);
+    if !room {
         st.dropped_pending += 1;
         return;
     }
@@ -269,7 +270,8 @@ pub fn launch(api: gpuleak_trace::LaunchApi, function: u64, stream: u64) {
     }
     // A stuck writer must not make the buffer grow without bound; a launch is only a hint for
     // finding iterations, so it is not counted as a dropped event.
-    if !make_room(core, &mut st) {
+    let (mut st, room) = make_room(core, st);
+    if !room {
         return;
     }
     let time_ns = now_ns();
@@ -302,7 +304,8 @@ pub fn range(mut r: gpuleak_trace::Range) {
             st.early_ranges.push(r);
         }
         Phase::Active | Phase::Finished => {
-            if !make_room(core, &mut st) {
+            let (mut st, room) = make_room(core, st);
+            if !room {
                 return;
             }
             flush_dropped(&mut st, r.time_ns);
@@ -342,7 +345,7 @@ fn flush_dropped(st: &mut State, time_ns: u64) {
     }
 }
 
-fn after_append(core: &'static Core, mut st: parking_lot::MutexGuard<'static, State>) {
+fn after_append(core: &'static Core, mut st: MutexGuard<'static, State>) {
     match st.phase {
         Phase::Finished => {
             // Exit handlers already ran: nobody else will write this event, so write it now,
@@ -362,24 +365,28 @@ fn after_append(core: &'static Core, mut st: parking_lot::MutexGuard<'static, St
 }
 
 /// Waits, boundedly, while the buffer is over its limit.
-fn make_room(core: &Core, st: &mut parking_lot::MutexGuard<'static, State>) -> bool {
+fn make_room<'a>(core: &Core, mut st: MutexGuard<'a, State>) -> (MutexGuard<'a, State>, bool) {
     if st.buf.len() < BUFFER_LIMIT || st.phase != Phase::Active {
-        return true;
+        return (st, true);
     }
     // Once a wait has timed out the writer is known to be stuck (a full disk, a stalled pipe):
     // drop at once until it catches up instead of making every event wait again.
     if st.overflowing {
-        return false;
+        return (st, false);
     }
     let deadline = Instant::now() + st.max_wait;
     while st.buf.len() >= BUFFER_LIMIT && st.phase == Phase::Active {
         core.wake.notify_one();
-        if core.space.wait_until(st, deadline).timed_out() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (g, timed_out) = core.space.wait_for(st, left);
+        st = g;
+        if timed_out || left.is_zero() {
             st.overflowing = st.buf.len() >= BUFFER_LIMIT;
-            return !st.overflowing;
+            let room = !st.overflowing;
+            return (st, room);
         }
     }
-    true
+    (st, true)
 }
 
 fn hash_frames(frames: &[u64]) -> u64 {
@@ -419,10 +426,10 @@ impl Hasher for FxHasher {
 /// hence the guard going in and out.
 fn intern(
     core: &'static Core,
-    mut st: parking_lot::MutexGuard<'static, State>,
+    mut st: MutexGuard<'static, State>,
     frames: &[u64],
     py: Option<&PyFrames>,
-) -> (parking_lot::MutexGuard<'static, State>, u32) {
+) -> (MutexGuard<'static, State>, u32) {
     // Uninitialised past what is written: zeroing 4 KiB would cost more than the rest of
     // interning.
     let mut key_buf = [MaybeUninit::<u64>::uninit(); 2 * MAX_STACK_DEPTH + 1];
@@ -691,6 +698,10 @@ fn header() -> Header {
         hook_version: env!("CARGO_PKG_VERSION").to_string(),
         stacks: stacks().0.name().to_string(),
         devices: crate::real::device_names(),
+        launch_env: gpuleak_trace::LAUNCH_VARIABLES
+            .iter()
+            .filter_map(|&k| Some((k.to_string(), std::env::var(k).ok()?)))
+            .collect(),
     }
 }
 
@@ -703,7 +714,7 @@ fn writer_main(core: &'static Core) {
                 return;
             }
             if st.buf.len() < WAKE_AT {
-                core.wake.wait_for(&mut st, FLUSH_EVERY);
+                st = core.wake.wait_for(st, FLUSH_EVERY).0;
             }
             st.writer_woken = false;
             if st.phase != Phase::Active {

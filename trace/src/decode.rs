@@ -434,6 +434,7 @@ fn parse_header(c: &mut Cursor<'_>) -> Result<Header, DecodeError> {
         hook_version: c.string("hook version")?,
         stacks: c.string("stacks mode")?,
         devices: Vec::new(),
+        launch_env: Vec::new(),
     };
     // Field 11 is optional: absent in headers written before it, and when the writer knew no
     // device.
@@ -442,6 +443,15 @@ fn parse_header(c: &mut Cursor<'_>) -> Result<Header, DecodeError> {
         h.devices.reserve(n);
         for _ in 0..n {
             h.devices.push(c.string("device name")?);
+        }
+    }
+    // Field 12, optional too.
+    if c.remaining() > 0 {
+        let n = c.count("launch variable count")?;
+        for _ in 0..n {
+            let k = c.string("launch variable")?;
+            let v = c.string("launch variable value")?;
+            h.launch_env.push((k, v));
         }
     }
     Ok(h)

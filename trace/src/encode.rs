@@ -56,10 +56,18 @@ impl Encoder {
             put_str(b, &header.stacks);
             // Appended (section 10): only when known, so that a header without it is the
             // version 1 header byte for byte.
-            if !header.devices.is_empty() {
+            if !header.devices.is_empty() || !header.launch_env.is_empty() {
                 put_varint(b, header.devices.len() as u64);
                 for d in &header.devices {
                     put_str(b, d);
+                }
+            }
+            // Field 12 (section 10): after field 11, written (with no devices) when needed.
+            if !header.launch_env.is_empty() {
+                put_varint(b, header.launch_env.len() as u64);
+                for (k, v) in &header.launch_env {
+                    put_str(b, k);
+                    put_str(b, v);
                 }
             }
         });

@@ -349,6 +349,24 @@ pub struct Header {
     /// applied), as the driver gave them when the trace began; empty when it could not say (no
     /// driver initialised yet) or in traces written before this field.
     pub devices: Vec<String>,
+    /// The variables a launcher (torchrun, accelerate, mpirun via these names) sets to place the
+    /// process in a job, as (name, value), in [`LAUNCH_VARIABLES`] order: those set only; empty
+    /// in traces written before this field.
+    pub launch_env: Vec<(String, String)>,
+}
+
+/// What the hook records of its environment: the variables that tell the workers of one job
+/// apart.
+pub const LAUNCH_VARIABLES: [&str; 4] = ["RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE"];
+
+impl Header {
+    /// The value of one of [`LAUNCH_VARIABLES`], when the process had it.
+    pub fn launch_var(&self, name: &str) -> Option<&str> {
+        self.launch_env
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// A loaded ELF object, so a reader can turn instruction pointers into symbols offline.

@@ -17,6 +17,7 @@ fn example() -> (Header, Vec<Record>) {
         hook_version: "0.1.0".into(),
         stacks: "native".into(),
         devices: Vec::new(),
+        launch_env: Vec::new(),
     };
     let alloc = Event {
         seq: 0,

@@ -168,11 +168,15 @@ pub struct RunArgs {
 /// is reported up to where it ends, with a warning.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// The trace file written by `gpuleak run`.
-    #[arg(value_name = "FILE")]
-    pub file: PathBuf,
+    /// The trace file written by `gpuleak run`. Its workers' traces beside it (`FILE.<pid>`,
+    /// written by the processes the program started) are read with it, as one run: a table of
+    /// processes first, leaking ones first, then each one's report. Several files name the
+    /// processes to read, and no others.
+    #[arg(value_name = "FILE", required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
 
-    /// `text` for people, `json` for tools (every site, stable field names).
+    /// `text` for people, `json` for tools (every site, stable field names). With several
+    /// processes the JSON is `{"schema": 1, "processes": [...]}`, each with its whole report.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
@@ -275,7 +279,7 @@ mod tests {
             Command::Report(r) => {
                 assert_eq!(r.format, Format::Text);
                 assert_eq!(r.top, 10);
-                assert_eq!(r.file, PathBuf::from("a.trace"));
+                assert_eq!(r.files, [PathBuf::from("a.trace")]);
             }
             other => panic!("expected report, got {other:?}"),
         }

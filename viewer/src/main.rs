@@ -3,6 +3,7 @@
 mod cli;
 mod demo;
 mod diff;
+mod processes;
 mod report;
 mod run;
 mod tui;

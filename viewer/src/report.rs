@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use gpuleak_analysis::units::{bytes, count, wrap};
-use gpuleak_analysis::{Replay, Report, ReportOptions, Symbolizer, function_name, tidy_frame};
+use gpuleak_analysis::{Replay, Report, ReportOptions, function_name, tidy_frame};
 use gpuleak_trace::{DecodeError, MemoryKind};
 
 use crate::cli::{FailOn, Format, ReportArgs};
@@ -16,43 +16,24 @@ const FRAMES_SHOWN: usize = 12;
 
 pub fn report(args: &ReportArgs) -> Result<i32, Fail> {
     let options = options(args.iteration_range.as_deref())?;
-    let replay = load(&args.file)?;
-    if let Some(offset) = replay.truncated_at() {
-        eprintln!(
-            "gpuleak: warning: {}: trace ends early at byte {offset} (process killed?); \
-             reporting what was recorded before it",
-            args.file.display()
-        );
-    }
-    let report = Report::build_with(&replay, &mut Symbolizer::new(), &options);
-    let out = match args.format {
-        Format::Json => report.to_json() + "\n",
-        Format::Text => render_text(&report, args.top),
+    let paths = crate::processes::traces_of(&args.files)?;
+    let procs = crate::processes::load_all(&paths, &options)?;
+    let out = match (args.format, &procs[..]) {
+        (Format::Json, [one]) => one.report.to_json() + "\n",
+        (Format::Text, [one]) => render_text(&one.report, args.top),
+        (Format::Json, all) => crate::processes::json(all) + "\n",
+        (Format::Text, all) => crate::processes::text(all, args.top),
     };
     emit(&out).map_err(|e| Fail::new(1, format!("cannot write the report: {e}")))?;
-    let leaks: Vec<&gpuleak_analysis::Site> = report
-        .sites
-        .iter()
-        .filter(|s| s.verdict.as_deref() == Some("leak"))
-        .collect();
+    let leaks = crate::processes::leak_lines(&procs);
     Ok(match args.fail_on {
         Some(FailOn::Leak) if !leaks.is_empty() => {
             // Said on stderr, so a CI log shows why the job failed whatever the format.
-            let named: Vec<String> = leaks
-                .iter()
-                .map(|s| {
-                    format!(
-                        "{} ({}/iteration)",
-                        s.label,
-                        crate::tui::state::signed_bytes(s.bytes_per_iteration.unwrap_or(0))
-                    )
-                })
-                .collect();
             eprintln!(
                 "gpuleak: --fail-on leak: {} {}: {}",
                 count(leaks.len() as u64, "site", "sites"),
                 if leaks.len() == 1 { "leaks" } else { "leak" },
-                named.join("; ")
+                leaks.join("; ")
             );
             1
         }

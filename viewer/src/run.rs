@@ -7,7 +7,9 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, mpsc};
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use gpuleak_analysis::units::{bytes, count};
@@ -174,10 +176,8 @@ fn live_view(
         let exit = exit.clone();
         std::thread::spawn(move || {
             let status = child.wait();
-            if let Ok(s) = &status
-                && let Ok(mut e) = exit.lock()
-            {
-                *e = Some(match (s.code(), s.signal()) {
+            if let Ok(s) = &status {
+                *exit.lock() = Some(match (s.code(), s.signal()) {
                     (Some(c), _) => Exit::Code(c),
                     (None, Some(sig)) => Exit::Signal(sig),
                     (None, None) => Exit::Code(1),
@@ -217,7 +217,7 @@ fn live_view(
         eprintln!("gpuleak: the live view failed ({e}); recording goes on");
     }
     let stopped = term::STOP.load(Ordering::SeqCst);
-    if app.detached && !stopped && exit.lock().is_ok_and(|e| e.is_none()) {
+    if app.detached && !stopped && exit.lock().is_none() {
         return Watched::Detached {
             log: log.unwrap_or_default(),
         };
@@ -594,11 +594,17 @@ fn summarize(
         );
         return;
     }
+    let mut leaking = Vec::new();
     if main_exists {
         eprintln!("gpuleak: {}", summary_line(&main, &display(&main)));
         // The answer to "why" comes with the run; the sites and stacks stay in the report.
-        if let Some(d) = first_diagnosis(&main, options) {
+        if let Some((d, leaks, writer)) = first_diagnosis(&main, options) {
             eprintln!("gpuleak: {d} (details: gpuleak report {})", display(&main));
+            if leaks {
+                // The process that wrote it: the program, or (a launcher that made no CUDA
+                // call) the first of its workers that did.
+                leaking.push(format!("pid {}", writer.unwrap_or(pid)));
+            }
         }
     }
     for (child, path) in &extra {
@@ -606,18 +612,56 @@ fn summarize(
             "gpuleak: child {child}: {}",
             summary_line(path, &display(path))
         );
+        // A worker that leaks gets its diagnosis too: in a launcher's run it is the answer.
+        if let Some((d, true, _)) = first_diagnosis(path, options) {
+            eprintln!(
+                "gpuleak: child {child}: {d} (details: gpuleak report {})",
+                display(path)
+            );
+            leaking.push(format!("child {child}"));
+        }
+    }
+    let processes = usize::from(main_exists) + extra.len();
+    if processes > 1 {
+        let which = if leaking.is_empty() {
+            "none leaks".to_string()
+        } else {
+            format!(
+                "{} {}",
+                leaking.join(", "),
+                if leaking.len() == 1 { "leaks" } else { "leak" }
+            )
+        };
+        eprintln!(
+            "gpuleak: {processes} processes recorded, {which}; `gpuleak report {}` reports them \
+             all",
+            display(&main)
+        );
     }
 }
 
-/// The report's first diagnosis of a trace, if it has one.
-fn first_diagnosis(path: &Path, options: &gpuleak_analysis::ReportOptions) -> Option<String> {
+/// The report's first diagnosis of a trace, if it has one, whether any site leaks, and the pid
+/// that wrote it.
+fn first_diagnosis(
+    path: &Path,
+    options: &gpuleak_analysis::ReportOptions,
+) -> Option<(String, bool, Option<u32>)> {
     let replay = load(path).ok()?;
     let report = gpuleak_analysis::Report::build_with(
         &replay,
         &mut gpuleak_analysis::Symbolizer::new(),
         options,
     );
-    report.diagnosis.into_iter().next().map(|d| d.text)
+    let leaks = report
+        .sites
+        .iter()
+        .any(|s| s.verdict.as_deref() == Some("leak"));
+    let writer = report.process.as_ref().map(|p| p.pid);
+    report
+        .diagnosis
+        .into_iter()
+        .next()
+        .map(|d| (d.text, leaks, writer))
 }
 
 fn summary_line(path: &Path, shown: &str) -> String {

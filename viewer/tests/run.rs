@@ -155,7 +155,7 @@ fn the_summary_counts_what_the_trace_holds_and_lists_child_traces() {
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let lines = ours(&o);
-    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert_eq!(lines.len(), 5, "{lines:#?}");
     assert_eq!(
         lines[0],
         "gpuleak: 6 allocations (9.00 MiB), peak 6.00 MiB live, 3 still live at exit (6.00 MiB), 1 failed; trace: old.trace"
@@ -172,6 +172,20 @@ fn the_summary_counts_what_the_trace_holds_and_lists_child_traces() {
     assert_eq!(
         lines[2],
         "gpuleak: child 777: 6 allocations (9.00 MiB), peak 6.00 MiB live, 3 still live at exit (6.00 MiB), 1 failed; trace: old.trace.777"
+    );
+    // The child leaks too (2 MiB a step): its diagnosis follows its line.
+    assert!(
+        lines[3].starts_with("gpuleak: child 777: Out of memory in ")
+            && lines[3].ends_with("(details: gpuleak report old.trace.777)"),
+        "{}",
+        lines[3]
+    );
+    // A run of several processes says which leak, and how to read them all.
+    assert!(
+        lines[4].starts_with("gpuleak: 2 processes recorded, pid ")
+            && lines[4].ends_with(", child 777 leak; `gpuleak report old.trace` reports them all"),
+        "{}",
+        lines[4]
     );
 }
 

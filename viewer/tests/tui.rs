@@ -801,7 +801,7 @@ fn a_main_trace_with_nothing_yet_gives_way_to_a_child_with_data() {
 
 #[test]
 fn the_status_tells_how_the_program_ended() {
-    let exit = Arc::new(Mutex::new(None));
+    let exit = Arc::new(parking_lot::Mutex::new(None));
     let started = Instant::now();
     let mut app =
         App::from_bytes(stepped_trace(5, MIB), ReportOptions::default()).with_run(RunInfo {
@@ -840,11 +840,11 @@ fn the_status_tells_how_the_program_ended() {
     q.apply(Action::Quit);
     assert!(q.quit && q.detached);
 
-    *exit.lock().unwrap() = Some(Exit::Signal(9));
+    *exit.lock() = Some(Exit::Signal(9));
     app.tick(started + Duration::from_secs(80));
     assert_eq!(app.summary.status, "killed by SIGKILL, OOM");
     assert!(app.status_line().contains("q quits"));
-    *exit.lock().unwrap() = Some(Exit::Code(0));
+    *exit.lock() = Some(Exit::Code(0));
     app.tick(started + Duration::from_secs(81));
     assert_eq!(app.summary.status, "exited 0, OOM");
     app.apply(Action::Quit);

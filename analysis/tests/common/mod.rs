@@ -66,6 +66,7 @@ impl Trace {
                 "NVIDIA H100 80GB HBM3".into(),
                 "NVIDIA A100-SXM4-40GB".into(),
             ],
+            launch_env: Vec::new(),
         };
         let mut t = Trace::start(&header, 10, 3, None);
         t.enc.module(

@@ -28,6 +28,10 @@ pub fn header() -> Header {
             "NVIDIA H100 80GB HBM3".into(),
             "NVIDIA H100 80GB HBM3".into(),
         ],
+        launch_env: vec![
+            ("RANK".into(), "3".into()),
+            ("LOCAL_RANK".into(), "1".into()),
+        ],
     }
 }
 
@@ -362,6 +366,7 @@ pub fn arb_header() -> impl Strategy<Value = Header> {
             arb_string(),
             arb_string(),
             prop::collection::vec(arb_string(), 0..3),
+            prop::collection::vec((arb_string(), arb_string()), 0..3),
         ),
     )
         .prop_map(
@@ -369,7 +374,7 @@ pub fn arb_header() -> impl Strategy<Value = Header> {
                 (pid, ppid, exe),
                 argv,
                 (hostname, start_unix_ns, start_mono_ns),
-                (hook_version, stacks, devices),
+                (hook_version, stacks, devices, launch_env),
             )| {
                 Header {
                     pid,
@@ -382,6 +387,7 @@ pub fn arb_header() -> impl Strategy<Value = Header> {
                     hook_version,
                     stacks,
                     devices,
+                    launch_env,
                 }
             },
         )

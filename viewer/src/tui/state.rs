@@ -9,7 +9,9 @@
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use crossterm::event::Event;
@@ -134,7 +136,7 @@ pub struct RunInfo {
 
 impl RunInfo {
     pub fn exit(&self) -> Option<Exit> {
-        self.exit.lock().ok().and_then(|e| *e)
+        *self.exit.lock()
     }
 }
 
