@@ -11,10 +11,15 @@ use serde_json::Value;
 /// `gpuleak run -- sh -c LAUNCHER`: workers of the `caching` program with RANK 0, 1, 2; rank 2
 /// keeps 2 MiB a step, the others nothing.
 fn launch(trace: &std::path::Path) -> gpuleak_tests::RunOutput {
+    launch_leaking(trace, 2 << 20)
+}
+
+/// As [`launch`], rank 2 keeping `leak` bytes a step.
+fn launch_leaking(trace: &std::path::Path, leak: u64) -> gpuleak_tests::RunOutput {
     let worker = gpuleak_tests::program("caching");
     let script = format!(
         "for r in 0 1 2; do \
-           if [ $r = 2 ]; then leak=2097152; else leak=0; fi; \
+           if [ $r = 2 ]; then leak={leak}; else leak=0; fi; \
            RANK=$r LOCAL_RANK=$r '{}' --steps 40 --leak $leak >/dev/null & \
          done; wait",
         worker.display()
@@ -92,6 +97,50 @@ fn the_leaking_worker_of_a_launcher_is_named_by_run_report_and_fail_on() {
         )) && why.contains("leak_latents (+2.00 MiB/iteration)"),
         "{why}"
     );
+}
+
+#[test]
+fn diff_pairs_the_workers_of_two_runs_by_rank() {
+    let dir = gpuleak_tests::TempDir::new("procs-diff");
+    let a = dir.path().join("a.trace");
+    let b = dir.path().join("b.trace");
+    launch_leaking(&a, 2 << 20);
+    launch_leaking(&b, 4 << 20);
+    let out = Command::new(gpuleak_tests::gpuleak_bin())
+        .args(["diff", "--format", "json"])
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pairs = json["processes"].as_array().expect("pairs of processes");
+    assert_eq!(pairs.len(), 3, "{json:#}");
+    for p in pairs {
+        assert!(p["rank"].is_u64() && p["rank"] == p["rank_b"], "{p:#}");
+    }
+    // Rank 2's leak doubled: +2 MiB/iteration more at leak_latents; nothing changed elsewhere.
+    let two = pairs.iter().find(|p| p["rank"] == 2).unwrap();
+    let site = two["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["label"].as_str().unwrap().contains("leak_latents"))
+        .unwrap_or_else(|| panic!("{two:#}"));
+    assert_eq!(site["bytes_per_iteration_change"], 2 << 20, "{site:#}");
+    for p in pairs.iter().filter(|p| p["rank"] != 2) {
+        let changed = p["sites"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["live_bytes_change"] != 0)
+            .count();
+        assert_eq!(changed, 0, "{p:#}");
+    }
 }
 
 #[test]

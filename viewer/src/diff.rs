@@ -9,8 +9,11 @@ use std::fmt::Write as _;
 use gpuleak_analysis::units::bytes;
 use gpuleak_analysis::{Report, Site, Symbolizer, kind_name};
 
+use std::path::Path;
+
 use crate::Fail;
 use crate::cli::{DiffArgs, Format};
+use crate::processes;
 use crate::report::{emit, load, options};
 
 /// One site in either trace.
@@ -43,16 +46,116 @@ impl Row<'_> {
 
 pub fn diff(args: &DiffArgs) -> Result<i32, Fail> {
     let options = options(args.iteration_range.as_deref())?;
-    let mut symbols = Symbolizer::new();
-    let a = Report::build_with(&load(&args.a)?, &mut symbols, &options);
-    let b = Report::build_with(&load(&args.b)?, &mut symbols, &options);
-    let rows = rows(&a, &b);
+    let a = processes::traces_of(std::slice::from_ref(&args.a))?;
+    let b = processes::traces_of(std::slice::from_ref(&args.b))?;
+    if a.len() == 1 && b.len() == 1 {
+        let mut symbols = Symbolizer::new();
+        let a = Report::build_with(&load(&a[0])?, &mut symbols, &options);
+        let b = Report::build_with(&load(&b[0])?, &mut symbols, &options);
+        let rows = rows(&a, &b);
+        let out = match args.format {
+            Format::Json => {
+                serde_json::to_string_pretty(&json_value(&rows)).unwrap_or_default() + "\n"
+            }
+            Format::Text => text(&rows, &args.a, &args.b),
+        };
+        emit(&out).map_err(|e| Fail::new(1, format!("cannot write the diff: {e}")))?;
+        return Ok(0);
+    }
+    // Runs of several processes: each worker against its counterpart.
+    let a = processes::load_all(&a, &options)?;
+    let b = processes::load_all(&b, &options)?;
+    let pairs = pair(&a, &b);
+    let mut text_out = String::new();
+    let mut json_out = Vec::new();
+    for (pa, pb) in &pairs {
+        let name = |p: Option<&processes::Proc>| p.map_or("(none)".to_string(), |p| p.name());
+        match (pa, pb) {
+            (Some(pa), Some(pb)) => {
+                let rows = rows(&pa.report, &pb.report);
+                let _ = writeln!(
+                    text_out,
+                    "== {} against {} ==",
+                    name(Some(pb)),
+                    name(Some(pa))
+                );
+                text_out.push_str(&text(&rows, &pa.path, &pb.path));
+                json_out.push(serde_json::json!({
+                    "a": pa.path.display().to_string(),
+                    "b": pb.path.display().to_string(),
+                    "rank": pa.report.process.as_ref().and_then(|h| h.rank),
+                    "rank_b": pb.report.process.as_ref().and_then(|h| h.rank),
+                    "sites": json_value(&rows)["sites"],
+                }));
+            }
+            (only_a, only_b) => {
+                let (side, p) = match (only_a, only_b) {
+                    (Some(p), None) => ("A", p),
+                    (None, Some(p)) => ("B", p),
+                    _ => continue,
+                };
+                let _ = writeln!(
+                    text_out,
+                    "== {} ({}) is only in {side} ==",
+                    p.name(),
+                    p.path.display()
+                );
+                json_out.push(serde_json::json!({
+                    "a": only_a.map(|p| p.path.display().to_string()),
+                    "b": only_b.map(|p| p.path.display().to_string()),
+                    "rank": p.report.process.as_ref().and_then(|h| h.rank),
+                    "sites": [],
+                }));
+            }
+        }
+    }
     let out = match args.format {
-        Format::Json => json(&rows) + "\n",
-        Format::Text => text(&rows, args),
+        Format::Json => {
+            serde_json::to_string_pretty(&serde_json::json!({ "schema": 1, "processes": json_out }))
+                .unwrap_or_default()
+                + "\n"
+        }
+        Format::Text => text_out,
     };
     emit(&out).map_err(|e| Fail::new(1, format!("cannot write the diff: {e}")))?;
     Ok(0)
+}
+
+/// Each process of A with its counterpart in B: the same rank when both runs have ranks, else
+/// the same command line, else the same place in the list; the rest alone.
+fn pair<'a>(
+    a: &'a [processes::Proc],
+    b: &'a [processes::Proc],
+) -> Vec<(Option<&'a processes::Proc>, Option<&'a processes::Proc>)> {
+    let rank = |p: &processes::Proc| p.report.process.as_ref().and_then(|h| h.rank);
+    let argv = |p: &processes::Proc| p.report.process.as_ref().map(|h| h.argv.clone());
+    let mut taken = vec![false; b.len()];
+    let mut out = Vec::new();
+    for (i, pa) in a.iter().enumerate() {
+        let found = b
+            .iter()
+            .enumerate()
+            .position(|(j, pb)| !taken[j] && rank(pa).is_some() && rank(pa) == rank(pb))
+            .or_else(|| {
+                b.iter()
+                    .enumerate()
+                    .position(|(j, pb)| !taken[j] && rank(pa).is_none() && argv(pa) == argv(pb))
+            })
+            .or_else(|| (i < b.len() && !taken[i] && rank(pa).is_none()).then_some(i));
+        match found {
+            Some(j) => {
+                taken[j] = true;
+                out.push((Some(pa), Some(&b[j])));
+            }
+            None => out.push((Some(pa), None)),
+        }
+    }
+    for (j, pb) in b.iter().enumerate() {
+        if !taken[j] {
+            out.push((None, Some(pb)));
+        }
+    }
+    out
 }
 
 fn rows<'a>(a: &'a Report, b: &'a Report) -> Vec<Row<'a>> {
@@ -110,13 +213,13 @@ fn signed(n: i128) -> String {
     )
 }
 
-fn text(rows: &[Row], args: &DiffArgs) -> String {
+fn text(rows: &[Row], a: &Path, b: &Path) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
         "Sites of {} against {}, largest change in live memory first:",
-        args.b.display(),
-        args.a.display()
+        b.display(),
+        a.display()
     );
     let changed: Vec<&Row> = rows
         .iter()
@@ -147,7 +250,7 @@ fn text(rows: &[Row], args: &DiffArgs) -> String {
     s
 }
 
-fn json(rows: &[Row]) -> String {
+fn json_value(rows: &[Row]) -> serde_json::Value {
     let sites: Vec<serde_json::Value> = rows
         .iter()
         .map(|r| {
@@ -168,6 +271,5 @@ fn json(rows: &[Row]) -> String {
             })
         })
         .collect();
-    serde_json::to_string_pretty(&serde_json::json!({ "schema": 1, "sites": sites }))
-        .unwrap_or_default()
+    serde_json::json!({ "schema": 1, "sites": sites })
 }
