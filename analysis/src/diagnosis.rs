@@ -118,7 +118,7 @@ pub fn diagnose(r: &Report) -> Vec<Diagnosis> {
             "{opening} {} {} memory every {per}: {}",
             count_sites(leaks.len()),
             if leaks.len() == 1 { "keeps" } else { "keep" },
-            leak_phrase(first, per, r.complete)
+            leak_phrase(r, first, per)
         );
         if let Some(n) = first.full_at_iteration {
             text.push_str(&format!("; at this rate the device is full at {per} ~{n}"));
@@ -307,7 +307,7 @@ fn out_of_memory(r: &Report, o: &Oom, leaks: &[&Site], per: &str) -> Diagnosis {
             text: format!(
                 "Out of memory {when} because of a leak: {}. The leaking {} held {} ({:.0}%) of \
                  the {} live when {failed}.",
-                leak_phrase(first, per, r.complete),
+                leak_phrase(r, first, per),
                 if leaks.len() == 1 { "site" } else { "sites" },
                 bytes(leaked),
                 share * 100.0,
@@ -405,14 +405,19 @@ fn out_of_memory(r: &Report, o: &Oom, leaks: &[&Site], per: &str) -> Diagnosis {
 
 /// "denoise_step (sampler.c:154) grows +3.00 MiB/iteration (438 MiB live at the end)"; "live
 /// now" while the trace is still being written.
-fn leak_phrase(s: &Site, per: &str, complete: bool) -> String {
+/// With several GPUs, which one it fills: "... grows +1.00 GiB/iteration on GPU 1 (...)".
+fn leak_phrase(r: &Report, s: &Site, per: &str) -> String {
     let growth = s.bytes_per_iteration.unwrap_or(0);
     let sign = if growth < 0 { "-" } else { "+" };
+    let on = match s.device {
+        Some(d) if r.devices.len() > 1 => format!(" on GPU {d}"),
+        _ => String::new(),
+    };
     format!(
-        "{} grows {sign}{}/{per} ({})",
+        "{} grows {sign}{}/{per}{on} ({})",
         s.label,
         bytes(growth.unsigned_abs()),
-        held(s, complete)
+        held(s, r.complete)
     )
 }
 

@@ -24,6 +24,8 @@ pub struct Named<'a> {
     pub frames: &'a [String],
     pub user_frame: usize,
     pub memory: MemoryKind,
+    /// The device ordinal, when known.
+    pub device: Option<i32>,
     pub stack_id: u32,
 }
 
@@ -40,6 +42,12 @@ struct Extra {
 const KIND: Extra = Extra {
     offset: 0,
     full: false,
+};
+
+/// The device, as an [`Extra`]: one line allocating on two GPUs is two sites.
+const DEVICE: Extra = Extra {
+    offset: 0,
+    full: true,
 };
 
 /// Give up refining after this many rounds (each round adds one frame to every label of a group
@@ -138,6 +146,13 @@ fn telling_frame(sites: &[Named], extras: &[Vec<Extra>], group: &[usize]) -> Opt
     {
         return Some(KIND);
     }
+    if unused(&DEVICE)
+        && group
+            .iter()
+            .any(|&i| sites[i].device != sites[group[0]].device)
+    {
+        return Some(DEVICE);
+    }
     for full in [false, true] {
         // Inside the naming frame: the frame that splits the group the most, nearest first
         // among equals, so that a few frames name many paths.
@@ -208,6 +223,12 @@ fn render(site: &Named, extras: &[Extra]) -> String {
     if extras.contains(&KIND) {
         label.push_str(&format!(" [{}]", kind_name(site.memory)));
     }
+    if extras.contains(&DEVICE) {
+        match site.device {
+            Some(d) => label.push_str(&format!(" [GPU {d}]")),
+            None => label.push_str(" [no device]"),
+        }
+    }
     let mut inner: Vec<&Extra> = extras.iter().filter(|e| e.offset < 0).collect();
     inner.sort_by_key(|e| std::cmp::Reverse(e.offset));
     inner.dedup_by_key(|e| e.offset);
@@ -240,6 +261,7 @@ mod tests {
             frames,
             user_frame: 0,
             memory,
+            device: Some(0),
             stack_id,
         }
     }
@@ -298,12 +320,14 @@ mod tests {
                 frames: &a,
                 user_frame: 1,
                 memory: MemoryKind::Device,
+                device: Some(0),
                 stack_id: 1,
             },
             Named {
                 frames: &b,
                 user_frame: 1,
                 memory: MemoryKind::Device,
+                device: Some(0),
                 stack_id: 2,
             },
         ]);
@@ -338,6 +362,19 @@ mod tests {
         unique.sort();
         unique.dedup();
         assert_eq!(unique.len(), got.len());
+    }
+
+    #[test]
+    fn one_line_allocating_on_two_gpus_is_named_by_device() {
+        let f = frames(&["load (/m.py:3)"]);
+        let mut a = named(&f, MemoryKind::Device, 7);
+        let mut b = named(&f, MemoryKind::Device, 7);
+        a.device = Some(0);
+        b.device = Some(1);
+        assert_eq!(
+            labels(&[a, b]),
+            ["load (m.py:3) [GPU 0]", "load (m.py:3) [GPU 1]"]
+        );
     }
 
     #[test]

@@ -26,8 +26,8 @@ pub use replay::{
     holds_own_memory, is_out_of_memory, kind_name,
 };
 pub use report::{
-    ClassTotals, DeviceTotals, Iterations, KindTotals, MemorySummary, Oom, PinnedHostTotals, Pools,
-    Process, Report, ReportOptions, SCHEMA, Site,
+    ClassTotals, DeviceFigures, DeviceTotals, Iterations, KindTotals, MemorySummary, Oom,
+    PinnedHostTotals, Pools, Process, Report, ReportOptions, SCHEMA, Site,
 };
 pub use symbols::{
     Symbolizer, function_name, is_library_frame, short_frame, tidy_frame, user_frame,

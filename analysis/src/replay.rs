@@ -162,6 +162,8 @@ pub struct LiveAlloc {
     pub stack: u32,
     pub api: Api,
     pub seq: u64,
+    /// The device ordinal it was allocated on (`NO_DEVICE` for host memory or when unknown).
+    pub device: i32,
 }
 
 impl LiveAlloc {
@@ -208,11 +210,14 @@ impl Totals {
     }
 }
 
-/// Where allocations come from: a call stack and the kind of memory it asked for.
+/// Where allocations come from: a call stack, the kind of memory it asked for, and the device it
+/// asked on (one line allocating on two GPUs is two sites: each fills its own device).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SiteKey {
     pub stack: u32,
     pub kind: MemoryKind,
+    /// The device ordinal; `NO_DEVICE` (-1) for host memory or when the trace does not say.
+    pub device: i32,
 }
 
 /// What the trace says about memory pools. Pools keep what async frees return (PyTorch sets the
@@ -275,6 +280,8 @@ pub struct OomEvent {
     /// together), by site, largest first (at most [`OOM_SITES`]): what filled the device.
     pub live_by_site: Vec<(SiteKey, SiteStats)>,
     pub tid: u32,
+    /// The device the request was made on (`NO_DEVICE` when unknown).
+    pub device: i32,
     /// The same thread then made the same request, and it succeeded (within
     /// [`RETRY_WINDOW_EVENTS`]): the program freed memory and tried again, as PyTorch's caching
     /// allocator does (it empties its cache), so this failure was not fatal.
@@ -400,6 +407,10 @@ pub struct Replay {
     /// Device plus physical memory live, and its high-water mark.
     /// Device plus physical memory: what fills the GPU.
     gpu: Totals,
+    /// The same, per device ordinal.
+    gpu_by_device: BTreeMap<i32, Totals>,
+    /// The largest total each device's cuMemGetInfo reported, by ordinal.
+    device_totals: BTreeMap<i32, u64>,
     /// Successful stream-ordered allocations (cudaMallocAsync and its kin).
     stream_ordered: u64,
     sites: HashMap<SiteKey, SiteStats>,
@@ -597,6 +608,8 @@ impl Replay {
             self.device_total = Some(self.device_total.map_or(m.total, |t| t.max(m.total)));
             if e.device >= 0 {
                 self.mem_info_device = Some(e.device);
+                let t = self.device_totals.entry(e.device).or_insert(0);
+                *t = (*t).max(m.total);
             }
         }
         self.sample_pool(e);
@@ -608,13 +621,14 @@ impl Replay {
     }
 
     /// Sites of `class` holding memory now, largest first; for device or physical memory, sites
-    /// of both.
-    fn live_by_site(&self, class: MemoryClass) -> Vec<(SiteKey, SiteStats)> {
+    /// of both, on `device` when it is known.
+    fn live_by_site(&self, class: MemoryClass, device: i32) -> Vec<(SiteKey, SiteStats)> {
         let same = |other: MemoryClass| other == class || (on_gpu(class) && on_gpu(other));
+        let on_device = |k: &SiteKey| device < 0 || !on_gpu(class) || k.device == device;
         let mut v: Vec<(SiteKey, SiteStats)> = self
             .sites
             .iter()
-            .filter(|(k, s)| same(MemoryClass::of_kind(k.kind)) && s.live_bytes > 0)
+            .filter(|(k, s)| same(MemoryClass::of_kind(k.kind)) && on_device(k) && s.live_bytes > 0)
             .map(|(k, s)| (*k, *s))
             .collect();
         v.sort_by(|a, b| b.1.live_bytes.cmp(&a.1.live_bytes).then(a.0.cmp(&b.0)));
@@ -643,6 +657,7 @@ impl Replay {
         let key = SiteKey {
             stack: e.stack,
             kind,
+            device: e.device,
         };
         if !e.ok() {
             self.totals_mut(class).failed_allocations += 1;
@@ -661,16 +676,21 @@ impl Replay {
                     // Device and physical memory fill the same GPU: either's failure is judged
                     // against both.
                     live_bytes: if on_gpu(class) {
-                        self.gpu.live_bytes
+                        // The failing device's own memory: another GPU's does not fill it.
+                        match self.gpu_by_device.get(&e.device) {
+                            Some(t) if e.device >= 0 => t.live_bytes,
+                            _ => self.gpu.live_bytes,
+                        }
                     } else {
                         self.totals(class).live_bytes
                     },
+                    device: e.device,
                     mem_info: e.mem_info,
                     stack: e.stack,
                     markers_before: self.markers,
                     launches_before: self.launches,
                     ranges_before: self.ranges.iter().map(|r| r.count).collect(),
-                    live_by_site: self.live_by_site(class),
+                    live_by_site: self.live_by_site(class, e.device),
                     tid: e.tid,
                     retried: false,
                 });
@@ -692,6 +712,7 @@ impl Replay {
             stack: e.stack,
             api: e.api,
             seq: e.seq,
+            device: e.device,
         };
         let old = match kind {
             MemoryKind::Mapping => self.mappings.insert(e.address, new),
@@ -708,6 +729,10 @@ impl Replay {
         self.kinds.entry(kind).or_default().allocated(e.size);
         if on_gpu(class) {
             self.gpu.allocated(e.size);
+            self.gpu_by_device
+                .entry(e.device)
+                .or_default()
+                .allocated(e.size);
         }
         if on_gpu(class) {
             let (markers, windows, ranges) = (self.markers, self.windows, &self.ranges);
@@ -856,6 +881,9 @@ impl Replay {
             .released(old.size, counted_free);
         if on_gpu(class) {
             self.gpu.released(old.size, counted_free);
+            if let Some(t) = self.gpu_by_device.get_mut(&old.device) {
+                t.released(old.size, counted_free);
+            }
         }
         if matches!(freed_by, Some(Api::CudaFreeAsync | Api::CuMemFreeAsync)) {
             self.pools.returned_bytes = self.pools.returned_bytes.saturating_add(old.size);
@@ -864,6 +892,7 @@ impl Replay {
         let key = SiteKey {
             stack: old.stack,
             kind,
+            device: old.device,
         };
         if let Some(s) = self.sites.get_mut(&key) {
             s.live_bytes = s.live_bytes.saturating_sub(old.size);
@@ -919,6 +948,17 @@ impl Replay {
     /// pool): PyTorch's cudaMallocAsync backend makes one per tensor.
     pub fn stream_ordered_allocations(&self) -> u64 {
         self.stream_ordered
+    }
+
+    /// [`Replay::gpu`] per device ordinal (`NO_DEVICE` for events that did not say), in order.
+    pub fn gpu_by_device(&self) -> &BTreeMap<i32, Totals> {
+        &self.gpu_by_device
+    }
+
+    /// The total memory of one device, as the largest of its cuMemGetInfo reports; `None` when
+    /// none was recorded for it.
+    pub fn device_total_of(&self, device: i32) -> Option<u64> {
+        self.device_totals.get(&device).copied()
     }
 
     /// Device and physical (VMM) memory as one class: every figure the headline lines give.

@@ -68,9 +68,30 @@ pub struct Report {
     /// What the trace can and cannot show: a run with no growth is called healthy only when a
     /// leak would have shown ([`Visibility`]).
     pub visibility: Visibility,
+    /// Each device the process allocated on, by ordinal, with its own figures.
+    pub devices: Vec<DeviceFigures>,
     /// Why memory ran out, or would: the figures above read as sentences, most important first
     /// ([`crate::diagnosis`]).
     pub diagnosis: Vec<crate::diagnosis::Diagnosis>,
+}
+
+/// One device's share of the process: device and physical memory allocated on it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct DeviceFigures {
+    pub ordinal: i32,
+    /// As the header names it; null when the trace does not say.
+    pub name: Option<String>,
+    /// Its total memory, the largest its cuMemGetInfo reported; null when none was recorded.
+    pub total_bytes: Option<u64>,
+    pub allocations: u64,
+    pub live_bytes_at_end: u64,
+    pub peak_live_bytes: u64,
+    /// What it held when the last iteration began (in a trace that exited cleanly), else live
+    /// at the end: what "full at iteration" starts from.
+    pub held_at_last_iteration: u64,
+    /// Its memory over iterations, judged like a site's; null with fewer than 3 iterations.
+    pub verdict: Option<String>,
+    pub bytes_per_iteration: Option<i64>,
 }
 
 /// What one recorded allocation stands for, and what a run needs before "no leak" means
@@ -256,6 +277,9 @@ pub struct Site {
     /// "pinned_host", "physical", ...
     #[serde(serialize_with = "serialize_kind")]
     pub memory: MemoryKind,
+    /// The device ordinal the site allocated on; null for host memory or when the trace does
+    /// not say. One line allocating on two devices is two sites.
+    pub device: Option<i32>,
     pub stack_id: u32,
     pub allocations: u64,
     pub frees: u64,
@@ -313,8 +337,11 @@ pub struct Iterations {
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Oom {
     pub requested_bytes: u64,
-    /// Live bytes of the same memory as the request when it failed.
+    /// Live bytes of the same memory as the request when it failed (for device or physical
+    /// memory: both, on the failing device).
     pub live_bytes: u64,
+    /// The device the request was made on; null when the trace does not say.
+    pub device: Option<i32>,
     pub device_free_bytes: Option<u64>,
     pub device_total_bytes: Option<u64>,
     /// The iteration the failure happened in; null before the first marked iteration.
@@ -382,10 +409,35 @@ impl Report {
         // What the program held when its iterations ended: in a program that exited cleanly,
         // the start of the last iteration (its end takes in the teardown, which may free
         // everything); else what is live now.
-        let held_at_last = match device_series.len().checked_sub(2) {
-            Some(i) if replay.complete() => device_series[i].max(replay.gpu_live_bytes()),
-            _ => replay.gpu_live_bytes(),
+        let held_at_last = |series: &[u64], live_now: u64| match series.len().checked_sub(2) {
+            Some(i) if replay.complete() => series[i].max(live_now),
+            _ => live_now,
         };
+        // Per device: its own series, its own total. A single-device trace has one entry.
+        let per_device: Vec<DeviceFigures> = replay
+            .gpu_by_device()
+            .iter()
+            .filter(|(d, _)| **d >= 0)
+            .map(|(&d, t)| {
+                let series = live_per_iteration(replay, &clock, |k| k.device == d);
+                let judged = judge_whole(&series, replay.complete());
+                DeviceFigures {
+                    ordinal: d,
+                    name: replay
+                        .header()
+                        .and_then(|h| h.devices.get(d as usize))
+                        .cloned(),
+                    total_bytes: replay.device_total_of(d),
+                    allocations: t.allocations,
+                    live_bytes_at_end: t.live_bytes,
+                    peak_live_bytes: t.peak_live_bytes,
+                    held_at_last_iteration: held_at_last(&series, t.live_bytes),
+                    verdict: judged.map(|j| j.verdict.name().to_string()),
+                    bytes_per_iteration: judged.map(|j| j.bytes_per_iteration),
+                }
+            })
+            .collect();
+        let held_overall = held_at_last(&device_series, replay.gpu_live_bytes());
         let sites = ranked
             .into_iter()
             .map(|(k, s)| {
@@ -393,8 +445,13 @@ impl Report {
                 let full_at_iteration = judged
                     .filter(|j| j.verdict == Verdict::Leak && j.bytes_per_iteration > 0)
                     .and_then(|j| {
-                        let total = replay.device_total_bytes()?;
-                        let room = total.saturating_sub(held_at_last);
+                        // Against the site's own device: another GPU's memory does not fill it.
+                        let own = per_device.iter().find(|d| d.ordinal == k.device);
+                        let total = own
+                            .and_then(|d| d.total_bytes)
+                            .or(replay.device_total_bytes())?;
+                        let held = own.map_or(held_overall, |d| d.held_at_last_iteration);
+                        let room = total.saturating_sub(held);
                         let slope = j.bytes_per_iteration as u64;
                         Some(clock.count.saturating_sub(1) + room.div_ceil(slope))
                     });
@@ -404,6 +461,7 @@ impl Report {
                     user_frame: crate::symbols::user_frame(&frames),
                     frames,
                     memory: k.kind,
+                    device: (k.device >= 0).then_some(k.device),
                     stack_id: k.stack,
                     allocations: s.allocations,
                     frees: s.frees,
@@ -429,6 +487,7 @@ impl Report {
                     frames: &s.frames,
                     user_frame: s.user_frame,
                     memory: s.memory,
+                    device: s.device,
                     stack_id: s.stack_id,
                 })
                 .collect::<Vec<_>>(),
@@ -443,6 +502,7 @@ impl Report {
             .map(|o| Oom {
                 requested_bytes: o.requested_bytes,
                 live_bytes: o.live_bytes,
+                device: (o.device >= 0).then_some(o.device),
                 device_free_bytes: o.mem_info.map(|m| m.free),
                 device_total_bytes: o.mem_info.map(|m| m.total),
                 iteration: clock.iteration_of(o),
@@ -455,13 +515,18 @@ impl Report {
                         OomSite {
                             label: sites
                                 .iter()
-                                .find(|s| s.stack_id == k.stack && s.memory == k.kind)
+                                .find(|s| {
+                                    s.stack_id == k.stack
+                                        && s.memory == k.kind
+                                        && s.device == (k.device >= 0).then_some(k.device)
+                                })
                                 .map_or_else(
                                     || {
                                         crate::labels::labels(&[crate::labels::Named {
                                             frames: &frames,
                                             user_frame: crate::symbols::user_frame(&frames),
                                             memory: k.kind,
+                                            device: (k.device >= 0).then_some(k.device),
                                             stack_id: k.stack,
                                         }])
                                         .remove(0)
@@ -554,6 +619,7 @@ impl Report {
             replaced_allocations: replay.replaced_allocations(),
             notes: replay.notes().iter().cloned().chain(clock.notes).collect(),
             visibility: visibility(replay, clock.count),
+            devices: per_device,
             diagnosis: Vec::new(),
         };
         report.diagnosis = crate::diagnosis::diagnose(&report);
@@ -747,8 +813,13 @@ fn judge_whole(ends: &[u64], complete: bool) -> Option<growth::Judgement> {
 /// last entry is what is live now. Empty for a trace with no device allocations.
 pub fn device_live_per_iteration(replay: &Replay, options: &ReportOptions) -> Vec<u64> {
     let clock = Clock::of(replay, options.iteration_range.as_ref());
+    live_per_iteration(replay, &clock, |_| true)
+}
+
+/// [`device_live_per_iteration`] over the sites `keep` keeps.
+fn live_per_iteration(replay: &Replay, clock: &Clock, keep: impl Fn(&SiteKey) -> bool) -> Vec<u64> {
     let mut total: Vec<u64> = Vec::new();
-    for (key, stats) in replay.sites() {
+    for (key, stats) in replay.sites().iter().filter(|(k, _)| keep(k)) {
         let Some(ends) = clock.ends(replay, key, stats.live_bytes) else {
             continue;
         };

@@ -333,3 +333,48 @@ fn memory_never_given_back_to_the_driver_is_a_pool_whose_inside_is_not_seen() {
     assert_eq!(r.visibility.cache, Some("pool"));
     assert_eq!(causes(&r), [Cause::HiddenByCache]);
 }
+
+#[test]
+fn a_leak_on_the_second_gpu_is_projected_against_that_gpu() {
+    // 20 GiB of weights on GPU 0 (80 GiB); 1 GiB kept a step on GPU 1 (40 GiB), 30 steps.
+    let mut t = Trace::hooked().mem_info_always();
+    t.on_device(0).device_total(80 * GIB);
+    t.alloc(0x100, 20 * GIB, 1);
+    for step in 0..30u64 {
+        t.marker();
+        t.on_device(1).device_total(40 * GIB);
+        t.alloc(0x1000 + step, GIB, 2);
+        t.on_device(0).device_total(80 * GIB);
+        t.alloc(0x9000 + step, 64 * MIB, 3).free(0x9000 + step);
+    }
+    // And GPU 1 runs out: what held it is GPU 1's memory, not GPU 0's weights.
+    t.on_device(1).device_total(40 * GIB);
+    t.out_of_memory(12 * GIB, 10 * GIB, 40 * GIB, 2);
+    t.trailer();
+    let r = t.report();
+    let oom = &r.ooms[0];
+    assert_eq!(oom.device, Some(1));
+    assert_eq!(oom.live_bytes, 30 * GIB);
+    assert_eq!(oom.live_by_site.len(), 1, "{:?}", oom.live_by_site);
+    assert_eq!(causes(&r)[0], Cause::Leak, "{:?}", r.diagnosis);
+    assert!(
+        r.diagnosis[0].text.contains("+1.00 GiB/iteration on GPU 1"),
+        "{}",
+        r.diagnosis[0].text
+    );
+    let leak = r.sites.iter().find(|s| s.stack_id == 2).unwrap();
+    assert_eq!(leak.device, Some(1));
+    assert_eq!(leak.verdict.as_deref(), Some("leak"));
+    // GPU 1 holds 30 GiB of its 40 at the end: full 10 iterations on, at iteration 39. Against
+    // both devices' memory (50 GiB of 80) it would say 59.
+    assert_eq!(leak.full_at_iteration, Some(39));
+    assert_eq!(r.devices.len(), 2, "{:?}", r.devices);
+    let (g0, g1) = (&r.devices[0], &r.devices[1]);
+    assert_eq!((g0.ordinal, g1.ordinal), (0, 1));
+    assert_eq!(g0.name.as_deref(), Some("NVIDIA H100 80GB HBM3"));
+    assert_eq!(g1.total_bytes, Some(40 * GIB));
+    assert_eq!(g1.live_bytes_at_end, 30 * GIB);
+    assert_eq!(g1.verdict.as_deref(), Some("leak"));
+    assert_eq!(g0.verdict.as_deref(), Some("steady"));
+    assert_eq!(site(&r, 1).device, Some(0));
+}

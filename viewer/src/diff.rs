@@ -188,6 +188,7 @@ fn rows<'a>(a: &'a Report, b: &'a Report) -> Vec<Row<'a>> {
                     frames: r.frames,
                     user_frame: site.map_or(0, |s| s.user_frame),
                     memory: site.map_or(gpuleak_trace::MemoryKind::Device, |s| s.memory),
+                    device: site.and_then(|s| s.device),
                     stack_id: site.map_or(0, |s| s.stack_id),
                 }
             })

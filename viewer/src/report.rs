@@ -150,6 +150,7 @@ pub fn render_text(r: &Report, top: usize) -> String {
         t.live_allocations_at_end,
         bytes(t.live_bytes_at_end)
     );
+    devices(&mut s, r);
     memory_by_kind(&mut s, r);
     let p = &r.pinned_host;
     if p.allocations > 0 || p.failed_allocations > 0 {
@@ -306,6 +307,34 @@ pub fn render_text(r: &Report, top: usize) -> String {
         }
     }
     s
+}
+
+/// Each device's own figures, when the process used more than one: a leak on one GPU fills
+/// that GPU, whatever the others hold.
+fn devices(s: &mut String, r: &Report) {
+    if r.devices.len() < 2 {
+        return;
+    }
+    let _ = writeln!(s, "Devices:");
+    for d in &r.devices {
+        let name = d.name.as_deref().map_or(String::new(), |n| format!(" {n}"));
+        let of = d
+            .total_bytes
+            .map_or(String::new(), |t| format!(" of {}", bytes(t)));
+        let growth = match (&d.verdict, d.bytes_per_iteration) {
+            (Some(v), Some(b)) => {
+                format!("; {v}, {}/iteration", crate::tui::state::signed_bytes(b))
+            }
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            s,
+            "  GPU {}{name}: {} live at the end{of}, peak {}{growth}",
+            d.ordinal,
+            bytes(d.live_bytes_at_end),
+            bytes(d.peak_live_bytes)
+        );
+    }
 }
 
 /// Why memory ran out, or would, as paragraphs wrapped for a terminal.

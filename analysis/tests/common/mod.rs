@@ -28,6 +28,8 @@ pub struct Trace {
     mem_info_always: bool,
     /// The device ordinal events are made on.
     device: i32,
+    /// What cuMemGetInfo reports as the total of the current device.
+    total: u64,
 }
 
 impl Trace {
@@ -103,6 +105,7 @@ impl Trace {
             marker_label: marker_label.map(String::from),
             mem_info_always: false,
             device: 0,
+            total: 16 * GIB,
         }
     }
 
@@ -130,6 +133,12 @@ impl Trace {
     /// Events from here on are made on device `ordinal`.
     pub fn on_device(&mut self, ordinal: i32) -> &mut Self {
         self.device = ordinal;
+        self
+    }
+
+    /// Events from here on report `total` bytes as the device's memory.
+    pub fn device_total(&mut self, total: u64) -> &mut Self {
+        self.total = total;
         self
     }
 
@@ -172,7 +181,7 @@ impl Trace {
             stack,
             mem_info: (self.mem_info_always || result != 0).then_some(MemInfo {
                 free: 100 * MIB,
-                total: 16 * GIB,
+                total: self.total,
             }),
             // A trim's `aux`-like figure, the pool's reserved bytes, travels in `pool_reserved`.
             aux: if api == Api::CuMemPoolTrimTo { 0 } else { aux },

@@ -188,6 +188,16 @@ pub struct AllocRow {
     pub kind: MemoryKind,
     pub seq: u64,
     pub stack: u32,
+    pub device: i32,
+}
+
+/// The replay's key of a report's site.
+fn site_key(site: &Site) -> SiteKey {
+    SiteKey {
+        stack: site.stack_id,
+        kind: site.memory,
+        device: site.device.unwrap_or(gpuleak_trace::NO_DEVICE),
+    }
 }
 
 /// The live set of a replay, largest first (oldest first among equals).
@@ -201,6 +211,7 @@ pub fn alloc_rows(replay: &Replay) -> Vec<AllocRow> {
             kind: a.kind(),
             seq: a.seq,
             stack: a.stack,
+            device: a.device,
         })
         .chain(
             replay
@@ -213,6 +224,7 @@ pub fn alloc_rows(replay: &Replay) -> Vec<AllocRow> {
                     kind: a.kind(),
                     seq: a.seq,
                     stack: a.stack,
+                    device: a.device,
                 }),
         )
         .collect();
@@ -610,15 +622,7 @@ impl App {
             .sites
             .iter()
             .enumerate()
-            .map(|(i, s)| {
-                (
-                    SiteKey {
-                        stack: s.stack_id,
-                        kind: s.memory,
-                    },
-                    i,
-                )
-            })
+            .map(|(i, s)| (site_key(s), i))
             .collect();
         let mut findings: Vec<usize> = (0..self.sites.len())
             .filter(|&i| rank(self.sites[i].verdict.as_deref()).is_some())
@@ -913,10 +917,7 @@ impl App {
         let wanted: Option<HashSet<SiteKey>> = (!needle.is_empty()).then(|| {
             self.order
                 .iter()
-                .map(|&i| SiteKey {
-                    stack: self.sites[i].stack_id,
-                    kind: self.sites[i].memory,
-                })
+                .map(|&i| site_key(&self.sites[i]))
                 .collect()
         });
         self.alloc_order = (0..self.allocs.len())
@@ -926,6 +927,7 @@ impl App {
                     w.contains(&SiteKey {
                         stack: r.stack,
                         kind: r.kind,
+                        device: r.device,
                     })
                 })
             })
@@ -971,10 +973,7 @@ impl App {
             self.selected_series.clear();
             return;
         };
-        let key = SiteKey {
-            stack: site.stack_id,
-            kind: site.memory,
-        };
+        let key = site_key(site);
         let Some(proc) = self.procs.get(self.current) else {
             return;
         };
@@ -1006,6 +1005,7 @@ impl App {
         let key = SiteKey {
             stack: row.stack,
             kind: row.kind,
+            device: row.device,
         };
         self.site_index.get(&key).map(|&i| &self.sites[i])
     }
