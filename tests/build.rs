@@ -45,6 +45,7 @@ const PROGRAMS: &[Program] = &[
     c("vmm.c", Some("cuda")),
     c("pool.c", Some("cuda")),
     c("caching.c", Some("cuda")),
+    c("multi_gpu.c", Some("cudart")),
     c("graph_nodes.c", Some("cuda")),
     c("graph_steps.c", Some("cudart")),
     c("arrays.c", Some("cuda")),

@@ -121,7 +121,10 @@ pub fn diagnose(r: &Report) -> Vec<Diagnosis> {
             leak_phrase(r, first, per)
         );
         if let Some(n) = first.full_at_iteration {
-            text.push_str(&format!("; at this rate the device is full at {per} ~{n}"));
+            text.push_str(&format!(
+                "; at this rate {} is full at {per} ~{n}",
+                which_device(r, first)
+            ));
         }
         text.push('.');
         out.push(Diagnosis {
@@ -419,6 +422,14 @@ fn leak_phrase(r: &Report, s: &Site, per: &str) -> String {
         bytes(growth.unsigned_abs()),
         held(s, r.complete)
     )
+}
+
+/// "the device", or with several, the site's: "GPU 1".
+pub fn which_device(r: &Report, s: &Site) -> String {
+    match s.device {
+        Some(d) if r.devices.len() > 1 => format!("GPU {d}"),
+        _ => "the device".to_string(),
+    }
 }
 
 /// The three largest holders of an out-of-memory failure's live set.

@@ -227,15 +227,20 @@ fn alloc_event_aux(
     });
 }
 
-/// True once per process; a plain load first, so the hot path does no atomic write.
-fn first_device_allocation() -> bool {
+/// True once per device and process (ordinals 0 to 63; others never); a plain load first, so
+/// the hot path does no atomic write.
+fn first_device_allocation(device: i32) -> bool {
     use std::sync::atomic::Ordering::Relaxed;
-    !record::TOTAL_SEEN.load(Relaxed) && !record::TOTAL_SEEN.swap(true, Relaxed)
+    let Some(bit) = u32::try_from(device).ok().and_then(|d| 1u64.checked_shl(d)) else {
+        return false;
+    };
+    record::TOTAL_SEEN.load(Relaxed) & bit == 0
+        && record::TOTAL_SEEN.fetch_or(bit, Relaxed) & bit == 0
 }
 
 /// The device's free/total memory, asked for with an out-of-memory failure and with the
-/// process's first successful device allocation: the total lets a reader say when a leak will
-/// fill the device, long before it does.
+/// process's first successful allocation on each device: the total lets a reader say when a
+/// leak will fill that device, long before it does.
 fn mem_info_for(api: Api, r: c_uint, device: i32) -> Option<(u64, u64)> {
     use gpuleak_trace::MemoryKind;
     let on_device = match api.memory() {
@@ -243,7 +248,8 @@ fn mem_info_for(api: Api, r: c_uint, device: i32) -> Option<(u64, u64)> {
         MemoryKind::PinnedHost => false,
         _ => device != NO_DEVICE,
     };
-    let wanted = on_device && (r == ERROR_OUT_OF_MEMORY || (r == 0 && first_device_allocation()));
+    let wanted =
+        on_device && (r == ERROR_OUT_OF_MEMORY || (r == 0 && first_device_allocation(device)));
     wanted.then(crate::real::mem_info).flatten()
 }
 

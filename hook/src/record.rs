@@ -13,9 +13,7 @@ use std::ffi::{CString, c_int};
 use std::hash::{BuildHasher, Hasher};
 use std::mem::MaybeUninit;
 use std::sync::Once;
-use std::sync::atomic::{
-    AtomicBool, AtomicI32, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering,
-};
+use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use gpuleak_trace::{Api, Encoder, Event, Header, Marker, MemInfo, Module, Trailer};
@@ -128,9 +126,9 @@ impl Core {
     }
 }
 
-/// Whether this process already recorded the device's total memory (with its first device
-/// allocation).
-pub static TOTAL_SEEN: AtomicBool = AtomicBool::new(false);
+/// The devices (a bit per ordinal) whose total memory this process already recorded, with its
+/// first allocation on each.
+pub static TOTAL_SEEN: AtomicU64 = AtomicU64::new(0);
 
 /// Frames to capture per stack (GPULEAK_STACK_DEPTH).
 static STACK_DEPTH: AtomicUsize = AtomicUsize::new(crate::config::DEFAULT_STACK_DEPTH);
@@ -870,7 +868,7 @@ unsafe extern "C" fn after_fork_in_child() {
     guard::forget_tid();
     python::after_fork_in_child();
     LAST_LOADS.store(u64::MAX, Ordering::Relaxed);
-    TOTAL_SEEN.store(false, Ordering::Relaxed);
+    TOTAL_SEEN.store(0, Ordering::Relaxed);
     if CORE.load(Ordering::Acquire).is_null() {
         return;
     }

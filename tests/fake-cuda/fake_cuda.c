@@ -10,8 +10,16 @@
  * is the device pointer, so memcpy/memset work and the memory can be inspected.
  *
  * Environment (read once, when the library is loaded):
+ *   FAKE_CUDA_DEVICES   how many devices there are, 1 to 8. Default 1.
  *   FAKE_CUDA_CAPACITY  device memory capacity in bytes, with optional K/M/G/T suffix
  *                       (powers of 1024; "64M", "2G", "1.5G" is not accepted). Default 1G.
+ *                       A comma-separated list gives each device its own ("1G,256M"); the
+ *                       last one given holds for the devices after it.
+ *
+ * Each device has its own capacity and memory in use: allocations are charged to the device of
+ * the calling thread's current context and given back to it when freed. Pools, physical (VMM)
+ * memory, arrays and graph memory are charged to the current device too, and given back to the
+ * device current at their release (the tests that use them run on device 0).
  *   FAKE_CUDA_LOG=1     print every call to stderr.
  *
  * Interposition: every exported entry point is an alias of a static function fc_<name>. The
@@ -57,7 +65,16 @@
 /* ------------------------------------------------------------------------------------------ */
 /* Configuration and logging                                                                   */
 
-static size_t g_capacity = DEFAULT_CAPACITY;
+#define MAX_DEVICES 8
+static int g_ndevices = 1;
+static size_t g_capacities[MAX_DEVICES] = {DEFAULT_CAPACITY, DEFAULT_CAPACITY, DEFAULT_CAPACITY,
+                                           DEFAULT_CAPACITY, DEFAULT_CAPACITY, DEFAULT_CAPACITY,
+                                           DEFAULT_CAPACITY, DEFAULT_CAPACITY};
+static size_t g_used_of[MAX_DEVICES]; /* device bytes charged against each capacity */
+static int cur_dev(void);
+/* The current device's figures: every charge and check below is against them. */
+#define g_capacity (g_capacities[cur_dev()])
+#define g_used (g_used_of[cur_dev()])
 static int g_log;
 static atomic_int g_initialized;
 static atomic_ullong g_launches;
@@ -81,16 +98,36 @@ __attribute__((constructor)) static void fake_cuda_load(void)
 {
     const char *log = getenv("FAKE_CUDA_LOG");
     g_log = log != NULL && *log != '\0' && strcmp(log, "0") != 0;
+    const char *n = getenv("FAKE_CUDA_DEVICES");
+    if (n != NULL && *n != '\0') {
+        int v = atoi(n);
+        if (v >= 1 && v <= MAX_DEVICES)
+            g_ndevices = v;
+        else
+            fprintf(stderr, "fake-cuda: FAKE_CUDA_DEVICES=%s is not 1 to %d; using 1\n", n,
+                    MAX_DEVICES);
+    }
     const char *cap = getenv("FAKE_CUDA_CAPACITY");
     if (cap != NULL && *cap != '\0') {
-        size_t v;
-        if (fake_parse_size(cap, &v) && v > 0)
-            g_capacity = v;
-        else
-            fprintf(stderr, "fake-cuda: FAKE_CUDA_CAPACITY=%s is not a size; using 1G\n", cap);
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s", cap);
+        int d = 0;
+        size_t last = DEFAULT_CAPACITY;
+        for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok != NULL && d < MAX_DEVICES;
+             tok = strtok_r(NULL, ",", &save)) {
+            size_t v;
+            if (fake_parse_size(tok, &v) && v > 0)
+                last = v;
+            else
+                fprintf(stderr, "fake-cuda: FAKE_CUDA_CAPACITY=%s: %s is not a size; using 1G\n",
+                        cap, tok);
+            g_capacities[d++] = last;
+        }
+        for (; d < MAX_DEVICES; d++)
+            g_capacities[d] = last;
     }
     pthread_atfork(atfork_prepare, atfork_release, atfork_release);
-    LOG("loaded, capacity %zu bytes", g_capacity);
+    LOG("loaded, %d device(s), capacity of device 0 %zu bytes", g_ndevices, g_capacities[0]);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -104,6 +141,7 @@ struct entry {
     uintptr_t key; /* 0 = empty slot */
     size_t size;   /* requested bytes (cuMemGetAddressRange_v2 reports them) */
     size_t charged;
+    int dev; /* the device charged */
     int kind;
     struct CUmemPoolHandle_st *pool; /* stream-ordered allocations: the pool, else NULL */
 };
@@ -111,7 +149,7 @@ struct entry {
 static struct entry *g_table;
 static size_t g_slots; /* power of two */
 static size_t g_count;
-static size_t g_used; /* device bytes charged against g_capacity */
+/* g_used: the current device's bytes charged against its capacity (see cur_dev). */
 
 static size_t slot_of(uintptr_t key)
 {
@@ -199,13 +237,24 @@ struct CUstream_st {
     int priority;
 };
 
-static struct CUctx_st g_primary = {CTX_MAGIC, 0, 1, 1};
-static atomic_int g_primary_refs;
+static struct CUctx_st g_primaries[MAX_DEVICES] = {
+    {CTX_MAGIC, 0, 1, 1}, {CTX_MAGIC, 1, 1, 1}, {CTX_MAGIC, 2, 1, 1}, {CTX_MAGIC, 3, 1, 1},
+    {CTX_MAGIC, 4, 1, 1}, {CTX_MAGIC, 5, 1, 1}, {CTX_MAGIC, 6, 1, 1}, {CTX_MAGIC, 7, 1, 1},
+};
+static atomic_int g_primary_refs[MAX_DEVICES];
 static __thread CUcontext t_current;
+
+static int device_valid(CUdevice dev) { return dev >= 0 && dev < g_ndevices; }
 
 static int ctx_valid(CUcontext c)
 {
     return c != NULL && c->magic == CTX_MAGIC && c->alive;
+}
+
+/* The device of the calling thread's current context; device 0 without one. */
+static int cur_dev(void)
+{
+    return ctx_valid(t_current) ? t_current->device : 0;
 }
 
 static int stream_valid(CUstream s)
@@ -358,7 +407,7 @@ static CUresult do_alloc(void **out, size_t bytes, int kind, struct CUmemPoolHan
         LOG("%s(%zu) = 2 (used %zu of %zu)", api, bytes, used, g_capacity);
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
-    table_insert_raw((struct entry){(uintptr_t)p, bytes, charged, kind, pool});
+    table_insert_raw((struct entry){(uintptr_t)p, bytes, charged, cur_dev(), kind, pool});
     if (device && pool == NULL)
         g_used += charged;
     pthread_mutex_unlock(&g_lock);
@@ -381,7 +430,7 @@ static CUresult do_free(void *p, int host, const char *api)
     if (e->pool != NULL)
         pool_give_back_locked(e->pool, e->charged);
     else if (!host)
-        g_used -= e->charged;
+        g_used_of[e->dev] -= e->charged;
     table_remove(e);
     pthread_mutex_unlock(&g_lock);
     LOG("%s(%p) = 0", api, p);
@@ -428,9 +477,9 @@ static CUresult fc_cuDeviceGet(CUdevice *device, int ordinal)
     REQUIRE_INIT();
     if (device == NULL)
         return CUDA_ERROR_INVALID_VALUE;
-    if (ordinal != 0)
+    if (!device_valid(ordinal))
         return CUDA_ERROR_INVALID_DEVICE;
-    *device = 0;
+    *device = ordinal;
     return CUDA_SUCCESS;
 }
 FAKE_EXPORT(cuDeviceGet);
@@ -440,7 +489,7 @@ static CUresult fc_cuDeviceGetCount(int *count)
     REQUIRE_INIT();
     if (count == NULL)
         return CUDA_ERROR_INVALID_VALUE;
-    *count = 1;
+    *count = g_ndevices;
     return CUDA_SUCCESS;
 }
 FAKE_EXPORT(cuDeviceGetCount);
@@ -450,9 +499,12 @@ static CUresult fc_cuDeviceGetName(char *name, int len, CUdevice dev)
     REQUIRE_INIT();
     if (name == NULL || len <= 0)
         return CUDA_ERROR_INVALID_VALUE;
-    if (dev != 0)
+    if (!device_valid(dev))
         return CUDA_ERROR_INVALID_DEVICE;
-    snprintf(name, (size_t)len, "%s", "gpuleak fake GPU");
+    if (dev == 0)
+        snprintf(name, (size_t)len, "%s", "gpuleak fake GPU");
+    else
+        snprintf(name, (size_t)len, "gpuleak fake GPU %d", dev);
     return CUDA_SUCCESS;
 }
 FAKE_EXPORT(cuDeviceGetName);
@@ -462,9 +514,9 @@ static CUresult fc_cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev)
     REQUIRE_INIT();
     if (bytes == NULL)
         return CUDA_ERROR_INVALID_VALUE;
-    if (dev != 0)
+    if (!device_valid(dev))
         return CUDA_ERROR_INVALID_DEVICE;
-    *bytes = g_capacity;
+    *bytes = g_capacities[dev];
     return CUDA_SUCCESS;
 }
 FAKE_EXPORT(cuDeviceTotalMem_v2);
@@ -474,7 +526,7 @@ static CUresult fc_cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUde
     REQUIRE_INIT();
     if (pi == NULL || attrib <= 0 || attrib >= FAKE_CU_DEVICE_ATTRIBUTE_END)
         return CUDA_ERROR_INVALID_VALUE;
-    if (dev != 0)
+    if (!device_valid(dev))
         return CUDA_ERROR_INVALID_DEVICE;
     int v = 0; /* attributes not listed: 0 (feature absent) */
     switch (attrib) {
@@ -534,11 +586,11 @@ static CUresult fc_cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev)
     REQUIRE_INIT();
     if (pctx == NULL)
         return CUDA_ERROR_INVALID_VALUE;
-    if (dev != 0)
+    if (!device_valid(dev))
         return CUDA_ERROR_INVALID_DEVICE;
-    atomic_fetch_add(&g_primary_refs, 1);
-    *pctx = &g_primary;
-    LOG("cuDevicePrimaryCtxRetain(%d) = 0 -> %p", dev, (void *)&g_primary);
+    atomic_fetch_add(&g_primary_refs[dev], 1);
+    *pctx = &g_primaries[dev];
+    LOG("cuDevicePrimaryCtxRetain(%d) = 0 -> %p", dev, (void *)&g_primaries[dev]);
     return CUDA_SUCCESS;
 }
 FAKE_EXPORT(cuDevicePrimaryCtxRetain);
@@ -548,13 +600,13 @@ FAKE_EXPORT(cuDevicePrimaryCtxRetain);
 static CUresult fc_cuDevicePrimaryCtxRelease_v2(CUdevice dev)
 {
     REQUIRE_INIT();
-    if (dev != 0)
+    if (!device_valid(dev))
         return CUDA_ERROR_INVALID_DEVICE;
-    int prev = atomic_load(&g_primary_refs);
+    int prev = atomic_load(&g_primary_refs[dev]);
     do {
         if (prev <= 0)
             return CUDA_ERROR_INVALID_CONTEXT;
-    } while (!atomic_compare_exchange_weak(&g_primary_refs, &prev, prev - 1));
+    } while (!atomic_compare_exchange_weak(&g_primary_refs[dev], &prev, prev - 1));
     return CUDA_SUCCESS;
 }
 FAKE_EXPORT(cuDevicePrimaryCtxRelease_v2);
@@ -571,10 +623,10 @@ static CUresult fc_cuDevicePrimaryCtxGetState(CUdevice dev, unsigned int *flags,
     REQUIRE_INIT();
     if (flags == NULL || active == NULL)
         return CUDA_ERROR_INVALID_VALUE;
-    if (dev != 0)
+    if (!device_valid(dev))
         return CUDA_ERROR_INVALID_DEVICE;
     *flags = 0;
-    *active = atomic_load(&g_primary_refs) > 0;
+    *active = atomic_load(&g_primary_refs[dev]) > 0;
     return CUDA_SUCCESS;
 }
 FAKE_EXPORT(cuDevicePrimaryCtxGetState);
@@ -585,7 +637,7 @@ static CUresult fc_cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice 
     REQUIRE_INIT();
     if (pctx == NULL)
         return CUDA_ERROR_INVALID_VALUE;
-    if (dev != 0)
+    if (!device_valid(dev))
         return CUDA_ERROR_INVALID_DEVICE;
     CUcontext c = malloc(sizeof *c);
     if (c == NULL)
@@ -1118,7 +1170,7 @@ static CUresult fc_cuDeviceGetDefaultMemPool(CUmemoryPool *pool_out, CUdevice de
     REQUIRE_INIT();
     if (pool_out == NULL)
         return CUDA_ERROR_INVALID_VALUE;
-    if (dev != 0)
+    if (!device_valid(dev))
         return CUDA_ERROR_INVALID_DEVICE;
     *pool_out = &g_default_pool;
     return CUDA_SUCCESS;
@@ -1130,7 +1182,7 @@ static CUresult fc_cuDeviceGetMemPool(CUmemoryPool *pool, CUdevice dev)
     REQUIRE_INIT();
     if (pool == NULL)
         return CUDA_ERROR_INVALID_VALUE;
-    if (dev != 0)
+    if (!device_valid(dev))
         return CUDA_ERROR_INVALID_DEVICE;
     pthread_mutex_lock(&g_lock);
     *pool = g_current_pool;
@@ -1142,7 +1194,7 @@ FAKE_EXPORT(cuDeviceGetMemPool);
 static CUresult fc_cuDeviceSetMemPool(CUdevice dev, CUmemoryPool pool)
 {
     REQUIRE_INIT();
-    if (dev != 0)
+    if (!device_valid(dev))
         return CUDA_ERROR_INVALID_DEVICE;
     pthread_mutex_lock(&g_lock);
     int ok = pool_valid_locked(pool);
@@ -2258,7 +2310,7 @@ FAKE_EXPORT(cuGraphExecDestroy);
 static CUresult fc_cuDeviceGraphMemTrim(CUdevice device)
 {
     REQUIRE_CTX();
-    if (device != 0)
+    if (!device_valid(device))
         return CUDA_ERROR_INVALID_DEVICE;
     pthread_mutex_lock(&g_lock);
     g_used -= g_graph_pool;

@@ -449,7 +449,13 @@ cudaError_t cudaSetDevice(int device)
         return ret_drv(rc);
     if (device < 0 || device >= count)
         return ret(cudaErrorInvalidDevice);
-    return ret_drv(drv.ctxSetCurrent(g_primary));
+    /* The device's primary context, retained once per thread that picks it: the real runtime
+     * keeps one per device for the process. */
+    CUcontext ctx = NULL;
+    rc = drv.primaryCtxRetain(&ctx, device);
+    if (rc != CUDA_SUCCESS)
+        return ret_drv(rc);
+    return ret_drv(drv.ctxSetCurrent(ctx));
 }
 
 FORWARD(cudaDeviceSynchronize(void),

@@ -256,3 +256,57 @@ fn a_run_of_two_iterations_says_how_many_more_it_needs() {
     assert!(d["text"].as_str().unwrap().contains("(4 more)"), "{d:#}");
     assert_eq!(json["visibility"]["iterations_needed"], 4);
 }
+
+#[test]
+fn a_leak_on_the_second_gpu_is_judged_and_projected_on_that_gpu() {
+    // GPU 0: 1 GiB with 64 MiB of weights; GPU 1: 256 MiB, 2 MiB kept a step.
+    let out = Run::program("multi_gpu")
+        .env("FAKE_CUDA_DEVICES", "2")
+        .env("FAKE_CUDA_CAPACITY", "1G,256M")
+        .hook()
+        .run();
+    out.assert_success();
+    assert!(out.stdout.contains("summary 30 2"), "{out}");
+    let json = gpuleak_tests::report_json(out.trace());
+    let names = &json["process"]["devices"];
+    assert_eq!(names[1], "gpuleak fake GPU 1", "{names}");
+    let devices = json["devices"].as_array().expect("devices");
+    assert_eq!(devices.len(), 2, "{devices:#?}");
+    let (g0, g1) = (&devices[0], &devices[1]);
+    assert_eq!(g0["total_bytes"], 1u64 << 30);
+    assert_eq!(g1["total_bytes"], 256u64 << 20);
+    assert_eq!(g1["live_bytes_at_end"], 60u64 << 20);
+    assert_eq!(g1["verdict"], "leak", "{g1:#}");
+    assert_ne!(g0["verdict"], "leak", "{g0:#}");
+    let found = leaks(&json);
+    assert_eq!(found.len(), 1);
+    let s = found[0];
+    assert_eq!(s["device"], 1, "{s:#}");
+    assert!(label(s).contains("leak_on_second"), "{}", label(s));
+    // Full when GPU 1 is: what it holds at the end (60 MiB of 256) over 2 MiB a step.
+    let last = json["iterations"]["count"].as_u64().unwrap() - 1;
+    let room = (256u64 << 20) - g1["held_at_last_iteration"].as_u64().unwrap();
+    assert_eq!(
+        s["full_at_iteration"],
+        last + room.div_ceil(2 << 20),
+        "{s:#}"
+    );
+    let d = json["diagnosis"][0]["text"].as_str().unwrap();
+    assert!(
+        d.contains("on GPU 1") && d.contains("GPU 1 is full at iteration ~"),
+        "{d}"
+    );
+    let text = gpuleak(&["report"], out.trace());
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("  GPU 1 gpuleak fake GPU 1: 60.0 MiB live at the end of 256 MiB"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .next()
+            .unwrap_or_default()
+            .contains(", GPU 0 gpuleak fake GPU, GPU 1 gpuleak fake GPU 1: complete trace"),
+        "{text}"
+    );
+}

@@ -106,10 +106,22 @@ pub fn render_text(r: &Report, top: usize) -> String {
             } else {
                 "no clean exit recorded".to_string()
             };
-            let device = p
-                .device
-                .as_deref()
-                .map_or(String::new(), |d| format!(", {d}"));
+            // Every device with several; else the one it worked on.
+            let device = if r.devices.len() > 1 {
+                let list: Vec<String> = r
+                    .devices
+                    .iter()
+                    .map(|d| match &d.name {
+                        Some(n) => format!("GPU {} {n}", d.ordinal),
+                        None => format!("GPU {}", d.ordinal),
+                    })
+                    .collect();
+                format!(", {}", list.join(", "))
+            } else {
+                p.device
+                    .as_deref()
+                    .map_or(String::new(), |d| format!(", {d}"))
+            };
             let _ = writeln!(
                 s,
                 "{} (pid {}) on {}{device}: {state}",
@@ -388,7 +400,11 @@ fn findings(s: &mut String, r: &Report) {
             gpuleak_analysis::diagnosis::held(site, r.complete)
         );
         if let Some(n) = site.full_at_iteration {
-            let _ = write!(line, "; at this rate the device is full at {per} ~{n}");
+            let _ = write!(
+                line,
+                "; at this rate {} is full at {per} ~{n}",
+                gpuleak_analysis::diagnosis::which_device(r, site)
+            );
         }
         let _ = writeln!(s, "{line}");
     }
