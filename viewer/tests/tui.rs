@@ -17,7 +17,7 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{MIB, Steps, helper_trace, scratch, stepped_trace, unmarked_trace};
+use common::{MIB, Steps, helper_trace, scratch, stepped_trace, two_device_trace, unmarked_trace};
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use gpuleak_analysis::ReportOptions;
 use ratatui::Terminal;
@@ -254,6 +254,51 @@ fn sites_reached_through_one_helper_are_listed_by_their_callers() {
         .find(|s| s.verdict.as_deref() == Some("leak"))
         .unwrap();
     assert!(findings.contains(&leak.label), "{}\n{findings}", leak.label);
+}
+
+#[test]
+fn g_narrows_the_view_to_one_gpu_at_a_time() {
+    let mut app = App::from_bytes(two_device_trace(20), ReportOptions::default());
+    app.color = false;
+    let header = |app: &App| screen(app, 160, 30)[..2].join("\n");
+    // All devices: each with what it holds.
+    let all = header(&app);
+    assert!(
+        all.contains("GPU 0 512 MiB") && all.contains("GPU 1 40.0 MiB"),
+        "{all}"
+    );
+    assert!(all.contains("all 2 GPUs (g switches)"), "{all}");
+    assert_eq!(app.rows().count(), 3);
+
+    press(&mut app, KeyCode::Char('g'));
+    assert_eq!(app.device_filter, Some(0));
+    let zero = header(&app);
+    assert!(
+        zero.contains("GPU 0 of 2") && zero.contains("live 512 MiB"),
+        "{zero}"
+    );
+    assert!(
+        app.rows().all(|s| s.device == Some(0)),
+        "only GPU 0's sites"
+    );
+    assert!(app.findings().is_empty(), "GPU 0 has no leak");
+
+    press(&mut app, KeyCode::Char('g'));
+    assert_eq!(app.device_filter, Some(1));
+    let one = header(&app);
+    assert!(
+        one.contains("GPU 1 of 2") && one.contains("live 40.0 MiB"),
+        "{one}"
+    );
+    assert!(one.contains("+2.00 MiB/iter (leak)"), "{one}");
+    let findings = app.findings();
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].device, Some(1));
+
+    // And back to all.
+    press(&mut app, KeyCode::Char('g'));
+    assert_eq!(app.device_filter, None);
+    assert_eq!(app.rows().count(), 3);
 }
 
 #[test]

@@ -21,6 +21,8 @@ pub enum Action {
     Pause,
     NextProcess,
     PrevProcess,
+    /// The next device of the process (all of them, then each in turn).
+    NextDevice,
     CursorBack,
     CursorForward,
     ToggleHelp,
@@ -44,6 +46,10 @@ pub const KEYS: &[(&str, &str)] = &[
     ("s", "sort (sites: live, bytes/iter, allocations, verdict)"),
     ("p", "pause the display (the trace is still read)"),
     ("n / N", "next / previous process of the run"),
+    (
+        "g",
+        "next device (GPU) of the process: all, then each alone",
+    ),
     (
         "[ ] / Left Right",
         "time cursor: live set at an iteration's end",
@@ -96,6 +102,7 @@ fn key_action(key: &KeyEvent) -> Option<Action> {
         KeyCode::Char('p') => Action::Pause,
         KeyCode::Char('n') => Action::NextProcess,
         KeyCode::Char('N') => Action::PrevProcess,
+        KeyCode::Char('g') => Action::NextDevice,
         KeyCode::Char('[') | KeyCode::Left => Action::CursorBack,
         KeyCode::Char(']') | KeyCode::Right => Action::CursorForward,
         KeyCode::Char('?') => Action::ToggleHelp,

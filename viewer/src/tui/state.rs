@@ -264,6 +264,10 @@ pub struct App {
     pub ooms: Vec<(f64, f64)>,
     /// As the report ranks them (live memory first).
     pub sites: Vec<Site>,
+    /// The devices the process allocated on, with their own figures.
+    pub devices: Vec<gpuleak_analysis::DeviceFigures>,
+    /// The device the lists and the header are narrowed to (`g`); `None`: all.
+    pub device_filter: Option<i32>,
     /// The trace the sites come from ended cleanly: "live at the end" and "freed at exit" mean
     /// something (else "live now").
     pub sites_complete: bool,
@@ -339,6 +343,8 @@ impl App {
             ticks: Vec::new(),
             ooms: Vec::new(),
             sites: Vec::new(),
+            devices: Vec::new(),
+            device_filter: None,
             sites_complete: false,
             order: Vec::new(),
             selected: 0,
@@ -617,6 +623,21 @@ impl App {
             .get(self.selected)
             .map(|&i| self.sites[i].stack_id);
         self.sites_complete = report.complete;
+        self.devices = report.devices.clone();
+        if let Some(d) = self.device_filter
+            && !self.devices.iter().any(|f| f.ordinal == d)
+        {
+            self.device_filter = None;
+        }
+        let chosen = self.device_filter;
+        if let Some(f) = chosen.and_then(|d| self.devices.iter().find(|f| f.ordinal == d)) {
+            // The header follows the device chosen.
+            self.summary.live = f.live_bytes_at_end;
+            self.summary.peak = f.peak_live_bytes;
+            self.summary.device_total = f.total_bytes;
+            self.summary.device_name = f.name.clone();
+            self.summary.growth = f.verdict.clone().zip(f.bytes_per_iteration);
+        }
         self.sites = report.sites;
         self.site_index = self
             .sites
@@ -626,6 +647,7 @@ impl App {
             .collect();
         let mut findings: Vec<usize> = (0..self.sites.len())
             .filter(|&i| rank(self.sites[i].verdict.as_deref()).is_some())
+            .filter(|&i| chosen.is_none_or(|d| self.sites[i].device == Some(d)))
             .collect();
         let sites = &self.sites;
         findings.sort_by_key(|&i| {
@@ -809,9 +831,37 @@ impl App {
                     self.analyse();
                 }
             }
+            Action::NextDevice => {
+                let ordinals: Vec<i32> = self.devices.iter().map(|d| d.ordinal).collect();
+                if ordinals.len() > 1 {
+                    self.device_filter = match self.device_filter {
+                        None => ordinals.first().copied(),
+                        Some(d) => ordinals
+                            .iter()
+                            .position(|&o| o == d)
+                            .and_then(|i| ordinals.get(i + 1).copied()),
+                    };
+                    // Figures, findings and lists are made again for the device chosen.
+                    self.analysed = None;
+                    self.analyse();
+                }
+            }
             Action::CursorBack => self.move_cursor(-1),
             Action::CursorForward => self.move_cursor(1),
         }
+    }
+
+    /// Whether a site is on the device the view is narrowed to (always, with no device chosen).
+    fn on_device(&self, s: &Site) -> bool {
+        self.device_filter.is_none_or(|d| s.device == Some(d))
+    }
+
+    /// "GPU 1 of 2 (g switches)" when the process used several devices.
+    pub fn device_label(&self) -> Option<String> {
+        (self.devices.len() > 1).then(|| match self.device_filter {
+            None => format!("all {} GPUs (g switches)", self.devices.len()),
+            Some(d) => format!("GPU {d} of {} (g switches)", self.devices.len()),
+        })
     }
 
     fn move_by(&mut self, delta: isize) {
@@ -903,7 +953,9 @@ impl App {
     fn refilter(&mut self) {
         let needle = self.filter.to_lowercase();
         let matches = |s: &Site| {
-            needle.is_empty() || s.frames.iter().any(|f| f.to_lowercase().contains(&needle))
+            self.on_device(s)
+                && (needle.is_empty()
+                    || s.frames.iter().any(|f| f.to_lowercase().contains(&needle)))
         };
         let keep_site = self.order.get(self.selected).copied();
         self.order = (0..self.sites.len())
@@ -914,7 +966,8 @@ impl App {
             .unwrap_or(0);
         self.resort();
 
-        let wanted: Option<HashSet<SiteKey>> = (!needle.is_empty()).then(|| {
+        let narrowed = !needle.is_empty() || self.device_filter.is_some();
+        let wanted: Option<HashSet<SiteKey>> = narrowed.then(|| {
             self.order
                 .iter()
                 .map(|&i| site_key(&self.sites[i]))

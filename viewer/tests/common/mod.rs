@@ -42,6 +42,8 @@ struct Calls {
     time: u64,
     tick: u64,
     oom: MemInfo,
+    /// The device of the calls from here on.
+    device: i32,
 }
 
 impl Calls {
@@ -53,7 +55,7 @@ impl Calls {
                 time_ns: self.time,
                 tid: 1,
                 api,
-                device: 0,
+                device: self.device,
                 stream: 0,
                 address,
                 size,
@@ -133,6 +135,7 @@ pub fn leaky_trace(steps: u64, trailer: bool) -> Vec<u8> {
             free: 10 * MIB,
             total: 1 << 30,
         },
+        device: 0,
     };
     for step in 0..steps {
         c.call(Api::CudaMalloc, 0xa000 + step, MIB, 0, 1);
@@ -205,6 +208,7 @@ fn calls(header: &Header, stacks: &[Vec<u64>]) -> Calls {
             free: 0,
             total: 16 << 30,
         },
+        device: 0,
     }
 }
 
@@ -263,6 +267,35 @@ pub fn helper_trace(steps: u64) -> Vec<u8> {
         c.call(Api::CudaMalloc, 0xa000 + step, 64 * MIB, 0, 2);
         c.call(Api::CudaFree, 0xa000 + step, 0, 0, 2);
         c.call(Api::CudaMalloc, 0xb000 + step, 2 * MIB, 0, 1);
+    }
+    c.end()
+}
+
+/// [`helper_trace`]'s program on two devices: the weights (stack 3) and scratch (stack 2) on
+/// GPU 0, the 2 MiB kept a step (stack 1) on GPU 1.
+pub fn two_device_trace(steps: u64) -> Vec<u8> {
+    let header = Header {
+        pid: 80,
+        exe: "/usr/bin/sampler".into(),
+        hostname: "gpu-node".into(),
+        stacks: "native".into(),
+        devices: vec!["GPU zero".into(), "GPU one".into()],
+        ..Header::default()
+    };
+    let stacks = [
+        vec![0x4400, 0x5500],
+        vec![0x4400, 0x6600],
+        vec![0x4400, 0x7700],
+    ];
+    let mut c = calls(&header, &stacks);
+    c.call(Api::CudaMalloc, 0x100, 512 * MIB, 0, 3);
+    for step in 0..steps {
+        c.marker(step * 1_000_000);
+        c.call(Api::CudaMalloc, 0xa000 + step, 64 * MIB, 0, 2);
+        c.call(Api::CudaFree, 0xa000 + step, 0, 0, 2);
+        c.device = 1;
+        c.call(Api::CudaMalloc, 0xb000 + step, 2 * MIB, 0, 1);
+        c.device = 0;
     }
     c.end()
 }
@@ -363,6 +396,7 @@ pub fn many_sites_trace(sites: u32, live: u64) -> Vec<u8> {
         tick: 100,
         // Nothing fails.
         oom: MemInfo { free: 0, total: 0 },
+        device: 0,
     };
     let iterations = 10u64;
     let per = live.div_ceil(iterations);

@@ -160,6 +160,23 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
     let s = &app.summary;
     let pid = s.pid.map_or(String::new(), |p| format!("pid {p}   "));
     let device = match (&s.device_name, s.device_total) {
+        // Several devices and none chosen: each with what it holds of its total.
+        _ if app.devices.len() > 1 && app.device_filter.is_none() => {
+            let each: Vec<String> = app
+                .devices
+                .iter()
+                .map(|d| match d.total_bytes {
+                    Some(t) => format!(
+                        "GPU {} {}/{}",
+                        d.ordinal,
+                        bytes(d.live_bytes_at_end),
+                        bytes(t)
+                    ),
+                    None => format!("GPU {} {}", d.ordinal, bytes(d.live_bytes_at_end)),
+                })
+                .collect();
+            format!("{}   ", each.join(", "))
+        }
         (Some(name), Some(t)) => format!("{name} {}   ", bytes(t)),
         (Some(name), None) => format!("{name}   "),
         (None, Some(t)) => format!("device {}   ", bytes(t)),
@@ -179,6 +196,9 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
     ];
     if let Some(p) = app.process_label() {
         first.push(Span::raw(format!("{p} (n switches)   ")));
+    }
+    if let Some(d) = app.device_label() {
+        first.push(Span::raw(format!("{d}   ")));
     }
     first.push(Span::raw(short_command(&s.command)));
     let iter = if s.iteration_source.is_empty() {
