@@ -248,38 +248,23 @@ pub fn stepped_trace(steps: u64, leak_bytes: u64) -> Vec<u8> {
 /// places: stack 1 keeps 2 MiB a step (0x5500), stack 2 is scratch freed every step (0x6600),
 /// stack 3 weights loaded once (0x7700). Only the callers tell the sites apart.
 pub fn helper_trace(steps: u64) -> Vec<u8> {
-    let header = Header {
-        pid: 79,
-        exe: "/usr/bin/sampler".into(),
-        hostname: "gpu-node".into(),
-        stacks: "native".into(),
-        ..Header::default()
-    };
-    let stacks = [
-        vec![0x4400, 0x5500],
-        vec![0x4400, 0x6600],
-        vec![0x4400, 0x7700],
-    ];
-    let mut c = calls(&header, &stacks);
-    c.call(Api::CudaMalloc, 0x100, 512 * MIB, 0, 3);
-    for step in 0..steps {
-        c.marker(step * 1_000_000);
-        c.call(Api::CudaMalloc, 0xa000 + step, 64 * MIB, 0, 2);
-        c.call(Api::CudaFree, 0xa000 + step, 0, 0, 2);
-        c.call(Api::CudaMalloc, 0xb000 + step, 2 * MIB, 0, 1);
-    }
-    c.end()
+    helper_program(79, steps, 0, vec![])
 }
 
 /// [`helper_trace`]'s program on two devices: the weights (stack 3) and scratch (stack 2) on
 /// GPU 0, the 2 MiB kept a step (stack 1) on GPU 1.
 pub fn two_device_trace(steps: u64) -> Vec<u8> {
+    helper_program(80, steps, 1, vec!["GPU zero".into(), "GPU one".into()])
+}
+
+/// The helper-shaped program, keeping its 2 MiB a step on device `leak_on`.
+fn helper_program(pid: u32, steps: u64, leak_on: i32, devices: Vec<String>) -> Vec<u8> {
     let header = Header {
-        pid: 80,
+        pid,
         exe: "/usr/bin/sampler".into(),
         hostname: "gpu-node".into(),
         stacks: "native".into(),
-        devices: vec!["GPU zero".into(), "GPU one".into()],
+        devices,
         ..Header::default()
     };
     let stacks = [
@@ -293,7 +278,7 @@ pub fn two_device_trace(steps: u64) -> Vec<u8> {
         c.marker(step * 1_000_000);
         c.call(Api::CudaMalloc, 0xa000 + step, 64 * MIB, 0, 2);
         c.call(Api::CudaFree, 0xa000 + step, 0, 0, 2);
-        c.device = 1;
+        c.device = leak_on;
         c.call(Api::CudaMalloc, 0xb000 + step, 2 * MIB, 0, 1);
         c.device = 0;
     }
