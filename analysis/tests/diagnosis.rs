@@ -378,3 +378,22 @@ fn a_leak_on_the_second_gpu_is_projected_against_that_gpu() {
     assert_eq!(g0.verdict.as_deref(), Some("steady"));
     assert_eq!(site(&r, 1).device, Some(0));
 }
+
+#[test]
+fn no_growth_with_cupy_loaded_is_not_called_healthy() {
+    let mut t = Trace::hooked();
+    t.module("/venv/lib/python3.11/site-packages/cupy/_core/core.cpython-311-x86_64-linux-gnu.so");
+    for step in 0..30u64 {
+        t.marker();
+        t.alloc(0x9000 + step, MIB, 3).free(0x9000 + step);
+    }
+    t.trailer();
+    let r = t.report();
+    assert_eq!(r.visibility.cache, Some("cupy"));
+    assert_eq!(causes(&r), [Cause::HiddenByCache]);
+    assert!(
+        r.diagnosis[0].text.contains("CuPy's memory pool"),
+        "{}",
+        r.diagnosis[0].text
+    );
+}
