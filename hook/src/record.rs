@@ -624,7 +624,8 @@ fn open_output(path: &str, pid: u32) -> std::io::Result<(c_int, String)> {
     for (i, cand) in candidates.iter().enumerate() {
         let c = CString::new(cand.as_str())
             .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in path"))?;
-        let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC;
+        let flags =
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
         // SAFETY: valid C string.
         let fd = unsafe { libc::open(c.as_ptr(), flags, 0o600) };
         if fd >= 0 {
@@ -635,16 +636,19 @@ fn open_output(path: &str, pid: u32) -> std::io::Result<(c_int, String)> {
             return Err(err);
         }
         if i == 0 {
+            // A FIFO or a character device named by the user is written to; a symbolic link is
+            // never followed (one planted at the path could aim the trace anywhere): like an
+            // existing file, it sends the trace to the next name.
             let mut sb: libc::stat = unsafe { std::mem::zeroed() };
-            let is_special = unsafe { libc::stat(c.as_ptr(), &mut sb) } == 0
-                && (sb.st_mode & libc::S_IFMT) != libc::S_IFREG;
+            let is_special = unsafe { libc::lstat(c.as_ptr(), &mut sb) } == 0
+                && matches!(sb.st_mode & libc::S_IFMT, libc::S_IFIFO | libc::S_IFCHR);
             if is_special {
                 // Non-blocking open: a FIFO nobody reads must fail now, not hang the program's
                 // first CUDA call. Writes block again (boundedly, see `make_room`).
                 let fd = unsafe {
                     libc::open(
                         c.as_ptr(),
-                        libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NONBLOCK,
+                        libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOFOLLOW,
                     )
                 };
                 if fd < 0 {

@@ -365,6 +365,38 @@ fn the_trace_file_is_private_and_never_overwrites_an_existing_one() {
 }
 
 #[test]
+fn a_symbolic_link_planted_at_the_trace_path_is_never_followed() {
+    // Aimed at a device that swallows writes, it would lose the trace; aimed at a file the
+    // user owns, it would write there. Either way the link stays, and the trace goes beside it.
+    let dir = gpuleak_tests::TempDir::new("symlink");
+    let path = dir.path().join("planted.trace");
+    std::os::unix::fs::symlink("/dev/null", &path).unwrap();
+    let out = Run::new(gpuleak_tests::program("runtime_dlopen"))
+        .env("GPULEAK_OUTPUT", &path)
+        .hook()
+        .run();
+    out.assert_success();
+    assert!(
+        std::fs::symlink_metadata(&path)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let beside: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("planted.trace.")
+        })
+        .collect();
+    assert_eq!(beside.len(), 1, "{out}");
+    let json = gpuleak_tests::report_json(&beside[0].path());
+    assert_eq!(json["totals"]["allocations"], 3, "{:#}", json["totals"]);
+}
+
+#[test]
 fn stacks_name_the_allocating_functions_and_leave_the_hook_out() {
     let out = hooked("runtime_basic");
     let json = gpuleak_tests::report_json(out.trace());
