@@ -46,6 +46,7 @@ const PROGRAMS: &[Program] = &[
     c("pool.c", Some("cuda")),
     c("caching.c", Some("cuda")),
     c("multi_gpu.c", Some("cudart")),
+    c("unbound_user.c", None),
     c("graph_nodes.c", Some("cuda")),
     c("graph_steps.c", Some("cudart")),
     c("arrays.c", Some("cuda")),

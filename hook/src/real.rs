@@ -181,17 +181,55 @@ pub fn symbol_name(p: *mut c_void) -> Option<&'static [u8]> {
 }
 
 /// The definition after gpuleak's in the global scope: what an interposed symbol forwards to.
+/// When the global scope has none (the driver or runtime was opened RTLD_LOCAL, and reached
+/// gpuleak's export anyway: a driver built without -Bsymbolic hands out what the global scope
+/// gives for its own names), the definition in the loaded library itself.
 pub fn next(entry: &api::Entry) -> *mut c_void {
     let p = entry.next.load(Ordering::Acquire);
     if !p.is_null() {
         return p;
     }
     // SAFETY: RTLD_NEXT from gpuleak's own code, NUL-terminated name.
-    let p = unsafe { real_dlsym()(libc::RTLD_NEXT, entry.cname.as_ptr()) };
+    let mut p = unsafe { real_dlsym()(libc::RTLD_NEXT, entry.cname.as_ptr()) };
+    if p.is_null() || crate::unwind::is_own(p as u64) {
+        p = in_loaded_library(entry.cname);
+    }
     if !p.is_null() {
         entry.next.store(p, Ordering::Release);
     }
     p
+}
+
+/// Where a CUDA name is defined when it is not in the global scope: the runtime's names in a
+/// loaded libcudart, the driver's in a loaded libcuda, by soname.
+const RUNTIMES: [&CStr; 4] = [
+    c"libcudart.so.13",
+    c"libcudart.so.12",
+    c"libcudart.so.11.0",
+    c"libcudart.so",
+];
+
+/// `name` as defined in an already loaded CUDA library (RTLD_NOLOAD: nothing is loaded here),
+/// never gpuleak's own; null when none defines it.
+fn in_loaded_library(name: &CStr) -> *mut c_void {
+    let runtime = name.to_bytes().starts_with(b"cuda") || name.to_bytes().starts_with(b"__cuda");
+    let driver = [c"libcuda.so.1"];
+    let libraries: &[&CStr] = if runtime { &RUNTIMES } else { &driver };
+    for lib in libraries {
+        // SAFETY: RTLD_NOLOAD only finds an object already loaded (by path or soname).
+        let h = unsafe { libc::dlopen(lib.as_ptr(), libc::RTLD_LAZY | libc::RTLD_NOLOAD) };
+        if h.is_null() {
+            continue;
+        }
+        // A handle's lookup searches that object and its dependencies, never the preloads.
+        let p = unsafe { real_dlsym()(h, name.as_ptr()) };
+        // Balances the reference RTLD_NOLOAD took; the program's own keeps the library loaded.
+        unsafe { libc::dlclose(h) };
+        if !p.is_null() && !crate::unwind::is_own(p as u64) {
+            return p;
+        }
+    }
+    std::ptr::null_mut()
 }
 
 type CuMemGetInfo = unsafe extern "C" fn(*mut usize, *mut usize) -> c_int;

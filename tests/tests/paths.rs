@@ -249,6 +249,49 @@ fn path_cuda_malloc_whose_driver_call_goes_through_cu_get_proc_address_counted_o
     assert_eq!(r.device().live_bytes, 4096 + 16384);
 }
 
+#[test]
+fn a_driver_that_hands_out_gpuleaks_own_export_from_a_local_load_runs_unchanged() {
+    // A stub built without -Bsymbolic, opened RTLD_LOCAL: its cuGetProcAddress_v2 hands out
+    // what the global scope binds cuMemAlloc_v2 to, gpuleak's export, whose next definition is
+    // invisible to RTLD_NEXT. The export must find the stub's own; before, every call was 999.
+    let dir = gpuleak_tests::TempDir::new("unbound");
+    let driver = dir.path().join("libcuda.so.1");
+    let cc = std::process::Command::new("cc")
+        .args(["-shared", "-fPIC", "-O0", "-Wl,-soname,libcuda.so.1", "-o"])
+        .arg(&driver)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/unbound_driver.c"))
+        .output()
+        .unwrap();
+    assert!(
+        cc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
+    let plain = Run::program("unbound_user")
+        .arg(&driver)
+        .fake_cuda(false)
+        .run();
+    plain.assert_success();
+    let out = Run::program("unbound_user")
+        .arg(&driver)
+        .fake_cuda(false)
+        .hook()
+        .run();
+    out.assert_success();
+    // The same return codes and sizes (pointers are malloc's, so they may differ).
+    let strip = |o: &RunOutput| -> Vec<(String, i64, u64)> {
+        o.calls()
+            .into_iter()
+            .map(|c| (c.api, c.code, c.size))
+            .collect()
+    };
+    assert_eq!(strip(&out), strip(&plain), "{out}");
+    let r = replay(out.trace());
+    assert_eq!(r.device().allocations, 2);
+    assert_eq!(r.device().frees, 1);
+    assert_eq!(r.device().live_bytes, 2 << 20);
+}
+
 // ------------------------------------------------------------------------------------------------
 // S: the families interposed by symbol
 
