@@ -7,7 +7,6 @@
 //! cases a run tries (CI's run is bounded by it); failures found are kept in
 //! `hostile.proptest-regressions` beside this file and replayed first.
 
-#[allow(dead_code)]
 #[path = "../../trace/tests/common/mod.rs"]
 mod generate;
 
