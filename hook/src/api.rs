@@ -333,6 +333,8 @@ macro_rules! alloc_body {
         let r = $call;
         if g.outer() {
             let (address, size): (u64, u64) = ($addr(r), $size(r));
+            // After any free of this address still being recorded (`order`).
+            let _order = crate::order::fence(address);
             record::guarded(|| alloc_event($api, r, address, size, $stream, $device));
         }
         r
@@ -342,6 +344,8 @@ macro_rules! alloc_body {
 macro_rules! free_body {
     ($api:expr, $call:expr, $addr:expr, $stream:expr) => {{
         let g = Guard::enter();
+        // Held from before the real free until its event is recorded (`order`).
+        let _order = g.outer().then(|| crate::order::fence($addr));
         let r = $call;
         if g.outer() {
             record::guarded(|| free_event($api, r, $addr, $stream));
@@ -381,6 +385,7 @@ unsafe fn rt_malloc_async(
     let r = unsafe { real(p, size, s) };
     if g.outer() {
         let a = unsafe { out_ptr(r, p) };
+        let _order = crate::order::fence(a);
         record::guarded(|| async_alloc_event(Api::CudaMallocAsync, r, a, size as u64, s, None));
     }
     r
@@ -503,6 +508,7 @@ unsafe fn cu_alloc_async(
     let r = unsafe { real(p, size, s) };
     if g.outer() {
         let a = unsafe { out(r, p) };
+        let _order = crate::order::fence(a);
         record::guarded(|| async_alloc_event(Api::CuMemAllocAsync, r, a, size as u64, s, None));
     }
     r
@@ -599,6 +605,7 @@ unsafe fn cu_alloc_from_pool(
     let r = unsafe { real(p, size, pool, s) };
     if g.outer() {
         let a = unsafe { out(r, p) };
+        let _order = crate::order::fence(a);
         record::guarded(|| {
             async_alloc_event(
                 Api::CuMemAllocFromPoolAsync,

@@ -13,6 +13,7 @@ mod layout;
 mod leaked;
 mod modules;
 mod nvtx;
+mod order;
 mod pyread;
 mod python;
 mod real;

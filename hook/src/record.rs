@@ -870,6 +870,7 @@ pub fn register_fork_handler() {
 /// The child starts over with nothing: it records into its own file on its first event.
 unsafe extern "C" fn after_fork_in_child() {
     guard::forget_tid();
+    crate::order::after_fork_in_child();
     python::after_fork_in_child();
     LAST_LOADS.store(u64::MAX, Ordering::Relaxed);
     TOTAL_SEEN.store(0, Ordering::Relaxed);

@@ -214,6 +214,27 @@ fn eight_threads_of_fifty_thousand_pairs_give_exact_totals() {
 }
 
 #[test]
+fn sixteen_threads_reusing_each_others_addresses_give_exact_totals() {
+    // 16 × 100,000 cudaMalloc/cudaFree pairs of 4 KiB: the fake's allocator hands a freed block
+    // to another thread at once, so a free's event must be recorded before the allocation that
+    // reuses its address (before, 50 frees of 1.6 million were lost so).
+    let out = Run::program("threads")
+        .args(["16", "100000", "4096"])
+        .hook()
+        .timeout(Duration::from_secs(300))
+        .run();
+    out.assert_success();
+    assert!(out.stdout.contains("total 1600000 1600000"), "{out}");
+    let r = replay(out.trace());
+    let t = r.device();
+    assert_eq!((t.allocations, t.frees), (1_600_000, 1_600_000));
+    assert_eq!(t.live_bytes, 0);
+    assert_eq!(r.replaced_allocations(), 0);
+    assert_eq!(r.unmatched_frees(), 0);
+    assert_eq!(r.dropped(), 0);
+}
+
+#[test]
 fn a_killed_program_leaves_every_allocation_made_100ms_before_the_kill() {
     let mut running = Run::program("sleeper").arg("200").hook().spawn();
     running.wait_for_line("ready");
