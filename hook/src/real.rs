@@ -190,13 +190,14 @@ pub fn next(entry: &api::Entry) -> *mut c_void {
         return p;
     }
     // SAFETY: RTLD_NEXT from gpuleak's own code, NUL-terminated name.
-    let mut p = unsafe { real_dlsym()(libc::RTLD_NEXT, entry.cname.as_ptr()) };
+    let p = unsafe { real_dlsym()(libc::RTLD_NEXT, entry.cname.as_ptr()) };
     if p.is_null() || crate::unwind::is_own(p as u64) {
-        p = in_loaded_library(entry.cname);
+        // Looked up again on every call, never kept: a library opened RTLD_LOCAL may be closed
+        // and opened again elsewhere, and a kept pointer into it would then call unmapped code.
+        // The lookup costs about a microsecond, on a path only odd drivers take.
+        return in_loaded_library(entry.cname);
     }
-    if !p.is_null() {
-        entry.next.store(p, Ordering::Release);
-    }
+    entry.next.store(p, Ordering::Release);
     p
 }
 

@@ -290,6 +290,31 @@ fn a_driver_that_hands_out_gpuleaks_own_export_from_a_local_load_runs_unchanged(
     assert_eq!(r.device().allocations, 2);
     assert_eq!(r.device().frees, 1);
     assert_eq!(r.device().live_bytes, 2 << 20);
+
+    // Closed, and a second copy opened elsewhere: the export must follow, not call into the
+    // unmapped first copy.
+    let other = dir.path().join("again");
+    std::fs::create_dir_all(&other).unwrap();
+    let driver2 = other.join("libcuda.so.1");
+    std::fs::copy(&driver, &driver2).unwrap();
+    let plain = Run::program("unbound_user")
+        .arg(&driver)
+        .arg(&driver2)
+        .fake_cuda(false)
+        .run();
+    plain.assert_success();
+    assert!(plain.stdout.contains("unloaded 1"), "{plain}");
+    let out = Run::program("unbound_user")
+        .arg(&driver)
+        .arg(&driver2)
+        .fake_cuda(false)
+        .hook()
+        .run();
+    out.assert_success();
+    assert_eq!(strip(&out), strip(&plain), "{out}");
+    let r = replay(out.trace());
+    assert_eq!((r.device().allocations, r.device().frees), (4, 2));
+    assert_eq!(r.device().live_bytes, 4 << 20);
 }
 
 // ------------------------------------------------------------------------------------------------
