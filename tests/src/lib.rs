@@ -132,6 +132,23 @@ pub fn site_at<'a>(json: &'a serde_json::Value, name: &str) -> &'a serde_json::V
     found[0]
 }
 
+/// Runs the C compiler (`cc`) with `args`; panics with its messages if it fails. For what a
+/// test builds when it runs (a Python extension against the installed headers, a stub driver).
+pub fn cc<I, S>(args: I)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let out = Command::new("cc").args(args).output().unwrap_or_else(|e| {
+        panic!("cannot run cc: {e}");
+    });
+    assert!(
+        out.status.success(),
+        "cc failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// `target/<profile>/gpuleak-sampler` (the cudarc diffusion sampler of `kernels/`); panics if it
 /// has not been built. It is another package's binary, which cargo builds for a test only when
 /// the workspace is built first (`scripts/test.sh` does), like [`gpuleak_bin`].

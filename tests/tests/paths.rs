@@ -256,17 +256,17 @@ fn a_driver_that_hands_out_gpuleaks_own_export_from_a_local_load_runs_unchanged(
     // invisible to RTLD_NEXT. The export must find the stub's own; before, every call was 999.
     let dir = gpuleak_tests::TempDir::new("unbound");
     let driver = dir.path().join("libcuda.so.1");
-    let cc = std::process::Command::new("cc")
-        .args(["-shared", "-fPIC", "-O0", "-Wl,-soname,libcuda.so.1", "-o"])
-        .arg(&driver)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/unbound_driver.c"))
-        .output()
-        .unwrap();
-    assert!(
-        cc.status.success(),
-        "{}",
-        String::from_utf8_lossy(&cc.stderr)
-    );
+    gpuleak_tests::cc([
+        "-shared".as_ref(),
+        "-fPIC".as_ref(),
+        "-O0".as_ref(),
+        "-Wl,-soname,libcuda.so.1".as_ref(),
+        "-o".as_ref(),
+        driver.as_os_str(),
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("programs/unbound_driver.c")
+            .as_os_str(),
+    ]);
     let plain = Run::program("unbound_user")
         .arg(&driver)
         .fake_cuda(false)

@@ -525,19 +525,15 @@ fn the_layout_table_matches_the_headers() {
     }
     let dir = gpuleak_tests::TempDir::new("pylayout");
     let exe = dir.path().join("pylayout");
-    let cc = Command::new("cc")
-        .arg("-I")
-        .arg(include)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/pylayout.c"))
-        .arg("-o")
-        .arg(&exe)
-        .output()
-        .unwrap();
-    assert!(
-        cc.status.success(),
-        "{}",
-        String::from_utf8_lossy(&cc.stderr)
-    );
+    gpuleak_tests::cc([
+        "-I".as_ref(),
+        include.as_ref(),
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("programs/pylayout.c")
+            .as_os_str(),
+        "-o".as_ref(),
+        exe.as_os_str(),
+    ]);
     let printed = String::from_utf8(Command::new(&exe).output().unwrap().stdout).unwrap();
     let mut compared = 0;
     for line in printed.lines().skip(1) {
@@ -607,24 +603,26 @@ fn a_c_extension_that_releases_the_gil_gets_its_callers_lines() {
     }
     let programs = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs");
     let dir = gpuleak_tests::TempDir::new("nogil-ext");
-    let cc = Command::new("cc")
-        .args(["-shared", "-fPIC", "-O1", "-g", "-I"])
-        .arg(include)
-        .arg("-I")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("fake-cuda"))
-        .arg(programs.join("nogil_ext.c"))
-        .arg("-o")
-        .arg(dir.path().join(format!("nogil_ext{suffix}")))
-        .arg("-L")
-        .arg(gpuleak_tests::fake_cuda_dir())
-        .arg("-lcudart")
-        .output()
-        .unwrap();
-    assert!(
-        cc.status.success(),
-        "{}",
-        String::from_utf8_lossy(&cc.stderr)
-    );
+    let ext = dir.path().join(format!("nogil_ext{suffix}"));
+    let fake = Path::new(env!("CARGO_MANIFEST_DIR")).join("fake-cuda");
+    let source = programs.join("nogil_ext.c");
+    let lib_dir = gpuleak_tests::fake_cuda_dir();
+    gpuleak_tests::cc([
+        "-shared".as_ref(),
+        "-fPIC".as_ref(),
+        "-O1".as_ref(),
+        "-g".as_ref(),
+        "-I".as_ref(),
+        include.as_ref(),
+        "-I".as_ref(),
+        fake.as_os_str(),
+        source.as_os_str(),
+        "-o".as_ref(),
+        ext.as_os_str(),
+        "-L".as_ref(),
+        lib_dir.as_os_str(),
+        "-lcudart".as_ref(),
+    ]);
     let script = programs.join("nogil_sampler.py");
     let out = Run::new("python3")
         .arg(&script)
