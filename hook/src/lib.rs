@@ -21,6 +21,35 @@ mod record;
 mod sync;
 mod unwind;
 
+/// `_exit` and `_Exit` end the process without its exit path (no atexit handlers, no library
+/// destructors): a forked worker that ends with `os._exit` would lose every event still
+/// buffered, up to the last 50 ms. The buffer is written first (boundedly: `_exit` may be
+/// called from a signal handler), then the real `_exit` runs with the same status.
+#[unsafe(no_mangle)]
+pub extern "C" fn _exit(status: std::ffi::c_int) -> ! {
+    record::flush_on_the_way_out();
+    real_exit(c"_exit", status)
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn _Exit(status: std::ffi::c_int) -> ! {
+    record::flush_on_the_way_out();
+    real_exit(c"_Exit", status)
+}
+
+fn real_exit(name: &std::ffi::CStr, status: std::ffi::c_int) -> ! {
+    type Exit = unsafe extern "C" fn(std::ffi::c_int) -> !;
+    // SAFETY: RTLD_NEXT lookup of libc's own definition.
+    let p = unsafe { real::real_dlsym()(libc::RTLD_NEXT, name.as_ptr()) };
+    if !p.is_null() && !unwind::is_own(p as u64) {
+        let f: Exit = unsafe { std::mem::transmute(p) };
+        unsafe { f(status) }
+    }
+    // No libc definition found: the system call itself, as _exit makes it.
+    unsafe { libc::syscall(libc::SYS_exit_group, status) };
+    unreachable!("exit_group returned")
+}
+
 /// Runs when the library is unloaded at process exit, after the program's atexit handlers (and
 /// so after CUDA's own teardown frees): the final flush and the trailer.
 extern "C" fn at_unload() {

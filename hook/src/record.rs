@@ -911,31 +911,37 @@ unsafe fn install_flush_on_signal(sig: c_int) {
 }
 
 extern "C" fn on_fatal_signal(sig: c_int) {
-    let p = CORE.load(Ordering::Acquire);
-    if !p.is_null() {
-        let core = unsafe { &*p };
-        // Only try-locks, retried for a bounded time: the writer thread may be in the middle of
-        // a write (it finishes in microseconds), but the signal may also have interrupted a
-        // thread that holds a lock itself, which no wait would release.
-        for _ in 0..200 {
-            if let Some(_f) = core.file.try_lock()
-                && let Some(mut st) = core.state.try_lock()
-            {
-                let fd = core.fd.load(Ordering::Acquire);
-                if fd >= 0 && !st.buf.is_empty() {
-                    let _ = write_all(fd, &st.buf);
-                    st.buf.clear();
-                }
-                break;
-            }
-            let pause = libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 1_000_000,
-            };
-            // SAFETY: nanosleep is async-signal-safe.
-            unsafe { libc::nanosleep(&pause, std::ptr::null_mut()) };
-        }
-    }
+    flush_on_the_way_out();
     // SA_RESETHAND restored the default action; raising again after return delivers it.
     unsafe { libc::raise(sig) };
+}
+
+/// Writes what is buffered when the process is about to end without the exit path (a fatal
+/// signal, `_exit`). Only try-locks, retried for at most 200 ms: the writer thread may be in
+/// the middle of a write (it finishes in microseconds), but the caller may be a signal handler
+/// that interrupted a thread holding a lock itself, which no wait would release.
+pub fn flush_on_the_way_out() {
+    let p = CORE.load(Ordering::Acquire);
+    if p.is_null() {
+        return;
+    }
+    let core = unsafe { &*p };
+    for _ in 0..200 {
+        if let Some(_f) = core.file.try_lock()
+            && let Some(mut st) = core.state.try_lock()
+        {
+            let fd = core.fd.load(Ordering::Acquire);
+            if fd >= 0 && !st.buf.is_empty() {
+                let _ = write_all(fd, &st.buf);
+                st.buf.clear();
+            }
+            return;
+        }
+        let pause = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 1_000_000,
+        };
+        // SAFETY: nanosleep is async-signal-safe.
+        unsafe { libc::nanosleep(&pause, std::ptr::null_mut()) };
+    }
 }

@@ -214,6 +214,23 @@ fn eight_threads_of_fifty_thousand_pairs_give_exact_totals() {
 }
 
 #[test]
+fn a_process_that_ends_with_exit_underscore_keeps_every_allocation() {
+    // _exit skips every exit handler: before, the events of the last 50 ms were lost, here all.
+    for how in ["_exit", "_Exit"] {
+        let out = Run::program("exit_now").args(["500", how]).hook().run();
+        out.assert_success();
+        assert!(out.stdout.contains("allocated 500"), "{out}");
+        let r = replay(out.trace());
+        assert_eq!(r.device().allocations, 500, "{how}");
+        assert_eq!(r.device().live_bytes, 500 * 4096, "{how}");
+        assert!(
+            !r.complete(),
+            "{how}: no trailer, as no clean exit happened"
+        );
+    }
+}
+
+#[test]
 fn sixteen_threads_reusing_each_others_addresses_give_exact_totals() {
     // 16 × 100,000 cudaMalloc/cudaFree pairs of 4 KiB: the fake's allocator hands a freed block
     // to another thread at once, so a free's event must be recorded before the allocation that
