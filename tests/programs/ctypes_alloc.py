@@ -2,9 +2,11 @@
 """ctypes_alloc: Python calling the (fake) runtime through ctypes, as ctypes-based tools do.
 
 cudaMalloc of 1 MiB, 2 MiB and 3 MiB; the 2 MiB one is freed, the others stay live at exit.
-Prints one line per call, `<api> <code> <pointer or 0x0> <size>`, and exits 0 when all succeed.
+Prints one line per call, `<api> <code> <pointer or 0x0> <size>`, and exits 0 when all succeed;
+with `--os-exit`, through os._exit (no exit handlers, as multiprocessing's workers end).
 """
 import ctypes
+import os
 import sys
 
 
@@ -30,4 +32,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    if "--os-exit" in sys.argv[1:]:
+        os._exit(code)
+    sys.exit(code)

@@ -157,6 +157,13 @@ fn python_through_ctypes_is_recorded() {
     assert_eq!(r.device().allocations, 3, "{out}");
     assert_eq!(r.device().frees, 1);
     assert_eq!(r.device().live_bytes, 4 << 20);
+
+    // Leaving with os._exit right after: every event still there (gpuleak's _exit writes them).
+    let out = Run::python("ctypes_alloc.py").arg("--os-exit").hook().run();
+    out.assert_success();
+    let r = replay(out.trace());
+    assert_eq!((r.device().allocations, r.device().frees), (3, 1), "{out}");
+    assert!(!r.complete(), "os._exit is no clean exit");
 }
 
 #[test]
@@ -334,8 +341,10 @@ fn a_forked_child_never_hangs_and_records_into_its_own_file() {
         let (ppid, psizes) = parent.expect("parent trace");
         // The parent's trace holds its own 4096-byte allocation and free, nothing of the child's.
         assert_eq!(psizes, vec![4096, 0], "{how}\n{out}");
-        let (_, cppid, _) = child.expect("the child's own trace");
+        let (_, cppid, cevents) = child.expect("the child's own trace");
         assert_eq!(cppid, ppid, "{how}");
+        // Its 8192-byte allocation and free, even when it leaves with _exit.
+        assert_eq!(cevents, 2, "{how}\n{out}");
     }
 }
 
