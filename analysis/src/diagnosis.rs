@@ -244,8 +244,8 @@ fn no_growth(r: &Report, per: &str) -> Diagnosis {
             "pytorch" => "PyTorch's caching allocator",
             "cupy" => "CuPy's memory pool",
             _ => {
-                "the program's allocator (it never gave memory back to the driver: a pool keeps \
-                 what is freed)"
+                "the program (it never gave any back to the driver, as a pool that keeps what \
+                 is freed does)"
             }
         };
         let how = match &v.command {

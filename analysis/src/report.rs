@@ -404,7 +404,7 @@ impl Report {
                 .then(ka.cmp(kb))
         });
         let clock = Clock::of(replay, options.iteration_range.as_ref());
-        let device_series = device_live_per_iteration(replay, options);
+        let device_series = live_per_iteration(replay, &clock, |_| true);
         let device_growth = judge_whole(&device_series, replay.complete());
         // What the program held when its iterations ended: in a program that exited cleanly,
         // the start of the last iteration (its end takes in the teardown, which may free

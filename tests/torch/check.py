@@ -91,9 +91,6 @@ class Runner:
         env.update(ALLOCATORS[allocator][1])
         return env
 
-    def reused(self, log):
-        return Reused(log)
-
     def run(self, allocator, pattern, mark="nvtx", images=4, steps=10, capacity="1G", extra=()):
         key = (allocator, pattern, mark, images, steps, capacity, tuple(extra))
         if key in self.runs:
@@ -107,7 +104,7 @@ class Runner:
                "--images", str(images), "--steps", str(steps), *extra]
         log = os.path.join(self.args.work, name + ".log")
         if self.args.reuse:
-            p = self.reused(log)
+            p = Reused(log)
         else:
             started = time.monotonic()
             p = subprocess.run(cmd, env=self.env(allocator, capacity), capture_output=True,

@@ -596,28 +596,29 @@ fn summarize(
     }
     let mut leaking = Vec::new();
     if main_exists {
-        eprintln!("gpuleak: {}", summary_line(&main, &display(&main)));
+        let s = summarize_trace(&main, &display(&main), options);
+        eprintln!("gpuleak: {}", s.line);
         // The answer to "why" comes with the run; the sites and stacks stay in the report.
-        if let Some((d, leaks, writer)) = first_diagnosis(&main, options) {
+        if let Some(d) = &s.diagnosis {
             eprintln!("gpuleak: {d} (details: gpuleak report {})", display(&main));
-            if leaks {
-                // The process that wrote it: the program, or (a launcher that made no CUDA
-                // call) the first of its workers that did.
-                leaking.push(format!("pid {}", writer.unwrap_or(pid)));
-            }
+        }
+        if s.leaks {
+            // The process that wrote it: the program, or (a launcher that made no CUDA call)
+            // the first of its workers that did.
+            leaking.push(format!("pid {}", s.writer.unwrap_or(pid)));
         }
     }
     for (child, path) in &extra {
-        eprintln!(
-            "gpuleak: child {child}: {}",
-            summary_line(path, &display(path))
-        );
+        let s = summarize_trace(path, &display(path), options);
+        eprintln!("gpuleak: child {child}: {}", s.line);
         // A worker that leaks gets its diagnosis too: in a launcher's run it is the answer.
-        if let Some((d, true, _)) = first_diagnosis(path, options) {
-            eprintln!(
-                "gpuleak: child {child}: {d} (details: gpuleak report {})",
-                display(path)
-            );
+        if s.leaks {
+            if let Some(d) = &s.diagnosis {
+                eprintln!(
+                    "gpuleak: child {child}: {d} (details: gpuleak report {})",
+                    display(path)
+                );
+            }
             leaking.push(format!("child {child}"));
         }
     }
@@ -640,35 +641,51 @@ fn summarize(
     }
 }
 
-/// The report's first diagnosis of a trace, if it has one, whether any site leaks, and the pid
-/// that wrote it.
-fn first_diagnosis(
+/// What the end of a run says of one trace, from one replay of it.
+struct TraceSummary {
+    /// Counts and totals, as [`summary_line`] gives them.
+    line: String,
+    /// The report's first diagnosis, if it has one.
+    diagnosis: Option<String>,
+    /// Some site leaks.
+    leaks: bool,
+    /// The pid that wrote the trace.
+    writer: Option<u32>,
+}
+
+fn summarize_trace(
     path: &Path,
+    shown: &str,
     options: &gpuleak_analysis::ReportOptions,
-) -> Option<(String, bool, Option<u32>)> {
-    let replay = load(path).ok()?;
+) -> TraceSummary {
+    let replay = match load(path) {
+        Ok(r) => r,
+        Err(f) => {
+            return TraceSummary {
+                line: format!("{}; trace: {shown}", f.message),
+                diagnosis: None,
+                leaks: false,
+                writer: None,
+            };
+        }
+    };
     let report = gpuleak_analysis::Report::build_with(
         &replay,
         &mut gpuleak_analysis::Symbolizer::new(),
         options,
     );
-    let leaks = report
-        .sites
-        .iter()
-        .any(|s| s.verdict.as_deref() == Some("leak"));
-    let writer = report.process.as_ref().map(|p| p.pid);
-    report
-        .diagnosis
-        .into_iter()
-        .next()
-        .map(|d| (d.text, leaks, writer))
+    TraceSummary {
+        line: summary_line(&replay, shown),
+        leaks: report
+            .sites
+            .iter()
+            .any(|s| s.verdict.as_deref() == Some("leak")),
+        writer: report.process.as_ref().map(|p| p.pid),
+        diagnosis: report.diagnosis.into_iter().next().map(|d| d.text),
+    }
 }
 
-fn summary_line(path: &Path, shown: &str) -> String {
-    let replay = match load(path) {
-        Ok(r) => r,
-        Err(f) => return format!("{}; trace: {shown}", f.message),
-    };
+fn summary_line(replay: &gpuleak_analysis::Replay, shown: &str) -> String {
     // Device and physical (cuMemCreate) memory: under a VMM allocator (PyTorch's
     // expandable segments) the physical memory is all there is.
     let d = replay.gpu();
