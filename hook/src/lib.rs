@@ -11,6 +11,7 @@ mod config;
 mod guard;
 mod layout;
 mod leaked;
+mod mapped;
 mod modules;
 mod nvtx;
 mod order;

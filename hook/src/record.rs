@@ -1,10 +1,14 @@
 //! Turning intercepted calls into trace bytes, and getting those bytes to the file.
 //!
-//! Threads encode their events into one shared buffer under a short lock (stack capture happens
-//! before it); one writer thread swaps the buffer out and writes it at least every 50 ms, so a
-//! SIGKILL loses at most that much. A thread waits for the writer only when the buffer is full,
-//! and never longer than GPULEAK_MAX_WAIT_MS: past that its event is counted as dropped, so the
-//! program is never blocked without bound. Exit, abort and SIGTERM flush what is left.
+//! Threads encode their events under one short lock (stack capture happens before it). A
+//! regular file is written through a shared mapping of it (`mapped`): each event is copied into
+//! the file before the lock is released, so the trace keeps every event whose call returned,
+//! whatever ends the process. Other outputs (a FIFO, a file system without `fallocate`) are
+//! written by a writer thread that swaps the shared buffer out at least every 50 ms, so a
+//! SIGKILL loses at most that much; the trace says so in a note. A thread waits for that writer
+//! only when the buffer is full, and never longer than GPULEAK_MAX_WAIT_MS: past that its event
+//! is counted as dropped, so the program is never blocked without bound. Exit, abort and SIGTERM
+//! flush what is left.
 //!
 //! Lock order: `file` before `state`. The file descriptor itself is an atomic so that opening the
 //! file (under `state`) needs no `file` lock.
@@ -21,6 +25,7 @@ use hashbrown::HashTable;
 
 use crate::config::MAX_STACK_DEPTH;
 use crate::config::{Config, Stacks};
+use crate::mapped::Mapped;
 use crate::python::{self, PyFrames};
 use crate::sync::{Condvar, Mutex, MutexGuard};
 use crate::{guard, modules, unwind};
@@ -78,6 +83,9 @@ struct State {
     /// file, and one that does gets the range its first allocation sits in.
     early_ranges: Vec<gpuleak_trace::Range>,
     writer_woken: bool,
+    /// The trace file mapped: records go straight in, and `buf` only holds those of the call
+    /// being recorded. `None`: the writer thread writes `buf` out.
+    map: Option<Mapped>,
 }
 
 /// Everything a process records into. A forked child gets a fresh one instead of resetting the
@@ -117,6 +125,7 @@ impl Core {
                 overflowing: false,
                 early_ranges: Vec::new(),
                 writer_woken: false,
+                map: None,
             }),
             file: Mutex::new(()),
             fd: AtomicI32::new(-1),
@@ -344,6 +353,19 @@ fn flush_dropped(st: &mut State, time_ns: u64) {
 }
 
 fn after_append(core: &'static Core, mut st: MutexGuard<'static, State>) {
+    if st.map.is_some() {
+        commit(&mut st);
+        if st.phase == Phase::Finished {
+            let t = trailer(&st);
+            let State { enc, buf, .. } = &mut *st;
+            enc.trailer(&t, buf);
+            commit(&mut st);
+            if let Some(m) = st.map.as_mut() {
+                m.end();
+            }
+        }
+        return;
+    }
     match st.phase {
         Phase::Finished => {
             // Exit handlers already ran: nobody else will write this event, so write it now,
@@ -359,6 +381,33 @@ fn after_append(core: &'static Core, mut st: MutexGuard<'static, State>) {
             core.wake.notify_one();
         }
         _ => {}
+    }
+}
+
+/// Copies what is encoded into the mapped file. A failure (the disk is full) ends the
+/// recording; everything before it stays in the file.
+#[inline]
+fn commit(st: &mut State) {
+    let State { map, buf, .. } = st;
+    let Some(m) = map.as_mut() else {
+        return;
+    };
+    if buf.is_empty() {
+        return;
+    }
+    let r = m.append(buf);
+    buf.clear();
+    if let Err(e) = r {
+        if st.phase != Phase::Disabled {
+            eprintln!(
+                "gpuleak: cannot write trace {}: {e}; recording stopped",
+                st.path
+            );
+            st.phase = Phase::Disabled;
+        }
+        if let Some(m) = st.map.as_mut() {
+            m.end();
+        }
     }
 }
 
@@ -581,11 +630,39 @@ fn ensure_started(core: &'static Core, st: &mut State) -> bool {
     };
     st.path = path;
     core.fd.store(fd, Ordering::Release);
+    match Mapped::new(fd) {
+        Ok(Some(m)) => st.map = Some(m),
+        Ok(None) => notes.push(
+            "the trace is written by a writer thread (the output is not a regular file, or its \
+             file system cannot reserve space): a process killed or crashed may lose its last \
+             50 ms of events"
+                .to_string(),
+        ),
+        Err(e) => {
+            eprintln!(
+                "gpuleak: cannot reserve space for trace {}: {e}; recording is off for this \
+                 process",
+                st.path
+            );
+            st.phase = Phase::Disabled;
+            return false;
+        }
+    }
     let header = header();
     st.enc = Encoder::start(&header, &mut st.buf);
     for n in notes {
         let State { enc, buf, .. } = &mut *st;
         enc.note(&n, buf);
+    }
+    for r in std::mem::take(&mut st.early_ranges) {
+        let State { enc, buf, .. } = &mut *st;
+        enc.range(&r, buf);
+    }
+    once_per_process();
+    if st.map.is_some() {
+        st.phase = Phase::Active;
+        commit(st);
+        return st.phase == Phase::Active;
     }
     // The header goes out at once, so that even a process that dies before the first flush
     // leaves a trace that says who it was.
@@ -598,11 +675,6 @@ fn ensure_started(core: &'static Core, st: &mut State) -> bool {
         return false;
     }
     st.buf.clear();
-    for r in std::mem::take(&mut st.early_ranges) {
-        let State { enc, buf, .. } = &mut *st;
-        enc.range(&r, buf);
-    }
-    once_per_process();
     let spawned = std::thread::Builder::new()
         .name("gpuleak-writer".into())
         .spawn(move || writer_main(core));
@@ -624,8 +696,9 @@ fn open_output(path: &str, pid: u32) -> std::io::Result<(c_int, String)> {
     for (i, cand) in candidates.iter().enumerate() {
         let c = CString::new(cand.as_str())
             .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in path"))?;
+        // Read and write: a shared writable mapping of the file needs both.
         let flags =
-            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+            libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
         // SAFETY: valid C string.
         let fd = unsafe { libc::open(c.as_ptr(), flags, 0o600) };
         if fd >= 0 {
@@ -846,6 +919,13 @@ pub fn finish() {
         flush_dropped(&mut st, time);
         let State { enc, buf, .. } = &mut *st;
         enc.trailer(&t, buf);
+        if st.map.is_some() {
+            commit(&mut st);
+            if let Some(m) = st.map.as_mut() {
+                m.end();
+            }
+            return;
+        }
     }
     core.wake.notify_all();
     core.space.notify_all();
@@ -930,6 +1010,15 @@ pub fn flush_on_the_way_out() {
         if let Some(_f) = core.file.try_lock()
             && let Some(mut st) = core.state.try_lock()
         {
+            if st.map.is_some() {
+                // Every event is in the file already: what is left is to cut the space
+                // reserved past it.
+                commit(&mut st);
+                if let Some(m) = st.map.as_mut() {
+                    m.end();
+                }
+                return;
+            }
             let fd = core.fd.load(Ordering::Acquire);
             if fd >= 0 && !st.buf.is_empty() {
                 let _ = write_all(fd, &st.buf);

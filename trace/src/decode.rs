@@ -4,6 +4,11 @@
 //! incomplete last record is the end of the stream, reported by [`Reader::truncated`]; calling
 //! [`Reader::next_record`] again later picks up bytes appended since, which is how a live file is
 //! followed. Bytes that cannot be a trace are an error naming their offset. No input panics.
+//!
+//! A zero byte where a record's tag would be is space the writer reserved and has not written
+//! yet (section 8 of docs/trace-format.md): the end of the stream too, reported by
+//! [`Reader::unwritten`]. A file being written fills that space in place, so a follower calls
+//! [`Reader::reread_unwritten`] before looking again.
 
 use std::fmt;
 use std::io::{self, Read};
@@ -65,6 +70,8 @@ pub struct Reader<R> {
     clock: Clock,
     /// The iterator has yielded a malformed-stream error.
     failed: bool,
+    /// The last `next_record` stopped at a zero tag.
+    unwritten: bool,
 }
 
 /// Decoding state carried from record to record: times are deltas, sequence numbers implicit.
@@ -81,6 +88,20 @@ impl Clock {
     }
 }
 
+impl<R: Read + io::Seek> Reader<R> {
+    /// After the stream stopped at unwritten space, forgets the zeros read there so that the
+    /// next `next_record` reads what the writer has put in since.
+    pub fn reread_unwritten(&mut self) -> io::Result<()> {
+        if self.unwritten {
+            self.src.seek(io::SeekFrom::Start(self.offset()))?;
+            self.end = self.pos;
+            self.eof = false;
+            self.unwritten = false;
+        }
+        Ok(())
+    }
+}
+
 impl<R: Read> Reader<R> {
     /// Reads and checks the prelude. The header record itself is the first `next_record`.
     pub fn new(src: R) -> Result<Self, DecodeError> {
@@ -94,6 +115,7 @@ impl<R: Read> Reader<R> {
             header: None,
             clock: Clock::default(),
             failed: false,
+            unwritten: false,
         };
         if !r.fill(PRELUDE_LEN)? {
             return Err(malformed(
@@ -102,6 +124,13 @@ impl<R: Read> Reader<R> {
                     "file ends after {} bytes, before the {PRELUDE_LEN}-byte prelude",
                     r.available()
                 ),
+            ));
+        }
+        if r.buf[..PRELUDE_LEN].iter().all(|&b| b == 0) {
+            return Err(malformed(
+                0,
+                "nothing written yet: the file starts with zeros (space reserved by a process \
+                 that has not written its first record, or died before it)",
             ));
         }
         if &r.buf[..8] != MAGIC {
@@ -133,7 +162,14 @@ impl<R: Read> Reader<R> {
     /// When the last `next_record` returned `None` because the stream ended inside a record:
     /// the offset where that record starts and how many of its bytes are present.
     pub fn truncated(&self) -> Option<(u64, usize)> {
-        (self.eof && self.available() > 0).then(|| (self.offset(), self.available()))
+        (self.eof && !self.unwritten && self.available() > 0)
+            .then(|| (self.offset(), self.available()))
+    }
+
+    /// When the last `next_record` returned `None` at space the writer reserved and has not
+    /// written: the offset where it starts.
+    pub fn unwritten(&self) -> Option<u64> {
+        self.unwritten.then(|| self.offset())
     }
 
     fn available(&self) -> usize {
@@ -173,8 +209,10 @@ impl<R: Read> Reader<R> {
         Ok(true)
     }
 
-    /// The next record; `Ok(None)` at the end of the stream (see [`Reader::truncated`]).
+    /// The next record; `Ok(None)` at the end of the stream (see [`Reader::truncated`] and
+    /// [`Reader::unwritten`]).
     pub fn next_record(&mut self) -> Result<Option<Record>, DecodeError> {
+        self.unwritten = false;
         if !self.fill(1)? {
             return Ok(None);
         }
@@ -182,6 +220,10 @@ impl<R: Read> Reader<R> {
         // The tag alone decides some errors: report them even when the rest of the record has
         // not arrived, rather than taking garbage for a truncated tail.
         let tag_byte = self.buf[self.pos];
+        if tag_byte == 0 && self.header.is_some() {
+            self.unwritten = true;
+            return Ok(None);
+        }
         if self.header.is_none() && tag_byte != tag::HEADER {
             return Err(malformed(
                 start,

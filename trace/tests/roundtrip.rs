@@ -503,7 +503,8 @@ fn the_first_record_must_be_the_header_and_the_only_one() {
 #[test]
 fn an_unknown_tag_is_an_error_at_its_record() {
     let (valid, _) = encode(&header(), &records());
-    for t in [0u8, 11, 0x7f, 0xff] {
+    // (0 is not a tag: it is space reserved and not written yet, see the test below.)
+    for t in [11u8, 0x7f, 0xff] {
         let mut bytes = valid.clone();
         bytes.extend(raw(t, &[1, 2, 3]));
         let (offset, msg) = first_error(&bytes);
@@ -708,4 +709,54 @@ proptest::proptest! {
         proptest::prop_assert_eq!(&got[1..], &recs[..]);
         proptest::prop_assert_eq!(r.truncated(), None);
     }
+}
+
+#[test]
+fn reserved_space_ends_the_stream_and_is_read_again_once_written() {
+    use std::io::{Seek, SeekFrom, Write};
+    // A writer that maps its file reserves space ahead: what is not written yet reads as zeros.
+    let mut enc_bytes = Vec::new();
+    let mut enc = Encoder::start(&header(), &mut enc_bytes);
+    let first = event(header().start_mono_ns + 10, Api::CudaMalloc);
+    enc.event(&first, &mut enc_bytes);
+    let written = enc_bytes.len();
+    let dir = std::env::temp_dir().join(format!("gpuleak-reserved-{}", std::process::id()));
+    let mut file = std::fs::File::create(&dir).unwrap();
+    file.write_all(&enc_bytes).unwrap();
+    file.write_all(&[0u8; 4096]).unwrap();
+
+    let mut r = Reader::new(std::fs::File::open(&dir).unwrap()).unwrap();
+    let (got, err) = read_all(&mut r);
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(got.len(), 2, "the header and one event");
+    assert_eq!(r.unwritten(), Some(written as u64));
+    assert_eq!(r.truncated(), None, "zeros are not a cut record");
+
+    // The writer fills the space in place, first byte last.
+    let mut more = Vec::new();
+    let mut second = event(first.time_ns + 10, Api::CudaFree);
+    second.seq = 1;
+    enc.event(&second, &mut more);
+    file.seek(SeekFrom::Start(written as u64 + 1)).unwrap();
+    file.write_all(&more[1..]).unwrap();
+    assert_eq!(
+        r.reread_unwritten().ok().and_then(|_| r.next_record().ok()),
+        Some(None),
+        "the record does not start before its first byte is there"
+    );
+    file.seek(SeekFrom::Start(written as u64)).unwrap();
+    file.write_all(&more[..1]).unwrap();
+    r.reread_unwritten().unwrap();
+    assert_eq!(r.next_record().unwrap(), Some(Record::Event(second)));
+    assert_eq!(r.next_record().unwrap(), None);
+    assert_eq!(r.unwritten(), Some((written + more.len()) as u64));
+    std::fs::remove_file(&dir).unwrap();
+}
+
+#[test]
+fn a_file_of_zeros_is_reported_as_not_written_yet() {
+    let e = Reader::new(&[0u8; 4096][..]).err().expect("an error");
+    let (offset, message) = malformed(e);
+    assert_eq!(offset, 0);
+    assert!(message.contains("nothing written yet"), "{message}");
 }

@@ -7,13 +7,12 @@
 //! moments already seen costs nothing.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::rc::Rc;
 
 use gpuleak_analysis::Replay;
-use gpuleak_trace::{RangeOp, Reader, Record};
+use gpuleak_trace::{RangeOp, Record};
 
-use super::follow::{Source, record_time};
+use super::follow::{Source, TraceReader, record_time};
 use super::state::{AllocRow, alloc_rows};
 
 /// Moments kept at most; beyond that the cache starts over (each holds a sorted live set).
@@ -50,7 +49,7 @@ pub struct Cursor {
     /// What starts an iteration when `stops` are iteration ends (else they are time steps).
     pub boundary: Option<Boundary>,
     pub index: usize,
-    reader: Option<Reader<Box<dyn Read>>>,
+    reader: Option<TraceReader>,
     replay: Replay,
     /// A record read past the moment applied so far, held for the next move forward.
     pending: Option<Record>,
@@ -142,6 +141,9 @@ impl Cursor {
             return;
         };
         let t = self.stops.get(self.index).copied().unwrap_or(0);
+        if let Err(e) = reader.reread_unwritten() {
+            self.error = Some(e.to_string());
+        }
         loop {
             let record = match self.pending.take() {
                 Some(r) => r,

@@ -5,7 +5,7 @@
 //! Nothing here blocks: a poll reads what the file has now, at most a budget of records, and
 //! returns; a later poll picks up what was appended since.
 
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -157,23 +157,33 @@ pub enum Source {
     Bytes(Arc<Vec<u8>>),
 }
 
+/// What a trace is read from: seekable, because a file written through a mapping is filled in
+/// place and the stretch read as zeros is read again.
+pub trait TraceBytes: Read + Seek {}
+impl<T: Read + Seek> TraceBytes for T {}
+
+pub type TraceReader = Reader<Box<dyn TraceBytes>>;
+
 impl Source {
-    /// A reader from the start; `Ok(None)` for a file not yet long enough to hold the prelude.
-    fn try_open(&self) -> Result<Option<Reader<Box<dyn Read>>>, String> {
+    /// A reader from the start; `Ok(None)` for a file whose prelude is not written yet.
+    fn try_open(&self) -> Result<Option<TraceReader>, String> {
         match self {
             Source::File(path) => {
-                let long_enough = std::fs::metadata(path)
-                    .map(|m| m.len() >= PRELUDE_LEN as u64)
-                    .unwrap_or(false);
-                if !long_enough {
+                let mut file = match std::fs::File::open(path) {
+                    Ok(f) => f,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(e.to_string()),
+                };
+                let mut prelude = [0u8; PRELUDE_LEN];
+                if file.read_exact(&mut prelude).is_err() || prelude.iter().all(|&b| b == 0) {
                     return Ok(None);
                 }
-                let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-                let boxed: Box<dyn Read> = Box::new(file);
+                file.rewind().map_err(|e| e.to_string())?;
+                let boxed: Box<dyn TraceBytes> = Box::new(file);
                 Reader::new(boxed).map(Some).map_err(|e| e.to_string())
             }
             Source::Bytes(bytes) => {
-                let boxed: Box<dyn Read> =
+                let boxed: Box<dyn TraceBytes> =
                     Box::new(std::io::Cursor::new(SharedBytes(bytes.clone())));
                 Reader::new(boxed).map(Some).map_err(|e| e.to_string())
             }
@@ -181,7 +191,7 @@ impl Source {
     }
 
     /// A reader from the start, for a source known to hold a trace.
-    pub fn open(&self) -> Result<Reader<Box<dyn Read>>, String> {
+    pub fn open(&self) -> Result<TraceReader, String> {
         self.try_open()?
             .ok_or_else(|| "the trace is shorter than its prelude".to_string())
     }
@@ -205,7 +215,7 @@ impl AsRef<[u8]> for SharedBytes {
 
 pub struct Follower {
     pub source: Source,
-    reader: Option<Reader<Box<dyn Read>>>,
+    reader: Option<TraceReader>,
     pub replay: Replay,
     pub timeline: Timeline,
     /// At each gpuleak_mark_iteration marker.
@@ -306,7 +316,11 @@ impl Follower {
         let mut applied = 0usize;
         let mut at_end = false;
         let mut failed = None;
-        while applied < budget {
+        if let Err(e) = reader.reread_unwritten() {
+            failed = Some(e.to_string());
+            at_end = true;
+        }
+        while failed.is_none() && applied < budget {
             match reader.next_record() {
                 Ok(Some(record)) => {
                     applied += 1;
