@@ -283,21 +283,43 @@ fn main() {
     }
     let exe = std::env::current_exe().expect("own path");
     // native_10: stacks capped at 10 frames, the "typical 10-frame stack" of the cost target.
-    for mode in ["baseline", "off", "native_10", "native", "dlsym"] {
+    // `_file`: the trace written to a regular file (through the hook's mapping of it), as in a
+    // real run; the others write to /dev/null (through the writer thread).
+    for mode in [
+        "baseline",
+        "off",
+        "off_file",
+        "native_10",
+        "native_10_file",
+        "native",
+        "dlsym",
+    ] {
         let stacks = if mode.starts_with("native") {
             "native"
         } else {
             "off"
         };
-        let depth = if mode == "native_10" { "10" } else { "64" };
+        let depth = if mode.starts_with("native_10") {
+            "10"
+        } else {
+            "64"
+        };
+        let file =
+            std::env::temp_dir().join(format!("gpuleak-bench-{}-{mode}.trace", std::process::id()));
+        let output = if mode.ends_with("_file") {
+            file.as_os_str()
+        } else {
+            "/dev/null".as_ref()
+        };
         let status = Command::new(&exe)
             .args(std::env::args_os().skip(1))
             .env("GPULEAK_BENCH_MODE", mode)
             .env("GPULEAK_STACKS", stacks)
             .env("GPULEAK_STACK_DEPTH", depth)
-            .env("GPULEAK_OUTPUT", "/dev/null")
+            .env("GPULEAK_OUTPUT", output)
             .status()
             .expect("run the bench for one mode");
+        let _ = std::fs::remove_file(&file);
         assert!(status.success(), "bench mode {mode} failed");
     }
     python_cost();

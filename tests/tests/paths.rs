@@ -318,6 +318,51 @@ fn a_driver_that_hands_out_gpuleaks_own_export_from_a_local_load_runs_unchanged(
     assert_eq!(r.device().live_bytes, 4 << 20);
 }
 
+#[test]
+fn two_copies_of_the_runtime_in_one_process_each_keep_their_own_calls() {
+    // Two extensions that bundle their own libcudart: each copy's calls must reach that copy
+    // (each keeps its own last error), and every allocation through either is counted once.
+    let dir = gpuleak_tests::TempDir::new("two-runtimes");
+    let first = gpuleak_tests::fake_cuda_dir().join("libcudart.so.12");
+    let second = dir.path().join("libcudart.so.12");
+    std::fs::copy(&first, &second).unwrap();
+    let run = |hook: bool| {
+        let mut r = Run::program("two_runtimes").arg(&first).arg(&second);
+        if hook {
+            r = r.hook();
+        }
+        let out = r.run();
+        out.assert_success();
+        out
+    };
+    let plain = run(false);
+    assert!(plain.stdout.contains("distinct 1"), "{plain}");
+    let out = run(true);
+    let strip = |o: &RunOutput| -> Vec<(String, i64, u64)> {
+        o.calls()
+            .into_iter()
+            .map(|c| (c.api, c.code, c.size))
+            .collect()
+    };
+    assert_eq!(strip(&out), strip(&plain), "{out}");
+    let last = |o: &RunOutput| {
+        o.stdout
+            .lines()
+            .find(|l| l.starts_with("last_error"))
+            .map(str::to_string)
+    };
+    assert_eq!(last(&out), last(&plain));
+    assert!(
+        last(&plain)
+            .unwrap()
+            .starts_with("last_error first 0 second 2"),
+        "{plain}"
+    );
+    let r = replay(out.trace());
+    assert_eq!((r.device().allocations, r.device().frees), (4, 2));
+    assert_eq!(r.device().live_bytes, 7 << 20);
+}
+
 // ------------------------------------------------------------------------------------------------
 // S: the families interposed by symbol
 
