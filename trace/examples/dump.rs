@@ -25,4 +25,7 @@ fn main() {
     if let Some((at, n)) = r.truncated() {
         eprintln!("dump: trace ends inside a record at byte {at} ({n} bytes present)");
     }
+    if let Some(at) = r.unwritten() {
+        eprintln!("dump: reserved space, unwritten from byte {at}");
+    }
 }
