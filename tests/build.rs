@@ -48,6 +48,7 @@ const PROGRAMS: &[Program] = &[
     c("multi_gpu.c", Some("cudart")),
     c("unbound_user.c", None),
     c("two_runtimes.c", None),
+    c("long_run.c", Some("cudart")),
     c("exit_now.c", Some("cudart")),
     c("graph_nodes.c", Some("cuda")),
     c("graph_steps.c", Some("cudart")),

@@ -21,9 +21,9 @@ pub mod units;
 pub use diagnosis::{Cause, Diagnosis, diagnose};
 pub use period::{AutoIterations, AutoSeries};
 pub use replay::{
-    BoundarySeries, Frame, LiveAlloc, LiveKey, MAX_RANGES, MEMORY_KINDS, MemoryClass, OomEvent,
-    PoolStats, RangeStats, Replay, SiteKey, SiteSeries, SiteStats, TIME_WINDOWS, Totals,
-    holds_own_memory, is_out_of_memory, kind_name,
+    BoundarySeries, DroppedSegments, Frame, LiveAlloc, LiveKey, MAX_RANGES, MEMORY_KINDS,
+    MemoryClass, OomEvent, PoolStats, RangeStats, Replay, SiteKey, SiteSeries, SiteStats,
+    TIME_WINDOWS, Totals, holds_own_memory, is_out_of_memory, kind_name,
 };
 pub use report::{
     ClassTotals, DeviceFigures, DeviceTotals, Iterations, KindTotals, MemorySummary, Oom,

@@ -9,7 +9,7 @@ use std::io::Read;
 
 use gpuleak_trace::{
     Api, DecodeError, Event, Header, MemInfo, MemoryKind, Module, NO_STACK, Namespace, Op, PyCode,
-    PyFrame, Range, RangeOp, Reader, Record, Trailer,
+    PyFrame, Range, RangeOp, Reader, Record, Segment, Trailer,
 };
 use serde::Serialize;
 
@@ -445,6 +445,19 @@ pub struct Replay {
     trailer: Option<Trailer>,
     truncated_at: Option<u64>,
     last_time_ns: u64,
+    /// Segment records seen (traces written under a size cap).
+    segments_seen: u64,
+    /// What a capped trace dropped before the first segment read.
+    dropped_segments: Option<DroppedSegments>,
+}
+
+/// The oldest segments of a trace written under a size cap, dropped to keep it under the cap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct DroppedSegments {
+    /// How many segments were dropped.
+    pub segments: u64,
+    /// How many events they held: the first kept event's sequence number.
+    pub events: u64,
 }
 
 impl Replay {
@@ -535,7 +548,40 @@ impl Replay {
                 self.last_time_ns = self.last_time_ns.max(t.end_mono_ns);
                 self.trailer = Some(t);
             }
+            Record::Resume(_) => {}
+            Record::Segment(s) => self.segment(s),
         }
+    }
+
+    /// A capped trace's segment start. Read in order, the replay already holds what was live
+    /// then; read from a later segment (the ones before were dropped), what was live becomes
+    /// the starting point: allocations as they were made, at their own stacks and times.
+    fn segment(&mut self, s: Segment) {
+        self.last_time_ns = self.last_time_ns.max(s.time_ns);
+        if self.segments_seen == 0 && s.index > 0 {
+            self.dropped_segments = Some(DroppedSegments {
+                segments: s.index,
+                events: s.next_seq,
+            });
+            for l in s.live {
+                self.alloc(&Event {
+                    seq: l.seq,
+                    time_ns: l.time_ns,
+                    tid: 0,
+                    api: l.api,
+                    device: l.device,
+                    stream: l.stream,
+                    address: l.address,
+                    size: l.size,
+                    result: 0,
+                    stack: l.stack,
+                    mem_info: None,
+                    aux: l.aux,
+                    pool_reserved: None,
+                });
+            }
+        }
+        self.segments_seen = self.segments_seen.saturating_add(1);
     }
 
     /// An NVTX range opening is a boundary of that range's iterations: every device or physical site's live
@@ -1084,6 +1130,13 @@ impl Replay {
     /// Events the hook could not record, summed over every Dropped record.
     pub fn dropped(&self) -> u64 {
         self.dropped
+    }
+
+    /// For a trace written under a size cap (`--max-size`) whose oldest segments were dropped:
+    /// how many, and how many events they held. Live figures stay exact (each kept segment
+    /// starts with what was live); totals and iterations count from the first kept segment.
+    pub fn dropped_segments(&self) -> Option<DroppedSegments> {
+        self.dropped_segments
     }
 
     /// Successful frees of addresses the trace never saw allocated (made before tracing began,

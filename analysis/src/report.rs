@@ -60,6 +60,9 @@ pub struct Report {
     pub iterations: Iterations,
     pub ooms: Vec<Oom>,
     pub dropped_events: u64,
+    /// A trace written under a size cap (`--max-size`): the oldest segments it dropped. Live
+    /// figures stay exact; totals and iterations count from the first kept segment.
+    pub dropped_segments: Option<crate::replay::DroppedSegments>,
     pub unmatched_frees: u64,
     /// Allocations at an address the replay still held live: the earlier one was freed unseen.
     pub replaced_allocations: u64,
@@ -615,6 +618,7 @@ impl Report {
             },
             ooms,
             dropped_events: replay.dropped(),
+            dropped_segments: replay.dropped_segments(),
             unmatched_frees: replay.unmatched_frees(),
             replaced_allocations: replay.replaced_allocations(),
             notes: replay.notes().iter().cloned().chain(clock.notes).collect(),

@@ -61,7 +61,13 @@ pub struct Config {
     pub max_wait_ms: u64,
     /// GPULEAK_UNWIND=libgcc|framehop|framehop-only.
     pub unwinder: Unwinder,
+    /// GPULEAK_MAX_SIZE: the most disk the trace may take; the oldest segments are dropped to
+    /// stay under it. `None`: no cap.
+    pub max_size: Option<u64>,
 }
+
+/// The smallest cap: a segment must hold the live set it starts with and some events.
+pub const MIN_MAX_SIZE: u64 = 1 << 20;
 
 impl Config {
     pub fn from_env() -> (Config, Vec<String>) {
@@ -116,6 +122,24 @@ impl Config {
                 Unwinder::DEFAULT
             }
         };
+        let max_size = match std::env::var("GPULEAK_MAX_SIZE").as_deref() {
+            Err(_) | Ok("") | Ok("0") => None,
+            Ok(v) => match gpuleak_trace::parse_size(v) {
+                Some(n) if n >= MIN_MAX_SIZE => Some(n),
+                Some(_) => {
+                    notes.push(format!(
+                        "GPULEAK_MAX_SIZE={v} is below the smallest cap; using 1M"
+                    ));
+                    Some(MIN_MAX_SIZE)
+                }
+                None => {
+                    notes.push(format!(
+                        "GPULEAK_MAX_SIZE={v} is not a size (such as 512M or 2G); the trace is not capped"
+                    ));
+                    None
+                }
+            },
+        };
         (
             Config {
                 output,
@@ -124,6 +148,7 @@ impl Config {
                 stack_depth,
                 max_wait_ms,
                 unwinder,
+                max_size,
             },
             notes,
         )

@@ -11,6 +11,7 @@ mod config;
 mod guard;
 mod layout;
 mod leaked;
+mod live;
 mod mapped;
 mod modules;
 mod nvtx;

@@ -21,11 +21,15 @@ use std::ffi::c_int;
 use std::io;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-/// The mapped (and reserved) stretch of the file: 4 MiB, a multiple of any page size.
-const WINDOW: u64 = 4 << 20;
+/// The mapped (and reserved) stretch of the file: 4 MiB, a multiple of any page size; less
+/// under a size cap, since the reserved space counts against it.
+pub const WINDOW: u64 = 4 << 20;
+/// The smallest window, and what windows are multiples of (any page size divides it).
+pub const MIN_WINDOW: u64 = 64 << 10;
 
 pub struct Mapped {
     fd: c_int,
+    window: u64,
     /// File offset of the window's first byte (a multiple of WINDOW) and its address.
     win_start: u64,
     win: *mut u8,
@@ -46,7 +50,8 @@ impl Mapped {
     /// Maps the start of a new, empty regular file. `Ok(None)` when this file cannot be written
     /// safely this way (not a regular file, no `fallocate` on its file system, no shared
     /// writable mapping): the caller writes it with `write`.
-    pub fn new(fd: c_int) -> io::Result<Option<Mapped>> {
+    pub fn new(fd: c_int, window: u64) -> io::Result<Option<Mapped>> {
+        let window = (window / MIN_WINDOW * MIN_WINDOW).clamp(MIN_WINDOW, WINDOW);
         let mut sb: libc::stat = unsafe { std::mem::zeroed() };
         // SAFETY: valid fd and out-pointer.
         if unsafe { libc::fstat(fd, &mut sb) } != 0 || sb.st_mode & libc::S_IFMT != libc::S_IFREG {
@@ -54,12 +59,13 @@ impl Mapped {
         }
         let mut m = Mapped {
             fd,
+            window,
             win_start: 0,
             win: std::ptr::null_mut(),
             file_len: sb.st_size as u64,
             written: sb.st_size as u64,
         };
-        if let Err(e) = m.reserve(WINDOW) {
+        if let Err(e) = m.reserve(window) {
             return match e.raw_os_error() {
                 Some(libc::ENOSPC | libc::EDQUOT | libc::EFBIG) => Err(e),
                 _ => Ok(None),
@@ -82,7 +88,7 @@ impl Mapped {
         };
         let at = self.written;
         let end = at + data.len() as u64;
-        let win_end = self.win_start + WINDOW;
+        let win_end = self.win_start + self.window;
         if end > win_end || self.win.is_null() {
             return self.append_across(data);
         }
@@ -107,8 +113,8 @@ impl Mapped {
     fn append_across(&mut self, data: &[u8]) -> io::Result<()> {
         let at = self.written;
         let end = at + data.len() as u64;
-        let next_win = end / WINDOW * WINDOW;
-        self.reserve(next_win + WINDOW)?;
+        let next_win = end / self.window * self.window;
+        self.reserve(next_win + self.window)?;
         pwrite_all(self.fd, &data[1..], at + 1)?;
         pwrite_all(self.fd, &data[..1], at)?;
         self.written = end;
@@ -126,6 +132,41 @@ impl Mapped {
         if unsafe { libc::ftruncate(self.fd, self.written as libc::off_t) } == 0 {
             self.file_len = self.written;
         }
+    }
+
+    /// File offset of the next byte to write.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// The space reserved ahead of the writes, at most.
+    pub fn window(&self) -> u64 {
+        self.window
+    }
+
+    /// Overwrites bytes already written (a capped trace's pointer to its oldest segment).
+    pub fn write_at(&self, at: u64, data: &[u8]) -> io::Result<()> {
+        pwrite_all(self.fd, data, at)
+    }
+
+    /// Gives the file system back the blocks of [`from`, `to`) (whole pages within it), which
+    /// read as zeros from then on; the file keeps its size.
+    pub fn punch(&self, from: u64, to: u64) -> io::Result<()> {
+        const PAGE: u64 = 4096;
+        let (from, to) = (from.div_ceil(PAGE) * PAGE, to / PAGE * PAGE);
+        if from >= to {
+            return Ok(());
+        }
+        // SAFETY: valid fd; the range lies in what was written.
+        let r = unsafe {
+            libc::fallocate(
+                self.fd,
+                libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                from as libc::off_t,
+                (to - from) as libc::off_t,
+            )
+        };
+        if r == 0 { Ok(()) } else { Err(os_err()) }
     }
 
     /// Extends the file's reserved space to `upto` bytes.
@@ -153,7 +194,7 @@ impl Mapped {
         let p = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
-                WINDOW as usize,
+                self.window as usize,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_SHARED,
                 self.fd,
@@ -167,7 +208,7 @@ impl Mapped {
         // A forked child records into a file of its own: it must not inherit the parent's
         // window (nor could it know whether the parent was moving it when it forked).
         // SAFETY: the mapping just made.
-        unsafe { libc::madvise(p, WINDOW as usize, libc::MADV_DONTFORK) };
+        unsafe { libc::madvise(p, self.window as usize, libc::MADV_DONTFORK) };
         self.win = p.cast();
         self.win_start = start;
         Ok(())
@@ -176,7 +217,7 @@ impl Mapped {
     fn unmap(&mut self) {
         if !self.win.is_null() {
             // SAFETY: the window mapped by `map`, unused from here on.
-            unsafe { libc::munmap(self.win.cast(), WINDOW as usize) };
+            unsafe { libc::munmap(self.win.cast(), self.window as usize) };
             self.win = std::ptr::null_mut();
         }
     }

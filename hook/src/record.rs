@@ -64,9 +64,10 @@ struct State {
     enc: Encoder,
     buf: Vec<u8>,
     spare: Vec<u8>,
-    /// Stack key → id. The key is the native frames, followed for a stack with Python frames by
-    /// [`PY_SEPARATOR`] and one `code << 32 | line` per Python frame.
-    stacks: HashTable<(u64, u32, Box<[u64]>)>,
+    /// Stack key → id, and the segment that last defined it. The key is the native frames,
+    /// followed for a stack with Python frames by [`PY_SEPARATOR`] and one `code << 32 | line`
+    /// per Python frame.
+    stacks: HashTable<(u64, u32, Box<[u64]>, u64)>,
     next_stack: u32,
     /// Python code ids this trace has defined (in the first stack that used each).
     py_defined: hashbrown::HashSet<u32, std::hash::BuildHasherDefault<FxHasher>>,
@@ -86,6 +87,27 @@ struct State {
     /// The trace file mapped: records go straight in, and `buf` only holds those of the call
     /// being recorded. `None`: the writer thread writes `buf` out.
     map: Option<Mapped>,
+    /// Segments, when the trace is capped (GPULEAK_MAX_SIZE).
+    cap: Option<Cap>,
+    /// The segment being written: stacks and Python code defined in an earlier one are defined
+    /// again before use, so that each segment reads on its own.
+    segment: u64,
+}
+
+/// A trace written under a size cap: segments, each starting with what is live, the oldest
+/// dropped (their blocks given back to the file system) to stay under the cap.
+struct Cap {
+    limit: u64,
+    /// A new segment starts once the current one holds this much.
+    segment_size: u64,
+    /// File offset of the Resume record's offset field, and of the first byte after it.
+    resume_at: u64,
+    data_start: u64,
+    /// File offsets of the kept segments' starts, oldest first.
+    starts: std::collections::VecDeque<u64>,
+    live: crate::live::LiveSet,
+    /// Dropping old segments failed (no hole punching here): the trace grows past the cap.
+    cannot_drop: bool,
 }
 
 /// Everything a process records into. A forked child gets a fresh one instead of resetting the
@@ -126,6 +148,8 @@ impl Core {
                 early_ranges: Vec::new(),
                 writer_woken: false,
                 map: None,
+                cap: None,
+                segment: 0,
             }),
             file: Mutex::new(()),
             fd: AtomicI32::new(-1),
@@ -261,6 +285,9 @@ pub fn event(c: Call) {
         aux: c.aux,
         pool_reserved: c.pool_reserved,
     };
+    if let Some(cap) = st.cap.as_mut() {
+        cap.live.apply(&ev);
+    }
     let State { enc, buf, .. } = &mut *st;
     enc.event(&ev, buf);
     st.events += 1;
@@ -355,6 +382,9 @@ fn flush_dropped(st: &mut State, time_ns: u64) {
 fn after_append(core: &'static Core, mut st: MutexGuard<'static, State>) {
     if st.map.is_some() {
         commit(&mut st);
+        if st.cap.is_some() && st.phase != Phase::Disabled {
+            next_segment_if_full(&mut st);
+        }
         if st.phase == Phase::Finished {
             let t = trailer(&st);
             let State { enc, buf, .. } = &mut *st;
@@ -381,6 +411,86 @@ fn after_append(core: &'static Core, mut st: MutexGuard<'static, State>) {
             core.wake.notify_one();
         }
         _ => {}
+    }
+}
+
+/// Under a cap: once the current segment is full, starts the next with what is live (and the
+/// modules and stacks that needs), then drops the oldest segments the cap has no room for.
+fn next_segment_if_full(st: &mut State) {
+    let (Some(cap), Some(m)) = (st.cap.as_ref(), st.map.as_ref()) else {
+        return;
+    };
+    let current = cap.starts.back().copied().unwrap_or(cap.data_start);
+    if m.written().saturating_sub(current) < cap.segment_size {
+        return;
+    }
+    let at = m.written();
+    st.segment += 1;
+    let segment = st.segment;
+    st.py_defined.clear();
+    let seg = gpuleak_trace::Segment {
+        index: segment,
+        time_ns: now_ns(),
+        next_seq: st.events + st.dropped,
+        live: cap.live.entries(),
+    };
+    let ids: hashbrown::HashSet<u32> = seg
+        .live
+        .iter()
+        .map(|l| l.stack)
+        .filter(|&s| s != gpuleak_trace::NO_STACK)
+        .collect();
+    {
+        let State {
+            enc, buf, modules, ..
+        } = &mut *st;
+        enc.segment(&seg, buf);
+        for module in modules.iter() {
+            enc.module(module, buf);
+        }
+    }
+    let keys: Vec<(u32, Box<[u64]>)> = st
+        .stacks
+        .iter_mut()
+        .filter(|e| ids.contains(&e.1))
+        .map(|e| {
+            e.3 = segment;
+            (e.1, e.2.clone())
+        })
+        .collect();
+    for (id, key) in keys {
+        emit_stack(st, id, &key);
+    }
+    commit(st);
+    let (Some(cap), Some(m)) = (st.cap.as_mut(), st.map.as_ref()) else {
+        return;
+    };
+    cap.starts.push_back(at);
+    let written = m.written();
+    let room = cap
+        .limit
+        .saturating_sub(cap.segment_size + m.window() + cap.data_start);
+    let mut dropped = false;
+    while cap.starts.len() > 1 && written - cap.starts[0] > room {
+        cap.starts.pop_front();
+        dropped = true;
+    }
+    if !dropped || cap.cannot_drop {
+        return;
+    }
+    let oldest = cap.starts[0];
+    // The pointer first: a reader must never be sent into the space given back.
+    let r = m
+        .write_at(cap.resume_at, &gpuleak_trace::encode::varint10(oldest))
+        .and_then(|_| m.punch(cap.data_start, oldest));
+    if let Err(e) = r {
+        cap.cannot_drop = true;
+        let text = format!(
+            "the oldest segments could not be dropped ({e}): this trace grows past its cap"
+        );
+        let State { enc, buf, .. } = &mut *st;
+        enc.note(&text, buf);
+        commit(st);
     }
 }
 
@@ -501,7 +611,16 @@ fn intern(
     let hash = hash_frames(key);
     let mut rescanned = false;
     loop {
-        if let Some(&(_, id, _)) = st.stacks.find(hash, |e| e.0 == hash && *e.2 == *key) {
+        let segment = st.segment;
+        let found = st
+            .stacks
+            .find_mut(hash, |e| e.0 == hash && *e.2 == *key)
+            .map(|e| (e.1, std::mem::replace(&mut e.3, segment)));
+        if let Some((id, defined_in)) = found {
+            if defined_in != segment {
+                // Defined in a segment that may be dropped: defined again, same id.
+                emit_stack(&mut st, id, key);
+            }
             return (st, id);
         }
         let unknown = frames.iter().any(|&ip| !modules::known(ip, &st.modules));
@@ -521,40 +640,43 @@ fn intern(
         let id = st.next_stack;
         st.next_stack += 1;
         st.stack_count += 1;
-        match py {
-            None => {
-                let State { enc, buf, .. } = &mut *st;
-                enc.stack(id, frames, buf);
-            }
-            Some(p) => {
-                let mut new_codes: Vec<u32> = Vec::new();
-                for code in p.as_slice().iter().map(|&f| (f >> 32) as u32) {
-                    if !st.py_defined.contains(&code) && !new_codes.contains(&code) {
-                        new_codes.push(code);
-                    }
-                }
-                let codes = if new_codes.is_empty() {
-                    Vec::new()
-                } else {
-                    python::definitions(&new_codes)
-                };
-                st.py_defined.extend(codes.iter().map(|c| c.id));
-                let python: Vec<gpuleak_trace::PyFrame> = p
-                    .as_slice()
-                    .iter()
-                    .map(|&f| gpuleak_trace::PyFrame {
-                        code: (f >> 32) as u32,
-                        line: f as u32,
-                    })
-                    .collect();
-                let State { enc, buf, .. } = &mut *st;
-                enc.py_stack(id, frames, &codes, &python, buf);
-            }
-        }
+        emit_stack(&mut st, id, key);
         st.stacks
-            .insert_unique(hash, (hash, id, key.into()), |e| e.0);
+            .insert_unique(hash, (hash, id, key.into(), segment), |e| e.0);
         return (st, id);
     }
+}
+
+/// Writes the Stack record of `id` from its key, with the definitions of the Python code
+/// objects it is the first in this segment to use.
+fn emit_stack(st: &mut State, id: u32, key: &[u64]) {
+    let Some(sep) = key.iter().position(|&f| f == PY_SEPARATOR) else {
+        let State { enc, buf, .. } = st;
+        enc.stack(id, key, buf);
+        return;
+    };
+    let (frames, python) = (&key[..sep], &key[sep + 1..]);
+    let mut new_codes: Vec<u32> = Vec::new();
+    for code in python.iter().map(|&f| (f >> 32) as u32) {
+        if !st.py_defined.contains(&code) && !new_codes.contains(&code) {
+            new_codes.push(code);
+        }
+    }
+    let codes = if new_codes.is_empty() {
+        Vec::new()
+    } else {
+        python::definitions(&new_codes)
+    };
+    st.py_defined.extend(codes.iter().map(|c| c.id));
+    let python: Vec<gpuleak_trace::PyFrame> = python
+        .iter()
+        .map(|&f| gpuleak_trace::PyFrame {
+            code: (f >> 32) as u32,
+            line: f as u32,
+        })
+        .collect();
+    let State { enc, buf, .. } = st;
+    enc.py_stack(id, frames, &codes, &python, buf);
 }
 
 fn scan_if_changed() -> Option<Vec<Module>> {
@@ -630,7 +752,11 @@ fn ensure_started(core: &'static Core, st: &mut State) -> bool {
     };
     st.path = path;
     core.fd.store(fd, Ordering::Release);
-    match Mapped::new(fd) {
+    // Under a cap the space reserved ahead counts against it.
+    let window = cfg
+        .max_size
+        .map_or(crate::mapped::WINDOW, |limit| limit / 16);
+    match Mapped::new(fd, window) {
         Ok(Some(m)) => st.map = Some(m),
         Ok(None) => notes.push(
             "the trace is written by a writer thread (the output is not a regular file, or its \
@@ -648,11 +774,41 @@ fn ensure_started(core: &'static Core, st: &mut State) -> bool {
             return false;
         }
     }
+    if cfg.max_size.is_some() && st.map.is_none() {
+        notes.push(
+            "GPULEAK_MAX_SIZE applies to a regular file on a file system that can reserve \
+             space; this trace is not capped"
+                .to_string(),
+        );
+    }
     let header = header();
     st.enc = Encoder::start(&header, &mut st.buf);
     for n in notes {
         let State { enc, buf, .. } = &mut *st;
         enc.note(&n, buf);
+    }
+    if let (Some(limit), Some(m)) = (cfg.max_size, st.map.as_ref()) {
+        let resume_at =
+            m.written() + st.buf.len() as u64 + gpuleak_trace::encode::RESUME_OFFSET_AT as u64;
+        let data_start = m.written() + (st.buf.len() + gpuleak_trace::encode::RESUME_LEN) as u64;
+        let first = gpuleak_trace::Segment {
+            index: 0,
+            time_ns: now_ns(),
+            next_seq: 0,
+            live: Vec::new(),
+        };
+        let State { enc, buf, .. } = &mut *st;
+        enc.resume(0, buf);
+        enc.segment(&first, buf);
+        st.cap = Some(Cap {
+            limit,
+            segment_size: limit / 4,
+            resume_at,
+            data_start,
+            starts: [data_start].into(),
+            live: Default::default(),
+            cannot_drop: false,
+        });
     }
     for r in std::mem::take(&mut st.early_ranges) {
         let State { enc, buf, .. } = &mut *st;

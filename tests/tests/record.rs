@@ -258,6 +258,51 @@ fn a_program_killed_right_after_its_last_allocation_keeps_every_one() {
 }
 
 #[test]
+fn a_million_events_under_a_cap_of_4_mib_keep_exact_live_bytes_and_the_leak_flagged() {
+    use std::os::unix::fs::MetadataExt;
+    // 5000 steps of 100 scratch pairs and 4 KiB kept: 1,005,001 events, about 21 MB uncapped.
+    let out = Run::program("long_run")
+        .args(["5000", "100", "4096"])
+        .env("GPULEAK_MAX_SIZE", "4M")
+        .hook()
+        .timeout(Duration::from_secs(300))
+        .run();
+    out.assert_success();
+    let summary: Vec<u64> = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("summary "))
+        .map(|l| l.split(' ').map(|n| n.parse().unwrap()).collect())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(summary[1], 1_005_001);
+    let on_disk = std::fs::metadata(out.trace()).unwrap().blocks() * 512;
+    assert!(on_disk <= 4 << 20, "{on_disk} bytes on disk");
+    let r = replay(out.trace());
+    let dropped = r.dropped_segments().expect("old segments were dropped");
+    assert!(dropped.events > 500_000, "{dropped:?}");
+    assert_eq!(r.device().live_bytes, summary[2], "live bytes exact");
+    assert!(r.complete());
+    let report = Run::gpuleak().arg("report").arg(out.trace()).run();
+    report.assert_success();
+    assert!(
+        report.stdout.lines().any(|l| l.contains("leak")
+            && l.contains("leak_step (long_run.c")
+            && l.contains("+4.00 KiB/iteration")),
+        "{report}"
+    );
+    assert!(report.stdout.contains("were dropped"), "{report}");
+}
+
+#[test]
+fn a_cap_below_one_mebibyte_is_refused_with_a_reason() {
+    let out = Run::gpuleak()
+        .args(["run", "--no-tui", "--max-size", "512K", "--", "true"])
+        .run();
+    assert_eq!(out.code(), Some(2), "{out}");
+    assert!(out.stderr.contains("the smallest cap is 1M"), "{out}");
+}
+
+#[test]
 fn a_clean_exit_leaves_the_trace_cut_to_its_last_record() {
     let out = Run::program("runtime_basic").hook().run();
     out.assert_success();

@@ -72,6 +72,11 @@ pub struct Reader<R> {
     failed: bool,
     /// The last `next_record` stopped at a zero tag.
     unwritten: bool,
+    /// Where a Resume record said the kept records go on: the next read starts there.
+    skip_to: Option<u64>,
+    /// Moves the source to an offset, when it can (files): skipping dropped segments then
+    /// costs nothing instead of reading them.
+    seek: Option<fn(&mut R, u64) -> io::Result<()>>,
 }
 
 /// Decoding state carried from record to record: times are deltas, sequence numbers implicit.
@@ -89,6 +94,13 @@ impl Clock {
 }
 
 impl<R: Read + io::Seek> Reader<R> {
+    /// A reader that seeks over the space a capped trace dropped instead of reading it.
+    pub fn seekable(src: R) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(src)?;
+        r.seek = Some(|src, to| src.seek(io::SeekFrom::Start(to)).map(|_| ()));
+        Ok(r)
+    }
+
     /// After the stream stopped at unwritten space, forgets the zeros read there so that the
     /// next `next_record` reads what the writer has put in since.
     pub fn reread_unwritten(&mut self) -> io::Result<()> {
@@ -116,6 +128,8 @@ impl<R: Read> Reader<R> {
             clock: Clock::default(),
             failed: false,
             unwritten: false,
+            skip_to: None,
+            seek: None,
         };
         if !r.fill(PRELUDE_LEN)? {
             return Err(malformed(
@@ -172,6 +186,33 @@ impl<R: Read> Reader<R> {
         self.unwritten.then(|| self.offset())
     }
 
+    /// Goes on reading at `to`, beyond what was read.
+    fn skip(&mut self, to: u64) -> Result<(), DecodeError> {
+        if to <= self.offset() {
+            return Ok(());
+        }
+        if let Some(seek) = self.seek {
+            let buffered_end = self.buf_offset + self.end as u64;
+            if to >= buffered_end {
+                seek(&mut self.src, to).map_err(DecodeError::Io)?;
+                self.buf_offset = to;
+                self.pos = 0;
+                self.end = 0;
+                self.eof = false;
+                return Ok(());
+            }
+        }
+        // Read and discarded, a buffer at a time: the space between is zeros (a hole).
+        while self.offset() < to {
+            if self.available() == 0 && !self.fill(1)? {
+                return Ok(());
+            }
+            let step = (to - self.offset()).min(self.available() as u64) as usize;
+            self.pos += step;
+        }
+        Ok(())
+    }
+
     fn available(&self) -> usize {
         self.end - self.pos
     }
@@ -213,6 +254,9 @@ impl<R: Read> Reader<R> {
     /// [`Reader::unwritten`]).
     pub fn next_record(&mut self) -> Result<Option<Record>, DecodeError> {
         self.unwritten = false;
+        if let Some(to) = self.skip_to.take() {
+            self.skip(to)?;
+        }
         if !self.fill(1)? {
             return Ok(None);
         }
@@ -230,7 +274,7 @@ impl<R: Read> Reader<R> {
                 format!("first record has tag {tag_byte}, expected the header"),
             ));
         }
-        if !(tag::HEADER..=tag::RANGE).contains(&tag_byte) {
+        if !(tag::HEADER..=tag::SEGMENT).contains(&tag_byte) {
             return Err(malformed(start, format!("unknown record tag {tag_byte}")));
         }
         if tag_byte == tag::HEADER && self.header.is_some() {
@@ -429,6 +473,51 @@ impl<R: Read> Reader<R> {
                 modules: c.varint("module count")?,
                 end_mono_ns: c.varint("end time")?,
             }),
+            tag::RESUME => {
+                let to = c.varint("resume offset")?;
+                if to > start {
+                    self.skip_to = Some(to);
+                }
+                Record::Resume(to)
+            }
+            tag::SEGMENT => {
+                let index = c.varint("segment index")?;
+                let time_ns = c.varint("segment time")?;
+                let next_seq = c.varint("segment sequence number")?;
+                let n = c.count("live allocation count")?;
+                // An entry takes at least 9 bytes: a corrupt count cannot make a large
+                // allocation.
+                let mut live = Vec::with_capacity(n.min(c.remaining() / 9));
+                for _ in 0..n {
+                    let seq = c.varint("live sequence number")?;
+                    let age = c.varint("live age")?;
+                    let api_at = payload_at + (payload.len() - c.remaining()) as u64;
+                    let api_raw = c.varint("live api")?;
+                    let api = u16::try_from(api_raw)
+                        .ok()
+                        .and_then(Api::from_u16)
+                        .ok_or_else(|| malformed(api_at, format!("unknown api {api_raw}")))?;
+                    live.push(LiveEntry {
+                        seq,
+                        time_ns: time_ns.saturating_sub(age),
+                        api,
+                        device: c.i32("live device")?,
+                        stream: c.varint("live stream")?,
+                        address: c.varint("live address")?,
+                        size: c.varint("live size")?,
+                        aux: c.varint("live aux")?,
+                        stack: c.u32("live stack")?,
+                    });
+                }
+                self.clock.last_time = time_ns;
+                self.clock.next_seq = next_seq;
+                Record::Segment(Segment {
+                    index,
+                    time_ns,
+                    next_seq,
+                    live,
+                })
+            }
             other => return Err(malformed(start, format!("unknown record tag {other}"))),
         };
         // Trailing payload bytes are allowed: later minor revisions may append fields.

@@ -20,6 +20,24 @@ pub mod tag {
     pub const TRAILER: u8 = 8;
     pub const LAUNCH: u8 = 9;
     pub const RANGE: u8 = 10;
+    pub const RESUME: u8 = 11;
+    pub const SEGMENT: u8 = 12;
+}
+
+/// A Resume record's size: tag, length, and an offset always written in 10 bytes, so that the
+/// writer can update it in place.
+pub const RESUME_LEN: usize = 12;
+/// Where a Resume record's offset starts, from the record's first byte.
+pub const RESUME_OFFSET_AT: usize = 2;
+
+/// `v` as a varint of exactly 10 bytes (readers accept non-minimal varints).
+pub fn varint10(v: u64) -> [u8; 10] {
+    let mut out = [0u8; 10];
+    for (i, b) in out.iter_mut().enumerate() {
+        let group = ((v >> (7 * i)) & 0x7f) as u8;
+        *b = if i < 9 { group | 0x80 } else { group & 1 };
+    }
+    out
 }
 
 /// Records larger than this are malformed; the biggest real one is a header with a long argv.
@@ -238,6 +256,37 @@ impl Encoder {
         });
     }
 
+    /// A Resume record (section 5.11): `offset` is the file offset of the oldest kept
+    /// segment's Segment record, 0 while nothing was dropped.
+    pub fn resume(&mut self, offset: u64, buf: &mut Vec<u8>) {
+        buf.push(tag::RESUME);
+        buf.push(10);
+        buf.extend_from_slice(&varint10(offset));
+    }
+
+    /// A Segment record (section 5.12). Its time is absolute and becomes the base of the
+    /// record times after it.
+    pub fn segment(&mut self, s: &Segment, buf: &mut Vec<u8>) {
+        self.last_time = s.time_ns;
+        record(buf, tag::SEGMENT, |b| {
+            put_varint(b, s.index);
+            put_varint(b, s.time_ns);
+            put_varint(b, s.next_seq);
+            put_varint(b, s.live.len() as u64);
+            for e in &s.live {
+                put_varint(b, e.seq);
+                put_varint(b, s.time_ns.saturating_sub(e.time_ns));
+                put_varint(b, e.api as u64);
+                put_zigzag(b, e.device.into());
+                put_varint(b, e.stream);
+                put_varint(b, e.address);
+                put_varint(b, e.size);
+                put_varint(b, e.aux);
+                put_varint(b, e.stack.into());
+            }
+        });
+    }
+
     /// Encodes any record; the hook uses the typed methods, tests and tools this.
     pub fn any(&mut self, r: &Record, buf: &mut Vec<u8>) {
         match r {
@@ -252,6 +301,8 @@ impl Encoder {
             Record::Dropped { time_ns, count } => self.dropped(*time_ns, *count, buf),
             Record::Note(n) => self.note(n, buf),
             Record::Trailer(t) => self.trailer(t, buf),
+            Record::Resume(o) => self.resume(*o, buf),
+            Record::Segment(seg) => self.segment(seg, buf),
         }
     }
 }

@@ -559,4 +559,37 @@ pub enum Record {
     /// Something the hook wants the reader to know ("could not resolve cuMemGetInfo_v2").
     Note(String),
     Trailer(Trailer),
+    /// A capped trace's pointer to its oldest kept segment (file offset; 0 = none dropped).
+    Resume(u64),
+    /// The start of a capped trace's segment, with what was live then.
+    Segment(Segment),
+}
+
+/// One allocation live when a segment started (section 5.12 of the format).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveEntry {
+    /// The sequence number and time of the event that allocated it.
+    pub seq: u64,
+    pub time_ns: u64,
+    pub api: Api,
+    pub device: i32,
+    pub stream: u64,
+    pub address: u64,
+    pub size: u64,
+    pub aux: u64,
+    pub stack: u32,
+}
+
+/// The start of a segment of a trace written under a size cap: what a reader that starts
+/// here needs of what came before.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Segment {
+    /// 0 for the first segment, then one more each.
+    pub index: u64,
+    /// When the segment started; the base of the record times after it.
+    pub time_ns: u64,
+    /// The sequence number the next event gets: how many events came before.
+    pub next_seq: u64,
+    /// Everything live when the segment started.
+    pub live: Vec<LiveEntry>,
 }

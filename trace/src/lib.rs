@@ -12,5 +12,39 @@ pub use event::*;
 
 /// Opens a trace file for reading.
 pub fn open(path: &std::path::Path) -> Result<Reader<std::fs::File>, DecodeError> {
-    Reader::new(std::fs::File::open(path).map_err(DecodeError::Io)?)
+    Reader::seekable(std::fs::File::open(path).map_err(DecodeError::Io)?)
+}
+
+/// A byte count as people write one: `4096`, `512K`, `64M`, `2G` (binary units; `KiB`, `MB`
+/// and lower case are accepted too). `None` for anything else or a value past 2^64.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(digits);
+    let n: u64 = n.parse().ok()?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => return None,
+    };
+    n.checked_mul(1u64 << shift)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_are_read_as_people_write_them() {
+        use super::parse_size;
+        assert_eq!(parse_size("4096"), Some(4096));
+        assert_eq!(parse_size("512K"), Some(512 << 10));
+        assert_eq!(parse_size("64MiB"), Some(64 << 20));
+        assert_eq!(parse_size("2g"), Some(2 << 30));
+        assert_eq!(parse_size(" 8 M "), Some(8 << 20));
+        for bad in ["", "M", "12Q", "-1", "1.5G", "99999999999T"] {
+            assert_eq!(parse_size(bad), None, "{bad}");
+        }
+    }
 }

@@ -504,7 +504,7 @@ fn the_first_record_must_be_the_header_and_the_only_one() {
 fn an_unknown_tag_is_an_error_at_its_record() {
     let (valid, _) = encode(&header(), &records());
     // (0 is not a tag: it is space reserved and not written yet, see the test below.)
-    for t in [11u8, 0x7f, 0xff] {
+    for t in [13u8, 0x7f, 0xff] {
         let mut bytes = valid.clone();
         bytes.extend(raw(t, &[1, 2, 3]));
         let (offset, msg) = first_error(&bytes);
@@ -759,4 +759,72 @@ fn a_file_of_zeros_is_reported_as_not_written_yet() {
     let (offset, message) = malformed(e);
     assert_eq!(offset, 0);
     assert!(message.contains("nothing written yet"), "{message}");
+}
+
+#[test]
+fn a_capped_trace_is_read_from_its_oldest_kept_segment() {
+    use std::io::{Seek, SeekFrom, Write};
+    // Header, Resume, segment 0 with an event, given back (zeros), segment 1 with what was live
+    // and an event: readers skip to segment 1, seeking or reading through the zeros.
+    let t0 = header().start_mono_ns;
+    let mut bytes = Vec::new();
+    let mut enc = Encoder::start(&header(), &mut bytes);
+    let resume_at = bytes.len();
+    enc.resume(0, &mut bytes);
+    enc.segment(
+        &Segment {
+            index: 0,
+            time_ns: t0 + 1,
+            next_seq: 0,
+            live: vec![],
+        },
+        &mut bytes,
+    );
+    let mut first = event(t0 + 5, Api::CudaMalloc);
+    enc.event(&first, &mut bytes);
+    let hole_from = bytes.len();
+    bytes.resize(hole_from + 10_000, 0);
+    let seg1_at = bytes.len();
+    first.seq = 0;
+    let seg1 = Segment {
+        index: 1,
+        time_ns: t0 + 100,
+        next_seq: 7,
+        live: vec![LiveEntry {
+            seq: 0,
+            time_ns: first.time_ns,
+            api: Api::CudaMalloc,
+            device: 0,
+            stream: 0,
+            address: first.address,
+            size: first.size,
+            aux: 0,
+            stack: 1,
+        }],
+    };
+    enc.segment(&seg1, &mut bytes);
+    let mut later = event(t0 + 150, Api::CudaFree);
+    enc.event(&later, &mut bytes);
+    later.seq = 7;
+    bytes[resume_at + encode::RESUME_OFFSET_AT..resume_at + encode::RESUME_LEN]
+        .copy_from_slice(&encode::varint10(seg1_at as u64));
+
+    let want = vec![
+        Record::Header(header()),
+        Record::Resume(seg1_at as u64),
+        Record::Segment(seg1),
+        Record::Event(later),
+    ];
+    let (got, err) = read_all(&mut reader(&bytes));
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(got, want, "read through the zeros");
+
+    let path = std::env::temp_dir().join(format!("gpuleak-capped-{}", std::process::id()));
+    let mut f = std::fs::File::create(&path).unwrap();
+    f.write_all(&bytes).unwrap();
+    f.seek(SeekFrom::Start(0)).unwrap();
+    let (got, err) = read_all(&mut gpuleak_trace::open(&path).unwrap());
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(got, want, "seeking over them");
+    std::fs::remove_file(&path).unwrap();
 }

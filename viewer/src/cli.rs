@@ -105,7 +105,7 @@ pub struct DiffArgs {
     torch.cuda.nvtx, for one) report their ranges; one already set is kept, and then NVTX ranges \
     are not seen\n\n\
     The program sees GPULEAK_OUTPUT (the trace path; %p in it becomes the process id), LD_PRELOAD \
-    and NVTX_INJECTION64_PATH.")]
+    and NVTX_INJECTION64_PATH (and GPULEAK_MAX_SIZE with --max-size).")]
 pub struct RunArgs {
     /// Where to write the trace [default: gpuleak-<command>-<pid>.trace in the current directory].
     /// An existing file of that name is replaced.
@@ -138,6 +138,14 @@ pub struct RunArgs {
     /// allocator's segments (cudaMalloc) or, with expandable_segments:True, VMM calls.
     #[arg(long)]
     pub torch_tensors: bool,
+
+    /// Keep each process's trace under SIZE on disk (512M, 2G; at least 1M), for runs of hours:
+    /// the trace is written in segments, each starting with what was live then, and the oldest
+    /// are dropped. Reports read what is kept: live bytes stay exact, totals and iterations
+    /// count from the oldest kept segment, and the report says what was dropped. Sets
+    /// GPULEAK_MAX_SIZE.
+    #[arg(long, value_name = "SIZE", value_parser = parse_max_size)]
+    pub max_size: Option<u64>,
 
     /// The program to run and its arguments. Put `--` before it when its own options could be
     /// taken for gpuleak's.
@@ -196,6 +204,14 @@ pub struct ReportArgs {
     /// iterations marked with gpuleak_mark_iteration take precedence over either.
     #[arg(long, value_name = "REGEX")]
     pub iteration_range: Option<String>,
+}
+
+fn parse_max_size(text: &str) -> Result<u64, String> {
+    match gpuleak_trace::parse_size(text) {
+        Some(n) if n >= 1 << 20 => Ok(n),
+        Some(_) => Err("the smallest cap is 1M".into()),
+        None => Err("not a size: write it as 512M, 2G or a number of bytes".into()),
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -224,6 +224,16 @@ pub fn render_text(r: &Report, top: usize) -> String {
             bytes(per.unsigned_abs())
         );
     }
+    if let Some(d) = r.dropped_segments {
+        let _ = writeln!(
+            s,
+            "Note: written under a size cap (--max-size): the oldest {} ({}) were dropped; live \
+             figures are exact, totals and iterations count from event {}",
+            count(d.segments, "segment", "segments"),
+            count(d.events, "event", "events"),
+            d.events
+        );
+    }
     if r.dropped_events > 0 {
         let _ = writeln!(
             s,

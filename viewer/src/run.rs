@@ -74,6 +74,9 @@ pub fn run(args: &RunArgs) -> Result<i32, Fail> {
     if let Some(path) = &nvtx {
         command.env(NVTX_INJECTION, path);
     }
+    if let Some(size) = args.max_size {
+        command.env("GPULEAK_MAX_SIZE", size.to_string());
+    }
     if args.torch_tensors {
         let existing: Vec<String> = TORCH_ALLOC_CONFS
             .iter()

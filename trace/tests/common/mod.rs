@@ -64,6 +64,7 @@ pub fn number(records: &mut [Record]) {
                 seq = seq.saturating_add(1);
             }
             Record::Dropped { count, .. } => seq = seq.saturating_add(*count),
+            Record::Segment(s) => s.next_seq = seq,
             _ => {}
         }
     }
@@ -468,6 +469,38 @@ pub fn arb_record() -> impl Strategy<Value = Record> {
             .prop_map(|(time_ns, tid, op, depth, id, name, domain)| Record::Range(Range { time_ns, tid, op, depth, id, name, domain })),
         2 => (arb_dt(), any::<u32>(), prop::sample::select(LaunchApi::ALL.to_vec()), arb_u64(), arb_u64())
             .prop_map(|(time_ns, tid, api, function, stream)| Record::Launch(Launch { time_ns, tid, api, function, stream })),
+        1 => (
+            arb_dt(),
+            arb_u64(),
+            prop::collection::vec(
+                (
+                    (arb_u64(), arb_u64(), prop::sample::select(Api::ALL.to_vec())),
+                    (any::<i32>(), arb_u64(), arb_u64(), arb_u64()),
+                    (arb_u64(), any::<u32>()),
+                ),
+                0..6,
+            ),
+        )
+            .prop_map(|(time_ns, index, live)| Record::Segment(Segment {
+                index,
+                time_ns,
+                next_seq: 0,
+                // Times are ages here; arb_trace makes them absolute, no later than the segment.
+                live: live
+                    .into_iter()
+                    .map(|((seq, age, api), (device, stream, address, size), (aux, stack))| LiveEntry {
+                        seq,
+                        time_ns: age,
+                        api,
+                        device,
+                        stream,
+                        address,
+                        size,
+                        aux,
+                        stack,
+                    })
+                    .collect(),
+            })),
         1 => (arb_u64(), arb_u64(), arb_u64(), arb_u64(), arb_u64()).prop_map(
             |(events, dropped, stacks, modules, end_mono_ns)| Record::Trailer(Trailer {
                 events,
@@ -491,6 +524,14 @@ pub fn arb_trace(max_records: usize) -> impl Strategy<Value = (Header, Vec<Recor
             let mut t = h.start_mono_ns;
             for r in &mut recs {
                 let time = match r {
+                    Record::Segment(seg) => {
+                        t = t.saturating_add(seg.time_ns);
+                        seg.time_ns = t;
+                        for l in &mut seg.live {
+                            l.time_ns = t.saturating_sub(l.time_ns);
+                        }
+                        continue;
+                    }
                     Record::Event(e) => &mut e.time_ns,
                     Record::Marker(m) => &mut m.time_ns,
                     Record::Launch(l) => &mut l.time_ns,

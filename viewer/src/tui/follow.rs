@@ -180,12 +180,12 @@ impl Source {
                 }
                 file.rewind().map_err(|e| e.to_string())?;
                 let boxed: Box<dyn TraceBytes> = Box::new(file);
-                Reader::new(boxed).map(Some).map_err(|e| e.to_string())
+                Reader::seekable(boxed).map(Some).map_err(|e| e.to_string())
             }
             Source::Bytes(bytes) => {
                 let boxed: Box<dyn TraceBytes> =
                     Box::new(std::io::Cursor::new(SharedBytes(bytes.clone())));
-                Reader::new(boxed).map(Some).map_err(|e| e.to_string())
+                Reader::seekable(boxed).map(Some).map_err(|e| e.to_string())
             }
         }
     }
