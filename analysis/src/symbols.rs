@@ -120,7 +120,7 @@ impl Symbolizer {
                 frame: Some(*f),
             }));
         }
-        below_main_cut(&mut out);
+        below_main_cut(&mut out, |r| &r.name);
         out
     }
 
@@ -214,9 +214,9 @@ impl Symbolizer {
 /// `lang_start` and its closures, `catch_unwind`), which every stack of the main thread shares
 /// and which says nothing about where memory goes. Stacks without a `main` (other threads) keep
 /// every frame.
-fn below_main_cut(frames: &mut Vec<Resolved>) {
+fn below_main_cut<T>(frames: &mut Vec<T>, text: impl Fn(&T) -> &str) {
     if let Some(i) = frames.iter().position(|f| {
-        let name = function_name(&f.name);
+        let name = function_name(text(f));
         name == "main" || name.ends_with("::main")
     }) {
         frames.truncate(i + 1);
@@ -469,10 +469,10 @@ mod tests {
         ]
         .map(String::from)
         .to_vec();
-        super::below_main_cut(&mut frames);
+        super::below_main_cut(&mut frames, |s| s);
         assert_eq!(frames.len(), 2);
         let mut thread: Vec<String> = vec!["worker (/w/a.c:1)".into(), "start_thread".into()];
-        super::below_main_cut(&mut thread);
+        super::below_main_cut(&mut thread, |s| s);
         assert_eq!(thread.len(), 2);
     }
 

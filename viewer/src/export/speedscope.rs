@@ -11,6 +11,9 @@ use serde_json::{Value, json};
 use super::{Model, WeightedStack, frame_parts};
 use crate::cli::What;
 
+/// A profile's name, its unit, and what it weighs each stack by.
+type Measure = (&'static str, &'static str, fn(&WeightedStack) -> u64);
+
 pub const SCHEMA_URL: &str = "https://www.speedscope.app/file-format-schema.json";
 
 pub fn document(model: &Model) -> Value {
@@ -52,7 +55,7 @@ pub fn document(model: &Model) -> Value {
                 .collect()
         })
         .collect();
-    let measures: [(&str, &str, fn(&WeightedStack) -> u64); 4] = [
+    let measures: [Measure; 4] = [
         ("bytes live at the end", "bytes", |s| s.inuse_bytes),
         ("allocations live at the end", "none", |s| s.inuse_objects),
         ("bytes allocated", "bytes", |s| s.alloc_bytes),
