@@ -30,5 +30,5 @@ pub use report::{
     PinnedHostTotals, Pools, Process, Report, ReportOptions, SCHEMA, Site,
 };
 pub use symbols::{
-    Symbolizer, function_name, is_library_frame, short_frame, tidy_frame, user_frame,
+    Resolved, Symbolizer, function_name, is_library_frame, short_frame, tidy_frame, user_frame,
 };

@@ -820,6 +820,21 @@ pub fn device_live_per_iteration(replay: &Replay, options: &ReportOptions) -> Ve
     live_per_iteration(replay, &clock, |_| true)
 }
 
+/// Each device or physical site's live bytes at the end of every iteration, as
+/// [`device_live_per_iteration`] sums them (the last entry is what is live now): for charts of
+/// memory over iterations by site.
+pub fn site_live_per_iteration(
+    replay: &Replay,
+    options: &ReportOptions,
+) -> std::collections::HashMap<SiteKey, Vec<u64>> {
+    let clock = Clock::of(replay, options.iteration_range.as_ref());
+    replay
+        .sites()
+        .iter()
+        .filter_map(|(key, stats)| Some((*key, clock.ends(replay, key, stats.live_bytes)?)))
+        .collect()
+}
+
 /// [`device_live_per_iteration`] over the sites `keep` keeps.
 fn live_per_iteration(replay: &Replay, clock: &Clock, keep: impl Fn(&SiteKey) -> bool) -> Vec<u64> {
     let mut total: Vec<u64> = Vec::new();

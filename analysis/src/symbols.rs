@@ -42,6 +42,14 @@ fn folded(modules: &[Module], frame: Frame) -> bool {
         })
 }
 
+/// One name of a symbolized stack ([`Symbolizer::resolved`]): "function (file:line)", and the
+/// recorded frame it was read from; `None` for a Python frame or a placeholder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    pub name: String,
+    pub frame: Option<Frame>,
+}
+
 /// Shared by the report and the TUI so each address is looked up once per session.
 pub struct Symbolizer {
     inner: blazesym::symbolize::Symbolizer,
@@ -76,11 +84,24 @@ impl Symbolizer {
     /// The names of a recorded stack, innermost first: one per frame, more where functions were
     /// inlined. Empty for `NO_STACK`; a placeholder for an id the trace never defined.
     pub fn stack(&mut self, replay: &Replay, id: u32) -> Vec<String> {
+        self.resolved(replay, id)
+            .into_iter()
+            .map(|r| r.name)
+            .collect()
+    }
+
+    /// [`Symbolizer::stack`], each name with the recorded frame it was read from (its address
+    /// and module): for exports that keep addresses and modules (pprof's locations and
+    /// mappings). Names inlined into one frame share it; Python frames have none.
+    pub fn resolved(&mut self, replay: &Replay, id: u32) -> Vec<Resolved> {
         if id == NO_STACK {
             return Vec::new();
         }
         let Some(frames) = replay.stack(id) else {
-            return vec![format!("<stack {id} is missing from the trace>")];
+            return vec![Resolved {
+                name: format!("<stack {id} is missing from the trace>"),
+                frame: None,
+            }];
         };
         if let Some(python) = replay.python_stack(id).filter(|p| !p.is_empty()) {
             return self.joined(replay, frames, python);
@@ -94,9 +115,12 @@ impl Symbolizer {
         let shown = if kept.is_empty() { frames } else { &kept[..] };
         let mut out = Vec::with_capacity(shown.len());
         for f in shown {
-            out.extend(self.frame(modules, *f).iter().cloned());
+            out.extend(self.frame(modules, *f).iter().map(|name| Resolved {
+                name: name.clone(),
+                frame: Some(*f),
+            }));
         }
-        below_main_cut(&mut out);
+        below_main_cut(&mut out, |r| &r.name);
         out
     }
 
@@ -108,7 +132,7 @@ impl Symbolizer {
     /// from an extension) are left out too, since the Python stack already names who called.
     /// Without any interpreter frame (stacks cut at the depth limit, or Python frames only) the
     /// Python frames follow all the native ones.
-    fn joined(&mut self, replay: &Replay, frames: &[Frame], python: &[PyFrame]) -> Vec<String> {
+    fn joined(&mut self, replay: &Replay, frames: &[Frame], python: &[PyFrame]) -> Vec<Resolved> {
         let modules = replay.modules();
         let mut out = Vec::with_capacity(python.len() + 8);
         for &f in frames {
@@ -120,10 +144,16 @@ impl Symbolizer {
                 break;
             }
             if !folded(modules, f) {
-                out.extend(names.iter().cloned());
+                out.extend(names.iter().map(|name| Resolved {
+                    name: name.clone(),
+                    frame: Some(f),
+                }));
             }
         }
-        out.extend(python.iter().map(|p| python_frame(replay, *p)));
+        out.extend(python.iter().map(|p| Resolved {
+            name: python_frame(replay, *p),
+            frame: None,
+        }));
         out
     }
 
@@ -184,9 +214,9 @@ impl Symbolizer {
 /// `lang_start` and its closures, `catch_unwind`), which every stack of the main thread shares
 /// and which says nothing about where memory goes. Stacks without a `main` (other threads) keep
 /// every frame.
-fn below_main_cut(frames: &mut Vec<String>) {
+fn below_main_cut<T>(frames: &mut Vec<T>, text: impl Fn(&T) -> &str) {
     if let Some(i) = frames.iter().position(|f| {
-        let name = function_name(f);
+        let name = function_name(text(f));
         name == "main" || name.ends_with("::main")
     }) {
         frames.truncate(i + 1);
@@ -439,10 +469,10 @@ mod tests {
         ]
         .map(String::from)
         .to_vec();
-        super::below_main_cut(&mut frames);
+        super::below_main_cut(&mut frames, |s| s);
         assert_eq!(frames.len(), 2);
         let mut thread: Vec<String> = vec!["worker (/w/a.c:1)".into(), "start_thread".into()];
-        super::below_main_cut(&mut thread);
+        super::below_main_cut(&mut thread, |s| s);
         assert_eq!(thread.len(), 2);
     }
 

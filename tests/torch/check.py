@@ -450,6 +450,64 @@ def case_closing_line(allocator):
     return check
 
 
+# Reads a pickle with PyTorch's own memory_viz module; prints what it found as JSON.
+MEMORY_VIZ_READER = r"""
+import json, pickle, sys
+import torch.cuda._memory_viz as mv
+with open(sys.argv[1], "rb") as f:
+    data = pickle.load(f)
+stats = mv.segsum(data)
+trace = mv.trace(data)
+page = mv.trace_plot(data)
+actions = {}
+for d in data["device_traces"]:
+    for e in d:
+        actions[e["action"]] = actions.get(e["action"], 0) + 1
+print(json.dumps({
+    "segments": len(data["segments"]),
+    "reserved": sum(s["total_size"] for s in data["segments"]),
+    "stats_reserved": [l for l in stats.splitlines() if l.startswith("total_reserved:")],
+    "expected_reserved": "total_reserved: " + mv._format_size(sum(s["total_size"] for s in data["segments"])),
+    "actions": actions,
+    "trace_lines": len(trace.splitlines()),
+    "plot": "Active Memory Timeline" in page,
+}))
+"""
+
+
+def case_memory_viz(allocator):
+    """`gpuleak export --format memory-viz` of the run opens in torch.cuda._memory_viz: its
+    segments hold what the report says is live (under the default allocator, what PyTorch says
+    it reserved), and its history has every allocation and free."""
+    def check(r):
+        run = r.run(allocator, "leak")
+        t, rep = usable(run)
+        pickle_path = run.trace + ".memory-viz.pickle"
+        e = subprocess.run([r.args.gpuleak, "export", run.trace, "--format", "memory-viz", "-o", pickle_path],
+                           capture_output=True, text=True, timeout=r.args.timeout)
+        expect(e.returncode == 0, f"gpuleak export exited {e.returncode}: {e.stderr.strip()}")
+        v = subprocess.run([r.args.python, "-c", MEMORY_VIZ_READER, pickle_path],
+                           capture_output=True, text=True, timeout=r.args.timeout)
+        expect(v.returncode == 0, f"torch.cuda._memory_viz could not read the pickle: {v.stderr.strip()[-300:]}")
+        got = json.loads(v.stdout.strip().splitlines()[-1])
+        gpu = rep["gpu"]
+        expect(got["reserved"] == gpu["live_bytes_at_end"],
+               f"segments hold {mib(got['reserved'])}, the report has {mib(gpu['live_bytes_at_end'])} live at the end")
+        if allocator == "native":
+            expect(got["reserved"] == t["reserved"],
+                   f"segments hold {mib(got['reserved'])}, torch.cuda.memory_reserved() {mib(t['reserved'])}")
+        expect(got["stats_reserved"] == [got["expected_reserved"]],
+               f"memory_viz stats says {got['stats_reserved']}, not {got['expected_reserved']!r}")
+        allocs = got["actions"].get("alloc", 0)
+        frees = got["actions"].get("free_completed", 0)
+        expect(allocs == gpu["allocations"], f"{allocs} alloc entries, the report counts {gpu['allocations']} allocations")
+        expect(frees == gpu["frees"], f"{frees} free_completed entries, the report counts {gpu['frees']} frees")
+        expect(got["plot"], "trace_plot did not make its page")
+        return (f"{got['segments']} segments, {got['expected_reserved']}, "
+                f"{allocs} allocs and {frees} frees in the history")
+    return check
+
+
 CASES = [
     ("native-clean", case_clean("native")),
     ("native-leak-totals", case_totals("native", "leak")),
@@ -483,6 +541,8 @@ CASES = [
     ("tensors-model-switch", case_model_switch("tensors")),
     ("tensors-oom-diagnosis", case_oom("tensors")),
     ("same-leak-every-allocator", case_same_leak_everywhere()),
+    ("native-memory-viz-export", case_memory_viz("native")),
+    ("tensors-memory-viz-export", case_memory_viz("tensors")),
 ]
 
 

@@ -24,6 +24,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
         gpuleak report sd.trace\n  \
         gpuleak report --format json sd.trace > sd.json\n  \
         gpuleak view sd.trace\n  \
+        gpuleak report --format html -o sd.html sd.trace\n  \
+        gpuleak export --format pprof sd.trace   (then: go tool pprof -top sd.trace.pb.gz)\n  \
         gpuleak demo --no-tui            (a leaking diffusion sampler, on the fake driver without a GPU)"
 )]
 pub struct Cli {
@@ -37,7 +39,93 @@ pub enum Command {
     Report(ReportArgs),
     Diff(DiffArgs),
     View(ViewArgs),
+    Export(ExportArgs),
     Demo(crate::demo::DemoArgs),
+}
+
+/// Write a trace in the format of another tool: pprof, flame graphs, speedscope, PyTorch's
+/// memory_viz, Perfetto.
+///
+/// The GPU memory of the trace (device, managed, array, graph and physical memory; not pinned
+/// host memory, mappings or reserved address space) by call stack, as the report finds it:
+/// the same sites, frames (Python lines too) and verdicts. --what chooses which memory: what is
+/// live at the end (default), what leaking sites hold, or everything allocated over the run.
+/// The file goes beside the trace with the format's extension (run.trace.pb.gz, .folded, .svg,
+/// .speedscope.json, .pickle, .perfetto.json) unless -o names another; its path is printed.
+/// An existing file is replaced only when -o names it (-o - writes to standard output).
+#[derive(Debug, Args)]
+#[command(after_help = "Formats, and what opens them:\n  \
+    pprof        gzipped profile.proto with Go's heap sample types (alloc_objects, alloc_space, \
+    inuse_objects, inuse_space): go tool pprof -sample_index=inuse_space -top FILE, \
+    or -http=: for its web UI\n  \
+    folded       collapsed stacks, root first, one line per stack with its bytes: flamegraph.pl, \
+    inferno-flamegraph, speedscope\n  \
+    flamegraph   an SVG flame graph of the chosen bytes (drawn by inferno): any browser\n  \
+    speedscope   speedscope's file format, one profile per measure (live bytes, live \
+    allocations, bytes allocated, allocations): https://www.speedscope.app or `speedscope FILE`\n  \
+    memory-viz   a PyTorch memory snapshot pickle (segments, device_traces): \
+    https://pytorch.org/memory_viz, python -m torch.cuda._memory_viz stats|trace|trace_plot FILE\n  \
+    perfetto     Chrome trace-event JSON: device memory and top sites as counters, iterations \
+    as slices, out-of-memory failures as instants with their stacks: https://ui.perfetto.dev\n\n\
+    Examples:\n  \
+    gpuleak export --format pprof run.trace && go tool pprof -top run.trace.pb.gz\n  \
+    gpuleak export --format flamegraph --what leaked -o leaks.svg run.trace\n  \
+    gpuleak export --format folded -o - run.trace | flamegraph.pl > run.svg")]
+pub struct ExportArgs {
+    /// The trace file written by `gpuleak run` (only this process: each worker's FILE.<pid> is
+    /// exported on its own).
+    #[arg(value_name = "TRACE")]
+    pub file: PathBuf,
+
+    /// The format to write.
+    #[arg(long, short, value_enum, value_name = "FORMAT")]
+    pub format: ExportFormat,
+
+    /// Where to write [default: TRACE with the format's extension, which must not exist yet].
+    /// A file named here is replaced; `-` is standard output.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+
+    /// Which memory: `live` at the end of the trace, `leaked` (live at the end at the sites
+    /// the report calls a leak), or everything `allocated` over the run. pprof carries all
+    /// four measures and opens on the one chosen; the timelines (memory-viz, perfetto) show
+    /// every allocation of the sites chosen.
+    #[arg(long, value_enum, value_name = "WHAT", default_value_t = What::Live)]
+    pub what: What,
+
+    /// Perfetto: how many sites get their own counter track, largest first.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub top: usize,
+
+    /// NVTX ranges whose name matches REGEX mark iterations, as for `gpuleak report`.
+    #[arg(long, value_name = "REGEX")]
+    pub iteration_range: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// Gzipped profile.proto for `go tool pprof`.
+    Pprof,
+    /// Collapsed stacks for flame graph tools.
+    Folded,
+    /// An SVG flame graph.
+    Flamegraph,
+    /// speedscope's JSON file format.
+    Speedscope,
+    /// A PyTorch memory snapshot pickle for memory_viz.
+    MemoryViz,
+    /// Chrome trace-event JSON for Perfetto's UI.
+    Perfetto,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum What {
+    /// Live at the end of the trace.
+    Live,
+    /// Live at the end, at the sites the report calls a leak.
+    Leaked,
+    /// Allocated over the whole run, freed or not.
+    Allocated,
 }
 
 /// Browse a trace in a terminal UI; a trace still being written is followed live.
@@ -183,12 +271,20 @@ pub struct ReportArgs {
     #[arg(value_name = "FILE", required = true, num_args = 1..)]
     pub files: Vec<PathBuf>,
 
-    /// `text` for people, `json` for tools (every site, stable field names). With several
-    /// processes the JSON is `{"schema": 1, "processes": [...]}`, each with its whole report.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// `text` for people, `json` for tools (every site, stable field names), `html`: one
+    /// self-contained page (no network, no external script or style) with the diagnosis, a
+    /// chart of device memory over iterations by site, the findings with their stacks, the
+    /// iterations and the out-of-memory failures. With several processes the JSON is
+    /// `{"schema": 1, "processes": [...]}`, each with its whole report, and the page has one
+    /// section per process.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
 
-    /// How many sites the text report lists (json lists all).
+    /// Write the report to OUT (replaced if it exists) instead of standard output.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+
+    /// How many sites the text and HTML reports list (json lists all).
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: usize,
 
@@ -225,6 +321,13 @@ pub enum Format {
     Json,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+    Html,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,6 +356,7 @@ mod tests {
                 Command::Diff(d) => d.iteration_range,
                 Command::Run(r) => r.iteration_range,
                 Command::View(v) => v.iteration_range,
+                Command::Export(e) => e.iteration_range,
                 Command::Demo(_) => None,
             };
             assert_eq!(pattern.as_deref(), Some("^step$"));
@@ -293,7 +397,7 @@ mod tests {
     fn report_defaults_to_text_and_ten_sites() {
         match parse(&["report", "a.trace"]).unwrap().command {
             Command::Report(r) => {
-                assert_eq!(r.format, Format::Text);
+                assert_eq!(r.format, ReportFormat::Text);
                 assert_eq!(r.top, 10);
                 assert_eq!(r.files, [PathBuf::from("a.trace")]);
             }
@@ -307,7 +411,7 @@ mod tests {
             .unwrap()
             .command
         {
-            Command::Report(r) => assert_eq!(r.format, Format::Json),
+            Command::Report(r) => assert_eq!(r.format, ReportFormat::Json),
             other => panic!("expected report, got {other:?}"),
         }
         assert!(parse(&["report", "--format", "xml", "a.trace"]).is_err());

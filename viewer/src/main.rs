@@ -3,6 +3,8 @@
 mod cli;
 mod demo;
 mod diff;
+mod export;
+mod html;
 mod processes;
 mod report;
 mod run;
@@ -55,6 +57,7 @@ fn main() {
         cli::Command::Report(args) => report::report(args),
         cli::Command::Diff(args) => diff::diff(args),
         cli::Command::View(args) => view(args),
+        cli::Command::Export(args) => export::export(args),
         cli::Command::Demo(args) => demo::demo(args),
     };
     let code = match result {

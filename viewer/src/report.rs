@@ -8,7 +8,7 @@ use gpuleak_analysis::units::{bytes, count, wrap};
 use gpuleak_analysis::{Replay, Report, ReportOptions, function_name, tidy_frame};
 use gpuleak_trace::{DecodeError, MemoryKind};
 
-use crate::cli::{FailOn, Format, ReportArgs};
+use crate::cli::{FailOn, ReportArgs, ReportFormat};
 use crate::{EXIT_USAGE, Fail};
 
 /// Frames shown per site in text; the rest are counted. JSON has them all.
@@ -17,15 +17,25 @@ const FRAMES_SHOWN: usize = 12;
 pub fn report(args: &ReportArgs) -> Result<i32, Fail> {
     let options = options(args.iteration_range.as_deref())?;
     let paths = crate::processes::traces_of(&args.files)?;
-    let procs = crate::processes::load_all(&paths, &options)?;
-    let out = match (args.format, &procs[..]) {
-        (Format::Json, [one]) => one.report.to_json() + "\n",
-        (Format::Text, [one]) => render_text(&one.report, args.top),
-        (Format::Json, all) => crate::processes::json(all) + "\n",
-        (Format::Text, all) => crate::processes::text(all, args.top),
+    let (out, leaks) = if args.format == ReportFormat::Html {
+        // The page draws memory over time: each process's trace is read with its timeline.
+        let models = crate::html::load_all(&paths, &options)?;
+        let leaks = crate::html::leak_lines(&models);
+        (crate::html::render(&models, args.top), leaks)
+    } else {
+        let procs = crate::processes::load_all(&paths, &options)?;
+        let out = match (args.format, &procs[..]) {
+            (ReportFormat::Json, [one]) => one.report.to_json() + "\n",
+            (ReportFormat::Json, all) => crate::processes::json(all) + "\n",
+            (_, [one]) => render_text(&one.report, args.top),
+            (_, all) => crate::processes::text(all, args.top),
+        };
+        (out, crate::processes::leak_lines(&procs))
     };
-    emit(&out).map_err(|e| Fail::new(1, format!("cannot write the report: {e}")))?;
-    let leaks = crate::processes::leak_lines(&procs);
+    match &args.output {
+        Some(path) => crate::export::write_output(path, out.as_bytes(), true)?,
+        None => emit(&out).map_err(|e| Fail::new(1, format!("cannot write the report: {e}")))?,
+    }
     Ok(match args.fail_on {
         Some(FailOn::Leak) if !leaks.is_empty() => {
             // Said on stderr, so a CI log shows why the job failed whatever the format.

@@ -1,0 +1,749 @@
+//! `gpuleak report --format html`: the report as one self-contained page.
+//!
+//! Nothing is fetched: the style is inline, the chart is SVG drawn here, stacks open and close
+//! with `<details>` (no script at all). It reads the same model as the text and JSON reports
+//! and the exports ([`crate::export::Model`]): the diagnosis first, then device memory at the
+//! end of each iteration stacked by its top sites, the findings with each site's whole stack,
+//! the sites holding the most memory, the iterations, the out-of-memory failures, and the text
+//! report for everything else.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use gpuleak_analysis::units::{bytes, count};
+use gpuleak_analysis::{ReportOptions, Site, is_library_frame};
+
+use crate::Fail;
+use crate::cli::What;
+use crate::export::{Model, on_gpu};
+
+/// Sites drawn apart in the chart; the others are summed as one layer.
+const CHART_SITES: usize = 6;
+/// Iterations listed in the table; past it, the first and last halves.
+const TABLE_ITERATIONS: usize = 400;
+
+/// Colours of the chart's layers (the last for "other sites").
+const COLOURS: [&str; 7] = [
+    "#d62728", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#9e9e9e",
+];
+
+/// Each process's trace read with its timeline, leaking processes first.
+pub fn load_all(paths: &[PathBuf], options: &ReportOptions) -> Result<Vec<Model>, Fail> {
+    let mut models = Vec::with_capacity(paths.len());
+    for path in paths {
+        models.push(Model::load(path, options, What::Live, true)?);
+    }
+    models.sort_by_key(|m| !leaks(m));
+    Ok(models)
+}
+
+fn leaks(m: &Model) -> bool {
+    m.report
+        .sites
+        .iter()
+        .any(|s| s.verdict.as_deref() == Some("leak"))
+}
+
+/// What `--fail-on leak` says, as for the other formats.
+pub fn leak_lines(models: &[Model]) -> Vec<String> {
+    let procs: Vec<crate::processes::Proc> = models
+        .iter()
+        .map(|m| crate::processes::Proc {
+            path: m.path.clone(),
+            report: m.report.clone(),
+        })
+        .collect();
+    crate::processes::leak_lines(&procs)
+}
+
+/// Text for HTML: `&`, `<`, `>` and quotes escaped.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;color:#1b1b1b;background:#fafafa}
+main{max-width:1100px;margin:0 auto;padding:1.5em 2em 4em}
+h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ddd;padding-bottom:.2em}
+.meta{color:#555;margin:.2em 0}.meta code{color:#333}
+.diagnosis{background:#fff4e5;border-left:5px solid #e67e22;padding:.6em 1.2em;margin:1em 0}
+.diagnosis.healthy{background:#eaf7ea;border-color:#2e8b57}
+.diagnosis p{margin:.5em 0;line-height:1.4}
+table{border-collapse:collapse;width:100%;margin:.5em 0;background:#fff}
+th,td{text-align:left;padding:.3em .6em;border-bottom:1px solid #eee;vertical-align:top}
+th{background:#f0f0f0;font-weight:600}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.verdict{font-weight:700;text-transform:uppercase;font-size:.85em}
+.v-leak{color:#c0392b}.v-sawtooth{color:#d35400}.v-plateau{color:#7d6608}.v-steady{color:#2e7d32}
+details{margin:.2em 0}summary{cursor:pointer;color:#1f4e79}
+ol.stack{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.85em;margin:.3em 0;padding-left:2.5em}
+ol.stack li.lib{color:#999}ol.stack li.own{font-weight:600}
+.chart{background:#fff;border:1px solid #e5e5e5;padding:.5em}
+.legend{list-style:none;padding:0;margin:.4em 0;font-size:.9em}.legend li{margin:.15em 0}
+.swatch{display:inline-block;width:.9em;height:.9em;margin-right:.4em;vertical-align:-.1em;border-radius:2px}
+pre{background:#fff;border:1px solid #e5e5e5;padding:.8em;overflow-x:auto;font-size:.8em}
+.oom{background:#fff;border:1px solid #f0c0c0;border-left:5px solid #c0392b;padding:.5em 1em;margin:.6em 0}
+footer{color:#888;font-size:.8em;margin-top:3em}
+";
+
+/// The whole page.
+pub fn render(models: &[Model], top: usize) -> String {
+    let mut s = String::new();
+    let title = match models {
+        [one] => format!("gpuleak report: {}", one.process_name()),
+        all => format!(
+            "gpuleak report: a run of {}",
+            count(all.len() as u64, "process", "processes")
+        ),
+    };
+    let _ = write!(
+        s,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n",
+        escape(&title)
+    );
+    let _ = writeln!(s, "<h1>{}</h1>", escape(&title));
+    if models.len() > 1 {
+        processes(&mut s, models);
+    }
+    for (i, m) in models.iter().enumerate() {
+        if models.len() > 1 {
+            let _ = writeln!(
+                s,
+                "<section id=\"process-{i}\">\n<h2 style=\"font-size:1.35em\">{}</h2>",
+                escape(&m.process_name())
+            );
+        }
+        process(&mut s, m, top);
+        if models.len() > 1 {
+            let _ = writeln!(s, "</section>");
+        }
+    }
+    let _ = writeln!(
+        s,
+        "<footer>Written by gpuleak {} from {}.</footer>\n</main>\n</body>\n</html>",
+        env!("CARGO_PKG_VERSION"),
+        escape(
+            &models
+                .iter()
+                .map(|m| m.path.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    );
+    s
+}
+
+fn processes(s: &mut String, models: &[Model]) {
+    let _ = writeln!(
+        s,
+        "<table><tr><th>process</th><th>trace</th><th class=\"num\">live at the end</th>\
+         <th class=\"num\">peak</th><th>leaks</th></tr>"
+    );
+    for (i, m) in models.iter().enumerate() {
+        let leaking: Vec<&str> = m
+            .report
+            .sites
+            .iter()
+            .filter(|s| s.verdict.as_deref() == Some("leak"))
+            .map(|s| s.label.as_str())
+            .collect();
+        let _ = writeln!(
+            s,
+            "<tr><td><a href=\"#process-{i}\">{}</a></td><td>{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td>{}</td></tr>",
+            escape(&m.process_name()),
+            escape(&m.trace_name()),
+            bytes(m.report.gpu.live_bytes_at_end),
+            bytes(m.report.gpu.peak_live_bytes),
+            if leaking.is_empty() {
+                "none".to_string()
+            } else {
+                escape(&leaking.join("; "))
+            }
+        );
+    }
+    let _ = writeln!(s, "</table>");
+}
+
+/// One process: header, diagnosis, chart, findings, sites, iterations, failures, text.
+fn process(s: &mut String, m: &Model, top: usize) {
+    let r = &m.report;
+    if let Some(p) = &r.process {
+        let state = if r.complete {
+            "complete trace".to_string()
+        } else if let Some(at) = r.truncated_at {
+            format!("trace ends early at byte {at}")
+        } else {
+            "no clean exit recorded".to_string()
+        };
+        let device = p
+            .device
+            .as_deref()
+            .map_or(String::new(), |d| format!(", {}", escape(d)));
+        let _ = writeln!(
+            s,
+            "<p class=\"meta\"><code>{}</code> (pid {}) on {}{device}: {state}</p>",
+            escape(&p.exe),
+            p.pid,
+            escape(&p.hostname)
+        );
+        if !p.argv.is_empty() {
+            let _ = writeln!(
+                s,
+                "<p class=\"meta\">command: <code>{}</code></p>",
+                escape(&p.argv.join(" "))
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "<p class=\"meta\">Device memory: {} live at the end, peak {}, {} ({}) in all.</p>",
+        bytes(r.gpu.live_bytes_at_end),
+        bytes(r.gpu.peak_live_bytes),
+        count(r.gpu.allocations, "allocation", "allocations"),
+        bytes(r.gpu.bytes_allocated)
+    );
+
+    let _ = writeln!(s, "<h2>Diagnosis</h2>");
+    let healthy = r.diagnosis.is_empty() || r.sites.iter().all(|x| x.verdict.is_none());
+    let _ = writeln!(
+        s,
+        "<div class=\"diagnosis{}\">",
+        if healthy && r.ooms.is_empty() && !leaks(m) {
+            " healthy"
+        } else {
+            ""
+        }
+    );
+    if r.diagnosis.is_empty() {
+        let _ = writeln!(
+            s,
+            "<p>Nothing to say: no growth and no failure was seen.</p>"
+        );
+    }
+    for d in &r.diagnosis {
+        let _ = writeln!(s, "<p>{}</p>", escape(&d.text));
+    }
+    let _ = writeln!(s, "</div>");
+
+    let _ = writeln!(s, "<h2>Device memory over iterations</h2>");
+    chart(s, m);
+
+    findings(s, m);
+    sites(s, m, top);
+    iterations(s, m);
+    ooms(s, m);
+
+    let _ = writeln!(
+        s,
+        "<h2>Everything else</h2>\n<details><summary>The text report</summary>\n<pre>{}</pre>\n</details>",
+        escape(&crate::report::render_text(r, top))
+    );
+}
+
+fn verdict_cell(v: Option<&str>) -> String {
+    match v {
+        Some(v) => format!("<span class=\"verdict v-{v}\">{v}</span>"),
+        None => "—".to_string(),
+    }
+}
+
+/// A site's whole stack, innermost first; library frames dimmed, the naming frame bold.
+fn stack(s: &mut String, frames: &[String], user_frame: usize, open: bool) {
+    if frames.is_empty() {
+        let _ = writeln!(s, "<p class=\"meta\">(no stack recorded)</p>");
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "<details{}><summary>stack ({})</summary><ol class=\"stack\">",
+        if open { " open" } else { "" },
+        count(frames.len() as u64, "frame", "frames")
+    );
+    for (i, f) in frames.iter().enumerate() {
+        let class = if i == user_frame {
+            "own"
+        } else if is_library_frame(f) {
+            "lib"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            s,
+            "<li class=\"{class}\">{}</li>",
+            escape(&gpuleak_analysis::tidy_frame(f))
+        );
+    }
+    let _ = writeln!(s, "</ol></details>");
+}
+
+fn findings(s: &mut String, m: &Model) {
+    let r = &m.report;
+    let rank = |v: Option<&str>| match v {
+        Some("leak") => Some(0),
+        Some("sawtooth") => Some(1),
+        Some("plateau") => Some(2),
+        _ => None,
+    };
+    let mut found: Vec<(usize, &Site)> = r
+        .sites
+        .iter()
+        .filter_map(|x| Some((rank(x.verdict.as_deref())?, x)))
+        .collect();
+    found.sort_by_key(|(rank, x)| (*rank, std::cmp::Reverse(x.bytes_per_iteration)));
+    let _ = writeln!(s, "<h2>Findings</h2>");
+    if found.is_empty() {
+        let _ = writeln!(
+            s,
+            "<p>No site grows over iterations (no leak, sawtooth or plateau).</p>"
+        );
+        return;
+    }
+    let per = if r.iterations.source.as_deref() == Some("time") {
+        "time window"
+    } else {
+        "iteration"
+    };
+    let _ = writeln!(
+        s,
+        "<table><tr><th>verdict</th><th>site</th><th class=\"num\">per {per}</th>\
+         <th class=\"num\">live at the end</th><th>device full</th></tr>"
+    );
+    for (_, x) in found {
+        let slope = x.bytes_per_iteration.unwrap_or(0);
+        let sign = if slope < 0 { "-" } else { "+" };
+        let full = x
+            .full_at_iteration
+            .map_or("—".to_string(), |n| format!("at {per} ~{n}"));
+        let _ = writeln!(
+            s,
+            "<tr><td>{}</td><td><code>{}</code>",
+            verdict_cell(x.verdict.as_deref()),
+            escape(&x.label)
+        );
+        stack(
+            s,
+            &x.frames,
+            x.user_frame,
+            x.verdict.as_deref() == Some("leak"),
+        );
+        let _ = writeln!(
+            s,
+            "</td><td class=\"num\">{sign}{}</td><td class=\"num\">{}</td><td>{full}</td></tr>",
+            bytes(slope.unsigned_abs()),
+            bytes(x.live_bytes_at_end)
+        );
+    }
+    let _ = writeln!(s, "</table>");
+}
+
+fn sites(s: &mut String, m: &Model, top: usize) {
+    let r = &m.report;
+    let _ = writeln!(s, "<h2>Sites by memory live at the end</h2>");
+    if r.sites.is_empty() {
+        let _ = writeln!(s, "<p>No allocations were recorded.</p>");
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "<table><tr><th>#</th><th>site</th><th>memory</th><th class=\"num\">live at the end</th>\
+         <th class=\"num\">allocated in all</th><th>verdict</th></tr>"
+    );
+    for (i, x) in r.sites.iter().take(top.max(1)).enumerate() {
+        let _ = writeln!(
+            s,
+            "<tr><td>{}</td><td><code>{}</code>",
+            i + 1,
+            escape(&x.label)
+        );
+        stack(s, &x.frames, x.user_frame, false);
+        let _ = writeln!(
+            s,
+            "</td><td>{}</td><td class=\"num\">{} in {}</td><td class=\"num\">{} in {}</td><td>{}</td></tr>",
+            gpuleak_analysis::kind_name(x.memory),
+            bytes(x.live_bytes_at_end),
+            count(x.live_allocations_at_end, "allocation", "allocations"),
+            bytes(x.bytes_allocated),
+            count(x.allocations, "allocation", "allocations"),
+            verdict_cell(x.verdict.as_deref())
+        );
+    }
+    let _ = writeln!(s, "</table>");
+    if r.sites.len() > top.max(1) {
+        let _ = writeln!(
+            s,
+            "<p class=\"meta\">… {} more (--top N lists more).</p>",
+            count((r.sites.len() - top.max(1)) as u64, "site", "sites")
+        );
+    }
+}
+
+/// Device memory at the end of each iteration: the report's per-site series, padded as the
+/// report pads them when it sums them.
+fn series(m: &Model) -> (Vec<(String, Vec<u64>)>, usize) {
+    let by_site = gpuleak_analysis::report::site_live_per_iteration(&m.replay, &m.options);
+    let n = by_site.values().map(Vec::len).max().unwrap_or(0);
+    let mut layers: Vec<(usize, Vec<u64>)> = by_site
+        .iter()
+        .filter(|(k, v)| on_gpu(k.kind) && v.iter().any(|&x| x > 0))
+        .filter_map(|(k, v)| {
+            let mut v = v.clone();
+            v.resize(n, 0);
+            Some((m.site_of(k)?, v))
+        })
+        .collect();
+    // Largest at its highest first; ties in the report's order.
+    layers.sort_by_key(|(i, v)| (std::cmp::Reverse(v.iter().copied().max().unwrap_or(0)), *i));
+    let mut out: Vec<(String, Vec<u64>)> = Vec::new();
+    let mut other = vec![0u64; n];
+    let mut others = 0;
+    for (rank, (i, v)) in layers.into_iter().enumerate() {
+        if rank < CHART_SITES {
+            out.push((m.report.sites[i].label.clone(), v));
+        } else {
+            others += 1;
+            for (o, x) in other.iter_mut().zip(v) {
+                *o = o.saturating_add(x);
+            }
+        }
+    }
+    if others > 0 {
+        out.push((count(others, "other site", "other sites"), other));
+    }
+    (out, n)
+}
+
+/// A round step for an axis of `max` in about `ticks` steps: 1, 2 or 5 times a power of two's
+/// nearest binary unit, so that labels read as whole MiB or GiB.
+fn nice_step(max: u64, ticks: u64) -> u64 {
+    let raw = max.div_ceil(ticks.max(1)).max(1);
+    let mut unit = 1u64;
+    while unit.saturating_mul(1024) <= raw {
+        unit *= 1024;
+    }
+    for mult in [
+        1u64, 2, 4, 5, 8, 10, 16, 20, 25, 32, 50, 64, 100, 128, 200, 256, 500, 512,
+    ] {
+        if unit.saturating_mul(mult) >= raw {
+            return unit.saturating_mul(mult);
+        }
+    }
+    unit.saturating_mul(1024)
+}
+
+/// The stacked area chart, in SVG, with a legend; each layer's figures are in its `<title>`.
+fn chart(s: &mut String, m: &Model) {
+    let (layers, n) = series(m);
+    if n == 0 || layers.is_empty() {
+        let _ = writeln!(
+            s,
+            "<p>No iterations with device memory to draw (the trace has no device allocations).</p>"
+        );
+        return;
+    }
+    let r = &m.report;
+    let source = match r.iterations.source.as_deref() {
+        Some("marker") => "marked with gpuleak_mark_iteration".to_string(),
+        Some("nvtx") => format!(
+            "NVTX range {}",
+            escape(r.iterations.range.as_deref().unwrap_or(""))
+        ),
+        Some("auto") => "found as the repeating launch sequence".to_string(),
+        Some("time") => "not marked: fixed time windows stand in for them".to_string(),
+        _ => "unknown source".to_string(),
+    };
+    let (w, h) = (960.0f64, 340.0f64);
+    let (left, right, top_m, bottom) = (80.0f64, 20.0f64, 16.0f64, 40.0f64);
+    let (pw, ph) = (w - left - right, h - top_m - bottom);
+    let totals: Vec<u64> = (0..n)
+        .map(|i| layers.iter().map(|(_, v)| v[i]).sum())
+        .collect();
+    let max = totals.iter().copied().max().unwrap_or(0).max(1);
+    let step = nice_step(max, 5);
+    let ymax = max.div_ceil(step) * step;
+    let x = |i: usize| {
+        if n == 1 {
+            left + pw / 2.0
+        } else {
+            left + pw * i as f64 / (n - 1) as f64
+        }
+    };
+    let y = |v: u64| top_m + ph - ph * v as f64 / ymax as f64;
+    let _ = writeln!(
+        s,
+        "<div class=\"chart\"><svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" \
+         width=\"100%\" role=\"img\" aria-label=\"Device memory at the end of each iteration, \
+         stacked by site\" font-family=\"system-ui,sans-serif\" font-size=\"12\">"
+    );
+    // Grid and y labels.
+    let mut v = 0;
+    while v <= ymax {
+        let yy = y(v);
+        let _ = writeln!(
+            s,
+            "<line x1=\"{left}\" x2=\"{}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\" stroke=\"#e5e5e5\"/>\
+             <text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#555\">{}</text>",
+            left + pw,
+            left - 6.0,
+            yy + 4.0,
+            bytes(v)
+        );
+        v += step;
+    }
+    // The layers, bottom up.
+    let mut base = vec![0u64; n];
+    for (k, (label, values)) in layers.iter().enumerate() {
+        let colour = if k + 1 == layers.len() && label.contains("other site") {
+            COLOURS[COLOURS.len() - 1]
+        } else {
+            COLOURS[k % (COLOURS.len() - 1)]
+        };
+        let tops: Vec<u64> = base.iter().zip(values).map(|(b, v)| b + v).collect();
+        let mut points = String::new();
+        if n == 1 {
+            let (x0, x1) = (left + pw * 0.35, left + pw * 0.65);
+            let _ = write!(
+                points,
+                "{x0:.1},{:.1} {x1:.1},{:.1} {x1:.1},{:.1} {x0:.1},{:.1}",
+                y(tops[0]),
+                y(tops[0]),
+                y(base[0]),
+                y(base[0])
+            );
+        } else {
+            for (i, t) in tops.iter().enumerate() {
+                let _ = write!(points, "{:.1},{:.1} ", x(i), y(*t));
+            }
+            for i in (0..n).rev() {
+                let _ = write!(points, "{:.1},{:.1} ", x(i), y(base[i]));
+            }
+        }
+        let last = values.last().copied().unwrap_or(0);
+        let peak = values.iter().copied().max().unwrap_or(0);
+        let _ = writeln!(
+            s,
+            "<polygon points=\"{}\" fill=\"{colour}\" fill-opacity=\"0.85\" stroke=\"{colour}\">\
+             <title>{}: {} at the last iteration's end, peak {}</title></polygon>",
+            points.trim_end(),
+            escape(label),
+            bytes(last),
+            bytes(peak)
+        );
+        base = tops;
+    }
+    // The x axis: up to 10 labels.
+    let every = n.div_ceil(10).max(1);
+    for i in (0..n).step_by(every) {
+        let _ = writeln!(
+            s,
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\" fill=\"#555\">{i}</text>",
+            x(i),
+            top_m + ph + 16.0
+        );
+    }
+    let _ = writeln!(
+        s,
+        "<line x1=\"{left}\" x2=\"{}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#888\"/>\
+         <text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#333\">iteration ({source})</text>\
+         </svg>",
+        left + pw,
+        top_m + ph,
+        top_m + ph,
+        left + pw / 2.0,
+        h - 4.0
+    );
+    let _ = writeln!(s, "<ul class=\"legend\">");
+    for (k, (label, values)) in layers.iter().enumerate().rev() {
+        let colour = if k + 1 == layers.len() && label.contains("other site") {
+            COLOURS[COLOURS.len() - 1]
+        } else {
+            COLOURS[k % (COLOURS.len() - 1)]
+        };
+        let _ = writeln!(
+            s,
+            "<li><span class=\"swatch\" style=\"background:{colour}\"></span><code>{}</code>: \
+             {} at the last iteration's end, peak {}</li>",
+            escape(label),
+            bytes(values.last().copied().unwrap_or(0)),
+            bytes(values.iter().copied().max().unwrap_or(0))
+        );
+    }
+    let _ = writeln!(s, "</ul></div>");
+}
+
+/// Per iteration: device memory allocated and freed in it (from the timeline), the net change,
+/// and what was live at its end (the report's series).
+fn iterations(s: &mut String, m: &Model) {
+    let _ = writeln!(s, "<h2>Iterations</h2>");
+    let Some(timeline) = &m.timeline else {
+        return;
+    };
+    let live = gpuleak_analysis::report::device_live_per_iteration(&m.replay, &m.options);
+    let spans = timeline.iterations();
+    let n = live.len().max(spans.len());
+    if n == 0 {
+        let _ = writeln!(s, "<p>No iterations were found.</p>");
+        return;
+    }
+    let mut allocated = vec![0u64; n];
+    let mut freed = vec![0u64; n];
+    let starts: Vec<u64> = spans.iter().map(|(a, _)| *a).collect();
+    let (mut before_alloc, mut before_free) = (0u64, 0u64);
+    for c in &timeline.changes {
+        let at = starts.partition_point(|&b| b <= c.time_ns);
+        let (a, f) = match at.checked_sub(1) {
+            Some(i) => (&mut allocated[i], &mut freed[i]),
+            None => (&mut before_alloc, &mut before_free),
+        };
+        if c.alloc {
+            *a = a.saturating_add(c.size);
+        } else {
+            *f = f.saturating_add(c.size);
+        }
+    }
+    let _ = writeln!(
+        s,
+        "<p class=\"meta\">{} ({}). Device and physical memory.</p>",
+        count(n as u64, "iteration", "iterations"),
+        m.report.iterations.source.as_deref().unwrap_or("no source")
+    );
+    let _ = writeln!(
+        s,
+        "<table><tr><th class=\"num\">iteration</th><th class=\"num\">allocated</th>\
+         <th class=\"num\">freed</th><th class=\"num\">net</th><th class=\"num\">live at its end</th></tr>"
+    );
+    if before_alloc + before_free > 0 {
+        let _ = writeln!(
+            s,
+            "<tr><td class=\"num\">before</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\"></td></tr>",
+            bytes(before_alloc),
+            bytes(before_free),
+            signed(before_alloc as i128 - before_free as i128)
+        );
+    }
+    let half = TABLE_ITERATIONS / 2;
+    for i in 0..n {
+        if n > TABLE_ITERATIONS && i == half {
+            let _ = writeln!(
+                s,
+                "<tr><td colspan=\"5\">… {} left out …</td></tr>",
+                count((n - 2 * half) as u64, "iteration", "iterations")
+            );
+        }
+        if n > TABLE_ITERATIONS && i >= half && i < n - half {
+            continue;
+        }
+        let has_span = i < spans.len();
+        let cell = |v: u64| {
+            if has_span { bytes(v) } else { String::new() }
+        };
+        let _ = writeln!(
+            s,
+            "<tr><td class=\"num\">{i}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            cell(allocated[i]),
+            cell(freed[i]),
+            if has_span {
+                signed(allocated[i] as i128 - freed[i] as i128)
+            } else {
+                String::new()
+            },
+            live.get(i).map_or(String::new(), |v| bytes(*v))
+        );
+    }
+    let _ = writeln!(s, "</table>");
+}
+
+fn signed(v: i128) -> String {
+    let sign = if v < 0 { "-" } else { "+" };
+    format!(
+        "{sign}{}",
+        bytes(v.unsigned_abs().min(u64::MAX as u128) as u64)
+    )
+}
+
+fn ooms(s: &mut String, m: &Model) {
+    let r = &m.report;
+    let _ = writeln!(s, "<h2>Out of memory</h2>");
+    if r.ooms.is_empty() {
+        let _ = writeln!(s, "<p>No allocation failed for lack of memory.</p>");
+        return;
+    }
+    for o in &r.ooms {
+        let _ = writeln!(s, "<div class=\"oom\">");
+        let device = match (o.device_free_bytes, o.device_total_bytes) {
+            (Some(free), Some(total)) => {
+                format!("; the device had {} free of {}", bytes(free), bytes(total))
+            }
+            _ => String::new(),
+        };
+        let iteration = o
+            .iteration
+            .map_or(String::new(), |i| format!(", in iteration {i}"));
+        let _ = writeln!(
+            s,
+            "<p><strong>{} of {}</strong> failed with {} live{device}{iteration}{}.</p>",
+            escape(&o.api),
+            bytes(o.requested_bytes),
+            bytes(o.live_bytes),
+            if o.retried {
+                "; retried soon after, with success"
+            } else {
+                ""
+            }
+        );
+        stack(s, &o.frames, gpuleak_analysis::user_frame(&o.frames), true);
+        if !o.live_by_site.is_empty() {
+            let _ = writeln!(
+                s,
+                "<p>What held the memory:</p><table><tr><th>site</th>\
+                 <th class=\"num\">live</th></tr>"
+            );
+            for x in &o.live_by_site {
+                let _ = writeln!(
+                    s,
+                    "<tr><td><code>{}</code></td><td class=\"num\">{} in {}</td></tr>",
+                    escape(&x.label),
+                    bytes(x.live_bytes),
+                    count(x.live_allocations, "allocation", "allocations")
+                );
+            }
+            let _ = writeln!(s, "</table>");
+        }
+        let _ = writeln!(s, "</div>");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_escaped_for_html() {
+        assert_eq!(
+            escape("a<b> & \"c\" 'd'"),
+            "a&lt;b&gt; &amp; &quot;c&quot; &#39;d&#39;"
+        );
+    }
+
+    #[test]
+    fn axis_steps_are_round_binary_sizes() {
+        const MIB: u64 = 1 << 20;
+        assert_eq!(nice_step(240 * MIB, 5), 50 * MIB);
+        assert_eq!(nice_step(3 * MIB, 5), 1024 * 1024);
+        assert_eq!(nice_step(10, 5), 2);
+    }
+}
