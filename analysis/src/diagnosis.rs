@@ -183,7 +183,7 @@ pub fn diagnose(r: &Report) -> Vec<Diagnosis> {
     }
     let pools = r.pools.reserved_bytes_at_end;
     let live = r.memory.device_plus_physical_live_bytes_at_end;
-    if pools >= POOL_MIN && pools >= POOL_FACTOR * live {
+    if pools >= POOL_MIN && pools >= live.saturating_mul(POOL_FACTOR) {
         out.push(Diagnosis {
             cause: Cause::PoolRetention,
             text: format!(
