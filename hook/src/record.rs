@@ -289,7 +289,7 @@ pub fn event(c: Call) {
         cap.live.apply(&ev);
     }
     let State { enc, buf, .. } = &mut *st;
-    enc.event(&ev, buf);
+    enc.compact_event(&ev, buf);
     st.events += 1;
     after_append(core, st);
 }

@@ -13,7 +13,10 @@
 use std::fmt;
 use std::io::{self, Read};
 
-use crate::encode::{FORMAT_VERSION, MAGIC, MAX_RECORD_LEN, PRELUDE_LEN, tag};
+use crate::encode::{
+    EVENT_HAS_DEVICE, EVENT_HAS_RESULT, EVENT_HAS_STREAM, FORMAT_VERSION, MAGIC, MAX_RECORD_LEN,
+    PRELUDE_LEN, tag,
+};
 use crate::event::*;
 use crate::wire::{Cursor, FieldError, peek_varint};
 
@@ -72,6 +75,8 @@ pub struct Reader<R> {
     failed: bool,
     /// The last `next_record` stopped at a zero tag.
     unwritten: bool,
+    /// The threads compact events name by slot: tid, last device, last address.
+    threads: Vec<(u32, i32, u64)>,
     /// Where a Resume record said the kept records go on: the next read starts there.
     skip_to: Option<u64>,
     /// Moves the source to an offset, when it can (files): skipping dropped segments then
@@ -128,6 +133,7 @@ impl<R: Read> Reader<R> {
             clock: Clock::default(),
             failed: false,
             unwritten: false,
+            threads: Vec::new(),
             skip_to: None,
             seek: None,
         };
@@ -274,7 +280,7 @@ impl<R: Read> Reader<R> {
                 format!("first record has tag {tag_byte}, expected the header"),
             ));
         }
-        if !(tag::HEADER..=tag::SEGMENT).contains(&tag_byte) {
+        if !(tag::HEADER..=tag::COMPACT_EVENT).contains(&tag_byte) {
             return Err(malformed(start, format!("unknown record tag {tag_byte}")));
         }
         if tag_byte == tag::HEADER && self.header.is_some() {
@@ -473,6 +479,82 @@ impl<R: Read> Reader<R> {
                 modules: c.varint("module count")?,
                 end_mono_ns: c.varint("end time")?,
             }),
+            tag::COMPACT_EVENT => {
+                let flags = c.u8("event flags")?;
+                let dt = c.varint("time delta")?;
+                let slot_at = payload_at + (payload.len() - c.remaining()) as u64;
+                let slot = c.varint("thread slot")?;
+                let slot = match usize::try_from(slot) {
+                    Ok(s) if s < self.threads.len() => s,
+                    Ok(s) if s == self.threads.len() => {
+                        let tid = c.u32("thread id")?;
+                        self.threads.push((tid, -1, 0));
+                        s
+                    }
+                    _ => {
+                        return Err(malformed(
+                            slot_at,
+                            format!(
+                                "thread slot {slot} is neither known nor the next ({} known)",
+                                self.threads.len()
+                            ),
+                        ));
+                    }
+                };
+                let (tid, last_device, last_address) = self.threads[slot];
+                let api_at = payload_at + (payload.len() - c.remaining()) as u64;
+                let api_raw = c.varint("api")?;
+                let api = u16::try_from(api_raw)
+                    .ok()
+                    .and_then(Api::from_u16)
+                    .ok_or_else(|| malformed(api_at, format!("unknown api {api_raw}")))?;
+                let device = if flags & EVENT_HAS_DEVICE != 0 {
+                    c.i32("device")?
+                } else {
+                    last_device
+                };
+                let stream = if flags & EVENT_HAS_STREAM != 0 {
+                    c.varint("stream")?
+                } else {
+                    0
+                };
+                let address = last_address.wrapping_add(c.zigzag("address delta")? as u64);
+                let mut e = Event {
+                    seq: self.clock.next_seq,
+                    time_ns: 0,
+                    tid,
+                    api,
+                    device,
+                    stream,
+                    address,
+                    size: c.varint("size")?,
+                    result: if flags & EVENT_HAS_RESULT != 0 {
+                        c.u32("result")?
+                    } else {
+                        0
+                    },
+                    stack: c.u32("stack id")?,
+                    mem_info: None,
+                    aux: 0,
+                    pool_reserved: None,
+                };
+                if flags & 1 != 0 {
+                    e.mem_info = Some(MemInfo {
+                        free: c.varint("free bytes")?,
+                        total: c.varint("total bytes")?,
+                    });
+                }
+                if flags & 2 != 0 {
+                    e.aux = c.varint("aux")?;
+                }
+                if flags & 4 != 0 {
+                    e.pool_reserved = Some(c.varint("pool reserved bytes")?);
+                }
+                self.threads[slot] = (tid, device, address);
+                e.time_ns = self.clock.advance(dt);
+                self.clock.next_seq = self.clock.next_seq.saturating_add(1);
+                Record::Event(e)
+            }
             tag::RESUME => {
                 let to = c.varint("resume offset")?;
                 if to > start {
@@ -511,6 +593,7 @@ impl<R: Read> Reader<R> {
                 }
                 self.clock.last_time = time_ns;
                 self.clock.next_seq = next_seq;
+                self.threads.clear();
                 Record::Segment(Segment {
                     index,
                     time_ns,

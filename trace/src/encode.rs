@@ -22,6 +22,7 @@ pub mod tag {
     pub const RANGE: u8 = 10;
     pub const RESUME: u8 = 11;
     pub const SEGMENT: u8 = 12;
+    pub const COMPACT_EVENT: u8 = 13;
 }
 
 /// A Resume record's size: tag, length, and an offset always written in 10 bytes, so that the
@@ -46,11 +47,44 @@ pub const MAX_RECORD_LEN: u64 = 64 << 20;
 const EVENT_HAS_MEM_INFO: u8 = 1;
 const EVENT_HAS_AUX: u8 = 2;
 const EVENT_HAS_POOL_RESERVED: u8 = 4;
+/// Compact events only: the field is written (else it is the thread's last device, 0, 0).
+pub const EVENT_HAS_DEVICE: u8 = 8;
+pub const EVENT_HAS_STREAM: u8 = 16;
+pub const EVENT_HAS_RESULT: u8 = 32;
 
-/// Stateful because times are delta-coded: one encoder per stream, fed in stream order.
+/// Stateful because times are delta-coded, and compact events are coded against the same
+/// thread's last one: one encoder per stream, fed in stream order.
 #[derive(Debug, Default)]
 pub struct Encoder {
     last_time: u64,
+    threads: Threads,
+}
+
+/// The threads compact events name by slot, with what the next event is coded against.
+#[derive(Debug, Default)]
+struct Threads {
+    slots: std::collections::HashMap<u32, u32, std::hash::BuildHasherDefault<TidHasher>>,
+    /// Per slot: the last event's device and address.
+    last: Vec<(i32, u64)>,
+}
+
+/// Thread ids are distinct small integers: a multiply spreads them well enough, at a fraction
+/// of the default hasher's cost on the event path.
+#[derive(Default)]
+struct TidHasher(u64);
+
+impl std::hash::Hasher for TidHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.0 = u64::from(v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
 }
 
 impl Encoder {
@@ -91,6 +125,7 @@ impl Encoder {
         });
         Encoder {
             last_time: header.start_mono_ns,
+            threads: Threads::default(),
         }
     }
 
@@ -137,6 +172,74 @@ impl Encoder {
                 put_varint(b, r);
             }
         });
+    }
+
+    /// An event as a compact Event record (section 5.13): the thread by slot, the device only
+    /// when it changed, stream and result only when not 0, the address as the difference from
+    /// the thread's last one. What the hook writes; [`Encoder::event`] writes the full form.
+    pub fn compact_event(&mut self, e: &Event, buf: &mut Vec<u8>) {
+        let dt = self.delta(e.time_ns);
+        let (slot, new) = match self.threads.slots.get(&e.tid) {
+            Some(&s) => (s, false),
+            None => {
+                let s = self.threads.last.len() as u32;
+                self.threads.slots.insert(e.tid, s);
+                self.threads.last.push((-1, 0));
+                (s, true)
+            }
+        };
+        let (last_device, last_address) = self.threads.last[slot as usize];
+        let mut flags = 0;
+        if e.mem_info.is_some() {
+            flags |= EVENT_HAS_MEM_INFO;
+        }
+        if e.aux != 0 {
+            flags |= EVENT_HAS_AUX;
+        }
+        if e.pool_reserved.is_some() {
+            flags |= EVENT_HAS_POOL_RESERVED;
+        }
+        if e.device != last_device {
+            flags |= EVENT_HAS_DEVICE;
+        }
+        if e.stream != 0 {
+            flags |= EVENT_HAS_STREAM;
+        }
+        if e.result != 0 {
+            flags |= EVENT_HAS_RESULT;
+        }
+        record(buf, tag::COMPACT_EVENT, |b| {
+            b.push(flags);
+            put_varint(b, dt);
+            put_varint(b, slot.into());
+            if new {
+                put_varint(b, e.tid.into());
+            }
+            put_varint(b, e.api as u64);
+            if flags & EVENT_HAS_DEVICE != 0 {
+                put_zigzag(b, e.device.into());
+            }
+            if e.stream != 0 {
+                put_varint(b, e.stream);
+            }
+            put_zigzag(b, e.address.wrapping_sub(last_address) as i64);
+            put_varint(b, e.size);
+            if e.result != 0 {
+                put_varint(b, e.result.into());
+            }
+            put_varint(b, e.stack.into());
+            if let Some(m) = e.mem_info {
+                put_varint(b, m.free);
+                put_varint(b, m.total);
+            }
+            if e.aux != 0 {
+                put_varint(b, e.aux);
+            }
+            if let Some(r) = e.pool_reserved {
+                put_varint(b, r);
+            }
+        });
+        self.threads.last[slot as usize] = (e.device, e.address);
     }
 
     pub fn module(&mut self, m: &Module, buf: &mut Vec<u8>) {
@@ -268,6 +371,8 @@ impl Encoder {
     /// record times after it.
     pub fn segment(&mut self, s: &Segment, buf: &mut Vec<u8>) {
         self.last_time = s.time_ns;
+        // A reader may start here: compact events after it name their threads afresh.
+        self.threads = Threads::default();
         record(buf, tag::SEGMENT, |b| {
             put_varint(b, s.index);
             put_varint(b, s.time_ns);

@@ -504,7 +504,7 @@ fn the_first_record_must_be_the_header_and_the_only_one() {
 fn an_unknown_tag_is_an_error_at_its_record() {
     let (valid, _) = encode(&header(), &records());
     // (0 is not a tag: it is space reserved and not written yet, see the test below.)
-    for t in [13u8, 0x7f, 0xff] {
+    for t in [14u8, 0x7f, 0xff] {
         let mut bytes = valid.clone();
         bytes.extend(raw(t, &[1, 2, 3]));
         let (offset, msg) = first_error(&bytes);
@@ -709,6 +709,65 @@ proptest::proptest! {
         proptest::prop_assert_eq!(&got[1..], &recs[..]);
         proptest::prop_assert_eq!(r.truncated(), None);
     }
+
+    #[test]
+    fn random_traces_round_trip_with_compact_events((h, recs) in arb_trace(40), chunk in 0usize..9) {
+        let (bytes, _) = encode_with(&h, &recs, true);
+        let mut src = Growing::new(&bytes);
+        src.chunk = chunk;
+        let mut r = Reader::new(src).unwrap();
+        let (got, err) = read_all(&mut r);
+        proptest::prop_assert!(err.is_none(), "{:?}", err);
+        proptest::prop_assert_eq!(&got[0], &Record::Header(h));
+        proptest::prop_assert_eq!(&got[1..], &recs[..]);
+        proptest::prop_assert_eq!(r.truncated(), None);
+    }
+}
+
+#[test]
+fn compact_events_of_threads_taking_turns_are_16_bytes_or_less() {
+    // Eight threads allocating and freeing 256 bytes in turn, as the many-threads program does:
+    // each thread's free is coded against its own allocation, each allocation against its last.
+    let t0 = header().start_mono_ns;
+    let mut recs = Vec::new();
+    let mut t = t0;
+    for round in 0..100u64 {
+        for thread in 0..8u32 {
+            for api in [Api::CudaMalloc, Api::CudaFree] {
+                t += 700;
+                let mut e = event(t, api);
+                e.tid = 421_337 + thread;
+                e.address = 0x5555_5555_0000 + u64::from(thread) * 0x10_0000 + round * 256;
+                e.size = if api == Api::CudaMalloc { 256 } else { 0 };
+                e.stack = 3 + thread;
+                recs.push(Record::Event(e));
+            }
+        }
+    }
+    number(&mut recs);
+    let (full, _) = encode(&header(), &recs);
+    let (compact, starts) = encode_with(&header(), &recs, true);
+    let events = recs.len();
+    let body = (compact.len() - starts[1]) as f64 / events as f64;
+    let before = (full.len() - starts[1]) as f64 / events as f64;
+    assert!(
+        body <= 16.0,
+        "{body:.1} bytes per compact event ({before:.1} in full)"
+    );
+    let (got, err) = read_all(&mut reader(&compact));
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(got[1..], recs[..]);
+}
+
+#[test]
+fn a_compact_event_naming_an_unknown_thread_slot_is_an_error_at_the_slot() {
+    let mut bytes = start();
+    let at = bytes.len();
+    // flags, dt, slot 5 while no thread is known.
+    bytes.extend(raw(tag::COMPACT_EVENT, &[0, 1, 5, 1, 0, 0, 0]));
+    let (offset, msg) = first_error(&bytes);
+    assert_eq!(offset, at as u64 + 4);
+    assert!(msg.contains("thread slot 5"), "{msg}");
 }
 
 #[test]

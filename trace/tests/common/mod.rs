@@ -275,12 +275,21 @@ pub fn records() -> Vec<Record> {
 /// Encodes a trace; returns its bytes and the start offset of every record after the header
 /// (plus the end of the stream as the last entry).
 pub fn encode(header: &Header, records: &[Record]) -> (Vec<u8>, Vec<usize>) {
+    encode_with(header, records, false)
+}
+
+/// As [`encode`], events as compact Event records (section 5.13) when `compact`, as the hook
+/// writes them.
+pub fn encode_with(header: &Header, records: &[Record], compact: bool) -> (Vec<u8>, Vec<usize>) {
     let mut buf = Vec::new();
     let mut enc = Encoder::start(header, &mut buf);
     let mut starts = vec![gpuleak_trace::encode::PRELUDE_LEN];
     starts.push(buf.len());
     for r in records {
-        enc.any(r, &mut buf);
+        match r {
+            Record::Event(e) if compact => enc.compact_event(e, &mut buf),
+            _ => enc.any(r, &mut buf),
+        }
         starts.push(buf.len());
     }
     (buf, starts)
