@@ -563,6 +563,13 @@ impl Replay {
                 segments: s.index,
                 events: s.next_seq,
             });
+            for &(device, total) in &s.totals {
+                self.device_total = Some(self.device_total.map_or(total, |t| t.max(total)));
+                if device >= 0 {
+                    let t = self.device_totals.entry(device).or_insert(0);
+                    *t = (*t).max(total);
+                }
+            }
             for l in s.live {
                 self.alloc(&Event {
                     seq: l.seq,

@@ -106,6 +106,8 @@ struct Cap {
     /// File offsets of the kept segments' starts, oldest first.
     starts: std::collections::VecDeque<u64>,
     live: crate::live::LiveSet,
+    /// Each device's total memory, from the events that carried it.
+    totals: Vec<(i32, u64)>,
     /// Dropping old segments failed (no hole punching here): the trace grows past the cap.
     cannot_drop: bool,
 }
@@ -287,6 +289,11 @@ pub fn event(c: Call) {
     };
     if let Some(cap) = st.cap.as_mut() {
         cap.live.apply(&ev);
+        if let Some(m) = ev.mem_info
+            && !cap.totals.iter().any(|&(d, _)| d == ev.device)
+        {
+            cap.totals.push((ev.device, m.total));
+        }
     }
     let State { enc, buf, .. } = &mut *st;
     enc.compact_event(&ev, buf);
@@ -433,6 +440,7 @@ fn next_segment_if_full(st: &mut State) {
         time_ns: now_ns(),
         next_seq: st.events + st.dropped,
         live: cap.live.entries(),
+        totals: cap.totals.clone(),
     };
     let ids: hashbrown::HashSet<u32> = seg
         .live
@@ -796,6 +804,7 @@ fn ensure_started(core: &'static Core, st: &mut State) -> bool {
             time_ns: now_ns(),
             next_seq: 0,
             live: Vec::new(),
+            totals: Vec::new(),
         };
         let State { enc, buf, .. } = &mut *st;
         enc.resume(0, buf);
@@ -807,6 +816,7 @@ fn ensure_started(core: &'static Core, st: &mut State) -> bool {
             data_start,
             starts: [data_start].into(),
             live: Default::default(),
+            totals: Vec::new(),
             cannot_drop: false,
         });
     }

@@ -591,6 +591,15 @@ impl<R: Read> Reader<R> {
                         stack: c.u32("live stack")?,
                     });
                 }
+                // Appended field: absent when the writer knew no device total.
+                let mut totals = Vec::new();
+                if c.remaining() > 0 {
+                    let n = c.count("device total count")?;
+                    totals.reserve(n.min(c.remaining() / 2));
+                    for _ in 0..n {
+                        totals.push((c.i32("device")?, c.varint("device total")?));
+                    }
+                }
                 self.clock.last_time = time_ns;
                 self.clock.next_seq = next_seq;
                 self.threads.clear();
@@ -599,6 +608,7 @@ impl<R: Read> Reader<R> {
                     time_ns,
                     next_seq,
                     live,
+                    totals,
                 })
             }
             other => return Err(malformed(start, format!("unknown record tag {other}"))),

@@ -389,6 +389,13 @@ impl Encoder {
                 put_varint(b, e.aux);
                 put_varint(b, e.stack.into());
             }
+            if !s.totals.is_empty() {
+                put_varint(b, s.totals.len() as u64);
+                for &(device, total) in &s.totals {
+                    put_zigzag(b, device.into());
+                    put_varint(b, total);
+                }
+            }
         });
     }
 

@@ -592,4 +592,7 @@ pub struct Segment {
     pub next_seq: u64,
     /// Everything live when the segment started.
     pub live: Vec<LiveEntry>,
+    /// Each device's total memory as the trace recorded it before the segment (device,
+    /// bytes): the events that carried it may be in a dropped segment.
+    pub totals: Vec<(i32, u64)>,
 }

@@ -836,6 +836,7 @@ fn a_capped_trace_is_read_from_its_oldest_kept_segment() {
             time_ns: t0 + 1,
             next_seq: 0,
             live: vec![],
+            totals: vec![],
         },
         &mut bytes,
     );
@@ -860,6 +861,7 @@ fn a_capped_trace_is_read_from_its_oldest_kept_segment() {
             aux: 0,
             stack: 1,
         }],
+        totals: vec![(0, 8 << 30)],
     };
     enc.segment(&seg1, &mut bytes);
     let mut later = event(t0 + 150, Api::CudaFree);

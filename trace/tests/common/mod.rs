@@ -489,11 +489,13 @@ pub fn arb_record() -> impl Strategy<Value = Record> {
                 ),
                 0..6,
             ),
+            prop::collection::vec((any::<i32>(), arb_u64()), 0..3),
         )
-            .prop_map(|(time_ns, index, live)| Record::Segment(Segment {
+            .prop_map(|(time_ns, index, live, totals)| Record::Segment(Segment {
                 index,
                 time_ns,
                 next_seq: 0,
+                totals,
                 // Times are ages here; arb_trace makes them absolute, no later than the segment.
                 live: live
                     .into_iter()
