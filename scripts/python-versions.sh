@@ -4,7 +4,7 @@
 #
 # Checks the hook's Python stacks (docs/python.md) under CPython versions other than the
 # machine's own, without installing anything into the system: it downloads the interpreters'
-# .deb packages from Debian (3.9 from bullseye, 3.13 from trixie) and Ubuntu (3.10 from jammy,
+# .deb packages from Debian (3.9 from bullseye, 3.13 from trixie, 3.14 from sid) and Ubuntu (3.10 from jammy,
 # 3.12 from noble) with apt-get in a private configuration (its own sources list, package lists
 # and cache; /etc/apt and the system's packages are left alone), extracts them with `dpkg -x` under
 # target/python-versions/<version>/root, and runs tests/programs/python_sampler.py under each
@@ -22,7 +22,7 @@
 # honours. (2) fails as of 2026-11-27 with any Python version, 3.11 included: the hook records the
 # main program under /proc/self/exe's name, the loader's (docs/python.md, "Versions checked").
 #
-# Usage: scripts/python-versions.sh [--no-build] [VERSION...]     (default: 3.9 3.10 3.12 3.13)
+# Usage: scripts/python-versions.sh [--no-build] [VERSION...]     (default: 3.9 3.10 3.12 3.13 3.14)
 #   --no-build  use target/debug/{libgpuleak_hook.so,gpuleak} and the fake CUDA as they are
 #               (default: `cargo build -p gpuleak-hook -p gpuleak -p gpuleak-tests` first)
 # Environment: DEBIAN_MIRROR (default http://deb.debian.org/debian), UBUNTU_MIRROR (default
@@ -40,11 +40,11 @@ for a in "$@"; do
     case "$a" in
         --no-build) BUILD=0 ;;
         -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d'; exit 0 ;;
-        3.9|3.10|3.12|3.13) VERSIONS+=("$a") ;;
-        *) echo "python-versions: unknown argument or version: $a (known: 3.9 3.10 3.12 3.13)" >&2; exit 64 ;;
+        3.9|3.10|3.12|3.13|3.14) VERSIONS+=("$a") ;;
+        *) echo "python-versions: unknown argument or version: $a (known: 3.9 3.10 3.12 3.13 3.14)" >&2; exit 64 ;;
     esac
 done
-[ ${#VERSIONS[@]} -gt 0 ] || VERSIONS=(3.9 3.10 3.12 3.13)
+[ ${#VERSIONS[@]} -gt 0 ] || VERSIONS=(3.9 3.10 3.12 3.13 3.14)
 
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 UBUNTU_MIRROR=${UBUNTU_MIRROR:-http://archive.ubuntu.com/ubuntu}
@@ -61,13 +61,15 @@ SUITE[3.9]=bullseye; MIRROR[3.9]=$DEBIAN_MIRROR; OWN_LIBC[3.9]=0
 PKGS[3.9]="python3.9-minimal libpython3.9-minimal libpython3.9-stdlib python3.9 libffi7 libmpdec3"
 SUITE[3.13]=trixie; MIRROR[3.13]=$DEBIAN_MIRROR; OWN_LIBC[3.13]=1
 PKGS[3.13]="python3.13-minimal libpython3.13-minimal libpython3.13-stdlib python3.13 libffi8 libc6 libgcc-s1 libexpat1 zlib1g"
+SUITE[3.14]=sid; MIRROR[3.14]=$DEBIAN_MIRROR; OWN_LIBC[3.14]=1
+PKGS[3.14]="python3.14-minimal libpython3.14-minimal libpython3.14-stdlib python3.14 libffi8 libc6 libgcc-s1 libexpat1 zlib1g libzstd1"
 SUITE[3.10]=jammy; MIRROR[3.10]=$UBUNTU_MIRROR; OWN_LIBC[3.10]=0
 PKGS[3.10]="python3.10-minimal libpython3.10-minimal libpython3.10-stdlib python3.10 libffi8 libmpdec3"
 SUITE[3.12]=noble; MIRROR[3.12]=$UBUNTU_MIRROR; OWN_LIBC[3.12]=1
 PKGS[3.12]="python3.12-minimal libpython3.12-minimal libpython3.12-stdlib python3.12 libffi8 libc6 libgcc-s1 libexpat1 zlib1g"
 DEBIAN_KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 UBUNTU_KEYRING=$CACHE/ubuntu-keyring/usr/share/keyrings/ubuntu-archive-keyring.gpg
-for v in 3.9 3.13; do KEYRING[$v]=$DEBIAN_KEYRING; done
+for v in 3.9 3.13 3.14; do KEYRING[$v]=$DEBIAN_KEYRING; done
 for v in 3.10 3.12; do KEYRING[$v]=$UBUNTU_KEYRING; done
 
 # --- apt-get in a private configuration -----------------------------------------------------
@@ -396,7 +398,7 @@ def t_sites_and_verdict():
 # The CPython versions whose layout the hook knows (hook/src/pyread.rs): their frames are read from
 # memory, so threads without the GIL get them too; the others read them through the C API, under
 # the GIL only.
-READ_FROM_MEMORY = {(3, 9), (3, 10), (3, 11), (3, 12), (3, 13)}
+READ_FROM_MEMORY = {(3, 9), (3, 10), (3, 11), (3, 12), (3, 13), (3, 14)}
 
 
 def t_no_gil():
@@ -443,8 +445,10 @@ def t_native():
     check("native mode", j["process"]["stacks"] == "native", j["process"]["stacks"])
     for s in sites(j):
         check("native: no Python frames", not pyframes(s), frames(s))
+    # Through the interpreter's evaluation loop: named `_PyEval_EvalFrame*` where the build
+    # exports it, else its caller `PyEval_EvalCode` (Debian's 3.14 keeps the loop's name local).
     check("native: through the interpreter",
-          any(f.startswith("_PyEval_EvalFrame") for s in sites(j) for f in frames(s)),
+          any(f.startswith(("_PyEval_EvalFrame", "PyEval_EvalCode")) for s in sites(j) for f in frames(s)),
           [frames(s) for s in sites(j)][:1])
 
 

@@ -8,8 +8,8 @@
 //!
 //! - The thread's state: `PyGILState_GetThisThreadState()` (a thread-local read, valid without
 //!   the GIL); a thread with none gets native frames.
-//! - The layout: from the interpreter's own `_Py_DebugOffsets` where it publishes them (3.13),
-//!   else one table per CPython minor version (3.9 to 3.13), its offsets checked against that
+//! - The layout: from the interpreter's own `_Py_DebugOffsets` where it publishes them (3.13, 3.14),
+//!   else one table per CPython minor version (3.9 to 3.14), its offsets checked against that
 //!   version's headers (`tests/programs/pylayout.c`), selected by the version at start-up. A
 //!   version without a table keeps the C API path (under the GIL only), and the trace's notes
 //!   say so.
@@ -37,22 +37,26 @@ pub struct Layout {
     /// How a code object's line table is written.
     pub lines: Lines,
     /// `PyThreadState` → the innermost frame: `tstate->cframe->current_frame` (3.11, 3.12) when
-    /// `tstate_cframe` is `Some`, else `tstate->current_frame` (3.13).
+    /// `tstate_cframe` is `Some`, else `tstate->current_frame` (3.13+).
     pub tstate_cframe: Option<usize>,
     pub current_frame: usize,
     /// `_PyInterpreterFrame`.
     pub frame_code: usize,
     pub frame_previous: usize,
     /// `prev_instr` (3.11, 3.12: the code unit before the next instruction) or `instr_ptr`
-    /// (3.13: the instruction running): its distance from the code's start is the instruction
+    /// (3.13+: the instruction running): its distance from the code's start is the instruction
     /// index CPython gives the line of.
     pub frame_instr: usize,
     pub frame_owner: usize,
     /// `owner` of a generator's frame: such frames are never incomplete.
     pub owner_generator: u8,
-    /// `owner` of the entry frames the interpreter pushes on its C stack (3.12+): not the
-    /// program's, skipped as CPython's own tracebacks skip them.
+    /// The lowest `owner` of frames that are the interpreter's own, not the program's: the
+    /// entry frames it pushes on its C stack (3.12+; 3.14 also has frames owned by the
+    /// interpreter, numbered below them). Skipped, as CPython's own tracebacks skip them.
     pub owner_cstack: Option<u8>,
+    /// Bits of `f_executable` that tag the reference rather than address the object (3.14's
+    /// `_PyStackRef`: bit 0 marks a deferred reference); 0 before.
+    pub executable_tag: usize,
     /// `PyCodeObject`.
     pub code_firstlineno: usize,
     pub code_filename: usize,
@@ -103,6 +107,7 @@ const PY39: Layout = Layout {
     str_ascii_data: 48,
     str_utf8: 56,
     str_utf8_length: 48,
+    executable_tag: 0,
 };
 
 /// CPython 3.10 (checked against 3.10.4's headers, Ubuntu 22.04's libpython3.10-dev:
@@ -130,6 +135,7 @@ const PY310: Layout = Layout {
     str_ascii_data: 48,
     str_utf8: 56,
     str_utf8_length: 48,
+    executable_tag: 0,
 };
 
 /// CPython 3.11 (checked against 3.11.7's headers: `tests/programs/pylayout.c`).
@@ -156,6 +162,7 @@ const PY311: Layout = Layout {
     str_ascii_data: 48,
     str_utf8: 56,
     str_utf8_length: 48,
+    executable_tag: 0,
 };
 
 /// CPython 3.12 (checked against 3.12.3's headers, Ubuntu 24.04's libpython3.12-dev:
@@ -183,6 +190,7 @@ const PY312: Layout = Layout {
     str_ascii_data: 40,
     str_utf8: 48,
     str_utf8_length: 40,
+    executable_tag: 0,
 };
 
 /// CPython 3.13 (checked against 3.13.5's headers, Debian 13's libpython3.13-dev:
@@ -211,6 +219,36 @@ const PY313: Layout = Layout {
     str_ascii_data: 40,
     str_utf8: 48,
     str_utf8_length: 40,
+    executable_tag: 0,
+};
+
+/// CPython 3.14 (checked against 3.14.10's headers, Debian sid's libpython3.14-dev:
+/// `tests/programs/pylayout.c`). `f_executable` is a tagged `_PyStackRef`; frames owned by the
+/// interpreter (3) or the C stack (4) are skipped.
+const PY314: Layout = Layout {
+    version: (3, 14),
+    frame_objects: false,
+    lasti_unit: 2,
+    lines: Lines::Locations,
+    tstate_cframe: None,
+    current_frame: 72,
+    frame_code: 0,
+    frame_previous: 8,
+    frame_instr: 56,
+    frame_owner: 74,
+    owner_generator: 1,
+    owner_cstack: Some(3),
+    code_firstlineno: 68,
+    code_filename: 112,
+    code_qualname: 128,
+    code_linetable: 136,
+    code_firsttraceable: Some(192),
+    code_adaptive: 208,
+    str_state: 32,
+    str_ascii_data: 40,
+    str_utf8: 48,
+    str_utf8_length: 40,
+    executable_tag: 1,
 };
 
 /// Common to every object: `ob_type`, and a variable-size object's `ob_size`.
@@ -268,7 +306,7 @@ impl Reader {
     pub fn new(lookup: impl Fn(&CStr) -> *mut c_void) -> Option<Reader> {
         let (major, minor) = version(&lookup)?;
         let layout = debug_offsets(&lookup, (major, minor)).or_else(|| {
-            [&PY39, &PY310, &PY311, &PY312, &PY313]
+            [&PY39, &PY310, &PY311, &PY312, &PY313, &PY314]
                 .into_iter()
                 .find(|l| l.version == (major, minor))
                 .cloned()
@@ -369,11 +407,11 @@ impl Reader {
                     continue;
                 }
                 let owner = *((frame + l.frame_owner) as *const u8);
-                if l.owner_cstack == Some(owner) {
+                if l.owner_cstack.is_some_and(|first| owner >= first) {
                     frame = read_ptr(frame + l.frame_previous);
                     continue;
                 }
-                let code = read_ptr(frame + l.frame_code);
+                let code = read_ptr(frame + l.frame_code) & !l.executable_tag;
                 if code == 0
                     || !code.is_multiple_of(8)
                     || read_ptr(code + OB_TYPE) != self.code_type
@@ -556,11 +594,32 @@ const DEBUG313: DebugPositions = DebugPositions {
     str_ascii_size: 560,
 };
 
+/// CPython 3.14 (3.14.10's headers).
+const DEBUG314: DebugPositions = DebugPositions {
+    version: (3, 14),
+    free_threaded: 16,
+    current_frame: 208,
+    frame_previous: 256,
+    frame_code: 264,
+    frame_instr: 272,
+    frame_owner: 288,
+    code_filename: 320,
+    code_qualname: 336,
+    code_linetable: 344,
+    code_firstlineno: 352,
+    code_adaptive: 384,
+    ob_type: 408,
+    str_state: 624,
+    str_ascii_size: 640,
+};
+
 /// The layout as the running interpreter itself publishes it (`_Py_DebugOffsets`, for debuggers
 /// and profilers), when it does (3.13+: the cookie `xdebugpy`, its version, not free-threaded) and
 /// gpuleak knows where that version of the struct keeps each offset. `None` otherwise.
 fn debug_offsets(lookup: &impl Fn(&CStr) -> *mut c_void, version: (u8, u8)) -> Option<Layout> {
-    let p = [&DEBUG313].into_iter().find(|p| p.version == version)?;
+    let p = [&DEBUG313, &DEBUG314]
+        .into_iter()
+        .find(|p| p.version == version)?;
     let runtime = lookup(c"_PyRuntime") as usize;
     if runtime == 0 {
         return None;
@@ -606,6 +665,9 @@ fn debug_offsets(lookup: &impl Fn(&CStr) -> *mut c_void, version: (u8, u8)) -> O
             // header (PyCompactUnicodeObject).
             str_utf8_length: ascii,
             str_utf8: ascii + 8,
+            // 3.14's `f_executable` is a `_PyStackRef`; the owners from 3 up are the
+            // interpreter's (3.13: 3 is the C stack's and the last).
+            executable_tag: usize::from(version >= (3, 14)),
         })
     }
 }

@@ -51,7 +51,11 @@ int main(void)
     FIELD("frame_previous", offsetof(_PyInterpreterFrame, previous));
     FIELD("frame_owner", offsetof(_PyInterpreterFrame, owner));
     FIELD("owner_generator", FRAME_OWNED_BY_GENERATOR);
-#if PY_VERSION_HEX >= 0x030C0000
+#if PY_VERSION_HEX >= 0x030E0000
+    /* The lowest owner of the interpreter's own frames: 3.14 numbers those it owns below
+     * those on the C stack, and skips both. */
+    FIELD("owner_cstack", FRAME_OWNED_BY_INTERPRETER);
+#elif PY_VERSION_HEX >= 0x030C0000
     FIELD("owner_cstack", FRAME_OWNED_BY_CSTACK);
 #endif
     FIELD("code_qualname", offsetof(PyCodeObject, co_qualname));
