@@ -51,6 +51,14 @@ fn launches(path: &Path) -> Vec<(LaunchApi, u64, u64)> {
     out
 }
 
+/// A program's calls as it saw them, without the pointers (which may differ run to run).
+fn codes_and_sizes(o: &RunOutput) -> Vec<(String, i64, u64)> {
+    o.calls()
+        .into_iter()
+        .map(|c| (c.api, c.code, c.size))
+        .collect()
+}
+
 fn replay(path: &Path) -> Replay {
     let mut r = gpuleak_trace::open(path).unwrap();
     Replay::from_reader(&mut r).unwrap()
@@ -279,12 +287,7 @@ fn a_driver_that_hands_out_gpuleaks_own_export_from_a_local_load_runs_unchanged(
         .run();
     out.assert_success();
     // The same return codes and sizes (pointers are malloc's, so they may differ).
-    let strip = |o: &RunOutput| -> Vec<(String, i64, u64)> {
-        o.calls()
-            .into_iter()
-            .map(|c| (c.api, c.code, c.size))
-            .collect()
-    };
+    let strip = codes_and_sizes;
     assert_eq!(strip(&out), strip(&plain), "{out}");
     let r = replay(out.trace());
     assert_eq!(r.device().allocations, 2);
@@ -338,13 +341,7 @@ fn two_copies_of_the_runtime_in_one_process_each_keep_their_own_calls() {
     let plain = run(false);
     assert!(plain.stdout.contains("distinct 1"), "{plain}");
     let out = run(true);
-    let strip = |o: &RunOutput| -> Vec<(String, i64, u64)> {
-        o.calls()
-            .into_iter()
-            .map(|c| (c.api, c.code, c.size))
-            .collect()
-    };
-    assert_eq!(strip(&out), strip(&plain), "{out}");
+    assert_eq!(codes_and_sizes(&out), codes_and_sizes(&plain), "{out}");
     let last = |o: &RunOutput| {
         o.stdout
             .lines()

@@ -96,6 +96,40 @@ impl Clock {
         self.last_time = self.last_time.saturating_add(dt);
         self.last_time
     }
+
+    /// An event's time and sequence number (both forms of the record).
+    fn stamp(&mut self, e: &mut Event, dt: u64) {
+        e.time_ns = self.advance(dt);
+        // Saturating: a corrupt Dropped count can push next_seq to u64::MAX.
+        self.next_seq = self.next_seq.saturating_add(1);
+    }
+}
+
+/// An API number; an undefined one is malformed, at its offset.
+fn api_field(c: &mut Cursor<'_>, what: &str) -> Result<Api, DecodeError> {
+    let at = c.offset();
+    let raw = c.varint(what)?;
+    u16::try_from(raw)
+        .ok()
+        .and_then(Api::from_u16)
+        .ok_or_else(|| malformed(at, format!("unknown api {raw}")))
+}
+
+/// An event's optional fields (both forms), in field order, as its flags announce them.
+fn optional_fields(c: &mut Cursor<'_>, flags: u8, e: &mut Event) -> Result<(), DecodeError> {
+    if flags & 1 != 0 {
+        e.mem_info = Some(MemInfo {
+            free: c.varint("free bytes")?,
+            total: c.varint("total bytes")?,
+        });
+    }
+    if flags & 2 != 0 {
+        e.aux = c.varint("aux")?;
+    }
+    if flags & 4 != 0 {
+        e.pool_reserved = Some(c.varint("pool reserved bytes")?);
+    }
+    Ok(())
 }
 
 impl<R: Read + io::Seek> Reader<R> {
@@ -364,12 +398,7 @@ impl<R: Read> Reader<R> {
                 let flags = c.u8("event flags")?;
                 let dt = c.varint("time delta")?;
                 let tid = c.u32("thread id")?;
-                let api_at = payload_at + (payload.len() - c.remaining()) as u64;
-                let api_raw = c.varint("api")?;
-                let api = u16::try_from(api_raw)
-                    .ok()
-                    .and_then(Api::from_u16)
-                    .ok_or_else(|| malformed(api_at, format!("unknown api {api_raw}")))?;
+                let api = api_field(&mut c, "api")?;
                 let mut e = Event {
                     seq: self.clock.next_seq,
                     time_ns: 0,
@@ -385,21 +414,8 @@ impl<R: Read> Reader<R> {
                     aux: 0,
                     pool_reserved: None,
                 };
-                if flags & 1 != 0 {
-                    e.mem_info = Some(MemInfo {
-                        free: c.varint("free bytes")?,
-                        total: c.varint("total bytes")?,
-                    });
-                }
-                if flags & 2 != 0 {
-                    e.aux = c.varint("aux")?;
-                }
-                if flags & 4 != 0 {
-                    e.pool_reserved = Some(c.varint("pool reserved bytes")?);
-                }
-                e.time_ns = self.clock.advance(dt);
-                // Saturating: a corrupt Dropped count can push next_seq to u64::MAX.
-                self.clock.next_seq = self.clock.next_seq.saturating_add(1);
+                optional_fields(&mut c, flags, &mut e)?;
+                self.clock.stamp(&mut e, dt);
                 Record::Event(e)
             }
             tag::MARKER => {
@@ -502,12 +518,7 @@ impl<R: Read> Reader<R> {
                     }
                 };
                 let (tid, last_device, last_address) = self.threads[slot];
-                let api_at = payload_at + (payload.len() - c.remaining()) as u64;
-                let api_raw = c.varint("api")?;
-                let api = u16::try_from(api_raw)
-                    .ok()
-                    .and_then(Api::from_u16)
-                    .ok_or_else(|| malformed(api_at, format!("unknown api {api_raw}")))?;
+                let api = api_field(&mut c, "api")?;
                 let device = if flags & EVENT_HAS_DEVICE != 0 {
                     c.i32("device")?
                 } else {
@@ -538,21 +549,9 @@ impl<R: Read> Reader<R> {
                     aux: 0,
                     pool_reserved: None,
                 };
-                if flags & 1 != 0 {
-                    e.mem_info = Some(MemInfo {
-                        free: c.varint("free bytes")?,
-                        total: c.varint("total bytes")?,
-                    });
-                }
-                if flags & 2 != 0 {
-                    e.aux = c.varint("aux")?;
-                }
-                if flags & 4 != 0 {
-                    e.pool_reserved = Some(c.varint("pool reserved bytes")?);
-                }
+                optional_fields(&mut c, flags, &mut e)?;
                 self.threads[slot] = (tid, device, address);
-                e.time_ns = self.clock.advance(dt);
-                self.clock.next_seq = self.clock.next_seq.saturating_add(1);
+                self.clock.stamp(&mut e, dt);
                 Record::Event(e)
             }
             tag::RESUME => {
@@ -573,12 +572,7 @@ impl<R: Read> Reader<R> {
                 for _ in 0..n {
                     let seq = c.varint("live sequence number")?;
                     let age = c.varint("live age")?;
-                    let api_at = payload_at + (payload.len() - c.remaining()) as u64;
-                    let api_raw = c.varint("live api")?;
-                    let api = u16::try_from(api_raw)
-                        .ok()
-                        .and_then(Api::from_u16)
-                        .ok_or_else(|| malformed(api_at, format!("unknown api {api_raw}")))?;
+                    let api = api_field(&mut c, "live api")?;
                     live.push(LiveEntry {
                         seq,
                         time_ns: time_ns.saturating_sub(age),

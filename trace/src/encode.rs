@@ -141,17 +141,7 @@ impl Encoder {
     pub fn event(&mut self, e: &Event, buf: &mut Vec<u8>) {
         let dt = self.delta(e.time_ns);
         record(buf, tag::EVENT, |b| {
-            let mut flags = 0;
-            if e.mem_info.is_some() {
-                flags |= EVENT_HAS_MEM_INFO;
-            }
-            if e.aux != 0 {
-                flags |= EVENT_HAS_AUX;
-            }
-            if e.pool_reserved.is_some() {
-                flags |= EVENT_HAS_POOL_RESERVED;
-            }
-            b.push(flags);
+            b.push(optional_flags(e));
             put_varint(b, dt);
             put_varint(b, e.tid.into());
             put_varint(b, e.api as u64);
@@ -161,16 +151,7 @@ impl Encoder {
             put_varint(b, e.size);
             put_varint(b, e.result.into());
             put_varint(b, e.stack.into());
-            if let Some(m) = e.mem_info {
-                put_varint(b, m.free);
-                put_varint(b, m.total);
-            }
-            if e.aux != 0 {
-                put_varint(b, e.aux);
-            }
-            if let Some(r) = e.pool_reserved {
-                put_varint(b, r);
-            }
+            put_optional(b, e);
         });
     }
 
@@ -189,16 +170,7 @@ impl Encoder {
             }
         };
         let (last_device, last_address) = self.threads.last[slot as usize];
-        let mut flags = 0;
-        if e.mem_info.is_some() {
-            flags |= EVENT_HAS_MEM_INFO;
-        }
-        if e.aux != 0 {
-            flags |= EVENT_HAS_AUX;
-        }
-        if e.pool_reserved.is_some() {
-            flags |= EVENT_HAS_POOL_RESERVED;
-        }
+        let mut flags = optional_flags(e);
         if e.device != last_device {
             flags |= EVENT_HAS_DEVICE;
         }
@@ -228,16 +200,7 @@ impl Encoder {
                 put_varint(b, e.result.into());
             }
             put_varint(b, e.stack.into());
-            if let Some(m) = e.mem_info {
-                put_varint(b, m.free);
-                put_varint(b, m.total);
-            }
-            if e.aux != 0 {
-                put_varint(b, e.aux);
-            }
-            if let Some(r) = e.pool_reserved {
-                put_varint(b, r);
-            }
+            put_optional(b, e);
         });
         self.threads.last[slot as usize] = (e.device, e.address);
     }
@@ -416,6 +379,35 @@ impl Encoder {
             Record::Resume(o) => self.resume(*o, buf),
             Record::Segment(seg) => self.segment(seg, buf),
         }
+    }
+}
+
+/// The flag bits of an event's optional fields (both forms of the record).
+fn optional_flags(e: &Event) -> u8 {
+    let mut flags = 0;
+    if e.mem_info.is_some() {
+        flags |= EVENT_HAS_MEM_INFO;
+    }
+    if e.aux != 0 {
+        flags |= EVENT_HAS_AUX;
+    }
+    if e.pool_reserved.is_some() {
+        flags |= EVENT_HAS_POOL_RESERVED;
+    }
+    flags
+}
+
+/// An event's optional fields, in field order (both forms of the record).
+fn put_optional(b: &mut Vec<u8>, e: &Event) {
+    if let Some(m) = e.mem_info {
+        put_varint(b, m.free);
+        put_varint(b, m.total);
+    }
+    if e.aux != 0 {
+        put_varint(b, e.aux);
+    }
+    if let Some(r) = e.pool_reserved {
+        put_varint(b, r);
     }
 }
 

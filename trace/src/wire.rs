@@ -69,6 +69,11 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// The absolute offset of the next field.
+    pub fn offset(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+
     pub fn remaining(&self) -> usize {
         self.bytes.len() - self.pos
     }

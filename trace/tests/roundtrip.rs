@@ -698,21 +698,12 @@ proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
 
     #[test]
-    fn random_traces_round_trip((h, recs) in arb_trace(40), chunk in 0usize..9) {
-        let (bytes, _) = encode(&h, &recs);
-        let mut src = Growing::new(&bytes);
-        src.chunk = chunk;
-        let mut r = Reader::new(src).unwrap();
-        let (got, err) = read_all(&mut r);
-        proptest::prop_assert!(err.is_none(), "{:?}", err);
-        proptest::prop_assert_eq!(&got[0], &Record::Header(h));
-        proptest::prop_assert_eq!(&got[1..], &recs[..]);
-        proptest::prop_assert_eq!(r.truncated(), None);
-    }
-
-    #[test]
-    fn random_traces_round_trip_with_compact_events((h, recs) in arb_trace(40), chunk in 0usize..9) {
-        let (bytes, _) = encode_with(&h, &recs, true);
+    fn random_traces_round_trip(
+        (h, recs) in arb_trace(40),
+        chunk in 0usize..9,
+        compact in proptest::bool::ANY,
+    ) {
+        let (bytes, _) = encode_with(&h, &recs, compact);
         let mut src = Growing::new(&bytes);
         src.chunk = chunk;
         let mut r = Reader::new(src).unwrap();

@@ -181,13 +181,7 @@ fn processes(s: &mut String, models: &[Model]) {
 fn process(s: &mut String, m: &Model, top: usize) {
     let r = &m.report;
     if let Some(p) = &r.process {
-        let state = if r.complete {
-            "complete trace".to_string()
-        } else if let Some(at) = r.truncated_at {
-            format!("trace ends early at byte {at}")
-        } else {
-            "no clean exit recorded".to_string()
-        };
+        let state = crate::report::trace_state(r);
         let device = p
             .device
             .as_deref()

@@ -104,18 +104,23 @@ pub fn emit(text: &str) -> io::Result<()> {
     }
 }
 
+/// Whether the trace is whole, in a few words.
+pub fn trace_state(r: &Report) -> String {
+    if r.complete {
+        "complete trace".to_string()
+    } else if let Some(at) = r.truncated_at {
+        format!("trace ends early at byte {at}")
+    } else {
+        "no clean exit recorded".to_string()
+    }
+}
+
 pub fn render_text(r: &Report, top: usize) -> String {
     let mut s = String::new();
     // Writing to a String cannot fail; the results are ignored for that reason.
     match &r.process {
         Some(p) => {
-            let state = if r.complete {
-                "complete trace".to_string()
-            } else if let Some(at) = r.truncated_at {
-                format!("trace ends early at byte {at}")
-            } else {
-                "no clean exit recorded".to_string()
-            };
+            let state = trace_state(r);
             // Every device with several; else the one it worked on.
             let device = if r.devices.len() > 1 {
                 let list: Vec<String> = r
