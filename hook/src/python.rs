@@ -170,7 +170,8 @@ pub fn interpreter_range() -> Option<(u64, u64)> {
 /// The Python frames of one event, innermost first, each `code id << 32 | line`: the form the
 /// stack key takes. Uninitialised past `len` (zeroing it all would cost more than the walk).
 pub struct PyFrames {
-    frames: [MaybeUninit<u64>; MAX_STACK_DEPTH],
+    /// Uninitialised past `len`: zeroing 2 KiB for every event would cost more than the walk.
+    frames: MaybeUninit<[u64; MAX_STACK_DEPTH]>,
     len: usize,
 }
 
@@ -178,6 +179,30 @@ impl PyFrames {
     pub fn as_slice(&self) -> &[u64] {
         // SAFETY: `capture` wrote the first `len` entries.
         unsafe { std::slice::from_raw_parts(self.frames.as_ptr().cast::<u64>(), self.len) }
+    }
+
+    fn push(&mut self, frame: u64) {
+        // SAFETY: callers stop at MAX_STACK_DEPTH frames (`depth` is capped to it).
+        unsafe {
+            self.frames
+                .as_mut_ptr()
+                .cast::<u64>()
+                .add(self.len)
+                .write(frame)
+        };
+        self.len += 1;
+    }
+
+    /// An empty stack in `buf`, written without touching the frames: building one by value
+    /// lets the compiler zero all 2 KiB (a `memset` per event) and copy them out again.
+    fn start(buf: &mut MaybeUninit<PyFrames>) -> &mut PyFrames {
+        let p = buf.as_mut_ptr();
+        // SAFETY: `len` is written before the reference is made; `frames` may stay
+        // uninitialised (it is a MaybeUninit).
+        unsafe {
+            std::ptr::addr_of_mut!((*p).len).write(0);
+            &mut *p
+        }
     }
 }
 
@@ -275,14 +300,15 @@ impl Drop for Quiet<'_> {
 /// when there is none to read: no Python in the process, not initialised (or finalising), no
 /// Python code running on this thread, or (through the C API, for a CPython without a known
 /// layout) this thread does not hold the GIL. Must run inside the hook's guard.
-pub fn capture(depth: usize) -> Option<PyFrames> {
+pub fn capture(depth: usize, buf: &mut MaybeUninit<PyFrames>) -> Option<&PyFrames> {
     let api = api()?;
     // SAFETY: may be called on any thread at any time.
     if unsafe { (api.is_initialized)() } == 0 {
         return None;
     }
+    let out = PyFrames::start(buf);
     if let Some(raw) = &api.raw {
-        return capture_raw(raw, depth);
+        return capture_raw(raw, depth, out);
     }
     // SAFETY: may be called on any thread at any time.
     if unsafe { (api.gil_check)() } != 1 {
@@ -292,10 +318,6 @@ pub fn capture(depth: usize) -> Option<PyFrames> {
     // runs (nothing below releases the GIL). Only threads holding the GIL take the cache's lock.
     let _quiet = unsafe { Quiet::enter(api) };
     let depth = depth.min(MAX_STACK_DEPTH);
-    let mut out = PyFrames {
-        frames: [MaybeUninit::uninit(); MAX_STACK_DEPTH],
-        len: 0,
-    };
     let mut cache = cache().lock();
     // SAFETY: GIL held. Frames of the running stack are kept alive by the interpreter, and so
     // are their code objects: the references taken here are given back at once.
@@ -312,8 +334,7 @@ pub fn capture(depth: usize) -> Option<PyFrames> {
                 (api.decref)(code);
                 let Some(id) = id else { break };
                 let line = line(api, &mut cache, f, id);
-                out.frames[out.len].write((u64::from(id) << 32) | u64::from(line));
-                out.len += 1;
+                out.push((u64::from(id) << 32) | u64::from(line));
             }
             let back = (api.frame_back)(f);
             (api.decref)(f);
@@ -323,18 +344,18 @@ pub fn capture(depth: usize) -> Option<PyFrames> {
             (api.decref)(f);
         }
     }
-    (out.len > 0).then_some(out)
+    (out.len > 0).then_some(&*out)
 }
 
 /// [`capture`] from memory: the same frames, with or without the GIL, nothing of the interpreter
 /// called. The cache's lock is taken by threads with and without the GIL alike; nothing is
 /// called while it is held.
-fn capture_raw(raw: &crate::pyread::Reader, depth: usize) -> Option<PyFrames> {
+fn capture_raw<'a>(
+    raw: &crate::pyread::Reader,
+    depth: usize,
+    out: &'a mut PyFrames,
+) -> Option<&'a PyFrames> {
     let depth = depth.min(MAX_STACK_DEPTH);
-    let mut out = PyFrames {
-        frames: [MaybeUninit::uninit(); MAX_STACK_DEPTH],
-        len: 0,
-    };
     let mut cache = cache().lock();
     let cache = &mut *cache;
     raw.walk(depth, |f| {
@@ -367,11 +388,10 @@ fn capture_raw(raw: &crate::pyread::Reader, depth: usize) -> Option<PyFrames> {
                 line
             }
         };
-        out.frames[out.len].write((u64::from(id) << 32) | u64::from(line));
-        out.len += 1;
+        out.push((u64::from(id) << 32) | u64::from(line));
         true
     });
-    (out.len > 0).then_some(out)
+    (out.len > 0).then_some(&*out)
 }
 
 /// The id of a code object, defining it on first sight; `None` when the cache is full.

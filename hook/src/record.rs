@@ -237,8 +237,9 @@ pub fn event(c: Call) {
     // Python first: in `python` mode a thread running Python needs no native unwinding, and in
     // `all` mode its native frames end where the interpreter begins (readers join the Python
     // frames there and drop the rest).
+    let mut py_buf = MaybeUninit::<PyFrames>::uninit();
     let py = if mode.python() {
-        python::capture(depth)
+        python::capture(depth, &mut py_buf)
     } else {
         None
     };
@@ -258,7 +259,7 @@ pub fn event(c: Call) {
     }
     let mut stack = gpuleak_trace::NO_STACK;
     if !native.is_empty() || py.is_some() {
-        let (s, id) = intern(core, st, native, py.as_ref());
+        let (s, id) = intern(core, st, native, py);
         st = s;
         stack = id;
         if !matches!(st.phase, Phase::Active | Phase::Finished) {
