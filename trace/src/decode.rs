@@ -79,6 +79,8 @@ pub struct Reader<R> {
     threads: Vec<(u32, i32, u64)>,
     /// Where a Resume record said the kept records go on: the next read starts there.
     skip_to: Option<u64>,
+    /// The file offset of the Resume record's offset field, which the writer rewrites.
+    resume_field: Option<u64>,
     /// Moves the source to an offset, when it can (files): skipping dropped segments then
     /// costs nothing instead of reading them.
     seek: Option<fn(&mut R, u64) -> io::Result<()>>,
@@ -169,6 +171,7 @@ impl<R: Read> Reader<R> {
             unwritten: false,
             threads: Vec::new(),
             skip_to: None,
+            resume_field: None,
             seek: None,
         };
         if !r.fill(PRELUDE_LEN)? {
@@ -218,6 +221,13 @@ impl<R: Read> Reader<R> {
     pub fn truncated(&self) -> Option<(u64, usize)> {
         (self.eof && !self.unwritten && self.available() > 0)
             .then(|| (self.offset(), self.available()))
+    }
+
+    /// For a capped trace, the file offset of its Resume record's 10-byte offset field: a
+    /// follower that stopped at zeros reads it again to learn whether the space was given back
+    /// (the field then points past where it stopped).
+    pub fn resume_field(&self) -> Option<u64> {
+        self.resume_field
     }
 
     /// When the last `next_record` returned `None` at space the writer reserved and has not
@@ -555,6 +565,7 @@ impl<R: Read> Reader<R> {
                 Record::Event(e)
             }
             tag::RESUME => {
+                self.resume_field = Some(c.offset());
                 let to = c.varint("resume offset")?;
                 if to > start {
                     self.skip_to = Some(to);

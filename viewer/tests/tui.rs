@@ -914,3 +914,100 @@ fn a_sites_table_of_thousands_draws_only_the_rows_that_fit() {
     assert!(all.contains("Sites 61/5000"), "{all}");
     assert!(text.iter().any(|l| l.contains("> ")), "{all}");
 }
+
+#[test]
+fn a_view_behind_a_capped_run_starts_again_from_its_oldest_kept_segment() {
+    use gpuleak_trace::{Api, Encoder, Event, Header, LiveEntry, Segment, encode};
+    // Segments 0 and 1 are dropped while the view is still reading segment 1: it must not
+    // wait forever at the zeros left there, but read on from segment 2, which says what is live.
+    let header = Header {
+        pid: 7,
+        stacks: "off".into(),
+        start_mono_ns: 1_000,
+        ..Header::default()
+    };
+    let mut bytes = Vec::new();
+    let mut enc = Encoder::start(&header, &mut bytes);
+    let resume_at = bytes.len();
+    enc.resume(0, &mut bytes);
+    let mut live = Vec::new();
+    let mut seq = 0u64;
+    let mut segment_starts = Vec::new();
+    let mut mid = 0;
+    for (index, count) in [(0u64, 10u64), (1, 5), (2, 3)] {
+        segment_starts.push(bytes.len());
+        enc.segment(
+            &Segment {
+                index,
+                time_ns: 10_000 * (index + 1),
+                next_seq: seq,
+                live: live.clone(),
+                totals: vec![],
+            },
+            &mut bytes,
+        );
+        for i in 0..count {
+            let e = Event {
+                seq,
+                time_ns: 10_000 * (index + 1) + i + 1,
+                tid: 1,
+                api: Api::CudaMalloc,
+                device: 0,
+                stream: 0,
+                address: 0x7000_0000 + seq * 0x10_0000,
+                size: MIB,
+                result: 0,
+                stack: 0,
+                mem_info: None,
+                aux: 0,
+                pool_reserved: None,
+            };
+            enc.compact_event(&e, &mut bytes);
+            live.push(LiveEntry {
+                seq,
+                time_ns: e.time_ns,
+                api: e.api,
+                device: 0,
+                stream: 0,
+                address: e.address,
+                size: MIB,
+                aux: 0,
+                stack: 0,
+            });
+            seq += 1;
+            if index == 1 && i == 1 {
+                mid = bytes.len();
+            }
+        }
+    }
+    let d = scratch("capped-follow");
+    let path = d.join("capped.trace");
+    // The view reads up to the middle of segment 1; the rest is still reserved (zeros).
+    let mut first = bytes[..mid].to_vec();
+    first.resize(bytes.len() + 4096, 0);
+    std::fs::write(&path, &first).unwrap();
+    let mut f = Follower::new(&path);
+    f.poll_all();
+    assert_eq!(f.replay.device().live_bytes, 12 * MIB);
+
+    // The writer goes on past segment 2 and gives segments 0 and 1 back.
+    let mut later = bytes.clone();
+    let kept = segment_starts[2];
+    let data_start = resume_at + encode::RESUME_LEN;
+    later[data_start..kept].fill(0);
+    later[resume_at + encode::RESUME_OFFSET_AT..resume_at + encode::RESUME_LEN]
+        .copy_from_slice(&encode::varint10(kept as u64));
+    later.resize(bytes.len() + 4096, 0);
+    std::fs::write(&path, &later).unwrap();
+    f.poll_all();
+    assert_eq!(
+        f.replay.device().live_bytes,
+        18 * MIB,
+        "every allocation, from segment 2"
+    );
+    let dropped = f
+        .replay
+        .dropped_segments()
+        .expect("read from a later segment");
+    assert_eq!((dropped.segments, dropped.events), (2, 15));
+}

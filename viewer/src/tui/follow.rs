@@ -342,6 +342,19 @@ impl Follower {
                 }
             }
         }
+        if at_end
+            && failed.is_none()
+            && let Some(at) = reader.unwritten()
+            && self.given_back(&reader, at)
+        {
+            // A capped run dropped the segment this view was reading, behind the writer: start
+            // again from the oldest kept one, as a fresh view of the file would.
+            let mut fresh =
+                Follower::with_source(self.source.clone()).with_caps(self.caps.0, self.caps.1);
+            fresh.generation = self.generation + 1;
+            *self = fresh;
+            return true;
+        }
         self.caught_up = at_end;
         // Kept here rather than in the replay, which only learns of it through read_from: a
         // trace cut inside a record must not look complete.
@@ -354,6 +367,21 @@ impl Follower {
             self.generation += 1;
         }
         applied > 0
+    }
+
+    /// Whether the zeros at `at` are space a capped writer gave back (its Resume record now
+    /// points past them), not space it has yet to write.
+    fn given_back(&self, reader: &TraceReader, at: u64) -> bool {
+        use std::os::unix::fs::FileExt;
+        let (Some(field), Source::File(path)) = (reader.resume_field(), &self.source) else {
+            return false;
+        };
+        let mut bytes = [0u8; 10];
+        let read = std::fs::File::open(path).and_then(|f| f.read_exact_at(&mut bytes, field));
+        match (read, gpuleak_trace::wire::peek_varint(&bytes)) {
+            (Ok(()), Ok(Some((to, _)))) => to > at,
+            _ => false,
+        }
     }
 
     /// Reads everything there is now, however long: for tests and the first look at a file.
