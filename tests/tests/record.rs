@@ -331,16 +331,24 @@ fn a_trace_written_to_a_pipe_says_a_kill_may_lose_its_last_events() {
     let collect = std::thread::spawn(move || {
         let mut bytes = Vec::new();
         let mut chunk = [0u8; 65536];
-        loop {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        // Non-blocking: 0 before the writer opens the FIFO as after it closed it; the trace
+        // is whole once something was read and the writer is gone.
+        while std::time::Instant::now() < deadline {
             match reader.read(&mut chunk) {
                 Ok(0) if !bytes.is_empty() => return bytes,
-                Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+                Ok(n) if n > 0 => bytes.extend_from_slice(&chunk[..n]),
+                Ok(_) => std::thread::sleep(Duration::from_millis(5)),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     std::thread::sleep(Duration::from_millis(5))
                 }
                 Err(e) => panic!("{e}"),
             }
         }
+        panic!(
+            "no whole trace through the FIFO in 60 s ({} bytes)",
+            bytes.len()
+        );
     });
     let out = Run::program("runtime_basic")
         .env("GPULEAK_OUTPUT", &fifo)
