@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use cudarc::driver::{CudaSlice, CudaStream};
 
-use crate::{Config, Error, Model, fail};
+use crate::config::{Config, Error, fail};
+use crate::model::Model;
 
 /// `--leak per-step`: a scratch buffer the size of the latents, allocated every step and never
 /// freed (a forgotten workspace: live bytes rise by the same amount every step).

@@ -15,14 +15,23 @@
 //! panics when it cannot load a library): a placeholder module naming the kernels is loaded, and
 //! the launches are only counted.
 
+mod config;
+mod driver;
 pub mod leaks;
+mod model;
 
-use std::ffi::{CStr, c_char, c_void};
+pub use config::{Backend, Config, Error, Leak, Summary};
+use config::{TRAIN_STEPS, fail};
+pub use driver::driver_loadable;
+use driver::{fake_launch_counter, find_mark, nvrtc_loadable};
+pub use model::Model;
+use model::Rng;
+
 use std::io::Write;
 use std::sync::Arc;
 
 use cudarc::driver::{
-    CudaContext, CudaFunction, CudaSlice, CudaStream, CudaView, LaunchConfig, PushKernelArg,
+    CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
 };
 use cudarc::nvrtc::Ptx;
 
@@ -32,309 +41,6 @@ pub const KERNELS_CU: &str = include_str!("denoiser.cu");
 pub const KERNEL_NAMES: [&str; 4] = ["conv_in", "time_silu", "conv_out", "ddim_update"];
 /// What the fake driver's `cuDeviceGetName` answers (tests/fake-cuda/fake_cuda.c).
 pub const FAKE_DEVICE_NAME: &str = "gpuleak fake GPU";
-/// A symbol only the fake driver exports (tests/fake-cuda/fake_cuda.c): the launch counter.
-const FAKE_MARKER: &CStr = c"fakeCudaLaunchCount";
-/// Training steps of the noise schedule.
-const TRAIN_STEPS: usize = 1000;
-
-/// Which leak to put in the sampler.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Leak {
-    /// No leak: every step's temporaries are freed, models and latents too.
-    None,
-    /// A scratch buffer allocated every step and never freed (`leaks::per_step_scratch`).
-    PerStep,
-    /// A copy of every step's latents kept for the whole run, across images
-    /// (`leaks::keep_latents`).
-    KeepLatents,
-    /// A copy of every step's latents kept until the end of its image, then freed: a sawtooth,
-    /// like an autograd graph kept alive through an image (`leaks::keep_for_image`).
-    Sawtooth,
-    /// Half-way through every image the sampler switches to a refiner model (as base + refiner
-    /// pipelines do), loading a fresh copy of it each time, and keeps every model it switched
-    /// from or to (`leaks::switch_model`): a model-sized step per image.
-    ModelSwitch,
-}
-
-impl Leak {
-    pub fn name(self) -> &'static str {
-        match self {
-            Leak::None => "none",
-            Leak::PerStep => "per-step",
-            Leak::KeepLatents => "keep-latents",
-            Leak::Sawtooth => "sawtooth",
-            Leak::ModelSwitch => "model-switch",
-        }
-    }
-}
-
-/// The sampler's settings.
-#[derive(Clone, Debug)]
-pub struct Config {
-    pub batch: usize,
-    pub channels: usize,
-    pub height: usize,
-    pub width: usize,
-    /// Channels of the denoiser's hidden activation.
-    pub hidden: usize,
-    pub steps: usize,
-    pub images: usize,
-    /// Bytes of weights beyond the convolutions, in MiB: a stand-in for the parameters of a real
-    /// model (text encoder, attention) that this small denoiser does not run, so that loading a
-    /// model costs what it costs in real samplers.
-    pub model_mib: usize,
-    pub leak: Leak,
-    /// Call `gpuleak_mark_iteration("step")` at the start of every step, when it is present.
-    pub mark: bool,
-    pub seed: u64,
-    /// Milliseconds to sleep after every step: on the fake driver a step takes no time, and a
-    /// run to watch live needs some.
-    pub step_ms: u64,
-}
-
-impl Config {
-    pub(crate) fn latent_len(&self) -> usize {
-        self.batch * self.channels * self.height * self.width
-    }
-
-    fn hidden_len(&self) -> usize {
-        self.batch * self.hidden * self.height * self.width
-    }
-
-    /// Checks the sizes: every count at least 1, and every buffer within what the kernels index
-    /// (i32).
-    pub fn check(&self) -> Result<(), String> {
-        for (name, v) in [
-            ("--batch", self.batch),
-            ("--channels", self.channels),
-            ("--height", self.height),
-            ("--width", self.width),
-            ("--hidden", self.hidden),
-            ("--steps", self.steps),
-            ("--images", self.images),
-        ] {
-            if v == 0 {
-                return Err(format!("{name} must be at least 1"));
-            }
-        }
-        if self.steps > TRAIN_STEPS {
-            return Err(format!("--steps must be at most {TRAIN_STEPS}"));
-        }
-        let big = [self.latent_len(), self.hidden_len()]
-            .into_iter()
-            .any(|n| n == 0 || n > i32::MAX as usize);
-        let dims = [
-            self.batch,
-            self.channels,
-            self.height,
-            self.width,
-            self.hidden,
-        ];
-        if big || dims.iter().any(|&d| d > i32::MAX as usize) {
-            return Err(
-                "latents too large: batch x channels x height x width and batch x hidden \
-                        x height x width must each stay below 2^31 elements"
-                    .into(),
-            );
-        }
-        if self.model_mib > 1 << 20 {
-            return Err("--model-mib must be at most 1048576".into());
-        }
-        Ok(())
-    }
-}
-
-/// Where the sampler runs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Backend {
-    /// A real GPU, by name; kernels compiled with NVRTC and executed.
-    Gpu(String),
-    /// gpuleak's fake CUDA driver: kernels are launched (counted) but never run.
-    Fake,
-}
-
-/// What a run did.
-#[derive(Clone, Debug)]
-pub struct Summary {
-    pub backend: Backend,
-    pub images: usize,
-    pub steps: usize,
-    pub launches: u64,
-    /// cuMemGetInfo at the end, before anything is freed: (free, total).
-    pub mem_free: usize,
-    pub mem_total: usize,
-}
-
-/// A one-line failure: what, and where.
-#[derive(Debug)]
-pub struct Error(pub String);
-
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-pub(crate) fn fail(what: &str, e: impl std::fmt::Display) -> Error {
-    Error(format!("{what}: {e}"))
-}
-
-/// dlopen of the first library name that loads, kept loaded; `None` when none does.
-fn dlopen_any(names: &[String], flags: i32) -> Option<*mut c_void> {
-    names.iter().find_map(|name| {
-        let c = std::ffi::CString::new(name.as_str()).ok()?;
-        // SAFETY: dlopen with a NUL-terminated name; the handle is only used for dlsym.
-        let h = unsafe { libc::dlopen(c.as_ptr(), flags) };
-        (!h.is_null()).then_some(h)
-    })
-}
-
-/// Whether a CUDA driver library can be loaded at all. cudarc panics when it cannot, so this is
-/// asked first, to fail in one line instead.
-pub fn driver_loadable() -> bool {
-    dlopen_any(
-        &cudarc::get_lib_name_candidates("cuda"),
-        libc::RTLD_LAZY | libc::RTLD_LOCAL,
-    )
-    .is_some()
-}
-
-/// Whether NVRTC can be loaded (asked before cudarc tries, for the same reason).
-fn nvrtc_loadable() -> bool {
-    dlopen_any(
-        &cudarc::get_lib_name_candidates("nvrtc"),
-        libc::RTLD_LAZY | libc::RTLD_LOCAL,
-    )
-    .is_some()
-}
-
-/// The fake driver's launch counter, when the loaded libcuda is gpuleak's fake driver. The
-/// device name alone could be faked by accident; the marker symbol cannot.
-fn fake_launch_counter() -> Option<extern "C" fn() -> u64> {
-    let names = cudarc::get_lib_name_candidates("cuda");
-    // RTLD_NOLOAD: only the library cudarc already loaded, never a second one.
-    let h = dlopen_any(&names, libc::RTLD_LAZY | libc::RTLD_NOLOAD)?;
-    // SAFETY: dlsym on a live handle with a NUL-terminated name.
-    let p = unsafe { libc::dlsym(h, FAKE_MARKER.as_ptr()) };
-    // SAFETY: the fake exports `unsigned long long fakeCudaLaunchCount(void)`.
-    (!p.is_null()).then(|| unsafe { std::mem::transmute::<*mut c_void, extern "C" fn() -> u64>(p) })
-}
-
-type MarkFn = extern "C" fn(*const c_char);
-
-/// `gpuleak_mark_iteration`, when the process has it (the hook is preloaded).
-fn find_mark() -> Option<MarkFn> {
-    // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name.
-    let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"gpuleak_mark_iteration".as_ptr()) };
-    // SAFETY: the hook exports `void gpuleak_mark_iteration(const char *)`.
-    (!p.is_null()).then(|| unsafe { std::mem::transmute::<*mut c_void, MarkFn>(p) })
-}
-
-/// A small deterministic generator (SplitMix64): weights and initial noise are made on the host,
-/// so that no kernel is launched once per image (which would blur the per-step launch sequence
-/// gpuleak uses to find iterations when the program marks none).
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn uniform(&mut self) -> f32 {
-        ((self.next_u64() >> 40) as f32 + 0.5) / (1u64 << 24) as f32
-    }
-
-    fn normal(&mut self) -> f32 {
-        let (u, v) = (self.uniform(), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
-    }
-}
-
-/// Offsets of the denoiser's tensors in a model's one weight buffer.
-#[derive(Clone, Copy, Debug)]
-struct Layout {
-    w_in: (usize, usize),
-    b_in: (usize, usize),
-    temb: (usize, usize),
-    w_out: (usize, usize),
-    b_out: (usize, usize),
-    total: usize,
-}
-
-impl Layout {
-    fn new(cfg: &Config) -> Layout {
-        let mut at = 0;
-        let mut take = |n: usize| {
-            let r = (at, at + n);
-            at += n;
-            r
-        };
-        let w_in = take(cfg.hidden * cfg.channels * 9);
-        let b_in = take(cfg.hidden);
-        let temb = take(cfg.hidden);
-        let w_out = take(cfg.channels * cfg.hidden * 9);
-        let b_out = take(cfg.channels);
-        let table = cfg.model_mib * (1 << 20) / std::mem::size_of::<f32>();
-        Layout {
-            w_in,
-            b_in,
-            temb,
-            w_out,
-            b_out,
-            total: at + table,
-        }
-    }
-}
-
-/// A model's weights on the device: one buffer, as a checkpoint loads them.
-pub struct Model {
-    weights: CudaSlice<f32>,
-    layout: Layout,
-}
-
-impl Model {
-    /// Random weights (scaled by fan-in so activations stay bounded), copied to the device.
-    #[inline(never)]
-    pub fn load(stream: &Arc<CudaStream>, cfg: &Config, seed: u64) -> Result<Model, Error> {
-        let layout = Layout::new(cfg);
-        let mut host = vec![0f32; layout.total];
-        let mut rng = Rng(seed);
-        let fill = |host: &mut [f32], (a, b): (usize, usize), scale: f32, rng: &mut Rng| {
-            for v in &mut host[a..b] {
-                *v = rng.normal() * scale;
-            }
-        };
-        fill(
-            &mut host,
-            layout.w_in,
-            1.0 / ((cfg.channels * 9) as f32).sqrt(),
-            &mut rng,
-        );
-        fill(&mut host, layout.temb, 1.0, &mut rng);
-        fill(
-            &mut host,
-            layout.w_out,
-            0.5 / ((cfg.hidden * 9) as f32).sqrt(),
-            &mut rng,
-        );
-        let weights = stream
-            .clone_htod(&host)
-            .map_err(|e| fail("loading the model's weights", e))?;
-        Ok(Model { weights, layout })
-    }
-
-    fn part(&self, (a, b): (usize, usize)) -> CudaView<'_, f32> {
-        self.weights.slice(a..b)
-    }
-
-    pub fn bytes(&self) -> usize {
-        self.layout.total * std::mem::size_of::<f32>()
-    }
-}
 
 /// The four kernels, loaded into the context.
 struct Kernels {
@@ -683,6 +389,7 @@ pub fn run(cfg: &Config, out: &mut dyn Write) -> Result<Summary, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Layout;
 
     fn config() -> Config {
         Config {
