@@ -2,7 +2,10 @@
 # Real PyTorch under gpuleak, with no GPU: the ground every PyTorch claim of gpuleak stands on.
 #
 #   scripts/torch-check.sh [--bin-dir DIR] [--env DIR] [--keep | --reuse DIR] [--only CASE]...
-#                          [--list]
+#                          [--list] [--env-only]
+#
+# --env-only stops after step 1: .ci/run makes the environment before the tests, so that the
+# tests that open gpuleak's exports with real PyTorch find it.
 #
 # 1. Creates, or reuses, a Python environment with PyTorch 2.9.1 (the CUDA 12.8 wheel from the
 #    package index, which links libcudart.so.12) and diffusers, pinned by
@@ -32,6 +35,7 @@ root="$(dirname "$here")"
 env_dir="${GPULEAK_TORCH_ENV:-${XDG_CACHE_HOME:-$HOME/.cache}/gpuleak/torch-2.9.1-cu128}"
 bin=""
 keep=0
+env_only=0
 reuse=""
 check_args=()
 while [ $# -gt 0 ]; do
@@ -39,6 +43,7 @@ while [ $# -gt 0 ]; do
         --bin-dir) bin="$(cd "${2:?--bin-dir needs a directory}" && pwd)" || exit 2; shift ;;
         --env) env_dir="${2:?--env needs a directory}"; shift ;;
         --keep) keep=1 ;;
+        --env-only) env_only=1 ;;
         --reuse) reuse="$(cd "${2:?--reuse needs a directory}" && pwd)" || exit 2; shift ;;
         --only) check_args+=(--only "${2:?--only needs a case name}"); shift ;;
         --list) exec python3 "$root/tests/torch/check.py" --list ;;
@@ -80,6 +85,7 @@ else
     say "environment ready in $((SECONDS - t0)) s"
 fi
 py="$env_dir/bin/python"
+[ "$env_only" = 1 ] && exit 0
 
 # --- 2. gpuleak and the fake CUDA stack ------------------------------------------------------
 if [ -z "$bin" ]; then

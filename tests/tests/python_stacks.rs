@@ -206,7 +206,10 @@ fn a_python_with_the_interpreter_in_its_executable_works_the_same() {
     // with a shared libpython: the API is found, and the stacks joined, in both.
     let python = "/usr/bin/python3.11";
     if !Path::new(python).exists() {
-        eprintln!("skipped: no {python}");
+        gpuleak_tests::skip(
+            "a_python_with_the_interpreter_in_its_executable_works_the_same",
+            &format!("no {python}"),
+        );
         return;
     }
     let (_, json) = sample_with(python, &[], &[]);
@@ -516,11 +519,17 @@ fn the_layout_table_matches_the_headers() {
     )
     .unwrap();
     let Some(table) = layout_table(&source, version) else {
-        eprintln!("skipped: no layout for CPython {version} in pyread.rs");
+        gpuleak_tests::skip(
+            "the_layout_table_matches_the_headers",
+            &format!("no layout for CPython {version} in pyread.rs"),
+        );
         return;
     };
     if !Path::new(include).join("internal/pycore_frame.h").exists() {
-        eprintln!("skipped: no internal headers in {include}");
+        gpuleak_tests::skip(
+            "the_layout_table_matches_the_headers",
+            &format!("no internal headers in {include}"),
+        );
         return;
     }
     let dir = gpuleak_tests::TempDir::new("pylayout");
@@ -598,7 +607,10 @@ fn a_c_extension_that_releases_the_gil_gets_its_callers_lines() {
     let mut lines = text.lines();
     let (include, suffix) = (lines.next().unwrap_or(""), lines.next().unwrap_or(""));
     if !Path::new(include).join("Python.h").exists() {
-        eprintln!("skipped: no Python.h in {include}");
+        gpuleak_tests::skip(
+            "a_c_extension_that_releases_the_gil_gets_its_callers_lines",
+            &format!("no Python.h in {include}"),
+        );
         return;
     }
     let programs = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs");
@@ -637,7 +649,10 @@ fn a_c_extension_that_releases_the_gil_gets_its_callers_lines() {
         .as_array()
         .is_some_and(|n| n.iter().any(|n| n.as_str().unwrap().contains("C API")))
     {
-        eprintln!("skipped: no layout for this CPython: {}", json["notes"]);
+        gpuleak_tests::skip(
+            "a_c_extension_that_releases_the_gil_gets_its_callers_lines",
+            &format!("no layout for this CPython: {}", json["notes"]),
+        );
         return;
     }
     let source = std::fs::read_to_string(&script).unwrap();

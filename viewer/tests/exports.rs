@@ -91,7 +91,10 @@ fn tool(name: &str, test: &str) -> Option<PathBuf> {
             .find(|p| p.is_file())
     });
     if found.is_none() {
-        eprintln!("{test}: skipped: `{name}` is not installed (.ci/run installs it)");
+        gpuleak_tests::skip(
+            test,
+            &format!("`{name}` is not installed (.ci/run installs it)"),
+        );
     }
     found
 }
@@ -543,8 +546,9 @@ fn the_memory_snapshot_opens_in_torch_memory_viz_with_the_bytes_live() {
     );
 
     let Some(python) = torch_python() else {
-        eprintln!(
-            "memory-viz: skipped: no real-PyTorch environment (scripts/torch-check.sh makes it)"
+        gpuleak_tests::skip(
+            "memory-viz",
+            "no real-PyTorch environment (scripts/torch-check.sh --env-only makes it)",
         );
         return;
     };

@@ -46,10 +46,14 @@ int main(int argc, char **argv)
 "#;
 
 fn have_tmux() -> bool {
-    Command::new("tmux")
+    let ok = Command::new("tmux")
         .arg("-V")
         .output()
-        .is_ok_and(|o| o.status.success())
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        gpuleak_tests::missing("tmux");
+    }
+    ok
 }
 
 fn scratch(name: &str) -> PathBuf {
