@@ -11,8 +11,8 @@ use gpuleak_analysis::{Report, Site, Symbolizer, kind_name};
 
 use std::path::Path;
 
-use crate::Fail;
 use crate::cli::{DiffArgs, Format};
+use crate::error::Fail;
 use crate::processes;
 use crate::report::{emit, load, options};
 

@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use gpuleak_analysis::units::{bytes, count};
 use gpuleak_analysis::{ReportOptions, Site, is_library_frame};
 
-use crate::Fail;
 use crate::cli::What;
+use crate::error::Fail;
 use crate::export::{Model, on_gpu};
 
 /// Sites drawn apart in the chart; the others are summed as one layer.

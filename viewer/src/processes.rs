@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use gpuleak_analysis::units::{bytes, count};
 use gpuleak_analysis::{Report, Symbolizer};
 
-use crate::Fail;
-use crate::report::{decode_fail, load};
+use crate::error::Fail;
+use crate::error::decode_fail;
+use crate::report::load;
 
 /// One process of a run: its trace and the report built from it.
 pub struct Proc {

@@ -6,10 +6,10 @@ use std::path::Path;
 
 use gpuleak_analysis::units::{bytes, count, wrap};
 use gpuleak_analysis::{Replay, Report, ReportOptions, function_name, tidy_frame};
-use gpuleak_trace::{DecodeError, MemoryKind};
+use gpuleak_trace::MemoryKind;
 
 use crate::cli::{FailOn, ReportArgs, ReportFormat};
-use crate::{EXIT_USAGE, Fail};
+use crate::error::{EXIT_USAGE, Fail, decode_fail};
 
 /// Frames shown per site in text; the rest are counted. JSON has them all.
 const FRAMES_SHOWN: usize = 12;
@@ -80,19 +80,6 @@ pub fn options(iteration_range: Option<&str>) -> Result<ReportOptions, Fail> {
 pub fn load(path: &Path) -> Result<Replay, Fail> {
     let mut reader = gpuleak_trace::open(path).map_err(|e| decode_fail(path, e))?;
     Replay::from_reader(&mut reader).map_err(|e| decode_fail(path, e))
-}
-
-pub fn decode_fail(path: &Path, e: DecodeError) -> Fail {
-    let what = match e {
-        DecodeError::Malformed { offset, message } => format!("{message} (at byte {offset})"),
-        DecodeError::Io(e) => match e.kind() {
-            io::ErrorKind::NotFound => "no such file".to_string(),
-            io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-            io::ErrorKind::IsADirectory => "is a directory, not a trace file".to_string(),
-            _ => crate::run::io_reason(&e),
-        },
-    };
-    Fail::new(EXIT_USAGE, format!("{}: {what}", path.display()))
 }
 
 /// A reader that stops early (`| head`) is not an error worth a message.

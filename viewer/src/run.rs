@@ -15,11 +15,11 @@ use std::time::{Duration, Instant, SystemTime};
 use gpuleak_analysis::units::{bytes, count};
 
 use crate::cli::RunArgs;
+use crate::error::{EXIT_USAGE, Fail, io_reason};
 use crate::report::load;
 use crate::tui::App;
 use crate::tui::state::{Exit, RunInfo};
 use crate::tui::term;
-use crate::{EXIT_USAGE, Fail};
 
 pub const HOOK_FILE: &str = "libgpuleak_hook.so";
 
@@ -434,15 +434,6 @@ pub fn prepare_output(abs: &Path, shown: &Path) -> Result<(), Fail> {
             EXIT_USAGE,
             format!("cannot write the trace {}: {e}", shown.display()),
         )),
-    }
-}
-
-/// The OS's reason without the "(os error N)" tail, which says nothing more to a user.
-pub fn io_reason(e: &io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
     }
 }
 

@@ -7,10 +7,6 @@
 
 mod common;
 
-#[allow(dead_code)]
-#[path = "../src/tui/mod.rs"]
-mod tui;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -19,15 +15,15 @@ use std::time::{Duration, Instant};
 
 use common::{MIB, Steps, helper_trace, scratch, stepped_trace, two_device_trace, unmarked_trace};
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+use gpuleak::tui::App;
+use gpuleak::tui::cursor::Moment;
+use gpuleak::tui::follow::Follower;
+use gpuleak::tui::input::{Action, KEYS, action};
+use gpuleak::tui::state::{Exit, RunInfo, Screen, SortKey};
 use gpuleak_analysis::ReportOptions;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::style::Color;
-use tui::App;
-use tui::cursor::Moment;
-use tui::follow::Follower;
-use tui::input::{Action, KEYS, action};
-use tui::state::{Exit, RunInfo, Screen, SortKey};
 
 /// A sampler that leaks 3 MiB a step for 20 steps, beside 1 GiB of weights.
 fn leaky_app() -> App {
@@ -38,7 +34,7 @@ fn leaky_app() -> App {
 
 fn render(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
     let mut t = Terminal::new(TestBackend::new(width, height)).unwrap();
-    t.draw(|f| tui::view::draw(f, app)).unwrap();
+    t.draw(|f| gpuleak::tui::view::draw(f, app)).unwrap();
     t
 }
 
@@ -585,7 +581,12 @@ fn a_tiny_terminal_gets_a_message() {
     // Every screen at the smallest size it accepts draws without a panic.
     let mut app = leaky_app();
     for _ in 0..4 {
-        let all = screen(&app, tui::view::MIN_WIDTH, tui::view::MIN_HEIGHT).join("\n");
+        let all = screen(
+            &app,
+            gpuleak::tui::view::MIN_WIDTH,
+            gpuleak::tui::view::MIN_HEIGHT,
+        )
+        .join("\n");
         assert!(!all.contains("too small"), "{all}");
         app.apply(Action::NextScreen);
     }
@@ -773,7 +774,7 @@ fn the_analysis_is_redone_at_most_every_interval_not_on_every_tick() {
     app.tick(t0 + Duration::from_millis(10));
     assert_eq!(app.procs[0].follower.replay.markers(), 40);
     assert_eq!(app.summary.iterations, first);
-    app.tick(t0 + tui::state::ANALYSIS_EVERY + Duration::from_millis(10));
+    app.tick(t0 + gpuleak::tui::state::ANALYSIS_EVERY + Duration::from_millis(10));
     assert_eq!(app.summary.iterations, 40);
 }
 

@@ -6,7 +6,7 @@
 use inferno::flamegraph::{self, Options, Palette, color::BasicPalette};
 
 use super::Model;
-use crate::Fail;
+use crate::error::Fail;
 
 pub fn render(model: &Model) -> Result<Vec<u8>, Fail> {
     let mut lines = super::folded::lines(model);

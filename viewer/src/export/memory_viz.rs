@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use super::{Model, Timeline, frame_parts, on_gpu};
-use crate::Fail;
+use crate::error::Fail;
 
 /// Allocations and frees kept in `device_traces`, the latest ones.
 pub const MAX_TRACE_CHANGES: usize = 200_000;

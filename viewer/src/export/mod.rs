@@ -25,7 +25,7 @@ use gpuleak_analysis::{
 use gpuleak_trace::{Api, MemoryKind, Op, RangeOp, Record};
 
 use crate::cli::{ExportArgs, ExportFormat, What};
-use crate::{EXIT_USAGE, Fail};
+use crate::error::{EXIT_USAGE, Fail};
 
 /// `gpuleak export TRACE --format FORMAT [-o OUT] [--what WHAT]`.
 pub fn export(args: &ExportArgs) -> Result<i32, Fail> {
@@ -97,7 +97,7 @@ pub fn write_output(path: &Path, bytes: &[u8], explicit: bool) -> Result<(), Fai
             std::io::ErrorKind::NotFound => "no such directory".to_string(),
             std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
             std::io::ErrorKind::IsADirectory => "is a directory".to_string(),
-            _ => crate::run::io_reason(&e),
+            _ => crate::error::io_reason(&e),
         };
         Fail::new(
             EXIT_USAGE,
@@ -375,7 +375,7 @@ impl Timeline {
     /// replay).
     pub fn read(path: &Path, done: &Replay, report: &Report) -> Result<Timeline, Fail> {
         let mut reader =
-            gpuleak_trace::open(path).map_err(|e| crate::report::decode_fail(path, e))?;
+            gpuleak_trace::open(path).map_err(|e| crate::error::decode_fail(path, e))?;
         let mut replay = Replay::new();
         let mut changes = Vec::new();
         let mut markers = Vec::new();
@@ -387,7 +387,7 @@ impl Timeline {
         let mut next_boundary = 0usize;
         while let Some(record) = reader
             .next_record()
-            .map_err(|e| crate::report::decode_fail(path, e))?
+            .map_err(|e| crate::error::decode_fail(path, e))?
         {
             match &record {
                 Record::Event(e) if e.ok() && e.address != 0 => {
