@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::filter::What;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "gpuleak",
@@ -116,16 +118,6 @@ pub enum ExportFormat {
     MemoryViz,
     /// Chrome trace-event JSON for Perfetto's UI.
     Perfetto,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum What {
-    /// Live at the end of the trace.
-    Live,
-    /// Live at the end, at the sites the report calls a leak.
-    Leaked,
-    /// Allocated over the whole run, freed or not.
-    Allocated,
 }
 
 /// Browse a trace in a terminal UI; a trace still being written is followed live.

@@ -13,8 +13,11 @@ use std::path::Path;
 
 use crate::cli::{DiffArgs, Format};
 use crate::error::Fail;
+use crate::findings::verdict;
+use crate::format::signed_bytes;
+use crate::output::emit;
 use crate::processes;
-use crate::report::{emit, load, options};
+use crate::report::{load, options};
 
 /// One site in either trace.
 struct Row<'a> {
@@ -59,7 +62,7 @@ pub fn diff(args: &DiffArgs) -> Result<i32, Fail> {
             }
             Format::Text => text(&rows, &args.a, &args.b),
         };
-        emit(&out).map_err(|e| Fail::new(1, format!("cannot write the diff: {e}")))?;
+        emit(out.as_bytes()).map_err(|e| Fail::new(1, format!("cannot write the diff: {e}")))?;
         return Ok(0);
     }
     // Runs of several processes: each worker against its counterpart.
@@ -117,7 +120,7 @@ pub fn diff(args: &DiffArgs) -> Result<i32, Fail> {
         }
         Format::Text => text_out,
     };
-    emit(&out).map_err(|e| Fail::new(1, format!("cannot write the diff: {e}")))?;
+    emit(out.as_bytes()).map_err(|e| Fail::new(1, format!("cannot write the diff: {e}")))?;
     Ok(0)
 }
 
@@ -206,14 +209,6 @@ fn rows<'a>(a: &'a Report, b: &'a Report) -> Vec<Row<'a>> {
     rows
 }
 
-fn signed(n: i128) -> String {
-    let sign = if n < 0 { "-" } else { "+" };
-    format!(
-        "{sign}{}",
-        bytes(n.unsigned_abs().min(u128::from(u64::MAX)) as u64)
-    )
-}
-
 fn text(rows: &[Row], a: &Path, b: &Path) -> String {
     let mut s = String::new();
     let _ = writeln!(
@@ -236,14 +231,14 @@ fn text(rows: &[Row], a: &Path, b: &Path) -> String {
         } else {
             format!(" [{}]", r.memory)
         };
-        let per = |v: Option<i64>| v.map_or("-".to_string(), |v| signed(i128::from(v)));
+        let per = |v: Option<i64>| v.map_or("-".to_string(), |v| signed_bytes(i128::from(v)));
         let _ = writeln!(
             s,
             "  {} live ({} -> {}), {}/iteration ({} -> {}){memory}  {frame}",
-            signed(r.live_change()),
+            signed_bytes(r.live_change()),
             bytes(Row::live(r.a)),
             bytes(Row::live(r.b)),
-            signed(r.slope_change()),
+            signed_bytes(r.slope_change()),
             per(Row::slope(r.a)),
             per(Row::slope(r.b)),
         );
@@ -267,8 +262,8 @@ fn json_value(rows: &[Row]) -> serde_json::Value {
                 "bytes_per_iteration_a": Row::slope(r.a),
                 "bytes_per_iteration_b": Row::slope(r.b),
                 "bytes_per_iteration_change": r.slope_change() as i64,
-                "verdict_a": r.a.and_then(|s| s.verdict.clone()),
-                "verdict_b": r.b.and_then(|s| s.verdict.clone()),
+                "verdict_a": r.a.and_then(verdict),
+                "verdict_b": r.b.and_then(verdict),
             })
         })
         .collect();

@@ -13,9 +13,11 @@ use std::path::PathBuf;
 use gpuleak_analysis::units::{bytes, count};
 use gpuleak_analysis::{ReportOptions, Site, is_library_frame};
 
-use crate::cli::What;
 use crate::error::Fail;
 use crate::export::{Model, on_gpu};
+use crate::filter::What;
+use crate::findings::{self, Finding, leaks, report_leaks, verdict};
+use crate::format::signed_bytes;
 
 /// Sites drawn apart in the chart; the others are summed as one layer.
 const CHART_SITES: usize = 6;
@@ -33,27 +35,17 @@ pub fn load_all(paths: &[PathBuf], options: &ReportOptions) -> Result<Vec<Model>
     for path in paths {
         models.push(Model::load(path, options, What::Live, true)?);
     }
-    models.sort_by_key(|m| !leaks(m));
+    models.sort_by_key(|m| !report_leaks(&m.report));
     Ok(models)
-}
-
-fn leaks(m: &Model) -> bool {
-    m.report
-        .sites
-        .iter()
-        .any(|s| s.verdict.as_deref() == Some("leak"))
 }
 
 /// What `--fail-on leak` says, as for the other formats.
 pub fn leak_lines(models: &[Model]) -> Vec<String> {
-    let procs: Vec<crate::processes::Proc> = models
+    let procs: Vec<_> = models
         .iter()
-        .map(|m| crate::processes::Proc {
-            path: m.path.clone(),
-            report: m.report.clone(),
-        })
+        .map(|m| (m.path.as_path(), &m.report))
         .collect();
-    crate::processes::leak_lines(&procs)
+    findings::leak_lines(&procs)
 }
 
 /// Text for HTML: `&`, `<`, `>` and quotes escaped.
@@ -156,7 +148,7 @@ fn processes(s: &mut String, models: &[Model]) {
             .report
             .sites
             .iter()
-            .filter(|s| s.verdict.as_deref() == Some("leak"))
+            .filter(|s| leaks(s))
             .map(|s| s.label.as_str())
             .collect();
         let _ = writeln!(
@@ -211,11 +203,11 @@ fn process(s: &mut String, m: &Model, top: usize) {
     );
 
     let _ = writeln!(s, "<h2>Diagnosis</h2>");
-    let healthy = r.diagnosis.is_empty() || r.sites.iter().all(|x| x.verdict.is_none());
+    let healthy = r.diagnosis.is_empty() || r.sites.iter().all(|x| verdict(x).is_none());
     let _ = writeln!(
         s,
         "<div class=\"diagnosis{}\">",
-        if healthy && r.ooms.is_empty() && !leaks(m) {
+        if healthy && r.ooms.is_empty() && !report_leaks(r) {
             " healthy"
         } else {
             ""
@@ -285,16 +277,10 @@ fn stack(s: &mut String, frames: &[String], user_frame: usize, open: bool) {
 
 fn findings(s: &mut String, m: &Model) {
     let r = &m.report;
-    let rank = |v: Option<&str>| match v {
-        Some("leak") => Some(0),
-        Some("sawtooth") => Some(1),
-        Some("plateau") => Some(2),
-        _ => None,
-    };
-    let mut found: Vec<(usize, &Site)> = r
+    let mut found: Vec<(Finding, &Site)> = r
         .sites
         .iter()
-        .filter_map(|x| Some((rank(x.verdict.as_deref())?, x)))
+        .filter_map(|x| Some((Finding::of(x)?, x)))
         .collect();
     found.sort_by_key(|(rank, x)| (*rank, std::cmp::Reverse(x.bytes_per_iteration)));
     let _ = writeln!(s, "<h2>Findings</h2>");
@@ -324,15 +310,10 @@ fn findings(s: &mut String, m: &Model) {
         let _ = writeln!(
             s,
             "<tr><td>{}</td><td><code>{}</code>",
-            verdict_cell(x.verdict.as_deref()),
+            verdict_cell(verdict(x)),
             escape(&x.label)
         );
-        stack(
-            s,
-            &x.frames,
-            x.user_frame,
-            x.verdict.as_deref() == Some("leak"),
-        );
+        stack(s, &x.frames, x.user_frame, leaks(x));
         let _ = writeln!(
             s,
             "</td><td class=\"num\">{sign}{}</td><td class=\"num\">{}</td><td>{full}</td></tr>",
@@ -371,7 +352,7 @@ fn sites(s: &mut String, m: &Model, top: usize) {
             count(x.live_allocations_at_end, "allocation", "allocations"),
             bytes(x.bytes_allocated),
             count(x.allocations, "allocation", "allocations"),
-            verdict_cell(x.verdict.as_deref())
+            verdict_cell(verdict(x))
         );
     }
     let _ = writeln!(s, "</table>");
@@ -625,7 +606,7 @@ fn iterations(s: &mut String, m: &Model) {
              <td class=\"num\">{}</td><td class=\"num\"></td></tr>",
             bytes(before_alloc),
             bytes(before_free),
-            signed(before_alloc as i128 - before_free as i128)
+            signed_bytes(before_alloc as i128 - before_free as i128)
         );
     }
     let half = TABLE_ITERATIONS / 2;
@@ -651,7 +632,7 @@ fn iterations(s: &mut String, m: &Model) {
             cell(allocated[i]),
             cell(freed[i]),
             if has_span {
-                signed(allocated[i] as i128 - freed[i] as i128)
+                signed_bytes(allocated[i] as i128 - freed[i] as i128)
             } else {
                 String::new()
             },
@@ -659,14 +640,6 @@ fn iterations(s: &mut String, m: &Model) {
         );
     }
     let _ = writeln!(s, "</table>");
-}
-
-fn signed(v: i128) -> String {
-    let sign = if v < 0 { "-" } else { "+" };
-    format!(
-        "{sign}{}",
-        bytes(v.unsigned_abs().min(u64::MAX as u128) as u64)
-    )
 }
 
 fn ooms(s: &mut String, m: &Model) {

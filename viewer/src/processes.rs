@@ -10,6 +10,8 @@ use gpuleak_analysis::{Report, Symbolizer};
 
 use crate::error::Fail;
 use crate::error::decode_fail;
+use crate::findings::{leak_lines, report_leaks};
+use crate::format::{process_name, warn_ends_early};
 use crate::report::load;
 
 /// One process of a run: its trace and the report built from it.
@@ -20,21 +22,12 @@ pub struct Proc {
 
 impl Proc {
     pub fn leaks(&self) -> bool {
-        self.report
-            .sites
-            .iter()
-            .any(|s| s.verdict.as_deref() == Some("leak"))
+        report_leaks(&self.report)
     }
 
     /// "pid 1234, rank 2" (the rank when a launcher set it).
     pub fn name(&self) -> String {
-        match &self.report.process {
-            Some(p) => match p.rank {
-                Some(r) => format!("pid {}, rank {r}", p.pid),
-                None => format!("pid {}", p.pid),
-            },
-            None => self.path.display().to_string(),
-        }
+        process_name(&self.path, &self.report)
     }
 }
 
@@ -94,12 +87,8 @@ pub fn load_all(
     let mut procs = Vec::with_capacity(paths.len());
     for path in paths {
         let replay = load(path)?;
-        if let Some(offset) = replay.truncated_at() {
-            eprintln!(
-                "gpuleak: warning: {}: trace ends early at byte {offset} (process killed?); \
-                 reporting what was recorded before it",
-                path.display()
-            );
+        if let Some(at) = replay.truncated_at() {
+            warn_ends_early(path, at, "reporting");
         }
         procs.push(Proc {
             path: path.clone(),
@@ -216,31 +205,13 @@ pub fn json(procs: &[Proc]) -> String {
     .unwrap_or_default()
 }
 
-/// "pid 1236, rank 2: grow_chunk (...) <- pool_alloc <- leak_latents (+2.00 MiB/iteration)" for
-/// every leaking site of every process.
-pub fn leak_lines(procs: &[Proc]) -> Vec<String> {
-    let several = procs.len() > 1;
-    procs
+/// What `--fail-on leak` says of these processes.
+pub fn leak_lines_of(procs: &[Proc]) -> Vec<String> {
+    let procs: Vec<_> = procs
         .iter()
-        .flat_map(|p| {
-            p.report
-                .sites
-                .iter()
-                .filter(|s| s.verdict.as_deref() == Some("leak"))
-                .map(move |s| {
-                    let site = format!(
-                        "{} ({}/iteration)",
-                        s.label,
-                        crate::tui::state::signed_bytes(s.bytes_per_iteration.unwrap_or(0))
-                    );
-                    if several {
-                        format!("{}: {site}", p.name())
-                    } else {
-                        site
-                    }
-                })
-        })
-        .collect()
+        .map(|p| (p.path.as_path(), &p.report))
+        .collect();
+    leak_lines(&procs)
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! `gpuleak report`: a trace file read back, as text for people or JSON for tools.
 
 use std::fmt::Write as _;
-use std::io::{self, Write};
 use std::path::Path;
 
 use gpuleak_analysis::units::{bytes, count, wrap};
@@ -30,11 +29,12 @@ pub fn report(args: &ReportArgs) -> Result<i32, Fail> {
             (_, [one]) => render_text(&one.report, args.top),
             (_, all) => crate::processes::text(all, args.top),
         };
-        (out, crate::processes::leak_lines(&procs))
+        (out, crate::processes::leak_lines_of(&procs))
     };
     match &args.output {
-        Some(path) => crate::export::write_output(path, out.as_bytes(), true)?,
-        None => emit(&out).map_err(|e| Fail::new(1, format!("cannot write the report: {e}")))?,
+        Some(path) => crate::output::write_output(path, out.as_bytes(), true)?,
+        None => crate::output::emit(out.as_bytes())
+            .map_err(|e| Fail::new(1, format!("cannot write the report: {e}")))?,
     }
     Ok(match args.fail_on {
         Some(FailOn::Leak) if !leaks.is_empty() => {
@@ -82,21 +82,12 @@ pub fn load(path: &Path) -> Result<Replay, Fail> {
     Replay::from_reader(&mut reader).map_err(|e| decode_fail(path, e))
 }
 
-/// A reader that stops early (`| head`) is not an error worth a message.
-pub fn emit(text: &str) -> io::Result<()> {
-    let mut out = io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        other => other,
-    }
-}
-
 /// Whether the trace is whole, in a few words.
 pub fn trace_state(r: &Report) -> String {
     if r.complete {
         "complete trace".to_string()
     } else if let Some(at) = r.truncated_at {
-        format!("trace ends early at byte {at}")
+        crate::format::ends_early(at)
     } else {
         "no clean exit recorded".to_string()
     }
@@ -347,7 +338,7 @@ fn devices(s: &mut String, r: &Report) {
             .map_or(String::new(), |t| format!(" of {}", bytes(t)));
         let growth = match (&d.verdict, d.bytes_per_iteration) {
             (Some(v), Some(b)) => {
-                format!("; {v}, {}/iteration", crate::tui::state::signed_bytes(b))
+                format!("; {v}, {}/iteration", crate::format::signed_bytes(b))
             }
             _ => String::new(),
         };

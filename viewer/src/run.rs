@@ -699,7 +699,7 @@ fn summary_line(replay: &gpuleak_analysis::Replay, shown: &str) -> String {
         );
     }
     if let Some(at) = replay.truncated_at() {
-        line += &format!(", trace ends early at byte {at} (process killed?)");
+        line += &format!(", {} (process killed?)", crate::format::ends_early(at));
     }
     line + &format!("; trace: {shown}")
 }

@@ -16,7 +16,6 @@ pub mod pprof;
 pub mod speedscope;
 
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use gpuleak_analysis::{
@@ -24,8 +23,10 @@ use gpuleak_analysis::{
 };
 use gpuleak_trace::{Api, MemoryKind, Op, RangeOp, Record};
 
-use crate::cli::{ExportArgs, ExportFormat, What};
+use crate::cli::{ExportArgs, ExportFormat};
 use crate::error::{EXIT_USAGE, Fail};
+use crate::filter::What;
+use crate::output::{emit, write_output};
 
 /// `gpuleak export TRACE --format FORMAT [-o OUT] [--what WHAT]`.
 pub fn export(args: &ExportArgs) -> Result<i32, Fail> {
@@ -59,7 +60,7 @@ pub fn export(args: &ExportArgs) -> Result<i32, Fail> {
     };
     write_output(&out, &bytes, explicit)?;
     if out.as_os_str() != "-" {
-        let _ = crate::report::emit(&format!("{}\n", out.display()));
+        let _ = emit(format!("{}\n", out.display()).as_bytes());
     }
     Ok(0)
 }
@@ -83,48 +84,6 @@ impl ExportFormat {
             ExportFormat::Perfetto => ".perfetto.json",
         }
     }
-}
-
-/// Writes `bytes` to `path` (`-`: standard output). A path not named with -o is never replaced,
-/// even if it appeared since it was checked; one named with -o is. Any failure is one line
-/// naming the path.
-pub fn write_output(path: &Path, bytes: &[u8], explicit: bool) -> Result<(), Fail> {
-    let fail = |e: std::io::Error| {
-        let why = match e.kind() {
-            std::io::ErrorKind::AlreadyExists => {
-                "already exists; gpuleak replaces a file only when -o names it".to_string()
-            }
-            std::io::ErrorKind::NotFound => "no such directory".to_string(),
-            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-            std::io::ErrorKind::IsADirectory => "is a directory".to_string(),
-            _ => crate::error::io_reason(&e),
-        };
-        Fail::new(
-            EXIT_USAGE,
-            format!("{}: cannot write: {why}", path.display()),
-        )
-    };
-    if path.as_os_str() == "-" {
-        let mut out = std::io::stdout().lock();
-        return match out.write_all(bytes).and_then(|()| out.flush()) {
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-            other => other.map_err(fail),
-        };
-    }
-    if path.is_dir() {
-        return Err(fail(std::io::ErrorKind::IsADirectory.into()));
-    }
-    let mut open = std::fs::OpenOptions::new();
-    open.write(true);
-    if explicit {
-        open.create(true).truncate(true);
-    } else {
-        open.create_new(true);
-    }
-    let mut file = open.open(path).map_err(fail)?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(fail)
 }
 
 /// One site's call stack with its figures: what every export draws.
@@ -177,12 +136,8 @@ impl Model {
         timeline: bool,
     ) -> Result<Model, Fail> {
         let replay = crate::report::load(path)?;
-        if let Some(offset) = replay.truncated_at() {
-            eprintln!(
-                "gpuleak: warning: {}: trace ends early at byte {offset} (process killed?); \
-                 exporting what was recorded before it",
-                path.display()
-            );
+        if let Some(at) = replay.truncated_at() {
+            crate::format::warn_ends_early(path, at, "exporting");
         }
         let mut symbols = Symbolizer::new();
         let report = Report::build_with(&replay, &mut symbols, options);
@@ -215,7 +170,7 @@ impl Model {
                     alloc_bytes: s.bytes_allocated,
                     inuse_objects: s.live_allocations_at_end,
                     inuse_bytes: s.live_bytes_at_end,
-                    leak: s.verdict.as_deref() == Some("leak"),
+                    leak: crate::findings::leaks(s),
                 }
             })
             .collect();
@@ -271,7 +226,7 @@ impl Model {
             && match self.what {
                 What::Leaked => self
                     .site_of(key)
-                    .is_some_and(|i| self.report.sites[i].verdict.as_deref() == Some("leak")),
+                    .is_some_and(|i| crate::findings::leaks(&self.report.sites[i])),
                 What::Live | What::Allocated => true,
             }
     }

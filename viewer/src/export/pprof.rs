@@ -18,7 +18,7 @@ use flate2::write::GzEncoder;
 use prost::Message;
 
 use super::{Model, frame_parts};
-use crate::cli::What;
+use crate::filter::What;
 
 #[derive(Clone, PartialEq, Message)]
 pub struct Profile {
@@ -314,7 +314,7 @@ pub fn profile(model: &Model) -> Profile {
                 gpuleak_analysis::kind_name(site.memory),
             ),
         ];
-        if let Some(v) = &site.verdict {
+        if let Some(v) = crate::findings::verdict(site) {
             label.push(text(&mut strings, "verdict", v));
         }
         if let Some(d) = site.device {

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use super::{Model, WeightedStack, frame_parts};
-use crate::cli::What;
+use crate::filter::What;
 
 /// A profile's name, its unit, and what it weighs each stack by.
 type Measure = (&'static str, &'static str, fn(&WeightedStack) -> u64);

@@ -24,6 +24,8 @@ use gpuleak_trace::MemoryKind;
 use super::cursor::{Boundary, Cursor, Moment};
 use super::follow::{Follower, MAX_LAUNCHES, MAX_OPENINGS, Mark, POLL_BUDGET, Source};
 use super::input::{self, Action};
+use crate::findings::Finding;
+use crate::format::signed_bytes;
 
 /// How often the analysis of the shown process is redone while its trace grows.
 pub const ANALYSIS_EVERY: Duration = Duration::from_millis(300);
@@ -646,13 +648,13 @@ impl App {
             .map(|(i, s)| (site_key(s), i))
             .collect();
         let mut findings: Vec<usize> = (0..self.sites.len())
-            .filter(|&i| rank(self.sites[i].verdict.as_deref()).is_some())
+            .filter(|&i| Finding::of(&self.sites[i]).is_some())
             .filter(|&i| chosen.is_none_or(|d| self.sites[i].device == Some(d)))
             .collect();
         let sites = &self.sites;
         findings.sort_by_key(|&i| {
             (
-                rank(sites[i].verdict.as_deref()),
+                Finding::of(&sites[i]),
                 std::cmp::Reverse(sites[i].bytes_per_iteration),
             )
         });
@@ -1010,7 +1012,7 @@ impl App {
                 .sort_by_key(|&i| std::cmp::Reverse(sites[i].allocations)),
             SortKey::Verdict => self.order.sort_by_key(|&i| {
                 (
-                    rank(sites[i].verdict.as_deref()).unwrap_or(u8::MAX),
+                    Finding::of(&sites[i]).map_or(u8::MAX, |f| f as u8),
                     std::cmp::Reverse(sites[i].bytes_per_iteration.unwrap_or(i64::MIN)),
                 )
             }),
@@ -1120,15 +1122,16 @@ impl App {
 
     /// One finding as a line of text: verdict, site, growth, live memory, when full.
     pub fn finding_text(&self, site: &Site) -> String {
-        let verdict = site.verdict.as_deref().unwrap_or("");
         let per = self.summary.per;
         // The label names the site (distinct from every other); its caller comes last, where a
         // narrow terminal cuts, so that growth and when the device is full stay in view.
         let label = &site.label;
         let growth = signed_bytes(site.bytes_per_iteration.unwrap_or(0));
-        let mut line = match verdict {
-            "leak" => format!("▲ LEAK      {label} leaks {growth}/{per}"),
-            "sawtooth" => format!("▲ SAWTOOTH  {label} grows {growth}/{per}, then gives it back"),
+        let mut line = match Finding::of(site) {
+            Some(Finding::Leak) => format!("▲ LEAK      {label} leaks {growth}/{per}"),
+            Some(Finding::Sawtooth) => {
+                format!("▲ SAWTOOTH  {label} grows {growth}/{per}, then gives it back")
+            }
             _ => format!("• PLATEAU   {label} grew, then stopped ({growth}/{per})"),
         };
         if let Some(n) = site.full_at_iteration {
@@ -1302,21 +1305,6 @@ fn thousands(n: usize) -> String {
         out.push(c);
     }
     out
-}
-
-fn rank(verdict: Option<&str>) -> Option<u8> {
-    match verdict? {
-        "leak" => Some(0),
-        "sawtooth" => Some(1),
-        "plateau" => Some(2),
-        _ => None,
-    }
-}
-
-/// "+3.00 MiB" / "-512 B".
-pub fn signed_bytes(n: i64) -> String {
-    let sign = if n < 0 { "-" } else { "+" };
-    format!("{sign}{}", bytes(n.unsigned_abs()))
 }
 
 /// "SIGKILL" for 9, else "signal N".

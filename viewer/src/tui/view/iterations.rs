@@ -7,8 +7,10 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::widgets::{Block, Borders, Cell, Row, Sparkline, Table};
 
-use super::super::state::{App, signed_bytes};
+use super::super::state::App;
 use super::{selected_style, verdict_style, window};
+use crate::findings::Finding;
+use crate::format::signed_bytes;
 
 /// Widest bar of the net-change column.
 const BAR: usize = 20;
@@ -75,7 +77,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         if i == app.iter_selected {
             row.style(selected_style())
         } else if r.net > 0 {
-            row.style(verdict_style(app, Some("plateau")))
+            row.style(verdict_style(app, Some(Finding::Plateau)))
         } else {
             row
         }

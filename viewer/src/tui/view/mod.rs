@@ -17,6 +17,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Tabs, Wrap};
 
 use super::input::{FOOTER, KEYS};
 use super::state::{App, Screen};
+use crate::findings::Finding;
 
 /// The smallest terminal the screens fit in.
 pub const MIN_WIDTH: u16 = 60;
@@ -60,14 +61,14 @@ pub fn draw(frame: &mut Frame, app: &App) {
 }
 
 /// Red for a leak, yellow for growth that comes and goes or stops; nothing without colour.
-pub fn verdict_style(app: &App, verdict: Option<&str>) -> Style {
+pub fn verdict_style(app: &App, finding: Option<Finding>) -> Style {
     if !app.color {
         return Style::default();
     }
-    match verdict {
-        Some("leak") => Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
-        Some("sawtooth" | "plateau") => Style::default().fg(Color::Yellow),
-        _ => Style::default(),
+    match finding {
+        Some(Finding::Leak) => Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+        Some(Finding::Sawtooth | Finding::Plateau) => Style::default().fg(Color::Yellow),
+        None => Style::default(),
     }
 }
 
@@ -221,7 +222,10 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
             bytes(per.unsigned_abs()),
             s.per
         );
-        second.push(Span::styled(text, verdict_style(app, Some(verdict))));
+        second.push(Span::styled(
+            text,
+            verdict_style(app, Finding::of_verdict(verdict)),
+        ));
     }
     second.push(Span::raw(format!(
         "  {} ev/s  dropped {}",

@@ -12,6 +12,7 @@ use gpuleak_analysis::Cause;
 
 use super::super::state::App;
 use super::{dim, verdict_style};
+use crate::findings::Finding;
 
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let findings = app.findings();
@@ -38,12 +39,11 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     if findings.is_empty() {
         lines.push(Line::from("no leak, sawtooth or plateau found"));
     } else {
-        lines.extend(findings.iter().map(|s| {
-            Line::styled(
-                app.finding_text(s),
-                verdict_style(app, s.verdict.as_deref()),
-            )
-        }));
+        lines.extend(
+            findings
+                .iter()
+                .map(|s| Line::styled(app.finding_text(s), verdict_style(app, Finding::of(s)))),
+        );
     }
     lines.truncate(usize::from(rows.saturating_sub(2)));
     frame.render_widget(

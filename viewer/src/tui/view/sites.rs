@@ -6,8 +6,10 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::widgets::{Block, Borders, Cell, Row, Sparkline, Table};
 
-use super::super::state::{App, signed_bytes};
+use super::super::state::App;
 use super::{draw_stack, selected_style, verdict_style, window};
+use crate::findings::{Finding, verdict};
+use crate::format::signed_bytes;
 
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let [table, right] =
@@ -27,11 +29,11 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         .take(height)
         .map(|(row, &i)| {
             let s = &app.sites[i];
-            let verdict = s.verdict.as_deref();
+            let verdict = verdict(s);
             let style = if row == app.selected {
                 selected_style()
             } else {
-                verdict_style(app, verdict)
+                verdict_style(app, Finding::of(s))
             };
             let marker = if row == app.selected { "> " } else { "  " };
             Row::new([

@@ -1,0 +1,76 @@
+//! What a verdict means to the viewer: which sites leak, and how findings rank (leak, then
+//! sawtooth, then plateau). Every screen and format asks here, so that a change to how the
+//! analysis states its verdicts is an edit in this file only.
+
+use std::path::Path;
+
+use gpuleak_analysis::{Report, Site};
+
+use crate::format::{process_name, signed_bytes};
+
+/// A verdict worth showing, most serious first (the order is the rank).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Finding {
+    /// Grows every iteration and keeps it.
+    Leak,
+    /// Grows through an iteration and gives it back.
+    Sawtooth,
+    /// Grew, then stopped.
+    Plateau,
+}
+
+impl Finding {
+    /// The finding a verdict word names, if it names one ("flat" and the like do not).
+    pub fn of_verdict(verdict: &str) -> Option<Finding> {
+        match verdict {
+            "leak" => Some(Finding::Leak),
+            "sawtooth" => Some(Finding::Sawtooth),
+            "plateau" => Some(Finding::Plateau),
+            _ => None,
+        }
+    }
+
+    /// The finding at `site`, if any.
+    pub fn of(site: &Site) -> Option<Finding> {
+        verdict(site).and_then(Finding::of_verdict)
+    }
+}
+
+/// The site's verdict as the user reads it ("leak", "flat", ...).
+pub fn verdict(site: &Site) -> Option<&str> {
+    site.verdict.as_deref()
+}
+
+/// The site leaks: it grows every iteration and keeps what it grew.
+pub fn leaks(site: &Site) -> bool {
+    Finding::of(site) == Some(Finding::Leak)
+}
+
+/// Some site of the report leaks.
+pub fn report_leaks(report: &Report) -> bool {
+    report.sites.iter().any(leaks)
+}
+
+/// "pid 1236, rank 2: grow_chunk (...) <- pool_alloc <- leak_latents (+2.00 MiB/iteration)" for
+/// every leaking site of every process (the process named only when there are several): what
+/// `--fail-on leak` says, whatever the format.
+pub fn leak_lines<'a>(procs: &[(&'a Path, &'a Report)]) -> Vec<String> {
+    let several = procs.len() > 1;
+    procs
+        .iter()
+        .flat_map(|&(path, report)| {
+            report.sites.iter().filter(|s| leaks(s)).map(move |s| {
+                let site = format!(
+                    "{} ({}/iteration)",
+                    s.label,
+                    signed_bytes(s.bytes_per_iteration.unwrap_or(0))
+                );
+                if several {
+                    format!("{}: {site}", process_name(path, report))
+                } else {
+                    site
+                }
+            })
+        })
+        .collect()
+}
