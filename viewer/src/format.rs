@@ -41,3 +41,19 @@ pub fn process_name(path: &Path, report: &Report) -> String {
         None => path.display().to_string(),
     }
 }
+
+/// Text made safe inside HTML and XML (the page, the flame graph's SVG).
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

@@ -11,16 +11,12 @@
 
 pub mod cli;
 pub mod commands;
-pub mod demo;
-pub mod diff;
 pub mod error;
-pub mod export;
 pub mod filter;
 pub mod findings;
 pub mod format;
-pub mod html;
+pub mod input;
+pub mod model;
 pub mod output;
-pub mod processes;
-pub mod report;
-pub mod run;
+pub mod render;
 pub mod tui;

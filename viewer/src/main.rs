@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use gpuleak::cli::{Cli, Command};
-use gpuleak::{commands, demo, diff, export, report, run};
+use gpuleak::commands::{demo, diff, export, report, run, view};
 
 fn main() {
     let cli = Cli::parse();
@@ -10,7 +10,7 @@ fn main() {
         Command::Run(args) => run::run(args),
         Command::Report(args) => report::report(args),
         Command::Diff(args) => diff::diff(args),
-        Command::View(args) => commands::view::view(args),
+        Command::View(args) => view::view(args),
         Command::Export(args) => export::export(args),
         Command::Demo(args) => demo::demo(args),
     };

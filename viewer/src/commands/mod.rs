@@ -1,4 +1,9 @@
-//! One file per subcommand: each reads its arguments, calls input, the model and a renderer (or
-//! the terminal UI), and says what to exit with.
+//! One file per subcommand: each reads its arguments, reads its input, and hands the model to a
+//! renderer (or the terminal UI); it says what to exit with.
 
+pub mod demo;
+pub mod diff;
+pub mod export;
+pub mod report;
+pub mod run;
 pub mod view;

@@ -5,7 +5,7 @@ use crate::error::{Fail, decode_fail};
 use crate::tui;
 
 pub fn view(args: &ViewArgs) -> Result<i32, Fail> {
-    let options = crate::report::options(args.iteration_range.as_deref())?;
+    let options = crate::input::options(args.iteration_range.as_deref())?;
     // A file just created by the hook may not hold its prelude yet: that one is waited for.
     // Anything else that is not a trace is refused before the screen is taken over.
     let just_created = std::fs::metadata(&args.file)

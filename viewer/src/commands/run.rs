@@ -16,7 +16,7 @@ use gpuleak_analysis::units::{bytes, count};
 
 use crate::cli::RunArgs;
 use crate::error::{EXIT_USAGE, Fail, io_reason};
-use crate::report::load;
+use crate::input::load;
 use crate::tui::App;
 use crate::tui::state::{Exit, RunInfo};
 use crate::tui::term;
@@ -29,7 +29,7 @@ pub fn run(args: &RunArgs) -> Result<i32, Fail> {
     };
     // Checked before the program runs, so that a typo does not cost a whole run; the live view
     // counts iterations with it.
-    let options = crate::report::options(args.iteration_range.as_deref())?;
+    let options = crate::input::options(args.iteration_range.as_deref())?;
     // The live view needs a terminal to draw on; output to a pipe or file gets the summary only.
     let tui = !args.no_tui && io::stdout().is_terminal();
     let exe_dir = std::env::current_exe()

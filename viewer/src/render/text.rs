@@ -1,86 +1,13 @@
-//! `gpuleak report`: a trace file read back, as text for people or JSON for tools.
+//! One process's report as text for people (JSON is the report's own `to_json`).
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use gpuleak_analysis::units::{bytes, count, wrap};
-use gpuleak_analysis::{Replay, Report, ReportOptions, function_name, tidy_frame};
+use gpuleak_analysis::{Report, function_name, tidy_frame};
 use gpuleak_trace::MemoryKind;
-
-use crate::cli::{FailOn, ReportArgs, ReportFormat};
-use crate::error::{EXIT_USAGE, Fail, decode_fail};
 
 /// Frames shown per site in text; the rest are counted. JSON has them all.
 const FRAMES_SHOWN: usize = 12;
-
-pub fn report(args: &ReportArgs) -> Result<i32, Fail> {
-    let options = options(args.iteration_range.as_deref())?;
-    let paths = crate::processes::traces_of(&args.files)?;
-    let (out, leaks) = if args.format == ReportFormat::Html {
-        // The page draws memory over time: each process's trace is read with its timeline.
-        let models = crate::html::load_all(&paths, &options)?;
-        let leaks = crate::html::leak_lines(&models);
-        (crate::html::render(&models, args.top), leaks)
-    } else {
-        let procs = crate::processes::load_all(&paths, &options)?;
-        let out = match (args.format, &procs[..]) {
-            (ReportFormat::Json, [one]) => one.report.to_json() + "\n",
-            (ReportFormat::Json, all) => crate::processes::json(all) + "\n",
-            (_, [one]) => render_text(&one.report, args.top),
-            (_, all) => crate::processes::text(all, args.top),
-        };
-        (out, crate::processes::leak_lines_of(&procs))
-    };
-    match &args.output {
-        Some(path) => crate::output::write_output(path, out.as_bytes(), true)?,
-        None => crate::output::emit(out.as_bytes())
-            .map_err(|e| Fail::new(1, format!("cannot write the report: {e}")))?,
-    }
-    Ok(match args.fail_on {
-        Some(FailOn::Leak) if !leaks.is_empty() => {
-            // Said on stderr, so a CI log shows why the job failed whatever the format.
-            eprintln!(
-                "gpuleak: --fail-on leak: {} {}: {}",
-                count(leaks.len() as u64, "site", "sites"),
-                if leaks.len() == 1 { "leaks" } else { "leak" },
-                leaks.join("; ")
-            );
-            1
-        }
-        _ => 0,
-    })
-}
-
-/// The report options the command line asks for; a pattern that is no regular expression is one
-/// line naming what is wrong with it.
-pub fn options(iteration_range: Option<&str>) -> Result<ReportOptions, Fail> {
-    let iteration_range = match iteration_range {
-        None => None,
-        Some(p) => Some(regex::Regex::new(p).map_err(|e| {
-            // The regex crate explains syntax errors over several lines; the last says what.
-            let text = e.to_string();
-            let why = text
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid")
-                .trim()
-                .trim_start_matches("error: ")
-                .to_string();
-            Fail::new(
-                EXIT_USAGE,
-                format!("--iteration-range {p:?}: not a regular expression: {why}"),
-            )
-        })?),
-    };
-    Ok(ReportOptions { iteration_range })
-}
-
-/// Reads and replays a whole trace; any error is one line naming the file and the byte.
-pub fn load(path: &Path) -> Result<Replay, Fail> {
-    let mut reader = gpuleak_trace::open(path).map_err(|e| decode_fail(path, e))?;
-    Replay::from_reader(&mut reader).map_err(|e| decode_fail(path, e))
-}
 
 /// Whether the trace is whole, in a few words.
 pub fn trace_state(r: &Report) -> String {

@@ -15,9 +15,8 @@ use crate::cli::{DiffArgs, Format};
 use crate::error::Fail;
 use crate::findings::verdict;
 use crate::format::signed_bytes;
+use crate::input::{self, Proc, load, options};
 use crate::output::emit;
-use crate::processes;
-use crate::report::{load, options};
 
 /// One site in either trace.
 struct Row<'a> {
@@ -49,8 +48,8 @@ impl Row<'_> {
 
 pub fn diff(args: &DiffArgs) -> Result<i32, Fail> {
     let options = options(args.iteration_range.as_deref())?;
-    let a = processes::traces_of(std::slice::from_ref(&args.a))?;
-    let b = processes::traces_of(std::slice::from_ref(&args.b))?;
+    let a = input::traces_of(std::slice::from_ref(&args.a))?;
+    let b = input::traces_of(std::slice::from_ref(&args.b))?;
     if a.len() == 1 && b.len() == 1 {
         let mut symbols = Symbolizer::new();
         let a = Report::build_with(&load(&a[0])?, &mut symbols, &options);
@@ -66,13 +65,13 @@ pub fn diff(args: &DiffArgs) -> Result<i32, Fail> {
         return Ok(0);
     }
     // Runs of several processes: each worker against its counterpart.
-    let a = processes::load_all(&a, &options)?;
-    let b = processes::load_all(&b, &options)?;
+    let a = input::load_all(&a, &options)?;
+    let b = input::load_all(&b, &options)?;
     let pairs = pair(&a, &b);
     let mut text_out = String::new();
     let mut json_out = Vec::new();
     for (pa, pb) in &pairs {
-        let name = |p: Option<&processes::Proc>| p.map_or("(none)".to_string(), |p| p.name());
+        let name = |p: Option<&Proc>| p.map_or("(none)".to_string(), |p| p.name());
         match (pa, pb) {
             (Some(pa), Some(pb)) => {
                 let rows = rows(&pa.report, &pb.report);
@@ -126,12 +125,9 @@ pub fn diff(args: &DiffArgs) -> Result<i32, Fail> {
 
 /// Each process of A with its counterpart in B: the same rank when both runs have ranks, else
 /// the same command line, else the same place in the list; the rest alone.
-fn pair<'a>(
-    a: &'a [processes::Proc],
-    b: &'a [processes::Proc],
-) -> Vec<(Option<&'a processes::Proc>, Option<&'a processes::Proc>)> {
-    let rank = |p: &processes::Proc| p.report.process.as_ref().and_then(|h| h.rank);
-    let argv = |p: &processes::Proc| p.report.process.as_ref().map(|h| h.argv.clone());
+fn pair<'a>(a: &'a [Proc], b: &'a [Proc]) -> Vec<(Option<&'a Proc>, Option<&'a Proc>)> {
+    let rank = |p: &Proc| p.report.process.as_ref().and_then(|h| h.rank);
+    let argv = |p: &Proc| p.report.process.as_ref().map(|h| h.argv.clone());
     let mut taken = vec![false; b.len()];
     let mut out = Vec::new();
     for (i, pa) in a.iter().enumerate() {

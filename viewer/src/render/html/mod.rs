@@ -2,22 +2,20 @@
 //!
 //! Nothing is fetched: the style is inline, the chart is SVG drawn here, stacks open and close
 //! with `<details>` (no script at all). It reads the same model as the text and JSON reports
-//! and the exports ([`crate::export::Model`]): the diagnosis first, then device memory at the
+//! and the exports ([`crate::model::Model`]): the diagnosis first, then device memory at the
 //! end of each iteration stacked by its top sites, the findings with each site's whole stack,
 //! the sites holding the most memory, the iterations, the out-of-memory failures, and the text
 //! report for everything else.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use gpuleak_analysis::units::{bytes, count};
-use gpuleak_analysis::{ReportOptions, Site, is_library_frame};
+use gpuleak_analysis::{Site, is_library_frame};
 
-use crate::error::Fail;
-use crate::export::{Model, on_gpu};
-use crate::filter::What;
 use crate::findings::{self, Finding, leaks, report_leaks, verdict};
-use crate::format::signed_bytes;
+use crate::format::{escape, signed_bytes};
+use crate::model::{Model, on_gpu};
+use crate::render::text::{render_text, trace_state};
 
 /// Sites drawn apart in the chart; the others are summed as one layer.
 const CHART_SITES: usize = 6;
@@ -29,16 +27,6 @@ const COLOURS: [&str; 7] = [
     "#d62728", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#9e9e9e",
 ];
 
-/// Each process's trace read with its timeline, leaking processes first.
-pub fn load_all(paths: &[PathBuf], options: &ReportOptions) -> Result<Vec<Model>, Fail> {
-    let mut models = Vec::with_capacity(paths.len());
-    for path in paths {
-        models.push(Model::load(path, options, What::Live, true)?);
-    }
-    models.sort_by_key(|m| !report_leaks(&m.report));
-    Ok(models)
-}
-
 /// What `--fail-on leak` says, as for the other formats.
 pub fn leak_lines(models: &[Model]) -> Vec<String> {
     let procs: Vec<_> = models
@@ -49,21 +37,6 @@ pub fn leak_lines(models: &[Model]) -> Vec<String> {
 }
 
 /// Text for HTML: `&`, `<`, `>` and quotes escaped.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 const STYLE: &str = "
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;color:#1b1b1b;background:#fafafa}
 main{max-width:1100px;margin:0 auto;padding:1.5em 2em 4em}
@@ -173,7 +146,7 @@ fn processes(s: &mut String, models: &[Model]) {
 fn process(s: &mut String, m: &Model, top: usize) {
     let r = &m.report;
     if let Some(p) = &r.process {
-        let state = crate::report::trace_state(r);
+        let state = trace_state(r);
         let device = p
             .device
             .as_deref()
@@ -235,7 +208,7 @@ fn process(s: &mut String, m: &Model, top: usize) {
     let _ = writeln!(
         s,
         "<h2>Everything else</h2>\n<details><summary>The text report</summary>\n<pre>{}</pre>\n</details>",
-        escape(&crate::report::render_text(r, top))
+        escape(&render_text(r, top))
     );
 }
 

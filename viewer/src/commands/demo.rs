@@ -193,7 +193,7 @@ pub fn demo(args: &DemoArgs) -> Result<i32, Fail> {
             "demo: its run command line parsed as something else",
         ));
     };
-    let code = crate::run::run(&run_args)?;
+    let code = super::run::run(&run_args)?;
     if code != 0 {
         return Ok(code);
     }
@@ -209,7 +209,7 @@ pub fn demo(args: &DemoArgs) -> Result<i32, Fail> {
                 "demo: its report command line parsed as something else",
             ));
         };
-        let code = crate::report::report(&report_args)?;
+        let code = super::report::report(&report_args)?;
         eprintln!(
             "gpuleak demo: trace saved in {0}; `gpuleak view {0}` browses it",
             args.output.display()
