@@ -22,8 +22,8 @@ const LIVE: u64 = 100_000;
 fn frame(c: &mut Criterion) {
     let bytes = common::many_sites_trace(SITES, LIVE);
     let mut app = App::from_bytes(bytes, ReportOptions::default());
-    assert_eq!(app.allocs.len() as u64, LIVE);
-    assert_eq!(app.sites.len() as u32, SITES);
+    assert_eq!(app.data.allocs.len() as u64, LIVE);
+    assert_eq!(app.data.sites.len() as u32, SITES);
     let mut terminal = Terminal::new(TestBackend::new(160, 45)).unwrap();
 
     let mut g = c.benchmark_group("frame_100k_allocations_10k_sites");

@@ -74,3 +74,29 @@ pub fn leak_lines<'a>(procs: &[(&'a Path, &'a Report)]) -> Vec<String> {
         })
         .collect()
 }
+
+/// What the report counts iterations by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IterationSource {
+    /// `gpuleak_mark_iteration` calls.
+    Marker,
+    /// The openings of an NVTX range.
+    Nvtx,
+    /// A repeating sequence of kernel launches.
+    Auto,
+    /// Time windows, for want of anything better.
+    Time,
+}
+
+impl IterationSource {
+    /// The source a report's `iterations.source` names.
+    pub fn of(source: Option<&str>) -> Option<IterationSource> {
+        match source? {
+            "marker" => Some(IterationSource::Marker),
+            "nvtx" => Some(IterationSource::Nvtx),
+            "auto" => Some(IterationSource::Auto),
+            "time" => Some(IterationSource::Time),
+            _ => None,
+        }
+    }
+}

@@ -18,7 +18,7 @@ use crate::cli::RunArgs;
 use crate::error::{EXIT_USAGE, Fail, io_reason};
 use crate::input::load;
 use crate::tui::App;
-use crate::tui::state::{Exit, RunInfo};
+use crate::tui::state::run::{Exit, RunInfo};
 use crate::tui::term;
 
 pub const HOOK_FILE: &str = "libgpuleak_hook.so";
@@ -220,7 +220,7 @@ fn live_view(
         eprintln!("gpuleak: the live view failed ({e}); recording goes on");
     }
     let stopped = term::STOP.load(Ordering::SeqCst);
-    if app.detached && !stopped && exit.lock().is_none() {
+    if app.ui.detached && !stopped && exit.lock().is_none() {
         return Watched::Detached {
             log: log.unwrap_or_default(),
         };

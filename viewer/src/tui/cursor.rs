@@ -13,7 +13,7 @@ use gpuleak_analysis::Replay;
 use gpuleak_trace::{RangeOp, Record};
 
 use super::follow::{Source, TraceReader, record_time};
-use super::state::{AllocRow, alloc_rows};
+use super::state::rows::{AllocRow, alloc_rows};
 
 /// Moments kept at most; beyond that the cache starts over (each holds a sorted live set).
 const CACHE: usize = 64;

@@ -152,8 +152,6 @@ struct Openings {
 #[derive(Clone, Debug)]
 pub enum Source {
     File(PathBuf),
-    // Used by the tests and benchmarks, which include this module by path.
-    #[allow(dead_code)]
     Bytes(Arc<Vec<u8>>),
 }
 
@@ -252,8 +250,6 @@ impl Follower {
         Follower::with_source(Source::File(path.to_path_buf()))
     }
 
-    // Used by the tests and benchmarks, which include this module by path.
-    #[allow(dead_code)]
     pub fn from_bytes(bytes: Vec<u8>) -> Follower {
         Follower::with_source(Source::Bytes(Arc::new(bytes)))
     }
@@ -285,8 +281,6 @@ impl Follower {
 
     /// Keeps the figures of at most `launches` launches and `openings` range openings, so that
     /// a test can reach the caps with a small trace.
-    // Used by the tests, which include this module by path.
-    #[allow(dead_code)]
     pub fn with_caps(mut self, launches: usize, openings: usize) -> Follower {
         self.caps = (launches, openings);
         self
@@ -385,8 +379,6 @@ impl Follower {
     }
 
     /// Reads everything there is now, however long: for tests and the first look at a file.
-    // Used by the tests and benchmarks, which include this module by path.
-    #[allow(dead_code)]
     pub fn poll_all(&mut self) {
         let now = Instant::now();
         while self.poll(POLL_BUDGET, now) {}

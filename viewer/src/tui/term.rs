@@ -16,7 +16,7 @@ use crossterm::terminal::{
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
-use super::state::App;
+use super::app::App;
 use super::view;
 
 /// How often the traces are read and the screen redrawn; keys are applied as they come.
@@ -188,14 +188,16 @@ pub fn run(app: &mut App) -> io::Result<()> {
         }
         // What crossterm holds already (several keys read at once, a resize), then what came:
         // each time only after the terminal is seen to be still there.
-        while !app.quit && input.wait(Duration::ZERO) != Ready::Gone && event::poll(Duration::ZERO)?
+        while !app.ui.quit
+            && input.wait(Duration::ZERO) != Ready::Gone
+            && event::poll(Duration::ZERO)?
         {
             let ev = event::read()?;
             app.handle(&ev);
             // Keys answer at once; only new data waits for the tick.
             terminal.draw(|f| view::draw(f, app))?;
         }
-        if app.quit || STOP.load(Ordering::SeqCst) {
+        if app.ui.quit || STOP.load(Ordering::SeqCst) {
             return Ok(());
         }
     }

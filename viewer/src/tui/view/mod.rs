@@ -15,8 +15,9 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Tabs, Wrap};
 
+use super::app::App;
 use super::input::{FOOTER, KEYS};
-use super::state::{App, Screen};
+use super::ui::Screen;
 use crate::findings::Finding;
 
 /// The smallest terminal the screens fit in.
@@ -47,7 +48,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     .areas(area);
     draw_header(frame, app, header);
     draw_tabs(frame, app, tabs);
-    match app.screen {
+    match app.ui.screen {
         Screen::Overview => overview::draw(frame, app, body),
         Screen::Sites => sites::draw(frame, app, body),
         Screen::Allocations => allocations::draw(frame, app, body),
@@ -55,14 +56,14 @@ pub fn draw(frame: &mut Frame, app: &App) {
     }
     frame.render_widget(Paragraph::new(format!(" {}", app.status_line())), status);
     draw_footer(frame, app, footer);
-    if app.help {
+    if app.ui.help {
         draw_help(frame, app, area);
     }
 }
 
 /// Red for a leak, yellow for growth that comes and goes or stops; nothing without colour.
 pub fn verdict_style(app: &App, finding: Option<Finding>) -> Style {
-    if !app.color {
+    if !app.ui.color {
         return Style::default();
     }
     match finding {
@@ -73,7 +74,7 @@ pub fn verdict_style(app: &App, finding: Option<Finding>) -> Style {
 }
 
 pub fn bold(app: &App) -> Style {
-    if app.color {
+    if app.ui.color {
         Style::default().add_modifier(Modifier::BOLD)
     } else {
         Style::default()
@@ -81,7 +82,7 @@ pub fn bold(app: &App) -> Style {
 }
 
 pub fn dim(app: &App) -> Style {
-    if app.color {
+    if app.ui.color {
         Style::default().add_modifier(Modifier::DIM)
     } else {
         Style::default()
@@ -158,12 +159,13 @@ pub fn rate(v: f64) -> String {
 }
 
 fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
-    let s = &app.summary;
+    let s = &app.data.summary;
     let pid = s.pid.map_or(String::new(), |p| format!("pid {p}   "));
     let device = match (&s.device_name, s.device_total) {
         // Several devices and none chosen: each with what it holds of its total.
-        _ if app.devices.len() > 1 && app.device_filter.is_none() => {
+        _ if app.data.devices.len() > 1 && app.ui.device_filter.is_none() => {
             let each: Vec<String> = app
+                .data
                 .devices
                 .iter()
                 .map(|d| match d.total_bytes {
@@ -183,7 +185,7 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
         (None, Some(t)) => format!("device {}   ", bytes(t)),
         (None, None) => String::new(),
     };
-    let status_style = match (app.color, s.alarming) {
+    let status_style = match (app.ui.color, s.alarming) {
         (false, _) => Style::default(),
         (true, false) => Style::default().fg(Color::Green),
         (true, true) => Style::default().fg(Color::Red),
@@ -251,8 +253,8 @@ fn basename(path: &str) -> &str {
 }
 
 fn draw_tabs(frame: &mut Frame, app: &App, area: Rect) {
-    let selected = Screen::ALL.iter().position(|s| *s == app.screen);
-    let highlight = if app.color {
+    let selected = Screen::ALL.iter().position(|s| *s == app.ui.screen);
+    let highlight = if app.ui.color {
         Style::default()
             .fg(Color::Cyan)
             .add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
@@ -261,7 +263,7 @@ fn draw_tabs(frame: &mut Frame, app: &App, area: Rect) {
         Style::default()
     };
     let titles = Screen::ALL.iter().enumerate().map(|(i, s)| {
-        if !app.color && Some(i) == selected {
+        if !app.ui.color && Some(i) == selected {
             format!("[{}]", s.title())
         } else {
             s.title().to_string()
@@ -274,13 +276,16 @@ fn draw_tabs(frame: &mut Frame, app: &App, area: Rect) {
 }
 
 fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
-    let style = if app.color {
+    let style = if app.ui.color {
         Style::default().add_modifier(Modifier::REVERSED)
     } else {
         Style::default()
     };
-    let text = if app.editing_filter {
-        format!(" filter: {}_   (Enter keeps it, Esc clears it)", app.filter)
+    let text = if app.ui.editing_filter {
+        format!(
+            " filter: {}_   (Enter keeps it, Esc clears it)",
+            app.ui.filter
+        )
     } else {
         let mut t = String::new();
         for (k, what) in FOOTER {
@@ -291,8 +296,8 @@ fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
             };
             t.push_str(&format!(" {k} {what} "));
         }
-        if !app.filter.is_empty() {
-            t.push_str(&format!(" [filter: {}]", app.filter));
+        if !app.ui.filter.is_empty() {
+            t.push_str(&format!(" [filter: {}]", app.ui.filter));
         }
         t
     };
@@ -300,9 +305,9 @@ fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
 }
 
 fn sort_name(app: &App) -> &'static str {
-    match app.screen {
-        Screen::Allocations => app.alloc_sort.name(),
-        _ => app.sort.name(),
+    match app.ui.screen {
+        Screen::Allocations => app.ui.alloc_sort.name(),
+        _ => app.ui.sort.name(),
     }
 }
 
