@@ -2,6 +2,8 @@
 //! The frame benchmark takes its large trace from here too, by path.
 #![allow(dead_code)]
 
+pub mod screen;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
