@@ -2,6 +2,7 @@
 //! The frame benchmark takes its large trace from here too, by path.
 #![allow(dead_code)]
 
+pub mod exports;
 pub mod screen;
 
 use std::path::{Path, PathBuf};
