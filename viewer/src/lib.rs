@@ -1,13 +1,16 @@
-//! gpuleak's viewer: everything behind the `gpuleak` binary, as a library so that tests and
-//! benches use it as it is.
+//! gpuleak's viewer: everything behind the `gpuleak` binary (main.rs only parses the command
+//! line and runs a command), as a library so that tests and benches use it as it is.
 //!
-//! Layers, bottom to top (a module imports only from layers below it):
-//! - [`error`] and [`cli`]: one-line failures with their exit codes; the command line;
-//! - input: finding a run's traces, loading and replaying them, report options;
-//! - the export model and the renderers (text, JSON, HTML, the processes table, each export
-//!   format), which take the model and a filter and never the command line;
-//! - [`commands`]: one file per subcommand;
-//! - [`tui`]: the terminal UI of `run` and `view`.
+//! Layers, bottom to top; a module imports only from the layers below it:
+//! 1. [`error`] (one-line failures, exit codes), [`filter`] (what an export shows), [`format`]
+//!    (one formatter per quantity), [`findings`] (what a verdict means: the one leak predicate),
+//!    [`output`] (one policy for stdout and files), [`cli`] (every subcommand's arguments);
+//! 2. [`input`]: a run's traces found (`FILE.<pid>` beside the first), loaded and replayed;
+//! 3. [`model`]: what every export format and the HTML page read;
+//! 4. [`render`]: text, the processes table, HTML and each export format, from the model and
+//!    its filter, never from the command line;
+//! 5. [`tui`]: the terminal UI (it uses layer 1 only);
+//! 6. [`commands`]: one file per subcommand.
 
 pub mod cli;
 pub mod commands;

@@ -10,10 +10,10 @@ use std::time::Instant;
 
 use gpuleak_analysis::{Report, ReportOptions, Site, SiteKey};
 
-use super::cursor::{Boundary, Cursor};
+use super::cursor::Cursor;
 use super::follow::{Follower, POLL_BUDGET, Source};
 use super::state::rows::{
-    AllocRow, alloc_rows, iteration_of_seq, iteration_rows, site_ends, site_key,
+    AllocRow, Boundary, alloc_rows, iteration_of_seq, iteration_rows, site_ends, site_key,
 };
 use super::state::run::{Discover, Exit, Proc, RunInfo, signal_name};
 use super::state::snapshot::{Snapshot, Summary};

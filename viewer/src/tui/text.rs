@@ -5,8 +5,8 @@ use gpuleak_analysis::units::bytes;
 use gpuleak_analysis::{Site, short_frame};
 
 use super::app::App;
-use super::cursor::Boundary;
 use super::follow::{MAX_LAUNCHES, MAX_OPENINGS};
+use super::state::rows::Boundary;
 use crate::findings::Finding;
 use crate::format::signed_bytes;
 

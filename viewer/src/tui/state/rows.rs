@@ -7,6 +7,20 @@ use gpuleak_trace::MemoryKind;
 use crate::findings::IterationSource;
 use crate::tui::follow::Mark;
 
+/// The records that start iterations, as the report counts them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Boundary {
+    /// gpuleak_mark_iteration markers.
+    Marker,
+    /// The launches at these positions (launches before each), ascending.
+    Launch(Vec<u64>),
+    /// Pushes and starts of one NVTX range.
+    Range {
+        domain: Option<String>,
+        name: String,
+    },
+}
+
 /// One live allocation, as the allocations table lists it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AllocRow {

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 
 use gpuleak_analysis::{AutoIterations, Site, SiteKey};
 
-use super::rows::{AllocRow, IterRow};
+use super::rows::{AllocRow, Boundary, IterRow};
 use crate::findings::IterationSource;
-use crate::tui::cursor::Boundary;
+
 use crate::tui::follow::Mark;
 
 /// The header line's figures.
