@@ -137,11 +137,10 @@ pub fn render_text(r: &Report, top: usize) -> String {
         r.iterations.device_verdict.as_deref(),
         r.iterations.device_bytes_per_iteration,
     ) {
-        let sign = if per < 0 { "-" } else { "+" };
         let _ = writeln!(
             s,
-            "  device memory in all, over them: {v}, {sign}{}/iteration",
-            bytes(per.unsigned_abs())
+            "  device memory in all, over them: {v}, {}/iteration",
+            crate::format::signed_bytes(per)
         );
     }
     if let Some(d) = r.dropped_segments {

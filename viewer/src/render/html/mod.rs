@@ -276,7 +276,6 @@ fn findings(s: &mut String, m: &Model) {
     );
     for (_, x) in found {
         let slope = x.bytes_per_iteration.unwrap_or(0);
-        let sign = if slope < 0 { "-" } else { "+" };
         let full = x
             .full_at_iteration
             .map_or("—".to_string(), |n| format!("at {per} ~{n}"));
@@ -289,8 +288,8 @@ fn findings(s: &mut String, m: &Model) {
         stack(s, &x.frames, x.user_frame, leaks(x));
         let _ = writeln!(
             s,
-            "</td><td class=\"num\">{sign}{}</td><td class=\"num\">{}</td><td>{full}</td></tr>",
-            bytes(slope.unsigned_abs()),
+            "</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{full}</td></tr>",
+            signed_bytes(slope),
             bytes(x.live_bytes_at_end)
         );
     }

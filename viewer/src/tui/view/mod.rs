@@ -19,6 +19,7 @@ use super::app::App;
 use super::input::{FOOTER, KEYS};
 use super::ui::Screen;
 use crate::findings::Finding;
+use crate::format::signed_bytes;
 
 /// The smallest terminal the screens fit in.
 pub const MIN_WIDTH: u16 = 60;
@@ -218,12 +219,7 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
     ))];
     // Whether memory grows, at a glance: the whole device's verdict over the iterations.
     if let Some((verdict, per)) = &s.growth {
-        let sign = if *per < 0 { "-" } else { "+" };
-        let text = format!(
-            "  {sign}{}/{} ({verdict})",
-            bytes(per.unsigned_abs()),
-            s.per
-        );
+        let text = format!("  {}/{} ({verdict})", signed_bytes(*per), s.per);
         second.push(Span::styled(
             text,
             verdict_style(app, Finding::of_verdict(verdict)),
