@@ -94,15 +94,26 @@ fn siblings(main: &Path) -> Vec<(u32, PathBuf)> {
         .flatten()
         .filter_map(|e| {
             let file = e.file_name().to_string_lossy().into_owned();
-            let rest = file.strip_prefix(&name)?.strip_prefix('.')?;
-            let pid = (!rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()))
-                .then(|| rest.parse().ok())
-                .flatten()?;
+            let pid = sibling_pid(&name, &file)?;
             Some((pid, main.with_file_name(&file)))
         })
         .collect();
     found.sort();
     found
+}
+
+/// The pid in `FILE.<pid>`, the name the hook gives a process's trace when `FILE` is taken (a
+/// launcher's worker, a forked child); `None` for any other name.
+pub fn sibling_pid(main: &str, file: &str) -> Option<u32> {
+    let rest = file.strip_prefix(main)?.strip_prefix('.')?;
+    pid_digits(rest)
+}
+
+/// A pid written in decimal, nothing else.
+pub fn pid_digits(s: &str) -> Option<u32> {
+    (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
 }
 
 /// Reports of every trace, leaking processes first (then as given).

@@ -15,15 +15,28 @@ pub fn emit(bytes: &[u8]) -> io::Result<()> {
     }
 }
 
+/// Why a file that is there is not written over.
+const ALREADY_EXISTS: &str = "already exists; gpuleak replaces a file only when -o names it";
+
+/// Refuses, before any work, a path not named with -o that is there already; [`write_output`]
+/// refuses it again if it appears in the meantime.
+pub fn refuse_existing(path: &Path, explicit: bool) -> Result<(), Fail> {
+    if !explicit && path.exists() {
+        return Err(Fail::new(
+            EXIT_USAGE,
+            format!("{}: {ALREADY_EXISTS}", path.display()),
+        ));
+    }
+    Ok(())
+}
+
 /// Writes `bytes` to `path` (`-`: standard output, as [`emit`]). A path not named with -o is
 /// never replaced, even if it appeared since it was checked; one named with -o is. Any failure
 /// is one line naming the path.
 pub fn write_output(path: &Path, bytes: &[u8], explicit: bool) -> Result<(), Fail> {
     let fail = |e: io::Error| {
         let why = match e.kind() {
-            io::ErrorKind::AlreadyExists => {
-                "already exists; gpuleak replaces a file only when -o names it".to_string()
-            }
+            io::ErrorKind::AlreadyExists => ALREADY_EXISTS.to_string(),
             io::ErrorKind::NotFound => "no such directory".to_string(),
             io::ErrorKind::PermissionDenied => "permission denied".to_string(),
             io::ErrorKind::IsADirectory => "is a directory".to_string(),

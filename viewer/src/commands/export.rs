@@ -4,10 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use crate::cli::{ExportArgs, ExportFormat};
-use crate::error::{EXIT_USAGE, Fail};
+use crate::error::Fail;
 use crate::input::options;
 use crate::model::Model;
-use crate::output::{emit, write_output};
+use crate::output::{emit, refuse_existing, write_output};
 use crate::render::{flamegraph, folded, memory_viz, perfetto, pprof, speedscope};
 
 /// `gpuleak export TRACE --format FORMAT [-o OUT] [--what WHAT]`.
@@ -18,15 +18,7 @@ pub fn export(args: &ExportArgs) -> Result<i32, Fail> {
         None => (default_output(&args.file, args.format), false),
     };
     // Refused before the trace is read: a long replay should not end in "file exists".
-    if !explicit && out.exists() {
-        return Err(Fail::new(
-            EXIT_USAGE,
-            format!(
-                "{}: already exists; gpuleak replaces a file only when -o names it",
-                out.display()
-            ),
-        ));
-    }
+    refuse_existing(&out, explicit)?;
     let needs_timeline = matches!(
         args.format,
         ExportFormat::MemoryViz | ExportFormat::Perfetto

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::SystemTime;
 
 use crate::error::{EXIT_USAGE, Fail, io_reason};
+use crate::input::{pid_digits, sibling_pid};
 
 /// The hook's file name, looked for beside the gpuleak executable.
 pub const HOOK_FILE: &str = "libgpuleak_hook.so";
@@ -313,18 +314,13 @@ pub fn find_traces(template: &Path, pid: u32, since: SystemTime) -> (PathBuf, Ve
 /// The pid in a child's trace name: `<main>.<pid>` (the hook's name when the path is taken), or
 /// the template with `%p` filled in.
 pub fn child_pid(template: &str, main: &str, file: &str) -> Option<u32> {
-    let digits = |s: &str| {
-        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| s.parse().ok())
-            .flatten()
-    };
-    if let Some(rest) = file.strip_prefix(main).and_then(|r| r.strip_prefix('.')) {
-        return digits(rest);
+    if file.starts_with(&format!("{main}.")) {
+        return sibling_pid(main, file);
     }
     let (pre, post) = template.split_once("%p")?;
     // Only the first %p is matched; a name with several is unusual enough to go unlisted.
     let middle = file.strip_prefix(pre)?.strip_suffix(post)?;
-    digits(middle)
+    pid_digits(middle)
 }
 
 pub fn expand_pid(p: &Path, pid: u32) -> PathBuf {
