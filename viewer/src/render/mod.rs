@@ -1,6 +1,7 @@
 //! The renderers: a report, a run's processes, a page or an export format, each from the model
 //! (and the filter it carries), never from the command line.
 
+pub mod diff;
 pub mod flamegraph;
 pub mod folded;
 pub mod html;
