@@ -8,20 +8,16 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use gpuleak_analysis::{Report, ReportOptions, Site, SiteKey};
+use gpuleak_analysis::{ReportOptions, Site, SiteKey};
 
 use super::cursor::Cursor;
-use super::follow::{Follower, POLL_BUDGET, Source};
-use super::state::rows::{
-    AllocRow, Boundary, alloc_rows, iteration_of_seq, iteration_rows, site_ends, site_key,
-};
+use super::follow::{Follower, IDLE, POLL_BUDGET, Source};
+use super::state::rows::{AllocRow, iteration_of_seq, site_ends, site_key};
 use super::state::run::{Discover, Exit, Proc, RunInfo, signal_name};
 use super::state::snapshot::{Snapshot, Summary};
-use super::state::{
-    ANALYSIS_EVERY, ANALYSIS_WHILE_READING, DISCOVER_EVERY, IDLE, READ_PER_TICK, State,
-};
+use super::state::{ANALYSIS_EVERY, ANALYSIS_WHILE_READING, DISCOVER_EVERY, READ_PER_TICK, State};
 use super::ui::{AllocSort, Screen, SortKey, Ui};
-use crate::findings::{Finding, IterationSource};
+use crate::findings::Finding;
 
 /// Stops of the time cursor over a trace without known iteration starts.
 const TIME_STOPS: u64 = 50;
@@ -210,186 +206,24 @@ impl App {
         let Some(proc) = self.state.procs.get_mut(self.state.current) else {
             return;
         };
-        let replay = &proc.follower.replay;
-        let report = Report::build_with(replay, &mut proc.symbols, &self.state.options);
-        let follower = &proc.follower;
-        self.data.series =
-            gpuleak_analysis::report::device_live_per_iteration(replay, &self.state.options);
-        self.data.start_ns = replay.header().map_or(0, |h| h.start_mono_ns);
-        let secs = |t: u64| t.saturating_sub(self.data.start_ns) as f64 / 1e9;
-        self.data.timeline = follower
-            .timeline
-            .points
-            .iter()
-            .map(|&(t, v)| (secs(t), v as f64))
-            .collect();
-        // A point stands for the span it starts; the line goes on to what is live now.
-        if !self.data.timeline.is_empty() {
-            self.data
-                .timeline
-                .push((secs(replay.last_time_ns()), replay.gpu().live_bytes as f64));
-        }
-        self.data.ooms = replay
-            .ooms()
-            .iter()
-            .map(|o| (secs(o.time_ns), o.live_bytes as f64))
-            .collect();
-
-        let (command, pid) = match &report.process {
-            Some(p) if !p.argv.is_empty() => (p.argv.join(" "), Some(p.pid)),
-            Some(p) => (p.exe.clone(), Some(p.pid)),
-            None => (
-                self.state
-                    .run
-                    .as_ref()
-                    .map_or("(no header yet)".to_string(), |r| r.command.clone()),
-                None,
-            ),
-        };
-        let it = &report.iterations;
-        let source = IterationSource::of(it.source.as_deref());
-        self.data.source = source;
-        self.data.range_index = match (source, &it.range) {
-            // The report names the range; the same name in two domains is told apart by the
-            // count, which is the chosen range's.
-            (Some(IterationSource::Nvtx), Some(name)) => {
-                let ranges = replay.ranges();
-                ranges
-                    .iter()
-                    .position(|r| r.name == *name && r.count == it.count)
-                    .or_else(|| ranges.iter().position(|r| r.name == *name))
-            }
-            _ => None,
-        };
-        self.data.auto = if source == Some(IterationSource::Auto) {
-            replay.auto_iterations()
-        } else {
-            None
-        };
-        self.data.boundary = match source {
-            Some(IterationSource::Marker) => Some(Boundary::Marker),
-            Some(IterationSource::Nvtx) => self
-                .data
-                .range_index
-                .and_then(|i| replay.ranges().get(i))
-                .map(|r| Boundary::Range {
-                    domain: r.domain.clone(),
-                    name: r.name.clone(),
-                }),
-            Some(IterationSource::Auto) => self
-                .data
-                .auto
-                .as_ref()
-                .map(|a| Boundary::Launch(a.boundaries.clone())),
-            _ => None,
-        };
-        self.data.bounds = match &self.data.boundary {
-            Some(Boundary::Marker) => follower.marks.clone(),
-            Some(Boundary::Range { domain, name }) => {
-                follower.range_openings(domain.as_deref(), name)
-            }
-            Some(Boundary::Launch(at)) => at.iter().map_while(|&p| follower.at_launch(p)).collect(),
-            None => Vec::new(),
-        };
-        self.data.bounds_partial =
-            self.data.boundary.is_some() && (self.data.bounds.len() as u64) < it.count;
-        self.data.ticks = self.data.bounds.iter().map(|m| secs(m.time_ns)).collect();
-        let iteration_source = match (it.source.as_deref(), &it.range) {
-            // Said as the report says it; the typed `source` is what the screens go by.
-            (Some("nvtx"), Some(r)) => format!("nvtx {r:?}"),
-            (Some(s), _) => s.to_string(),
-            (None, _) => String::new(),
-        };
-        let per = if source == Some(IterationSource::Time) {
-            "window"
-        } else {
-            "iter"
-        };
-        let m = &report.memory;
-        self.data.summary = Summary {
-            command,
-            pid,
-            status: String::new(),
-            alarming: false,
-            oom: !report.ooms.is_empty(),
-            device_total: replay.device_total_bytes(),
-            device_name: replay.device_name().map(str::to_string),
-            // What fills the GPU: device and physical (cuMemCreate) memory.
-            live: m.device_plus_physical_live_bytes_at_end,
-            peak: m.device_plus_physical_peak_live_bytes,
-            reserved: report.pools.reserved_bytes_at_end,
-            pinned: m.pinned_host_live_bytes_at_end,
-            iteration_source,
-            iterations: it.count,
-            growth: it.device_verdict.clone().zip(it.device_bytes_per_iteration),
-            per,
-            events: replay.events(),
-            // While the trace grows, the rate it grows at; once it has stopped, the program's
-            // average over its run (the rate the file was read at would mean nothing).
-            events_per_s: if follower.complete()
-                || follower.idle_for(self.state.now).is_none_or(|d| d >= IDLE)
-            {
-                let span = replay.last_time_ns().saturating_sub(self.data.start_ns) as f64 / 1e9;
-                if span > 0.0 {
-                    replay.events() as f64 / span
-                } else {
-                    0.0
-                }
-            } else {
-                follower.rate
-            },
-            dropped: report.dropped_events,
-        };
-
         let keep = self
             .ui
             .order
             .get(self.ui.selected)
             .map(|&i| self.data.sites[i].stack_id);
-        self.data.sites_complete = report.complete;
-        self.data.devices = report.devices.clone();
+        let data = Snapshot::build(
+            proc,
+            &self.state.options,
+            self.state.run.as_ref(),
+            self.ui.device_filter,
+            self.state.now,
+        );
         if let Some(d) = self.ui.device_filter
-            && !self.data.devices.iter().any(|f| f.ordinal == d)
+            && !data.devices.iter().any(|f| f.ordinal == d)
         {
             self.ui.device_filter = None;
         }
-        let chosen = self.ui.device_filter;
-        if let Some(f) = chosen.and_then(|d| self.data.devices.iter().find(|f| f.ordinal == d)) {
-            // The header follows the device chosen.
-            self.data.summary.live = f.live_bytes_at_end;
-            self.data.summary.peak = f.peak_live_bytes;
-            self.data.summary.device_total = f.total_bytes;
-            self.data.summary.device_name = f.name.clone();
-            self.data.summary.growth = f.verdict.clone().zip(f.bytes_per_iteration);
-        }
-        self.data.sites = report.sites;
-        self.data.site_index = self
-            .data
-            .sites
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (site_key(s), i))
-            .collect();
-        let mut findings: Vec<usize> = (0..self.data.sites.len())
-            .filter(|&i| Finding::of(&self.data.sites[i]).is_some())
-            .filter(|&i| chosen.is_none_or(|d| self.data.sites[i].device == Some(d)))
-            .collect();
-        let sites = &self.data.sites;
-        findings.sort_by_key(|&i| {
-            (
-                Finding::of(&sites[i]),
-                std::cmp::Reverse(sites[i].bytes_per_iteration),
-            )
-        });
-        self.data.findings = findings;
-        self.data.diagnosis = report.diagnosis.clone();
-        self.data.allocs = alloc_rows(replay);
-        self.data.iterations = iteration_rows(
-            &self.data.bounds,
-            self.data.bounds_partial,
-            &self.data.series,
-            replay,
-        );
+        self.data = data;
         if self.ui.iter_follow {
             self.ui.iter_selected = self.data.iterations.len().saturating_sub(1);
         }

@@ -36,6 +36,8 @@ pub const MAX_LAUNCHES: usize = 2_000_000;
 
 /// NVTX range openings whose device figures are kept, all ranges together; as for launches.
 pub const MAX_OPENINGS: usize = 2_000_000;
+/// A trace that has not grown for this long, without a clean end, is no longer being written.
+pub const IDLE: Duration = Duration::from_secs(2);
 
 /// Device memory live over time, downsampled: each point is the highest value seen in its span.
 #[derive(Clone, Debug, Default)]

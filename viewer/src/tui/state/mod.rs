@@ -21,8 +21,6 @@ pub const ANALYSIS_WHILE_READING: Duration = Duration::from_secs(1);
 pub const READ_PER_TICK: Duration = Duration::from_millis(80);
 /// How often the run's directory is looked at for new processes' traces.
 pub const DISCOVER_EVERY: Duration = Duration::from_millis(500);
-/// A trace that has not grown for this long, without a clean end, is no longer being written.
-pub const IDLE: Duration = Duration::from_secs(2);
 
 /// The run being followed.
 pub struct State {
