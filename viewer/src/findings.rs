@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use gpuleak_analysis::report::{DeviceFigures, Iterations};
 use gpuleak_analysis::{Report, Site};
 
 use crate::format::{process_name, signed_bytes};
@@ -39,6 +40,16 @@ impl Finding {
 /// The site's verdict as the user reads it ("leak", "flat", ...).
 pub fn verdict(site: &Site) -> Option<&str> {
     site.verdict.as_deref()
+}
+
+/// The verdict on device memory as a whole over the iterations ("leak", "flat", ...).
+pub fn device_verdict(iterations: &Iterations) -> Option<&str> {
+    iterations.device_verdict.as_deref()
+}
+
+/// The verdict on one device's memory over the iterations.
+pub fn figures_verdict(figures: &DeviceFigures) -> Option<&str> {
+    figures.verdict.as_deref()
 }
 
 /// The site leaks: it grows every iteration and keeps what it grew.
@@ -89,6 +100,11 @@ pub enum IterationSource {
 }
 
 impl IterationSource {
+    /// What the report's iterations are counted by.
+    pub fn of_iterations(iterations: &Iterations) -> Option<IterationSource> {
+        IterationSource::of(source_word(iterations))
+    }
+
     /// The source a report's `iterations.source` names.
     pub fn of(source: Option<&str>) -> Option<IterationSource> {
         match source? {
@@ -99,4 +115,9 @@ impl IterationSource {
             _ => None,
         }
     }
+}
+
+/// What the report's iterations are counted by, as the report says it ("marker", "nvtx", ...).
+pub fn source_word(iterations: &Iterations) -> Option<&str> {
+    iterations.source.as_deref()
 }

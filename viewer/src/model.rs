@@ -16,7 +16,7 @@ use gpuleak_trace::{Api, MemoryKind, Op, RangeOp, Record};
 
 use crate::error::{Fail, decode_fail};
 use crate::filter::What;
-use crate::findings::{leaks, report_leaks};
+use crate::findings::{IterationSource, leaks, report_leaks};
 use crate::format::warn_ends_early;
 use crate::input::load;
 
@@ -358,17 +358,17 @@ impl Timeline {
             replay.apply(record);
         }
         let start_ns = done.header().map_or(0, |h| h.start_mono_ns);
-        let iteration_starts = match report.iterations.source.as_deref() {
-            Some("marker") => markers,
-            Some("nvtx") => ranges,
-            Some("auto") => launches,
-            Some("time") => {
+        let iteration_starts = match IterationSource::of_iterations(&report.iterations) {
+            Some(IterationSource::Marker) => markers,
+            Some(IterationSource::Nvtx) => ranges,
+            Some(IterationSource::Auto) => launches,
+            Some(IterationSource::Time) => {
                 let (start, width, _) = done.time_windows();
                 (0..report.iterations.count)
                     .map(|i| start.saturating_add(i.saturating_mul(width)))
                     .collect()
             }
-            _ => Vec::new(),
+            None => Vec::new(),
         };
         Ok(Timeline {
             start_ns,

@@ -345,10 +345,7 @@ fn summarize_trace(
     );
     TraceSummary {
         line: summary_line(&replay, shown),
-        leaks: report
-            .sites
-            .iter()
-            .any(|s| s.verdict.as_deref() == Some("leak")),
+        leaks: crate::findings::report_leaks(&report),
         writer: report.process.as_ref().map(|p| p.pid),
         diagnosis: report.diagnosis.into_iter().next().map(|d| d.text),
     }

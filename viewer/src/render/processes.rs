@@ -6,7 +6,7 @@ use std::path::Path;
 
 use gpuleak_analysis::units::{bytes, count};
 
-use crate::findings::leak_lines;
+use crate::findings::{device_verdict, leak_lines};
 use crate::input::Proc;
 
 /// The processes table and each process's report, leaking processes first.
@@ -55,10 +55,7 @@ pub fn text(procs: &[Proc], top: usize) -> String {
         let verdict = if p.leaks() {
             "leak".to_string()
         } else {
-            r.iterations
-                .device_verdict
-                .clone()
-                .unwrap_or_else(|| "-".to_string())
+            device_verdict(&r.iterations).unwrap_or("-").to_string()
         };
         let _ = writeln!(
             s,
@@ -102,7 +99,7 @@ pub fn json(procs: &[Proc]) -> String {
                 "live_bytes_at_end": r.gpu.live_bytes_at_end,
                 "peak_live_bytes": r.gpu.peak_live_bytes,
                 "leaks": p.leaks(),
-                "device_verdict": r.iterations.device_verdict,
+                "device_verdict": device_verdict(&r.iterations),
                 "report": r,
             })
         })

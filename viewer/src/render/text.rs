@@ -6,6 +6,11 @@ use gpuleak_analysis::units::{bytes, count, wrap};
 use gpuleak_analysis::{Report, function_name, tidy_frame};
 use gpuleak_trace::MemoryKind;
 
+use crate::findings::{
+    Finding, IterationSource, device_verdict, figures_verdict, source_word, verdict,
+};
+use crate::format::signed_bytes;
+
 /// Frames shown per site in text; the rest are counted. JSON has them all.
 const FRAMES_SHOWN: usize = 12;
 
@@ -97,7 +102,7 @@ pub fn render_text(r: &Report, top: usize) -> String {
         );
     }
     pools(&mut s, r);
-    match (r.iterations.source.as_deref(), r.iterations.window_ns) {
+    match (source_word(&r.iterations), r.iterations.window_ns) {
         (Some("time"), Some(w)) => {
             let _ = writeln!(
                 s,
@@ -134,13 +139,13 @@ pub fn render_text(r: &Report, top: usize) -> String {
         }
     }
     if let (Some(v), Some(per)) = (
-        r.iterations.device_verdict.as_deref(),
+        device_verdict(&r.iterations),
         r.iterations.device_bytes_per_iteration,
     ) {
         let _ = writeln!(
             s,
             "  device memory in all, over them: {v}, {}/iteration",
-            crate::format::signed_bytes(per)
+            signed_bytes(per)
         );
     }
     if let Some(d) = r.dropped_segments {
@@ -262,9 +267,9 @@ fn devices(s: &mut String, r: &Report) {
         let of = d
             .total_bytes
             .map_or(String::new(), |t| format!(" of {}", bytes(t)));
-        let growth = match (&d.verdict, d.bytes_per_iteration) {
+        let growth = match (figures_verdict(d), d.bytes_per_iteration) {
             (Some(v), Some(b)) => {
-                format!("; {v}, {}/iteration", crate::format::signed_bytes(b))
+                format!("; {v}, {}/iteration", signed_bytes(b))
             }
             _ => String::new(),
         };
@@ -296,22 +301,16 @@ fn diagnosis(s: &mut String, r: &Report) {
 
 /// One line per site that leaks, saws or plateaus, leaks first; nothing when there is none.
 fn findings(s: &mut String, r: &Report) {
-    let rank = |v: Option<&str>| match v {
-        Some("leak") => Some(0),
-        Some("sawtooth") => Some(1),
-        Some("plateau") => Some(2),
-        _ => None,
-    };
     let mut found: Vec<_> = r
         .sites
         .iter()
-        .filter_map(|site| Some((rank(site.verdict.as_deref())?, site)))
+        .filter_map(|site| Some((Finding::of(site)?, site)))
         .collect();
     if found.is_empty() {
         return;
     }
     found.sort_by_key(|(rank, site)| (*rank, std::cmp::Reverse(site.bytes_per_iteration)));
-    let per = if r.iterations.source.as_deref() == Some("time") {
+    let per = if IterationSource::of_iterations(&r.iterations) == Some(IterationSource::Time) {
         "time window"
     } else {
         "iteration"
@@ -319,13 +318,11 @@ fn findings(s: &mut String, r: &Report) {
     let _ = writeln!(s);
     let _ = writeln!(s, "Findings:");
     for (_, site) in found {
-        let verdict = site.verdict.as_deref().unwrap_or("");
-        let slope = site.bytes_per_iteration.unwrap_or(0);
-        let sign = if slope < 0 { "-" } else { "+" };
+        let verdict = verdict(site).unwrap_or("");
         let mut line = format!(
-            "  {verdict:<8} {}: {sign}{}/{per}, {}",
+            "  {verdict:<8} {}: {}/{per}, {}",
             site.label,
-            bytes(slope.unsigned_abs()),
+            signed_bytes(site.bytes_per_iteration.unwrap_or(0)),
             gpuleak_analysis::diagnosis::held(site, r.complete)
         );
         if let Some(n) = site.full_at_iteration {

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use gpuleak_analysis::units::{bytes, count};
 use gpuleak_analysis::{Site, is_library_frame};
 
-use crate::findings::{self, Finding, leaks, report_leaks, verdict};
+use crate::findings::{self, Finding, IterationSource, leaks, report_leaks, source_word, verdict};
 use crate::format::{escape, signed_bytes};
 use crate::model::{Model, on_gpu};
 use crate::render::text::{render_text, trace_state};
@@ -264,7 +264,7 @@ fn findings(s: &mut String, m: &Model) {
         );
         return;
     }
-    let per = if r.iterations.source.as_deref() == Some("time") {
+    let per = if IterationSource::of_iterations(&r.iterations) == Some(IterationSource::Time) {
         "time window"
     } else {
         "iteration"
@@ -401,15 +401,17 @@ fn chart(s: &mut String, m: &Model) {
         return;
     }
     let r = &m.report;
-    let source = match r.iterations.source.as_deref() {
-        Some("marker") => "marked with gpuleak_mark_iteration".to_string(),
-        Some("nvtx") => format!(
+    let source = match IterationSource::of_iterations(&r.iterations) {
+        Some(IterationSource::Marker) => "marked with gpuleak_mark_iteration".to_string(),
+        Some(IterationSource::Nvtx) => format!(
             "NVTX range {}",
             escape(r.iterations.range.as_deref().unwrap_or(""))
         ),
-        Some("auto") => "found as the repeating launch sequence".to_string(),
-        Some("time") => "not marked: fixed time windows stand in for them".to_string(),
-        _ => "unknown source".to_string(),
+        Some(IterationSource::Auto) => "found as the repeating launch sequence".to_string(),
+        Some(IterationSource::Time) => {
+            "not marked: fixed time windows stand in for them".to_string()
+        }
+        None => "unknown source".to_string(),
     };
     let (w, h) = (960.0f64, 340.0f64);
     let (left, right, top_m, bottom) = (80.0f64, 20.0f64, 16.0f64, 40.0f64);
@@ -564,7 +566,7 @@ fn iterations(s: &mut String, m: &Model) {
         s,
         "<p class=\"meta\">{} ({}). Device and physical memory.</p>",
         count(n as u64, "iteration", "iterations"),
-        m.report.iterations.source.as_deref().unwrap_or("no source")
+        source_word(&m.report.iterations).unwrap_or("no source")
     );
     let _ = writeln!(
         s,

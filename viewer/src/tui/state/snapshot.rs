@@ -9,7 +9,7 @@ use gpuleak_analysis::{AutoIterations, Report, ReportOptions, Site, SiteKey};
 
 use super::rows::{AllocRow, Boundary, IterRow, alloc_rows, iteration_rows, site_key};
 use super::run::{Proc, RunInfo};
-use crate::findings::{Finding, IterationSource};
+use crate::findings::{Finding, IterationSource, device_verdict, figures_verdict, source_word};
 
 use crate::tui::follow::{IDLE, Mark};
 
@@ -131,7 +131,7 @@ impl Snapshot {
             ),
         };
         let it = &report.iterations;
-        let source = IterationSource::of(it.source.as_deref());
+        let source = IterationSource::of_iterations(it);
         d.source = source;
         d.range_index = match (source, &it.range) {
             // The report names the range; the same name in two domains is told apart by the
@@ -176,7 +176,7 @@ impl Snapshot {
         };
         d.bounds_partial = d.boundary.is_some() && (d.bounds.len() as u64) < it.count;
         d.ticks = d.bounds.iter().map(|m| secs(m.time_ns)).collect();
-        let iteration_source = match (it.source.as_deref(), &it.range) {
+        let iteration_source = match (source_word(it), &it.range) {
             // Said as the report says it; the typed `source` is what the screens go by.
             (Some("nvtx"), Some(r)) => format!("nvtx {r:?}"),
             (Some(s), _) => s.to_string(),
@@ -203,7 +203,9 @@ impl Snapshot {
             pinned: m.pinned_host_live_bytes_at_end,
             iteration_source,
             iterations: it.count,
-            growth: it.device_verdict.clone().zip(it.device_bytes_per_iteration),
+            growth: device_verdict(it)
+                .map(str::to_string)
+                .zip(it.device_bytes_per_iteration),
             per,
             events: replay.events(),
             // While the trace grows, the rate it grows at; once it has stopped, the program's
@@ -232,7 +234,9 @@ impl Snapshot {
             d.summary.peak = f.peak_live_bytes;
             d.summary.device_total = f.total_bytes;
             d.summary.device_name = f.name.clone();
-            d.summary.growth = f.verdict.clone().zip(f.bytes_per_iteration);
+            d.summary.growth = figures_verdict(f)
+                .map(str::to_string)
+                .zip(f.bytes_per_iteration);
         }
         d.sites = report.sites;
         d.site_index = d
