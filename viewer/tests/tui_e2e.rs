@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::{ends_within, gone};
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -383,29 +385,6 @@ fn sigterm_to_gpuleak_run_reaches_the_program_and_restores_the_terminal() {
     });
     assert!(after.contains("trace: term.trace"), "{after}");
     assert_eq!(tmux.format("#{alternate_on}"), "0", "{after}");
-}
-
-/// Whether process `pid` is gone (or a zombie nobody reaped: it ran its course all the same).
-fn gone(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
-    }
-}
-
-/// Waits up to `limit` for `pid` to end; whether it did.
-fn ends_within(pid: i32, limit: Duration) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if gone(pid) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    gone(pid)
 }
 
 /// The pid of the gpuleak process whose command line names `unique` (a trace's name).
