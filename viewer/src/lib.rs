@@ -2,7 +2,7 @@
 //! line and runs a command), as a library so that tests and benches use it as it is.
 //!
 //! Layers, bottom to top; a module imports only from the layers below it:
-//! 1. [`error`] (one-line failures, exit codes), [`filter`] (what an export shows), [`format`]
+//! 1. [`error`] (one-line failures, exit codes), [`filter`] (what an export shows), [`format`](mod@format)
 //!    (one formatter per quantity), [`findings`] (what a verdict means: the one leak predicate),
 //!    [`output`] (one policy for stdout and files), [`cli`] (every subcommand's arguments);
 //! 2. [`input`]: a run's traces found (`FILE.<pid>` beside the first), loaded and replayed;
