@@ -4,7 +4,7 @@
 //! the analysis of the process shown. Keys are applied in [`super::input`], the text shown is
 //! made in [`super::text`], and nothing here draws.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -17,7 +17,6 @@ use super::state::run::{Discover, Exit, Proc, RunInfo, signal_name};
 use super::state::snapshot::{Snapshot, Summary};
 use super::state::{ANALYSIS_EVERY, ANALYSIS_WHILE_READING, DISCOVER_EVERY, READ_PER_TICK, State};
 use super::ui::{AllocSort, Screen, SortKey, Ui};
-use crate::findings::Finding;
 
 /// Stops of the time cursor over a trace without known iteration starts.
 const TIME_STOPS: u64 = 50;
@@ -292,11 +291,6 @@ impl App {
         self.state.run.as_ref().is_some_and(|r| r.exit().is_none())
     }
 
-    /// Whether a site is on the device the view is narrowed to (always, with no device chosen).
-    pub(crate) fn on_device(&self, s: &Site) -> bool {
-        self.ui.device_filter.is_none_or(|d| s.device == Some(d))
-    }
-
     pub(crate) fn move_by(&mut self, delta: isize) {
         let step = |at: usize, len: usize| -> usize {
             if len == 0 {
@@ -364,78 +358,15 @@ impl App {
         self.ui.alloc_selected = 0;
     }
 
-    /// Puts `order` (sites) and `alloc_order` in their sort, with the filter applied.
+    /// Puts the sites and the allocations in their sort, with the filter applied.
     pub(crate) fn refilter(&mut self) {
-        let needle = self.ui.filter.to_lowercase();
-        let matches = |s: &Site| {
-            self.on_device(s)
-                && (needle.is_empty()
-                    || s.frames.iter().any(|f| f.to_lowercase().contains(&needle)))
-        };
-        let keep_site = self.ui.order.get(self.ui.selected).copied();
-        self.ui.order = (0..self.data.sites.len())
-            .filter(|&i| matches(&self.data.sites[i]))
-            .collect();
-        self.ui.selected = keep_site
-            .and_then(|k| self.ui.order.iter().position(|&i| i == k))
-            .unwrap_or(0);
-        self.resort();
-
-        let narrowed = !needle.is_empty() || self.ui.device_filter.is_some();
-        let wanted: Option<HashSet<SiteKey>> = narrowed.then(|| {
-            self.ui
-                .order
-                .iter()
-                .map(|&i| site_key(&self.data.sites[i]))
-                .collect()
-        });
-        self.ui.alloc_order = (0..self.data.allocs.len())
-            .filter(|&i| {
-                let r = &self.data.allocs[i];
-                wanted.as_ref().is_none_or(|w| {
-                    w.contains(&SiteKey {
-                        stack: r.stack,
-                        kind: r.kind,
-                        device: r.device,
-                    })
-                })
-            })
-            .collect();
-        if self.ui.alloc_sort == AllocSort::Age {
-            let allocs = &self.data.allocs;
-            self.ui.alloc_order.sort_by_key(|&i| allocs[i].seq);
-        }
-        self.ui.alloc_selected = self
-            .ui
-            .alloc_selected
-            .min(self.ui.alloc_order.len().saturating_sub(1));
+        self.ui.refilter(&self.data);
+        self.update_selected_series();
     }
 
-    /// Puts `order` in the current sort, keeping the selected site selected.
+    /// Puts the sites in the current sort, keeping the selected site selected.
     pub(crate) fn resort(&mut self) {
-        let keep = self.ui.order.get(self.ui.selected).copied();
-        let sites = &self.data.sites;
-        // A stable sort on the report's order: ties keep it.
-        self.ui.order.sort_unstable();
-        match self.ui.sort {
-            SortKey::Live => {}
-            SortKey::BytesPerIteration => self.ui.order.sort_by_key(|&i| {
-                std::cmp::Reverse(sites[i].bytes_per_iteration.unwrap_or(i64::MIN))
-            }),
-            SortKey::Allocations => self
-                .ui
-                .order
-                .sort_by_key(|&i| std::cmp::Reverse(sites[i].allocations)),
-            SortKey::Verdict => self.ui.order.sort_by_key(|&i| {
-                (
-                    Finding::of(&sites[i]).map_or(u8::MAX, |f| f as u8),
-                    std::cmp::Reverse(sites[i].bytes_per_iteration.unwrap_or(i64::MIN)),
-                )
-            }),
-        }
-        self.ui.selected = keep
-            .and_then(|k| self.ui.order.iter().position(|&i| i == k))
-            .unwrap_or(0);
+        self.ui.resort(&self.data);
         self.update_selected_series();
     }
 

@@ -2,9 +2,15 @@
 //! the flags the keys toggle. Kept apart from the data ([`super::state`]) it is about.
 
 use std::cell::Cell;
+use std::collections::HashSet;
 use std::rc::Rc;
 
+use gpuleak_analysis::{Site, SiteKey};
+
 use super::cursor::{Cursor, Moment};
+use super::state::rows::site_key;
+use super::state::snapshot::Snapshot;
+use crate::findings::Finding;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Screen {
@@ -114,4 +120,82 @@ pub struct Ui {
     pub color: bool,
     /// First row shown of each table, kept between frames so scrolling is smooth.
     pub offsets: [Cell<usize>; 3],
+}
+
+impl Ui {
+    /// Whether a site is on the device the view is narrowed to (always, with no device chosen).
+    pub fn on_device(&self, s: &Site) -> bool {
+        self.device_filter.is_none_or(|d| s.device == Some(d))
+    }
+
+    /// Puts `order` (sites) and `alloc_order` in their sort, with the filter applied.
+    pub fn refilter(&mut self, data: &Snapshot) {
+        let needle = self.filter.to_lowercase();
+        let matches = |s: &Site| {
+            self.on_device(s)
+                && (needle.is_empty()
+                    || s.frames.iter().any(|f| f.to_lowercase().contains(&needle)))
+        };
+        let keep_site = self.order.get(self.selected).copied();
+        self.order = (0..data.sites.len())
+            .filter(|&i| matches(&data.sites[i]))
+            .collect();
+        self.selected = keep_site
+            .and_then(|k| self.order.iter().position(|&i| i == k))
+            .unwrap_or(0);
+        self.resort(data);
+
+        let narrowed = !needle.is_empty() || self.device_filter.is_some();
+        let wanted: Option<HashSet<SiteKey>> = narrowed.then(|| {
+            self.order
+                .iter()
+                .map(|&i| site_key(&data.sites[i]))
+                .collect()
+        });
+        self.alloc_order = (0..data.allocs.len())
+            .filter(|&i| {
+                let r = &data.allocs[i];
+                wanted.as_ref().is_none_or(|w| {
+                    w.contains(&SiteKey {
+                        stack: r.stack,
+                        kind: r.kind,
+                        device: r.device,
+                    })
+                })
+            })
+            .collect();
+        if self.alloc_sort == AllocSort::Age {
+            let allocs = &data.allocs;
+            self.alloc_order.sort_by_key(|&i| allocs[i].seq);
+        }
+        self.alloc_selected = self
+            .alloc_selected
+            .min(self.alloc_order.len().saturating_sub(1));
+    }
+
+    /// Puts `order` in the current sort, keeping the selected site selected.
+    pub fn resort(&mut self, data: &Snapshot) {
+        let keep = self.order.get(self.selected).copied();
+        let sites = &data.sites;
+        // A stable sort on the report's order: ties keep it.
+        self.order.sort_unstable();
+        match self.sort {
+            SortKey::Live => {}
+            SortKey::BytesPerIteration => self.order.sort_by_key(|&i| {
+                std::cmp::Reverse(sites[i].bytes_per_iteration.unwrap_or(i64::MIN))
+            }),
+            SortKey::Allocations => self
+                .order
+                .sort_by_key(|&i| std::cmp::Reverse(sites[i].allocations)),
+            SortKey::Verdict => self.order.sort_by_key(|&i| {
+                (
+                    Finding::of(&sites[i]).map_or(u8::MAX, |f| f as u8),
+                    std::cmp::Reverse(sites[i].bytes_per_iteration.unwrap_or(i64::MIN)),
+                )
+            }),
+        }
+        self.selected = keep
+            .and_then(|k| self.order.iter().position(|&i| i == k))
+            .unwrap_or(0);
+    }
 }
