@@ -3,10 +3,6 @@
 //! TestBackend), and apart from it the analysis that runs at most every 300 ms while the trace
 //! grows. `cargo bench -p gpuleak --bench frame`
 
-#[allow(dead_code)]
-#[path = "../src/tui/mod.rs"]
-mod tui;
-
 #[path = "../tests/common/mod.rs"]
 mod common;
 
@@ -14,11 +10,11 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use gpuleak::tui::App;
+use gpuleak::tui::input::Action;
 use gpuleak_analysis::ReportOptions;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use tui::App;
-use tui::input::Action;
 
 const SITES: u32 = 10_000;
 const LIVE: u64 = 100_000;
@@ -26,8 +22,8 @@ const LIVE: u64 = 100_000;
 fn frame(c: &mut Criterion) {
     let bytes = common::many_sites_trace(SITES, LIVE);
     let mut app = App::from_bytes(bytes, ReportOptions::default());
-    assert_eq!(app.allocs.len() as u64, LIVE);
-    assert_eq!(app.sites.len() as u32, SITES);
+    assert_eq!(app.data.allocs.len() as u64, LIVE);
+    assert_eq!(app.data.sites.len() as u32, SITES);
     let mut terminal = Terminal::new(TestBackend::new(160, 45)).unwrap();
 
     let mut g = c.benchmark_group("frame_100k_allocations_10k_sites");
@@ -45,7 +41,7 @@ fn frame(c: &mut Criterion) {
             b.iter(|| {
                 app.tick(Instant::now());
                 terminal
-                    .draw(|f| tui::view::draw(f, black_box(&app)))
+                    .draw(|f| gpuleak::tui::view::draw(f, black_box(&app)))
                     .unwrap();
             })
         });

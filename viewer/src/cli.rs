@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::filter::What;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "gpuleak",
@@ -40,7 +42,7 @@ pub enum Command {
     Diff(DiffArgs),
     View(ViewArgs),
     Export(ExportArgs),
-    Demo(crate::demo::DemoArgs),
+    Demo(DemoArgs),
 }
 
 /// Write a trace in the format of another tool: pprof, flame graphs, speedscope, PyTorch's
@@ -116,16 +118,6 @@ pub enum ExportFormat {
     MemoryViz,
     /// Chrome trace-event JSON for Perfetto's UI.
     Perfetto,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum What {
-    /// Live at the end of the trace.
-    Live,
-    /// Live at the end, at the sites the report calls a leak.
-    Leaked,
-    /// Allocated over the whole run, freed or not.
-    Allocated,
 }
 
 /// Browse a trace in a terminal UI; a trace still being written is followed live.
@@ -416,5 +408,72 @@ mod tests {
         }
         assert!(parse(&["report", "--format", "xml", "a.trace"]).is_err());
         assert!(parse(&["report"]).is_err());
+    }
+}
+
+/// Run gpuleak's demo: a diffusion sampler with a leak, under gpuleak.
+///
+/// The sampler (gpuleak-sampler, built beside gpuleak) runs DDIM with a small CUDA denoiser. On
+/// a machine without a GPU it runs on gpuleak's fake CUDA driver, a test double built with the
+/// workspace (kernels are then not executed, only their launches counted). Like `gpuleak run`,
+/// it writes a trace; with --no-tui the report follows the run.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The leak to put in the sampler.
+    #[arg(long, value_enum, default_value_t = DemoLeak::PerStep)]
+    pub leak: DemoLeak,
+
+    /// Print the report after the run instead of the live view.
+    #[arg(long)]
+    pub no_tui: bool,
+
+    /// Where to write the trace.
+    #[arg(short, long, value_name = "FILE", default_value = "gpuleak-demo.trace")]
+    pub output: PathBuf,
+
+    /// Denoising steps per image.
+    #[arg(long, default_value_t = 20)]
+    pub steps: u32,
+
+    /// Images sampled.
+    #[arg(long, default_value_t = 4)]
+    pub images: u32,
+
+    /// Have the sampler mark its steps with gpuleak_mark_iteration (without it, gpuleak finds
+    /// the steps from the repeating kernel launches).
+    #[arg(long)]
+    pub mark: bool,
+
+    /// Use the fake CUDA driver even when this machine has a GPU.
+    #[arg(long)]
+    pub fake_cuda: bool,
+
+    /// Milliseconds the sampler sleeps after each step [default: 60 on the fake driver with the
+    /// live view, where steps take no time, so that there is something to watch; else 0].
+    #[arg(long, value_name = "MS")]
+    pub step_ms: Option<u64>,
+}
+
+/// The sampler's `--leak` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DemoLeak {
+    /// No leak.
+    None,
+    /// A scratch buffer never freed, every step.
+    PerStep,
+    /// Every step's latents kept across images.
+    KeepLatents,
+    /// Every step's latents kept through an image, freed at its end.
+    Sawtooth,
+    /// A model loaded at every switch, the old one never freed.
+    ModelSwitch,
+}
+
+impl DemoLeak {
+    /// The value as written on the command line.
+    pub fn name(self) -> String {
+        self.to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default()
     }
 }

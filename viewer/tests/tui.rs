@@ -1,5 +1,5 @@
-//! The terminal UI's screens, drawn on ratatui's TestBackend from traces built in memory, and
-//! its data model following trace files as they grow, without a terminal.
+//! The terminal UI's screens, drawn on ratatui's TestBackend from traces built in memory
+//! (following trace files as they grow: tui_follow.rs).
 //!
 //! Screens are compared whole with snapshots in `tests/tui_snapshots/` (`UPDATE_SNAPSHOTS=1`
 //! rewrites them; review the diff), and checked for the facts that matter by assertions that
@@ -7,101 +7,30 @@
 
 mod common;
 
-#[allow(dead_code)]
-#[path = "../src/tui/mod.rs"]
-mod tui;
-
-use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-use common::{MIB, Steps, helper_trace, scratch, stepped_trace, two_device_trace, unmarked_trace};
+use common::screen::{key, press, render, screen, snapshot};
+use common::{MIB, Steps, helper_trace, stepped_trace, two_device_trace, unmarked_trace};
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+use gpuleak::tui::App;
+use gpuleak::tui::cursor::Moment;
+use gpuleak::tui::follow::Follower;
+use gpuleak::tui::input::{Action, KEYS, action};
+use gpuleak::tui::ui::{Screen, SortKey};
 use gpuleak_analysis::ReportOptions;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use ratatui::style::Color;
-use tui::App;
-use tui::cursor::Moment;
-use tui::follow::Follower;
-use tui::input::{Action, KEYS, action};
-use tui::state::{Exit, RunInfo, Screen, SortKey};
 
 /// A sampler that leaks 3 MiB a step for 20 steps, beside 1 GiB of weights.
 fn leaky_app() -> App {
     let mut app = App::from_bytes(stepped_trace(20, 3 * MIB), ReportOptions::default());
-    app.color = false;
+    app.ui.color = false;
     app
-}
-
-fn render(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
-    let mut t = Terminal::new(TestBackend::new(width, height)).unwrap();
-    t.draw(|f| tui::view::draw(f, app)).unwrap();
-    t
-}
-
-fn lines(t: &Terminal<TestBackend>) -> Vec<String> {
-    let buf = t.backend().buffer();
-    (0..buf.area.height)
-        .map(|y| {
-            (0..buf.area.width)
-                .map(|x| buf[(x, y)].symbol())
-                .collect::<String>()
-        })
-        .collect()
-}
-
-fn screen(app: &App, width: u16, height: u16) -> Vec<String> {
-    lines(&render(app, width, height))
-}
-
-fn key(code: KeyCode) -> Event {
-    Event::Key(KeyEvent::new(code, KeyModifiers::NONE))
-}
-
-fn press(app: &mut App, code: KeyCode) {
-    app.handle(&key(code));
-}
-
-/// Compares a whole screen with its snapshot; `UPDATE_SNAPSHOTS=1` writes it instead.
-fn snapshot(name: &str, text: &[String]) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/tui_snapshots")
-        .join(format!("{name}.txt"));
-    let got: String = text.iter().map(|l| format!("{}\n", l.trim_end())).collect();
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &got).unwrap();
-        return;
-    }
-    let want = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-        panic!(
-            "no snapshot {}; run with UPDATE_SNAPSHOTS=1 to write it. The screen:\n{got}",
-            path.display()
-        )
-    });
-    if got != want {
-        let diff: Vec<String> = got
-            .lines()
-            .zip(want.lines())
-            .enumerate()
-            .filter(|(_, (g, w))| g != w)
-            .map(|(i, (g, w))| format!("line {i}:\n  got:  {g}\n  want: {w}"))
-            .collect();
-        panic!(
-            "screen {name} differs from {}:\n{}\nwhole screen:\n{got}",
-            path.display(),
-            diff.join("\n")
-        );
-    }
 }
 
 /// Each step of [`stepped_trace`] and [`unmarked_trace`] with a 3 MiB leak: the 64 MiB scratch
 /// and the leak allocated, the scratch freed.
 fn assert_each_iteration_leaks_3_mib(app: &App) {
-    for r in &app.iterations {
+    for r in &app.data.iterations {
         assert_eq!(r.allocated, Some(67 * MIB), "{r:?}");
         assert_eq!(r.freed, Some(64 * MIB), "{r:?}");
         assert_eq!(r.net, 3 * MIB as i64, "{r:?}");
@@ -128,14 +57,14 @@ fn cursor_back_to_iteration_4(app: &mut App) -> Rc<Moment> {
     // First press: the end of the last iteration, where the screens already are.
     assert_eq!(app.cursor_label().as_deref(), Some("end of iter 19"));
     assert_eq!(
-        app.moment.as_ref().unwrap().live_bytes,
+        app.ui.moment.as_ref().unwrap().live_bytes,
         (1 << 30) + 60 * MIB
     );
     for _ in 0..15 {
         press(app, KeyCode::Left);
     }
     assert_eq!(app.cursor_label().as_deref(), Some("end of iter 4"));
-    let m = app.moment.clone().unwrap();
+    let m = app.ui.moment.clone().unwrap();
     assert_eq!(m.live_bytes, (1 << 30) + 15 * MIB);
     assert_eq!(m.live_allocations, 6);
     m
@@ -148,9 +77,9 @@ fn cursor_back_to_iteration_4(app: &mut App) -> Rc<Moment> {
 fn the_overview_shows_the_header_and_the_leak_as_a_finding() {
     let app = leaky_app();
     // Live device memory at each of the 20 iterations' ends: the weights plus 3 MiB a step.
-    assert_eq!(app.series.len(), 20);
-    assert_eq!(app.series[0], (1 << 30) + 3 * MIB);
-    assert_eq!(app.series[19], (1 << 30) + 60 * MIB);
+    assert_eq!(app.data.series.len(), 20);
+    assert_eq!(app.data.series[0], (1 << 30) + 3 * MIB);
+    assert_eq!(app.data.series[19], (1 << 30) + 60 * MIB);
     let text = screen(&app, 120, 30);
     let all = text.join("\n");
     assert!(all.contains("pid 77") && all.contains("complete"), "{all}");
@@ -173,7 +102,7 @@ fn the_overview_shows_the_header_and_the_leak_as_a_finding() {
 #[test]
 fn a_clean_trace_has_no_findings() {
     let mut app = App::from_bytes(stepped_trace(20, 0), ReportOptions::default());
-    app.color = false;
+    app.ui.color = false;
     let all = screen(&app, 120, 30).join("\n");
     assert!(!all.contains("LEAK"), "{all}");
     assert!(all.contains("no leak, sawtooth or plateau found"), "{all}");
@@ -183,7 +112,7 @@ fn a_clean_trace_has_no_findings() {
 fn the_sites_table_lists_the_leak_first_when_sorted_by_bytes_per_iteration() {
     let mut app = leaky_app();
     app.apply(Action::NextScreen);
-    assert_eq!(app.screen, Screen::Sites);
+    assert_eq!(app.ui.screen, Screen::Sites);
 
     let first_row = |app: &App| {
         let text = screen(app, 140, 30);
@@ -194,23 +123,23 @@ fn the_sites_table_lists_the_leak_first_when_sorted_by_bytes_per_iteration() {
         text[header + 1].clone()
     };
     // By live memory the 1 GiB of weights comes first.
-    assert_eq!(app.sort, SortKey::Live);
+    assert_eq!(app.ui.sort, SortKey::Live);
     let row = first_row(&app);
     assert!(row.contains("1.00 GiB") && !row.contains("leak"), "{row}");
 
     app.apply(action(&key(KeyCode::Char('s'))).unwrap());
-    assert_eq!(app.sort, SortKey::BytesPerIteration);
+    assert_eq!(app.ui.sort, SortKey::BytesPerIteration);
     let row = first_row(&app);
     assert!(row.contains("leak") && row.contains("+3.00 MiB"), "{row}");
     // The selection stays on the site it was on (the weights), wherever the sort puts it.
-    assert_eq!(app.selected, 1);
+    assert_eq!(app.ui.selected, 1);
     press(&mut app, KeyCode::Char('k'));
     let text = screen(&app, 140, 30);
     let all = text.join("\n");
     assert!(all.contains("sorted by bytes/iter"), "{all}");
     assert!(all.contains(" Stack ") && all.contains("#0 "), "{all}");
     // The selected (leaking) site's sparkline: 3 MiB to 60 MiB over the 20 iterations.
-    assert_eq!(app.selected_series.len(), 20);
+    assert_eq!(app.ui.selected_series.len(), 20);
     assert!(all.contains("3.00 MiB → 60.0 MiB"), "{all}");
     snapshot("sites", &text);
 }
@@ -218,10 +147,10 @@ fn the_sites_table_lists_the_leak_first_when_sorted_by_bytes_per_iteration() {
 #[test]
 fn sites_reached_through_one_helper_are_listed_by_their_callers() {
     let mut app = App::from_bytes(helper_trace(20), ReportOptions::default());
-    app.color = false;
+    app.ui.color = false;
     let findings = screen(&app, 140, 30).join("\n");
     app.apply(Action::NextScreen);
-    assert_eq!(app.screen, Screen::Sites);
+    assert_eq!(app.ui.screen, Screen::Sites);
     let text = screen(&app, 140, 30);
     let header = text
         .iter()
@@ -249,6 +178,7 @@ fn sites_reached_through_one_helper_are_listed_by_their_callers() {
     assert_eq!(unique.len(), 3, "{labels:?}");
     // The finding names the leaking site by the same label.
     let leak = app
+        .data
         .sites
         .iter()
         .find(|s| s.verdict.as_deref() == Some("leak"))
@@ -259,7 +189,7 @@ fn sites_reached_through_one_helper_are_listed_by_their_callers() {
 #[test]
 fn g_narrows_the_view_to_one_gpu_at_a_time() {
     let mut app = App::from_bytes(two_device_trace(20), ReportOptions::default());
-    app.color = false;
+    app.ui.color = false;
     let header = |app: &App| screen(app, 160, 30)[..2].join("\n");
     // All devices: each with what it holds.
     let all = header(&app);
@@ -271,7 +201,7 @@ fn g_narrows_the_view_to_one_gpu_at_a_time() {
     assert_eq!(app.rows().count(), 3);
 
     press(&mut app, KeyCode::Char('g'));
-    assert_eq!(app.device_filter, Some(0));
+    assert_eq!(app.ui.device_filter, Some(0));
     let zero = header(&app);
     assert!(
         zero.contains("GPU 0 of 2") && zero.contains("live 512 MiB"),
@@ -284,7 +214,7 @@ fn g_narrows_the_view_to_one_gpu_at_a_time() {
     assert!(app.findings().is_empty(), "GPU 0 has no leak");
 
     press(&mut app, KeyCode::Char('g'));
-    assert_eq!(app.device_filter, Some(1));
+    assert_eq!(app.ui.device_filter, Some(1));
     let one = header(&app);
     assert!(
         one.contains("GPU 1 of 2") && one.contains("live 40.0 MiB"),
@@ -297,7 +227,7 @@ fn g_narrows_the_view_to_one_gpu_at_a_time() {
 
     // And back to all.
     press(&mut app, KeyCode::Char('g'));
-    assert_eq!(app.device_filter, None);
+    assert_eq!(app.ui.device_filter, None);
     assert_eq!(app.rows().count(), 3);
 }
 
@@ -307,22 +237,22 @@ fn moving_selects_another_site_and_its_stack() {
     app.apply(Action::NextScreen);
     let before = app.selected_site().unwrap().stack_id;
     app.apply(action(&key(KeyCode::Char('j'))).unwrap());
-    assert_eq!(app.selected, 1);
+    assert_eq!(app.ui.selected, 1);
     assert_ne!(app.selected_site().unwrap().stack_id, before);
     app.apply(action(&key(KeyCode::Up)).unwrap());
     app.apply(Action::Up);
-    assert_eq!(app.selected, 0);
+    assert_eq!(app.ui.selected, 0);
     for _ in 0..100 {
         app.apply(Action::Down);
     }
-    assert_eq!(app.selected, app.order.len() - 1);
+    assert_eq!(app.ui.selected, app.ui.order.len() - 1);
 }
 
 #[test]
 fn the_allocations_screen_lists_the_live_set_with_ages() {
     let mut app = leaky_app();
     press(&mut app, KeyCode::Char('3'));
-    assert_eq!(app.screen, Screen::Allocations);
+    assert_eq!(app.ui.screen, Screen::Allocations);
     let text = screen(&app, 120, 40);
     let all = text.join("\n");
     // The weights and 20 leaked buffers are live.
@@ -345,14 +275,17 @@ fn the_allocations_screen_lists_the_live_set_with_ages() {
     let row = app.alloc_row(0).unwrap();
     assert_eq!(row.size, 1 << 30);
     press(&mut app, KeyCode::Char('j'));
-    assert_eq!(app.alloc_row(app.alloc_selected).unwrap().address, 0xb000);
+    assert_eq!(
+        app.alloc_row(app.ui.alloc_selected).unwrap().address,
+        0xb000
+    );
 }
 
 #[test]
 fn the_iterations_screen_shows_allocated_freed_and_net_per_iteration() {
     let mut app = leaky_app();
     press(&mut app, KeyCode::Char('4'));
-    assert_eq!(app.iterations.len(), 20);
+    assert_eq!(app.data.iterations.len(), 20);
     assert_each_iteration_leaks_3_mib(&app);
     let text = screen(&app, 120, 30);
     let all = text.join("\n");
@@ -383,16 +316,19 @@ fn the_time_cursor_shows_the_live_set_at_an_iterations_end() {
     snapshot("allocations_at_cursor", &text);
     // Forward again, and back to where it was: the same figures (from the cache or not).
     press(&mut app, KeyCode::Right);
-    assert_eq!(app.moment.as_ref().unwrap().live_allocations, 7);
+    assert_eq!(app.ui.moment.as_ref().unwrap().live_allocations, 7);
     press(&mut app, KeyCode::Char('['));
-    assert_eq!(app.moment.as_ref().unwrap().live_bytes, m.live_bytes);
+    assert_eq!(app.ui.moment.as_ref().unwrap().live_bytes, m.live_bytes);
     for _ in 0..30 {
         press(&mut app, KeyCode::Char('['));
     }
     assert_eq!(app.cursor_label().as_deref(), Some("end of iter 0"));
-    assert_eq!(app.moment.as_ref().unwrap().live_bytes, (1 << 30) + 3 * MIB);
+    assert_eq!(
+        app.ui.moment.as_ref().unwrap().live_bytes,
+        (1 << 30) + 3 * MIB
+    );
     press(&mut app, KeyCode::Esc);
-    assert!(app.cursor.is_none() && app.moment.is_none());
+    assert!(app.ui.cursor.is_none() && app.ui.moment.is_none());
     assert!(
         screen(&app, 120, 30)
             .join("\n")
@@ -408,15 +344,19 @@ fn unmarked_steps_are_iterations_with_their_figures(steps_by: Steps, source: &st
         unmarked_trace(20, 3 * MIB, steps_by),
         ReportOptions::default(),
     );
-    app.color = false;
-    assert_eq!(app.summary.iteration_source, source);
-    assert_eq!(app.summary.iterations, 20);
-    assert_eq!(app.iterations.len(), 20);
+    app.ui.color = false;
+    assert_eq!(app.data.summary.iteration_source, source);
+    assert_eq!(app.data.summary.iterations, 20);
+    assert_eq!(app.data.iterations.len(), 20);
     assert_each_iteration_leaks_3_mib(&app);
-    assert_eq!(app.iterations[19].live_end, (1 << 30) + 60 * MIB);
+    assert_eq!(app.data.iterations[19].live_end, (1 << 30) + 60 * MIB);
     // One tick per step on the chart, the first where the first step starts.
-    assert_eq!(app.ticks.len(), 20);
-    assert!(app.ticks.windows(2).all(|w| w[0] < w[1]), "{:?}", app.ticks);
+    assert_eq!(app.data.ticks.len(), 20);
+    assert!(
+        app.data.ticks.windows(2).all(|w| w[0] < w[1]),
+        "{:?}",
+        app.data.ticks
+    );
 
     press(&mut app, KeyCode::Char('4'));
     let text = screen(&app, 120, 30);
@@ -452,7 +392,7 @@ fn unmarked_steps_are_iterations_with_their_figures(steps_by: Steps, source: &st
         .unwrap();
     assert_eq!(app.age(weights), Some(5));
     press(&mut app, KeyCode::Right);
-    assert_eq!(app.moment.as_ref().unwrap().live_allocations, 7);
+    assert_eq!(app.ui.moment.as_ref().unwrap().live_allocations, 7);
 }
 
 #[test]
@@ -478,11 +418,11 @@ fn past_the_figures_kept_iterations_go_on_net_only_and_say_so() {
         let follower =
             Follower::from_bytes(unmarked_trace(20, 3 * MIB, steps_by)).with_caps(caps.0, caps.1);
         let mut app = App::from_follower(follower, ReportOptions::default());
-        app.color = false;
-        let f = &app.procs[0].follower;
+        app.ui.color = false;
+        let f = &app.state.procs[0].follower;
         assert!(f.launches_capped || f.openings_capped, "{steps_by:?}");
-        assert_eq!(app.iterations.len(), 20, "{steps_by:?}");
-        for r in &app.iterations {
+        assert_eq!(app.data.iterations.len(), 20, "{steps_by:?}");
+        for r in &app.data.iterations {
             let known = r.index < 10;
             assert_eq!(r.allocated.is_some(), known, "{steps_by:?} {r:?}");
             assert_eq!(r.freed.is_some(), known, "{steps_by:?} {r:?}");
@@ -498,7 +438,12 @@ fn past_the_figures_kept_iterations_go_on_net_only_and_say_so() {
         );
         // Ages are known for what was made before the last step start kept.
         let age = |address: u64| {
-            let r = app.allocs.iter().find(|r| r.address == address).unwrap();
+            let r = app
+                .data
+                .allocs
+                .iter()
+                .find(|r| r.address == address)
+                .unwrap();
             app.age(r)
         };
         assert_eq!(age(0x100), Some(20));
@@ -515,26 +460,26 @@ fn past_the_figures_kept_iterations_go_on_net_only_and_say_so() {
 fn the_filter_keeps_the_sites_whose_frames_match() {
     let mut app = leaky_app();
     press(&mut app, KeyCode::Char('2'));
-    let total = app.order.len();
+    let total = app.ui.order.len();
     assert_eq!(total, 3);
-    let frame = app.sites[app.order[1]].frames[0].clone();
+    let frame = app.data.sites[app.ui.order[1]].frames[0].clone();
     press(&mut app, KeyCode::Char('/'));
-    assert!(app.editing_filter);
+    assert!(app.ui.editing_filter);
     for c in frame.chars() {
         press(&mut app, KeyCode::Char(c));
     }
     let text = screen(&app, 140, 30);
     assert!(text.last().unwrap().contains("filter:"), "{text:?}");
     press(&mut app, KeyCode::Enter);
-    assert!(!app.editing_filter);
-    assert_eq!(app.order.len(), 1, "{frame}");
-    assert_eq!(app.sites[app.order[0]].frames[0], frame);
+    assert!(!app.ui.editing_filter);
+    assert_eq!(app.ui.order.len(), 1, "{frame}");
+    assert_eq!(app.data.sites[app.ui.order[0]].frames[0], frame);
     // Keys are keys again, and the filter applies to the allocations too.
     press(&mut app, KeyCode::Char('3'));
-    assert!(app.alloc_count() < app.allocs.len());
+    assert!(app.alloc_count() < app.data.allocs.len());
     press(&mut app, KeyCode::Esc);
-    assert_eq!(app.order.len(), total);
-    assert_eq!(app.alloc_count(), app.allocs.len());
+    assert_eq!(app.ui.order.len(), total);
+    assert_eq!(app.alloc_count(), app.data.allocs.len());
 }
 
 #[test]
@@ -552,7 +497,7 @@ fn the_help_overlay_lists_every_key() {
     }
     snapshot("help", &text);
     app.apply(action(&key(KeyCode::Esc)).unwrap());
-    assert!(!app.help);
+    assert!(!app.ui.help);
 }
 
 #[test]
@@ -585,7 +530,12 @@ fn a_tiny_terminal_gets_a_message() {
     // Every screen at the smallest size it accepts draws without a panic.
     let mut app = leaky_app();
     for _ in 0..4 {
-        let all = screen(&app, tui::view::MIN_WIDTH, tui::view::MIN_HEIGHT).join("\n");
+        let all = screen(
+            &app,
+            gpuleak::tui::view::MIN_WIDTH,
+            gpuleak::tui::view::MIN_HEIGHT,
+        )
+        .join("\n");
         assert!(!all.contains("too small"), "{all}");
         app.apply(Action::NextScreen);
     }
@@ -608,10 +558,10 @@ fn keys_map_to_actions() {
     // Without a program to interrupt, Ctrl-C quits.
     let mut app = leaky_app();
     app.handle(&ctrl_c);
-    assert!(app.quit && !app.detached);
+    assert!(app.ui.quit && !app.ui.detached);
     let mut app = leaky_app();
     app.apply(Action::Quit);
-    assert!(app.quit);
+    assert!(app.ui.quit);
 }
 
 #[test]
@@ -625,7 +575,7 @@ fn leaks_are_red_only_with_colour() {
     };
     let mut app = leaky_app();
     assert!(!find_red(&app));
-    app.color = true;
+    app.ui.color = true;
     assert!(find_red(&app));
 }
 
@@ -644,370 +594,4 @@ fn without_colour_every_cell_has_the_default_colours() {
         }
     }
     drop(app);
-}
-
-// ------------------------------------------------------------------------------------------------
-// Following traces as they are written
-
-/// Writes `bytes[..n]` to `path` (appending what is new since `done`).
-fn grow(path: &Path, bytes: &[u8], done: &mut usize, n: usize) {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    f.write_all(&bytes[*done..n]).unwrap();
-    f.flush().unwrap();
-    *done = n;
-}
-
-#[test]
-fn a_file_being_written_is_followed_as_it_grows() {
-    let d = scratch("follow");
-    let path = d.join("live.trace");
-    let bytes = stepped_trace(40, 3 * MIB);
-    let mut app = App::follow(std::slice::from_ref(&path), ReportOptions::default());
-    app.color = false;
-    let mut now = Instant::now();
-    let mut step = |app: &mut App| {
-        // Past the analysis interval, so each tick that finds new data analyses it.
-        now += Duration::from_secs(1);
-        app.tick(now);
-    };
-
-    // Not there yet, then shorter than its prelude: waited for, no error.
-    step(&mut app);
-    assert!(app.summary.status.contains("waiting"), "{:?}", app.summary);
-    let mut done = 0;
-    grow(&path, &bytes, &mut done, 5);
-    step(&mut app);
-    assert!(app.procs[0].follower.error.is_none());
-
-    // A third of the file, cut inside a record: what is whole is shown, still recording.
-    grow(&path, &bytes, &mut done, bytes.len() / 3);
-    step(&mut app);
-    let first = app.summary.iterations;
-    assert!(first > 3 && first < 40, "{first}");
-    // The trace's one failed allocation is said too.
-    assert_eq!(app.summary.status, "recording, OOM");
-    assert!(app.procs[0].follower.truncated_at.is_some() || first > 0);
-
-    // Two thirds: more iterations, and the leak is flagged while the file grows.
-    grow(&path, &bytes, &mut done, bytes.len() * 2 / 3);
-    step(&mut app);
-    let second = app.summary.iterations;
-    assert!(second > first, "{first} then {second}");
-    assert!(
-        app.findings()
-            .iter()
-            .any(|s| s.verdict.as_deref() == Some("leak")),
-        "{:?}",
-        app.sites
-    );
-
-    // Paused, the display keeps its figures while the data is still read.
-    app.apply(Action::Pause);
-    grow(&path, &bytes, &mut done, bytes.len() * 5 / 6);
-    step(&mut app);
-    assert_eq!(app.summary.iterations, second);
-    let read = app.procs[0].follower.replay.markers();
-    assert!(read > second, "still read: {read} markers");
-    app.apply(Action::Pause);
-    assert_eq!(app.summary.iterations, read);
-
-    // The rest, with the trailer: complete, every iteration.
-    grow(&path, &bytes, &mut done, bytes.len());
-    step(&mut app);
-    assert_eq!(app.summary.iterations, 40);
-    assert_eq!(app.summary.status, "complete, OOM");
-    let all = screen(&app, 120, 30).join("\n");
-    assert!(all.contains("iter 40 (marker)"), "{all}");
-}
-
-#[test]
-fn iterations_found_in_launches_keep_their_figures_while_the_file_grows() {
-    let d = scratch("follow-launches");
-    let path = d.join("live.trace");
-    let bytes = unmarked_trace(40, 3 * MIB, Steps::Launches);
-    let mut app = App::follow(std::slice::from_ref(&path), ReportOptions::default());
-    app.color = false;
-    let mut now = Instant::now();
-    let mut done = 0;
-    let mut seen_auto = 0;
-    // Cut anywhere, inside records too: what a poll stops at must not change the figures.
-    for k in 1..=7 {
-        grow(&path, &bytes, &mut done, bytes.len() * k / 7);
-        now += Duration::from_secs(1);
-        app.tick(now);
-        if app.summary.iteration_source != "auto" {
-            continue;
-        }
-        seen_auto += 1;
-        let n = app.iterations.len();
-        assert_eq!(n as u64, app.summary.iterations);
-        // Every iteration but the one under way is whole.
-        for r in &app.iterations[..n - 1] {
-            assert_eq!(r.allocated, Some(67 * MIB), "piece {k}: {r:?}");
-            assert_eq!(r.freed, Some(64 * MIB), "piece {k}: {r:?}");
-        }
-    }
-    assert!(seen_auto >= 5, "auto iterations in {seen_auto} of 7 pieces");
-    let whole = App::from_bytes(bytes, ReportOptions::default());
-    assert_eq!(app.iterations, whole.iterations);
-    assert_eq!(app.iterations.len(), 40);
-}
-
-#[test]
-fn the_analysis_is_redone_at_most_every_interval_not_on_every_tick() {
-    let d = scratch("throttle");
-    let path = d.join("t.trace");
-    let bytes = stepped_trace(40, 3 * MIB);
-    let mut app = App::follow(std::slice::from_ref(&path), ReportOptions::default());
-    let t0 = Instant::now();
-    let mut done = 0;
-    grow(&path, &bytes, &mut done, bytes.len() / 2);
-    app.tick(t0);
-    let first = app.summary.iterations;
-    grow(&path, &bytes, &mut done, bytes.len());
-    // Read at once, analysed only once the interval has passed.
-    app.tick(t0 + Duration::from_millis(10));
-    assert_eq!(app.procs[0].follower.replay.markers(), 40);
-    assert_eq!(app.summary.iterations, first);
-    app.tick(t0 + tui::state::ANALYSIS_EVERY + Duration::from_millis(10));
-    assert_eq!(app.summary.iterations, 40);
-}
-
-#[test]
-fn a_file_that_is_not_a_trace_is_reported_not_a_panic() {
-    let d = scratch("garbage");
-    let path = d.join("g.trace");
-    std::fs::write(&path, b"this is certainly not a gpuleak trace file").unwrap();
-    let mut app = App::follow(std::slice::from_ref(&path), ReportOptions::default());
-    app.tick(Instant::now());
-    let err = app.procs[0].follower.error.clone().expect("an error");
-    assert!(err.contains("bad magic"), "{err}");
-    assert!(
-        app.status_line().contains("unreadable"),
-        "{}",
-        app.status_line()
-    );
-    let _ = screen(&app, 120, 30);
-}
-
-#[test]
-fn every_process_of_a_run_can_be_chosen() {
-    let d = scratch("procs");
-    let main = d.join("run.trace");
-    let child: PathBuf = d.join("run.trace.4321");
-    std::fs::write(&main, stepped_trace(10, 3 * MIB)).unwrap();
-    let found = Arc::new(Mutex::new(vec![main.clone()]));
-    let f2 = found.clone();
-    let mut app = App::follow(std::slice::from_ref(&main), ReportOptions::default())
-        .with_discovery(Box::new(move || f2.lock().unwrap().clone()));
-    app.color = false;
-    let mut now = Instant::now();
-    app.tick(now);
-    assert_eq!(app.procs.len(), 1);
-    assert!(app.process_label().is_none());
-
-    // A child starts writing its own trace: found on a later tick.
-    std::fs::write(&child, common::leaky_trace(5, false)).unwrap();
-    found.lock().unwrap().push(child.clone());
-    now += Duration::from_secs(1);
-    app.tick(now);
-    assert_eq!(app.procs.len(), 2);
-    assert_eq!(app.process_label().as_deref(), Some("proc 1/2"));
-    assert_eq!(app.summary.pid, Some(77));
-
-    press(&mut app, KeyCode::Char('n'));
-    assert_eq!(app.current, 1);
-    assert_eq!(app.summary.pid, Some(4242));
-    let all = screen(&app, 140, 30).join("\n");
-    assert!(all.contains("proc 2/2 (n switches)"), "{all}");
-    assert!(all.contains("pid 4242"), "{all}");
-    press(&mut app, KeyCode::Char('N'));
-    assert_eq!(app.summary.pid, Some(77));
-}
-
-#[test]
-fn a_main_trace_with_nothing_yet_gives_way_to_a_child_with_data() {
-    let d = scratch("empty-main");
-    let main = d.join("run.trace");
-    let child = d.join("run.trace.55");
-    std::fs::write(&child, common::leaky_trace(5, false)).unwrap();
-    let c2 = child.clone();
-    let mut app = App::follow(std::slice::from_ref(&main), ReportOptions::default())
-        .with_discovery(Box::new(move || vec![c2.clone()]));
-    app.tick(Instant::now());
-    assert_eq!(app.procs.len(), 2);
-    assert_eq!(app.current, 1);
-    assert_eq!(app.summary.pid, Some(4242));
-}
-
-#[test]
-fn the_status_tells_how_the_program_ended() {
-    let exit = Arc::new(parking_lot::Mutex::new(None));
-    let started = Instant::now();
-    let mut app =
-        App::from_bytes(stepped_trace(5, MIB), ReportOptions::default()).with_run(RunInfo {
-            command: "sampler".into(),
-            pid: 77,
-            started,
-            exit: exit.clone(),
-            log: Some(PathBuf::from("/tmp/run.trace.log")),
-            interrupt: None,
-        });
-    app.color = false;
-    app.tick(started + Duration::from_secs(72));
-    // The trace has a failed allocation: OOM is said whatever the program's state.
-    assert_eq!(app.summary.status, "running 00:01:12, OOM");
-    assert!(app.summary.alarming);
-    let line = app.status_line();
-    assert!(line.contains("q detaches"), "{line}");
-    assert!(
-        line.contains("program output: /tmp/run.trace.log"),
-        "{line}"
-    );
-    let all = screen(&app, 140, 30).join("\n");
-    assert!(all.contains("● running 00:01:12, OOM"), "{all}");
-    snapshot("overview_running", &screen(&app, 140, 30));
-
-    // q while it runs detaches.
-    let mut q =
-        App::from_bytes(stepped_trace(5, MIB), ReportOptions::default()).with_run(RunInfo {
-            command: "sampler".into(),
-            pid: 77,
-            started,
-            exit: exit.clone(),
-            log: None,
-            interrupt: None,
-        });
-    q.apply(Action::Quit);
-    assert!(q.quit && q.detached);
-
-    *exit.lock() = Some(Exit::Signal(9));
-    app.tick(started + Duration::from_secs(80));
-    assert_eq!(app.summary.status, "killed by SIGKILL, OOM");
-    assert!(app.status_line().contains("q quits"));
-    *exit.lock() = Some(Exit::Code(0));
-    app.tick(started + Duration::from_secs(81));
-    assert_eq!(app.summary.status, "exited 0, OOM");
-    app.apply(Action::Quit);
-    assert!(app.quit && !app.detached);
-}
-
-#[test]
-fn a_sites_table_of_thousands_draws_only_the_rows_that_fit() {
-    let mut app = App::from_bytes(
-        common::many_sites_trace(5_000, 5_000),
-        ReportOptions::default(),
-    );
-    app.color = false;
-    press(&mut app, KeyCode::Char('2'));
-    assert_eq!(app.order.len(), 5_000);
-    for _ in 0..3 {
-        press(&mut app, KeyCode::PageDown);
-    }
-    assert_eq!(app.selected, 60);
-    let text = screen(&app, 120, 30);
-    let all = text.join("\n");
-    assert!(all.contains("Sites 61/5000"), "{all}");
-    assert!(text.iter().any(|l| l.contains("> ")), "{all}");
-}
-
-#[test]
-fn a_view_behind_a_capped_run_starts_again_from_its_oldest_kept_segment() {
-    use gpuleak_trace::{Api, Encoder, Event, Header, LiveEntry, Segment, encode};
-    // Segments 0 and 1 are dropped while the view is still reading segment 1: it must not
-    // wait forever at the zeros left there, but read on from segment 2, which says what is live.
-    let header = Header {
-        pid: 7,
-        stacks: "off".into(),
-        start_mono_ns: 1_000,
-        ..Header::default()
-    };
-    let mut bytes = Vec::new();
-    let mut enc = Encoder::start(&header, &mut bytes);
-    let resume_at = bytes.len();
-    enc.resume(0, &mut bytes);
-    let mut live = Vec::new();
-    let mut seq = 0u64;
-    let mut segment_starts = Vec::new();
-    let mut mid = 0;
-    for (index, count) in [(0u64, 10u64), (1, 5), (2, 3)] {
-        segment_starts.push(bytes.len());
-        enc.segment(
-            &Segment {
-                index,
-                time_ns: 10_000 * (index + 1),
-                next_seq: seq,
-                live: live.clone(),
-                totals: vec![],
-            },
-            &mut bytes,
-        );
-        for i in 0..count {
-            let e = Event {
-                seq,
-                time_ns: 10_000 * (index + 1) + i + 1,
-                tid: 1,
-                api: Api::CudaMalloc,
-                device: 0,
-                stream: 0,
-                address: 0x7000_0000 + seq * 0x10_0000,
-                size: MIB,
-                result: 0,
-                stack: 0,
-                mem_info: None,
-                aux: 0,
-                pool_reserved: None,
-            };
-            enc.compact_event(&e, &mut bytes);
-            live.push(LiveEntry {
-                seq,
-                time_ns: e.time_ns,
-                api: e.api,
-                device: 0,
-                stream: 0,
-                address: e.address,
-                size: MIB,
-                aux: 0,
-                stack: 0,
-            });
-            seq += 1;
-            if index == 1 && i == 1 {
-                mid = bytes.len();
-            }
-        }
-    }
-    let d = scratch("capped-follow");
-    let path = d.join("capped.trace");
-    // The view reads up to the middle of segment 1; the rest is still reserved (zeros).
-    let mut first = bytes[..mid].to_vec();
-    first.resize(bytes.len() + 4096, 0);
-    std::fs::write(&path, &first).unwrap();
-    let mut f = Follower::new(&path);
-    f.poll_all();
-    assert_eq!(f.replay.device().live_bytes, 12 * MIB);
-
-    // The writer goes on past segment 2 and gives segments 0 and 1 back.
-    let mut later = bytes.clone();
-    let kept = segment_starts[2];
-    let data_start = resume_at + encode::RESUME_LEN;
-    later[data_start..kept].fill(0);
-    later[resume_at + encode::RESUME_OFFSET_AT..resume_at + encode::RESUME_LEN]
-        .copy_from_slice(&encode::varint10(kept as u64));
-    later.resize(bytes.len() + 4096, 0);
-    std::fs::write(&path, &later).unwrap();
-    f.poll_all();
-    assert_eq!(
-        f.replay.device().live_bytes,
-        18 * MIB,
-        "every allocation, from segment 2"
-    );
-    let dropped = f
-        .replay
-        .dropped_segments()
-        .expect("read from a later segment");
-    assert_eq!((dropped.segments, dropped.events), (2, 15));
 }

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::{ends_within, gone};
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -387,6 +389,129 @@ fn sigterm_to_gpuleak_run_reaches_the_program_and_restores_the_terminal() {
     });
     assert!(after.contains("trace: term.trace"), "{after}");
     assert_eq!(tmux.format("#{alternate_on}"), "0", "{after}");
+}
+
+/// The pid of the gpuleak process whose command line names `unique` (a trace's name).
+fn gpuleak_pid(unique: &str) -> Option<i32> {
+    let o = Command::new("pgrep").args(["-f", unique]).output().ok()?;
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+        .find(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "gpuleak")
+        })
+}
+
+/// Kills a process this test started, if it is still there, when the test ends.
+struct KillGpuleakOnDrop(i32);
+
+impl Drop for KillGpuleakOnDrop {
+    fn drop(&mut self) {
+        if !gone(self.0) {
+            // SAFETY: kill(2) of a gpuleak this test started.
+            unsafe { libc::kill(self.0, libc::SIGKILL) };
+        }
+    }
+}
+
+/// `gpuleak view` of a finished trace in a tmux pane, `prefix` put before the command; the
+/// view's pid once it shows the trace.
+fn view_in_tmux(name: &str, prefix: &str) -> (Tmux, KillGpuleakOnDrop) {
+    let dir = scratch(name);
+    let trace = format!("{name}-{}.trace", std::process::id());
+    std::fs::write(dir.join(&trace), common::stepped_trace(10, common::MIB)).unwrap();
+    let tmux = Tmux::start(&dir, name);
+    let line = format!("{prefix}{} view {trace}", env!("CARGO_BIN_EXE_gpuleak"));
+    tmux.send(&[&line, "Enter"]);
+    tmux.wait_for("the view", Duration::from_secs(20), |s| {
+        s.contains("● complete")
+    });
+    let pid = gpuleak_pid(&trace).expect("gpuleak's pid");
+    (tmux, KillGpuleakOnDrop(pid))
+}
+
+#[test]
+fn a_view_whose_terminal_is_closed_ends() {
+    if !have_tmux() {
+        eprintln!("SKIPPED: tmux is not installed; the live view's end-to-end test needs it");
+        return;
+    }
+    let (tmux, view) = view_in_tmux("closed", "");
+    // The terminal goes away, as when an SSH session drops: the view has nothing left to show.
+    tmux.cmd(&["kill-server"]);
+    assert!(
+        ends_within(view.0, Duration::from_secs(5)),
+        "gpuleak view (pid {}) still runs 5 s after its terminal went away",
+        view.0
+    );
+}
+
+#[test]
+fn a_view_that_reads_the_end_of_its_input_ends_without_a_hangup() {
+    if !have_tmux() {
+        eprintln!("SKIPPED: tmux is not installed; the live view's end-to-end test needs it");
+        return;
+    }
+    // In a session of its own, the view gets no SIGHUP when the terminal goes: only the end
+    // of its input tells it.
+    let (tmux, view) = view_in_tmux("eof", "setsid -w ");
+    tmux.cmd(&["kill-server"]);
+    assert!(
+        ends_within(view.0, Duration::from_secs(5)),
+        "gpuleak view (pid {}) still runs 5 s after the end of its input",
+        view.0
+    );
+}
+
+#[test]
+fn sigterm_ends_a_view_whose_terminal_went_away() {
+    if !have_tmux() {
+        eprintln!("SKIPPED: tmux is not installed; the live view's end-to-end test needs it");
+        return;
+    }
+    let (tmux, view) = view_in_tmux("term-gone", "setsid -w ");
+    tmux.cmd(&["kill-server"]);
+    // SAFETY: kill(2) of the gpuleak this test started.
+    unsafe { libc::kill(view.0, libc::SIGTERM) };
+    assert!(
+        ends_within(view.0, Duration::from_secs(5)),
+        "gpuleak view (pid {}) still runs 5 s after SIGTERM",
+        view.0
+    );
+}
+
+#[test]
+fn gpuleak_run_ends_with_its_program_when_the_terminal_is_closed() {
+    if !have_tmux() {
+        eprintln!("SKIPPED: tmux is not installed; the live view's end-to-end test needs it");
+        return;
+    }
+    let dir = scratch("run-hup");
+    let sampler = build_sampler(&dir);
+    let tmux = Tmux::start(&dir, "run-hup");
+    let trace = format!("run-hup-{}.trace", std::process::id());
+    let line = format!(
+        "LD_LIBRARY_PATH={} {} run --hook {} -o {trace} -- {} 2000 30",
+        gpuleak_tests::fake_cuda_dir().display(),
+        env!("CARGO_BIN_EXE_gpuleak"),
+        hook().display(),
+        sampler.display()
+    );
+    tmux.send(&[&line, "Enter"]);
+    let s = tmux.wait_for("the view", Duration::from_secs(30), |s| {
+        s.contains("● running") && iterations(s).is_some_and(|n| n >= 3)
+    });
+    let program = KillOnDrop(header_pid(&s).unwrap_or_else(|| panic!("{s}")));
+    let gpuleak = KillGpuleakOnDrop(gpuleak_pid(&trace).expect("gpuleak's pid"));
+    tmux.cmd(&["kill-server"]);
+    assert!(
+        ends_within(program.0, Duration::from_secs(5)),
+        "the program still runs after the hangup"
+    );
+    assert!(
+        ends_within(gpuleak.0, Duration::from_secs(5)),
+        "gpuleak run still runs after the hangup"
+    );
 }
 
 /// How many bytes of records a trace holds: the file itself is longer while it is written

@@ -13,7 +13,7 @@ use gpuleak_analysis::Replay;
 use gpuleak_trace::{RangeOp, Record};
 
 use super::follow::{Source, TraceReader, record_time};
-use super::state::{AllocRow, alloc_rows};
+use super::state::rows::{AllocRow, Boundary, alloc_rows};
 
 /// Moments kept at most; beyond that the cache starts over (each holds a sorted live set).
 const CACHE: usize = 64;
@@ -25,20 +25,6 @@ pub struct Moment {
     pub live_allocations: u64,
     /// Largest first.
     pub rows: Vec<AllocRow>,
-}
-
-/// The records that start iterations, as the report counts them.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Boundary {
-    /// gpuleak_mark_iteration markers.
-    Marker,
-    /// The launches at these positions (launches before each), ascending.
-    Launch(Vec<u64>),
-    /// Pushes and starts of one NVTX range.
-    Range {
-        domain: Option<String>,
-        name: String,
-    },
 }
 
 pub struct Cursor {

@@ -36,6 +36,8 @@ pub const MAX_LAUNCHES: usize = 2_000_000;
 
 /// NVTX range openings whose device figures are kept, all ranges together; as for launches.
 pub const MAX_OPENINGS: usize = 2_000_000;
+/// A trace that has not grown for this long, without a clean end, is no longer being written.
+pub const IDLE: Duration = Duration::from_secs(2);
 
 /// Device memory live over time, downsampled: each point is the highest value seen in its span.
 #[derive(Clone, Debug, Default)]
@@ -152,8 +154,6 @@ struct Openings {
 #[derive(Clone, Debug)]
 pub enum Source {
     File(PathBuf),
-    // Used by the tests and benchmarks, which include this module by path.
-    #[allow(dead_code)]
     Bytes(Arc<Vec<u8>>),
 }
 
@@ -252,8 +252,6 @@ impl Follower {
         Follower::with_source(Source::File(path.to_path_buf()))
     }
 
-    // Used by the tests and benchmarks, which include this module by path.
-    #[allow(dead_code)]
     pub fn from_bytes(bytes: Vec<u8>) -> Follower {
         Follower::with_source(Source::Bytes(Arc::new(bytes)))
     }
@@ -285,8 +283,6 @@ impl Follower {
 
     /// Keeps the figures of at most `launches` launches and `openings` range openings, so that
     /// a test can reach the caps with a small trace.
-    // Used by the tests, which include this module by path.
-    #[allow(dead_code)]
     pub fn with_caps(mut self, launches: usize, openings: usize) -> Follower {
         self.caps = (launches, openings);
         self
@@ -385,8 +381,6 @@ impl Follower {
     }
 
     /// Reads everything there is now, however long: for tests and the first look at a file.
-    // Used by the tests and benchmarks, which include this module by path.
-    #[allow(dead_code)]
     pub fn poll_all(&mut self) {
         let now = Instant::now();
         while self.poll(POLL_BUDGET, now) {}

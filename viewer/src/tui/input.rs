@@ -1,6 +1,9 @@
-//! Keys to actions: the only place that knows which key does what.
+//! Keys to actions, the only place that knows which key does what, and actions applied.
 
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use super::app::App;
+use super::ui::{AllocSort, Screen};
 
 /// What the user asked for, independent of the key that asked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,4 +142,134 @@ pub fn filter_edit(event: &Event) -> Option<Edit> {
         KeyCode::Esc => Edit::Cancel,
         _ => return None,
     })
+}
+
+impl App {
+    /// Applies a terminal event: text while the filter is being typed, else its action.
+    pub fn handle(&mut self, event: &Event) {
+        if self.ui.editing_filter {
+            match filter_edit(event) {
+                Some(Edit::Char(c)) => {
+                    self.ui.filter.push(c);
+                    self.refilter();
+                }
+                Some(Edit::Backspace) => {
+                    self.ui.filter.pop();
+                    self.refilter();
+                }
+                Some(Edit::Done) => self.ui.editing_filter = false,
+                Some(Edit::Cancel) => {
+                    self.ui.editing_filter = false;
+                    self.ui.filter.clear();
+                    self.refilter();
+                }
+                None => {}
+            }
+            return;
+        }
+        if let Some(action) = action(event) {
+            self.apply(action);
+        }
+    }
+
+    pub fn apply(&mut self, action: Action) {
+        match action {
+            Action::Quit => {
+                self.ui.detached = self.program_running();
+                self.ui.quit = true;
+            }
+            Action::Interrupt => match self.state.run.as_ref() {
+                Some(run) if run.exit().is_none() => {
+                    if let Some(f) = &run.interrupt {
+                        f();
+                    }
+                }
+                _ => self.ui.quit = true,
+            },
+            Action::ToggleHelp => self.ui.help = !self.ui.help,
+            Action::CloseHelp => {
+                if self.ui.help {
+                    self.ui.help = false;
+                } else if self.ui.cursor.is_some() {
+                    self.ui.cursor = None;
+                    self.ui.moment = None;
+                } else if !self.ui.filter.is_empty() {
+                    self.ui.filter.clear();
+                    self.refilter();
+                }
+            }
+            Action::NextScreen | Action::PrevScreen => {
+                let i = Screen::ALL
+                    .iter()
+                    .position(|s| *s == self.ui.screen)
+                    .unwrap_or(0);
+                let n = Screen::ALL.len();
+                let j = if action == Action::NextScreen {
+                    (i + 1) % n
+                } else {
+                    (i + n - 1) % n
+                };
+                self.ui.screen = Screen::ALL[j];
+            }
+            Action::Screen(n) => {
+                if let Some(s) = Screen::ALL.get(n) {
+                    self.ui.screen = *s;
+                }
+            }
+            Action::Down => self.move_by(1),
+            Action::Up => self.move_by(-1),
+            Action::PageDown => self.move_by(20),
+            Action::PageUp => self.move_by(-20),
+            Action::Sort => match self.ui.screen {
+                Screen::Allocations => {
+                    self.ui.alloc_sort = match self.ui.alloc_sort {
+                        AllocSort::Size => AllocSort::Age,
+                        AllocSort::Age => AllocSort::Size,
+                    };
+                    self.refilter();
+                }
+                _ => {
+                    self.ui.sort = self.ui.sort.next();
+                    self.resort();
+                }
+            },
+            Action::Filter => self.ui.editing_filter = true,
+            Action::Pause => {
+                self.ui.paused = !self.ui.paused;
+                if !self.ui.paused {
+                    self.analyse();
+                }
+            }
+            Action::NextProcess | Action::PrevProcess => {
+                let n = self.state.procs.len();
+                if n > 1 {
+                    self.state.current = if action == Action::NextProcess {
+                        (self.state.current + 1) % n
+                    } else {
+                        (self.state.current + n - 1) % n
+                    };
+                    self.ui.cursor = None;
+                    self.ui.moment = None;
+                    self.analyse();
+                }
+            }
+            Action::NextDevice => {
+                let ordinals: Vec<i32> = self.data.devices.iter().map(|d| d.ordinal).collect();
+                if ordinals.len() > 1 {
+                    self.ui.device_filter = match self.ui.device_filter {
+                        None => ordinals.first().copied(),
+                        Some(d) => ordinals
+                            .iter()
+                            .position(|&o| o == d)
+                            .and_then(|i| ordinals.get(i + 1).copied()),
+                    };
+                    // Figures, findings and lists are made again for the device chosen.
+                    self.state.analysed = None;
+                    self.analyse();
+                }
+            }
+            Action::CursorBack => self.move_cursor(-1),
+            Action::CursorForward => self.move_cursor(1),
+        }
+    }
 }

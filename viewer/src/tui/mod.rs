@@ -1,15 +1,23 @@
-//! The terminal UI of `gpuleak run` and `gpuleak view`.
+//! The terminal UI of `gpuleak run` and `gpuleak view`, bottom to top:
 //!
-//! State ([`state::App`]: followed traces and what their analysis says) is kept apart from the
-//! views (functions of `&App` drawing into a ratatui `Frame`) and from input (crossterm events
-//! mapped to [`input::Action`]s), so that the screens can be tested on ratatui's `TestBackend`
-//! and the data model without a terminal at all.
+//! - [`follow`]: a trace read as it grows; [`state`]: the run being followed and the last
+//!   analysis of the process shown, with the tables' rows; [`cursor`]: the live set at a chosen
+//!   moment;
+//! - [`ui`]: screen state (screen, selection, sort, filter, cursor position);
+//! - [`app`]: the three together and how time changes them; [`text`]: the text shown;
+//!   [`input`]: keys to actions, applied;
+//! - [`view`]: drawing (functions of `&App` into a ratatui `Frame`); [`term`]: the real terminal.
+//!
+//! So the screens can be tested on ratatui's `TestBackend`, and the model without a terminal.
 
+pub mod app;
 pub mod cursor;
 pub mod follow;
 pub mod input;
 pub mod state;
 pub mod term;
+pub mod text;
+pub mod ui;
 pub mod view;
 
-pub use state::App;
+pub use app::App;

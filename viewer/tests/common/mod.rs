@@ -2,6 +2,9 @@
 //! The frame benchmark takes its large trace from here too, by path.
 #![allow(dead_code)]
 
+pub mod exports;
+pub mod screen;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -404,4 +407,27 @@ pub fn many_sites_trace(sites: u32, live: u64) -> Vec<u8> {
         }
     }
     c.end()
+}
+
+/// Whether process `pid` is gone (or a zombie nobody reaped: it ran its course all the same).
+pub fn gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+    }
+}
+
+/// Waits up to `limit` for `pid` to end; whether it did.
+pub fn ends_within(pid: i32, limit: std::time::Duration) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if gone(pid) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    gone(pid)
 }

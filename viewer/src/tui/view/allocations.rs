@@ -8,14 +8,14 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::widgets::{Block, Borders, Cell, Row, Table};
 
-use super::super::state::App;
+use super::super::app::App;
 use super::{draw_stack, selected_style, window};
 
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let [table, stack] = Layout::vertical([Constraint::Min(4), Constraint::Length(7)]).areas(area);
     let count = app.alloc_count();
     let height = usize::from(table.height.saturating_sub(3));
-    let first = window(&app.offsets[1], app.alloc_selected, count, height);
+    let first = window(&app.ui.offsets[1], app.ui.alloc_selected, count, height);
     let header = Row::new(["address", "size", "kind", "age", "site"])
         .style(Style::default().add_modifier(Modifier::BOLD));
     // Rows past the window are never looked at: 100,000 allocations cost what 40 do.
@@ -23,9 +23,13 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         let r = app.alloc_row(i)?;
         let age = app
             .age(r)
-            .map_or("-".to_string(), |a| format!("{a} {}", app.summary.per));
+            .map_or("-".to_string(), |a| format!("{a} {}", app.data.summary.per));
         let site = app.site_of(r).map_or("(no stack)", |s| s.label.as_str());
-        let marker = if i == app.alloc_selected { "> " } else { "  " };
+        let marker = if i == app.ui.alloc_selected {
+            "> "
+        } else {
+            "  "
+        };
         let row = Row::new([
             Cell::from(format!("{marker}{:#x}", r.address)),
             Cell::from(bytes(r.size)),
@@ -33,7 +37,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             Cell::from(age),
             Cell::from(site),
         ]);
-        Some(if i == app.alloc_selected {
+        Some(if i == app.ui.alloc_selected {
             row.style(selected_style())
         } else {
             row
@@ -50,17 +54,17 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         Some(l) => format!("at {l}"),
         None => "now".to_string(),
     };
-    let filter = if app.filter.is_empty() || app.moment.is_some() {
+    let filter = if app.ui.filter.is_empty() || app.ui.moment.is_some() {
         String::new()
     } else {
-        format!(", filter \"{}\"", app.filter)
+        format!(", filter \"{}\"", app.ui.filter)
     };
     let title = format!(
         " Live allocations {when}: {count} (sorted by {}{filter}) ",
-        if app.moment.is_some() {
+        if app.ui.moment.is_some() {
             "size"
         } else {
-            app.alloc_sort.name()
+            app.ui.alloc_sort.name()
         }
     );
     frame.render_widget(
@@ -71,7 +75,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     );
 
     let frames = app
-        .alloc_row(app.alloc_selected)
+        .alloc_row(app.ui.alloc_selected)
         .and_then(|r| app.site_of(r))
         .map(|s| s.frames.as_slice());
     draw_stack(frame, app, frames, "no allocation selected", stack);

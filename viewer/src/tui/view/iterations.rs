@@ -7,18 +7,20 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::widgets::{Block, Borders, Cell, Row, Sparkline, Table};
 
-use super::super::state::{App, signed_bytes};
+use super::super::app::App;
 use super::{selected_style, verdict_style, window};
+use crate::findings::Finding;
+use crate::format::signed_bytes;
 
 /// Widest bar of the net-change column.
 const BAR: usize = 20;
 
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let [spark, table] = Layout::vertical([Constraint::Length(5), Constraint::Min(4)]).areas(area);
-    let per = app.summary.per;
+    let per = app.data.summary.per;
     // The latest iterations, one per column: a frame never walks the whole run.
     let width = usize::from(spark.width.saturating_sub(2)).max(1);
-    let tail = &app.iterations[app.iterations.len().saturating_sub(width)..];
+    let tail = &app.data.iterations[app.data.iterations.len().saturating_sub(width)..];
     let shown: Vec<u64> = tail.iter().map(|r| r.live_end).collect();
     let shown = &shown[..];
     frame.render_widget(
@@ -33,10 +35,10 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         spark,
     );
 
-    let count = app.iterations.len();
+    let count = app.data.iterations.len();
     let height = usize::from(table.height.saturating_sub(3));
-    let first = window(&app.offsets[2], app.iter_selected, count, height);
-    let visible = &app.iterations[first..(first + height).min(count)];
+    let first = window(&app.ui.offsets[2], app.ui.iter_selected, count, height);
+    let visible = &app.data.iterations[first..(first + height).min(count)];
     // Bars are to the scale of the rows shown, so drawing costs the same however long the run.
     let biggest = visible
         .iter()
@@ -63,7 +65,11 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         } else {
             String::new()
         };
-        let marker = if i == app.iter_selected { "> " } else { "  " };
+        let marker = if i == app.ui.iter_selected {
+            "> "
+        } else {
+            "  "
+        };
         let row = Row::new([
             Cell::from(format!("{marker}{}", r.index)),
             Cell::from(r.allocated.map_or("-".to_string(), bytes)),
@@ -72,10 +78,10 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             Cell::from(bytes(r.live_end)),
             Cell::from(bar),
         ]);
-        if i == app.iter_selected {
+        if i == app.ui.iter_selected {
             row.style(selected_style())
         } else if r.net > 0 {
-            row.style(verdict_style(app, Some("plateau")))
+            row.style(verdict_style(app, Some(Finding::Plateau)))
         } else {
             row
         }
@@ -88,10 +94,10 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         Constraint::Length(11),
         Constraint::Min(BAR as u16),
     ];
-    let source = if app.summary.iteration_source.is_empty() {
+    let source = if app.data.summary.iteration_source.is_empty() {
         "none".to_string()
     } else {
-        app.summary.iteration_source.clone()
+        app.data.summary.iteration_source.clone()
     };
     let note = app
         .bounds_note()

@@ -15,8 +15,11 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Tabs, Wrap};
 
+use super::app::App;
 use super::input::{FOOTER, KEYS};
-use super::state::{App, Screen};
+use super::ui::Screen;
+use crate::findings::Finding;
+use crate::format::signed_bytes;
 
 /// The smallest terminal the screens fit in.
 pub const MIN_WIDTH: u16 = 60;
@@ -46,7 +49,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     .areas(area);
     draw_header(frame, app, header);
     draw_tabs(frame, app, tabs);
-    match app.screen {
+    match app.ui.screen {
         Screen::Overview => overview::draw(frame, app, body),
         Screen::Sites => sites::draw(frame, app, body),
         Screen::Allocations => allocations::draw(frame, app, body),
@@ -54,25 +57,25 @@ pub fn draw(frame: &mut Frame, app: &App) {
     }
     frame.render_widget(Paragraph::new(format!(" {}", app.status_line())), status);
     draw_footer(frame, app, footer);
-    if app.help {
+    if app.ui.help {
         draw_help(frame, app, area);
     }
 }
 
 /// Red for a leak, yellow for growth that comes and goes or stops; nothing without colour.
-pub fn verdict_style(app: &App, verdict: Option<&str>) -> Style {
-    if !app.color {
+pub fn verdict_style(app: &App, finding: Option<Finding>) -> Style {
+    if !app.ui.color {
         return Style::default();
     }
-    match verdict {
-        Some("leak") => Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
-        Some("sawtooth" | "plateau") => Style::default().fg(Color::Yellow),
-        _ => Style::default(),
+    match finding {
+        Some(Finding::Leak) => Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+        Some(Finding::Sawtooth | Finding::Plateau) => Style::default().fg(Color::Yellow),
+        None => Style::default(),
     }
 }
 
 pub fn bold(app: &App) -> Style {
-    if app.color {
+    if app.ui.color {
         Style::default().add_modifier(Modifier::BOLD)
     } else {
         Style::default()
@@ -80,7 +83,7 @@ pub fn bold(app: &App) -> Style {
 }
 
 pub fn dim(app: &App) -> Style {
-    if app.color {
+    if app.ui.color {
         Style::default().add_modifier(Modifier::DIM)
     } else {
         Style::default()
@@ -157,12 +160,13 @@ pub fn rate(v: f64) -> String {
 }
 
 fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
-    let s = &app.summary;
+    let s = &app.data.summary;
     let pid = s.pid.map_or(String::new(), |p| format!("pid {p}   "));
     let device = match (&s.device_name, s.device_total) {
         // Several devices and none chosen: each with what it holds of its total.
-        _ if app.devices.len() > 1 && app.device_filter.is_none() => {
+        _ if app.data.devices.len() > 1 && app.ui.device_filter.is_none() => {
             let each: Vec<String> = app
+                .data
                 .devices
                 .iter()
                 .map(|d| match d.total_bytes {
@@ -182,7 +186,7 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
         (None, Some(t)) => format!("device {}   ", bytes(t)),
         (None, None) => String::new(),
     };
-    let status_style = match (app.color, s.alarming) {
+    let status_style = match (app.ui.color, s.alarming) {
         (false, _) => Style::default(),
         (true, false) => Style::default().fg(Color::Green),
         (true, true) => Style::default().fg(Color::Red),
@@ -215,13 +219,11 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
     ))];
     // Whether memory grows, at a glance: the whole device's verdict over the iterations.
     if let Some((verdict, per)) = &s.growth {
-        let sign = if *per < 0 { "-" } else { "+" };
-        let text = format!(
-            "  {sign}{}/{} ({verdict})",
-            bytes(per.unsigned_abs()),
-            s.per
-        );
-        second.push(Span::styled(text, verdict_style(app, Some(verdict))));
+        let text = format!("  {}/{} ({verdict})", signed_bytes(*per), s.per);
+        second.push(Span::styled(
+            text,
+            verdict_style(app, Finding::of_verdict(verdict)),
+        ));
     }
     second.push(Span::raw(format!(
         "  {} ev/s  dropped {}",
@@ -247,8 +249,8 @@ fn basename(path: &str) -> &str {
 }
 
 fn draw_tabs(frame: &mut Frame, app: &App, area: Rect) {
-    let selected = Screen::ALL.iter().position(|s| *s == app.screen);
-    let highlight = if app.color {
+    let selected = Screen::ALL.iter().position(|s| *s == app.ui.screen);
+    let highlight = if app.ui.color {
         Style::default()
             .fg(Color::Cyan)
             .add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
@@ -257,7 +259,7 @@ fn draw_tabs(frame: &mut Frame, app: &App, area: Rect) {
         Style::default()
     };
     let titles = Screen::ALL.iter().enumerate().map(|(i, s)| {
-        if !app.color && Some(i) == selected {
+        if !app.ui.color && Some(i) == selected {
             format!("[{}]", s.title())
         } else {
             s.title().to_string()
@@ -270,13 +272,16 @@ fn draw_tabs(frame: &mut Frame, app: &App, area: Rect) {
 }
 
 fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
-    let style = if app.color {
+    let style = if app.ui.color {
         Style::default().add_modifier(Modifier::REVERSED)
     } else {
         Style::default()
     };
-    let text = if app.editing_filter {
-        format!(" filter: {}_   (Enter keeps it, Esc clears it)", app.filter)
+    let text = if app.ui.editing_filter {
+        format!(
+            " filter: {}_   (Enter keeps it, Esc clears it)",
+            app.ui.filter
+        )
     } else {
         let mut t = String::new();
         for (k, what) in FOOTER {
@@ -287,8 +292,8 @@ fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
             };
             t.push_str(&format!(" {k} {what} "));
         }
-        if !app.filter.is_empty() {
-            t.push_str(&format!(" [filter: {}]", app.filter));
+        if !app.ui.filter.is_empty() {
+            t.push_str(&format!(" [filter: {}]", app.ui.filter));
         }
         t
     };
@@ -296,9 +301,9 @@ fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
 }
 
 fn sort_name(app: &App) -> &'static str {
-    match app.screen {
-        Screen::Allocations => app.alloc_sort.name(),
-        _ => app.sort.name(),
+    match app.ui.screen {
+        Screen::Allocations => app.ui.alloc_sort.name(),
+        _ => app.ui.sort.name(),
     }
 }
 

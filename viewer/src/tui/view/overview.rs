@@ -10,8 +10,9 @@ use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Paragrap
 
 use gpuleak_analysis::Cause;
 
-use super::super::state::App;
+use super::super::app::App;
 use super::{dim, verdict_style};
+use crate::findings::Finding;
 
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let findings = app.findings();
@@ -19,6 +20,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     // are the sites it rests on.
     let width = usize::from(area.width.saturating_sub(2)).max(1);
     let diagnosis: Vec<Line> = app
+        .data
         .diagnosis
         .iter()
         .flat_map(|d| {
@@ -38,12 +40,11 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     if findings.is_empty() {
         lines.push(Line::from("no leak, sawtooth or plateau found"));
     } else {
-        lines.extend(findings.iter().map(|s| {
-            Line::styled(
-                app.finding_text(s),
-                verdict_style(app, s.verdict.as_deref()),
-            )
-        }));
+        lines.extend(
+            findings
+                .iter()
+                .map(|s| Line::styled(app.finding_text(s), verdict_style(app, Finding::of(s)))),
+        );
     }
     lines.truncate(usize::from(rows.saturating_sub(2)));
     frame.render_widget(
@@ -62,7 +63,7 @@ fn cause_style(app: &App, cause: Cause) -> Style {
 }
 
 fn style(app: &App, color: Color) -> Style {
-    if app.color {
+    if app.ui.color {
         Style::default().fg(color)
     } else {
         Style::default()
@@ -70,24 +71,24 @@ fn style(app: &App, color: Color) -> Style {
 }
 
 fn draw_chart(frame: &mut Frame, app: &App, area: Rect) {
-    let s = &app.summary;
+    let s = &app.data.summary;
     let device = s
         .device_total
         .map_or(String::new(), |t| format!(" (device {})", bytes(t)));
-    let ticks = if app.ticks.is_empty() {
+    let ticks = if app.data.ticks.is_empty() {
         String::new()
     } else {
         format!(", █ = {} start", s.per)
     };
     let block = Block::default().borders(Borders::ALL).title(format!(
         " live device memory over time{device}{ticks}{} ",
-        if app.ooms.is_empty() {
+        if app.data.ooms.is_empty() {
             ""
         } else {
             ", • = OOM"
         }
     ));
-    if app.timeline.is_empty() {
+    if app.data.timeline.is_empty() {
         frame.render_widget(
             Paragraph::new("no device memory recorded yet").block(block),
             area,
@@ -95,21 +96,29 @@ fn draw_chart(frame: &mut Frame, app: &App, area: Rect) {
         return;
     }
     let end = app
+        .data
         .timeline
         .last()
         .map_or(1.0, |p| p.0)
-        .max(app.ticks.last().copied().unwrap_or(0.0))
+        .max(app.data.ticks.last().copied().unwrap_or(0.0))
         .max(1e-3);
     let top = app
+        .data
         .timeline
         .iter()
         .map(|p| p.1)
-        .chain(app.ooms.iter().map(|p| p.1))
+        .chain(app.data.ooms.iter().map(|p| p.1))
         .fold(1.0f64, f64::max);
     // Ticks sit on the floor of the chart; too many to tell apart become a solid rule, which
     // says "iterations are short" just as well, so they are thinned to one per column or so.
-    let every = (app.ticks.len() / usize::from(area.width.max(1))).max(1);
-    let ticks: Vec<(f64, f64)> = app.ticks.iter().step_by(every).map(|&t| (t, 0.0)).collect();
+    let every = (app.data.ticks.len() / usize::from(area.width.max(1))).max(1);
+    let ticks: Vec<(f64, f64)> = app
+        .data
+        .ticks
+        .iter()
+        .step_by(every)
+        .map(|&t| (t, 0.0))
+        .collect();
     let cursor: Vec<(f64, f64)> = app
         .cursor_secs()
         .map(|t| (0..=20).map(|i| (t, top * f64::from(i) / 20.0)).collect())
@@ -119,7 +128,7 @@ fn draw_chart(frame: &mut Frame, app: &App, area: Rect) {
             .marker(Marker::Braille)
             .graph_type(GraphType::Line)
             .style(style(app, Color::Cyan))
-            .data(&app.timeline),
+            .data(&app.data.timeline),
     ];
     if !ticks.is_empty() {
         datasets.push(
@@ -130,7 +139,7 @@ fn draw_chart(frame: &mut Frame, app: &App, area: Rect) {
                 .data(&ticks),
         );
     }
-    let ooms: Vec<(f64, f64)> = app.ooms.clone();
+    let ooms: Vec<(f64, f64)> = app.data.ooms.clone();
     if !ooms.is_empty() {
         datasets.push(
             Dataset::default()

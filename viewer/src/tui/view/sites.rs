@@ -6,8 +6,10 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::widgets::{Block, Borders, Cell, Row, Sparkline, Table};
 
-use super::super::state::{App, signed_bytes};
+use super::super::app::App;
 use super::{draw_stack, selected_style, verdict_style, window};
+use crate::findings::{Finding, verdict};
+use crate::format::signed_bytes;
 
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let [table, right] =
@@ -18,22 +20,28 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         .style(Style::default().add_modifier(Modifier::BOLD));
     // Only the rows that fit are built: 10,000 sites cost what 40 do.
     let height = usize::from(table.height.saturating_sub(3));
-    let first = window(&app.offsets[0], app.selected, app.order.len(), height);
+    let first = window(
+        &app.ui.offsets[0],
+        app.ui.selected,
+        app.ui.order.len(),
+        height,
+    );
     let rows = app
+        .ui
         .order
         .iter()
         .enumerate()
         .skip(first)
         .take(height)
         .map(|(row, &i)| {
-            let s = &app.sites[i];
-            let verdict = s.verdict.as_deref();
-            let style = if row == app.selected {
+            let s = &app.data.sites[i];
+            let verdict = verdict(s);
+            let style = if row == app.ui.selected {
                 selected_style()
             } else {
-                verdict_style(app, verdict)
+                verdict_style(app, Finding::of(s))
             };
-            let marker = if row == app.selected { "> " } else { "  " };
+            let marker = if row == app.ui.selected { "> " } else { "  " };
             Row::new([
                 Cell::from(format!("{marker}{}", verdict.unwrap_or("-"))),
                 Cell::from(bytes(s.live_bytes_at_end)),
@@ -50,21 +58,21 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         Constraint::Length(7),
         Constraint::Min(10),
     ];
-    let filter = if app.filter.is_empty() {
+    let filter = if app.ui.filter.is_empty() {
         String::new()
     } else {
-        format!(", filter \"{}\"", app.filter)
+        format!(", filter \"{}\"", app.ui.filter)
     };
     let t = Table::new(rows, widths).header(header).block(
         Block::default().borders(Borders::ALL).title(format!(
             " Sites {}/{} (sorted by {}{filter}) ",
-            if app.order.is_empty() {
+            if app.ui.order.is_empty() {
                 0
             } else {
-                app.selected + 1
+                app.ui.selected + 1
             },
-            app.order.len(),
-            app.sort.name()
+            app.ui.order.len(),
+            app.ui.sort.name()
         )),
     );
     frame.render_widget(t, table);
@@ -72,7 +80,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let frames = app.selected_site().map(|s| s.frames.as_slice());
     draw_stack(frame, app, frames, "no sites", stack);
 
-    let series = &app.selected_series;
+    let series = &app.ui.selected_series;
     let width = usize::from(spark.width.saturating_sub(2)).max(1);
     // The latest iterations, one per column.
     let shown = &series[series.len().saturating_sub(width)..];
@@ -80,12 +88,12 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let title = match (shown.first(), shown.last()) {
         (Some(a), Some(b)) => format!(
             " live per {}: {} → {} (max {}) ",
-            app.summary.per,
+            app.data.summary.per,
             bytes(*a),
             bytes(*b),
             bytes(top)
         ),
-        _ => format!(" live per {}: no iterations ", app.summary.per),
+        _ => format!(" live per {}: no iterations ", app.data.summary.per),
     };
     frame.render_widget(
         Sparkline::default()

@@ -5,8 +5,8 @@
 
 use inferno::flamegraph::{self, Options, Palette, color::BasicPalette};
 
-use super::Model;
-use crate::Fail;
+use crate::error::Fail;
+use crate::model::Model;
 
 pub fn render(model: &Model) -> Result<Vec<u8>, Fail> {
     let mut lines = super::folded::lines(model);
@@ -27,7 +27,7 @@ pub fn render(model: &Model) -> Result<Vec<u8>, Fail> {
             "<?xml version=\"1.0\" standalone=\"no\"?>\n<svg version=\"1.1\" width=\"1200\" \
              height=\"60\" xmlns=\"http://www.w3.org/2000/svg\"><text x=\"600\" y=\"34\" \
              text-anchor=\"middle\" font-family=\"Verdana\" font-size=\"17\">{}: none</text></svg>\n",
-            crate::html::escape(&options.title)
+            crate::format::escape(&options.title)
         );
         return Ok(text.into_bytes());
     }

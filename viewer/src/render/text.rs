@@ -1,115 +1,25 @@
-//! `gpuleak report`: a trace file read back, as text for people or JSON for tools.
+//! One process's report as text for people (JSON is the report's own `to_json`).
 
 use std::fmt::Write as _;
-use std::io::{self, Write};
-use std::path::Path;
 
 use gpuleak_analysis::units::{bytes, count, wrap};
-use gpuleak_analysis::{Replay, Report, ReportOptions, function_name, tidy_frame};
-use gpuleak_trace::{DecodeError, MemoryKind};
+use gpuleak_analysis::{Report, function_name, tidy_frame};
+use gpuleak_trace::MemoryKind;
 
-use crate::cli::{FailOn, ReportArgs, ReportFormat};
-use crate::{EXIT_USAGE, Fail};
+use crate::findings::{
+    Finding, IterationSource, device_verdict, figures_verdict, source_word, verdict,
+};
+use crate::format::signed_bytes;
 
 /// Frames shown per site in text; the rest are counted. JSON has them all.
 const FRAMES_SHOWN: usize = 12;
-
-pub fn report(args: &ReportArgs) -> Result<i32, Fail> {
-    let options = options(args.iteration_range.as_deref())?;
-    let paths = crate::processes::traces_of(&args.files)?;
-    let (out, leaks) = if args.format == ReportFormat::Html {
-        // The page draws memory over time: each process's trace is read with its timeline.
-        let models = crate::html::load_all(&paths, &options)?;
-        let leaks = crate::html::leak_lines(&models);
-        (crate::html::render(&models, args.top), leaks)
-    } else {
-        let procs = crate::processes::load_all(&paths, &options)?;
-        let out = match (args.format, &procs[..]) {
-            (ReportFormat::Json, [one]) => one.report.to_json() + "\n",
-            (ReportFormat::Json, all) => crate::processes::json(all) + "\n",
-            (_, [one]) => render_text(&one.report, args.top),
-            (_, all) => crate::processes::text(all, args.top),
-        };
-        (out, crate::processes::leak_lines(&procs))
-    };
-    match &args.output {
-        Some(path) => crate::export::write_output(path, out.as_bytes(), true)?,
-        None => emit(&out).map_err(|e| Fail::new(1, format!("cannot write the report: {e}")))?,
-    }
-    Ok(match args.fail_on {
-        Some(FailOn::Leak) if !leaks.is_empty() => {
-            // Said on stderr, so a CI log shows why the job failed whatever the format.
-            eprintln!(
-                "gpuleak: --fail-on leak: {} {}: {}",
-                count(leaks.len() as u64, "site", "sites"),
-                if leaks.len() == 1 { "leaks" } else { "leak" },
-                leaks.join("; ")
-            );
-            1
-        }
-        _ => 0,
-    })
-}
-
-/// The report options the command line asks for; a pattern that is no regular expression is one
-/// line naming what is wrong with it.
-pub fn options(iteration_range: Option<&str>) -> Result<ReportOptions, Fail> {
-    let iteration_range = match iteration_range {
-        None => None,
-        Some(p) => Some(regex::Regex::new(p).map_err(|e| {
-            // The regex crate explains syntax errors over several lines; the last says what.
-            let text = e.to_string();
-            let why = text
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid")
-                .trim()
-                .trim_start_matches("error: ")
-                .to_string();
-            Fail::new(
-                EXIT_USAGE,
-                format!("--iteration-range {p:?}: not a regular expression: {why}"),
-            )
-        })?),
-    };
-    Ok(ReportOptions { iteration_range })
-}
-
-/// Reads and replays a whole trace; any error is one line naming the file and the byte.
-pub fn load(path: &Path) -> Result<Replay, Fail> {
-    let mut reader = gpuleak_trace::open(path).map_err(|e| decode_fail(path, e))?;
-    Replay::from_reader(&mut reader).map_err(|e| decode_fail(path, e))
-}
-
-pub fn decode_fail(path: &Path, e: DecodeError) -> Fail {
-    let what = match e {
-        DecodeError::Malformed { offset, message } => format!("{message} (at byte {offset})"),
-        DecodeError::Io(e) => match e.kind() {
-            io::ErrorKind::NotFound => "no such file".to_string(),
-            io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-            io::ErrorKind::IsADirectory => "is a directory, not a trace file".to_string(),
-            _ => crate::run::io_reason(&e),
-        },
-    };
-    Fail::new(EXIT_USAGE, format!("{}: {what}", path.display()))
-}
-
-/// A reader that stops early (`| head`) is not an error worth a message.
-pub fn emit(text: &str) -> io::Result<()> {
-    let mut out = io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        other => other,
-    }
-}
 
 /// Whether the trace is whole, in a few words.
 pub fn trace_state(r: &Report) -> String {
     if r.complete {
         "complete trace".to_string()
     } else if let Some(at) = r.truncated_at {
-        format!("trace ends early at byte {at}")
+        crate::format::ends_early(at)
     } else {
         "no clean exit recorded".to_string()
     }
@@ -192,7 +102,7 @@ pub fn render_text(r: &Report, top: usize) -> String {
         );
     }
     pools(&mut s, r);
-    match (r.iterations.source.as_deref(), r.iterations.window_ns) {
+    match (source_word(&r.iterations), r.iterations.window_ns) {
         (Some("time"), Some(w)) => {
             let _ = writeln!(
                 s,
@@ -229,14 +139,13 @@ pub fn render_text(r: &Report, top: usize) -> String {
         }
     }
     if let (Some(v), Some(per)) = (
-        r.iterations.device_verdict.as_deref(),
+        device_verdict(&r.iterations),
         r.iterations.device_bytes_per_iteration,
     ) {
-        let sign = if per < 0 { "-" } else { "+" };
         let _ = writeln!(
             s,
-            "  device memory in all, over them: {v}, {sign}{}/iteration",
-            bytes(per.unsigned_abs())
+            "  device memory in all, over them: {v}, {}/iteration",
+            signed_bytes(per)
         );
     }
     if let Some(d) = r.dropped_segments {
@@ -358,9 +267,9 @@ fn devices(s: &mut String, r: &Report) {
         let of = d
             .total_bytes
             .map_or(String::new(), |t| format!(" of {}", bytes(t)));
-        let growth = match (&d.verdict, d.bytes_per_iteration) {
+        let growth = match (figures_verdict(d), d.bytes_per_iteration) {
             (Some(v), Some(b)) => {
-                format!("; {v}, {}/iteration", crate::tui::state::signed_bytes(b))
+                format!("; {v}, {}/iteration", signed_bytes(b))
             }
             _ => String::new(),
         };
@@ -392,22 +301,16 @@ fn diagnosis(s: &mut String, r: &Report) {
 
 /// One line per site that leaks, saws or plateaus, leaks first; nothing when there is none.
 fn findings(s: &mut String, r: &Report) {
-    let rank = |v: Option<&str>| match v {
-        Some("leak") => Some(0),
-        Some("sawtooth") => Some(1),
-        Some("plateau") => Some(2),
-        _ => None,
-    };
     let mut found: Vec<_> = r
         .sites
         .iter()
-        .filter_map(|site| Some((rank(site.verdict.as_deref())?, site)))
+        .filter_map(|site| Some((Finding::of(site)?, site)))
         .collect();
     if found.is_empty() {
         return;
     }
     found.sort_by_key(|(rank, site)| (*rank, std::cmp::Reverse(site.bytes_per_iteration)));
-    let per = if r.iterations.source.as_deref() == Some("time") {
+    let per = if IterationSource::of_iterations(&r.iterations) == Some(IterationSource::Time) {
         "time window"
     } else {
         "iteration"
@@ -415,13 +318,11 @@ fn findings(s: &mut String, r: &Report) {
     let _ = writeln!(s);
     let _ = writeln!(s, "Findings:");
     for (_, site) in found {
-        let verdict = site.verdict.as_deref().unwrap_or("");
-        let slope = site.bytes_per_iteration.unwrap_or(0);
-        let sign = if slope < 0 { "-" } else { "+" };
+        let verdict = verdict(site).unwrap_or("");
         let mut line = format!(
-            "  {verdict:<8} {}: {sign}{}/{per}, {}",
+            "  {verdict:<8} {}: {}/{per}, {}",
             site.label,
-            bytes(slope.unsigned_abs()),
+            signed_bytes(site.bytes_per_iteration.unwrap_or(0)),
             gpuleak_analysis::diagnosis::held(site, r.complete)
         );
         if let Some(n) = site.full_at_iteration {

@@ -1,20 +1,18 @@
-//! `gpuleak diff A B`: two traces compared site by site.
+//! Two runs compared site by site (`gpuleak diff`), as text or JSON.
 //!
 //! Sites are matched by their symbolized frames and kind of memory, never by stack ids, which
-//! differ from one run to the next.
+//! differ from one run to the next; a run's processes by rank, else command line, else place.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-
-use gpuleak_analysis::units::bytes;
-use gpuleak_analysis::{Report, Site, Symbolizer, kind_name};
-
 use std::path::Path;
 
-use crate::Fail;
-use crate::cli::{DiffArgs, Format};
-use crate::processes;
-use crate::report::{emit, load, options};
+use gpuleak_analysis::units::bytes;
+use gpuleak_analysis::{Report, Site, kind_name};
+
+use crate::findings::verdict;
+use crate::format::signed_bytes;
+use crate::input::Proc;
 
 /// One site in either trace.
 struct Row<'a> {
@@ -44,32 +42,12 @@ impl Row<'_> {
     }
 }
 
-pub fn diff(args: &DiffArgs) -> Result<i32, Fail> {
-    let options = options(args.iteration_range.as_deref())?;
-    let a = processes::traces_of(std::slice::from_ref(&args.a))?;
-    let b = processes::traces_of(std::slice::from_ref(&args.b))?;
-    if a.len() == 1 && b.len() == 1 {
-        let mut symbols = Symbolizer::new();
-        let a = Report::build_with(&load(&a[0])?, &mut symbols, &options);
-        let b = Report::build_with(&load(&b[0])?, &mut symbols, &options);
-        let rows = rows(&a, &b);
-        let out = match args.format {
-            Format::Json => {
-                serde_json::to_string_pretty(&json_value(&rows)).unwrap_or_default() + "\n"
-            }
-            Format::Text => text(&rows, &args.a, &args.b),
-        };
-        emit(&out).map_err(|e| Fail::new(1, format!("cannot write the diff: {e}")))?;
-        return Ok(0);
-    }
-    // Runs of several processes: each worker against its counterpart.
-    let a = processes::load_all(&a, &options)?;
-    let b = processes::load_all(&b, &options)?;
-    let pairs = pair(&a, &b);
+/// Runs of several processes, each worker against its counterpart: (text, JSON).
+pub fn runs(pairs: &[(Option<&Proc>, Option<&Proc>)]) -> (String, String) {
     let mut text_out = String::new();
     let mut json_out = Vec::new();
-    for (pa, pb) in &pairs {
-        let name = |p: Option<&processes::Proc>| p.map_or("(none)".to_string(), |p| p.name());
+    for (pa, pb) in pairs {
+        let name = |p: Option<&Proc>| p.map_or("(none)".to_string(), |p| p.name());
         match (pa, pb) {
             (Some(pa), Some(pb)) => {
                 let rows = rows(&pa.report, &pb.report);
@@ -79,7 +57,7 @@ pub fn diff(args: &DiffArgs) -> Result<i32, Fail> {
                     name(Some(pb)),
                     name(Some(pa))
                 );
-                text_out.push_str(&text(&rows, &pa.path, &pb.path));
+                text_out.push_str(&text_of(&rows, &pa.path, &pb.path));
                 json_out.push(serde_json::json!({
                     "a": pa.path.display().to_string(),
                     "b": pb.path.display().to_string(),
@@ -109,26 +87,28 @@ pub fn diff(args: &DiffArgs) -> Result<i32, Fail> {
             }
         }
     }
-    let out = match args.format {
-        Format::Json => {
-            serde_json::to_string_pretty(&serde_json::json!({ "schema": 1, "processes": json_out }))
-                .unwrap_or_default()
-                + "\n"
-        }
-        Format::Text => text_out,
-    };
-    emit(&out).map_err(|e| Fail::new(1, format!("cannot write the diff: {e}")))?;
-    Ok(0)
+    let json =
+        serde_json::to_string_pretty(&serde_json::json!({ "schema": 1, "processes": json_out }))
+            .unwrap_or_default()
+            + "\n";
+    (text_out, json)
+}
+
+/// Two traces' sites side by side, as text for people.
+pub fn text(a: &Report, b: &Report, a_path: &Path, b_path: &Path) -> String {
+    text_of(&rows(a, b), a_path, b_path)
+}
+
+/// Two traces' sites side by side, as JSON for tools.
+pub fn json(a: &Report, b: &Report) -> String {
+    serde_json::to_string_pretty(&json_value(&rows(a, b))).unwrap_or_default() + "\n"
 }
 
 /// Each process of A with its counterpart in B: the same rank when both runs have ranks, else
 /// the same command line, else the same place in the list; the rest alone.
-fn pair<'a>(
-    a: &'a [processes::Proc],
-    b: &'a [processes::Proc],
-) -> Vec<(Option<&'a processes::Proc>, Option<&'a processes::Proc>)> {
-    let rank = |p: &processes::Proc| p.report.process.as_ref().and_then(|h| h.rank);
-    let argv = |p: &processes::Proc| p.report.process.as_ref().map(|h| h.argv.clone());
+pub fn pair<'a>(a: &'a [Proc], b: &'a [Proc]) -> Vec<(Option<&'a Proc>, Option<&'a Proc>)> {
+    let rank = |p: &Proc| p.report.process.as_ref().and_then(|h| h.rank);
+    let argv = |p: &Proc| p.report.process.as_ref().map(|h| h.argv.clone());
     let mut taken = vec![false; b.len()];
     let mut out = Vec::new();
     for (i, pa) in a.iter().enumerate() {
@@ -206,15 +186,7 @@ fn rows<'a>(a: &'a Report, b: &'a Report) -> Vec<Row<'a>> {
     rows
 }
 
-fn signed(n: i128) -> String {
-    let sign = if n < 0 { "-" } else { "+" };
-    format!(
-        "{sign}{}",
-        bytes(n.unsigned_abs().min(u128::from(u64::MAX)) as u64)
-    )
-}
-
-fn text(rows: &[Row], a: &Path, b: &Path) -> String {
+fn text_of(rows: &[Row], a: &Path, b: &Path) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -236,14 +208,14 @@ fn text(rows: &[Row], a: &Path, b: &Path) -> String {
         } else {
             format!(" [{}]", r.memory)
         };
-        let per = |v: Option<i64>| v.map_or("-".to_string(), |v| signed(i128::from(v)));
+        let per = |v: Option<i64>| v.map_or("-".to_string(), |v| signed_bytes(i128::from(v)));
         let _ = writeln!(
             s,
             "  {} live ({} -> {}), {}/iteration ({} -> {}){memory}  {frame}",
-            signed(r.live_change()),
+            signed_bytes(r.live_change()),
             bytes(Row::live(r.a)),
             bytes(Row::live(r.b)),
-            signed(r.slope_change()),
+            signed_bytes(r.slope_change()),
             per(Row::slope(r.a)),
             per(Row::slope(r.b)),
         );
@@ -267,8 +239,8 @@ fn json_value(rows: &[Row]) -> serde_json::Value {
                 "bytes_per_iteration_a": Row::slope(r.a),
                 "bytes_per_iteration_b": Row::slope(r.b),
                 "bytes_per_iteration_change": r.slope_change() as i64,
-                "verdict_a": r.a.and_then(|s| s.verdict.clone()),
-                "verdict_b": r.b.and_then(|s| s.verdict.clone()),
+                "verdict_a": r.a.and_then(verdict),
+                "verdict_b": r.b.and_then(verdict),
             })
         })
         .collect();

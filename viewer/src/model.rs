@@ -1,22 +1,12 @@
-//! `gpuleak export`: a trace in the formats of the tools people already use.
-//!
-//! Every format reads one model ([`Model`]): the report the text and JSON output print (its
+//! The model every export format and the HTML page read ([`Model`]): the report the text and
+//! JSON output print (its
 //! sites, verdicts, iterations and out-of-memory failures), one weighted stack per site of GPU
 //! memory (device, managed, array, graph and physical memory: what fills the device) with its
 //! frames resolved by the analysis' symbolizer, and, for the formats that draw time, the
 //! allocations and frees in order ([`Timeline`]). `--what` chooses which stacks and which bytes
-//! ([`What`]). One module per format writes the bytes; this one reads the trace, picks the
-//! output path and writes the file.
-
-pub mod flamegraph;
-pub mod folded;
-pub mod memory_viz;
-pub mod perfetto;
-pub mod pprof;
-pub mod speedscope;
+//! ([`What`]). One renderer per format (in `render/`) writes the bytes.
 
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use gpuleak_analysis::{
@@ -24,108 +14,11 @@ use gpuleak_analysis::{
 };
 use gpuleak_trace::{Api, MemoryKind, Op, RangeOp, Record};
 
-use crate::cli::{ExportArgs, ExportFormat, What};
-use crate::{EXIT_USAGE, Fail};
-
-/// `gpuleak export TRACE --format FORMAT [-o OUT] [--what WHAT]`.
-pub fn export(args: &ExportArgs) -> Result<i32, Fail> {
-    let options = crate::report::options(args.iteration_range.as_deref())?;
-    let (out, explicit) = match &args.output {
-        Some(o) => (o.clone(), true),
-        None => (default_output(&args.file, args.format), false),
-    };
-    // Refused before the trace is read: a long replay should not end in "file exists".
-    if !explicit && out.exists() {
-        return Err(Fail::new(
-            EXIT_USAGE,
-            format!(
-                "{}: already exists; gpuleak replaces a file only when -o names it",
-                out.display()
-            ),
-        ));
-    }
-    let needs_timeline = matches!(
-        args.format,
-        ExportFormat::MemoryViz | ExportFormat::Perfetto
-    );
-    let model = Model::load(&args.file, &options, args.what, needs_timeline)?;
-    let bytes = match args.format {
-        ExportFormat::Pprof => pprof::render(&model),
-        ExportFormat::Folded => folded::render(&model).into_bytes(),
-        ExportFormat::Flamegraph => flamegraph::render(&model)?,
-        ExportFormat::Speedscope => speedscope::render(&model).into_bytes(),
-        ExportFormat::MemoryViz => memory_viz::render(&model)?,
-        ExportFormat::Perfetto => perfetto::render(&model, args.top).into_bytes(),
-    };
-    write_output(&out, &bytes, explicit)?;
-    if out.as_os_str() != "-" {
-        let _ = crate::report::emit(&format!("{}\n", out.display()));
-    }
-    Ok(0)
-}
-
-/// Beside the trace, with the format's usual extension: `run.trace.pb.gz`.
-pub fn default_output(trace: &Path, format: ExportFormat) -> PathBuf {
-    let mut name = trace.as_os_str().to_os_string();
-    name.push(format.extension());
-    PathBuf::from(name)
-}
-
-impl ExportFormat {
-    /// What each format's files end with, as its tools expect.
-    pub fn extension(self) -> &'static str {
-        match self {
-            ExportFormat::Pprof => ".pb.gz",
-            ExportFormat::Folded => ".folded",
-            ExportFormat::Flamegraph => ".svg",
-            ExportFormat::Speedscope => ".speedscope.json",
-            ExportFormat::MemoryViz => ".pickle",
-            ExportFormat::Perfetto => ".perfetto.json",
-        }
-    }
-}
-
-/// Writes `bytes` to `path` (`-`: standard output). A path not named with -o is never replaced,
-/// even if it appeared since it was checked; one named with -o is. Any failure is one line
-/// naming the path.
-pub fn write_output(path: &Path, bytes: &[u8], explicit: bool) -> Result<(), Fail> {
-    let fail = |e: std::io::Error| {
-        let why = match e.kind() {
-            std::io::ErrorKind::AlreadyExists => {
-                "already exists; gpuleak replaces a file only when -o names it".to_string()
-            }
-            std::io::ErrorKind::NotFound => "no such directory".to_string(),
-            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-            std::io::ErrorKind::IsADirectory => "is a directory".to_string(),
-            _ => crate::run::io_reason(&e),
-        };
-        Fail::new(
-            EXIT_USAGE,
-            format!("{}: cannot write: {why}", path.display()),
-        )
-    };
-    if path.as_os_str() == "-" {
-        let mut out = std::io::stdout().lock();
-        return match out.write_all(bytes).and_then(|()| out.flush()) {
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-            other => other.map_err(fail),
-        };
-    }
-    if path.is_dir() {
-        return Err(fail(std::io::ErrorKind::IsADirectory.into()));
-    }
-    let mut open = std::fs::OpenOptions::new();
-    open.write(true);
-    if explicit {
-        open.create(true).truncate(true);
-    } else {
-        open.create_new(true);
-    }
-    let mut file = open.open(path).map_err(fail)?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(fail)
-}
+use crate::error::{Fail, decode_fail};
+use crate::filter::What;
+use crate::findings::{IterationSource, leaks, report_leaks};
+use crate::format::warn_ends_early;
+use crate::input::load;
 
 /// One site's call stack with its figures: what every export draws.
 #[derive(Clone, Debug)]
@@ -167,6 +60,16 @@ pub fn on_gpu(kind: MemoryKind) -> bool {
 }
 
 impl Model {
+    /// Each process's trace read with its timeline, leaking processes first.
+    pub fn load_all(paths: &[PathBuf], options: &ReportOptions) -> Result<Vec<Model>, Fail> {
+        let mut models = Vec::with_capacity(paths.len());
+        for path in paths {
+            models.push(Model::load(path, options, What::Live, true)?);
+        }
+        models.sort_by_key(|m| !report_leaks(&m.report));
+        Ok(models)
+    }
+
     /// Reads and replays `path`, builds its report, and with `timeline` reads it a second time
     /// for the allocations and frees in order. A trace cut short is read up to the cut, with the
     /// same warning as `gpuleak report`.
@@ -176,13 +79,9 @@ impl Model {
         what: What,
         timeline: bool,
     ) -> Result<Model, Fail> {
-        let replay = crate::report::load(path)?;
-        if let Some(offset) = replay.truncated_at() {
-            eprintln!(
-                "gpuleak: warning: {}: trace ends early at byte {offset} (process killed?); \
-                 exporting what was recorded before it",
-                path.display()
-            );
+        let replay = load(path)?;
+        if let Some(at) = replay.truncated_at() {
+            warn_ends_early(path, at, "exporting");
         }
         let mut symbols = Symbolizer::new();
         let report = Report::build_with(&replay, &mut symbols, options);
@@ -215,7 +114,7 @@ impl Model {
                     alloc_bytes: s.bytes_allocated,
                     inuse_objects: s.live_allocations_at_end,
                     inuse_bytes: s.live_bytes_at_end,
-                    leak: s.verdict.as_deref() == Some("leak"),
+                    leak: leaks(s),
                 }
             })
             .collect();
@@ -271,7 +170,7 @@ impl Model {
             && match self.what {
                 What::Leaked => self
                     .site_of(key)
-                    .is_some_and(|i| self.report.sites[i].verdict.as_deref() == Some("leak")),
+                    .is_some_and(|i| leaks(&self.report.sites[i])),
                 What::Live | What::Allocated => true,
             }
     }
@@ -374,8 +273,7 @@ impl Timeline {
     /// (an address handed out again while live counts as a free of the earlier one, as in the
     /// replay).
     pub fn read(path: &Path, done: &Replay, report: &Report) -> Result<Timeline, Fail> {
-        let mut reader =
-            gpuleak_trace::open(path).map_err(|e| crate::report::decode_fail(path, e))?;
+        let mut reader = gpuleak_trace::open(path).map_err(|e| decode_fail(path, e))?;
         let mut replay = Replay::new();
         let mut changes = Vec::new();
         let mut markers = Vec::new();
@@ -385,10 +283,7 @@ impl Timeline {
         let wanted_range = report.iterations.range.clone();
         let mut launch_index = 0u64;
         let mut next_boundary = 0usize;
-        while let Some(record) = reader
-            .next_record()
-            .map_err(|e| crate::report::decode_fail(path, e))?
-        {
+        while let Some(record) = reader.next_record().map_err(|e| decode_fail(path, e))? {
             match &record {
                 Record::Event(e) if e.ok() && e.address != 0 => {
                     let kind = e.api.memory();
@@ -463,17 +358,17 @@ impl Timeline {
             replay.apply(record);
         }
         let start_ns = done.header().map_or(0, |h| h.start_mono_ns);
-        let iteration_starts = match report.iterations.source.as_deref() {
-            Some("marker") => markers,
-            Some("nvtx") => ranges,
-            Some("auto") => launches,
-            Some("time") => {
+        let iteration_starts = match IterationSource::of_iterations(&report.iterations) {
+            Some(IterationSource::Marker) => markers,
+            Some(IterationSource::Nvtx) => ranges,
+            Some(IterationSource::Auto) => launches,
+            Some(IterationSource::Time) => {
                 let (start, width, _) = done.time_windows();
                 (0..report.iterations.count)
                     .map(|i| start.saturating_add(i.saturating_mul(width)))
                     .collect()
             }
-            _ => Vec::new(),
+            None => Vec::new(),
         };
         Ok(Timeline {
             start_ns,
@@ -533,18 +428,6 @@ mod tests {
         assert_eq!(
             frame_parts("at::empty(c10::ArrayRef<long>) (/a/b.cpp:3)").function,
             "at::empty(c10::ArrayRef<long>)"
-        );
-    }
-
-    #[test]
-    fn the_default_output_sits_beside_the_trace() {
-        assert_eq!(
-            default_output(Path::new("runs/a.trace"), ExportFormat::Pprof),
-            PathBuf::from("runs/a.trace.pb.gz")
-        );
-        assert_eq!(
-            default_output(Path::new("a.trace"), ExportFormat::Speedscope),
-            PathBuf::from("a.trace.speedscope.json")
         );
     }
 }

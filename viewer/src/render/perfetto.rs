@@ -16,7 +16,7 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use super::{Model, Timeline};
+use crate::model::{Model, Timeline};
 
 /// Thread ids of the tracks that are not counters.
 const ITERATIONS_TID: u64 = 1;

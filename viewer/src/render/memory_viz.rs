@@ -23,8 +23,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use super::{Model, Timeline, frame_parts, on_gpu};
-use crate::Fail;
+use crate::error::Fail;
+use crate::model::{Model, Timeline, frame_parts, on_gpu};
 
 /// Allocations and frees kept in `device_traces`, the latest ones.
 pub const MAX_TRACE_CHANGES: usize = 200_000;
@@ -178,7 +178,7 @@ fn snapshot(model: &Model, timeline: &Timeline) -> Snapshot {
         .collect();
 
     let time_us = |t: u64| (timeline.start_unix_ns + t.saturating_sub(timeline.start_ns)) / 1000;
-    let kept: Vec<&super::Change> = timeline
+    let kept: Vec<&crate::model::Change> = timeline
         .changes
         .iter()
         .filter(|c| model.keeps_site(&c.site))

@@ -5,79 +5,13 @@
 use std::ffi::{CStr, OsString, c_int};
 use std::path::{Path, PathBuf};
 
-use clap::{Args, Parser, ValueEnum};
+use clap::Parser;
 
-use crate::cli::{Cli, Command};
-use crate::{EXIT_USAGE, Fail};
+use crate::cli::{Cli, Command, DemoArgs};
+use crate::error::{EXIT_USAGE, Fail};
 
 /// The sampler's binary, built beside gpuleak by `cargo build`.
 const SAMPLER: &str = "gpuleak-sampler";
-
-/// Run gpuleak's demo: a diffusion sampler with a leak, under gpuleak.
-///
-/// The sampler (gpuleak-sampler, built beside gpuleak) runs DDIM with a small CUDA denoiser. On
-/// a machine without a GPU it runs on gpuleak's fake CUDA driver, a test double built with the
-/// workspace (kernels are then not executed, only their launches counted). Like `gpuleak run`,
-/// it writes a trace; with --no-tui the report follows the run.
-#[derive(Debug, Args)]
-pub struct DemoArgs {
-    /// The leak to put in the sampler.
-    #[arg(long, value_enum, default_value_t = DemoLeak::PerStep)]
-    pub leak: DemoLeak,
-
-    /// Print the report after the run instead of the live view.
-    #[arg(long)]
-    pub no_tui: bool,
-
-    /// Where to write the trace.
-    #[arg(short, long, value_name = "FILE", default_value = "gpuleak-demo.trace")]
-    pub output: PathBuf,
-
-    /// Denoising steps per image.
-    #[arg(long, default_value_t = 20)]
-    pub steps: u32,
-
-    /// Images sampled.
-    #[arg(long, default_value_t = 4)]
-    pub images: u32,
-
-    /// Have the sampler mark its steps with gpuleak_mark_iteration (without it, gpuleak finds
-    /// the steps from the repeating kernel launches).
-    #[arg(long)]
-    pub mark: bool,
-
-    /// Use the fake CUDA driver even when this machine has a GPU.
-    #[arg(long)]
-    pub fake_cuda: bool,
-
-    /// Milliseconds the sampler sleeps after each step [default: 60 on the fake driver with the
-    /// live view, where steps take no time, so that there is something to watch; else 0].
-    #[arg(long, value_name = "MS")]
-    pub step_ms: Option<u64>,
-}
-
-/// The sampler's `--leak` values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum DemoLeak {
-    /// No leak.
-    None,
-    /// A scratch buffer never freed, every step.
-    PerStep,
-    /// Every step's latents kept across images.
-    KeepLatents,
-    /// Every step's latents kept through an image, freed at its end.
-    Sawtooth,
-    /// A model loaded at every switch, the old one never freed.
-    ModelSwitch,
-}
-
-impl DemoLeak {
-    fn name(self) -> String {
-        self.to_possible_value()
-            .map(|v| v.get_name().to_string())
-            .unwrap_or_default()
-    }
-}
 
 /// The CUDA driver the demo's sampler will load.
 #[derive(Debug)]
@@ -259,7 +193,7 @@ pub fn demo(args: &DemoArgs) -> Result<i32, Fail> {
             "demo: its run command line parsed as something else",
         ));
     };
-    let code = crate::run::run(&run_args)?;
+    let code = super::run::run(&run_args)?;
     if code != 0 {
         return Ok(code);
     }
@@ -275,7 +209,7 @@ pub fn demo(args: &DemoArgs) -> Result<i32, Fail> {
                 "demo: its report command line parsed as something else",
             ));
         };
-        let code = crate::report::report(&report_args)?;
+        let code = super::report::report(&report_args)?;
         eprintln!(
             "gpuleak demo: trace saved in {0}; `gpuleak view {0}` browses it",
             args.output.display()

@@ -17,8 +17,8 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use prost::Message;
 
-use super::{Model, frame_parts};
-use crate::cli::What;
+use crate::filter::What;
+use crate::model::{Model, frame_parts};
 
 #[derive(Clone, PartialEq, Message)]
 pub struct Profile {
@@ -195,7 +195,7 @@ pub fn profile(model: &Model) -> Profile {
     let mut location_of: HashMap<Place, u64> = HashMap::new();
     let mut samples = Vec::new();
 
-    let keep = |s: &&super::WeightedStack| match model.what {
+    let keep = |s: &&crate::model::WeightedStack| match model.what {
         What::Leaked => s.leak && s.inuse_bytes > 0,
         // Every site: the four measures are all there, whichever the profile opens on.
         What::Live | What::Allocated => s.alloc_objects > 0,
@@ -314,7 +314,7 @@ pub fn profile(model: &Model) -> Profile {
                 gpuleak_analysis::kind_name(site.memory),
             ),
         ];
-        if let Some(v) = &site.verdict {
+        if let Some(v) = crate::findings::verdict(site) {
             label.push(text(&mut strings, "verdict", v));
         }
         if let Some(d) = site.device {

@@ -4,7 +4,7 @@
 //! its directory; a `;` inside a name (none in C, Rust or Python names, but possible in a C++
 //! template argument) is written `:`, since it separates frames.
 
-use super::{Model, WeightedStack, short_name};
+use crate::model::{Model, WeightedStack, short_name};
 
 /// A stack's frames as the folded and flame graph formats write them, outermost first.
 pub fn frames(stack: &WeightedStack) -> Vec<String> {

@@ -1,0 +1,59 @@
+//! One formatter per quantity the viewer writes in more than one place, so that the report,
+//! the HTML page, `diff`, the processes table and the terminal UI say it the same way.
+
+use std::path::Path;
+
+use gpuleak_analysis::Report;
+use gpuleak_analysis::units::bytes;
+
+/// "+3.00 MiB" / "-512 B": a change in bytes, always signed. Changes beyond what a u64 holds
+/// (differences of two u64) are shown at that bound.
+pub fn signed_bytes(n: impl Into<i128>) -> String {
+    let n: i128 = n.into();
+    let sign = if n < 0 { "-" } else { "+" };
+    format!(
+        "{sign}{}",
+        bytes(n.unsigned_abs().min(u128::from(u64::MAX)) as u64)
+    )
+}
+
+/// "trace ends early at byte 4096": a trace cut short (its writer killed), where it ends.
+pub fn ends_early(at: u64) -> String {
+    format!("trace ends early at byte {at}")
+}
+
+/// The warning for a trace cut short, before `doing` ("reporting", "exporting") what it holds.
+pub fn warn_ends_early(path: &Path, at: u64, doing: &str) {
+    eprintln!(
+        "gpuleak: warning: {}: {} (process killed?); {doing} what was recorded before it",
+        path.display(),
+        ends_early(at)
+    );
+}
+
+/// "pid 1234, rank 2" (the rank when a launcher set it), else the trace's path.
+pub fn process_name(path: &Path, report: &Report) -> String {
+    match &report.process {
+        Some(p) => match p.rank {
+            Some(r) => format!("pid {}, rank {r}", p.pid),
+            None => format!("pid {}", p.pid),
+        },
+        None => path.display().to_string(),
+    }
+}
+
+/// Text made safe inside HTML and XML (the page, the flame graph's SVG).
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
