@@ -20,6 +20,7 @@ mod pyread;
 mod python;
 mod real;
 mod record;
+mod say;
 mod sync;
 mod unwind;
 

@@ -507,27 +507,32 @@ fn next_segment_if_full(st: &mut State) {
 /// recording; everything before it stays in the file.
 #[inline]
 fn commit(st: &mut State) {
+    if let Some(e) = append_buffered(st) {
+        eprintln!(
+            "gpuleak: cannot write trace {}: {e}; recording stopped",
+            st.path
+        );
+    }
+}
+
+/// What `commit` does, without the message: the error that stopped the recording, if this call
+/// stopped it. Async-signal-safe (the way out of a crash calls it): no allocation, no lock.
+#[inline]
+fn append_buffered(st: &mut State) -> Option<std::io::Error> {
     let State { map, buf, .. } = st;
-    let Some(m) = map.as_mut() else {
-        return;
-    };
+    let m = map.as_mut()?;
     if buf.is_empty() {
-        return;
+        return None;
     }
     let r = m.append(buf);
     buf.clear();
-    if let Err(e) = r {
-        if st.phase != Phase::Disabled {
-            eprintln!(
-                "gpuleak: cannot write trace {}: {e}; recording stopped",
-                st.path
-            );
-            st.phase = Phase::Disabled;
-        }
-        if let Some(m) = st.map.as_mut() {
-            m.end();
-        }
+    let e = r.err()?;
+    m.end();
+    if st.phase == Phase::Disabled {
+        return None;
     }
+    st.phase = Phase::Disabled;
+    Some(e)
 }
 
 /// Waits, boundedly, while the buffer is over its limit.
@@ -1173,6 +1178,10 @@ pub fn flush_on_the_way_out() {
         return;
     }
     let core = unsafe { &*p };
+    leave(core);
+}
+
+fn leave(core: &Core) {
     for _ in 0..200 {
         if let Some(_f) = core.file.try_lock()
             && let Some(mut st) = core.state.try_lock()
@@ -1180,7 +1189,16 @@ pub fn flush_on_the_way_out() {
             if st.map.is_some() {
                 // Every event is in the file already: what is left is to cut the space
                 // reserved past it.
-                commit(&mut st);
+                if let Some(e) = append_buffered(&mut st) {
+                    let mut n = [0; 20];
+                    crate::say::say(&[
+                        b"gpuleak: cannot write trace ",
+                        st.path.as_bytes(),
+                        b": os error ",
+                        crate::say::decimal(e.raw_os_error().unwrap_or(0) as u64, &mut n),
+                        b"; recording stopped\n",
+                    ]);
+                }
                 if let Some(m) = st.map.as_mut() {
                     m.end();
                 }
@@ -1199,5 +1217,69 @@ pub fn flush_on_the_way_out() {
         };
         // SAFETY: nanosleep is async-signal-safe.
         unsafe { libc::nanosleep(&pause, std::ptr::null_mut()) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::IntoRawFd;
+
+    /// Counts allocations made by a thread that forbade them.
+    struct Counting;
+    thread_local! {
+        static FORBIDDEN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+        static MADE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
+    // SAFETY: the system allocator's contract, passed through.
+    unsafe impl std::alloc::GlobalAlloc for Counting {
+        unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
+            let _ = FORBIDDEN.try_with(|f| {
+                if f.get() {
+                    MADE.with(|m| m.set(m.get() + 1));
+                }
+            });
+            // SAFETY: forwarded as received.
+            unsafe { std::alloc::System.alloc(l) }
+        }
+        unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+            // SAFETY: forwarded as received.
+            unsafe { std::alloc::System.dealloc(p, l) }
+        }
+    }
+    #[global_allocator]
+    static ALLOC: Counting = Counting;
+
+    /// A fatal signal may interrupt `malloc` (a heap-corruption abort does, by design) or a
+    /// thread holding std's stderr lock: the way out must neither allocate nor print through std.
+    #[test]
+    fn a_crash_whose_trace_cannot_be_written_allocates_nothing_on_the_way_out() {
+        let path = std::env::temp_dir().join(format!("gpuleak-way-out-{}", std::process::id()));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        let fd = file.into_raw_fd();
+        let map = Mapped::new(fd, crate::mapped::MIN_WINDOW).unwrap().unwrap();
+        // SAFETY: our own descriptor; from here on the file cannot grow (the disk is "full").
+        unsafe { libc::close(fd) };
+        let core: &'static Core = Box::leak(Box::new(Core::new()));
+        {
+            let mut st = core.state.lock();
+            st.phase = Phase::Active;
+            st.map = Some(map);
+            st.path = path.display().to_string();
+            // More than the mapped window: the append must grow the file, and fails.
+            st.buf = vec![1u8; 2 * crate::mapped::MIN_WINDOW as usize];
+        }
+        FORBIDDEN.with(|f| f.set(true));
+        leave(core);
+        FORBIDDEN.with(|f| f.set(false));
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(MADE.with(|m| m.get()), 0, "allocations on the way out");
+        assert_eq!(core.state.lock().phase, Phase::Disabled);
     }
 }
