@@ -7,6 +7,7 @@
 //! - `unwind`, `modules`: stacks and the module maps that make them readable offline
 
 mod api;
+mod compact;
 mod config;
 mod guard;
 mod layout;

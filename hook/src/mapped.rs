@@ -134,6 +134,11 @@ impl Mapped {
         }
     }
 
+    /// Unmaps the file, which is written no more through this value (it was replaced).
+    pub fn release(&mut self) {
+        self.unmap();
+    }
+
     /// File offset of the next byte to write.
     pub fn written(&self) -> u64 {
         self.written

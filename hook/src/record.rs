@@ -1093,6 +1093,7 @@ pub fn finish() {
         enc.trailer(&t, buf);
         if st.map.is_some() {
             commit(&mut st);
+            compact_if_capped(core, &mut st);
             if let Some(m) = st.map.as_mut() {
                 m.end();
             }
@@ -1102,6 +1103,49 @@ pub fn finish() {
     core.wake.notify_all();
     core.space.notify_all();
     flush(core, Some(EXIT_WAIT));
+}
+
+/// At a clean exit, a capped trace that dropped segments is rewritten with only the kept ones
+/// (see `compact`); later records (a free from a later exit handler) go to the new file.
+fn compact_if_capped(core: &Core, st: &mut State) {
+    let (Some(cap), Some(m)) = (st.cap.as_ref(), st.map.as_mut()) else {
+        return;
+    };
+    let oldest = cap.starts.front().copied().unwrap_or(cap.data_start);
+    if st.phase == Phase::Disabled || cap.cannot_drop || oldest <= cap.data_start {
+        return;
+    }
+    let kept = crate::compact::Kept {
+        resume_at: cap.resume_at,
+        oldest,
+        written: m.written(),
+    };
+    let window = m.window();
+    let old = core.fd.load(Ordering::Acquire);
+    let fd = match crate::compact::compact(old, &st.path, &kept) {
+        Ok(fd) => fd,
+        Err(e) => {
+            eprintln!(
+                "gpuleak: could not shrink trace {} to its cap ({e}); the dropped segments stay \
+                 as holes in it",
+                st.path
+            );
+            return;
+        }
+    };
+    m.release();
+    core.fd.store(fd, Ordering::Release);
+    // SAFETY: the old file's descriptor, unused from here on (its mapping is released).
+    unsafe { libc::close(old) };
+    st.cap = None;
+    st.map = match Mapped::new(fd, window) {
+        Ok(Some(new)) => Some(new),
+        _ => {
+            // The trace is complete in the new file; only records after this one are lost.
+            st.phase = Phase::Disabled;
+            None
+        }
+    };
 }
 
 fn once_per_process() {

@@ -277,6 +277,16 @@ fn a_million_events_under_a_cap_of_4_mib_keep_exact_live_bytes_and_the_leak_flag
     assert_eq!(summary[1], 1_005_001);
     let on_disk = std::fs::metadata(out.trace()).unwrap().blocks() * 512;
     assert!(on_disk <= 4 << 20, "{on_disk} bytes on disk");
+    // What `ls`, a copy or an attachment sees: the kept segments only, not the dropped ones
+    // as holes.
+    let size = std::fs::metadata(out.trace()).unwrap().len();
+    assert!(size <= (4 << 20) + (64 << 10), "{size} bytes long");
+    let mut beside = out.trace().as_os_str().to_owned();
+    beside.push(".compacting");
+    assert!(
+        !std::path::Path::new(&beside).exists(),
+        "the copy was renamed"
+    );
     let r = replay(out.trace());
     let dropped = r.dropped_segments().expect("old segments were dropped");
     assert!(dropped.events > 500_000, "{dropped:?}");
