@@ -48,6 +48,7 @@ pub fn compact(fd: c_int, path: &str, kept: &Kept) -> io::Result<c_int> {
         .and_then(|_| copy(fd, kept.oldest, kept.written, out))
         // SAFETY: valid C strings; the rename replaces the old name in one step.
         .and_then(
+            // SAFETY: valid C strings; the rename replaces the old name in one step.
             |_| match unsafe { libc::rename(c_tmp.as_ptr(), c_path.as_ptr()) } {
                 0 => Ok(()),
                 _ => Err(io::Error::last_os_error()),
