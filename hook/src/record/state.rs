@@ -26,7 +26,7 @@ pub struct State {
     pub buf: Vec<u8>,
     pub spare: Vec<u8>,
     /// Stack key → id, and the segment that last defined it. The key is the native frames,
-    /// followed for a stack with Python frames by [`PY_SEPARATOR`] and one `code << 32 | line`
+    /// followed for a stack with Python frames by `intern::PY_SEPARATOR` and one `code << 32 | line`
     /// per Python frame.
     pub stacks: HashTable<(u64, u32, Box<[u64]>, u64)>,
     pub next_stack: u32,
