@@ -9,6 +9,9 @@
 //! - `resolve` (real functions), `query` (the driver's answers), `entry`, `hash`, `sync`,
 //!   `guard`, `order`, `leaked`, `mapped`, `compact`, `say`, `config`, `layout`: the ground floor
 
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
 mod api;
 mod compact;
 mod config;
@@ -41,26 +44,43 @@ mod unwind;
 #[unsafe(no_mangle)]
 pub extern "C" fn _exit(status: std::ffi::c_int) -> ! {
     record::flush_on_the_way_out();
-    real_exit(c"_exit", status)
+    real_exit(&REAL_EXITS[0], status)
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn _Exit(status: std::ffi::c_int) -> ! {
     record::flush_on_the_way_out();
-    real_exit(c"_Exit", status)
+    real_exit(&REAL_EXITS[1], status)
 }
 
-fn real_exit(name: &std::ffi::CStr, status: std::ffi::c_int) -> ! {
+/// The next definitions of `_exit` and `_Exit`, looked up when the library loads: `dlsym` takes
+/// the loader's lock, which a signal handler calling `_exit` may have interrupted.
+static REAL_EXITS: [AtomicPtr<c_void>; 2] = [
+    AtomicPtr::new(std::ptr::null_mut()),
+    AtomicPtr::new(std::ptr::null_mut()),
+];
+
+fn find_real_exits() {
+    for (slot, name) in REAL_EXITS.iter().zip([c"_exit", c"_Exit"]) {
+        // SAFETY: RTLD_NEXT lookup of libc's own definition, a NUL-terminated name.
+        let p = unsafe { resolve::real_dlsym()(libc::RTLD_NEXT, name.as_ptr()) };
+        if !p.is_null() && !unwind::is_own(p as u64) {
+            slot.store(p, Ordering::Release);
+        }
+    }
+}
+
+fn real_exit(slot: &AtomicPtr<c_void>, status: std::ffi::c_int) -> ! {
     type Exit = unsafe extern "C" fn(std::ffi::c_int) -> !;
-    // SAFETY: RTLD_NEXT lookup of libc's own definition.
-    let p = unsafe { resolve::real_dlsym()(libc::RTLD_NEXT, name.as_ptr()) };
-    if !p.is_null() && !unwind::is_own(p as u64) {
+    let p = slot.load(Ordering::Acquire);
+    if !p.is_null() {
         // SAFETY: `p` is libc's `_exit`/`_Exit`, of this signature.
         let f: Exit = unsafe { std::mem::transmute(p) };
         // SAFETY: the real `_exit`, with the program's status.
         unsafe { f(status) }
     }
-    // No libc definition found: the system call itself, as _exit makes it.
+    // Not found (or called before this library's constructor ran): the system call itself, as
+    // _exit makes it.
     // SAFETY: exit_group takes the status and does not return.
     unsafe { libc::syscall(libc::SYS_exit_group, status) };
     unreachable!("exit_group returned")
@@ -84,6 +104,7 @@ extern "C" fn at_load() {
     if let Some((start, end)) = modules::loaded_range(here) {
         unwind::set_own_range(start, end);
     }
+    find_real_exits();
 }
 
 #[used]
