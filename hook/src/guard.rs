@@ -67,6 +67,7 @@ pub fn tid() -> u32 {
         t.set(v);
         v
     })
+    // SAFETY: gettid has no preconditions.
     .unwrap_or_else(|_| unsafe { libc::gettid() } as u32)
 }
 

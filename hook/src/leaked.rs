@@ -25,6 +25,7 @@ pub fn get_or_make<T>(slot: &AtomicPtr<T>, make: impl FnOnce() -> T) -> &'static
         Err(won) => {
             // SAFETY: `fresh` lost the race and was never shared.
             drop(unsafe { Box::from_raw(fresh) });
+            // SAFETY: the winner's value was leaked into the slot, never freed.
             unsafe { &*won }
         }
     }

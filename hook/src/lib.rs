@@ -1,14 +1,24 @@
 //! gpuleak's LD_PRELOAD shim: records every CUDA allocation and free of an unmodified program,
-//! with its stack, into a trace (see docs/trace-format.md).
+//! with its stack, into a trace (see docs/trace-format.md). Imports run one way, top to bottom:
 //!
-//! - `api`: the wrapped entry points (symbol interposition, dlsym, cuGetProcAddress)
-//! - `real`: finding real functions; the `dlsym` trampoline
-//! - `record`: events into the shared buffer, the writer thread, fork and exit
-//! - `unwind`, `modules`: stacks and the module maps that make them readable offline
+//! - `api` (the wrapped entry points and their table), `dlsym`, `nvtx`: the interception
+//! - `record`: the recording API they call, the trace file, exit, fork and fatal signals
+//! - `unwind`, `python`, `pyread` (with `pylayout`, `pylines`), `modules`: stacks, native and
+//!   Python, and the module maps that make them readable offline; `live`: what is live, for a
+//!   capped trace's segments
+//! - `resolve` (real functions), `query` (the driver's answers), `entry`, `hash`, `sync`,
+//!   `guard`, `order`, `leaked`, `mapped`, `compact`, `say`, `config`, `layout`: the ground floor
+
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 mod api;
+mod compact;
 mod config;
+mod dlsym;
+mod entry;
 mod guard;
+mod hash;
 mod layout;
 mod leaked;
 mod live;
@@ -16,10 +26,14 @@ mod mapped;
 mod modules;
 mod nvtx;
 mod order;
+mod pylayout;
+mod pylines;
 mod pyread;
 mod python;
-mod real;
+mod query;
 mod record;
+mod resolve;
+mod say;
 mod sync;
 mod unwind;
 
@@ -30,24 +44,44 @@ mod unwind;
 #[unsafe(no_mangle)]
 pub extern "C" fn _exit(status: std::ffi::c_int) -> ! {
     record::flush_on_the_way_out();
-    real_exit(c"_exit", status)
+    real_exit(&REAL_EXITS[0], status)
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn _Exit(status: std::ffi::c_int) -> ! {
     record::flush_on_the_way_out();
-    real_exit(c"_Exit", status)
+    real_exit(&REAL_EXITS[1], status)
 }
 
-fn real_exit(name: &std::ffi::CStr, status: std::ffi::c_int) -> ! {
+/// The next definitions of `_exit` and `_Exit`, looked up when the library loads: `dlsym` takes
+/// the loader's lock, which a signal handler calling `_exit` may have interrupted.
+static REAL_EXITS: [AtomicPtr<c_void>; 2] = [
+    AtomicPtr::new(std::ptr::null_mut()),
+    AtomicPtr::new(std::ptr::null_mut()),
+];
+
+fn find_real_exits() {
+    for (slot, name) in REAL_EXITS.iter().zip([c"_exit", c"_Exit"]) {
+        // SAFETY: RTLD_NEXT lookup of libc's own definition, a NUL-terminated name.
+        let p = unsafe { resolve::real_dlsym()(libc::RTLD_NEXT, name.as_ptr()) };
+        if !p.is_null() && !unwind::is_own(p as u64) {
+            slot.store(p, Ordering::Release);
+        }
+    }
+}
+
+fn real_exit(slot: &AtomicPtr<c_void>, status: std::ffi::c_int) -> ! {
     type Exit = unsafe extern "C" fn(std::ffi::c_int) -> !;
-    // SAFETY: RTLD_NEXT lookup of libc's own definition.
-    let p = unsafe { real::real_dlsym()(libc::RTLD_NEXT, name.as_ptr()) };
-    if !p.is_null() && !unwind::is_own(p as u64) {
+    let p = slot.load(Ordering::Acquire);
+    if !p.is_null() {
+        // SAFETY: `p` is libc's `_exit`/`_Exit`, of this signature.
         let f: Exit = unsafe { std::mem::transmute(p) };
+        // SAFETY: the real `_exit`, with the program's status.
         unsafe { f(status) }
     }
-    // No libc definition found: the system call itself, as _exit makes it.
+    // Not found (or called before this library's constructor ran): the system call itself, as
+    // _exit makes it.
+    // SAFETY: exit_group takes the status and does not return.
     unsafe { libc::syscall(libc::SYS_exit_group, status) };
     unreachable!("exit_group returned")
 }
@@ -70,6 +104,7 @@ extern "C" fn at_load() {
     if let Some((start, end)) = modules::loaded_range(here) {
         unwind::set_own_range(start, end);
     }
+    find_real_exits();
 }
 
 #[used]

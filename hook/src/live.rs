@@ -8,7 +8,7 @@ use std::hash::BuildHasherDefault;
 
 use gpuleak_trace::{Api, Event, LiveEntry, MemoryKind, Op};
 
-use crate::record::FxHasher;
+use crate::hash::FxHasher;
 
 #[derive(Default)]
 pub struct LiveSet {

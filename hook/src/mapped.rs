@@ -52,6 +52,7 @@ impl Mapped {
     /// writable mapping): the caller writes it with `write`.
     pub fn new(fd: c_int, window: u64) -> io::Result<Option<Mapped>> {
         let window = (window / MIN_WINDOW * MIN_WINDOW).clamp(MIN_WINDOW, WINDOW);
+        // SAFETY: `stat` is plain data, valid all zeros.
         let mut sb: libc::stat = unsafe { std::mem::zeroed() };
         // SAFETY: valid fd and out-pointer.
         if unsafe { libc::fstat(fd, &mut sb) } != 0 || sb.st_mode & libc::S_IFMT != libc::S_IFREG {
@@ -132,6 +133,11 @@ impl Mapped {
         if unsafe { libc::ftruncate(self.fd, self.written as libc::off_t) } == 0 {
             self.file_len = self.written;
         }
+    }
+
+    /// Unmaps the file, which is written no more through this value (it was replaced).
+    pub fn release(&mut self) {
+        self.unmap();
     }
 
     /// File offset of the next byte to write.

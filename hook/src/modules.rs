@@ -25,10 +25,13 @@ pub fn load_count() -> u64 {
         data: *mut c_void,
     ) -> c_int {
         if size >= std::mem::offset_of!(libc::dl_phdr_info, dlpi_subs) {
+            // SAFETY: `data` is the `u64` passed below; `info` is valid for the callback and holds
+            // `dlpi_adds` (size checked).
             unsafe { *(data as *mut u64) = (*info).dlpi_adds };
         }
         1
     }
+    // SAFETY: the callback only writes the `u64` it is given.
     unsafe {
         libc::dl_iterate_phdr(Some(first), &mut adds as *mut u64 as *mut c_void);
     }
@@ -40,9 +43,12 @@ unsafe extern "C" fn visit(
     _size: usize,
     data: *mut c_void,
 ) -> c_int {
+    // SAFETY: `data` is the `Vec` `scan` passes, borrowed by nothing else during the walk.
     let out = unsafe { &mut *(data as *mut Vec<Module>) };
+    // SAFETY: the loader's entry, valid for the callback.
     let info = unsafe { &*info };
     let base = info.dlpi_addr;
+    // SAFETY: the object's program headers, `dlpi_phnum` of them, mapped while it is loaded.
     let phdrs = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) };
     let (mut start, mut end) = (u64::MAX, 0u64);
     let mut build_id = Vec::new();
@@ -53,6 +59,7 @@ unsafe extern "C" fn visit(
                 end = end.max(base + ph.p_vaddr + ph.p_memsz);
             }
             libc::PT_NOTE if build_id.is_empty() => {
+                // SAFETY: a PT_NOTE segment of a loaded object: mapped, `p_memsz` bytes.
                 build_id = unsafe { find_build_id(base + ph.p_vaddr, ph.p_memsz) };
             }
             _ => {}
@@ -64,6 +71,7 @@ unsafe extern "C" fn visit(
     let name = if info.dlpi_name.is_null() {
         ""
     } else {
+        // SAFETY: the loader's NUL-terminated name of the object.
         unsafe { CStr::from_ptr(info.dlpi_name) }
             .to_str()
             .unwrap_or("")
@@ -124,6 +132,7 @@ unsafe fn find_build_id(addr: u64, len: u64) -> Vec<u8> {
     let end = addr + len;
     let align4 = |n: u64| (n + 3) & !3;
     while p + 12 <= end {
+        // SAFETY: 12 header bytes inside the note segment (`p + 12 <= end`).
         let (namesz, descsz, ty) = unsafe {
             (
                 *(p as *const u32) as u64,
@@ -138,8 +147,10 @@ unsafe fn find_build_id(addr: u64, len: u64) -> Vec<u8> {
             break;
         }
         if ty == NT_GNU_BUILD_ID && namesz == 4 {
+            // SAFETY: the name lies before `next`, inside the segment.
             let name = unsafe { std::slice::from_raw_parts(name_at as *const u8, 4) };
             if name == b"GNU\0" {
+                // SAFETY: the descriptor lies before `next`, inside the segment.
                 return unsafe {
                     std::slice::from_raw_parts(desc_at as *const u8, descsz as usize)
                 }
@@ -163,8 +174,11 @@ pub fn loaded_range(addr: u64) -> Option<(u64, u64)> {
         _size: usize,
         data: *mut c_void,
     ) -> c_int {
+        // SAFETY: `data` is the `Search` passed below, used by nothing else meanwhile.
         let search = unsafe { &mut *(data as *mut Search) };
+        // SAFETY: the loader's entry, valid for the callback.
         let info = unsafe { &*info };
+        // SAFETY: the object's program headers, `dlpi_phnum` of them.
         let phdrs = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) };
         let (mut start, mut end) = (u64::MAX, 0u64);
         for ph in phdrs.iter().filter(|ph| ph.p_type == libc::PT_LOAD) {
@@ -178,6 +192,7 @@ pub fn loaded_range(addr: u64) -> Option<(u64, u64)> {
         0
     }
     let mut search = Search { addr, found: None };
+    // SAFETY: the callback only touches the `Search` it is given.
     unsafe {
         libc::dl_iterate_phdr(Some(visit_one), &mut search as *mut Search as *mut c_void);
     }

@@ -73,6 +73,7 @@ pub unsafe extern "C" fn InitializeInjectionNvtx2(
     };
     // SAFETY: NVTX's export table for callbacks has this layout (nvtxTypes.h).
     let table = unsafe { get(ETID_CALLBACKS) } as *const ExportTableCallbacks;
+    // SAFETY: null or NVTX's callbacks table, which lives as long as the NVTX library.
     let Some(get_module) = (unsafe { table.as_ref() }).and_then(|t| t.get_module_function_table)
     else {
         return 0;
@@ -105,7 +106,9 @@ pub unsafe extern "C" fn InitializeInjectionNvtx2(
             domain_create_a as FunctionPointer,
         ),
     ];
+    // SAFETY: `get_module` is NVTX's own function-table getter.
     let ok_core = unsafe { fill(get_module, MODULE_CORE, &core) };
+    // SAFETY: as above.
     let ok_core2 = unsafe { fill(get_module, MODULE_CORE2, &core2) };
     c_int::from(ok_core || ok_core2)
 }
@@ -124,8 +127,10 @@ unsafe fn fill(
     }
     for &(id, f) in handlers {
         if id < size as usize {
+            // SAFETY: `id` is below the table's `size`.
             let slot = unsafe { *table.add(id) };
             if !slot.is_null() {
+                // SAFETY: a non-null slot NVTX handed out for this module's function `id`.
                 unsafe { *slot = f };
             }
         }
@@ -166,15 +171,18 @@ fn leak_name(s: *const c_char) -> *const c_char {
     if s.is_null() {
         return std::ptr::null();
     }
+    // SAFETY: NVTX passes NUL-terminated names (non-null here).
     let owned: CString = unsafe { CStr::from_ptr(s) }.into();
     owned.into_raw()
 }
 
 fn name_of(p: *const c_char) -> Option<String> {
+    // SAFETY: a non-null NVTX name is NUL-terminated.
     (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
 }
 
 fn message(attr: *const EventAttributes) -> Option<String> {
+    // SAFETY: null or the program's event attributes, valid for the call.
     let a = unsafe { attr.as_ref() }?;
     match a.message_type {
         // Registered strings are pointers from `domain_register_string_a`.

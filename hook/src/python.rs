@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 use crate::sync::Mutex;
 
 use crate::config::MAX_STACK_DEPTH;
-use crate::record::FxHasher;
+use crate::hash::FxHasher;
 
 type Obj = *mut c_void;
 
@@ -78,7 +78,7 @@ static API: OnceLock<Option<Api>> = OnceLock::new();
 
 fn lookup(name: &CStr) -> *mut c_void {
     // SAFETY: glibc's dlsym with RTLD_DEFAULT and a C string. Not gpuleak's exported `dlsym`.
-    unsafe { crate::real::real_dlsym()(libc::RTLD_DEFAULT, name.as_ptr()) }
+    unsafe { crate::resolve::real_dlsym()(libc::RTLD_DEFAULT, name.as_ptr()) }
 }
 
 /// Looks the API up; `None` when any required function is missing (no Python in the process,
@@ -99,6 +99,7 @@ fn resolve() -> Option<Api> {
     type ObjObj = unsafe extern "C" fn(Obj) -> Obj;
     let gc = {
         let (d, e) = (lookup(c"PyGC_Disable"), lookup(c"PyGC_Enable"));
+        // SAFETY: CPython's `int PyGC_Disable(void)` and `int PyGC_Enable(void)`.
         (!d.is_null() && !e.is_null()).then(|| unsafe {
             (
                 std::mem::transmute::<*mut c_void, Int>(d),
@@ -108,6 +109,7 @@ fn resolve() -> Option<Api> {
     };
     let frame_lasti = {
         let p = lookup(c"PyFrame_GetLasti");
+        // SAFETY: CPython's `int PyFrame_GetLasti(PyFrameObject *)`.
         (!p.is_null()).then(|| unsafe {
             std::mem::transmute::<*mut c_void, unsafe extern "C" fn(Obj) -> c_int>(p)
         })
@@ -270,6 +272,7 @@ struct Quiet<'a> {
 impl<'a> Quiet<'a> {
     unsafe fn enter(api: &'a Api) -> Quiet<'a> {
         let mut err = [std::ptr::null_mut(); 3];
+        // SAFETY: called with the GIL held (see `enter`'s callers); the error slots are ours.
         let gc_was_on = unsafe {
             (api.err_fetch)(&mut err[0], &mut err[1], &mut err[2]);
             api.gc.is_some_and(|(disable, _)| disable() == 1)
@@ -316,6 +319,7 @@ pub fn capture(depth: usize, buf: &mut MaybeUninit<PyFrames>) -> Option<&PyFrame
     }
     // From here on this thread holds the GIL: the API may be used, and no other Python thread
     // runs (nothing below releases the GIL). Only threads holding the GIL take the cache's lock.
+    // SAFETY: this thread holds the GIL (checked just above).
     let _quiet = unsafe { Quiet::enter(api) };
     let depth = depth.min(MAX_STACK_DEPTH);
     let mut cache = cache().lock();
@@ -412,10 +416,12 @@ unsafe fn code_id(api: &Api, cache: &mut Cache, code: Obj) -> Option<u32> {
 
 /// The line a frame is at, from the cache when the Python tells the instruction offset.
 unsafe fn line(api: &Api, cache: &mut Cache, frame: Obj, id: u32) -> u32 {
+    // SAFETY: GIL held by the caller; `frame` is a live frame of this thread's stack.
     let compute = || u32::try_from(unsafe { (api.frame_line)(frame) }).unwrap_or(0);
     let Some(lasti) = api.frame_lasti else {
         return compute();
     };
+    // SAFETY: as above.
     let at = unsafe { lasti(frame) };
     if at < 0 {
         return compute();
@@ -433,6 +439,7 @@ unsafe fn line(api: &Api, cache: &mut Cache, frame: Obj, id: u32) -> u32 {
 
 /// Reads a code object's name, file and first line, and keeps it alive for good.
 unsafe fn describe(api: &Api, code: Obj) -> CodeInfo {
+    // SAFETY: GIL held by the caller; `code` is a live code object, kept alive here for good.
     unsafe {
         (api.incref)(code);
         let file = string_attr(api, code, c"co_filename").unwrap_or_default();
@@ -462,6 +469,7 @@ unsafe fn describe(api: &Api, code: Obj) -> CodeInfo {
 }
 
 unsafe fn string_attr(api: &Api, obj: Obj, attr: &CStr) -> Option<String> {
+    // SAFETY: GIL held by the caller; `obj` is a live object and every new reference is released.
     unsafe {
         let o = (api.getattr)(obj, attr.as_ptr());
         if o.is_null() {

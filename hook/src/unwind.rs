@@ -384,12 +384,15 @@ mod cfi {
         _size: usize,
         data: *mut c_void,
     ) -> c_int {
+        // SAFETY: `data` is the `Table` its caller passes, used by nothing else meanwhile.
         let table = unsafe { &mut *(data as *mut Table) };
+        // SAFETY: the loader's entry, valid for the callback.
         let info = unsafe { &*info };
         if info.dlpi_phdr.is_null() {
             return 0;
         }
         let base = info.dlpi_addr;
+        // SAFETY: the object's program headers, `dlpi_phnum` of them.
         let phdrs = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) };
         let loads = || phdrs.iter().filter(|ph| ph.p_type == libc::PT_LOAD);
         let Some(hdr) = phdrs.iter().find(|ph| ph.p_type == libc::PT_GNU_EH_FRAME) else {
