@@ -11,7 +11,7 @@
 # with the hook preloaded, over the fake CUDA driver, then checks `gpuleak report --format json`
 # and the trace itself as tests/tests/python_stacks.rs does for the machine's python3. It also
 # downloads each version's libpython3.X-dev and checks the hook's table of that version's
-# structure offsets (hook/src/pyread.rs) against the headers (a `layout` line per version).
+# structure offsets (hook/src/pylayout.rs) against the headers (a `layout` line per version).
 #
 # An interpreter whose distribution has an older glibc than this machine's runs directly
 # (LD_LIBRARY_PATH into its tree). One that needs a newer glibc (3.12, 3.13) runs on its own
@@ -183,7 +183,7 @@ for v in "${VERSIONS[@]}"; do
     [ "${OWN_LIBC[$v]}" = 1 ] && fetch_patchelf
 done
 
-# The layout the hook reads frames by (hook/src/pyread.rs, table PY<major><minor>) against the
+# The layout the hook reads frames by (hook/src/pylayout.rs, table PY<major><minor>) against the
 # version's own headers: tests/programs/pylayout.c compiled against them prints each offset.
 read -r -d '' LAYOUT_CHECK <<'PY'
 import re, sys
@@ -226,7 +226,7 @@ layout_one() {
         echo "CPython $v layout: FAIL: pylayout.c does not compile against its headers (see $exe.log)"
         return 1
     fi
-    "$exe" | python3 -c "$LAYOUT_CHECK" "$v" "$ROOT/hook/src/pyread.rs"
+    "$exe" | python3 -c "$LAYOUT_CHECK" "$v" "$ROOT/hook/src/pylayout.rs"
 }
 
 # The checks, in the machine's python3: argv = version, origin, PYTHONHOME, LD_LIBRARY_PATH
@@ -395,7 +395,7 @@ def t_sites_and_verdict():
         check("native part ends at the interpreter", inside == [len(names) - 1], names)
 
 
-# The CPython versions whose layout the hook knows (hook/src/pyread.rs): their frames are read from
+# The CPython versions whose layout the hook knows (hook/src/pylayout.rs): their frames are read from
 # memory, so threads without the GIL get them too; the others read them through the C API, under
 # the GIL only.
 READ_FROM_MEMORY = {(3, 9), (3, 10), (3, 11), (3, 12), (3, 13), (3, 14)}

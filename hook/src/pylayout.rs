@@ -233,6 +233,10 @@ pub const PY314: Layout = Layout {
 
 /// Common to every object: `ob_type`.
 pub const OB_TYPE: usize = 8;
+/// Common to every variable-size object: `ob_size`.
+pub const OB_SIZE: usize = 16;
+/// `PyBytesObject.ob_sval`.
+pub const BYTES_DATA: usize = 32;
 
 pub unsafe fn read_ptr(at: usize) -> usize {
     // SAFETY: callers pass an address inside an object the layout or `_PyRuntime` describes.

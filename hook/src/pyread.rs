@@ -28,9 +28,6 @@ use std::ffi::{CStr, c_int, c_void};
 use crate::pylayout::*;
 use crate::pylines::*;
 
-const OB_SIZE: usize = 16;
-/// `PyBytesObject.ob_sval`.
-const BYTES_DATA: usize = 32;
 /// Strings longer than this (a file path, a qualified name) are cut.
 const MAX_STR: usize = 4096;
 /// Frames followed at most, whatever the depth asked: a guard against a cycle.

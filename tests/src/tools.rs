@@ -40,6 +40,8 @@ pub fn missing(what: &str) {
 /// skipped, or panics when [`tools_required`]. The caller returns right after.
 #[track_caller]
 pub fn skip(test: &str, why: &str) {
-    missing(&format!("{test}: {why}"));
+    if tools_required() {
+        panic!("{test} cannot run: {why} ({REQUIRE_TOOLS} is set: a skip is a failure here)");
+    }
     eprintln!("{test}: skipped: {why}");
 }

@@ -497,7 +497,7 @@ fn all_mode_records_native_frames_only_up_to_the_interpreter() {
 }
 
 /// The hook reads frames from memory by a table of offsets per CPython version
-/// (hook/src/pyread.rs). This Python's own headers, internal ones included, must give the same
+/// (hook/src/pylayout.rs). This Python's own headers, internal ones included, must give the same
 /// offsets as the table for its version (when the headers are installed and the table has the
 /// version; otherwise there is nothing to compare, and the test says so).
 #[test]
@@ -515,13 +515,13 @@ fn the_layout_table_matches_the_headers() {
     let mut lines = text.lines();
     let (include, version) = (lines.next().unwrap_or(""), lines.next().unwrap_or(""));
     let source = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../hook/src/pyread.rs"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../hook/src/pylayout.rs"),
     )
     .unwrap();
     let Some(table) = layout_table(&source, version) else {
         gpuleak_tests::skip(
             "the_layout_table_matches_the_headers",
-            &format!("no layout for CPython {version} in pyread.rs"),
+            &format!("no layout for CPython {version} in hook/src/pylayout.rs"),
         );
         return;
     };
@@ -552,14 +552,14 @@ fn the_layout_table_matches_the_headers() {
             .iter()
             .find(|(name, _)| name == field)
             .map(|(_, v)| *v)
-            .unwrap_or_else(|| panic!("pyread.rs has no {field} for CPython {version}"));
+            .unwrap_or_else(|| panic!("pylayout.rs has no {field} for CPython {version}"));
         assert_eq!(have, want, "{field} for CPython {version}");
         compared += 1;
     }
     assert!(compared >= 18, "{printed}");
 }
 
-/// The `name: value` pairs of pyread.rs's `PY<version>` table, and its shared constants.
+/// The `name: value` pairs of pylayout.rs's `PY<version>` table, and its shared constants.
 fn layout_table(source: &str, version: &str) -> Option<Vec<(String, usize)>> {
     let start = source.find(&format!("const PY{version}: Layout = Layout {{"))?;
     let body = &source[start..source[start..].find("};")? + start];
