@@ -7,6 +7,8 @@ use std::rc::Rc;
 
 use gpuleak_trace::*;
 
+pub mod raw;
+
 pub fn header() -> Header {
     Header {
         pid: 4242,
