@@ -171,7 +171,8 @@ pub fn judge(v: &[u64]) -> Option<Judgement> {
     // Leak: a positive robust slope, nearly every step up or flat, and the growth kept.
     let non_decreasing = v.windows(2).filter(|w| w[1] >= w[0]).count() as f64 / steps;
     let net = v[m - 1] as f64 - v[0] as f64;
-    if slope > 0.0 && non_decreasing >= 0.8 && net >= 0.5 * slope * steps {
+    // A slope that rounds to no byte per iteration is no leak, however steady.
+    if bytes_per_iteration > 0 && non_decreasing >= 0.8 && net >= 0.5 * slope * steps {
         let mut pairs = 0u64;
         let mut rising = 0u64;
         for (a, &x) in v.iter().enumerate() {
@@ -221,6 +222,10 @@ fn plateau_tail(v: &[u64], tol: u64) -> bool {
 /// runs, nothing given back, and no flat tail long enough for a plateau. `None` for any other
 /// series.
 ///
+/// "Nothing given back" is measured against the highest point so far, not step by step: a
+/// drain by less than the tolerance each step is flat at every step and still gives back half
+/// of a jump over fifty of them.
+///
 /// Its Theil–Sen slope is unstable (most pairs of points lie on one flat run, and a few steps
 /// more or less at the edges move it); what it costs is its average climb over whole periods,
 /// from its first step to its last, which is the leak's rate however the edges fall.
@@ -234,16 +239,33 @@ pub fn staircase(v: &[u64]) -> Option<Judgement> {
     let [first, .., last] = shape.rises[..] else {
         return None;
     };
-    if shape.flat_steps < shape.rises.len() || shape.falls > 0 || plateau_tail(v, tol) {
+    if shape.flat_steps < shape.rises.len()
+        || shape.falls > 0
+        || gives_back(v, tol)
+        || plateau_tail(v, tol)
+    {
         return None;
     }
-    let climb = (v[last] - v[first]) as f64 / (last - first) as f64;
+    // Nothing given back, so the last step ends above the first: the climb is positive.
+    let climb = v[last].saturating_sub(v[first]) as f64 / (last - first) as f64;
+    if climb.round() < 1.0 {
+        return None;
+    }
     let periods = (shape.rises.len() - 1) as f64;
     let sample = m as f64 / (m as f64 + 2.0);
     Some(Judgement {
         verdict: Verdict::Leak,
         bytes_per_iteration: climb.round() as i64,
         confidence: round2((periods / 3.0).min(1.0) * sample),
+    })
+}
+
+/// Whether the series ever drops more than the tolerance below its highest point so far.
+fn gives_back(v: &[u64], tol: u64) -> bool {
+    let mut high = 0;
+    v.iter().any(|&x| {
+        high = high.max(x);
+        high - x > tol
     })
 }
 

@@ -3,6 +3,8 @@
 mod common;
 
 use common::*;
+use gpuleak_analysis::growth::{Verdict, judge};
+use proptest::prelude::*;
 
 // Sites: 1 weights, 2 per-step buffers, 3 scratch, 4 allocator segments.
 
@@ -184,4 +186,117 @@ fn a_leak_the_program_frees_at_exit_is_still_a_leak() {
     assert_eq!(kept.live_bytes_at_end, 0);
     assert_eq!(kept.verdict.as_deref(), Some("leak"));
     assert_eq!(kept.bytes_per_iteration, Some(2 * MIB as i64));
+}
+
+#[test]
+fn a_series_that_drains_then_steps_up_once_is_not_a_leak() {
+    // One call site holds 1 MiB for 20 steps, jumps to 101 MiB, gives back 1 MiB a step (less
+    // than the 1% a step counts as flat) down to 51 MiB, then holds 53 MiB for two steps: it
+    // gave back half of what it took, and its last step up is no climb.
+    let mut series = vec![MIB; 20];
+    series.extend((51..=101).rev().map(|m| m * MIB));
+    series.extend([53 * MIB; 2]);
+    let mut t = Trace::new();
+    t.device_total(80 * GIB);
+    let mut held: Vec<u64> = Vec::new();
+    let mut next = 0x1000;
+    for &live in &series {
+        t.marker();
+        while (held.len() as u64) * MIB < live {
+            t.alloc(next, MIB, 2);
+            held.push(next);
+            next += 1;
+        }
+        while (held.len() as u64) * MIB > live {
+            t.free(held.pop().unwrap());
+        }
+    }
+    let r = t.report();
+    assert_eq!(r.iterations.count, series.len() as u64);
+    let s = site(&r, 2);
+    assert_ne!(s.verdict.as_deref(), Some("leak"), "{s:?}");
+    assert!(
+        s.bytes_per_iteration.unwrap().unsigned_abs() <= 100 * MIB,
+        "{s:?}"
+    );
+    assert_eq!(s.full_at_iteration, None);
+    assert_ne!(r.iterations.device_verdict.as_deref(), Some("leak"));
+    assert!(
+        r.diagnosis
+            .iter()
+            .all(|d| d.cause != gpuleak_analysis::Cause::Leak),
+        "{:?}",
+        r.diagnosis
+    );
+}
+
+/// Series of live bytes at iteration ends: arbitrary values, or a walk of flat runs, drains and
+/// rises within the 1% a step counts as flat, and jumps (what staircases and drains are made of).
+fn arb_series() -> impl Strategy<Value = Vec<u64>> {
+    #[derive(Clone, Debug)]
+    enum Step {
+        Flat,
+        /// Down by this many thousandths of the level (under 1%: a flat step).
+        Drain(u64),
+        /// Up by this many thousandths of the level.
+        Creep(u64),
+        /// Up by this many thousandths of the level (over 1%: a step).
+        Jump(u64),
+        /// Down by this many thousandths of the level.
+        Fall(u64),
+    }
+    let step = prop_oneof![
+        3 => Just(Step::Flat),
+        3 => (1u64..10).prop_map(Step::Drain),
+        1 => (1u64..10).prop_map(Step::Creep),
+        1 => (11u64..3000).prop_map(Step::Jump),
+        1 => (11u64..1000).prop_map(Step::Fall),
+    ];
+    let walk = (1u64..1 << 40, prop::collection::vec(step, 0..100)).prop_map(|(start, steps)| {
+        let mut v = vec![start];
+        for step in steps {
+            let x = *v.last().unwrap();
+            let part = |k: u64| x / 1000 * k;
+            v.push(match step {
+                Step::Flat => x,
+                Step::Drain(k) | Step::Fall(k) => x - part(k),
+                // Kept below 2^52: a GPU's memory, many times over.
+                Step::Creep(k) | Step::Jump(k) => (x + part(k)).min(1 << 52),
+            });
+        }
+        v
+    });
+    prop_oneof![
+        3 => walk,
+        1 => prop::collection::vec(any::<u64>(), 0..40),
+        1 => prop::collection::vec(0u64..8, 0..40),
+    ]
+}
+
+proptest! {
+    /// Whatever the series, judging it never panics (debug builds check every overflow), and a
+    /// leak always climbs: a positive rate no larger than the series' own rise, max - min.
+    /// (max - min, not last - first: a robust slope is meant to look past one odd end point, so
+    /// a leak whose last iteration freed a little can still be one; no rate per iteration can
+    /// exceed the whole span the series covers.)
+    #[test]
+    fn a_leak_verdict_always_has_a_positive_rate_within_the_series_rise(v in arb_series()) {
+        if let Some(j) = judge(&v) {
+            if j.verdict == Verdict::Leak {
+                let rise = v.iter().max().unwrap() - v.iter().min().unwrap();
+                prop_assert!(j.bytes_per_iteration > 0, "{j:?} for {v:?}");
+                prop_assert!(j.bytes_per_iteration.unsigned_abs() <= rise, "{j:?} for {v:?}");
+            }
+            prop_assert!((0.0..=1.0).contains(&j.confidence));
+        }
+    }
+}
+
+#[test]
+fn judging_a_drain_then_one_step_up_gives_no_leak() {
+    let mut v = vec![MIB; 12];
+    v.extend((51..=101).rev().map(|m| m * MIB));
+    v.extend([53 * MIB; 2]);
+    let j = judge(&v).unwrap();
+    assert_ne!(j.verdict, Verdict::Leak, "{j:?}");
 }
