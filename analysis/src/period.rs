@@ -126,6 +126,25 @@ pub fn anchor(seq: &[u32], p: usize) -> Anchor {
     }
 }
 
+/// The boundaries left once the prologue is taken off: a launch of the anchor before the first
+/// step (a kernel of the step also run while the model loads) starts no iteration. The first
+/// step is the last boundary at or before the first position where a whole period repeats
+/// exactly; everything before it is the prologue. A first step that differs from the others
+/// (an eager warm-up step with kernels of its own) still counts: the repetition starts inside
+/// it, after its anchor. When no period repeats exactly, every boundary is kept.
+fn after_prologue(seq: &[u32], p: usize, boundaries: Vec<u64>) -> Vec<u64> {
+    let Some(repeats_from) =
+        (0..seq.len().saturating_sub(2 * p - 1)).find(|&i| seq[i..i + p] == seq[i + p..i + 2 * p])
+    else {
+        return boundaries;
+    };
+    let first = boundaries.partition_point(|&b| b <= repeats_from as u64);
+    match first.checked_sub(1) {
+        Some(first) => boundaries[first..].to_vec(),
+        None => boundaries,
+    }
+}
+
 /// One device or physical site's live bytes at auto boundaries, as [`crate::SiteSeries`] keeps them at
 /// markers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -249,13 +268,14 @@ impl Auto {
         let base = self.base.as_ref()?;
         let (p, start) = find_period_after_warm_up(&self.seq)?;
         let anchor = anchor_from(&self.seq, p, start);
-        let boundaries: Vec<u64> = self
+        let all: Vec<u64> = self
             .seq
             .iter()
             .enumerate()
             .filter(|&(i, &f)| anchor.is_boundary(i as u64, f))
             .map(|(i, _)| i as u64)
             .collect();
+        let boundaries = after_prologue(&self.seq, p, all);
         let mut live: HashMap<SiteKey, u64> = base.clone();
         let mut series: HashMap<SiteKey, AutoSeries> =
             base.keys().map(|&k| (k, AutoSeries::default())).collect();

@@ -449,6 +449,18 @@ pub struct Replay {
     segments_seen: u64,
     /// What a capped trace dropped before the first segment read.
     dropped_segments: Option<DroppedSegments>,
+    /// The sequence number after the latest event.
+    seq_now: u64,
+    /// `seq_now` at the latest iteration boundary: a marker, an NVTX range opening, or (with
+    /// neither in the trace) a launch. What the program frees at exit was allocated before it.
+    boundary_seq: u64,
+    /// The trailing run of frees so far that began with memory older than the last boundary:
+    /// the epilogue, if the trace ends in it. Any allocation, boundary or launch ends the run
+    /// (it was no teardown).
+    in_epilogue: bool,
+    /// Each device or physical site's live bytes before the epilogue changed it (the first
+    /// entry for a site is the one that counts). Kept when a run ends, to reuse its memory.
+    epilogue_log: Vec<(SiteKey, u64)>,
 }
 
 /// The oldest segments of a trace written under a size cap, dropped to keep it under the cap.
@@ -519,6 +531,7 @@ impl Replay {
             }
             Record::Event(e) => self.event(&e),
             Record::Marker(m) => {
+                self.boundary();
                 self.advance_windows(m.time_ns);
                 for (key, series) in &mut self.series {
                     let live = self.sites.get(key).map_or(0, |s| s.live_bytes);
@@ -532,6 +545,10 @@ impl Replay {
                 self.last_time_ns = self.last_time_ns.max(time_ns);
             }
             Record::Launch(l) => {
+                self.in_epilogue = false;
+                if self.markers == 0 && self.ranges.is_empty() {
+                    self.boundary_seq = self.seq_now;
+                }
                 let (sites, series) = (&self.sites, &self.series);
                 self.auto.launch(self.launches, l.function, || {
                     series
@@ -616,6 +633,7 @@ impl Replay {
             RangeOp::Start => 0,
             RangeOp::End => return,
         };
+        self.boundary();
         let Some(name) = r.name else { return };
         let index = match self
             .ranges
@@ -653,8 +671,16 @@ impl Replay {
         }
     }
 
+    /// An iteration boundary: what is freed after it and was allocated before is a candidate
+    /// for the teardown.
+    fn boundary(&mut self) {
+        self.boundary_seq = self.seq_now;
+        self.in_epilogue = false;
+    }
+
     fn event(&mut self, e: &Event) {
         self.events += 1;
+        self.seq_now = self.seq_now.max(e.seq.saturating_add(1));
         self.advance_windows(e.time_ns);
         self.last_time_ns = self.last_time_ns.max(e.time_ns);
         if let Some(m) = e.mem_info {
@@ -753,6 +779,9 @@ impl Replay {
         }
         if !self.unretried.is_empty() {
             self.match_retry(e);
+        }
+        if on_gpu(class) {
+            self.in_epilogue = false;
         }
         if matches!(
             e.api,
@@ -947,6 +976,16 @@ impl Replay {
             kind,
             device: old.device,
         };
+        if counted_free && on_gpu(class) {
+            if !self.in_epilogue && old.seq < self.boundary_seq {
+                self.in_epilogue = true;
+                self.epilogue_log.clear();
+            }
+            if self.in_epilogue {
+                let before = self.sites.get(&key).map_or(0, |s| s.live_bytes);
+                self.epilogue_log.push((key, before));
+            }
+        }
         if let Some(s) = self.sites.get_mut(&key) {
             s.live_bytes = s.live_bytes.saturating_sub(old.size);
             s.live_allocations = s.live_allocations.saturating_sub(1);
@@ -1164,6 +1203,22 @@ impl Replay {
 
     pub fn notes(&self) -> &[String] {
         &self.notes
+    }
+
+    /// The epilogue of a trace that exited cleanly: the run of frees it ends in, from the first
+    /// that gave back memory held since before the last iteration began (the teardown at exit:
+    /// weights, caches, a list of tensors emptied at shutdown). Each device or physical site's
+    /// live bytes when it began, for the sites it changed; `None` for a trace that did not exit
+    /// cleanly or freed nothing old at its end.
+    pub fn epilogue(&self) -> Option<HashMap<SiteKey, u64>> {
+        if !self.complete() || !self.in_epilogue {
+            return None;
+        }
+        let mut before = HashMap::new();
+        for &(key, live) in &self.epilogue_log {
+            before.entry(key).or_insert(live);
+        }
+        Some(before)
     }
 
     /// The last trailer; present when the process exited cleanly.

@@ -3,6 +3,8 @@
 //! The JSON is an interface other tools read: field names are fixed, new fields are only ever
 //! added beside old ones, and `schema` changes when a field changes meaning.
 
+use std::collections::HashMap;
+
 use gpuleak_trace::{Api, MemoryKind};
 use regex::Regex;
 use serde::{Serialize, Serializer};
@@ -121,7 +123,7 @@ pub struct Visibility {
 }
 
 /// Fewer iterations than this and a run whose memory does not grow is not called healthy: after
-/// the warm-up and the teardown are left out, a verdict of "steady" rests on 4 points.
+/// the warm-up is left out, a verdict of "steady" rests on 5 points.
 pub const HEALTHY_MIN_ITERATIONS: u64 = 6;
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -291,8 +293,7 @@ pub struct Site {
     pub live_bytes_at_end: u64,
     pub live_allocations_at_end: u64,
     /// Live bytes when the last iteration began (the end of the one before it), as iteration
-    /// boundaries record them; null without two iterations. In a program that exited cleanly
-    /// the last iteration's end takes in its teardown, so memory freed only at exit (a
+    /// boundaries record them; null without two iterations. Memory freed only at exit (a
     /// module-level list of tensors emptied at interpreter shutdown) shows here, not in
     /// `live_bytes_at_end`.
     pub live_bytes_at_last_iteration: Option<u64>,
@@ -408,7 +409,7 @@ impl Report {
         });
         let clock = Clock::of(replay, options.iteration_range.as_ref());
         let device_series = live_per_iteration(replay, &clock, |_| true);
-        let device_growth = judge_whole(&device_series, replay.complete());
+        let device_growth = judge_whole(&device_series);
         // What the program held when its iterations ended: in a program that exited cleanly,
         // the start of the last iteration (its end takes in the teardown, which may free
         // everything); else what is live now.
@@ -423,7 +424,7 @@ impl Report {
             .filter(|(d, _)| **d >= 0)
             .map(|(&d, t)| {
                 let series = live_per_iteration(replay, &clock, |k| k.device == d);
-                let judged = judge_whole(&series, replay.complete());
+                let judged = judge_whole(&series);
                 DeviceFigures {
                     ordinal: d,
                     name: replay
@@ -671,6 +672,9 @@ struct Clock {
     width_ns: u64,
     /// Present only when `source` is "auto".
     auto: Option<AutoIterations>,
+    /// Sites' live bytes when the epilogue began ([`Replay::epilogue`]): where the last
+    /// iteration ends for them; empty when there is no epilogue.
+    epilogue: HashMap<SiteKey, u64>,
 }
 
 impl Clock {
@@ -720,12 +724,20 @@ impl Clock {
             start_ns,
             width_ns,
             auto,
+            epilogue: replay.epilogue().unwrap_or_default(),
         }
+    }
+
+    /// A site's live bytes at the end of the last iteration: before the epilogue, if the trace
+    /// has one, else now.
+    fn last_end(&self, key: &SiteKey, live_now: u64) -> u64 {
+        self.epilogue.get(key).copied().unwrap_or(live_now)
     }
 
     /// A device or physical site's growth over the iterations it was seen in, warm-up left out.
     fn judge(&self, replay: &Replay, key: &SiteKey, live_now: u64) -> Option<Judgement> {
         let series = replay.site_series(key)?;
+        let live_now = self.last_end(key, live_now);
         let (ends, first) = match self.source? {
             "marker" => (
                 growth::iteration_ends(&series.at_markers, live_now),
@@ -755,14 +767,6 @@ impl Clock {
                 (ends, series.first_window as usize)
             }
         };
-        let mut ends = ends;
-        // A program that exited cleanly has torn down after its last iteration: frees made at
-        // exit (a Python list of leaked tensors emptied at shutdown, Rust values dropped at the
-        // end of main) say nothing about the iterations, and judged as the last iteration's end
-        // they would hide any leak. A running or killed program's "now" is a real point.
-        if replay.complete() && ends.len() > first + 3 {
-            ends.pop();
-        }
         let warm = growth::warm_up(ends.len());
         let from = warm.max(first);
         let judged = growth::judge(ends.get(from..)?)?;
@@ -802,13 +806,9 @@ impl Clock {
     }
 }
 
-/// Judges the whole device's live bytes per iteration as a site's: the teardown after the last
-/// iteration of a complete trace and the warm-up left out.
-fn judge_whole(ends: &[u64], complete: bool) -> Option<growth::Judgement> {
-    let ends = match ends {
-        [rest @ .., _] if complete && rest.len() >= 3 => rest,
-        all => all,
-    };
+/// Judges the whole device's live bytes per iteration as a site's, the warm-up left out (the
+/// epilogue is no iteration: [`Clock::last_end`]).
+fn judge_whole(ends: &[u64]) -> Option<growth::Judgement> {
     growth::judge(ends.get(growth::warm_up(ends.len())..)?)
 }
 
@@ -826,7 +826,7 @@ pub fn device_live_per_iteration(replay: &Replay, options: &ReportOptions) -> Ve
 pub fn site_live_per_iteration(
     replay: &Replay,
     options: &ReportOptions,
-) -> std::collections::HashMap<SiteKey, Vec<u64>> {
+) -> HashMap<SiteKey, Vec<u64>> {
     let clock = Clock::of(replay, options.iteration_range.as_ref());
     replay
         .sites()
@@ -857,6 +857,7 @@ impl Clock {
     /// sites of other memory or a trace with no iterations.
     fn ends(&self, replay: &Replay, key: &SiteKey, live_now: u64) -> Option<Vec<u64>> {
         let series = replay.site_series(key)?;
+        let live_now = self.last_end(key, live_now);
         Some(match self.source? {
             "marker" => growth::iteration_ends(&series.at_markers, live_now),
             "nvtx" => {

@@ -183,3 +183,59 @@ fn a_cuda_graph_sampler_with_a_long_eager_warm_up_still_gets_its_steps() {
     assert_eq!(verdict(&r, 2), Some("leak"));
     assert_eq!(site(&r, 2).bytes_per_iteration, Some(2 * MIB as i64));
 }
+
+/// A program that serves 7 requests with no marks: while the model loads it runs the first
+/// kernel of a request once (a warm-up call), then each request launches the same three kernels
+/// and keeps 2 MiB; at exit it frees everything.
+fn seven_requests() -> Trace {
+    let (first, second, third) = (0x7000, 0x7100, 0x7200);
+    let mut t = Trace::new();
+    t.alloc(0x100, 4 * GIB, 1);
+    t.launch(first).launch(0x6000).launch(0x6100);
+    for request in 0..7u64 {
+        t.launch(first);
+        t.alloc(0x9000 + request, 64 * MIB, 3);
+        t.launch(second);
+        t.free(0x9000 + request);
+        t.alloc(0x1000 + request, 2 * MIB, 2);
+        t.launch(third);
+    }
+    for request in 0..7u64 {
+        t.free(0x1000 + request);
+    }
+    t.free(0x100);
+    t.trailer();
+    t
+}
+
+#[test]
+fn a_kernel_run_while_the_model_loads_starts_no_iteration() {
+    let r = seven_requests().report();
+    assert_eq!(r.iterations.source.as_deref(), Some("auto"));
+    assert_eq!(r.iterations.launches_per_iteration, Some(3));
+    assert_eq!(r.iterations.count, 7, "{:?}", r.iterations);
+}
+
+#[test]
+fn the_teardown_at_exit_is_no_part_of_the_last_iteration() {
+    let t = seven_requests();
+    let r = t.report();
+    assert!(r.complete);
+    let by_site =
+        gpuleak_analysis::report::site_live_per_iteration(&t.replay(), &ReportOptions::default());
+    let key = |stack| {
+        *by_site
+            .keys()
+            .find(|k| k.stack == stack)
+            .expect("a device site")
+    };
+    // The weights are held to the last request's end, and each request's 2 MiB with them: the
+    // series ends where the last request did, not on what the exit freed.
+    assert_eq!(by_site[&key(1)], vec![4 * GIB; 7]);
+    assert_eq!(
+        by_site[&key(2)],
+        (1..=7).map(|n| n * 2 * MIB).collect::<Vec<_>>()
+    );
+    assert_eq!(site(&r, 2).verdict.as_deref(), Some("leak"));
+    assert_eq!(site(&r, 2).live_bytes_at_end, 0);
+}
