@@ -6,51 +6,10 @@
 //! Built from a finished [`Report`] alone, so the text report, the JSON and the live view say
 //! the same thing.
 
-use serde::Serialize;
-
 use crate::growth;
-use crate::report::{Oom, Report, Site};
+pub use crate::model::{Cause, Diagnosis};
+use crate::model::{Oom, Report, Site};
 use crate::units::bytes;
-
-/// What a diagnosis blames.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Cause {
-    /// Memory grows every iteration at one or more sites.
-    Leak,
-    /// Memory ran out before it could grow: the work itself needs more than the device has.
-    TooLarge,
-    /// Allocations failed but were retried and succeeded: memory was at the device's limit.
-    AtLimit,
-    /// Nothing grows over iterations, yet one iteration's peak did not fit.
-    Peak,
-    /// The device had more free than was asked, but not in one piece.
-    Fragmentation,
-    /// Most of the device was used outside the process's recorded allocations.
-    Elsewhere,
-    /// Pools keep much more than is live: freed memory stays reserved.
-    PoolRetention,
-    /// Memory kept through a cycle of iterations and given back at its end: it sets the peak.
-    HeldPerCycle,
-    /// Device memory grows in all, but no single call site does.
-    GrowthUnattributed,
-    /// Device memory grows in all, most of it at one site whose own series is no clear leak.
-    GrowthAtSite,
-    /// Nothing grows at the level gpuleak sees, but a caching allocator sits between the program
-    /// and the driver: growth inside its unused part makes no allocation.
-    HiddenByCache,
-    /// Too few iterations to tell growth from warm-up.
-    TooFewIterations,
-    /// Nothing grows; memory stays within what the device has.
-    Healthy,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Diagnosis {
-    pub cause: Cause,
-    /// One paragraph, with the figures and the sites it rests on.
-    pub text: String,
-}
 
 /// Without the device's free memory at the failure, a leak must hold this share of what was live
 /// to be its cause.
@@ -235,7 +194,7 @@ fn no_growth(r: &Report, per: &str) -> Diagnosis {
                  nothing about leaks yet. Judging needs {} {per}s or more ({more} more): run \
                  more steps or images. Device memory peaked at {peak}.",
                 if n == 1 { "" } else { "s" },
-                crate::report::HEALTHY_MIN_ITERATIONS
+                crate::model::HEALTHY_MIN_ITERATIONS
             ),
         };
     }

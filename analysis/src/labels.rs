@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use gpuleak_trace::MemoryKind;
 
-use crate::replay::kind_name;
+use crate::memory::kind_name;
 use crate::symbols::{function_name, short_frame};
 
 /// One site to label: its frames (innermost first), the index of the frame naming it, its kind

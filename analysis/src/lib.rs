@@ -12,13 +12,16 @@
 pub mod diagnosis;
 pub mod growth;
 pub mod labels;
+pub mod memory;
+pub mod model;
 pub mod period;
 pub mod replay;
 pub mod report;
 pub mod symbols;
 pub mod units;
 
-pub use diagnosis::{Cause, Diagnosis, diagnose};
+pub use diagnosis::diagnose;
+pub use model::{Cause, Diagnosis};
 pub use period::{AutoIterations, AutoSeries};
 pub use replay::{
     BoundarySeries, DroppedSegments, Frame, LiveAlloc, LiveKey, MAX_RANGES, MEMORY_KINDS,

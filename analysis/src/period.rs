@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 
-use crate::replay::SiteKey;
+use crate::memory::SiteKey;
 
 /// Launches whose functions are kept to find the period in.
 pub const PREFIX_LAUNCHES: usize = 200_000;
