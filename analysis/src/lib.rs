@@ -1,5 +1,12 @@
-//! Replay and analysis of gpuleak traces: the live set and totals ([`Replay`]), symbols for the
-//! recorded stacks ([`Symbolizer`]), and the report built from both ([`Report`]).
+//! Replay and analysis of gpuleak traces, bottom to top:
+//! - [`memory`]: memory classes, kind names, the live-set and site keys;
+//! - [`replay`]: the streaming replay, live set, totals, sites and their series ([`Replay`]),
+//!   with [`period`] finding iterations in the launch sequence;
+//! - [`growth`]: judging a series of live bytes (leak, sawtooth, plateau, steady);
+//! - [`symbols`] and [`labels`]: frames and one-line site names;
+//! - [`model`]: the report's data model, the JSON schema ([`Report`]);
+//! - [`report`]: building it from a replay; [`diagnosis`]: reading it as sentences;
+//! - [`units`]: byte and count formatting.
 //!
 //! ```no_run
 //! let mut reader = gpuleak_trace::open("run.trace".as_ref())?;
