@@ -1,5 +1,6 @@
 //! Replay and analysis of gpuleak traces, bottom to top:
 //! - [`memory`]: memory classes, kind names, the live-set and site keys;
+//! - [`figures`]: what the replay keeps (totals, site figures, failures, series);
 //! - [`replay`]: the streaming replay, live set, totals, sites and their series ([`Replay`]),
 //!   with [`period`] finding iterations in the launch sequence;
 //! - [`growth`]: judging a series of live bytes (leak, sawtooth, plateau, steady);
@@ -17,6 +18,7 @@
 //! ```
 
 pub mod diagnosis;
+pub mod figures;
 pub mod growth;
 pub mod labels;
 pub mod memory;
