@@ -6,9 +6,10 @@
 //! Built from a finished [`Report`] alone, so the text report, the JSON and the live view say
 //! the same thing.
 
-use crate::growth;
+use crate::growth::{self, Verdict};
+use crate::memory::MemoryClass;
+use crate::model::{Cache, Oom, Report, Site};
 pub use crate::model::{Cause, Diagnosis};
-use crate::model::{Oom, Report, Site};
 use crate::units::bytes;
 
 /// Without the device's free memory at the failure, a leak must hold this share of what was live
@@ -21,23 +22,15 @@ const POOL_MIN: u64 = 256 << 20;
 /// The diagnoses of a report, most important first; empty for a trace with no device memory.
 pub fn diagnose(r: &Report) -> Vec<Diagnosis> {
     let mut out = Vec::new();
-    let leaks: Vec<&Site> = r
-        .sites
-        .iter()
-        .filter(|s| s.verdict.as_deref() == Some("leak"))
-        .collect();
-    let per = if r.iterations.source.as_deref() == Some("time") {
-        "time window"
-    } else {
-        "iteration"
-    };
+    let leaks: Vec<&Site> = r.sites.iter().filter(|s| s.leaks()).collect();
+    let per = r.iterations.unit();
     // The last failure is the one a program dies of; failures retried with success (PyTorch
     // empties its cache and tries again) did not stop it.
     // Device and physical (cuMemCreate) memory fill the same GPU.
     let device_ooms = || {
         r.ooms
             .iter()
-            .filter(|o| matches!(o.memory.name(), "device" | "physical"))
+            .filter(|o| matches!(o.memory, MemoryClass::Device | MemoryClass::Physical))
     };
     if let Some(o) = device_ooms().rev().find(|o| !o.retried) {
         out.push(out_of_memory(r, o, &leaks, per));
@@ -93,16 +86,16 @@ pub fn diagnose(r: &Report) -> Vec<Diagnosis> {
     }
     // Growth in all with no leaking site: name the site that explains most of it, if one does;
     // else each growing allocation came from somewhere else.
-    let device_growth = r.iterations.device_bytes_per_iteration.unwrap_or(0);
+    let device_growth = r.iterations.device_bytes_per_iteration().unwrap_or(0);
     let main_grower = r
         .sites
         .iter()
-        .filter(|s| matches!(s.verdict.as_deref(), Some("plateau" | "steady")))
-        .filter(|s| s.bytes_per_iteration.is_some_and(|b| b > 0))
-        .max_by_key(|s| s.bytes_per_iteration)
-        .filter(|s| 2 * s.bytes_per_iteration.unwrap_or(0) > device_growth);
+        .filter(|s| matches!(s.verdict(), Some(Verdict::Plateau | Verdict::Steady)))
+        .filter(|s| s.bytes_per_iteration().is_some_and(|b| b > 0))
+        .max_by_key(|s| s.bytes_per_iteration())
+        .filter(|s| 2 * s.bytes_per_iteration().unwrap_or(0) > device_growth);
     if leaks.is_empty()
-        && r.iterations.device_verdict.as_deref() == Some("leak")
+        && r.iterations.device_leaks()
         && out.first().is_none_or(|d| d.cause != Cause::Leak)
         && let Some(s) = main_grower
     {
@@ -114,13 +107,13 @@ pub fn diagnose(r: &Report) -> Vec<Diagnosis> {
                  over a longer run.",
                 bytes(device_growth.unsigned_abs()),
                 s.label,
-                bytes(s.bytes_per_iteration.unwrap_or(0).unsigned_abs()),
+                bytes(s.bytes_per_iteration().unwrap_or(0).unsigned_abs()),
                 held(s, r.complete),
-                s.verdict.as_deref().unwrap_or("-")
+                s.verdict().map_or("-", Verdict::as_str)
             ),
         });
     } else if leaks.is_empty()
-        && r.iterations.device_verdict.as_deref() == Some("leak")
+        && r.iterations.device_leaks()
         && out.first().is_none_or(|d| d.cause != Cause::Leak)
     {
         out.push(Diagnosis {
@@ -133,7 +126,7 @@ pub fn diagnose(r: &Report) -> Vec<Diagnosis> {
                  tensor an event, so the leaking line shows.",
                 bytes(
                     r.iterations
-                        .device_bytes_per_iteration
+                        .device_bytes_per_iteration()
                         .unwrap_or(0)
                         .unsigned_abs()
                 )
@@ -159,8 +152,8 @@ pub fn diagnose(r: &Report) -> Vec<Diagnosis> {
     if let Some(saw) = r
         .sites
         .iter()
-        .filter(|s| s.verdict.as_deref() == Some("sawtooth"))
-        .max_by_key(|s| s.bytes_per_iteration)
+        .filter(|s| s.verdict() == Some(Verdict::Sawtooth))
+        .max_by_key(|s| s.bytes_per_iteration())
     {
         out.push(Diagnosis {
             cause: Cause::HeldPerCycle,
@@ -170,11 +163,11 @@ pub fn diagnose(r: &Report) -> Vec<Diagnosis> {
                  If nothing needs it until then (an autograd graph kept without \
                  torch.no_grad(), a per-step preview), freeing it each {per} lowers the peak.",
                 saw.label,
-                bytes(saw.bytes_per_iteration.unwrap_or(0).unsigned_abs())
+                bytes(saw.bytes_per_iteration().unwrap_or(0).unsigned_abs())
             ),
         });
     }
-    let judged = r.sites.iter().any(|s| s.verdict.is_some());
+    let judged = r.sites.iter().any(|s| s.verdict().is_some());
     if out.is_empty() && (judged || !r.visibility.causes.is_empty()) {
         out.push(no_growth(r, per));
     }
@@ -200,16 +193,18 @@ fn no_growth(r: &Report, per: &str) -> Diagnosis {
     }
     if let Some(cache) = v.cache {
         let who = match cache {
-            "pytorch" => "PyTorch's caching allocator",
-            "cupy" => "CuPy's memory pool",
-            _ => {
+            Cache::Pytorch => "PyTorch's caching allocator",
+            Cache::Cupy => "CuPy's memory pool",
+            Cache::Pool => {
                 "the program (it never gave any back to the driver, as a pool that keeps what \
                  is freed does)"
             }
         };
         let how = match &v.command {
             Some(cmd) => format!("`{cmd}` records every tensor and shows it"),
-            None if cache == "cupy" => "The blocks inside CuPy's pool are not seen".to_string(),
+            None if cache == Cache::Cupy => {
+                "The blocks inside CuPy's pool are not seen".to_string()
+            }
             None => "Only the allocator itself can show what it hands out".to_string(),
         };
         return Diagnosis {
@@ -369,7 +364,7 @@ fn out_of_memory(r: &Report, o: &Oom, leaks: &[&Site], per: &str) -> Diagnosis {
 /// now" while the trace is still being written.
 /// With several GPUs, which one it fills: "... grows +1.00 GiB/iteration on GPU 1 (...)".
 fn leak_phrase(r: &Report, s: &Site, per: &str) -> String {
-    let growth = s.bytes_per_iteration.unwrap_or(0);
+    let growth = s.bytes_per_iteration().unwrap_or(0);
     let sign = if growth < 0 { "-" } else { "+" };
     let on = match s.device {
         Some(d) if r.devices.len() > 1 => format!(" on GPU {d}"),

@@ -4,8 +4,11 @@
 //! already left out. The slope is Theil–Sen (the median of the slopes between every pair of
 //! points), so a few odd iterations do not move it.
 
+use serde::Serialize;
+
 /// What a site's live bytes did over the iterations.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// Rises steadily and is not given back.
     Leak,
@@ -19,7 +22,7 @@ pub enum Verdict {
 
 impl Verdict {
     /// The name the JSON report uses.
-    pub fn name(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Leak => "leak",
             Verdict::Sawtooth => "sawtooth",
@@ -29,12 +32,26 @@ impl Verdict {
     }
 }
 
-/// A verdict, the robust slope in bytes per iteration, and how sure the verdict is, in [0, 1].
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A verdict, the robust slope in bytes per iteration, and how sure the verdict is, in [0, 1]:
+/// the one growth figure sites, devices and the whole process share.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Judgement {
     pub verdict: Verdict,
     pub bytes_per_iteration: i64,
     pub confidence: f64,
+}
+
+impl Judgement {
+    /// The one leak predicate: live bytes rise over iterations and are not given back.
+    pub fn leaks(&self) -> bool {
+        self.verdict == Verdict::Leak
+    }
 }
 
 /// Fewer iterations than this and nothing is judged.

@@ -4,8 +4,13 @@
 //! The JSON is an interface other tools read: field names are fixed, new fields are only ever
 //! added beside old ones, and `schema` changes when a field changes meaning.
 
+use std::fmt;
+
 use gpuleak_trace::MemoryKind;
+use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
+
+use crate::growth::{Judgement, Verdict};
 
 use crate::memory::{MemoryClass, kind_name};
 use crate::replay::{DroppedSegments, Totals};
@@ -66,7 +71,7 @@ pub struct Report {
 }
 
 /// One device's share of the process: device and physical memory allocated on it.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct DeviceFigures {
     pub ordinal: i32,
     /// As the header names it; null when the trace does not say.
@@ -79,9 +84,20 @@ pub struct DeviceFigures {
     /// What it held when the last iteration began (in a trace that exited cleanly), else live
     /// at the end: what "full at iteration" starts from.
     pub held_at_last_iteration: u64,
-    /// Its memory over iterations, judged like a site's; null with fewer than 3 iterations.
-    pub verdict: Option<String>,
-    pub bytes_per_iteration: Option<i64>,
+    /// Its memory over iterations, judged like a site's; none with fewer than 3 iterations.
+    /// In the JSON: `verdict` and `bytes_per_iteration`, null when none.
+    #[serde(flatten, serialize_with = "device_growth_fields")]
+    pub growth: Option<Judgement>,
+}
+
+impl DeviceFigures {
+    pub fn verdict(&self) -> Option<Verdict> {
+        self.growth.map(|g| g.verdict)
+    }
+
+    pub fn bytes_per_iteration(&self) -> Option<i64> {
+        self.growth.map(|g| g.bytes_per_iteration)
+    }
 }
 
 /// What one recorded allocation stands for, and what a run needs before "no leak" means
@@ -92,15 +108,15 @@ pub struct Visibility {
     /// backend, `gpuleak run --torch-tensors`); "segments": a caching allocator sits between the
     /// program and the driver and only its segments are seen, so blocks it hands out again from
     /// its cache are not; "allocations": the program's own calls, as made.
-    pub level: &'static str,
+    pub level: Level,
     /// The caching allocator behind "segments": "pytorch" (libc10_cuda in the process), "cupy"
     /// (its modules loaded), or "pool" (device memory was allocated and none was ever given
     /// back to the driver: something keeps what the program frees); null otherwise.
-    pub cache: Option<&'static str>,
+    pub cache: Option<Cache>,
     /// Why a run whose memory does not grow is not called healthy: "hidden_by_cache" (growth
     /// smaller than the cache's unused part makes no allocation), "too_few_iterations"; empty
     /// when a leak would have shown.
-    pub causes: Vec<&'static str>,
+    pub causes: Vec<Cause>,
     /// How many more iterations a verdict of "no leak" needs; null when there are enough.
     pub iterations_needed: Option<u64>,
     /// The command that records what this trace could not see; null when there is none.
@@ -283,15 +299,14 @@ pub struct Site {
     /// module-level list of tensors emptied at interpreter shutdown) shows here, not in
     /// `live_bytes_at_end`.
     pub live_bytes_at_last_iteration: Option<u64>,
-    /// How live bytes at the end of each iteration moved, warm-up left out: "leak", "sawtooth",
-    /// "plateau" or "steady"; null for memory other than device and physical memory and for
-    /// sites seen in fewer than 3 iterations.
-    pub verdict: Option<String>,
-    /// The robust (Theil–Sen) slope of live bytes at iteration ends; for a sawtooth, the median
-    /// of its rising steps (its slope over the run is about zero); null when no verdict.
-    pub bytes_per_iteration: Option<i64>,
-    /// How sure the verdict is, 0 to 1; null when no verdict.
-    pub confidence: Option<f64>,
+    /// How live bytes at the end of each iteration moved, warm-up left out; none for memory
+    /// other than device and physical memory and for sites seen in fewer than 3 iterations. In
+    /// the JSON, null when none: `verdict` ("leak", "sawtooth", "plateau" or "steady"),
+    /// `bytes_per_iteration` (the robust Theil–Sen slope of live bytes at iteration ends; for a
+    /// sawtooth, the median of its rising steps, its slope over the run being about zero) and
+    /// `confidence` (how sure the verdict is, 0 to 1).
+    #[serde(flatten, serialize_with = "site_growth_fields")]
+    pub growth: Option<Judgement>,
     /// For a leak: the iteration at which, at this rate, the device is full (its total memory
     /// as the trace last saw it, less the device and physical memory this process holds at the
     /// end, or held when its last iteration began if it exited cleanly after freeing it); null
@@ -299,7 +314,7 @@ pub struct Site {
     pub full_at_iteration: Option<u64>,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Iterations {
     pub count: u64,
     /// "marker" when the program marked its iterations (iteration i runs from marker i to the
@@ -308,20 +323,147 @@ pub struct Iterations {
     /// "auto" when its launches (kernels, CUDA graphs) repeat (iterations are the repetitions of
     /// the launch sequence's period, each starting at a launch of the period's anchor); else
     /// "time", fixed time windows standing in for them; null for a trace with no events.
-    pub source: Option<String>,
+    pub source: Option<Source>,
     /// The length of each window when `source` is "time", in nanoseconds; null otherwise.
     pub window_ns: Option<u64>,
     /// Kernel launches per iteration when `source` is "auto"; null otherwise.
     pub launches_per_iteration: Option<u64>,
     /// The NVTX range whose openings start iterations when `source` is "nvtx"; null otherwise.
     pub range: Option<String>,
-    /// How the process's device memory as a whole moved over iterations, judged like a site's
-    /// ("leak", "sawtooth", "plateau", "steady"); null with fewer than 3 iterations. Growth in
-    /// all with no leaking site means the growing allocations come from many places (a caching
+    /// How the process's device memory as a whole moved over iterations, judged like a site's;
+    /// none with fewer than 3 iterations. In the JSON: `device_verdict` ("leak", "sawtooth",
+    /// "plateau", "steady") and `device_bytes_per_iteration`, null when none. Growth in all
+    /// with no leaking site means the growing allocations come from many places (a caching
     /// allocator's segments).
-    pub device_verdict: Option<String>,
-    /// The whole device's bytes per iteration, as a site's.
-    pub device_bytes_per_iteration: Option<i64>,
+    #[serde(flatten, serialize_with = "whole_growth_fields")]
+    pub device_growth: Option<Judgement>,
+}
+
+impl Iterations {
+    pub fn device_verdict(&self) -> Option<Verdict> {
+        self.device_growth.map(|g| g.verdict)
+    }
+
+    pub fn device_bytes_per_iteration(&self) -> Option<i64> {
+        self.device_growth.map(|g| g.bytes_per_iteration)
+    }
+
+    /// Whether the process's device memory as a whole leaks ([`Judgement::leaks`]).
+    pub fn device_leaks(&self) -> bool {
+        self.device_growth.is_some_and(|g| g.leaks())
+    }
+
+    /// The unit the iterations are counted in, for sentences: "time window" or "iteration".
+    pub fn unit(&self) -> &'static str {
+        if self.source == Some(Source::Time) {
+            "time window"
+        } else {
+            "iteration"
+        }
+    }
+}
+
+impl Site {
+    pub fn verdict(&self) -> Option<Verdict> {
+        self.growth.map(|g| g.verdict)
+    }
+
+    pub fn bytes_per_iteration(&self) -> Option<i64> {
+        self.growth.map(|g| g.bytes_per_iteration)
+    }
+
+    pub fn confidence(&self) -> Option<f64> {
+        self.growth.map(|g| g.confidence)
+    }
+
+    /// Whether the site leaks ([`Judgement::leaks`]).
+    pub fn leaks(&self) -> bool {
+        self.growth.is_some_and(|g| g.leaks())
+    }
+}
+
+/// Where the report's iterations come from (`iterations.source`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// `gpuleak_mark_iteration` markers.
+    Marker,
+    /// NVTX range openings.
+    Nvtx,
+    /// Repetitions of the launch sequence's period.
+    Auto,
+    /// Fixed time windows standing in for iterations.
+    Time,
+}
+
+impl Source {
+    /// The name the JSON report uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Marker => "marker",
+            Source::Nvtx => "nvtx",
+            Source::Auto => "auto",
+            Source::Time => "time",
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What one recorded allocation stands for (`visibility.level`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    /// A caching allocator's every block is an event.
+    Tensors,
+    /// Only a caching allocator's segments are seen.
+    Segments,
+    /// The program's own calls, as made.
+    Allocations,
+}
+
+/// The caching allocator behind `Level::Segments` (`visibility.cache`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cache {
+    /// PyTorch's (libc10_cuda in the process).
+    Pytorch,
+    /// CuPy's memory pool.
+    Cupy,
+    /// Something that never gave device memory back.
+    Pool,
+}
+
+/// Writes a growth judgement as the fields `names` (verdict, bytes per iteration, and the
+/// confidence when there is a third name), each null when there is no judgement.
+fn growth_fields<S: Serializer>(
+    g: &Option<Judgement>,
+    names: &[&'static str],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let mut map = s.serialize_struct("Growth", names.len())?;
+    map.serialize_field(names[0], &g.map(|g| g.verdict))?;
+    map.serialize_field(names[1], &g.map(|g| g.bytes_per_iteration))?;
+    if let Some(&name) = names.get(2) {
+        map.serialize_field(name, &g.map(|g| g.confidence))?;
+    }
+    map.end()
+}
+
+fn site_growth_fields<S: Serializer>(g: &Option<Judgement>, s: S) -> Result<S::Ok, S::Error> {
+    growth_fields(g, &["verdict", "bytes_per_iteration", "confidence"], s)
+}
+
+fn device_growth_fields<S: Serializer>(g: &Option<Judgement>, s: S) -> Result<S::Ok, S::Error> {
+    growth_fields(g, &["verdict", "bytes_per_iteration"], s)
+}
+
+fn whole_growth_fields<S: Serializer>(g: &Option<Judgement>, s: S) -> Result<S::Ok, S::Error> {
+    growth_fields(g, &["device_verdict", "device_bytes_per_iteration"], s)
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]

@@ -81,8 +81,7 @@ impl Report {
                     live_bytes_at_end: t.live_bytes,
                     peak_live_bytes: t.peak_live_bytes,
                     held_at_last_iteration: held_at_last(&series, t.live_bytes),
-                    verdict: judged.map(|j| j.verdict.name().to_string()),
-                    bytes_per_iteration: judged.map(|j| j.bytes_per_iteration),
+                    growth: judged,
                 }
             })
             .collect();
@@ -92,7 +91,7 @@ impl Report {
             .map(|(k, s)| {
                 let judged = clock.judge(replay, k, s.live_bytes);
                 let full_at_iteration = judged
-                    .filter(|j| j.verdict == Verdict::Leak && j.bytes_per_iteration > 0)
+                    .filter(|j| j.leaks() && j.bytes_per_iteration > 0)
                     .and_then(|j| {
                         // Against the site's own device: another GPU's memory does not fill it.
                         let own = per_device.iter().find(|d| d.ordinal == k.device);
@@ -121,9 +120,7 @@ impl Report {
                     live_bytes_at_last_iteration: clock
                         .ends(replay, k, s.live_bytes)
                         .and_then(|e| e.len().checked_sub(2).map(|i| e[i])),
-                    verdict: judged.map(|j| j.verdict.name().to_string()),
-                    bytes_per_iteration: judged.map(|j| j.bytes_per_iteration),
-                    confidence: judged.map(|j| j.confidence),
+                    growth: judged,
                     full_at_iteration,
                 }
             })
@@ -251,16 +248,15 @@ impl Report {
             memory: summary(replay),
             sites,
             iterations: Iterations {
-                device_verdict: device_growth.map(|j| j.verdict.name().to_string()),
-                device_bytes_per_iteration: device_growth.map(|j| j.bytes_per_iteration),
                 count: clock.count,
-                source: clock.source.map(|s| s.to_string()),
-                window_ns: (clock.source == Some("time")).then_some(clock.width_ns),
+                source: clock.source,
+                window_ns: (clock.source == Some(Source::Time)).then_some(clock.width_ns),
                 launches_per_iteration: clock.auto.as_ref().map(|a| a.period),
                 range: clock
                     .range
                     .and_then(|i| replay.ranges().get(i))
                     .map(|r| r.name.clone()),
+                device_growth,
             },
             ooms,
             dropped_events: replay.dropped(),
@@ -302,7 +298,7 @@ fn choose_range(replay: &Replay, pattern: Option<&Regex>) -> Option<usize> {
 /// Where the report's iterations come from: markers, else NVTX ranges, else the launch
 /// sequence's period, else fixed time windows.
 struct Clock {
-    source: Option<&'static str>,
+    source: Option<Source>,
     /// Index into [`Replay::ranges`]; present only when `source` is "nvtx".
     range: Option<usize>,
     /// What the report should say about the choice.
@@ -346,13 +342,13 @@ impl Clock {
             None
         };
         let (source, count) = if replay.markers() > 0 {
-            (Some("marker"), replay.markers())
+            (Some(Source::Marker), replay.markers())
         } else if let Some(i) = range {
-            (Some("nvtx"), replay.ranges()[i].count)
+            (Some(Source::Nvtx), replay.ranges()[i].count)
         } else if let Some(a) = &auto {
-            (Some("auto"), a.boundaries.len() as u64)
+            (Some(Source::Auto), a.boundaries.len() as u64)
         } else if replay.events() > 0 {
-            (Some("time"), u64::from(windows) + 1)
+            (Some(Source::Time), u64::from(windows) + 1)
         } else {
             (None, 0)
         };
@@ -379,11 +375,11 @@ impl Clock {
         let series = replay.site_series(key)?;
         let live_now = self.last_end(key, live_now);
         let (ends, first) = match self.source? {
-            "marker" => (
+            Source::Marker => (
                 growth::iteration_ends(&series.at_markers, live_now),
                 series.first_marker.saturating_sub(1) as usize,
             ),
-            "nvtx" => {
+            Source::Nvtx => {
                 let b = series
                     .at_ranges
                     .get(self.range?)
@@ -394,14 +390,14 @@ impl Clock {
                     b.first.saturating_sub(1) as usize,
                 )
             }
-            "auto" => {
+            Source::Auto => {
                 let s = self.auto.as_ref()?.series.get(key)?;
                 (
                     growth::iteration_ends(&s.at, live_now),
                     s.first.saturating_sub(1) as usize,
                 )
             }
-            _ => {
+            Source::Time => {
                 let mut ends = series.at_windows.clone();
                 ends.push(live_now);
                 (ends, series.first_window as usize)
@@ -443,10 +439,10 @@ impl Clock {
 
     fn iteration_of(&self, o: &OomEvent) -> Option<u64> {
         match self.source? {
-            "marker" => o.markers_before.checked_sub(1),
-            "nvtx" => o.ranges_before.get(self.range?)?.checked_sub(1),
-            "auto" => self.auto.as_ref()?.iteration_after(o.launches_before),
-            _ => Some(
+            Source::Marker => o.markers_before.checked_sub(1),
+            Source::Nvtx => o.ranges_before.get(self.range?)?.checked_sub(1),
+            Source::Auto => self.auto.as_ref()?.iteration_after(o.launches_before),
+            Source::Time => Some(
                 (o.time_ns.saturating_sub(self.start_ns) / self.width_ns)
                     .min(self.count.saturating_sub(1)),
             ),
@@ -511,8 +507,8 @@ impl Clock {
         let series = replay.site_series(key)?;
         let live_now = self.last_end(key, live_now);
         Some(match self.source? {
-            "marker" => growth::iteration_ends(&series.at_markers, live_now),
-            "nvtx" => {
+            Source::Marker => growth::iteration_ends(&series.at_markers, live_now),
+            Source::Nvtx => {
                 let b = series
                     .at_ranges
                     .get(self.range?)
@@ -520,11 +516,11 @@ impl Clock {
                     .unwrap_or_default();
                 growth::iteration_ends(&b.at, live_now)
             }
-            "auto" => {
+            Source::Auto => {
                 let s = self.auto.as_ref()?.series.get(key)?;
                 growth::iteration_ends(&s.at, live_now)
             }
-            _ => {
+            Source::Time => {
                 let mut ends = series.at_windows.clone();
                 ends.push(live_now);
                 ends
@@ -539,27 +535,27 @@ fn visibility(replay: &Replay, iterations: u64) -> Visibility {
     let gpu = replay.gpu();
     let (level, cache) = if loaded("libc10_cuda.so") {
         if replay.stream_ordered_allocations() > 0 {
-            ("tensors", None)
+            (Level::Tensors, None)
         } else {
-            ("segments", Some("pytorch"))
+            (Level::Segments, Some(Cache::Pytorch))
         }
     } else if loaded("/cupy/") || loaded("cupy_backends") {
-        ("segments", Some("cupy"))
+        (Level::Segments, Some(Cache::Cupy))
     } else if gpu.allocations >= 2 && gpu.frees == 0 && replay.pools().returned_frees == 0 {
-        ("segments", Some("pool"))
+        (Level::Segments, Some(Cache::Pool))
     } else {
-        ("allocations", None)
+        (Level::Allocations, None)
     };
     let needed = HEALTHY_MIN_ITERATIONS.saturating_sub(iterations);
     let mut causes = Vec::new();
     if cache.is_some() {
-        causes.push("hidden_by_cache");
+        causes.push(Cause::HiddenByCache);
     }
     if needed > 0 && iterations > 0 {
-        causes.push("too_few_iterations");
+        causes.push(Cause::TooFewIterations);
     }
     let command = match cache {
-        Some("pytorch") => replay
+        Some(Cache::Pytorch) => replay
             .header()
             .filter(|h| !h.argv.is_empty())
             .map(|h| format!("gpuleak run --torch-tensors -- {}", shell_words(&h.argv))),

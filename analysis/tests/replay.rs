@@ -34,7 +34,7 @@ fn a_leak_of_3_allocations_is_reported_live_at_exit_at_its_site() {
     assert_eq!((scratch.live_bytes_at_end, scratch.frees), (0, 3));
 
     assert_eq!(r.iterations.count, 3);
-    assert_eq!(r.iterations.source.as_deref(), Some("marker"));
+    assert_eq!(r.iterations.source.map(|s| s.as_str()), Some("marker"));
 }
 
 #[test]
@@ -67,7 +67,7 @@ fn an_oom_records_the_live_bytes_at_the_moment_of_failure() {
     assert_eq!(oom.device_free_bytes, Some(100 * MIB));
     assert_eq!(oom.device_total_bytes, Some(16 * GIB));
     // No markers: the time window it failed in stands in for the iteration.
-    assert_eq!(r.iterations.source.as_deref(), Some("time"));
+    assert_eq!(r.iterations.source.map(|s| s.as_str()), Some("time"));
     assert!(oom.iteration.unwrap() < r.iterations.count);
     assert_eq!(oom.api, "cuMemAlloc");
     assert_eq!(oom.frames, vec!["sample+0x4000", "sample+0x100"]);
@@ -164,7 +164,7 @@ fn without_markers_time_windows_are_the_iteration_source() {
     let mut t = Trace::hooked();
     t.alloc(0x1, MIB, 1);
     let r = t.report();
-    assert_eq!(r.iterations.source.as_deref(), Some("time"));
+    assert_eq!(r.iterations.source.map(|s| s.as_str()), Some("time"));
     assert!(r.iterations.window_ns.is_some());
     assert_eq!(
         Trace::hooked().report().iterations.source,

@@ -36,7 +36,7 @@ impl Row<'_> {
     }
 
     fn slope(s: Option<&Site>) -> Option<i64> {
-        s.and_then(|s| s.bytes_per_iteration)
+        s.and_then(|s| s.bytes_per_iteration())
     }
 
     fn slope_change(&self) -> i128 {
@@ -267,8 +267,8 @@ fn json_value(rows: &[Row]) -> serde_json::Value {
                 "bytes_per_iteration_a": Row::slope(r.a),
                 "bytes_per_iteration_b": Row::slope(r.b),
                 "bytes_per_iteration_change": r.slope_change() as i64,
-                "verdict_a": r.a.and_then(|s| s.verdict.clone()),
-                "verdict_b": r.b.and_then(|s| s.verdict.clone()),
+                "verdict_a": r.a.and_then(|s| s.verdict()),
+                "verdict_b": r.b.and_then(|s| s.verdict()),
             })
         })
         .collect();

@@ -38,10 +38,7 @@ pub fn load_all(paths: &[PathBuf], options: &ReportOptions) -> Result<Vec<Model>
 }
 
 fn leaks(m: &Model) -> bool {
-    m.report
-        .sites
-        .iter()
-        .any(|s| s.verdict.as_deref() == Some("leak"))
+    m.report.sites.iter().any(|s| s.leaks())
 }
 
 /// What `--fail-on leak` says, as for the other formats.
@@ -156,7 +153,7 @@ fn processes(s: &mut String, models: &[Model]) {
             .report
             .sites
             .iter()
-            .filter(|s| s.verdict.as_deref() == Some("leak"))
+            .filter(|s| s.leaks())
             .map(|s| s.label.as_str())
             .collect();
         let _ = writeln!(
@@ -211,7 +208,7 @@ fn process(s: &mut String, m: &Model, top: usize) {
     );
 
     let _ = writeln!(s, "<h2>Diagnosis</h2>");
-    let healthy = r.diagnosis.is_empty() || r.sites.iter().all(|x| x.verdict.is_none());
+    let healthy = r.diagnosis.is_empty() || r.sites.iter().all(|x| x.verdict().is_none());
     let _ = writeln!(
         s,
         "<div class=\"diagnosis{}\">",
@@ -294,9 +291,9 @@ fn findings(s: &mut String, m: &Model) {
     let mut found: Vec<(usize, &Site)> = r
         .sites
         .iter()
-        .filter_map(|x| Some((rank(x.verdict.as_deref())?, x)))
+        .filter_map(|x| Some((rank(x.verdict().map(|v| v.as_str()))?, x)))
         .collect();
-    found.sort_by_key(|(rank, x)| (*rank, std::cmp::Reverse(x.bytes_per_iteration)));
+    found.sort_by_key(|(rank, x)| (*rank, std::cmp::Reverse(x.bytes_per_iteration())));
     let _ = writeln!(s, "<h2>Findings</h2>");
     if found.is_empty() {
         let _ = writeln!(
@@ -305,7 +302,7 @@ fn findings(s: &mut String, m: &Model) {
         );
         return;
     }
-    let per = if r.iterations.source.as_deref() == Some("time") {
+    let per = if r.iterations.source.map(|s| s.as_str()) == Some("time") {
         "time window"
     } else {
         "iteration"
@@ -316,7 +313,7 @@ fn findings(s: &mut String, m: &Model) {
          <th class=\"num\">live at the end</th><th>device full</th></tr>"
     );
     for (_, x) in found {
-        let slope = x.bytes_per_iteration.unwrap_or(0);
+        let slope = x.bytes_per_iteration().unwrap_or(0);
         let sign = if slope < 0 { "-" } else { "+" };
         let full = x
             .full_at_iteration
@@ -324,15 +321,10 @@ fn findings(s: &mut String, m: &Model) {
         let _ = writeln!(
             s,
             "<tr><td>{}</td><td><code>{}</code>",
-            verdict_cell(x.verdict.as_deref()),
+            verdict_cell(x.verdict().map(|v| v.as_str())),
             escape(&x.label)
         );
-        stack(
-            s,
-            &x.frames,
-            x.user_frame,
-            x.verdict.as_deref() == Some("leak"),
-        );
+        stack(s, &x.frames, x.user_frame, x.leaks());
         let _ = writeln!(
             s,
             "</td><td class=\"num\">{sign}{}</td><td class=\"num\">{}</td><td>{full}</td></tr>",
@@ -371,7 +363,7 @@ fn sites(s: &mut String, m: &Model, top: usize) {
             count(x.live_allocations_at_end, "allocation", "allocations"),
             bytes(x.bytes_allocated),
             count(x.allocations, "allocation", "allocations"),
-            verdict_cell(x.verdict.as_deref())
+            verdict_cell(x.verdict().map(|v| v.as_str()))
         );
     }
     let _ = writeln!(s, "</table>");
@@ -448,7 +440,7 @@ fn chart(s: &mut String, m: &Model) {
         return;
     }
     let r = &m.report;
-    let source = match r.iterations.source.as_deref() {
+    let source = match r.iterations.source.map(|s| s.as_str()) {
         Some("marker") => "marked with gpuleak_mark_iteration".to_string(),
         Some("nvtx") => format!(
             "NVTX range {}",
@@ -611,7 +603,11 @@ fn iterations(s: &mut String, m: &Model) {
         s,
         "<p class=\"meta\">{} ({}). Device and physical memory.</p>",
         count(n as u64, "iteration", "iterations"),
-        m.report.iterations.source.as_deref().unwrap_or("no source")
+        m.report
+            .iterations
+            .source
+            .map(|s| s.as_str())
+            .unwrap_or("no source")
     );
     let _ = writeln!(
         s,

@@ -19,10 +19,7 @@ pub struct Proc {
 
 impl Proc {
     pub fn leaks(&self) -> bool {
-        self.report
-            .sites
-            .iter()
-            .any(|s| s.verdict.as_deref() == Some("leak"))
+        self.report.sites.iter().any(|s| s.leaks())
     }
 
     /// "pid 1234, rank 2" (the rank when a launcher set it).
@@ -157,9 +154,8 @@ pub fn text(procs: &[Proc], top: usize) -> String {
             "leak".to_string()
         } else {
             r.iterations
-                .device_verdict
-                .clone()
-                .unwrap_or_else(|| "-".to_string())
+                .device_verdict()
+                .map_or_else(|| "-".to_string(), |v| v.as_str().to_string())
         };
         let _ = writeln!(
             s,
@@ -203,7 +199,7 @@ pub fn json(procs: &[Proc]) -> String {
                 "live_bytes_at_end": r.gpu.live_bytes_at_end,
                 "peak_live_bytes": r.gpu.peak_live_bytes,
                 "leaks": p.leaks(),
-                "device_verdict": r.iterations.device_verdict,
+                "device_verdict": r.iterations.device_verdict(),
                 "report": r,
             })
         })
@@ -222,22 +218,18 @@ pub fn leak_lines(procs: &[Proc]) -> Vec<String> {
     procs
         .iter()
         .flat_map(|p| {
-            p.report
-                .sites
-                .iter()
-                .filter(|s| s.verdict.as_deref() == Some("leak"))
-                .map(move |s| {
-                    let site = format!(
-                        "{} ({}/iteration)",
-                        s.label,
-                        crate::tui::state::signed_bytes(s.bytes_per_iteration.unwrap_or(0))
-                    );
-                    if several {
-                        format!("{}: {site}", p.name())
-                    } else {
-                        site
-                    }
-                })
+            p.report.sites.iter().filter(|s| s.leaks()).map(move |s| {
+                let site = format!(
+                    "{} ({}/iteration)",
+                    s.label,
+                    crate::tui::state::signed_bytes(s.bytes_per_iteration().unwrap_or(0))
+                );
+                if several {
+                    format!("{}: {site}", p.name())
+                } else {
+                    site
+                }
+            })
         })
         .collect()
 }

@@ -192,7 +192,10 @@ pub fn render_text(r: &Report, top: usize) -> String {
         );
     }
     pools(&mut s, r);
-    match (r.iterations.source.as_deref(), r.iterations.window_ns) {
+    match (
+        r.iterations.source.map(|s| s.as_str()),
+        r.iterations.window_ns,
+    ) {
         (Some("time"), Some(w)) => {
             let _ = writeln!(
                 s,
@@ -229,8 +232,8 @@ pub fn render_text(r: &Report, top: usize) -> String {
         }
     }
     if let (Some(v), Some(per)) = (
-        r.iterations.device_verdict.as_deref(),
-        r.iterations.device_bytes_per_iteration,
+        r.iterations.device_verdict().map(|v| v.as_str()),
+        r.iterations.device_bytes_per_iteration(),
     ) {
         let sign = if per < 0 { "-" } else { "+" };
         let _ = writeln!(
@@ -358,7 +361,7 @@ fn devices(s: &mut String, r: &Report) {
         let of = d
             .total_bytes
             .map_or(String::new(), |t| format!(" of {}", bytes(t)));
-        let growth = match (&d.verdict, d.bytes_per_iteration) {
+        let growth = match (&d.verdict(), d.bytes_per_iteration()) {
             (Some(v), Some(b)) => {
                 format!("; {v}, {}/iteration", crate::tui::state::signed_bytes(b))
             }
@@ -401,13 +404,13 @@ fn findings(s: &mut String, r: &Report) {
     let mut found: Vec<_> = r
         .sites
         .iter()
-        .filter_map(|site| Some((rank(site.verdict.as_deref())?, site)))
+        .filter_map(|site| Some((rank(site.verdict().map(|v| v.as_str()))?, site)))
         .collect();
     if found.is_empty() {
         return;
     }
-    found.sort_by_key(|(rank, site)| (*rank, std::cmp::Reverse(site.bytes_per_iteration)));
-    let per = if r.iterations.source.as_deref() == Some("time") {
+    found.sort_by_key(|(rank, site)| (*rank, std::cmp::Reverse(site.bytes_per_iteration())));
+    let per = if r.iterations.source.map(|s| s.as_str()) == Some("time") {
         "time window"
     } else {
         "iteration"
@@ -415,8 +418,8 @@ fn findings(s: &mut String, r: &Report) {
     let _ = writeln!(s);
     let _ = writeln!(s, "Findings:");
     for (_, site) in found {
-        let verdict = site.verdict.as_deref().unwrap_or("");
-        let slope = site.bytes_per_iteration.unwrap_or(0);
+        let verdict = site.verdict().map(|v| v.as_str()).unwrap_or("");
+        let slope = site.bytes_per_iteration().unwrap_or(0);
         let sign = if slope < 0 { "-" } else { "+" };
         let mut line = format!(
             "  {verdict:<8} {}: {sign}{}/{per}, {}",

@@ -679,10 +679,7 @@ fn summarize_trace(
     );
     TraceSummary {
         line: summary_line(&replay, shown),
-        leaks: report
-            .sites
-            .iter()
-            .any(|s| s.verdict.as_deref() == Some("leak")),
+        leaks: report.sites.iter().any(|s| s.leaks()),
         writer: report.process.as_ref().map(|p| p.pid),
         diagnosis: report.diagnosis.into_iter().next().map(|d| d.text),
     }

@@ -215,7 +215,7 @@ impl Model {
                     alloc_bytes: s.bytes_allocated,
                     inuse_objects: s.live_allocations_at_end,
                     inuse_bytes: s.live_bytes_at_end,
-                    leak: s.verdict.as_deref() == Some("leak"),
+                    leak: s.leaks(),
                 }
             })
             .collect();
@@ -271,7 +271,7 @@ impl Model {
             && match self.what {
                 What::Leaked => self
                     .site_of(key)
-                    .is_some_and(|i| self.report.sites[i].verdict.as_deref() == Some("leak")),
+                    .is_some_and(|i| self.report.sites[i].leaks()),
                 What::Live | What::Allocated => true,
             }
     }
@@ -463,7 +463,7 @@ impl Timeline {
             replay.apply(record);
         }
         let start_ns = done.header().map_or(0, |h| h.start_mono_ns);
-        let iteration_starts = match report.iterations.source.as_deref() {
+        let iteration_starts = match report.iterations.source.map(|s| s.as_str()) {
             Some("marker") => markers,
             Some("nvtx") => ranges,
             Some("auto") => launches,

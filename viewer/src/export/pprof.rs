@@ -314,8 +314,8 @@ pub fn profile(model: &Model) -> Profile {
                 gpuleak_analysis::kind_name(site.memory),
             ),
         ];
-        if let Some(v) = &site.verdict {
-            label.push(text(&mut strings, "verdict", v));
+        if let Some(v) = site.verdict() {
+            label.push(text(&mut strings, "verdict", v.as_str()));
         }
         if let Some(d) = site.device {
             label.push(Label {

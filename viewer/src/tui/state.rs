@@ -530,7 +530,7 @@ impl App {
             ),
         };
         let it = &report.iterations;
-        self.range_index = match (it.source.as_deref(), &it.range) {
+        self.range_index = match (it.source.map(|s| s.as_str()), &it.range) {
             // The report names the range; the same name in two domains is told apart by the
             // count, which is the chosen range's.
             (Some("nvtx"), Some(name)) => {
@@ -542,12 +542,12 @@ impl App {
             }
             _ => None,
         };
-        self.auto = if it.source.as_deref() == Some("auto") {
+        self.auto = if it.source.map(|s| s.as_str()) == Some("auto") {
             replay.auto_iterations()
         } else {
             None
         };
-        self.boundary = match it.source.as_deref() {
+        self.boundary = match it.source.map(|s| s.as_str()) {
             Some("marker") => Some(Boundary::Marker),
             Some("nvtx") => self
                 .range_index
@@ -572,12 +572,12 @@ impl App {
         };
         self.bounds_partial = self.boundary.is_some() && (self.bounds.len() as u64) < it.count;
         self.ticks = self.bounds.iter().map(|m| secs(m.time_ns)).collect();
-        let iteration_source = match (it.source.as_deref(), &it.range) {
+        let iteration_source = match (it.source.map(|s| s.as_str()), &it.range) {
             (Some("nvtx"), Some(r)) => format!("nvtx {r:?}"),
             (Some(s), _) => s.to_string(),
             (None, _) => String::new(),
         };
-        let per = if it.source.as_deref() == Some("time") {
+        let per = if it.source.map(|s| s.as_str()) == Some("time") {
             "window"
         } else {
             "iter"
@@ -598,7 +598,10 @@ impl App {
             pinned: m.pinned_host_live_bytes_at_end,
             iteration_source,
             iterations: it.count,
-            growth: it.device_verdict.clone().zip(it.device_bytes_per_iteration),
+            growth: it
+                .device_verdict()
+                .map(|v| v.as_str().to_string())
+                .zip(it.device_bytes_per_iteration()),
             per,
             events: replay.events(),
             // While the trace grows, the rate it grows at; once it has stopped, the program's
@@ -636,7 +639,10 @@ impl App {
             self.summary.peak = f.peak_live_bytes;
             self.summary.device_total = f.total_bytes;
             self.summary.device_name = f.name.clone();
-            self.summary.growth = f.verdict.clone().zip(f.bytes_per_iteration);
+            self.summary.growth = f
+                .verdict()
+                .map(|v| v.as_str().to_string())
+                .zip(f.bytes_per_iteration());
         }
         self.sites = report.sites;
         self.site_index = self
@@ -646,14 +652,14 @@ impl App {
             .map(|(i, s)| (site_key(s), i))
             .collect();
         let mut findings: Vec<usize> = (0..self.sites.len())
-            .filter(|&i| rank(self.sites[i].verdict.as_deref()).is_some())
+            .filter(|&i| rank(self.sites[i].verdict().map(|v| v.as_str())).is_some())
             .filter(|&i| chosen.is_none_or(|d| self.sites[i].device == Some(d)))
             .collect();
         let sites = &self.sites;
         findings.sort_by_key(|&i| {
             (
-                rank(sites[i].verdict.as_deref()),
-                std::cmp::Reverse(sites[i].bytes_per_iteration),
+                rank(sites[i].verdict().map(|v| v.as_str())),
+                std::cmp::Reverse(sites[i].bytes_per_iteration()),
             )
         });
         self.findings = findings;
@@ -1003,15 +1009,15 @@ impl App {
         match self.sort {
             SortKey::Live => {}
             SortKey::BytesPerIteration => self.order.sort_by_key(|&i| {
-                std::cmp::Reverse(sites[i].bytes_per_iteration.unwrap_or(i64::MIN))
+                std::cmp::Reverse(sites[i].bytes_per_iteration().unwrap_or(i64::MIN))
             }),
             SortKey::Allocations => self
                 .order
                 .sort_by_key(|&i| std::cmp::Reverse(sites[i].allocations)),
             SortKey::Verdict => self.order.sort_by_key(|&i| {
                 (
-                    rank(sites[i].verdict.as_deref()).unwrap_or(u8::MAX),
-                    std::cmp::Reverse(sites[i].bytes_per_iteration.unwrap_or(i64::MIN)),
+                    rank(sites[i].verdict().map(|v| v.as_str())).unwrap_or(u8::MAX),
+                    std::cmp::Reverse(sites[i].bytes_per_iteration().unwrap_or(i64::MIN)),
                 )
             }),
         }
@@ -1120,12 +1126,12 @@ impl App {
 
     /// One finding as a line of text: verdict, site, growth, live memory, when full.
     pub fn finding_text(&self, site: &Site) -> String {
-        let verdict = site.verdict.as_deref().unwrap_or("");
+        let verdict = site.verdict().map(|v| v.as_str()).unwrap_or("");
         let per = self.summary.per;
         // The label names the site (distinct from every other); its caller comes last, where a
         // narrow terminal cuts, so that growth and when the device is full stay in view.
         let label = &site.label;
-        let growth = signed_bytes(site.bytes_per_iteration.unwrap_or(0));
+        let growth = signed_bytes(site.bytes_per_iteration().unwrap_or(0));
         let mut line = match verdict {
             "leak" => format!("▲ LEAK      {label} leaks {growth}/{per}"),
             "sawtooth" => format!("▲ SAWTOOTH  {label} grows {growth}/{per}, then gives it back"),

@@ -41,7 +41,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         lines.extend(findings.iter().map(|s| {
             Line::styled(
                 app.finding_text(s),
-                verdict_style(app, s.verdict.as_deref()),
+                verdict_style(app, s.verdict().map(|v| v.as_str())),
             )
         }));
     }

@@ -27,7 +27,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         .take(height)
         .map(|(row, &i)| {
             let s = &app.sites[i];
-            let verdict = s.verdict.as_deref();
+            let verdict = s.verdict().map(|v| v.as_str());
             let style = if row == app.selected {
                 selected_style()
             } else {
@@ -37,7 +37,10 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             Row::new([
                 Cell::from(format!("{marker}{}", verdict.unwrap_or("-"))),
                 Cell::from(bytes(s.live_bytes_at_end)),
-                Cell::from(s.bytes_per_iteration.map_or("-".to_string(), signed_bytes)),
+                Cell::from(
+                    s.bytes_per_iteration()
+                        .map_or("-".to_string(), signed_bytes),
+                ),
                 Cell::from(s.allocations.to_string()),
                 Cell::from(s.label.as_str()),
             ])
