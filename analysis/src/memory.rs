@@ -1,7 +1,7 @@
 //! What memory is: the classes a report keeps apart, the kinds' names, and the keys the live set
 //! and the sites are held by.
 
-use gpuleak_trace::{Api, MemoryKind, Namespace};
+use gpuleak_trace::{Api, MemoryKind};
 use serde::Serialize;
 
 /// The classes of memory a report keeps apart, each with its own totals. Users compare the device
@@ -130,7 +130,7 @@ pub(crate) fn on_gpu(class: MemoryClass) -> bool {
 
 /// Where an allocation lives in the live set: a free matches an allocation only within its
 /// namespace, since a handle can equal a device pointer numerically.
-pub type LiveKey = (Namespace, u64);
+pub use gpuleak_trace::LiveKey;
 
 /// Where allocations come from: a call stack, the kind of memory it asked for, and the device it
 /// asked on (one line allocating on two GPUs is two sites: each fills its own device).

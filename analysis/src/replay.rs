@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
 use gpuleak_trace::{
-    Api, DecodeError, Event, Header, MemoryKind, Module, NO_STACK, Op, PyCode, PyFrame, Range,
-    RangeOp, Reader, Record, Segment, Trailer,
+    Api, DecodeError, Event, Header, LiveSet, MemoryKind, Module, NO_STACK, Op, PyCode, PyFrame,
+    Range, RangeOp, Reader, Record, Segment, Trailer,
 };
 
 use crate::figures::AddressSpace;
@@ -47,13 +47,9 @@ pub struct Replay {
     python_stacks: HashMap<u32, Vec<PyFrame>>,
     /// Python code objects by id, as the trace defined them.
     python_codes: HashMap<u32, PyCode>,
-    /// Allocations of every kind but mappings and reservations, by namespace and address.
-    live: HashMap<LiveKey, LiveAlloc>,
-    /// cuMemMap mappings by start address: an unmap removes every one starting in its range, and
-    /// the first mapping of a reserved range starts at the reservation's address.
-    mappings: BTreeMap<u64, LiveAlloc>,
-    /// cuMemAddressReserve ranges by start address.
-    reservations: BTreeMap<u64, LiveAlloc>,
+    /// What is live, kept by the trace format's rules (namespaces, mappings and reservations
+    /// apart, unmap by range).
+    live: LiveSet<LiveAlloc>,
     /// Indexed by `MemoryClass as usize`.
     classes: [Totals; 7],
     kinds: BTreeMap<MemoryKind, Totals>,
@@ -443,11 +439,7 @@ impl Replay {
             seq: e.seq,
             device: e.device,
         };
-        let old = match kind {
-            MemoryKind::Mapping => self.mappings.insert(e.address, new),
-            MemoryKind::AddressSpace => self.reservations.insert(e.address, new),
-            _ => self.live.insert((e.api.namespace(), e.address), new),
-        };
+        let old = self.live.insert(e.api, e.address, new);
         // An address handed out again while we think it live was freed by a path the trace
         // does not see; keeping both would count its bytes twice.
         if let Some(old) = old {
@@ -495,28 +487,9 @@ impl Replay {
         if !e.ok() || e.address == 0 {
             return;
         }
-        let freed: Vec<LiveAlloc> = match e.api {
-            // One unmap may cover several mappings: every one starting inside the range goes.
-            Api::CuMemUnmap => {
-                let end = e.address.saturating_add(e.size.max(1));
-                let starts: Vec<u64> = self
-                    .mappings
-                    .range(e.address..end)
-                    .map(|(start, _)| *start)
-                    .collect();
-                starts
-                    .into_iter()
-                    .filter_map(|start| self.mappings.remove(&start))
-                    .collect()
-            }
-            Api::CuMemAddressFree => self.reservations.remove(&e.address).into_iter().collect(),
-            // Whatever kind it matched: cuMemRelease releases physical and imported handles alike.
-            _ => self
-                .live
-                .remove(&(e.api.namespace(), e.address))
-                .into_iter()
-                .collect(),
-        };
+        let mut freed: Vec<LiveAlloc> = Vec::new();
+        self.live
+            .remove(e.api, e.address, e.size, |old| freed.push(old));
         if freed.is_empty() {
             self.unmatched_frees += 1;
         }
@@ -746,17 +719,17 @@ impl Replay {
 
     /// Live allocations of every kind but mappings and reservations.
     pub fn live(&self) -> &HashMap<LiveKey, LiveAlloc> {
-        &self.live
+        self.live.plain()
     }
 
     /// Live cuMemMap mappings by start address.
     pub fn mappings(&self) -> &BTreeMap<u64, LiveAlloc> {
-        &self.mappings
+        self.live.mappings()
     }
 
     /// Live cuMemAddressReserve reservations by start address.
     pub fn reservations(&self) -> &BTreeMap<u64, LiveAlloc> {
-        &self.reservations
+        self.live.reservations()
     }
 
     pub fn sites(&self) -> &HashMap<SiteKey, SiteStats> {
