@@ -12,12 +12,7 @@ use crate::model::{Cache, Oom, Report, Site};
 pub use crate::model::{Cause, Diagnosis};
 use crate::units::bytes;
 
-/// Without the device's free memory at the failure, a leak must hold this share of what was live
-/// to be its cause.
-const LEAK_SHARE: f64 = 0.25;
-/// Pools keeping this many times what is live, and at least [`POOL_MIN`], are worth a word.
-const POOL_FACTOR: u64 = 2;
-const POOL_MIN: u64 = 256 << 20;
+use crate::thresholds::{LEAK_SHARE, POOL_FACTOR, POOL_MIN};
 
 /// The diagnoses of a report, most important first; empty for a trace with no device memory.
 pub fn diagnose(r: &Report) -> Vec<Diagnosis> {

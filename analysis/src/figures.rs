@@ -8,6 +8,7 @@ use gpuleak_trace::{Api, MemInfo, MemoryKind};
 use serde::Serialize;
 
 use crate::memory::{MemoryClass, SiteKey};
+pub use crate::thresholds::{MAX_RANGES, OOM_SITES, RETRY_WINDOW_EVENTS, TIME_WINDOWS};
 
 /// An allocation handed to the program and not yet given back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,15 +129,6 @@ pub struct OomEvent {
     pub retried: bool,
 }
 
-/// How many events after a failure a successful retry of it is looked for.
-pub const RETRY_WINDOW_EVENTS: u64 = 100_000;
-
-/// Sites kept in an out-of-memory failure's live set.
-pub const OOM_SITES: usize = 10;
-
-/// How many distinct NVTX ranges (domain and name) a replay follows; later names are ignored.
-pub const MAX_RANGES: usize = 32;
-
 /// One distinct NVTX range (domain and name) and how often it opened (pushes and starts).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RangeStats {
@@ -158,9 +150,6 @@ pub struct BoundarySeries {
     /// Live bytes at each occurrence (0 before the site existed).
     pub at: Vec<u64>,
 }
-
-/// How many time windows the fallback keeps at least; it keeps fewer than twice as many.
-pub const TIME_WINDOWS: u32 = 20;
 
 /// One device or physical site's live bytes at iteration boundaries. Memory grows with sites times
 /// iterations (and at most `2 * TIME_WINDOWS` windows), never with events.

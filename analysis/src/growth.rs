@@ -6,6 +6,12 @@
 
 use serde::Serialize;
 
+pub use crate::thresholds::MIN_ITERATIONS;
+use crate::thresholds::{
+    FLAT_TOLERANCE_DIVISOR, FULL_CONFIDENCE_CYCLES, LEAK_CONFIDENCE_PAIRS, LEAK_KEPT_SHARE,
+    LEAK_NON_DECREASING, PLATEAU_TAIL_SHARE, SAWTOOTH_MIN_DROPS, SLOPE_POINTS,
+};
+
 /// What a site's live bytes did over the iterations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -53,12 +59,6 @@ impl Judgement {
         self.verdict == Verdict::Leak
     }
 }
-
-/// Fewer iterations than this and nothing is judged.
-pub const MIN_ITERATIONS: usize = 3;
-
-/// Points the slope is computed over at most (evenly spaced when there are more iterations).
-const SLOPE_POINTS: usize = 200;
 
 /// Iterations left out at the start: the first, or the first 10%, when enough remain.
 pub fn warm_up(iterations: usize) -> usize {
@@ -151,7 +151,7 @@ pub fn judge(v: &[u64]) -> Option<Judgement> {
             run_start = i;
         }
     }
-    if drops >= 2 {
+    if drops >= SAWTOOTH_MIN_DROPS {
         // Over the whole run a sawtooth's slope is about zero; what it costs is how fast it
         // climbs within a cycle: the median of its rising steps.
         let mut rises: Vec<u64> = v
@@ -164,7 +164,7 @@ pub fn judge(v: &[u64]) -> Option<Judgement> {
         return Some(Judgement {
             verdict: Verdict::Sawtooth,
             bytes_per_iteration: i64::try_from(climb).unwrap_or(i64::MAX),
-            confidence: round2((drops as f64 / 3.0).min(1.0) * sample),
+            confidence: round2((drops as f64 / FULL_CONFIDENCE_CYCLES).min(1.0) * sample),
         });
     }
 
@@ -189,7 +189,10 @@ pub fn judge(v: &[u64]) -> Option<Judgement> {
     let non_decreasing = v.windows(2).filter(|w| w[1] >= w[0]).count() as f64 / steps;
     let net = v[m - 1] as f64 - v[0] as f64;
     // A slope that rounds to no byte per iteration is no leak, however steady.
-    if bytes_per_iteration > 0 && non_decreasing >= 0.8 && net >= 0.5 * slope * steps {
+    if bytes_per_iteration > 0
+        && non_decreasing >= LEAK_NON_DECREASING
+        && net >= LEAK_KEPT_SHARE * slope * steps
+    {
         let mut pairs = 0u64;
         let mut rising = 0u64;
         for (a, &x) in v.iter().enumerate() {
@@ -197,7 +200,7 @@ pub fn judge(v: &[u64]) -> Option<Judgement> {
                 pairs += 1;
                 rising += u64::from(y > x);
             }
-            if pairs > 40_000 {
+            if pairs > LEAK_CONFIDENCE_PAIRS {
                 break;
             }
         }
@@ -212,7 +215,7 @@ pub fn judge(v: &[u64]) -> Option<Judgement> {
 /// What counts as "no change" in a series: allocations are discrete, so flat is usually exactly
 /// flat.
 fn tolerance(v: &[u64]) -> u64 {
-    v.iter().copied().max().unwrap_or(0) / 100
+    v.iter().copied().max().unwrap_or(0) / FLAT_TOLERANCE_DIVISOR
 }
 
 /// Whether the series ends on a flat run that makes it a plateau: 30% of it or more (two points
@@ -228,7 +231,7 @@ fn plateau_tail(v: &[u64], tol: u64) -> bool {
         .rev()
         .take_while(|&&x| x.abs_diff(last) <= tol)
         .count();
-    let min_tail = ((m as f64 * 0.3).ceil() as usize).max(2);
+    let min_tail = ((m as f64 * PLATEAU_TAIL_SHARE).ceil() as usize).max(2);
     flat_tail >= min_tail
         && flat_tail < m
         && flat_tail > Shape::of(v, tol).longest_inner_run
@@ -273,7 +276,7 @@ pub fn staircase(v: &[u64]) -> Option<Judgement> {
     Some(Judgement {
         verdict: Verdict::Leak,
         bytes_per_iteration: climb.round() as i64,
-        confidence: round2((periods / 3.0).min(1.0) * sample),
+        confidence: round2((periods / FULL_CONFIDENCE_CYCLES).min(1.0) * sample),
     })
 }
 

@@ -1,4 +1,5 @@
 //! Replay and analysis of gpuleak traces, bottom to top:
+//! - [`thresholds`]: every threshold the analysis judges by, with why;
 //! - [`memory`]: memory classes, kind names, the live-set and site keys;
 //! - [`figures`]: what the replay keeps (totals, site figures, failures, series);
 //! - [`replay`]: the streaming replay, live set, totals, sites and their series ([`Replay`]),
@@ -27,6 +28,7 @@ pub mod period;
 pub mod replay;
 pub mod report;
 pub mod symbols;
+pub mod thresholds;
 pub mod units;
 
 pub use diagnosis::diagnose;

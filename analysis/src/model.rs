@@ -123,10 +123,7 @@ pub struct Visibility {
     pub command: Option<String>,
 }
 
-/// Fewer iterations than this and a run whose memory does not grow is not called healthy: after
-/// the warm-up and the last iteration of a complete trace are left out, a verdict of "steady"
-/// rests on 4 points.
-pub const HEALTHY_MIN_ITERATIONS: u64 = 6;
+pub use crate::thresholds::HEALTHY_MIN_ITERATIONS;
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Process {

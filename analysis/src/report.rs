@@ -273,11 +273,7 @@ impl Report {
     }
 }
 
-/// Fewer iterations found in the launch sequence than this and time windows stand in.
-const MIN_AUTO_ITERATIONS: usize = 3;
-
-/// NVTX ranges occurring fewer times than this are not taken for iterations unless asked for.
-const MIN_RANGE_ITERATIONS: u64 = 3;
+use crate::thresholds::{MIN_AUTO_ITERATIONS, MIN_RANGE_ITERATIONS};
 
 /// The NVTX range whose openings are iterations: with a pattern, the matching name that occurs
 /// most often; without, the most frequent outermost name occurring at least 3 times. Ties go to
