@@ -60,7 +60,7 @@ pub const MIN_RANGE_ITERATIONS: u64 = 3;
 /// rests on 4 points.
 pub const HEALTHY_MIN_ITERATIONS: u64 = 6;
 
-// The replay (replay.rs, figures.rs; tests in tests/replay.rs).
+// The replay (replay/, figures.rs; tests in tests/replay.rs).
 
 /// How many events after a failure a successful retry of it is looked for: PyTorch empties its
 /// cache and retries at once, within a few calls.
