@@ -5,7 +5,8 @@
 //! - [`replay`]: the streaming replay, live set, totals, sites and their series ([`Replay`]),
 //!   with [`period`] finding iterations in the launch sequence;
 //! - [`growth`]: judging a series of live bytes (leak, sawtooth, plateau, steady);
-//! - [`symbols`] and [`labels`]: frames and one-line site names;
+//! - [`frames`]: what a frame's text says; [`symbols`]: addresses to frames; [`labels`]:
+//!   one-line site names;
 //! - [`model`]: the report's data model, the JSON schema ([`Report`]);
 //! - [`report`]: building it from a replay; [`diagnosis`]: reading it as sentences;
 //! - [`units`]: byte and count formatting.
@@ -20,6 +21,7 @@
 
 pub mod diagnosis;
 pub mod figures;
+pub mod frames;
 pub mod growth;
 pub mod labels;
 pub mod memory;
@@ -32,6 +34,7 @@ pub mod thresholds;
 pub mod units;
 
 pub use diagnosis::diagnose;
+pub use frames::{function_name, is_library_frame, short_frame, tidy_frame, user_frame};
 pub use model::{Cause, Diagnosis};
 pub use period::{AutoIterations, AutoSeries};
 pub use replay::{
@@ -43,6 +46,4 @@ pub use report::{
     ClassTotals, DeviceFigures, DeviceTotals, Iterations, KindTotals, MemorySummary, Oom,
     PinnedHostTotals, Pools, Process, Report, ReportOptions, SCHEMA, Site,
 };
-pub use symbols::{
-    Resolved, Symbolizer, function_name, is_library_frame, short_frame, tidy_frame, user_frame,
-};
+pub use symbols::{Resolved, Symbolizer};

@@ -275,7 +275,7 @@ pub struct Site {
     pub frames: Vec<String>,
     /// Index into `frames` of the frame that names the site: the innermost of the program's own
     /// code, past allocator wrappers, frameworks and the language runtime
-    /// ([`crate::symbols::is_library_frame`]); 0 when all are library code.
+    /// ([`crate::frames::is_library_frame`]); 0 when all are library code.
     pub user_frame: usize,
     /// The kind of memory allocated here, as in `memory.by_kind`: "device", "managed",
     /// "pinned_host", "physical", ...

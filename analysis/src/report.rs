@@ -106,7 +106,7 @@ impl Report {
                 let frames = symbols.stack(replay, k.stack);
                 Site {
                     label: String::new(),
-                    user_frame: crate::symbols::user_frame(&frames),
+                    user_frame: crate::frames::user_frame(&frames),
                     frames,
                     memory: k.kind,
                     device: (k.device >= 0).then_some(k.device),
@@ -170,7 +170,7 @@ impl Report {
                                     || {
                                         crate::labels::labels(&[crate::labels::Named {
                                             frames: &frames,
-                                            user_frame: crate::symbols::user_frame(&frames),
+                                            user_frame: crate::frames::user_frame(&frames),
                                             memory: k.kind,
                                             device: (k.device >= 0).then_some(k.device),
                                             stack_id: k.stack,
@@ -179,7 +179,7 @@ impl Report {
                                     },
                                     |s| s.label.clone(),
                                 ),
-                            user_frame: crate::symbols::user_frame(&frames),
+                            user_frame: crate::frames::user_frame(&frames),
                             frames,
                             live_bytes: s.live_bytes,
                             live_allocations: s.live_allocations,
