@@ -52,6 +52,8 @@ pub struct Replay {
     /// What is live, kept by the trace format's rules (namespaces, mappings and reservations
     /// apart, unmap by range).
     live: LiveSet<LiveAlloc>,
+    /// What the free being applied gave back (kept empty between events).
+    freed: Vec<LiveAlloc>,
     /// Indexed by `MemoryClass as usize`.
     classes: [Totals; 7],
     kinds: BTreeMap<MemoryKind, Totals>,
@@ -489,15 +491,17 @@ impl Replay {
         if !e.ok() || e.address == 0 {
             return;
         }
-        let mut freed: Vec<LiveAlloc> = Vec::new();
+        // Reused from free to free: most frees give back one allocation, and none allocates.
+        let mut freed = std::mem::take(&mut self.freed);
         self.live
             .remove(e.api, e.address, e.size, |old| freed.push(old));
         if freed.is_empty() {
             self.unmatched_frees += 1;
         }
-        for old in freed {
+        for old in freed.drain(..) {
             self.release(old, Some(e.api));
         }
+        self.freed = freed;
     }
 
     /// Closes every time window that ends at or before `t`, recording each device or physical site's live
