@@ -115,7 +115,7 @@ pub struct OomEvent {
     /// Kernel launches seen before the failure: places it among iterations found in the launch
     /// sequence.
     pub launches_before: u64,
-    /// Occurrences of each NVTX range (indexed as [`Replay::ranges`]) seen before the failure.
+    /// Occurrences of each NVTX range (indexed as [`crate::Replay::ranges`]) seen before the failure.
     pub ranges_before: Vec<u64>,
     /// The live set of the request's class at the moment of failure (device and physical memory
     /// together), by site, largest first (at most [`OOM_SITES`]): what filled the device.
@@ -164,7 +164,7 @@ pub struct SiteSeries {
     pub at_markers: Vec<u64>,
     /// Live bytes at the end of each complete time window.
     pub at_windows: Vec<u64>,
-    /// Live bytes at each opening of each NVTX range, indexed as [`Replay::ranges`] (shorter
+    /// Live bytes at each opening of each NVTX range, indexed as [`crate::Replay::ranges`] (shorter
     /// when ranges appeared after the last update: missing ones have no entries).
     pub at_ranges: Vec<BoundarySeries>,
 }
@@ -174,7 +174,7 @@ pub struct SiteSeries {
 pub struct Frame {
     /// As recorded: a return address (the instruction after the call).
     pub ip: u64,
-    /// Index into [`Replay::modules`].
+    /// Index into [`crate::Replay::modules`].
     pub module: Option<u32>,
 }
 

@@ -76,7 +76,7 @@ const LIBRARY_NAMESPACES: [&str; 15] = [
     "PyEval_",
 ];
 
-/// Whether a symbolized frame (as [`Symbolizer::stack`] writes it) is library code rather than
+/// Whether a symbolized frame (as [`crate::Symbolizer::stack`] writes it) is library code rather than
 /// the program's own: an allocator wrapper, a framework, the language runtime. Such frames are
 /// kept in the stack, but they do not name the site.
 pub fn is_library_frame(frame: &str) -> bool {
@@ -110,7 +110,7 @@ pub fn user_frame(frames: &[String]) -> usize {
         .unwrap_or(0)
 }
 
-/// A Python frame as [`Symbolizer::stack`] writes it: its file is a `.py` one.
+/// A Python frame as [`crate::Symbolizer::stack`] writes it: its file is a `.py` one.
 fn is_python_frame(frame: &str) -> bool {
     let source = source_of(frame);
     let file = source.rsplit_once(':').map_or(source, |(file, _)| file);

@@ -138,7 +138,7 @@ pub struct Process {
     /// The CUDA devices the process saw, by ordinal, as the driver names them; empty when the
     /// trace does not say.
     pub devices: Vec<String>,
-    /// The one of them the process worked on (see [`Replay::device_name`]).
+    /// The one of them the process worked on (see [`crate::Replay::device_name`]).
     pub device: Option<String>,
     /// `RANK` as a launcher (torchrun, accelerate) set it; null when unset or not a number.
     pub rank: Option<u32>,

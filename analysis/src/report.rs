@@ -1,5 +1,5 @@
 //! Building the report from a replay: iterations from markers, NVTX ranges, the launch
-//! sequence or time windows ([`Clock`]), each site's growth over them, out-of-memory failures,
+//! sequence or time windows (`Clock`), each site's growth over them, out-of-memory failures,
 //! what the trace can show, and the diagnosis. The data model is [`crate::model`].
 
 use std::collections::HashMap;

@@ -137,7 +137,7 @@ impl Replay {
         self.markers
     }
 
-    /// Distinct NVTX ranges (domain and name) in the order first seen, at most [`MAX_RANGES`].
+    /// Distinct NVTX ranges (domain and name) in the order first seen, at most [`crate::thresholds::MAX_RANGES`].
     pub fn ranges(&self) -> &[RangeStats] {
         &self.ranges
     }
