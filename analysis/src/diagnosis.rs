@@ -6,79 +6,26 @@
 //! Built from a finished [`Report`] alone, so the text report, the JSON and the live view say
 //! the same thing.
 
-use serde::Serialize;
-
-use crate::growth;
-use crate::report::{Oom, Report, Site};
+use crate::growth::{self, Verdict};
+use crate::memory::MemoryClass;
+use crate::model::{Cache, Oom, Report, Site};
+pub use crate::model::{Cause, Diagnosis};
 use crate::units::bytes;
 
-/// What a diagnosis blames.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Cause {
-    /// Memory grows every iteration at one or more sites.
-    Leak,
-    /// Memory ran out before it could grow: the work itself needs more than the device has.
-    TooLarge,
-    /// Allocations failed but were retried and succeeded: memory was at the device's limit.
-    AtLimit,
-    /// Nothing grows over iterations, yet one iteration's peak did not fit.
-    Peak,
-    /// The device had more free than was asked, but not in one piece.
-    Fragmentation,
-    /// Most of the device was used outside the process's recorded allocations.
-    Elsewhere,
-    /// Pools keep much more than is live: freed memory stays reserved.
-    PoolRetention,
-    /// Memory kept through a cycle of iterations and given back at its end: it sets the peak.
-    HeldPerCycle,
-    /// Device memory grows in all, but no single call site does.
-    GrowthUnattributed,
-    /// Device memory grows in all, most of it at one site whose own series is no clear leak.
-    GrowthAtSite,
-    /// Nothing grows at the level gpuleak sees, but a caching allocator sits between the program
-    /// and the driver: growth inside its unused part makes no allocation.
-    HiddenByCache,
-    /// Too few iterations to tell growth from warm-up.
-    TooFewIterations,
-    /// Nothing grows; memory stays within what the device has.
-    Healthy,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Diagnosis {
-    pub cause: Cause,
-    /// One paragraph, with the figures and the sites it rests on.
-    pub text: String,
-}
-
-/// Without the device's free memory at the failure, a leak must hold this share of what was live
-/// to be its cause.
-const LEAK_SHARE: f64 = 0.25;
-/// Pools keeping this many times what is live, and at least [`POOL_MIN`], are worth a word.
-const POOL_FACTOR: u64 = 2;
-const POOL_MIN: u64 = 256 << 20;
+use crate::thresholds::{LEAK_SHARE, POOL_FACTOR, POOL_MIN};
 
 /// The diagnoses of a report, most important first; empty for a trace with no device memory.
 pub fn diagnose(r: &Report) -> Vec<Diagnosis> {
     let mut out = Vec::new();
-    let leaks: Vec<&Site> = r
-        .sites
-        .iter()
-        .filter(|s| s.verdict.as_deref() == Some("leak"))
-        .collect();
-    let per = if r.iterations.source.as_deref() == Some("time") {
-        "time window"
-    } else {
-        "iteration"
-    };
+    let leaks: Vec<&Site> = r.sites.iter().filter(|s| s.leaks()).collect();
+    let per = r.iterations.unit();
     // The last failure is the one a program dies of; failures retried with success (PyTorch
     // empties its cache and tries again) did not stop it.
     // Device and physical (cuMemCreate) memory fill the same GPU.
     let device_ooms = || {
         r.ooms
             .iter()
-            .filter(|o| matches!(o.memory.name(), "device" | "physical"))
+            .filter(|o| matches!(o.memory, MemoryClass::Device | MemoryClass::Physical))
     };
     if let Some(o) = device_ooms().rev().find(|o| !o.retried) {
         out.push(out_of_memory(r, o, &leaks, per));
@@ -134,16 +81,16 @@ pub fn diagnose(r: &Report) -> Vec<Diagnosis> {
     }
     // Growth in all with no leaking site: name the site that explains most of it, if one does;
     // else each growing allocation came from somewhere else.
-    let device_growth = r.iterations.device_bytes_per_iteration.unwrap_or(0);
+    let device_growth = r.iterations.device_bytes_per_iteration().unwrap_or(0);
     let main_grower = r
         .sites
         .iter()
-        .filter(|s| matches!(s.verdict.as_deref(), Some("plateau" | "steady")))
-        .filter(|s| s.bytes_per_iteration.is_some_and(|b| b > 0))
-        .max_by_key(|s| s.bytes_per_iteration)
-        .filter(|s| 2 * s.bytes_per_iteration.unwrap_or(0) > device_growth);
+        .filter(|s| matches!(s.verdict(), Some(Verdict::Plateau | Verdict::Steady)))
+        .filter(|s| s.bytes_per_iteration().is_some_and(|b| b > 0))
+        .max_by_key(|s| s.bytes_per_iteration())
+        .filter(|s| 2 * s.bytes_per_iteration().unwrap_or(0) > device_growth);
     if leaks.is_empty()
-        && r.iterations.device_verdict.as_deref() == Some("leak")
+        && r.iterations.device_leaks()
         && out.first().is_none_or(|d| d.cause != Cause::Leak)
         && let Some(s) = main_grower
     {
@@ -155,13 +102,13 @@ pub fn diagnose(r: &Report) -> Vec<Diagnosis> {
                  over a longer run.",
                 bytes(device_growth.unsigned_abs()),
                 s.label,
-                bytes(s.bytes_per_iteration.unwrap_or(0).unsigned_abs()),
+                bytes(s.bytes_per_iteration().unwrap_or(0).unsigned_abs()),
                 held(s, r.complete),
-                s.verdict.as_deref().unwrap_or("-")
+                s.verdict().map_or("-", Verdict::as_str)
             ),
         });
     } else if leaks.is_empty()
-        && r.iterations.device_verdict.as_deref() == Some("leak")
+        && r.iterations.device_leaks()
         && out.first().is_none_or(|d| d.cause != Cause::Leak)
     {
         out.push(Diagnosis {
@@ -174,7 +121,7 @@ pub fn diagnose(r: &Report) -> Vec<Diagnosis> {
                  tensor an event, so the leaking line shows.",
                 bytes(
                     r.iterations
-                        .device_bytes_per_iteration
+                        .device_bytes_per_iteration()
                         .unwrap_or(0)
                         .unsigned_abs()
                 )
@@ -200,8 +147,8 @@ pub fn diagnose(r: &Report) -> Vec<Diagnosis> {
     if let Some(saw) = r
         .sites
         .iter()
-        .filter(|s| s.verdict.as_deref() == Some("sawtooth"))
-        .max_by_key(|s| s.bytes_per_iteration)
+        .filter(|s| s.verdict() == Some(Verdict::Sawtooth))
+        .max_by_key(|s| s.bytes_per_iteration())
     {
         out.push(Diagnosis {
             cause: Cause::HeldPerCycle,
@@ -211,11 +158,11 @@ pub fn diagnose(r: &Report) -> Vec<Diagnosis> {
                  If nothing needs it until then (an autograd graph kept without \
                  torch.no_grad(), a per-step preview), freeing it each {per} lowers the peak.",
                 saw.label,
-                bytes(saw.bytes_per_iteration.unwrap_or(0).unsigned_abs())
+                bytes(saw.bytes_per_iteration().unwrap_or(0).unsigned_abs())
             ),
         });
     }
-    let judged = r.sites.iter().any(|s| s.verdict.is_some());
+    let judged = r.sites.iter().any(|s| s.verdict().is_some());
     if out.is_empty() && (judged || !r.visibility.causes.is_empty()) {
         out.push(no_growth(r, per));
     }
@@ -235,22 +182,24 @@ fn no_growth(r: &Report, per: &str) -> Diagnosis {
                  nothing about leaks yet. Judging needs {} {per}s or more ({more} more): run \
                  more steps or images. Device memory peaked at {peak}.",
                 if n == 1 { "" } else { "s" },
-                crate::report::HEALTHY_MIN_ITERATIONS
+                crate::model::HEALTHY_MIN_ITERATIONS
             ),
         };
     }
     if let Some(cache) = v.cache {
         let who = match cache {
-            "pytorch" => "PyTorch's caching allocator",
-            "cupy" => "CuPy's memory pool",
-            _ => {
+            Cache::Pytorch => "PyTorch's caching allocator",
+            Cache::Cupy => "CuPy's memory pool",
+            Cache::Pool => {
                 "the program (it never gave any back to the driver, as a pool that keeps what \
                  is freed does)"
             }
         };
         let how = match &v.command {
             Some(cmd) => format!("`{cmd}` records every tensor and shows it"),
-            None if cache == "cupy" => "The blocks inside CuPy's pool are not seen".to_string(),
+            None if cache == Cache::Cupy => {
+                "The blocks inside CuPy's pool are not seen".to_string()
+            }
             None => "Only the allocator itself can show what it hands out".to_string(),
         };
         return Diagnosis {
@@ -410,7 +359,7 @@ fn out_of_memory(r: &Report, o: &Oom, leaks: &[&Site], per: &str) -> Diagnosis {
 /// now" while the trace is still being written.
 /// With several GPUs, which one it fills: "... grows +1.00 GiB/iteration on GPU 1 (...)".
 fn leak_phrase(r: &Report, s: &Site, per: &str) -> String {
-    let growth = s.bytes_per_iteration.unwrap_or(0);
+    let growth = s.bytes_per_iteration().unwrap_or(0);
     let sign = if growth < 0 { "-" } else { "+" };
     let on = match s.device {
         Some(d) if r.devices.len() > 1 => format!(" on GPU {d}"),

@@ -4,8 +4,17 @@
 //! already left out. The slope is Theil–Sen (the median of the slopes between every pair of
 //! points), so a few odd iterations do not move it.
 
+use serde::Serialize;
+
+pub use crate::thresholds::MIN_ITERATIONS;
+use crate::thresholds::{
+    FLAT_TOLERANCE_DIVISOR, FULL_CONFIDENCE_CYCLES, LEAK_CONFIDENCE_PAIRS, LEAK_KEPT_SHARE,
+    LEAK_NON_DECREASING, PLATEAU_TAIL_SHARE, SAWTOOTH_MIN_DROPS, SLOPE_POINTS,
+};
+
 /// What a site's live bytes did over the iterations.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// Rises steadily and is not given back.
     Leak,
@@ -19,7 +28,7 @@ pub enum Verdict {
 
 impl Verdict {
     /// The name the JSON report uses.
-    pub fn name(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Leak => "leak",
             Verdict::Sawtooth => "sawtooth",
@@ -29,7 +38,14 @@ impl Verdict {
     }
 }
 
-/// A verdict, the robust slope in bytes per iteration, and how sure the verdict is, in [0, 1].
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A verdict, the robust slope in bytes per iteration, and how sure the verdict is, in [0, 1]:
+/// the one growth figure sites, devices and the whole process share.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Judgement {
     pub verdict: Verdict,
@@ -37,11 +53,12 @@ pub struct Judgement {
     pub confidence: f64,
 }
 
-/// Fewer iterations than this and nothing is judged.
-pub const MIN_ITERATIONS: usize = 3;
-
-/// Points the slope is computed over at most (evenly spaced when there are more iterations).
-const SLOPE_POINTS: usize = 200;
+impl Judgement {
+    /// The one leak predicate: live bytes rise over iterations and are not given back.
+    pub fn leaks(&self) -> bool {
+        self.verdict == Verdict::Leak
+    }
+}
 
 /// Iterations left out at the start: the first, or the first 10%, when enough remain.
 pub fn warm_up(iterations: usize) -> usize {
@@ -134,7 +151,7 @@ pub fn judge(v: &[u64]) -> Option<Judgement> {
             run_start = i;
         }
     }
-    if drops >= 2 {
+    if drops >= SAWTOOTH_MIN_DROPS {
         // Over the whole run a sawtooth's slope is about zero; what it costs is how fast it
         // climbs within a cycle: the median of its rising steps.
         let mut rises: Vec<u64> = v
@@ -147,7 +164,7 @@ pub fn judge(v: &[u64]) -> Option<Judgement> {
         return Some(Judgement {
             verdict: Verdict::Sawtooth,
             bytes_per_iteration: i64::try_from(climb).unwrap_or(i64::MAX),
-            confidence: round2((drops as f64 / 3.0).min(1.0) * sample),
+            confidence: round2((drops as f64 / FULL_CONFIDENCE_CYCLES).min(1.0) * sample),
         });
     }
 
@@ -171,7 +188,11 @@ pub fn judge(v: &[u64]) -> Option<Judgement> {
     // Leak: a positive robust slope, nearly every step up or flat, and the growth kept.
     let non_decreasing = v.windows(2).filter(|w| w[1] >= w[0]).count() as f64 / steps;
     let net = v[m - 1] as f64 - v[0] as f64;
-    if slope > 0.0 && non_decreasing >= 0.8 && net >= 0.5 * slope * steps {
+    // A slope that rounds to no byte per iteration is no leak, however steady.
+    if bytes_per_iteration > 0
+        && non_decreasing >= LEAK_NON_DECREASING
+        && net >= LEAK_KEPT_SHARE * slope * steps
+    {
         let mut pairs = 0u64;
         let mut rising = 0u64;
         for (a, &x) in v.iter().enumerate() {
@@ -179,7 +200,7 @@ pub fn judge(v: &[u64]) -> Option<Judgement> {
                 pairs += 1;
                 rising += u64::from(y > x);
             }
-            if pairs > 40_000 {
+            if pairs > LEAK_CONFIDENCE_PAIRS {
                 break;
             }
         }
@@ -194,7 +215,7 @@ pub fn judge(v: &[u64]) -> Option<Judgement> {
 /// What counts as "no change" in a series: allocations are discrete, so flat is usually exactly
 /// flat.
 fn tolerance(v: &[u64]) -> u64 {
-    v.iter().copied().max().unwrap_or(0) / 100
+    v.iter().copied().max().unwrap_or(0) / FLAT_TOLERANCE_DIVISOR
 }
 
 /// Whether the series ends on a flat run that makes it a plateau: 30% of it or more (two points
@@ -210,7 +231,7 @@ fn plateau_tail(v: &[u64], tol: u64) -> bool {
         .rev()
         .take_while(|&&x| x.abs_diff(last) <= tol)
         .count();
-    let min_tail = ((m as f64 * 0.3).ceil() as usize).max(2);
+    let min_tail = ((m as f64 * PLATEAU_TAIL_SHARE).ceil() as usize).max(2);
     flat_tail >= min_tail
         && flat_tail < m
         && flat_tail > Shape::of(v, tol).longest_inner_run
@@ -220,6 +241,10 @@ fn plateau_tail(v: &[u64], tol: u64) -> bool {
 /// A staircase that keeps climbing, judged `leak`: steps up (two at least) separated by flat
 /// runs, nothing given back, and no flat tail long enough for a plateau. `None` for any other
 /// series.
+///
+/// "Nothing given back" is measured against the highest point so far, not step by step: a
+/// drain by less than the tolerance each step is flat at every step and still gives back half
+/// of a jump over fifty of them.
 ///
 /// Its Theil–Sen slope is unstable (most pairs of points lie on one flat run, and a few steps
 /// more or less at the edges move it); what it costs is its average climb over whole periods,
@@ -234,16 +259,33 @@ pub fn staircase(v: &[u64]) -> Option<Judgement> {
     let [first, .., last] = shape.rises[..] else {
         return None;
     };
-    if shape.flat_steps < shape.rises.len() || shape.falls > 0 || plateau_tail(v, tol) {
+    if shape.flat_steps < shape.rises.len()
+        || shape.falls > 0
+        || gives_back(v, tol)
+        || plateau_tail(v, tol)
+    {
         return None;
     }
-    let climb = (v[last] - v[first]) as f64 / (last - first) as f64;
+    // Nothing given back, so the last step ends above the first: the climb is positive.
+    let climb = v[last].saturating_sub(v[first]) as f64 / (last - first) as f64;
+    if climb.round() < 1.0 {
+        return None;
+    }
     let periods = (shape.rises.len() - 1) as f64;
     let sample = m as f64 / (m as f64 + 2.0);
     Some(Judgement {
         verdict: Verdict::Leak,
         bytes_per_iteration: climb.round() as i64,
-        confidence: round2((periods / 3.0).min(1.0) * sample),
+        confidence: round2((periods / FULL_CONFIDENCE_CYCLES).min(1.0) * sample),
+    })
+}
+
+/// Whether the series ever drops more than the tolerance below its highest point so far.
+fn gives_back(v: &[u64], tol: u64) -> bool {
+    let mut high = 0;
+    v.iter().any(|&x| {
+        high = high.max(x);
+        high - x > tol
     })
 }
 

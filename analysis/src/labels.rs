@@ -1,6 +1,6 @@
 //! Names that tell sites apart in one line.
 //!
-//! A site is named by its frame of the program's own code ([`crate::symbols::user_frame`]). Sites
+//! A site is named by its frame of the program's own code ([`crate::frames::user_frame`]). Sites
 //! reached through one helper (`must_alloc()`, `alloc_latents()`, `Buffer::new`) share that frame,
 //! so a list naming them by it alone names one helper five times. A site's label is its naming
 //! frame plus as few other frames as tell it from every other site of the same list: its callers
@@ -14,8 +14,8 @@ use std::collections::HashMap;
 
 use gpuleak_trace::MemoryKind;
 
-use crate::replay::kind_name;
-use crate::symbols::{function_name, short_frame};
+use crate::frames::{function_name, short_frame};
+use crate::memory::kind_name;
 
 /// One site to label: its frames (innermost first), the index of the frame naming it, its kind
 /// of memory and its stack id.

@@ -1,5 +1,15 @@
-//! Replay and analysis of gpuleak traces: the live set and totals ([`Replay`]), symbols for the
-//! recorded stacks ([`Symbolizer`]), and the report built from both ([`Report`]).
+//! Replay and analysis of gpuleak traces, bottom to top:
+//! - [`thresholds`]: every threshold the analysis judges by, with why;
+//! - [`memory`]: memory classes, kind names, the live-set and site keys;
+//! - [`figures`]: what the replay keeps (totals, site figures, failures, series);
+//! - [`replay`]: the streaming replay, live set, totals, sites and their series ([`Replay`]),
+//!   with [`period`] finding iterations in the launch sequence;
+//! - [`growth`]: judging a series of live bytes (leak, sawtooth, plateau, steady);
+//! - [`frames`]: what a frame's text says; [`symbols`]: addresses to frames; [`labels`]:
+//!   one-line site names;
+//! - [`model`]: the report's data model, the JSON schema ([`Report`]);
+//! - [`report`]: building it from a replay; [`diagnosis`]: reading it as sentences;
+//! - [`units`]: byte and count formatting.
 //!
 //! ```no_run
 //! let mut reader = gpuleak_trace::open("run.trace".as_ref())?;
@@ -10,15 +20,22 @@
 //! ```
 
 pub mod diagnosis;
+pub mod figures;
+pub mod frames;
 pub mod growth;
 pub mod labels;
+pub mod memory;
+pub mod model;
 pub mod period;
 pub mod replay;
 pub mod report;
 pub mod symbols;
+pub mod thresholds;
 pub mod units;
 
-pub use diagnosis::{Cause, Diagnosis, diagnose};
+pub use diagnosis::diagnose;
+pub use frames::{function_name, is_library_frame, short_frame, tidy_frame, user_frame};
+pub use model::{Cause, Diagnosis};
 pub use period::{AutoIterations, AutoSeries};
 pub use replay::{
     BoundarySeries, DroppedSegments, Frame, LiveAlloc, LiveKey, MAX_RANGES, MEMORY_KINDS,
@@ -29,6 +46,4 @@ pub use report::{
     ClassTotals, DeviceFigures, DeviceTotals, Iterations, KindTotals, MemorySummary, Oom,
     PinnedHostTotals, Pools, Process, Report, ReportOptions, SCHEMA, Site,
 };
-pub use symbols::{
-    Resolved, Symbolizer, function_name, is_library_frame, short_frame, tidy_frame, user_frame,
-};
+pub use symbols::{Resolved, Symbolizer};

@@ -14,18 +14,12 @@
 
 use std::collections::HashMap;
 
-use crate::replay::SiteKey;
+use crate::memory::SiteKey;
 
-/// Launches whose functions are kept to find the period in.
-pub const PREFIX_LAUNCHES: usize = 200_000;
-/// Device-site changes logged while the prefix is collected; reaching it ends the prefix early.
-pub const LOG_CAP: usize = 1 << 20;
-/// The share of positions a period must repeat at.
-const MATCH: f64 = 0.9;
-/// A period must repeat at least this often in the prefix.
-const MIN_REPEATS: usize = 3;
-/// Comparisons the period search may make before it gives up.
-const MAX_COMPARISONS: usize = 200_000_000;
+use crate::thresholds::{
+    ANCHOR_COUNT_SHARE, PERIOD_MATCH, PERIOD_MAX_COMPARISONS, PERIOD_MIN_REPEATS, PERIOD_MIN_TAIL,
+};
+pub use crate::thresholds::{LOG_CAP, PREFIX_LAUNCHES};
 
 /// Where iterations start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,10 +45,10 @@ impl Anchor {
 /// three times.
 pub fn find_period(seq: &[u32]) -> Option<usize> {
     let n = seq.len();
-    let mut budget = MAX_COMPARISONS;
-    for p in 1..=n / MIN_REPEATS {
+    let mut budget = PERIOD_MAX_COMPARISONS;
+    for p in 1..=n / PERIOD_MIN_REPEATS {
         let total = n - p;
-        let allowed = ((1.0 - MATCH) * total as f64).floor() as usize;
+        let allowed = ((1.0 - PERIOD_MATCH) * total as f64).floor() as usize;
         let mut misses = 0;
         let mut compared = 0;
         for i in 0..total {
@@ -77,16 +71,13 @@ pub fn find_period(seq: &[u32]) -> Option<usize> {
 /// The period of the sequence and where its repetition is looked at: the whole sequence, or,
 /// when a long warm-up (a first eager step, CUDA-graph capture, model loading) breaks more than
 /// the tolerated share of positions, its last half, last quarter, last eighth... down to
-/// [`MIN_TAIL`] launches. The steps repeat to the end; a warm-up only happens at the start.
+/// [`PERIOD_MIN_TAIL`] launches. The steps repeat to the end; a warm-up only happens at the start.
 pub fn find_period_after_warm_up(seq: &[u32]) -> Option<(usize, usize)> {
     let n = seq.len();
     std::iter::successors(Some(n), |&len| Some(len / 2))
-        .take_while(|&len| len == n || len >= MIN_TAIL)
+        .take_while(|&len| len == n || len >= PERIOD_MIN_TAIL)
         .find_map(|len| find_period(&seq[n - len..]).map(|p| (p, n - len)))
 }
-
-/// The shortest tail of the launch sequence a period is looked for in.
-const MIN_TAIL: usize = 16;
 
 /// The anchor of a period `p` found in `seq[start..]`, as positions in the whole `seq`.
 pub fn anchor_from(seq: &[u32], p: usize, start: usize) -> Anchor {
@@ -111,7 +102,8 @@ pub fn anchor(seq: &[u32], p: usize) -> Anchor {
         .iter()
         .filter(|(_, (count, _))| {
             let c = *count as f64;
-            c >= 0.9 * repeats && c <= 1.1 * repeats + 1.0
+            c >= (1.0 - ANCHOR_COUNT_SHARE) * repeats
+                && c <= (1.0 + ANCHOR_COUNT_SHARE) * repeats + 1.0
         })
         .min_by_key(|(_, (_, first))| *first);
     if let Some((&f, _)) = once {
@@ -123,6 +115,25 @@ pub fn anchor(seq: &[u32], p: usize) -> Anchor {
     Anchor::Stride {
         start: start as u64,
         period: p as u64,
+    }
+}
+
+/// The boundaries left once the prologue is taken off: a launch of the anchor before the first
+/// step (a kernel of the step also run while the model loads) starts no iteration. The first
+/// step is the last boundary at or before the first position where a whole period repeats
+/// exactly; everything before it is the prologue. A first step that differs from the others
+/// (an eager warm-up step with kernels of its own) still counts: the repetition starts inside
+/// it, after its anchor. When no period repeats exactly, every boundary is kept.
+fn after_prologue(seq: &[u32], p: usize, boundaries: Vec<u64>) -> Vec<u64> {
+    let Some(repeats_from) =
+        (0..seq.len().saturating_sub(2 * p - 1)).find(|&i| seq[i..i + p] == seq[i + p..i + 2 * p])
+    else {
+        return boundaries;
+    };
+    let first = boundaries.partition_point(|&b| b <= repeats_from as u64);
+    match first.checked_sub(1) {
+        Some(first) => boundaries[first..].to_vec(),
+        None => boundaries,
     }
 }
 
@@ -249,13 +260,14 @@ impl Auto {
         let base = self.base.as_ref()?;
         let (p, start) = find_period_after_warm_up(&self.seq)?;
         let anchor = anchor_from(&self.seq, p, start);
-        let boundaries: Vec<u64> = self
+        let all: Vec<u64> = self
             .seq
             .iter()
             .enumerate()
             .filter(|&(i, &f)| anchor.is_boundary(i as u64, f))
             .map(|(i, _)| i as u64)
             .collect();
+        let boundaries = after_prologue(&self.seq, p, all);
         let mut live: HashMap<SiteKey, u64> = base.clone();
         let mut series: HashMap<SiteKey, AutoSeries> =
             base.keys().map(|&k| (k, AutoSeries::default())).collect();

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use gpuleak_analysis::model::{Cache, Level};
 use gpuleak_analysis::{Cause, Report};
 use gpuleak_trace::Api;
 
@@ -228,9 +229,14 @@ fn growth_spread_over_many_sites_points_at_tensor_level_events() {
     }
     t.trailer();
     let r = t.report();
-    assert_eq!(r.iterations.device_verdict.as_deref(), Some("leak"));
+    assert_eq!(
+        r.iterations.device_verdict().map(|v| v.as_str()),
+        Some("leak")
+    );
     assert!(
-        r.sites.iter().all(|s| s.verdict.as_deref() != Some("leak")),
+        r.sites
+            .iter()
+            .all(|s| s.verdict().map(|v| v.as_str()) != Some("leak")),
         "no site leaks alone"
     );
     assert_eq!(causes(&r), [Cause::GrowthUnattributed]);
@@ -255,9 +261,12 @@ fn growth_in_all_that_one_site_explains_names_that_site() {
     }
     t.trailer();
     let r = t.report();
-    assert_eq!(r.iterations.device_verdict.as_deref(), Some("leak"));
+    assert_eq!(
+        r.iterations.device_verdict().map(|v| v.as_str()),
+        Some("leak")
+    );
     let site = r.sites.iter().find(|s| s.stack_id == 5).unwrap();
-    assert_eq!(site.verdict.as_deref(), Some("plateau"));
+    assert_eq!(site.verdict().map(|v| v.as_str()), Some("plateau"));
     assert_eq!(causes(&r), [Cause::GrowthAtSite]);
     let text = &r.diagnosis[0].text;
     assert!(
@@ -294,8 +303,8 @@ fn no_growth_under_pytorchs_caching_allocator_is_not_called_healthy() {
     t.trailer();
     let r = t.report();
     assert_eq!(causes(&r), [Cause::HiddenByCache]);
-    assert_eq!(r.visibility.level, "segments");
-    assert_eq!(r.visibility.cache, Some("pytorch"));
+    assert_eq!(r.visibility.level, Level::Segments);
+    assert_eq!(r.visibility.cache, Some(Cache::Pytorch));
     let cmd = r.visibility.command.as_deref().unwrap();
     assert_eq!(cmd, "gpuleak run --torch-tensors -- sample --steps 50");
     let text = &r.diagnosis[0].text;
@@ -314,7 +323,7 @@ fn pytorch_with_tensor_level_events_can_be_called_healthy() {
     }
     t.trailer();
     let r = t.report();
-    assert_eq!(r.visibility.level, "tensors");
+    assert_eq!(r.visibility.level, Level::Tensors);
     assert_eq!(causes(&r), [Cause::Healthy]);
 }
 
@@ -330,7 +339,7 @@ fn memory_never_given_back_to_the_driver_is_a_pool_whose_inside_is_not_seen() {
     }
     t.trailer();
     let r = t.report();
-    assert_eq!(r.visibility.cache, Some("pool"));
+    assert_eq!(r.visibility.cache, Some(Cache::Pool));
     assert_eq!(causes(&r), [Cause::HiddenByCache]);
 }
 
@@ -364,7 +373,7 @@ fn a_leak_on_the_second_gpu_is_projected_against_that_gpu() {
     );
     let leak = r.sites.iter().find(|s| s.stack_id == 2).unwrap();
     assert_eq!(leak.device, Some(1));
-    assert_eq!(leak.verdict.as_deref(), Some("leak"));
+    assert_eq!(leak.verdict().map(|v| v.as_str()), Some("leak"));
     // GPU 1 holds 30 GiB of its 40 at the end: full 10 iterations on, at iteration 39. Against
     // both devices' memory (50 GiB of 80) it would say 59.
     assert_eq!(leak.full_at_iteration, Some(39));
@@ -374,8 +383,8 @@ fn a_leak_on_the_second_gpu_is_projected_against_that_gpu() {
     assert_eq!(g0.name.as_deref(), Some("NVIDIA H100 80GB HBM3"));
     assert_eq!(g1.total_bytes, Some(40 * GIB));
     assert_eq!(g1.live_bytes_at_end, 30 * GIB);
-    assert_eq!(g1.verdict.as_deref(), Some("leak"));
-    assert_eq!(g0.verdict.as_deref(), Some("steady"));
+    assert_eq!(g1.verdict().map(|v| v.as_str()), Some("leak"));
+    assert_eq!(g0.verdict().map(|v| v.as_str()), Some("steady"));
     assert_eq!(site(&r, 1).device, Some(0));
 }
 
@@ -389,7 +398,7 @@ fn no_growth_with_cupy_loaded_is_not_called_healthy() {
     }
     t.trailer();
     let r = t.report();
-    assert_eq!(r.visibility.cache, Some("cupy"));
+    assert_eq!(r.visibility.cache, Some(Cache::Cupy));
     assert_eq!(causes(&r), [Cause::HiddenByCache]);
     assert!(
         r.diagnosis[0].text.contains("CuPy's memory pool"),

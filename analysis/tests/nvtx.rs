@@ -42,13 +42,17 @@ impl Trace {
 fn the_outermost_repeating_range_marks_iterations() {
     for step_depth in [0, 1] {
         let r = Trace::sampler(4, 10, step_depth).report_with(None);
-        assert_eq!(r.iterations.source.as_deref(), Some("nvtx"), "{step_depth}");
+        assert_eq!(
+            r.iterations.source.map(|s| s.as_str()),
+            Some("nvtx"),
+            "{step_depth}"
+        );
         assert_eq!(r.iterations.range.as_deref(), Some("step"));
         assert_eq!(r.iterations.count, 40);
         let leak = site(&r, 1);
-        assert_eq!(leak.verdict.as_deref(), Some("leak"));
-        assert_eq!(leak.bytes_per_iteration, Some(3 * MIB as i64));
-        assert_eq!(site(&r, 2).verdict.as_deref(), Some("steady"));
+        assert_eq!(leak.verdict().map(|v| v.as_str()), Some("leak"));
+        assert_eq!(leak.bytes_per_iteration(), Some(3 * MIB as i64));
+        assert_eq!(site(&r, 2).verdict().map(|v| v.as_str()), Some("steady"));
         let json = r.to_json();
         assert!(json.contains("\"source\": \"nvtx\""), "{json}");
         assert!(json.contains("\"range\": \"step\""), "{json}");
@@ -71,12 +75,12 @@ fn the_replay_counts_pushes_and_the_smallest_depth_per_name() {
 #[test]
 fn a_pattern_picks_the_range() {
     let r = Trace::sampler(8, 10, 0).report_with(Some("^image$"));
-    assert_eq!(r.iterations.source.as_deref(), Some("nvtx"));
+    assert_eq!(r.iterations.source.map(|s| s.as_str()), Some("nvtx"));
     assert_eq!(r.iterations.range.as_deref(), Some("image"));
     assert_eq!(r.iterations.count, 8);
     let leak = site(&r, 1);
-    assert_eq!(leak.verdict.as_deref(), Some("leak"));
-    assert_eq!(leak.bytes_per_iteration, Some(30 * MIB as i64));
+    assert_eq!(leak.verdict().map(|v| v.as_str()), Some("leak"));
+    assert_eq!(leak.bytes_per_iteration(), Some(30 * MIB as i64));
 
     // An inner range may be asked for by name.
     let r = Trace::sampler(4, 10, 0).report_with(Some("unet"));
@@ -94,7 +98,7 @@ fn of_several_matching_names_the_most_frequent_wins() {
 #[test]
 fn a_pattern_that_matches_nothing_falls_back_and_says_so() {
     let r = Trace::sampler(4, 10, 0).report_with(Some("^denoise$"));
-    assert_ne!(r.iterations.source.as_deref(), Some("nvtx"));
+    assert_ne!(r.iterations.source.map(|s| s.as_str()), Some("nvtx"));
     assert_eq!(r.iterations.range, None);
     assert!(
         r.notes.iter().any(|n| n.contains("no NVTX range")),
@@ -107,10 +111,10 @@ fn a_pattern_that_matches_nothing_falls_back_and_says_so() {
 fn ranges_seen_fewer_than_three_times_are_not_iterations_unless_asked_for() {
     let t = Trace::sampler(2, 1, 0);
     let r = t.report_with(None);
-    assert_ne!(r.iterations.source.as_deref(), Some("nvtx"));
+    assert_ne!(r.iterations.source.map(|s| s.as_str()), Some("nvtx"));
     assert_eq!(r.iterations.range, None);
     let r = t.report_with(Some("step"));
-    assert_eq!(r.iterations.source.as_deref(), Some("nvtx"));
+    assert_eq!(r.iterations.source.map(|s| s.as_str()), Some("nvtx"));
     assert_eq!(r.iterations.count, 2);
 }
 
@@ -130,10 +134,10 @@ fn markers_come_before_ranges() {
         t.step(0);
     }
     let r = t.report_with(None);
-    assert_eq!(r.iterations.source.as_deref(), Some("marker"));
+    assert_eq!(r.iterations.source.map(|s| s.as_str()), Some("marker"));
     assert_eq!(r.iterations.range, None);
     let r = t.report_with(Some("step"));
-    assert_eq!(r.iterations.source.as_deref(), Some("marker"));
+    assert_eq!(r.iterations.source.map(|s| s.as_str()), Some("marker"));
     assert!(r.notes.iter().any(|n| n.contains("markers are used")));
 }
 
@@ -150,7 +154,7 @@ fn start_ranges_count_and_unnamed_ones_do_not() {
     let r = t.report_with(None);
     assert_eq!(r.iterations.range.as_deref(), Some("request"));
     assert_eq!(r.iterations.count, 4);
-    assert_eq!(site(&r, 1).bytes_per_iteration, Some(MIB as i64));
+    assert_eq!(site(&r, 1).bytes_per_iteration(), Some(MIB as i64));
 }
 
 #[test]
@@ -160,7 +164,7 @@ fn an_oom_is_placed_in_its_range_iteration() {
     t.event(Api::CudaMalloc, 0, 20 * GIB, 2, 1);
     t.pop(0);
     let r = t.report_with(None);
-    assert_eq!(r.iterations.source.as_deref(), Some("nvtx"));
+    assert_eq!(r.iterations.source.map(|s| s.as_str()), Some("nvtx"));
     assert_eq!(r.ooms.len(), 1);
     assert_eq!(r.ooms[0].iteration, Some(5));
 }

@@ -4,11 +4,13 @@
 pub mod decode;
 pub mod encode;
 pub mod event;
+pub mod live;
 pub mod wire;
 
 pub use decode::{DecodeError, Reader};
 pub use encode::{Encoder, FORMAT_VERSION, MAGIC};
 pub use event::*;
+pub use live::{LiveKey, LiveSet};
 
 /// Opens a trace file for reading.
 pub fn open(path: &std::path::Path) -> Result<Reader<std::fs::File>, DecodeError> {

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use gpuleak_analysis::growth::Verdict;
 use gpuleak_analysis::report::{DeviceFigures, Iterations};
 use gpuleak_analysis::{Report, Site};
 
@@ -21,45 +22,45 @@ pub enum Finding {
 }
 
 impl Finding {
-    /// The finding a verdict word names, if it names one ("flat" and the like do not).
-    pub fn of_verdict(verdict: &str) -> Option<Finding> {
+    /// The finding a verdict is, if it is one (`steady` is not).
+    pub fn of_verdict(verdict: Verdict) -> Option<Finding> {
         match verdict {
-            "leak" => Some(Finding::Leak),
-            "sawtooth" => Some(Finding::Sawtooth),
-            "plateau" => Some(Finding::Plateau),
-            _ => None,
+            Verdict::Leak => Some(Finding::Leak),
+            Verdict::Sawtooth => Some(Finding::Sawtooth),
+            Verdict::Plateau => Some(Finding::Plateau),
+            Verdict::Steady => None,
         }
     }
 
     /// The finding at `site`, if any.
     pub fn of(site: &Site) -> Option<Finding> {
-        verdict(site).and_then(Finding::of_verdict)
+        site.verdict().and_then(Finding::of_verdict)
     }
 }
 
-/// The site's verdict as the user reads it ("leak", "flat", ...).
-pub fn verdict(site: &Site) -> Option<&str> {
-    site.verdict.as_deref()
+/// The site's verdict as the user reads it ("leak", "steady", ...).
+pub fn verdict(site: &Site) -> Option<&'static str> {
+    site.verdict().map(Verdict::as_str)
 }
 
-/// The verdict on device memory as a whole over the iterations ("leak", "flat", ...).
-pub fn device_verdict(iterations: &Iterations) -> Option<&str> {
-    iterations.device_verdict.as_deref()
+/// The verdict on device memory as a whole over the iterations ("leak", "steady", ...).
+pub fn device_verdict(iterations: &Iterations) -> Option<&'static str> {
+    iterations.device_verdict().map(Verdict::as_str)
 }
 
 /// The verdict on one device's memory over the iterations.
-pub fn figures_verdict(figures: &DeviceFigures) -> Option<&str> {
-    figures.verdict.as_deref()
+pub fn figures_verdict(figures: &DeviceFigures) -> Option<&'static str> {
+    figures.verdict().map(Verdict::as_str)
 }
 
 /// The site leaks: it grows every iteration and keeps what it grew.
 pub fn leaks(site: &Site) -> bool {
-    Finding::of(site) == Some(Finding::Leak)
+    site.leaks()
 }
 
 /// Some site of the report leaks.
 pub fn report_leaks(report: &Report) -> bool {
-    report.sites.iter().any(leaks)
+    report.sites.iter().any(Site::leaks)
 }
 
 /// "pid 1236, rank 2: grow_chunk (...) <- pool_alloc <- leak_latents (+2.00 MiB/iteration)" for
@@ -74,7 +75,7 @@ pub fn leak_lines<'a>(procs: &[(&'a Path, &'a Report)]) -> Vec<String> {
                 let site = format!(
                     "{} ({}/iteration)",
                     s.label,
-                    signed_bytes(s.bytes_per_iteration.unwrap_or(0))
+                    signed_bytes(s.bytes_per_iteration().unwrap_or(0))
                 );
                 if several {
                     format!("{}: {site}", process_name(path, report))
@@ -86,38 +87,15 @@ pub fn leak_lines<'a>(procs: &[(&'a Path, &'a Report)]) -> Vec<String> {
         .collect()
 }
 
-/// What the report counts iterations by.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IterationSource {
-    /// `gpuleak_mark_iteration` calls.
-    Marker,
-    /// The openings of an NVTX range.
-    Nvtx,
-    /// A repeating sequence of kernel launches.
-    Auto,
-    /// Time windows, for want of anything better.
-    Time,
-}
+/// What the report counts iterations by (markers, NVTX ranges, the launch sequence, time).
+pub use gpuleak_analysis::model::Source as IterationSource;
 
-impl IterationSource {
-    /// What the report's iterations are counted by.
-    pub fn of_iterations(iterations: &Iterations) -> Option<IterationSource> {
-        IterationSource::of(source_word(iterations))
-    }
-
-    /// The source a report's `iterations.source` names.
-    pub fn of(source: Option<&str>) -> Option<IterationSource> {
-        match source? {
-            "marker" => Some(IterationSource::Marker),
-            "nvtx" => Some(IterationSource::Nvtx),
-            "auto" => Some(IterationSource::Auto),
-            "time" => Some(IterationSource::Time),
-            _ => None,
-        }
-    }
+/// What the report's iterations are counted by.
+pub fn iteration_source(iterations: &Iterations) -> Option<IterationSource> {
+    iterations.source
 }
 
 /// What the report's iterations are counted by, as the report says it ("marker", "nvtx", ...).
-pub fn source_word(iterations: &Iterations) -> Option<&str> {
-    iterations.source.as_deref()
+pub fn source_word(iterations: &Iterations) -> Option<&'static str> {
+    iterations.source.map(IterationSource::as_str)
 }

@@ -16,7 +16,7 @@ use gpuleak_trace::{Api, MemoryKind, Op, RangeOp, Record};
 
 use crate::error::{Fail, decode_fail};
 use crate::filter::What;
-use crate::findings::{IterationSource, leaks, report_leaks};
+use crate::findings::{IterationSource, iteration_source, leaks, report_leaks};
 use crate::format::warn_ends_early;
 use crate::input::load;
 
@@ -358,7 +358,7 @@ impl Timeline {
             replay.apply(record);
         }
         let start_ns = done.header().map_or(0, |h| h.start_mono_ns);
-        let iteration_starts = match IterationSource::of_iterations(&report.iterations) {
+        let iteration_starts = match iteration_source(&report.iterations) {
             Some(IterationSource::Marker) => markers,
             Some(IterationSource::Nvtx) => ranges,
             Some(IterationSource::Auto) => launches,

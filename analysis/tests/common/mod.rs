@@ -375,5 +375,5 @@ pub fn site(r: &Report, stack: u32) -> &Site {
 }
 
 pub fn verdict(r: &Report, stack: u32) -> Option<&str> {
-    site(r, stack).verdict.as_deref()
+    site(r, stack).verdict().map(|v| v.as_str())
 }

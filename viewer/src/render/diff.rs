@@ -34,7 +34,7 @@ impl Row<'_> {
     }
 
     fn slope(s: Option<&Site>) -> Option<i64> {
-        s.and_then(|s| s.bytes_per_iteration)
+        s.and_then(|s| s.bytes_per_iteration())
     }
 
     fn slope_change(&self) -> i128 {

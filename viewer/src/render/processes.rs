@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use gpuleak_analysis::growth::Verdict;
 use gpuleak_analysis::units::{bytes, count};
 
 use crate::findings::{device_verdict, leak_lines};
@@ -53,9 +54,9 @@ pub fn text(procs: &[Proc], top: usize) -> String {
             ),
         };
         let verdict = if p.leaks() {
-            "leak".to_string()
+            Verdict::Leak.as_str()
         } else {
-            device_verdict(&r.iterations).unwrap_or("-").to_string()
+            device_verdict(&r.iterations).unwrap_or("-")
         };
         let _ = writeln!(
             s,

@@ -7,7 +7,7 @@ use gpuleak_analysis::{Report, function_name, tidy_frame};
 use gpuleak_trace::MemoryKind;
 
 use crate::findings::{
-    Finding, IterationSource, device_verdict, figures_verdict, source_word, verdict,
+    Finding, IterationSource, device_verdict, figures_verdict, iteration_source, verdict,
 };
 use crate::format::signed_bytes;
 
@@ -102,8 +102,8 @@ pub fn render_text(r: &Report, top: usize) -> String {
         );
     }
     pools(&mut s, r);
-    match (source_word(&r.iterations), r.iterations.window_ns) {
-        (Some("time"), Some(w)) => {
+    match (iteration_source(&r.iterations), r.iterations.window_ns) {
+        (Some(IterationSource::Time), Some(w)) => {
             let _ = writeln!(
                 s,
                 "Iterations: not marked; {} fixed time windows of {} stand in for them",
@@ -111,7 +111,7 @@ pub fn render_text(r: &Report, top: usize) -> String {
                 duration(w)
             );
         }
-        (Some("nvtx"), _) => {
+        (Some(IterationSource::Nvtx), _) => {
             let name = r.iterations.range.as_deref().unwrap_or("");
             let _ = writeln!(
                 s,
@@ -119,7 +119,7 @@ pub fn render_text(r: &Report, top: usize) -> String {
                 r.iterations.count
             );
         }
-        (Some("auto"), _) => {
+        (Some(IterationSource::Auto), _) => {
             let per = r
                 .iterations
                 .launches_per_iteration
@@ -140,7 +140,7 @@ pub fn render_text(r: &Report, top: usize) -> String {
     }
     if let (Some(v), Some(per)) = (
         device_verdict(&r.iterations),
-        r.iterations.device_bytes_per_iteration,
+        r.iterations.device_bytes_per_iteration(),
     ) {
         let _ = writeln!(
             s,
@@ -267,7 +267,7 @@ fn devices(s: &mut String, r: &Report) {
         let of = d
             .total_bytes
             .map_or(String::new(), |t| format!(" of {}", bytes(t)));
-        let growth = match (figures_verdict(d), d.bytes_per_iteration) {
+        let growth = match (figures_verdict(d), d.bytes_per_iteration()) {
             (Some(v), Some(b)) => {
                 format!("; {v}, {}/iteration", signed_bytes(b))
             }
@@ -309,8 +309,8 @@ fn findings(s: &mut String, r: &Report) {
     if found.is_empty() {
         return;
     }
-    found.sort_by_key(|(rank, site)| (*rank, std::cmp::Reverse(site.bytes_per_iteration)));
-    let per = if IterationSource::of_iterations(&r.iterations) == Some(IterationSource::Time) {
+    found.sort_by_key(|(rank, site)| (*rank, std::cmp::Reverse(site.bytes_per_iteration())));
+    let per = if iteration_source(&r.iterations) == Some(IterationSource::Time) {
         "time window"
     } else {
         "iteration"
@@ -322,7 +322,7 @@ fn findings(s: &mut String, r: &Report) {
         let mut line = format!(
             "  {verdict:<8} {}: {}/{per}, {}",
             site.label,
-            signed_bytes(site.bytes_per_iteration.unwrap_or(0)),
+            signed_bytes(site.bytes_per_iteration().unwrap_or(0)),
             gpuleak_analysis::diagnosis::held(site, r.complete)
         );
         if let Some(n) = site.full_at_iteration {

@@ -59,7 +59,7 @@ impl App {
         // The label names the site (distinct from every other); its caller comes last, where a
         // narrow terminal cuts, so that growth and when the device is full stay in view.
         let label = &site.label;
-        let growth = signed_bytes(site.bytes_per_iteration.unwrap_or(0));
+        let growth = signed_bytes(site.bytes_per_iteration().unwrap_or(0));
         let mut line = match Finding::of(site) {
             Some(Finding::Leak) => format!("▲ LEAK      {label} leaks {growth}/{per}"),
             Some(Finding::Sawtooth) => {

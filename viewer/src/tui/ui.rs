@@ -182,7 +182,7 @@ impl Ui {
         match self.sort {
             SortKey::Live => {}
             SortKey::BytesPerIteration => self.order.sort_by_key(|&i| {
-                std::cmp::Reverse(sites[i].bytes_per_iteration.unwrap_or(i64::MIN))
+                std::cmp::Reverse(sites[i].bytes_per_iteration().unwrap_or(i64::MIN))
             }),
             SortKey::Allocations => self
                 .order
@@ -190,7 +190,7 @@ impl Ui {
             SortKey::Verdict => self.order.sort_by_key(|&i| {
                 (
                     Finding::of(&sites[i]).map_or(u8::MAX, |f| f as u8),
-                    std::cmp::Reverse(sites[i].bytes_per_iteration.unwrap_or(i64::MIN)),
+                    std::cmp::Reverse(sites[i].bytes_per_iteration().unwrap_or(i64::MIN)),
                 )
             }),
         }

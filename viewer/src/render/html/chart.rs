@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use gpuleak_analysis::units::{bytes, count};
 
-use crate::findings::IterationSource;
+use crate::findings::{IterationSource, iteration_source};
 use crate::format::escape;
 use crate::model::{Model, on_gpu};
 
@@ -80,7 +80,7 @@ pub fn chart(s: &mut String, m: &Model) {
         return;
     }
     let r = &m.report;
-    let source = match IterationSource::of_iterations(&r.iterations) {
+    let source = match iteration_source(&r.iterations) {
         Some(IterationSource::Marker) => "marked with gpuleak_mark_iteration".to_string(),
         Some(IterationSource::Nvtx) => format!(
             "NVTX range {}",

@@ -14,7 +14,9 @@ use std::fmt::Write as _;
 use gpuleak_analysis::units::{bytes, count};
 use gpuleak_analysis::{Site, is_library_frame};
 
-use crate::findings::{self, Finding, IterationSource, leaks, report_leaks, source_word, verdict};
+use crate::findings::{
+    self, Finding, IterationSource, iteration_source, leaks, report_leaks, source_word, verdict,
+};
 use crate::format::{escape, signed_bytes};
 use crate::model::Model;
 use crate::render::text::{render_text, trace_state};
@@ -250,7 +252,7 @@ fn findings(s: &mut String, m: &Model) {
         .iter()
         .filter_map(|x| Some((Finding::of(x)?, x)))
         .collect();
-    found.sort_by_key(|(rank, x)| (*rank, std::cmp::Reverse(x.bytes_per_iteration)));
+    found.sort_by_key(|(rank, x)| (*rank, std::cmp::Reverse(x.bytes_per_iteration())));
     let _ = writeln!(s, "<h2>Findings</h2>");
     if found.is_empty() {
         let _ = writeln!(
@@ -259,7 +261,7 @@ fn findings(s: &mut String, m: &Model) {
         );
         return;
     }
-    let per = if IterationSource::of_iterations(&r.iterations) == Some(IterationSource::Time) {
+    let per = if iteration_source(&r.iterations) == Some(IterationSource::Time) {
         "time window"
     } else {
         "iteration"
@@ -270,7 +272,7 @@ fn findings(s: &mut String, m: &Model) {
          <th class=\"num\">live at the end</th><th>device full</th></tr>"
     );
     for (_, x) in found {
-        let slope = x.bytes_per_iteration.unwrap_or(0);
+        let slope = x.bytes_per_iteration().unwrap_or(0);
         let full = x
             .full_at_iteration
             .map_or("—".to_string(), |n| format!("at {per} ~{n}"));

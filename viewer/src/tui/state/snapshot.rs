@@ -5,11 +5,12 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use gpuleak_analysis::growth::Verdict;
 use gpuleak_analysis::{AutoIterations, Report, ReportOptions, Site, SiteKey};
 
 use super::rows::{AllocRow, Boundary, IterRow, alloc_rows, iteration_rows, site_key};
 use super::run::{Proc, RunInfo};
-use crate::findings::{Finding, IterationSource, device_verdict, figures_verdict, source_word};
+use crate::findings::{Finding, IterationSource, iteration_source};
 
 use crate::tui::follow::{IDLE, Mark};
 
@@ -35,7 +36,7 @@ pub struct Summary {
     pub iteration_source: String,
     pub iterations: u64,
     /// How device memory as a whole moves per iteration: the verdict and bytes per iteration.
-    pub growth: Option<(String, i64)>,
+    pub growth: Option<(Verdict, i64)>,
     /// "iter" or, when time windows stand in for iterations, "window".
     pub per: &'static str,
     pub events: u64,
@@ -131,7 +132,7 @@ impl Snapshot {
             ),
         };
         let it = &report.iterations;
-        let source = IterationSource::of_iterations(it);
+        let source = iteration_source(it);
         d.source = source;
         d.range_index = match (source, &it.range) {
             // The report names the range; the same name in two domains is told apart by the
@@ -176,10 +177,10 @@ impl Snapshot {
         };
         d.bounds_partial = d.boundary.is_some() && (d.bounds.len() as u64) < it.count;
         d.ticks = d.bounds.iter().map(|m| secs(m.time_ns)).collect();
-        let iteration_source = match (source_word(it), &it.range) {
+        let iteration_source = match (source, &it.range) {
             // Said as the report says it; the typed `source` is what the screens go by.
-            (Some("nvtx"), Some(r)) => format!("nvtx {r:?}"),
-            (Some(s), _) => s.to_string(),
+            (Some(IterationSource::Nvtx), Some(r)) => format!("nvtx {r:?}"),
+            (Some(s), _) => s.as_str().to_string(),
             (None, _) => String::new(),
         };
         let per = if source == Some(IterationSource::Time) {
@@ -203,9 +204,7 @@ impl Snapshot {
             pinned: m.pinned_host_live_bytes_at_end,
             iteration_source,
             iterations: it.count,
-            growth: device_verdict(it)
-                .map(str::to_string)
-                .zip(it.device_bytes_per_iteration),
+            growth: it.device_verdict().zip(it.device_bytes_per_iteration()),
             per,
             events: replay.events(),
             // While the trace grows, the rate it grows at; once it has stopped, the program's
@@ -234,9 +233,7 @@ impl Snapshot {
             d.summary.peak = f.peak_live_bytes;
             d.summary.device_total = f.total_bytes;
             d.summary.device_name = f.name.clone();
-            d.summary.growth = figures_verdict(f)
-                .map(str::to_string)
-                .zip(f.bytes_per_iteration);
+            d.summary.growth = f.verdict().zip(f.bytes_per_iteration());
         }
         d.sites = report.sites;
         d.site_index = d
@@ -253,7 +250,7 @@ impl Snapshot {
         findings.sort_by_key(|&i| {
             (
                 Finding::of(&sites[i]),
-                std::cmp::Reverse(sites[i].bytes_per_iteration),
+                std::cmp::Reverse(sites[i].bytes_per_iteration()),
             )
         });
         d.findings = findings;

@@ -218,8 +218,8 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
         bytes(s.pinned),
     ))];
     // Whether memory grows, at a glance: the whole device's verdict over the iterations.
-    if let Some((verdict, per)) = &s.growth {
-        let text = format!("  {}/{} ({verdict})", signed_bytes(*per), s.per);
+    if let Some((verdict, per)) = s.growth {
+        let text = format!("  {}/{} ({verdict})", signed_bytes(per), s.per);
         second.push(Span::styled(
             text,
             verdict_style(app, Finding::of_verdict(verdict)),

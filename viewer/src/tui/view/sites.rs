@@ -45,7 +45,10 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             Row::new([
                 Cell::from(format!("{marker}{}", verdict.unwrap_or("-"))),
                 Cell::from(bytes(s.live_bytes_at_end)),
-                Cell::from(s.bytes_per_iteration.map_or("-".to_string(), signed_bytes)),
+                Cell::from(
+                    s.bytes_per_iteration()
+                        .map_or("-".to_string(), signed_bytes),
+                ),
                 Cell::from(s.allocations.to_string()),
                 Cell::from(s.label.as_str()),
             ])
