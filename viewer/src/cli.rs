@@ -127,7 +127,8 @@ pub enum ExportFormat {
 /// live allocations, and per-iteration allocated / freed / net. On a complete trace, [ and ] (or
 /// the arrows left and right) move a time cursor: the live set at the end of any iteration.
 /// Tab switches screens, j/k or the arrows move, / filters by frame text, s sorts, p pauses,
-/// ? lists every key, q quits. Colour is left out when NO_COLOR is set.
+/// ? lists every key, q quits. Colour is left out when NO_COLOR is set. It needs a terminal
+/// (without one, `gpuleak report FILE`); a file that is not a trace is refused at once.
 #[derive(Debug, Args)]
 pub struct ViewArgs {
     /// The trace file written by `gpuleak run`.
