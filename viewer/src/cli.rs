@@ -131,7 +131,8 @@ pub enum ExportFormat {
 /// (without one, `gpuleak report FILE`); a file that is not a trace is refused at once.
 #[derive(Debug, Args)]
 pub struct ViewArgs {
-    /// The trace file written by `gpuleak run`.
+    /// The trace file written by `gpuleak run`; its workers' FILE.<pid> beside it are the run's
+    /// other processes, as for `gpuleak report` (n and N switch between them).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 

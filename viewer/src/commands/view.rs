@@ -1,4 +1,5 @@
-//! `gpuleak view FILE`: the terminal UI over a trace, followed while it is being written.
+//! `gpuleak view FILE`: the terminal UI over a run's traces (the file and its workers'
+//! `FILE.<pid>`), followed while they are being written.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -9,6 +10,7 @@ use gpuleak_trace::encode::{MAGIC, PRELUDE_LEN};
 
 use crate::cli::ViewArgs;
 use crate::error::{EXIT_USAGE, Fail, decode_fail};
+use crate::input::traces_of;
 use crate::tui;
 
 /// How long a file without its prelude yet may be one the hook has just created: older, it is
@@ -45,13 +47,21 @@ fn has_terminal() -> bool {
 /// The view of `args`, before it takes the terminal; what cannot be shown is refused here.
 pub fn app(args: &ViewArgs) -> Result<tui::App, Fail> {
     let options = crate::input::options(args.iteration_range.as_deref())?;
+    // The run's processes, as `gpuleak report` finds them: the file and its workers' beside it.
+    let file = args.file.clone();
+    let paths = traces_of(std::slice::from_ref(&file))?;
     // A file just created by the hook may not hold its prelude yet: that one is waited for.
     // Anything else that is not a trace is refused before the screen is taken over.
-    if !just_created(&args.file)? {
-        gpuleak_trace::open(&args.file).map_err(|e| decode_fail(&args.file, e))?;
+    for path in &paths {
+        if !just_created(path)? {
+            gpuleak_trace::open(path).map_err(|e| decode_fail(path, e))?;
+        }
     }
-    // Followed, not loaded: a trace still being written keeps coming in.
-    let mut app = tui::App::follow(std::slice::from_ref(&args.file), options);
+    // Followed, not loaded: a trace still being written keeps coming in, and so do workers
+    // that start later.
+    let mut app = tui::App::follow(&paths, options).with_discovery(Box::new(move || {
+        traces_of(std::slice::from_ref(&file)).unwrap_or_default()
+    }));
     app.tick(std::time::Instant::now());
     Ok(app)
 }
