@@ -76,7 +76,10 @@ pub fn tool(name: &str, test: &str) -> Option<PathBuf> {
             .find(|p| p.is_file())
     });
     if found.is_none() {
-        gpuleak_tests::skip(test, &format!("`{name}` is not installed (.ci/run installs it)"));
+        gpuleak_tests::skip(
+            test,
+            &format!("`{name}` is not installed (.ci/run installs it)"),
+        );
     }
     found
 }

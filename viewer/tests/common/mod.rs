@@ -431,3 +431,22 @@ pub fn ends_within(pid: i32, limit: std::time::Duration) -> bool {
     }
     gone(pid)
 }
+
+/// [`stepped_trace`]'s leak made `depth` frames deep: frame `#i` reads `sampler+0x{100+i:x}0`
+/// hex-wise, `sampler+0x1000` the innermost.
+pub fn deep_stack_trace(steps: u64, depth: u64) -> Vec<u8> {
+    let header = Header {
+        pid: 78,
+        exe: "/usr/bin/sampler".into(),
+        hostname: "gpu-node".into(),
+        stacks: "native".into(),
+        ..Header::default()
+    };
+    let deep: Vec<u64> = (0..depth).map(|i| 0x2000 + i * 0x10).collect();
+    let mut c = calls(&header, &[deep]);
+    for step in 0..steps {
+        c.marker(step * 1_000_000);
+        c.call(Api::CudaMalloc, 0xb000 + step, 3 * MIB, 0, 1);
+    }
+    c.end()
+}
