@@ -88,8 +88,8 @@ pub struct ExportArgs {
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
 
-    /// Which memory: `live` at the end of the trace, `leaked` (live at the end at the sites
-    /// the report calls a leak), or everything `allocated` over the run. pprof carries all
+    /// Which memory: `live` at the end of the trace, `leaked` (what the sites the report calls
+    /// a leak held at the last iteration, even if freed at exit), or everything `allocated` over the run. pprof carries all
     /// four measures and opens on the one chosen; the timelines (memory-viz, perfetto) show
     /// every allocation of the sites chosen.
     #[arg(long, value_enum, value_name = "WHAT", default_value_t = What::Live)]

@@ -450,3 +450,20 @@ pub fn deep_stack_trace(steps: u64, depth: u64) -> Vec<u8> {
     }
     c.end()
 }
+
+/// [`stepped_trace`] of a program that frees everything at exit, as every Python program
+/// does: the leak is held at the last iteration and gone at the end.
+pub fn freed_at_exit_trace(steps: u64, leak_bytes: u64) -> Vec<u8> {
+    let mut c = sampler(77);
+    for step in 0..steps {
+        c.marker(step * 1_000_000);
+        c.call(Api::CudaMalloc, 0xa000 + step, 64 * MIB, 0, 3);
+        c.call(Api::CudaFree, 0xa000 + step, 0, 0, 3);
+        c.call(Api::CudaMalloc, 0xb000 + step, leak_bytes, 0, 2);
+    }
+    for step in 0..steps {
+        c.call(Api::CudaFree, 0xb000 + step, 0, 0, 2);
+    }
+    c.call(Api::CudaFree, 0x100, 0, 0, 1);
+    c.end()
+}
