@@ -190,7 +190,7 @@ pub struct DiffArgs {
     and NVTX_INJECTION64_PATH (and GPULEAK_MAX_SIZE with --max-size).")]
 pub struct RunArgs {
     /// Where to write the trace [default: gpuleak-<command>-<pid>.trace in the current directory].
-    /// An existing file of that name is replaced.
+    /// A file of that name must not exist: a trace is never replaced.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
@@ -429,9 +429,10 @@ pub struct DemoArgs {
     #[arg(long)]
     pub no_tui: bool,
 
-    /// Where to write the trace.
-    #[arg(short, long, value_name = "FILE", default_value = "gpuleak-demo.trace")]
-    pub output: PathBuf,
+    /// Where to write the trace, which must not exist [default: gpuleak-demo.trace, or
+    /// gpuleak-demo-2.trace and so on when that is taken: a trace is never replaced].
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 
     /// Denoising steps per image.
     #[arg(long, default_value_t = 20)]

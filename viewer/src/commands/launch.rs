@@ -155,8 +155,8 @@ pub fn default_output(program: &OsStr, pid: u32) -> PathBuf {
     PathBuf::from(format!("gpuleak-{name}-{pid}.trace"))
 }
 
-/// Fails early, before the program runs for hours, if the trace could not be written; and clears
-/// a previous trace of the same name, which the hook would otherwise step around.
+/// Fails early, before the program runs for hours, if the trace could not be written or a trace
+/// of that name is there already.
 pub fn prepare_output(abs: &Path, shown: &Path) -> Result<(), Fail> {
     let dir = abs.parent().unwrap_or(Path::new("/"));
     if !dir.is_dir() {
@@ -197,14 +197,15 @@ pub fn prepare_output(abs: &Path, shown: &Path) -> Result<(), Fail> {
         return Ok(());
     }
     match std::fs::symlink_metadata(abs) {
-        Ok(m) if m.is_file() || m.file_type().is_symlink() => {
-            std::fs::remove_file(abs).map_err(|e| {
-                Fail::new(
-                    EXIT_USAGE,
-                    format!("cannot replace the existing {}: {e}", shown.display()),
-                )
-            })
-        }
+        // A trace is a recording that cannot be made again: never replaced (the hook itself
+        // writes beside one it finds, as `<path>.<pid>`, which would read as a worker's).
+        Ok(m) if m.is_file() || m.file_type().is_symlink() => Err(Fail::new(
+            EXIT_USAGE,
+            format!(
+                "{}: already exists; a trace is never replaced (remove it, or name another with -o)",
+                shown.display()
+            ),
+        )),
         Ok(_) => Err(Fail::new(
             EXIT_USAGE,
             format!(
