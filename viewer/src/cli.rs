@@ -261,7 +261,8 @@ pub struct ReportArgs {
     /// The trace file written by `gpuleak run`. Its workers' traces beside it (`FILE.<pid>`,
     /// written by the processes the program started) are read with it, as one run: a table of
     /// processes first, leaking ones first, then each one's report. Several files name the
-    /// processes to read, and no others.
+    /// processes to read, and no others (each once; traces that are not one run's are headed
+    /// as so many traces, not as a run).
     #[arg(value_name = "FILE", required = true, num_args = 1..)]
     pub files: Vec<PathBuf>,
 
