@@ -450,12 +450,16 @@ mod tests {
     }
 
     #[test]
-    fn an_existing_trace_of_the_same_name_is_cleared_but_a_directory_is_refused() {
+    fn an_existing_trace_or_a_directory_of_the_same_name_is_refused_and_kept() {
         let d = scratch("out");
         let f = d.join("x.trace");
-        std::fs::write(&f, b"old").unwrap();
         prepare_output(&f, &f).unwrap();
-        assert!(!f.exists());
+        std::fs::write(&f, b"old").unwrap();
+        let err = prepare_output(&f, &f).unwrap_err();
+        assert_eq!(err.code, EXIT_USAGE);
+        assert!(err.message.contains("already exists"), "{}", err.message);
+        assert_eq!(std::fs::read(&f).unwrap(), b"old");
+        std::fs::remove_file(&f).unwrap();
         std::fs::create_dir(&f).unwrap();
         assert_eq!(prepare_output(&f, &f).unwrap_err().code, EXIT_USAGE);
         let missing = d.join("no/such/dir/x.trace");
