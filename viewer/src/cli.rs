@@ -65,7 +65,8 @@ pub enum Command {
     flamegraph   an SVG flame graph of the chosen bytes (drawn by inferno): any browser\n  \
     speedscope   speedscope's file format, one profile per measure (live bytes, live \
     allocations, bytes allocated, allocations): https://www.speedscope.app or `speedscope FILE`\n  \
-    memory-viz   a PyTorch memory snapshot pickle (segments, device_traces): \
+    memory-viz   a PyTorch memory snapshot pickle (segments, device_traces, the latest \
+    --max-entries allocations and frees): \
     https://pytorch.org/memory_viz, python -m torch.cuda._memory_viz stats|trace|trace_plot FILE\n  \
     perfetto     Chrome trace-event JSON: device memory and top sites as counters, iterations \
     as slices, out-of-memory failures as instants with their stacks: https://ui.perfetto.dev\n\n\
@@ -98,6 +99,12 @@ pub struct ExportArgs {
     /// Perfetto: how many sites get their own counter track, largest first.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: usize,
+
+    /// memory-viz: the allocations and frees kept in the history, the latest ones, as PyTorch's
+    /// `max_entries` keeps its history (0: all); what is cut is said on stderr. The segments
+    /// live at the end are always all there.
+    #[arg(long, value_name = "N", default_value_t = crate::filter::MAX_ENTRIES)]
+    pub max_entries: usize,
 
     /// NVTX ranges whose name matches REGEX mark iterations, as for `gpuleak report`.
     #[arg(long, value_name = "REGEX")]

@@ -29,7 +29,13 @@ pub fn export(args: &ExportArgs) -> Result<i32, Fail> {
         ExportFormat::Folded => folded::render(&model).into_bytes(),
         ExportFormat::Flamegraph => flamegraph::render(&model)?,
         ExportFormat::Speedscope => speedscope::render(&model).into_bytes(),
-        ExportFormat::MemoryViz => memory_viz::render(&model)?,
+        ExportFormat::MemoryViz => {
+            let out = memory_viz::render(&model, args.max_entries)?;
+            if let Some(note) = out.note {
+                eprintln!("gpuleak: {note}");
+            }
+            out.bytes
+        }
         ExportFormat::Perfetto => perfetto::render(&model, args.top).into_bytes(),
     };
     write_output(&out, &bytes, explicit)?;
