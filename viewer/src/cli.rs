@@ -65,7 +65,8 @@ pub enum Command {
     flamegraph   an SVG flame graph of the chosen bytes (drawn by inferno): any browser\n  \
     speedscope   speedscope's file format, one profile per measure (live bytes, live \
     allocations, bytes allocated, allocations): https://www.speedscope.app or `speedscope FILE`\n  \
-    memory-viz   a PyTorch memory snapshot pickle (segments, device_traces): \
+    memory-viz   a PyTorch memory snapshot pickle (segments, device_traces, the latest \
+    --max-entries allocations and frees): \
     https://pytorch.org/memory_viz, python -m torch.cuda._memory_viz stats|trace|trace_plot FILE\n  \
     perfetto     Chrome trace-event JSON: device memory and top sites as counters, iterations \
     as slices, out-of-memory failures as instants with their stacks: https://ui.perfetto.dev\n\n\
@@ -88,8 +89,8 @@ pub struct ExportArgs {
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
 
-    /// Which memory: `live` at the end of the trace, `leaked` (live at the end at the sites
-    /// the report calls a leak), or everything `allocated` over the run. pprof carries all
+    /// Which memory: `live` at the end of the trace, `leaked` (what the sites the report calls
+    /// a leak held at the last iteration, even if freed at exit), or everything `allocated` over the run. pprof carries all
     /// four measures and opens on the one chosen; the timelines (memory-viz, perfetto) show
     /// every allocation of the sites chosen.
     #[arg(long, value_enum, value_name = "WHAT", default_value_t = What::Live)]
@@ -98,6 +99,12 @@ pub struct ExportArgs {
     /// Perfetto: how many sites get their own counter track, largest first.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: usize,
+
+    /// memory-viz: the allocations and frees kept in the history, the latest ones, as PyTorch's
+    /// `max_entries` keeps its history (0: all); what is cut is said on stderr. The segments
+    /// live at the end are always all there.
+    #[arg(long, value_name = "N", default_value_t = crate::filter::MAX_ENTRIES)]
+    pub max_entries: usize,
 
     /// NVTX ranges whose name matches REGEX mark iterations, as for `gpuleak report`.
     #[arg(long, value_name = "REGEX")]
@@ -127,10 +134,12 @@ pub enum ExportFormat {
 /// live allocations, and per-iteration allocated / freed / net. On a complete trace, [ and ] (or
 /// the arrows left and right) move a time cursor: the live set at the end of any iteration.
 /// Tab switches screens, j/k or the arrows move, / filters by frame text, s sorts, p pauses,
-/// ? lists every key, q quits. Colour is left out when NO_COLOR is set.
+/// ? lists every key, q quits. Colour is left out when NO_COLOR is set. It needs a terminal
+/// (without one, `gpuleak report FILE`); a file that is not a trace is refused at once.
 #[derive(Debug, Args)]
 pub struct ViewArgs {
-    /// The trace file written by `gpuleak run`.
+    /// The trace file written by `gpuleak run`; its workers' FILE.<pid> beside it are the run's
+    /// other processes, as for `gpuleak report` (n and N switch between them).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 
@@ -188,7 +197,7 @@ pub struct DiffArgs {
     and NVTX_INJECTION64_PATH (and GPULEAK_MAX_SIZE with --max-size).")]
 pub struct RunArgs {
     /// Where to write the trace [default: gpuleak-<command>-<pid>.trace in the current directory].
-    /// An existing file of that name is replaced.
+    /// A file of that name must not exist: a trace is never replaced.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
@@ -259,7 +268,8 @@ pub struct ReportArgs {
     /// The trace file written by `gpuleak run`. Its workers' traces beside it (`FILE.<pid>`,
     /// written by the processes the program started) are read with it, as one run: a table of
     /// processes first, leaking ones first, then each one's report. Several files name the
-    /// processes to read, and no others.
+    /// processes to read, and no others (each once; traces that are not one run's are headed
+    /// as so many traces, not as a run).
     #[arg(value_name = "FILE", required = true, num_args = 1..)]
     pub files: Vec<PathBuf>,
 
@@ -427,9 +437,10 @@ pub struct DemoArgs {
     #[arg(long)]
     pub no_tui: bool,
 
-    /// Where to write the trace.
-    #[arg(short, long, value_name = "FILE", default_value = "gpuleak-demo.trace")]
-    pub output: PathBuf,
+    /// Where to write the trace, which must not exist [default: gpuleak-demo.trace, or
+    /// gpuleak-demo-2.trace and so on when that is taken: a trace is never replaced].
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 
     /// Denoising steps per image.
     #[arg(long, default_value_t = 20)]

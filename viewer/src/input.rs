@@ -58,12 +58,48 @@ impl Proc {
     }
 }
 
-/// The traces a report covers: the files named, and, for a single file, its workers'
+/// A path as the file it names, however it is spelled (the file itself need not exist).
+fn identity(path: &Path) -> PathBuf {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    match path.file_name() {
+        Some(name) => dir.join(name),
+        None => dir,
+    }
+}
+
+/// Whether traces are one run's: a trace and its workers' `FILE.<pid>` beside it, or those
+/// workers alone. Traces named that are not (two runs compared side by side) are not a run.
+pub fn is_one_run<'a>(paths: impl IntoIterator<Item = &'a Path>) -> bool {
+    let main_of = |p: &Path| {
+        let p = identity(p);
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+        match name.as_deref().and_then(|n| n.rsplit_once('.')) {
+            Some((main, pid)) if pid_digits(pid).is_some() => p.with_file_name(main),
+            _ => p,
+        }
+    };
+    let mut mains = paths.into_iter().map(main_of);
+    let first = mains.next();
+    mains.all(|m| Some(&m) == first.as_ref())
+}
+
+/// The traces a report covers: the files named (each once), and, for a single file, its workers'
 /// `FILE.<pid>` beside it (the file itself may be absent: a launcher that made no CUDA call
 /// writes none). In the order given, then by pid.
 pub fn traces_of(files: &[PathBuf]) -> Result<Vec<PathBuf>, Fail> {
+    // A file named twice (`a.trace ./a.trace`) is one process.
+    let mut seen = std::collections::HashSet::new();
+    let files: Vec<PathBuf> = files
+        .iter()
+        .filter(|f| seen.insert(identity(f)))
+        .cloned()
+        .collect();
     if files.len() != 1 {
-        return Ok(files.to_vec());
+        return Ok(files);
     }
     let main = &files[0];
     let mut siblings = siblings(main);

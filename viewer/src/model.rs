@@ -34,6 +34,10 @@ pub struct WeightedStack {
     pub inuse_bytes: u64,
     /// The report calls the site a leak.
     pub leak: bool,
+    /// What a leaking site held, as the report tells it: at the last iteration, or at the end if
+    /// more (a program that frees everything at exit, as every Python program does, holds
+    /// nothing at the end); 0 for any other site.
+    pub leaked_bytes: u64,
 }
 
 /// A trace read for export: the report, its GPU memory as weighted stacks, and the timeline
@@ -115,6 +119,13 @@ impl Model {
                     inuse_objects: s.live_allocations_at_end,
                     inuse_bytes: s.live_bytes_at_end,
                     leak: leaks(s),
+                    leaked_bytes: if leaks(s) {
+                        s.live_bytes_at_last_iteration
+                            .unwrap_or(0)
+                            .max(s.live_bytes_at_end)
+                    } else {
+                        0
+                    },
                 }
             })
             .collect();
@@ -140,17 +151,27 @@ impl Model {
     pub fn selected(&self) -> impl Iterator<Item = &WeightedStack> {
         self.stacks.iter().filter(|s| match self.what {
             What::Live => s.inuse_bytes > 0,
-            What::Leaked => s.leak && s.inuse_bytes > 0,
+            What::Leaked => s.leaked_bytes > 0,
             What::Allocated => s.alloc_objects > 0,
         })
     }
 
-    /// The bytes `--what` weighs a stack by: live at the end (of a leaking site, for `leaked`),
-    /// or allocated over the run.
+    /// The bytes `--what` weighs a stack by: live at the end, held by a leaking site (for
+    /// `leaked`), or allocated over the run.
     pub fn weight(&self, s: &WeightedStack) -> u64 {
         match self.what {
-            What::Live | What::Leaked => s.inuse_bytes,
+            What::Live => s.inuse_bytes,
+            What::Leaked => s.leaked_bytes,
             What::Allocated => s.alloc_bytes,
+        }
+    }
+
+    /// The bytes a stack holds for the "in use" measures: live at the end, or, for `leaked`,
+    /// held by the leak at the last iteration.
+    pub fn held(&self, s: &WeightedStack) -> u64 {
+        match self.what {
+            What::Leaked => s.leaked_bytes,
+            What::Live | What::Allocated => s.inuse_bytes,
         }
     }
 
@@ -158,7 +179,7 @@ impl Model {
     pub fn measure(&self) -> &'static str {
         match self.what {
             What::Live => "GPU memory live at the end",
-            What::Leaked => "GPU memory held by leaking sites at the end",
+            What::Leaked => "GPU memory held by leaking sites at the last iteration",
             What::Allocated => "GPU memory allocated over the run",
         }
     }

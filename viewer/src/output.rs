@@ -30,9 +30,10 @@ pub fn refuse_existing(path: &Path, explicit: bool) -> Result<(), Fail> {
     Ok(())
 }
 
-/// Writes `bytes` to `path` (`-`: standard output, as [`emit`]). A path not named with -o is
-/// never replaced, even if it appeared since it was checked; one named with -o is. Any failure
-/// is one line naming the path.
+/// Writes `bytes` to `path` (`-`: standard output, as [`emit`]; a device or a FIFO such as
+/// `/dev/null` or `/dev/stdout` as it is). A path not named with -o is never replaced, even if
+/// it appeared since it was checked; one named with -o is. Any failure is one line naming the
+/// path.
 pub fn write_output(path: &Path, bytes: &[u8], explicit: bool) -> Result<(), Fail> {
     let fail = |e: io::Error| {
         let why = match e.kind() {
@@ -61,7 +62,11 @@ pub fn write_output(path: &Path, bytes: &[u8], explicit: bool) -> Result<(), Fai
         open.create_new(true);
     }
     let mut file = open.open(path).map_err(fail)?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(fail)
+    file.write_all(bytes).map_err(fail)?;
+    // Only a regular file is synced: a device, a FIFO or a terminal (`/dev/null`,
+    // `/dev/stdout`) has nothing to sync and says so with EINVAL.
+    if file.metadata().is_ok_and(|m| m.is_file()) {
+        file.sync_all().map_err(fail)?;
+    }
+    Ok(())
 }

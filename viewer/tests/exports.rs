@@ -411,3 +411,35 @@ fn the_speedscope_file_validates_against_its_schema_with_one_profile_per_measure
             .all(|f| f["file"].as_str().is_some_and(|p| p.ends_with("sampler.c")))
     );
 }
+
+#[test]
+fn leaked_is_what_the_leak_held_at_the_last_iteration_when_the_program_frees_it_at_exit() {
+    let d = common::scratch("export-freed-at-exit");
+    let trace = d.join("a.trace");
+    std::fs::write(&trace, common::freed_at_exit_trace(10, 3 * MIB)).unwrap();
+    let report = gpuleak(&["report"], &trace);
+    let text = String::from_utf8_lossy(&report.stdout).into_owned();
+    assert!(
+        text.contains("held at the last iteration, freed at exit"),
+        "{text}"
+    );
+    // The leak's 10 buffers of 3 MiB (or the 9 of them held when the last iteration began).
+    let o = gpuleak(
+        &[
+            "export", "--format", "folded", "--what", "leaked", "-o", "-",
+        ],
+        &trace,
+    );
+    let folded = String::from_utf8_lossy(&o.stdout).into_owned();
+    let line = folded
+        .lines()
+        .find(|l| l.contains("sampler+0x1200"))
+        .unwrap_or_else(|| panic!("no leak in {folded:?} (report: {text})"));
+    let held: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(held >= 9 * 3 * MIB, "{line}");
+    assert_eq!(folded.lines().count(), 1, "{folded}");
+    // The other formats choose the same stacks.
+    let svg = export(&trace, "flamegraph", &["--what", "leaked"]);
+    let svg = std::fs::read_to_string(svg).unwrap();
+    assert!(svg.contains("sampler+0x1200"), "{}", head(&svg));
+}

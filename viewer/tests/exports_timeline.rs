@@ -343,3 +343,33 @@ fn an_unwritable_path_or_a_malformed_trace_is_one_line_and_exit_2() {
         "no such file",
     );
 }
+
+#[test]
+fn reports_and_exports_can_be_written_to_dev_null_and_dev_stdout() {
+    let d = common::scratch("export-devices");
+    let trace = d.join("a.trace");
+    std::fs::write(&trace, common::leaky_trace(2, true)).unwrap();
+    for to in ["/dev/null", "/dev/stdout"] {
+        for args in [
+            &["report", "-o", to][..],
+            &["report", "--format", "json", "-o", to][..],
+            &["export", "--format", "folded", "-o", to][..],
+            &["export", "--format", "memory-viz", "-o", to][..],
+        ] {
+            let o = gpuleak(args, &trace);
+            assert_eq!(
+                o.status.code(),
+                Some(0),
+                "gpuleak {args:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            if to == "/dev/stdout" {
+                assert!(!o.stdout.is_empty(), "{args:?} wrote nothing");
+                // The bytes alone: the path is not printed after them.
+                assert!(!o.stdout.ends_with(b"/dev/stdout\n"), "{args:?}");
+            } else {
+                assert!(o.stdout.is_empty(), "{args:?}");
+            }
+        }
+    }
+}

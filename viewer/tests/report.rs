@@ -250,3 +250,33 @@ fn diff_shows_the_site_that_grew() {
     assert_eq!(top["in_a"], false);
     assert_eq!(top["bytes_per_iteration_b"], 3 * MIB);
 }
+
+#[test]
+fn a_trace_named_twice_is_one_process() {
+    let d = scratch("twice");
+    std::fs::write(d.join("a.trace"), leaky_trace(3, true)).unwrap();
+    let once = gpuleak(&["report", "a.trace"], &d);
+    let twice = gpuleak(&["report", "a.trace", "./a.trace"], &d);
+    assert_eq!(twice.status.code(), Some(0), "{}", stderr(&twice));
+    assert_eq!(stdout(&twice), stdout(&once));
+}
+
+#[test]
+fn unrelated_traces_are_not_called_a_run() {
+    let d = scratch("unrelated");
+    std::fs::write(d.join("a.trace"), leaky_trace(3, true)).unwrap();
+    std::fs::write(d.join("b.trace"), stepped_trace(4, 0)).unwrap();
+    let o = gpuleak(&["report", "a.trace", "b.trace"], &d);
+    let text = stdout(&o);
+    assert!(text.starts_with("2 traces, 1 leaking:\n"), "{text}");
+    // A launcher's trace and its worker's are a run.
+    std::fs::write(d.join("a.trace.4343"), stepped_trace(4, 0)).unwrap();
+    let o = gpuleak(&["report", "a.trace"], &d);
+    let text = stdout(&o);
+    assert!(
+        text.starts_with("A run of 2 processes, 1 leaking:\n"),
+        "{text}"
+    );
+    let o = gpuleak(&["report", "a.trace", "a.trace.4343"], &d);
+    assert_eq!(stdout(&o), text);
+}

@@ -141,7 +141,6 @@ fn an_unwritable_output_directory_is_refused_before_the_program_runs() {
 fn the_summary_counts_what_the_trace_holds_and_lists_child_traces() {
     let d = scratch("summary");
     std::fs::write(d.join("leak.bin"), leaky_trace(3, true)).unwrap();
-    std::fs::write(d.join("old.trace"), b"stale").unwrap();
     let o = run(
         &d,
         &[
@@ -236,4 +235,45 @@ fn without_a_terminal_the_run_is_headless_and_the_program_keeps_its_output() {
     assert_eq!(stdout(&o), "to-stdout\n");
     assert!(stderr(&o).contains("to-stderr"), "{}", stderr(&o));
     assert!(!d.join("h.trace.log").exists());
+}
+
+#[test]
+fn an_existing_trace_is_never_replaced_the_program_does_not_run() {
+    let d = scratch("existing");
+    std::fs::write(d.join("kept.trace"), b"an earlier run").unwrap();
+    let o = run(&d, &["-o", "kept.trace", "--", "touch", "ran"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = ours(&o);
+    assert_eq!(err.len(), 1, "{err:?}");
+    assert!(
+        err[0].starts_with("gpuleak: kept.trace: already exists") && err[0].contains("-o"),
+        "{err:?}"
+    );
+    assert!(!d.join("ran").exists(), "the program must not run");
+    assert_eq!(
+        std::fs::read(d.join("kept.trace")).unwrap(),
+        b"an earlier run"
+    );
+}
+
+#[test]
+fn a_second_demo_keeps_the_first_demos_trace() {
+    let d = scratch("demo-twice");
+    let demo = ["demo", "--no-tui", "--steps", "2", "--images", "1"];
+    let first = gpuleak(&demo, &d);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let kept = std::fs::read(d.join("gpuleak-demo.trace")).unwrap();
+    let second = gpuleak(&demo, &d);
+    assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains("trace saved in gpuleak-demo-2.trace"),
+        "{}",
+        stderr(&second)
+    );
+    assert_eq!(std::fs::read(d.join("gpuleak-demo.trace")).unwrap(), kept);
+    assert!(d.join("gpuleak-demo-2.trace").is_file());
+    // Named with -o, a trace that is there is refused as by `gpuleak run`.
+    let named = gpuleak(&["demo", "--no-tui", "-o", "gpuleak-demo.trace"], &d);
+    assert_eq!(named.status.code(), Some(2), "{}", stderr(&named));
+    assert_eq!(std::fs::read(d.join("gpuleak-demo.trace")).unwrap(), kept);
 }

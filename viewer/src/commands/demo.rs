@@ -155,17 +155,17 @@ pub fn demo(args: &DemoArgs) -> Result<i32, Fail> {
         }
     }
 
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| free_name(Path::new(".")));
     // Through the command line, so that `gpuleak demo` stays exactly `gpuleak run` on the
     // sampler, whatever options run gains.
     let mut run: Vec<OsString> = vec!["gpuleak".into(), "run".into()];
     if args.no_tui {
         run.push("--no-tui".into());
     }
-    run.extend([
-        "-o".into(),
-        args.output.clone().into_os_string(),
-        "--".into(),
-    ]);
+    run.extend(["-o".into(), output.clone().into_os_string(), "--".into()]);
     run.push(sampler.into_os_string());
     for a in [
         "--leak".to_string(),
@@ -201,7 +201,7 @@ pub fn demo(args: &DemoArgs) -> Result<i32, Fail> {
         let report = vec![
             OsString::from("gpuleak"),
             "report".into(),
-            args.output.clone().into_os_string(),
+            output.clone().into_os_string(),
         ];
         let Command::Report(report_args) = parse(report)? else {
             return Err(Fail::new(
@@ -212,14 +212,26 @@ pub fn demo(args: &DemoArgs) -> Result<i32, Fail> {
         let code = super::report::report(&report_args)?;
         eprintln!(
             "gpuleak demo: trace saved in {0}; `gpuleak view {0}` browses it",
-            args.output.display()
+            output.display()
         );
         return Ok(code);
     }
     eprintln!(
         "gpuleak demo: trace saved in {0}; `gpuleak report {0}` prints the report, `gpuleak view \
          {0}` browses it",
-        args.output.display()
+        output.display()
     );
     Ok(0)
+}
+
+/// The first of `gpuleak-demo.trace`, `gpuleak-demo-2.trace`, ... not in `dir`: a demo run again
+/// keeps the trace of the last one.
+fn free_name(dir: &Path) -> PathBuf {
+    (1..)
+        .map(|n| match n {
+            1 => PathBuf::from("gpuleak-demo.trace"),
+            n => PathBuf::from(format!("gpuleak-demo-{n}.trace")),
+        })
+        .find(|p| std::fs::symlink_metadata(dir.join(p)).is_err())
+        .unwrap_or_default()
 }

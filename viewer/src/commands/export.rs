@@ -29,11 +29,19 @@ pub fn export(args: &ExportArgs) -> Result<i32, Fail> {
         ExportFormat::Folded => folded::render(&model).into_bytes(),
         ExportFormat::Flamegraph => flamegraph::render(&model)?,
         ExportFormat::Speedscope => speedscope::render(&model).into_bytes(),
-        ExportFormat::MemoryViz => memory_viz::render(&model)?,
+        ExportFormat::MemoryViz => {
+            let out = memory_viz::render(&model, args.max_entries)?;
+            if let Some(note) = out.note {
+                eprintln!("gpuleak: {note}");
+            }
+            out.bytes
+        }
         ExportFormat::Perfetto => perfetto::render(&model, args.top).into_bytes(),
     };
     write_output(&out, &bytes, explicit)?;
-    if out.as_os_str() != "-" {
+    // The path written is said, unless the bytes went to a stream (`-`, `/dev/stdout`), where it
+    // would be taken for part of them.
+    if out.as_os_str() != "-" && out.is_file() {
         let _ = emit(format!("{}\n", out.display()).as_bytes());
     }
     Ok(0)

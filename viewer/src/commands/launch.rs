@@ -155,8 +155,8 @@ pub fn default_output(program: &OsStr, pid: u32) -> PathBuf {
     PathBuf::from(format!("gpuleak-{name}-{pid}.trace"))
 }
 
-/// Fails early, before the program runs for hours, if the trace could not be written; and clears
-/// a previous trace of the same name, which the hook would otherwise step around.
+/// Fails early, before the program runs for hours, if the trace could not be written or a trace
+/// of that name is there already.
 pub fn prepare_output(abs: &Path, shown: &Path) -> Result<(), Fail> {
     let dir = abs.parent().unwrap_or(Path::new("/"));
     if !dir.is_dir() {
@@ -197,14 +197,15 @@ pub fn prepare_output(abs: &Path, shown: &Path) -> Result<(), Fail> {
         return Ok(());
     }
     match std::fs::symlink_metadata(abs) {
-        Ok(m) if m.is_file() || m.file_type().is_symlink() => {
-            std::fs::remove_file(abs).map_err(|e| {
-                Fail::new(
-                    EXIT_USAGE,
-                    format!("cannot replace the existing {}: {e}", shown.display()),
-                )
-            })
-        }
+        // A trace is a recording that cannot be made again: never replaced (the hook itself
+        // writes beside one it finds, as `<path>.<pid>`, which would read as a worker's).
+        Ok(m) if m.is_file() || m.file_type().is_symlink() => Err(Fail::new(
+            EXIT_USAGE,
+            format!(
+                "{}: already exists; a trace is never replaced (remove it, or name another with -o)",
+                shown.display()
+            ),
+        )),
         Ok(_) => Err(Fail::new(
             EXIT_USAGE,
             format!(
@@ -449,12 +450,16 @@ mod tests {
     }
 
     #[test]
-    fn an_existing_trace_of_the_same_name_is_cleared_but_a_directory_is_refused() {
+    fn an_existing_trace_or_a_directory_of_the_same_name_is_refused_and_kept() {
         let d = scratch("out");
         let f = d.join("x.trace");
-        std::fs::write(&f, b"old").unwrap();
         prepare_output(&f, &f).unwrap();
-        assert!(!f.exists());
+        std::fs::write(&f, b"old").unwrap();
+        let err = prepare_output(&f, &f).unwrap_err();
+        assert_eq!(err.code, EXIT_USAGE);
+        assert!(err.message.contains("already exists"), "{}", err.message);
+        assert_eq!(std::fs::read(&f).unwrap(), b"old");
+        std::fs::remove_file(&f).unwrap();
         std::fs::create_dir(&f).unwrap();
         assert_eq!(prepare_output(&f, &f).unwrap_err().code, EXIT_USAGE);
         let missing = d.join("no/such/dir/x.trace");

@@ -14,120 +14,149 @@
 //!   history records them: `segment_alloc` then `alloc`; `free_requested`, `free_completed`,
 //!   then `segment_free`; and `oom` for an allocation that failed for lack of memory, with
 //!   what the device had free. Each entry has its address, size, stream, `time_us` (wall clock)
-//!   and frames. Like PyTorch's history (`max_entries`), only the latest
-//!   [`MAX_TRACE_CHANGES`] allocations and frees are kept.
+//!   and frames. Like PyTorch's history (`max_entries`), only the latest allocations and frees
+//!   are kept (`--max-entries`, [`MAX_ENTRIES`](crate::filter::MAX_ENTRIES) by default), and what was cut is said.
 //!
 //! `--what leaked` keeps the leaking sites' memory only, in both.
+//!
+//! The file stays near the trace's size: each stack is written once and every entry of it
+//! refers to it (the pickle's memo, see [`super::pickle`]), and the pickle is written as it
+//! goes, with no copy of the snapshot.
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::Serialize;
-
+use super::pickle::{Memo, Pickler};
 use crate::error::Fail;
-use crate::model::{Model, Timeline, frame_parts, on_gpu};
+use crate::format::thousands;
+use crate::model::{Change, Model, Timeline, frame_parts, on_gpu};
 
-/// Allocations and frees kept in `device_traces`, the latest ones.
-pub const MAX_TRACE_CHANGES: usize = 200_000;
-
-#[derive(Serialize)]
-struct Snapshot {
-    segments: Vec<Segment>,
-    device_traces: Vec<Vec<TraceEntry>>,
-    allocator_settings: BTreeMap<&'static str, String>,
+/// The pickle, and a line saying what of the history was left out, if anything.
+pub struct Rendered {
+    pub bytes: Vec<u8>,
+    pub note: Option<String>,
 }
 
-#[derive(Serialize)]
-struct Segment {
-    device: i32,
-    address: u64,
-    total_size: u64,
-    allocated_size: u64,
-    active_size: u64,
-    requested_size: u64,
-    stream: u64,
-    segment_type: &'static str,
-    segment_pool_id: (u64, u64),
-    is_expandable: bool,
-    frames: Vec<Frame>,
-    blocks: Vec<Block>,
-}
-
-#[derive(Serialize)]
-struct Block {
-    address: u64,
-    size: u64,
-    requested_size: u64,
-    state: &'static str,
-    frames: Vec<Frame>,
-}
-
-#[derive(Serialize)]
-struct TraceEntry {
-    action: &'static str,
-    addr: u64,
-    size: u64,
-    stream: u64,
-    time_us: u64,
-    frames: Vec<Frame>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    device_free: Option<u64>,
-}
-
-#[derive(Clone, Serialize)]
-struct Frame {
-    filename: String,
-    line: u32,
-    name: String,
-}
-
-/// A report stack as PyTorch's frames: innermost first, `??` and 0 where the file or line is
-/// not known (as PyTorch writes C++ frames without symbols).
-fn frames(names: &[String]) -> Vec<Frame> {
-    names
-        .iter()
-        .map(|n| {
-            let p = frame_parts(n);
-            Frame {
-                filename: p.file.unwrap_or("??").to_string(),
-                line: p.line.unwrap_or(0),
-                name: p.function.to_string(),
-            }
-        })
-        .collect()
-}
-
-pub fn render(model: &Model) -> Result<Vec<u8>, Fail> {
+/// The snapshot, its history cut to the latest `max_entries` allocations and frees (0: all).
+pub fn render(model: &Model, max_entries: usize) -> Result<Rendered, Fail> {
     let Some(timeline) = &model.timeline else {
         return Err(Fail::new(1, "memory-viz: the timeline was not read"));
     };
-    let snapshot = snapshot(model, timeline);
-    serde_pickle::to_vec(&snapshot, serde_pickle::SerOptions::new()).map_err(|e| {
-        Fail::new(
-            1,
-            format!("{}: cannot write the pickle: {e}", model.path.display()),
+    let kept: Vec<&Change> = timeline
+        .changes
+        .iter()
+        .filter(|c| model.keeps_site(&c.site))
+        .collect();
+    let skip = match max_entries {
+        0 => 0,
+        n => kept.len().saturating_sub(n),
+    };
+    let note = (skip > 0).then(|| {
+        format!(
+            "memory-viz: the history keeps the latest {} of {} allocations and frees \
+             (--max-entries); the segments live at the end are all there",
+            thousands(kept.len() - skip),
+            thousands(kept.len()),
         )
+    });
+    let mut p = Pickler::new();
+    let mut frames = Frames::new(model);
+    p.dict();
+    p.key("segments");
+    segments(&mut p, &mut frames, model, timeline);
+    p.key("device_traces");
+    device_traces(&mut p, &mut frames, model, timeline, &kept[skip..]);
+    p.key("allocator_settings");
+    p.dict();
+    p.key("gpuleak");
+    let mut about = format!(
+        "exported by gpuleak {} from {}: each recorded allocation is a segment of one block",
+        env!("CARGO_PKG_VERSION"),
+        model.trace_name()
+    );
+    if let Some(n) = &note {
+        about.push_str("; ");
+        about.push_str(n.trim_start_matches("memory-viz: "));
+    }
+    p.str(&about);
+    p.end_dict();
+    p.end_dict();
+    Ok(Rendered {
+        bytes: p.finish(),
+        note,
     })
 }
 
-fn snapshot(model: &Model, timeline: &Timeline) -> Snapshot {
-    let mut stacks: HashMap<u32, Vec<Frame>> = HashMap::new();
-    let mut frames_of = |stack: u32| -> Vec<Frame> {
-        stacks
-            .entry(stack)
-            .or_insert_with(|| {
-                let names: Vec<String> = model
-                    .report
-                    .sites
-                    .iter()
-                    .find(|s| s.stack_id == stack)
-                    .map(|s| s.frames.clone())
-                    .unwrap_or_default();
-                frames(&names)
-            })
-            .clone()
-    };
-    let device = |d: i32| d.max(0);
+/// Each stack's frames as PyTorch writes them, written once and referred to after.
+struct Frames<'a> {
+    model: &'a Model,
+    /// The report's site of each stack id, for its frames.
+    site_of_stack: HashMap<u32, usize>,
+    stacks: HashMap<u32, Memo>,
+}
 
+impl<'a> Frames<'a> {
+    fn new(model: &'a Model) -> Frames<'a> {
+        let mut site_of_stack = HashMap::new();
+        for (i, s) in model.report.sites.iter().enumerate() {
+            site_of_stack.entry(s.stack_id).or_insert(i);
+        }
+        Frames {
+            model,
+            site_of_stack,
+            stacks: HashMap::new(),
+        }
+    }
+
+    /// The frames of a recorded stack, innermost first.
+    fn stack(&mut self, p: &mut Pickler, stack: u32) {
+        if let Some(&m) = self.stacks.get(&stack) {
+            return p.get(m);
+        }
+        let model = self.model;
+        let names: &'a [String] = self
+            .site_of_stack
+            .get(&stack)
+            .map_or(&[], |&i| model.report.sites[i].frames.as_slice());
+        let m = p.list(true).expect("memoized");
+        for n in names {
+            p.next();
+            self.frame(p, n);
+        }
+        p.end_list();
+        self.stacks.insert(stack, m);
+    }
+
+    /// Frames not of a recorded stack (an out-of-memory failure's).
+    fn list(&mut self, p: &mut Pickler, names: &[String]) {
+        p.list(false);
+        for n in names {
+            p.next();
+            self.frame(p, n);
+        }
+        p.end_list();
+    }
+
+    /// One frame, written out (it is in a shared list): `??` and 0 where the file or line is
+    /// not known (as PyTorch writes C++ frames without symbols).
+    fn frame(&mut self, p: &mut Pickler, name: &str) {
+        let parts = frame_parts(name);
+        p.dict();
+        p.key_inline("filename");
+        p.str_inline(parts.file.unwrap_or("??"));
+        p.key_inline("line");
+        p.uint(u64::from(parts.line.unwrap_or(0)));
+        p.key_inline("name");
+        p.str_inline(parts.function);
+        p.end_dict();
+    }
+}
+
+/// PyTorch's device index: gpuleak's -1 (no device known) is device 0.
+fn device(d: i32) -> i32 {
+    d.max(0)
+}
+
+fn segments(p: &mut Pickler, frames: &mut Frames, model: &Model, timeline: &Timeline) {
     let mut live: Vec<(u64, gpuleak_analysis::LiveAlloc)> = model
         .replay
         .live()
@@ -144,115 +173,148 @@ fn snapshot(model: &Model, timeline: &Timeline) -> Snapshot {
         .collect();
     live.sort_by_key(|(address, a)| (a.device, *address));
     // The stream of each live allocation, from its last allocation in the timeline.
-    let streams: HashMap<u64, u64> = timeline
-        .changes
-        .iter()
-        .filter(|c| c.alloc)
-        .map(|c| (c.address, c.stream))
-        .collect();
-    let segments = live
-        .iter()
-        .map(|(address, a)| {
-            let f = frames_of(a.stack);
-            Segment {
-                device: device(a.device),
-                address: *address,
-                total_size: a.size,
-                allocated_size: a.size,
-                active_size: a.size,
-                requested_size: a.size,
-                stream: streams.get(address).copied().unwrap_or(0),
-                segment_type: "large",
-                segment_pool_id: (0, 0),
-                is_expandable: false,
-                frames: f.clone(),
-                blocks: vec![Block {
-                    address: *address,
-                    size: a.size,
-                    requested_size: a.size,
-                    state: "active_allocated",
-                    frames: f,
-                }],
-            }
-        })
-        .collect();
-
-    let time_us = |t: u64| (timeline.start_unix_ns + t.saturating_sub(timeline.start_ns)) / 1000;
-    let kept: Vec<&crate::model::Change> = timeline
-        .changes
-        .iter()
-        .filter(|c| model.keeps_site(&c.site))
-        .collect();
-    let skip = kept.len().saturating_sub(MAX_TRACE_CHANGES);
-    // Entries and failures merged in time order, per device.
-    let mut traces: BTreeMap<i32, Vec<(u64, u64, TraceEntry)>> = BTreeMap::new();
-    for c in kept.into_iter().skip(skip) {
-        let f = frames_of(c.site.stack);
-        let actions: &[&'static str] = if c.alloc {
-            &["segment_alloc", "alloc"]
-        } else {
-            &["free_requested", "free_completed", "segment_free"]
-        };
-        let list = traces.entry(device(c.site.device)).or_default();
-        for action in actions {
-            list.push((
-                c.time_ns,
-                c.seq,
-                TraceEntry {
-                    action,
-                    addr: c.address,
-                    size: c.size,
-                    stream: c.stream,
-                    time_us: time_us(c.time_ns),
-                    frames: f.clone(),
-                    device_free: None,
-                },
-            ));
+    let mut streams: HashMap<u64, u64> = HashMap::with_capacity(live.len());
+    for c in timeline.changes.iter().filter(|c| c.alloc) {
+        streams.insert(c.address, c.stream);
+    }
+    p.list(false);
+    for (address, a) in &live {
+        p.next();
+        p.dict();
+        p.key("device");
+        p.int(i64::from(device(a.device)));
+        p.key("address");
+        p.uint(*address);
+        for key in [
+            "total_size",
+            "allocated_size",
+            "active_size",
+            "requested_size",
+        ] {
+            p.key(key);
+            p.uint(a.size);
         }
+        p.key("stream");
+        p.uint(streams.get(address).copied().unwrap_or(0));
+        p.key("segment_type");
+        p.str("large");
+        p.key("segment_pool_id");
+        p.pair(0, 0);
+        p.key("is_expandable");
+        p.bool(false);
+        p.key("frames");
+        frames.stack(p, a.stack);
+        p.key("blocks");
+        p.list(false);
+        p.next();
+        p.dict();
+        p.key("address");
+        p.uint(*address);
+        p.key("size");
+        p.uint(a.size);
+        p.key("requested_size");
+        p.uint(a.size);
+        p.key("state");
+        p.str("active_allocated");
+        p.key("frames");
+        frames.stack(p, a.stack);
+        p.end_dict();
+        p.end_list();
+        p.end_dict();
+    }
+    p.end_list();
+}
+
+/// What one history entry comes from.
+#[derive(Clone, Copy)]
+enum Source {
+    /// An allocation or free (index into the changes kept).
+    Change(usize),
+    /// An out-of-memory failure (index into the report's).
+    Oom(usize),
+}
+
+fn device_traces<'a>(
+    p: &mut Pickler,
+    frames: &mut Frames<'a>,
+    model: &'a Model,
+    timeline: &Timeline,
+    kept: &[&Change],
+) {
+    let time_us = |t: u64| (timeline.start_unix_ns + t.saturating_sub(timeline.start_ns)) / 1000;
+    // Entries and failures merged in time order, per device: only where each comes from is
+    // held, and each entry is written from it.
+    let mut traces: BTreeMap<i32, Vec<(u64, u64, Source)>> = BTreeMap::new();
+    for (i, c) in kept.iter().enumerate() {
+        traces.entry(device(c.site.device)).or_default().push((
+            c.time_ns,
+            c.seq,
+            Source::Change(i),
+        ));
     }
     let start = model.replay.header().map_or(0, |h| h.start_mono_ns);
-    for o in &model.report.ooms {
-        if !matches!(
+    for (i, o) in model.report.ooms.iter().enumerate() {
+        if matches!(
             o.memory,
             gpuleak_analysis::MemoryClass::Device | gpuleak_analysis::MemoryClass::Physical
         ) {
-            continue;
+            traces
+                .entry(device(o.device.unwrap_or(0)))
+                .or_default()
+                .push((start + o.time_ns, o.seq, Source::Oom(i)));
         }
-        let t = start + o.time_ns;
-        traces
-            .entry(device(o.device.unwrap_or(0)))
-            .or_default()
-            .push((
-                t,
-                o.seq,
-                TraceEntry {
-                    action: "oom",
-                    addr: 0,
-                    size: o.requested_bytes,
-                    stream: 0,
-                    time_us: time_us(t),
-                    frames: frames(&o.frames),
-                    device_free: Some(o.device_free_bytes.unwrap_or(0)),
-                },
-            ));
     }
-    let devices = traces.keys().max().map_or(1, |d| *d as usize + 1);
-    let mut device_traces: Vec<Vec<TraceEntry>> = (0..devices).map(|_| Vec::new()).collect();
-    for (d, mut list) in traces {
-        // Stable: the actions of one change keep their order.
+    let devices = traces.keys().max().map_or(1, |d| *d + 1);
+    p.list(false);
+    for d in 0..devices {
+        p.next();
+        p.list(false);
+        let mut list = traces.remove(&d).unwrap_or_default();
         list.sort_by_key(|(t, seq, _)| (*t, *seq));
-        device_traces[d as usize] = list.into_iter().map(|(_, _, e)| e).collect();
+        for (t, _, source) in list {
+            match source {
+                Source::Change(i) => {
+                    let c = kept[i];
+                    let actions: &[&str] = if c.alloc {
+                        &["segment_alloc", "alloc"]
+                    } else {
+                        &["free_requested", "free_completed", "segment_free"]
+                    };
+                    for action in actions {
+                        p.next();
+                        entry(p, action, c.address, c.size, c.stream, time_us(t));
+                        frames.stack(p, c.site.stack);
+                        p.end_dict();
+                    }
+                }
+                Source::Oom(i) => {
+                    let o = &model.report.ooms[i];
+                    p.next();
+                    entry(p, "oom", 0, o.requested_bytes, 0, time_us(t));
+                    frames.list(p, &o.frames);
+                    p.key("device_free");
+                    p.uint(o.device_free_bytes.unwrap_or(0));
+                    p.end_dict();
+                }
+            }
+        }
+        p.end_list();
     }
-    Snapshot {
-        segments,
-        device_traces,
-        allocator_settings: BTreeMap::from([(
-            "gpuleak",
-            format!(
-                "exported by gpuleak {} from {}: each recorded allocation is a segment of one block",
-                env!("CARGO_PKG_VERSION"),
-                model.trace_name()
-            ),
-        )]),
-    }
+    p.end_list();
+}
+
+/// A history entry, open at its `frames`, which the caller writes (and closes the dict).
+fn entry(p: &mut Pickler, action: &str, addr: u64, size: u64, stream: u64, time_us: u64) {
+    p.dict();
+    p.key("action");
+    p.str(action);
+    p.key("addr");
+    p.uint(addr);
+    p.key("size");
+    p.uint(size);
+    p.key("stream");
+    p.uint(stream);
+    p.key("time_us");
+    p.uint(time_us);
+    p.key("frames");
 }

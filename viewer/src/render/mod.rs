@@ -7,6 +7,7 @@ pub mod folded;
 pub mod html;
 pub mod memory_viz;
 pub mod perfetto;
+pub mod pickle;
 pub mod pprof;
 pub mod processes;
 pub mod speedscope;

@@ -196,7 +196,7 @@ pub fn profile(model: &Model) -> Profile {
     let mut samples = Vec::new();
 
     let keep = |s: &&crate::model::WeightedStack| match model.what {
-        What::Leaked => s.leak && s.inuse_bytes > 0,
+        What::Leaked => s.leaked_bytes > 0,
         // Every site: the four measures are all there, whichever the profile opens on.
         What::Live | What::Allocated => s.alloc_objects > 0,
     };
@@ -332,7 +332,7 @@ pub fn profile(model: &Model) -> Profile {
                 clamp(stack.alloc_objects),
                 clamp(stack.alloc_bytes),
                 clamp(stack.inuse_objects),
-                clamp(stack.inuse_bytes),
+                clamp(model.held(stack)),
             ],
             label,
         });

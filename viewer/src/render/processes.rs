@@ -8,16 +8,24 @@ use gpuleak_analysis::growth::Verdict;
 use gpuleak_analysis::units::{bytes, count};
 
 use crate::findings::{device_verdict, leak_lines};
-use crate::input::Proc;
+use crate::input::{Proc, is_one_run};
 
-/// The processes table and each process's report, leaking processes first.
+/// The processes table and each process's report, leaking processes first; headed "A run of
+/// N processes" for one run's traces, "N traces" for traces named that are not one run's.
 pub fn text(procs: &[Proc], top: usize) -> String {
     let mut s = String::new();
     let leaking = procs.iter().filter(|p| p.leaks()).count();
+    let what = if is_one_run(procs.iter().map(|p| p.path.as_path())) {
+        format!(
+            "A run of {}",
+            count(procs.len() as u64, "process", "processes")
+        )
+    } else {
+        count(procs.len() as u64, "trace", "traces")
+    };
     let _ = writeln!(
         s,
-        "A run of {}{}:",
-        count(procs.len() as u64, "process", "processes"),
+        "{what}{}:",
         match leaking {
             0 => String::new(),
             n => format!(", {n} leaking"),

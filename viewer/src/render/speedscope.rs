@@ -23,7 +23,7 @@ pub fn document(model: &Model) -> Value {
         .stacks
         .iter()
         .filter(|s| match model.what {
-            What::Leaked => s.leak,
+            What::Leaked => s.leaked_bytes > 0,
             What::Live | What::Allocated => true,
         })
         .collect();
@@ -55,8 +55,14 @@ pub fn document(model: &Model) -> Value {
                 .collect()
         })
         .collect();
+    let held: Measure = match model.what {
+        What::Leaked => ("bytes the leak held at the last iteration", "bytes", |s| {
+            s.leaked_bytes
+        }),
+        What::Live | What::Allocated => ("bytes live at the end", "bytes", |s| s.inuse_bytes),
+    };
     let measures: [Measure; 4] = [
-        ("bytes live at the end", "bytes", |s| s.inuse_bytes),
+        held,
         ("allocations live at the end", "none", |s| s.inuse_objects),
         ("bytes allocated", "bytes", |s| s.alloc_bytes),
         ("allocations", "none", |s| s.alloc_objects),

@@ -75,6 +75,9 @@ impl App {
                 editing_filter: false,
                 cursor: None,
                 moment: None,
+                moment_order: Vec::new(),
+                wanted: None,
+                stack_scroll: 0,
                 color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
                 offsets: Default::default(),
                 device_filter: None,
@@ -291,7 +294,21 @@ impl App {
         self.state.run.as_ref().is_some_and(|r| r.exit().is_none())
     }
 
+    /// Frames in the stack pane of the screen shown: the selected site's, or the selected
+    /// allocation's site's.
+    pub fn stack_len(&self) -> usize {
+        let site = match self.ui.screen {
+            Screen::Allocations => self
+                .alloc_row(self.ui.alloc_selected)
+                .and_then(|r| self.site_of(r)),
+            _ => self.selected_site(),
+        };
+        site.map_or(0, |s| s.frames.len())
+    }
+
     pub(crate) fn move_by(&mut self, delta: isize) {
+        // Another row's stack is read from its innermost frame.
+        self.ui.stack_scroll = 0;
         let step = |at: usize, len: usize| -> usize {
             if len == 0 {
                 return 0;
@@ -356,6 +373,7 @@ impl App {
         cursor.index = (cursor.index as isize + delta).clamp(0, n as isize - 1) as usize;
         self.ui.moment = cursor.moment();
         self.ui.alloc_selected = 0;
+        self.ui.refilter_moment();
     }
 
     /// Puts the sites and the allocations in their sort, with the filter applied.
@@ -421,14 +439,14 @@ impl App {
     /// The allocation rows the table shows: the cursor's moment, or now, filtered.
     pub fn alloc_count(&self) -> usize {
         match &self.ui.moment {
-            Some(m) => m.rows.len(),
+            Some(_) => self.ui.moment_order.len(),
             None => self.ui.alloc_order.len(),
         }
     }
 
     pub fn alloc_row(&self, i: usize) -> Option<&AllocRow> {
         match &self.ui.moment {
-            Some(m) => m.rows.get(i),
+            Some(m) => self.ui.moment_order.get(i).and_then(|&j| m.rows.get(j)),
             None => self.ui.alloc_order.get(i).map(|&j| &self.data.allocs[j]),
         }
     }

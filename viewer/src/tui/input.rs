@@ -19,6 +19,9 @@ pub enum Action {
     Down,
     PageUp,
     PageDown,
+    /// Scroll the stack pane towards the outermost frame (`StackDown`) or back.
+    StackDown,
+    StackUp,
     Sort,
     Filter,
     Pause,
@@ -42,6 +45,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("j / Down", "move down"),
     ("k / Up", "move up"),
     ("PgDn / PgUp", "move a page"),
+    ("J / K", "scroll the stack pane down / up"),
     (
         "/",
         "filter sites and allocations by frame text (Enter keeps)",
@@ -100,6 +104,8 @@ fn key_action(key: &KeyEvent) -> Option<Action> {
         KeyCode::Char('k') | KeyCode::Up => Action::Up,
         KeyCode::PageDown => Action::PageDown,
         KeyCode::PageUp => Action::PageUp,
+        KeyCode::Char('J') => Action::StackDown,
+        KeyCode::Char('K') => Action::StackUp,
         KeyCode::Char('s') => Action::Sort,
         KeyCode::Char('/') => Action::Filter,
         KeyCode::Char('p') => Action::Pause,
@@ -220,6 +226,11 @@ impl App {
             Action::Up => self.move_by(-1),
             Action::PageDown => self.move_by(20),
             Action::PageUp => self.move_by(-20),
+            Action::StackDown => {
+                self.ui.stack_scroll =
+                    (self.ui.stack_scroll + 1).min(self.stack_len().saturating_sub(1));
+            }
+            Action::StackUp => self.ui.stack_scroll = self.ui.stack_scroll.saturating_sub(1),
             Action::Sort => match self.ui.screen {
                 Screen::Allocations => {
                     self.ui.alloc_sort = match self.ui.alloc_sort {
@@ -227,13 +238,24 @@ impl App {
                         AllocSort::Age => AllocSort::Size,
                     };
                     self.refilter();
+                    // A new order is shown from its top, scrolled only as far as the
+                    // selection needs.
+                    self.ui.offsets[1].set(0);
+                    self.ui.stack_scroll = 0;
                 }
                 _ => {
                     self.ui.sort = self.ui.sort.next();
                     self.resort();
+                    self.ui.offsets[0].set(0);
+                    self.ui.stack_scroll = 0;
                 }
             },
-            Action::Filter => self.ui.editing_filter = true,
+            Action::Filter => {
+                // A new filter, not more of the last one (Esc while typing clears it too).
+                self.ui.filter.clear();
+                self.refilter();
+                self.ui.editing_filter = true;
+            }
             Action::Pause => {
                 self.ui.paused = !self.ui.paused;
                 if !self.ui.paused {

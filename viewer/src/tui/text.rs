@@ -8,7 +8,7 @@ use super::app::App;
 use super::follow::{MAX_LAUNCHES, MAX_OPENINGS};
 use super::state::rows::Boundary;
 use crate::findings::Finding;
-use crate::format::signed_bytes;
+use crate::format::{signed_bytes, thousands};
 
 impl App {
     /// "GPU 1 of 2 (g switches)" when the process used several devices.
@@ -132,17 +132,4 @@ impl App {
         }
         parts.join("  ·  ")
     }
-}
-
-/// 2000000 as "2,000,000".
-fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }

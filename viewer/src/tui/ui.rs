@@ -8,7 +8,7 @@ use std::rc::Rc;
 use gpuleak_analysis::{Site, SiteKey};
 
 use super::cursor::{Cursor, Moment};
-use super::state::rows::site_key;
+use super::state::rows::{AllocRow, site_key};
 use super::state::snapshot::Snapshot;
 use crate::findings::Finding;
 
@@ -116,6 +116,12 @@ pub struct Ui {
     pub cursor: Option<Cursor>,
     /// The live set at the cursor, when it is on.
     pub moment: Option<Rc<Moment>>,
+    /// Indices into the moment's rows, filtered as `alloc_order` is.
+    pub moment_order: Vec<usize>,
+    /// The sites the filter and the device keep; `None`: all of them.
+    pub(crate) wanted: Option<HashSet<SiteKey>>,
+    /// Frames of the stack pane scrolled past (J / K); back to 0 with a new selection.
+    pub stack_scroll: usize,
     /// False when NO_COLOR is set: meaning is carried by text alone.
     pub color: bool,
     /// First row shown of each table, kept between frames so scrolling is smooth.
@@ -146,24 +152,16 @@ impl Ui {
         self.resort(data);
 
         let narrowed = !needle.is_empty() || self.device_filter.is_some();
-        let wanted: Option<HashSet<SiteKey>> = narrowed.then(|| {
+        self.wanted = narrowed.then(|| {
             self.order
                 .iter()
                 .map(|&i| site_key(&data.sites[i]))
                 .collect()
         });
         self.alloc_order = (0..data.allocs.len())
-            .filter(|&i| {
-                let r = &data.allocs[i];
-                wanted.as_ref().is_none_or(|w| {
-                    w.contains(&SiteKey {
-                        stack: r.stack,
-                        kind: r.kind,
-                        device: r.device,
-                    })
-                })
-            })
+            .filter(|&i| self.keeps(&data.allocs[i]))
             .collect();
+        self.refilter_moment();
         if self.alloc_sort == AllocSort::Age {
             let allocs = &data.allocs;
             self.alloc_order.sort_by_key(|&i| allocs[i].seq);
@@ -171,6 +169,31 @@ impl Ui {
         self.alloc_selected = self
             .alloc_selected
             .min(self.alloc_order.len().saturating_sub(1));
+    }
+
+    /// Whether an allocation is at a site the filter and the device keep.
+    fn keeps(&self, r: &AllocRow) -> bool {
+        self.wanted.as_ref().is_none_or(|w| {
+            w.contains(&SiteKey {
+                stack: r.stack,
+                kind: r.kind,
+                device: r.device,
+            })
+        })
+    }
+
+    /// Filters the live set at the cursor as the list of now is: called when either changes.
+    pub fn refilter_moment(&mut self) {
+        let Some(m) = &self.moment else {
+            self.moment_order.clear();
+            return;
+        };
+        self.moment_order = (0..m.rows.len())
+            .filter(|&i| self.keeps(&m.rows[i]))
+            .collect();
+        self.alloc_selected = self
+            .alloc_selected
+            .min(self.moment_order.len().saturating_sub(1));
     }
 
     /// Puts `order` in the current sort, keeping the selected site selected.

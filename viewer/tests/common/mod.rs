@@ -431,3 +431,92 @@ pub fn ends_within(pid: i32, limit: std::time::Duration) -> bool {
     }
     gone(pid)
 }
+
+/// [`stepped_trace`]'s leak made `depth` frames deep: frame `#i` reads `sampler+0x{100+i:x}0`
+/// hex-wise, `sampler+0x1000` the innermost.
+pub fn deep_stack_trace(steps: u64, depth: u64) -> Vec<u8> {
+    let header = Header {
+        pid: 78,
+        exe: "/usr/bin/sampler".into(),
+        hostname: "gpu-node".into(),
+        stacks: "native".into(),
+        ..Header::default()
+    };
+    let deep: Vec<u64> = (0..depth).map(|i| 0x2000 + i * 0x10).collect();
+    let mut c = calls(&header, &[deep]);
+    for step in 0..steps {
+        c.marker(step * 1_000_000);
+        c.call(Api::CudaMalloc, 0xb000 + step, 3 * MIB, 0, 1);
+    }
+    c.end()
+}
+
+/// [`stepped_trace`] of a program that frees everything at exit, as every Python program
+/// does: the leak is held at the last iteration and gone at the end.
+pub fn freed_at_exit_trace(steps: u64, leak_bytes: u64) -> Vec<u8> {
+    let mut c = sampler(77);
+    for step in 0..steps {
+        c.marker(step * 1_000_000);
+        c.call(Api::CudaMalloc, 0xa000 + step, 64 * MIB, 0, 3);
+        c.call(Api::CudaFree, 0xa000 + step, 0, 0, 3);
+        c.call(Api::CudaMalloc, 0xb000 + step, leak_bytes, 0, 2);
+    }
+    for step in 0..steps {
+        c.call(Api::CudaFree, 0xb000 + step, 0, 0, 2);
+    }
+    c.call(Api::CudaFree, 0x100, 0, 0, 1);
+    c.end()
+}
+
+/// A PyTorch-like run under `--torch-tensors`: `tensors` tensor allocations (cudaMallocAsync)
+/// from 64 call sites `depth` frames deep, each freed a little later except one in 100, with
+/// an iteration marked every 500.
+pub fn tensor_trace(tensors: u64, depth: u64) -> Vec<u8> {
+    let header = Header {
+        pid: 81,
+        exe: "/usr/bin/python3".into(),
+        hostname: "gpu-node".into(),
+        stacks: "native".into(),
+        ..Header::default()
+    };
+    let stacks: Vec<Vec<u64>> = (0..64u64)
+        .map(|s| {
+            (0..depth)
+                .map(|i| 0x2000 + if i == 0 { s * 0x10 } else { 0x800 + i * 0x10 })
+                .collect()
+        })
+        .collect();
+    let (enc, buf) = start(&header, "/nonexistent/python3", 0x10_0000, &stacks);
+    let mut c = Calls {
+        enc,
+        buf,
+        seq: 0,
+        time: 0,
+        tick: 1000,
+        oom: MemInfo { free: 0, total: 0 },
+        device: 0,
+    };
+    let address = |i: u64| 0x7f00_0000_0000 + i * 0x1000;
+    for i in 0..tensors {
+        if i % 500 == 0 {
+            c.marker(c.time + 1);
+        }
+        c.call(
+            Api::CudaMallocAsync,
+            address(i),
+            4096,
+            0,
+            (i % 64) as u32 + 1,
+        );
+        if i >= 8 && (i - 8) % 100 != 0 {
+            c.call(
+                Api::CudaFreeAsync,
+                address(i - 8),
+                0,
+                0,
+                ((i - 8) % 64) as u32 + 1,
+            );
+        }
+    }
+    c.end()
+}

@@ -54,7 +54,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         Some(l) => format!("at {l}"),
         None => "now".to_string(),
     };
-    let filter = if app.ui.filter.is_empty() || app.ui.moment.is_some() {
+    let filter = if app.ui.filter.is_empty() {
         String::new()
     } else {
         format!(", filter \"{}\"", app.ui.filter)

@@ -124,6 +124,16 @@ pub fn draw_stack(
     empty: &str,
     area: Rect,
 ) {
+    let count = frames.map_or(0, <[String]>::len);
+    let scroll = app.ui.stack_scroll.min(count.saturating_sub(1));
+    // Where the pane is and that it scrolls, once there is more than it shows.
+    let title = if scroll > 0 {
+        format!(" Stack from #{scroll} of {count} (J/K scroll) ")
+    } else if count > usize::from(area.height.saturating_sub(2)) {
+        format!(" Stack: {count} frames (J/K scroll) ")
+    } else {
+        " Stack ".to_string()
+    };
     let lines: Vec<Line> = match frames {
         None => vec![Line::from(empty.to_string())],
         Some(frames) => frames
@@ -143,7 +153,8 @@ pub fn draw_stack(
     frame.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
-            .block(Block::default().borders(Borders::ALL).title(" Stack ")),
+            .scroll((u16::try_from(scroll).unwrap_or(u16::MAX), 0))
+            .block(Block::default().borders(Borders::ALL).title(title)),
         area,
     );
 }
