@@ -49,6 +49,8 @@ struct Driver {
 fn load(with_hook: bool) -> Driver {
     type Dlsym = unsafe extern "C" fn(*mut c_void, *const std::ffi::c_char) -> *mut c_void;
     let fake = gpuleak_tests::fake_cuda_dir().join("libcuda.so.1");
+    // SAFETY: the fake driver and the hook are gpuleak's own libraries; each symbol is taken with
+    // the C signature the driver API declares for it, and the libraries stay loaded for the run.
     unsafe {
         let cuda =
             Library::open(Some(&fake), RTLD_NOW | RTLD_GLOBAL).expect("load the fake driver");
@@ -108,6 +110,8 @@ fn pair_at_depth(d: &Driver, depth: usize) {
         return;
     }
     let mut p = 0u64;
+    // SAFETY: cuMemAlloc_v2/cuMemFree_v2 of the loaded driver, with a valid out-pointer, freeing
+    // only what was just allocated.
     unsafe {
         assert_eq!((d.alloc)(&mut p, 4096), 0);
         assert_eq!((d.free)(p), 0);
@@ -119,6 +123,8 @@ fn pair_at_depth(d: &Driver, depth: usize) {
 fn dlsym_cost(c: &mut Criterion) {
     type Dlsym = unsafe extern "C" fn(*mut c_void, *const std::ffi::c_char) -> *mut c_void;
     let fake = gpuleak_tests::fake_cuda_dir().join("libcuda.so.1");
+    // SAFETY: libc, the fake driver and the hook stay loaded for the run; `dlsym` is called with
+    // their handles and NUL-terminated names, as its C signature says.
     unsafe {
         let libc_h = Library::open(Some("libc.so.6"), RTLD_NOW)
             .unwrap()
@@ -180,6 +186,8 @@ fn run(mode: &str) {
         let f = &mut kernel as *mut u8 as *mut c_void;
         g.throughput(Throughput::Elements(1));
         g.bench_function("cu_launch_kernel", |b| {
+            // SAFETY: cuLaunchKernel of the fake driver, which only counts the launch; null
+            // parameters are what a kernel without arguments passes.
             b.iter(|| unsafe {
                 let (null, none) = (std::ptr::null_mut(), std::ptr::null_mut());
                 assert_eq!(

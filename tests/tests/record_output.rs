@@ -223,6 +223,7 @@ fn fifo_with_reader(dir: &Path) -> (std::path::PathBuf, std::fs::File) {
     use std::os::unix::fs::OpenOptionsExt;
     let path = dir.join("live.fifo");
     let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo with a NUL-terminated path that lives across the call.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
     let reader = std::fs::OpenOptions::new()
         .read(true)
