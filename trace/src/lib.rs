@@ -1,5 +1,12 @@
 //! The gpuleak trace: one definition of every record, shared by the hook that writes it and the
 //! tools that read it. The byte format is specified in docs/trace-format.md.
+//!
+//! - `wire`: varints and strings, the bytes under every record;
+//! - `event`: every record's type ([`Event`], [`Header`], [`Segment`], ...);
+//! - `encode`, `decode`: writing records ([`Encoder`]) and reading them back ([`Reader`]),
+//!   truncated and growing streams included;
+//! - `live`: what is live after a sequence of events ([`LiveSet`]), the rules the hook's capped
+//!   segments and the analysis' replay share (trace format section 5.4.2).
 
 pub mod decode;
 pub mod encode;
