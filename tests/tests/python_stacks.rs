@@ -125,6 +125,47 @@ fn site_with<'a>(json: &'a Value, frame: &str) -> &'a Value {
     found[0]
 }
 
+/// The lines under the finding whose line holds `label` in a text report: its stack.
+fn finding_stack<'a>(text: &'a str, label: &str) -> Vec<&'a str> {
+    let findings = text
+        .split("\nFindings:\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no findings in\n{text}"));
+    findings
+        .lines()
+        .skip_while(|l| !l.contains(label))
+        .skip(1)
+        .take_while(|l| l.starts_with("      "))
+        .map(str::trim)
+        .collect()
+}
+
+#[test]
+fn a_python_leaks_finding_shows_its_python_frames_first_in_the_text_report() {
+    needs_python!();
+    let (out, json) = sample(&[], &[]);
+    let leak = site_with(&json, &python_frame("Sampler.denoise_step", "leak"));
+    let label = leak["label"].as_str().unwrap();
+    // --top 0: the finding alone must say where the leak is.
+    let text = Command::new(gpuleak_tests::gpuleak_bin())
+        .args(["report", "--top", "0"])
+        .arg(out.trace())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    let stack = finding_stack(&text, label);
+    assert!(stack.len() >= 2, "no stack under {label:?} in\n{text}");
+    // The Python line that called the driver and the step that leaks, before any native frame.
+    assert_eq!(stack[0], python_frame("Cuda.alloc", "alloc"), "{text}");
+    assert_eq!(
+        stack[1],
+        python_frame("Sampler.denoise_step", "leak"),
+        "{text}"
+    );
+    // Bounded, the rest counted.
+    assert!(stack.len() <= 10, "{text}");
+}
+
 #[test]
 fn a_python_samplers_sites_name_its_functions_and_lines() {
     needs_python!();
