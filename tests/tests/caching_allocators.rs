@@ -275,6 +275,24 @@ fn a_leak_that_stays_inside_the_pool_is_not_reported_as_health() {
 }
 
 #[test]
+fn a_ci_job_can_fail_where_the_report_says_a_leak_may_be_hidden_by_the_cache() {
+    let (out, _) = caching(&["--leak", "65536"]);
+    // No site leaks at the driver, so --fail-on leak passes...
+    let leak = gpuleak(&["report", "--fail-on", "leak"], out.trace());
+    assert_eq!(leak.status.code(), Some(0));
+    // ...but the report says a leak may hide in the pool: hidden-leak fails, saying why.
+    for what in ["hidden-leak", "leak,hidden-leak"] {
+        let failed = gpuleak(&["report", "--fail-on", what], out.trace());
+        let why = String::from_utf8_lossy(&failed.stderr);
+        assert_eq!(failed.status.code(), Some(1), "--fail-on {what}: {why}");
+        assert!(
+            why.starts_with("gpuleak: --fail-on hidden-leak: No growth in the memory"),
+            "{why}"
+        );
+    }
+}
+
+#[test]
 fn a_run_of_two_iterations_says_how_many_more_it_needs() {
     let (_, json) = caching(&["--steps", "2"]);
     let d = &json["diagnosis"][0];
