@@ -377,7 +377,8 @@ mod tests {
     #[test]
     fn a_python_line_allocating_through_two_operators_is_named_by_the_operator_not_cpp_noise() {
         // As PyTorch's stacks come: the allocator, its template helpers, the operator, the
-        // binding's wrapper (which differs too), then the Python line.
+        // kernel's wrapper and the binding (which differ too, nearer the Python line), then the
+        // Python line.
         let path = |op: &str, binding: &str| {
             frames(&[
                 "c10::cuda::CUDACachingAllocator::Native::NativeCachingAllocator::malloc(void**, signed char, unsigned long, CUstream_st*)",
@@ -386,17 +387,20 @@ mod tests {
                     "at::Tensor at::_ops::{op}::call(c10::ArrayRef<c10::SymInt>, std::optional<c10::ScalarType>)"
                 ),
                 &format!(
-                    "_object* torch::autograd::TypeError_to_NotImplemented_<&(torch::autograd::{binding}(_object*, _object*, _object*))>(_object*, _object*, _object*)"
+                    "at::(anonymous namespace)::wrapper_CUDA_{binding}_Tensor(at::Tensor const&, at::Tensor const&)"
+                ),
+                &format!(
+                    "_object* torch::autograd::TypeError_to_NotImplemented_<&(torch::autograd::THPVariable_{binding}(_object*, _object*, _object*))>(_object*, _object*, _object*)"
                 ),
                 "Sampler.denoise (/w/app.py:221)",
                 "main (/w/app.py:300)",
             ])
         };
-        let a = path("empty_memory_format", "THPVariable_mul");
-        let b = path("empty_strided", "THPVariable_add");
+        let a = path("empty_memory_format", "mul");
+        let b = path("empty_strided", "add");
         let site = |frames, stack_id| Named {
             frames,
-            user_frame: 4,
+            user_frame: 5,
             memory: MemoryKind::Device,
             device: Some(0),
             stack_id,
