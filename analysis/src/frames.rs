@@ -23,15 +23,111 @@ pub fn function_name(frame: &str) -> &str {
     }
 }
 
-/// "f (/long/path/file.c:12)" as "f (file.c:12)": short enough to name a site in a sentence or a
-/// table cell; the stack shows the whole path.
+/// "f (/long/path/file.c:12)" as "f (file.c:12)", its function as [`short_function`] gives it:
+/// short enough to name a site in a sentence or a table cell; the stack shows the whole text.
 pub fn short_frame(frame: &str) -> String {
+    with_short_source(frame, &short_function(function_name(frame)))
+}
+
+/// `function` with the frame's file name and line, without the file's directories.
+pub(crate) fn with_short_source(frame: &str, function: &str) -> String {
     match source_of(frame) {
-        "" => frame.to_string(),
+        "" => function.to_string(),
         source => {
             let file = source.rsplit('/').next().unwrap_or(source);
-            format!("{} ({file})", function_name(frame))
+            format!("{function} ({file})")
         }
+    }
+}
+
+/// A function's name as a person reads it in a line: a C++ name without its return type,
+/// template arguments and parameter list (`at::TensorBase at::detail::_empty_generic<long>(
+/// c10::ArrayRef<long>, ...)` as `at::detail::_empty_generic`), a PyTorch operator without its
+/// entry point (`at::_ops::empty_memory_format::call` as `at::_ops::empty_memory_format`). What
+/// is part of a name stays: `(anonymous namespace)`, `operator()`, `{lambda(...)#1}`, a Rust
+/// `<T as Trait>`, Python's `<module>`. Overloads then read alike; the frame's file and line, or
+/// the whole text, tell them apart where a label needs it.
+pub fn short_function(function: &str) -> String {
+    const ANONYMOUS: &str = "(anonymous namespace)";
+    let mut out = String::with_capacity(function.len());
+    // Template arguments being dropped; `<`s kept as part of a name; `{...}` kept whole.
+    let (mut dropped, mut kept, mut braces) = (0usize, 0usize, 0usize);
+    // Where the name proper starts: past the last space outside brackets (a return type).
+    let mut start = 0;
+    let mut rest = function;
+    while let Some(c) = rest.chars().next() {
+        if dropped == 0 && braces == 0 && rest.starts_with(ANONYMOUS) {
+            out.push_str(ANONYMOUS);
+            rest = &rest[ANONYMOUS.len()..];
+            continue;
+        }
+        rest = &rest[c.len_utf8()..];
+        let after_operator = out.ends_with("operator") || out.ends_with("operator<");
+        match c {
+            _ if dropped > 0 => match c {
+                '<' => dropped += 1,
+                '>' => dropped -= 1,
+                _ => {}
+            },
+            '{' => {
+                braces += 1;
+                out.push(c);
+            }
+            '}' => {
+                braces = braces.saturating_sub(1);
+                out.push(c);
+            }
+            _ if braces > 0 => out.push(c),
+            '<' if !after_operator && out.ends_with(|p: char| p.is_alphanumeric() || p == '_') => {
+                dropped = 1;
+            }
+            '<' => {
+                kept += 1;
+                out.push(c);
+            }
+            '>' => {
+                kept = kept.saturating_sub(1);
+                out.push(c);
+            }
+            '(' if out.ends_with("operator") && rest.starts_with(')') => {
+                rest = &rest[1..];
+                out.push_str("()");
+            }
+            // The parameter list, and what follows it (` const`, `[clone .cold]`).
+            '(' if !out.is_empty() => break,
+            ' ' if kept == 0 => {
+                out.push(c);
+                start = out.len();
+            }
+            _ => out.push(c),
+        }
+    }
+    let name = out[start..].trim_end();
+    let name = if name.starts_with("at::_ops::") {
+        name.strip_suffix("::call")
+            .or_else(|| name.strip_suffix("::redispatch"))
+            .unwrap_or(name)
+    } else {
+        name
+    };
+    if name.is_empty() {
+        function.to_string()
+    } else {
+        name.to_string()
+    }
+}
+
+/// How much a frame says about where memory goes, to a person reading a site's name: a Python
+/// line (the program's or a library's, a module's `forward`) the most, then a PyTorch operator
+/// (`at::_ops::empty_memory_format`), then any other frame. The frame that tells two sites
+/// apart is chosen among the most telling ones.
+pub fn meaning(frame: &str) -> u8 {
+    if is_python_frame(frame) {
+        3
+    } else if short_function(function_name(frame)).starts_with("at::_ops::") {
+        2
+    } else {
+        1
     }
 }
 
@@ -111,7 +207,7 @@ pub fn user_frame(frames: &[String]) -> usize {
 }
 
 /// A Python frame as [`crate::Symbolizer::stack`] writes it: its file is a `.py` one.
-fn is_python_frame(frame: &str) -> bool {
+pub fn is_python_frame(frame: &str) -> bool {
     let source = source_of(frame);
     let file = source.rsplit_once(':').map_or(source, |(file, _)| file);
     file.ends_with(".py")
@@ -170,6 +266,81 @@ mod tests {
         // Nothing of the program's own: the innermost frame names the site.
         assert_eq!(super::user_frame(&frames[..5]), 0);
         assert_eq!(super::user_frame(&[]), 0);
+    }
+
+    #[test]
+    fn cpp_names_lose_their_return_type_templates_and_parameters() {
+        let short = super::short_function;
+        assert_eq!(
+            short(
+                "at::TensorBase at::detail::_empty_generic<long>(c10::ArrayRef<long>, c10::Allocator*, c10::DispatchKeySet, c10::ScalarType, std::optional<c10::MemoryFormat>)"
+            ),
+            "at::detail::_empty_generic"
+        );
+        assert_eq!(
+            short(
+                "_object* torch::autograd::TypeError_to_NotImplemented_<&(torch::autograd::THPVariable_mul(_object*, _object*, _object*))>(_object*, _object*, _object*)"
+            ),
+            "torch::autograd::TypeError_to_NotImplemented_"
+        );
+        assert_eq!(
+            short(
+                "at::_ops::empty_memory_format::call(c10::ArrayRef<c10::SymInt>, std::optional<c10::ScalarType>)"
+            ),
+            "at::_ops::empty_memory_format"
+        );
+        assert_eq!(
+            short("at::empty(c10::ArrayRef<long>, c10::TensorOptions)"),
+            "at::empty"
+        );
+        assert_eq!(
+            short("at::(anonymous namespace)::silu::set_output(long, c10::ArrayRef<long>)"),
+            "at::(anonymous namespace)::silu::set_output"
+        );
+        assert_eq!(
+            short(
+                "c10::function_ref<void (char**, long const*, long, long)>::callback_fn<at::native::(anonymous namespace)::loop>(long, char**, long const*, long, long)"
+            ),
+            "c10::function_ref::callback_fn"
+        );
+        assert_eq!(
+            short("at::native::foo(at::Tensor const&)::{lambda(long)#1}::operator()(long) const"),
+            "at::native::foo"
+        );
+        assert_eq!(
+            short("std::less<int>::operator()(int, int) const"),
+            "std::less::operator()"
+        );
+        // What is a name in Rust and Python stays.
+        assert_eq!(
+            short("<alloc::vec::Vec<T> as core::ops::drop::Drop>::drop"),
+            "<alloc::vec::Vec as core::ops::drop::Drop>::drop"
+        );
+        assert_eq!(short("call_once<fn(), ()>"), "call_once");
+        assert_eq!(
+            short("std::rt::lang_start::{{closure}}"),
+            "std::rt::lang_start::{{closure}}"
+        );
+        assert_eq!(short("<module>"), "<module>");
+        assert_eq!(short("Sampler.denoise_step"), "Sampler.denoise_step");
+        assert_eq!(short("libtorch_cuda.so+0x1234"), "libtorch_cuda.so+0x1234");
+        assert_eq!(
+            super::short_frame("at::Tensor at::_ops::empty::call(long) (/src/Ops.cpp:12)"),
+            "at::_ops::empty (Ops.cpp:12)"
+        );
+    }
+
+    #[test]
+    fn a_python_line_says_more_than_an_operator_which_says_more_than_other_cpp() {
+        use super::meaning;
+        assert!(
+            meaning("Linear.forward (/v/site-packages/torch/nn/modules/linear.py:125)")
+                > meaning("at::Tensor at::_ops::addmm::call(at::Tensor const&)")
+        );
+        assert!(
+            meaning("at::Tensor at::_ops::addmm::call(at::Tensor const&)")
+                > meaning("at::TensorBase at::detail::_empty_generic<long>(long)")
+        );
     }
 
     #[test]

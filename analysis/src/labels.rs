@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use gpuleak_trace::MemoryKind;
 
-use crate::frames::{function_name, short_frame};
+use crate::frames::{function_name, meaning, short_frame, short_function, with_short_source};
 use crate::memory::kind_name;
 
 /// One site to label: its frames (innermost first), the index of the frame naming it, its kind
@@ -154,15 +154,17 @@ fn telling_frame(sites: &[Named], extras: &[Vec<Extra>], group: &[usize]) -> Opt
         return Some(DEVICE);
     }
     for full in [false, true] {
-        // Inside the naming frame: the frame that splits the group the most, nearest first
-        // among equals, so that a few frames name many paths.
+        // Inside the naming frame: of the frames that tell the group apart, the most telling
+        // kind (a Python line, then a PyTorch operator, then other C++: not a template
+        // wrapper's name), then the one that splits the group the most, nearest first among
+        // equals, so that a few frames name many paths.
         let best = inner
             .iter()
             .map(|&offset| Extra { offset, full })
             .filter(unused)
             .map(|e| (spread(e), e))
             .filter(|&(n, _)| n > 1)
-            .max_by_key(|&(n, e)| (n, std::cmp::Reverse(-e.offset)));
+            .max_by_key(|&(n, e)| (meaning_at(sites, group, e), n, std::cmp::Reverse(-e.offset)));
         if let Some((_, extra)) = best {
             return Some(extra);
         }
@@ -170,34 +172,29 @@ fn telling_frame(sites: &[Named], extras: &[Vec<Extra>], group: &[usize]) -> Opt
     None
 }
 
+/// How telling the group's frames at `extra` are ([`meaning`]): the least of them, so that a
+/// frame is chosen for what it says in every label it lands in.
+fn meaning_at(sites: &[Named], group: &[usize], extra: Extra) -> u8 {
+    group
+        .iter()
+        .filter_map(|&i| {
+            let s = &sites[i];
+            let at = usize::try_from(s.user_frame as isize + extra.offset).ok()?;
+            s.frames.get(at).map(|f| meaning(f))
+        })
+        .min()
+        .unwrap_or(0)
+}
+
 fn frame_text(site: &Named, extra: Extra) -> Option<String> {
     let at = site.user_frame as isize + extra.offset;
     let frame = site.frames.get(usize::try_from(at).ok()?)?;
     Some(if extra.full {
-        short_frame(frame)
+        // The whole function, parameters and all, where no file and line tell overloads apart.
+        with_short_source(frame, function_name(frame))
     } else {
-        brief(function_name(frame)).to_string()
+        short_function(function_name(frame))
     })
-}
-
-/// A C++ function without its parameter list: `at::empty(c10::ArrayRef<long>, ...)` as
-/// `at::empty`. Overloads then read alike, and the full text (with its line) is the next resort.
-fn brief(function: &str) -> &str {
-    const ANONYMOUS: &str = "(anonymous namespace)";
-    let mut from = 0;
-    while let Some(open) = function[from..].find('(').map(|i| from + i) {
-        // "(anonymous namespace)::f" is part of a name, not a parameter list.
-        if function[open..].starts_with(ANONYMOUS) {
-            from = open + ANONYMOUS.len();
-            continue;
-        }
-        return if open > 0 {
-            &function[..open]
-        } else {
-            function
-        };
-    }
-    function
 }
 
 /// The naming frame, the callers the label needs (all of them up to the outermost needed, so it
@@ -378,16 +375,52 @@ mod tests {
     }
 
     #[test]
-    fn cpp_frames_are_named_without_their_parameters() {
+    fn a_python_line_allocating_through_two_operators_is_named_by_the_operator_not_cpp_noise() {
+        // As PyTorch's stacks come: the allocator, its template helpers, the operator, the
+        // kernel's wrapper and the binding (which differ too, nearer the Python line), then the
+        // Python line.
+        let path = |op: &str, binding: &str| {
+            frames(&[
+                "c10::cuda::CUDACachingAllocator::Native::NativeCachingAllocator::malloc(void**, signed char, unsigned long, CUstream_st*)",
+                "at::TensorBase at::detail::_empty_generic<long>(c10::ArrayRef<long>, c10::Allocator*, c10::DispatchKeySet, c10::ScalarType, std::optional<c10::MemoryFormat>)",
+                &format!(
+                    "at::Tensor at::_ops::{op}::call(c10::ArrayRef<c10::SymInt>, std::optional<c10::ScalarType>)"
+                ),
+                &format!(
+                    "at::(anonymous namespace)::wrapper_CUDA_{binding}_Tensor(at::Tensor const&, at::Tensor const&)"
+                ),
+                &format!(
+                    "_object* torch::autograd::TypeError_to_NotImplemented_<&(torch::autograd::THPVariable_{binding}(_object*, _object*, _object*))>(_object*, _object*, _object*)"
+                ),
+                "Sampler.denoise (/w/app.py:221)",
+                "main (/w/app.py:300)",
+            ])
+        };
+        let a = path("empty_memory_format", "mul");
+        let b = path("empty_strided", "add");
+        let site = |frames, stack_id| Named {
+            frames,
+            user_frame: 5,
+            memory: MemoryKind::Device,
+            device: Some(0),
+            stack_id,
+        };
         assert_eq!(
-            brief("at::empty(c10::ArrayRef<long>, c10::TensorOptions)"),
-            "at::empty"
+            labels(&[site(&a, 1), site(&b, 2)]),
+            [
+                "Sampler.denoise (app.py:221) via at::_ops::empty_memory_format",
+                "Sampler.denoise (app.py:221) via at::_ops::empty_strided"
+            ]
         );
-        assert_eq!(
-            brief("at::(anonymous namespace)::silu::set_output(long, c10::ArrayRef<long>)"),
-            "at::(anonymous namespace)::silu::set_output"
-        );
-        assert_eq!(brief("main"), "main");
+    }
+
+    #[test]
+    fn a_cpp_naming_frame_is_named_without_its_template_and_return_type() {
+        let a = frames(&[
+            "at::TensorBase at::detail::_empty_generic<long>(c10::ArrayRef<long>) (/src/EmptyTensor.cpp:30)",
+        ]);
+        let got = labels(&[named(&a, MemoryKind::Device, 1)]);
+        assert_eq!(got, ["at::detail::_empty_generic (EmptyTensor.cpp:30)"]);
     }
 
     #[test]

@@ -201,6 +201,32 @@ fn a_leak_freed_only_at_exit_says_what_it_held_at_the_last_iteration() {
 }
 
 #[test]
+fn a_leak_freed_only_at_exit_is_shown_with_its_label_and_stack_under_its_finding() {
+    let (out, json) = caching(&["--free-at-exit"]);
+    let leak = label(leaks(&json)[0]).to_string();
+    // Nothing is live at the end, so the top list ranks other sites first: --top 0 leaves the
+    // finding alone to say where the leak is.
+    let text = gpuleak(&["report", "--top", "0"], out.trace());
+    let text = String::from_utf8_lossy(&text.stdout);
+    let findings = text
+        .split("\nFindings:\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no findings in\n{text}"));
+    let stack: Vec<&str> = findings
+        .lines()
+        .skip_while(|l| !l.contains(&leak))
+        .skip(1)
+        .take_while(|l| l.starts_with("      "))
+        .map(str::trim)
+        .collect();
+    assert!(
+        stack.iter().any(|f| f.starts_with("leak_latents (")),
+        "{leak:?}'s stack under its finding in\n{text}"
+    );
+    assert!(stack.iter().any(|f| f.starts_with("main (")), "{text}");
+}
+
+#[test]
 fn sites_reached_through_one_helper_are_named_apart_in_report_and_diff() {
     let (a, json) = caching(&["--steps", "20"]);
     assert_labels_distinct(&json);
@@ -246,6 +272,24 @@ fn a_leak_that_stays_inside_the_pool_is_not_reported_as_health() {
     assert_eq!(d["cause"], "hidden_by_cache", "{:#}", json["diagnosis"]);
     let text = d["text"].as_str().unwrap();
     assert!(!text.contains("No leak"), "{text}");
+}
+
+#[test]
+fn a_ci_job_can_fail_where_the_report_says_a_leak_may_be_hidden_by_the_cache() {
+    let (out, _) = caching(&["--leak", "65536"]);
+    // No site leaks at the driver, so --fail-on leak passes...
+    let leak = gpuleak(&["report", "--fail-on", "leak"], out.trace());
+    assert_eq!(leak.status.code(), Some(0));
+    // ...but the report says a leak may hide in the pool: hidden-leak fails, saying why.
+    for what in ["hidden-leak", "leak,hidden-leak"] {
+        let failed = gpuleak(&["report", "--fail-on", what], out.trace());
+        let why = String::from_utf8_lossy(&failed.stderr);
+        assert_eq!(failed.status.code(), Some(1), "--fail-on {what}: {why}");
+        assert!(
+            why.starts_with("gpuleak: --fail-on hidden-leak: No growth in the memory"),
+            "{why}"
+        );
+    }
 }
 
 #[test]

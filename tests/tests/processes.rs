@@ -58,9 +58,13 @@ fn the_leaking_worker_of_a_launcher_is_named_by_run_report_and_fail_on() {
     assert_eq!(procs[0]["leaks"], true);
     assert!(procs[1..].iter().all(|p| p["leaks"] == false));
     let pid = procs[0]["pid"].as_u64().unwrap();
+    // Named by its rank, as the user knows a distributed job's workers, with its pid.
     assert!(
         last.ends_with(&format!(
-            " {pid} leaks; `gpuleak report {}` reports them all",
+            "rank 2 (child {pid}) leaks; `gpuleak report {}` reports them all",
+            trace.display()
+        )) || last.ends_with(&format!(
+            "rank 2 (pid {pid}) leaks; `gpuleak report {}` reports them all",
             trace.display()
         )),
         "{last}"

@@ -126,6 +126,38 @@ fn site_with<'a>(json: &'a Value, frame: &str) -> &'a Value {
 }
 
 #[test]
+fn a_python_leaks_finding_shows_its_python_frames_first_in_the_text_report() {
+    needs_python!();
+    let (out, json) = sample(&[], &[]);
+    let leak = site_with(&json, &python_frame("Sampler.denoise_step", "leak"));
+    let label = leak["label"].as_str().unwrap();
+    // --top 0: the finding alone must say where the leak is.
+    let text = Command::new(gpuleak_tests::gpuleak_bin())
+        .args(["report", "--top", "0"])
+        .arg(out.trace())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    let (_, findings) = text.split_once("\nFindings:\n").expect("findings");
+    let stack: Vec<&str> = (findings.lines().skip_while(|l| !l.contains(label)).skip(1))
+        .take_while(|l| l.starts_with("      "))
+        .map(str::trim)
+        .collect();
+    // The Python line that called the driver and the step that leaks, before any native
+    // frame; bounded, the rest counted.
+    assert!(
+        stack.len() >= 2 && stack.len() <= 10,
+        "{label:?}'s stack in\n{text}"
+    );
+    assert_eq!(stack[0], python_frame("Cuda.alloc", "alloc"), "{text}");
+    assert_eq!(
+        stack[1],
+        python_frame("Sampler.denoise_step", "leak"),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_python_samplers_sites_name_its_functions_and_lines() {
     needs_python!();
     let (_, json) = sample(&[], &[]);

@@ -255,7 +255,8 @@ pub struct RunArgs {
 /// Iterations are what the program marked with gpuleak_mark_iteration; without markers, the
 /// openings of an NVTX range (see --iteration-range); without those, the repeating sequence of
 /// kernel launches; failing that, fixed time windows stand in for them (and the report says so).
-/// With --fail-on leak the exit status is 1 when any site leaks.
+/// With --fail-on leak the exit status is 1 when any site leaks; with --fail-on hidden-leak, when
+/// the report says that a caching allocator may hide a leak.
 ///
 /// Shows totals for device memory (managed memory, arrays and graph memory included), pinned host
 /// memory and every other kind of memory apart (VMM physical memory, mappings, reserved address
@@ -290,11 +291,14 @@ pub struct ReportArgs {
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: usize,
 
-    /// Exit with status 1 when the trace shows a problem of this kind (`leak`: some site's live
-    /// memory grows steadily over iterations and is not given back); 0 otherwise. The report is
-    /// printed either way. For CI.
-    #[arg(long, value_enum, value_name = "WHAT")]
-    pub fail_on: Option<FailOn>,
+    /// Exit with status 1 when the trace shows a problem of these kinds (a comma-separated list;
+    /// `leak`: some site's live memory grows steadily over iterations and is not given back;
+    /// `hidden-leak`: the report says that a leak may be hidden by a caching allocator, whose
+    /// segments do not grow while what it hands out from them may: record again with what the
+    /// report names, such as `gpuleak run --torch-tensors`); 0 otherwise. The report is printed
+    /// either way. For CI: `--fail-on leak,hidden-leak` fails on both.
+    #[arg(long, value_enum, value_name = "WHAT", value_delimiter = ',')]
+    pub fail_on: Vec<FailOn>,
 
     /// NVTX ranges whose name matches REGEX (a regular expression, unanchored) mark iterations:
     /// each push or start of the range begins one. When several names match, the one that occurs
@@ -315,6 +319,7 @@ fn parse_max_size(text: &str) -> Result<u64, String> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum FailOn {
     Leak,
+    HiddenLeak,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

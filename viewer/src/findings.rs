@@ -6,7 +6,7 @@ use std::path::Path;
 
 use gpuleak_analysis::growth::Verdict;
 use gpuleak_analysis::report::{DeviceFigures, Iterations};
-use gpuleak_analysis::{Report, Site};
+use gpuleak_analysis::{Cause, Report, Site};
 
 use crate::format::{process_name, signed_bytes};
 
@@ -83,6 +83,29 @@ pub fn leak_lines<'a>(procs: &[(&'a Path, &'a Report)]) -> Vec<String> {
                     site
                 }
             })
+        })
+        .collect()
+}
+
+/// The diagnosis of every process whose report says that a leak may be hidden by a caching
+/// allocator (growth inside the memory it already holds makes no allocation), the process named
+/// only when there are several: what `--fail-on hidden-leak` says, whatever the format.
+pub fn hidden_leak_lines<'a>(procs: &[(&'a Path, &'a Report)]) -> Vec<String> {
+    let several = procs.len() > 1;
+    procs
+        .iter()
+        .flat_map(|&(path, report)| {
+            report
+                .diagnosis
+                .iter()
+                .filter(|d| d.cause == Cause::HiddenByCache)
+                .map(move |d| {
+                    if several {
+                        format!("{}: {}", process_name(path, report), d.text)
+                    } else {
+                        d.text.clone()
+                    }
+                })
         })
         .collect()
 }

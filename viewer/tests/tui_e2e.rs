@@ -273,6 +273,37 @@ fn the_live_view_follows_a_running_sampler_and_q_leaves_a_clean_terminal() {
 }
 
 #[test]
+fn q_in_the_demos_live_view_says_the_sampler_is_still_recording_not_that_its_trace_is_saved() {
+    if !have_tmux() {
+        eprintln!("SKIPPED: tmux is not installed; the live view's end-to-end test needs it");
+        return;
+    }
+    let dir = scratch("demo");
+    let tmux = Tmux::start(&dir, "demo");
+    let line = format!(
+        "{} demo --fake-cuda --steps 1000 --images 4 -o demo.trace",
+        env!("CARGO_BIN_EXE_gpuleak")
+    );
+    tmux.send(&[&line, "Enter"]);
+    let first = tmux.wait_for("the live view", Duration::from_secs(60), |s| {
+        s.contains("● running") && iterations(s).is_some_and(|n| n >= 2)
+    });
+    let _sampler = KillOnDrop(header_pid(&first).unwrap_or_else(|| panic!("{first}")));
+    tmux.send(&["q"]);
+    let after = tmux.wait_for("the shell prompt again", Duration::from_secs(10), |s| {
+        s.contains("gpuleak: detached") && s.trim_end().ends_with("READY$")
+    });
+    assert!(!after.contains("trace saved"), "{after}");
+    assert!(
+        after.contains("gpuleak demo: the sampler is still recording to demo.trace"),
+        "{after}"
+    );
+    let size = written(&dir.join("demo.trace"));
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(written(&dir.join("demo.trace")) > size, "still recording");
+}
+
+#[test]
 fn after_the_program_ends_the_view_stays_with_its_exit_status_until_q() {
     if !have_tmux() {
         eprintln!("SKIPPED: tmux is not installed; the live view's end-to-end test needs it");

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 
+use super::run::Ended;
 use crate::cli::{Cli, Command, DemoArgs};
 use crate::error::{EXIT_USAGE, Fail};
 
@@ -193,7 +194,18 @@ pub fn demo(args: &DemoArgs) -> Result<i32, Fail> {
             "demo: its run command line parsed as something else",
         ));
     };
-    let code = super::run::run(&run_args)?;
+    let code = match super::run::run_until(&run_args)? {
+        Ended::Exited(code) => code,
+        Ended::Detached => {
+            // The sampler runs on: its trace is not saved yet, it is still being written.
+            eprintln!(
+                "gpuleak demo: the sampler is still recording to {0}; `gpuleak view {0}` \
+                 follows it, `gpuleak report {0}` reports on it once it ends",
+                output.display()
+            );
+            return Ok(0);
+        }
+    };
     if code != 0 {
         return Ok(code);
     }

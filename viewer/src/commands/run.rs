@@ -27,6 +27,24 @@ use super::launch::{
 };
 
 pub fn run(args: &RunArgs) -> Result<i32, Fail> {
+    Ok(match run_until(args)? {
+        Ended::Exited(code) => code,
+        Ended::Detached => 0,
+    })
+}
+
+/// How `gpuleak run` gave the terminal back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// The program ended, with this exit status (128+signal when it was killed).
+    Exited(i32),
+    /// The user left the live view while the program runs on, still recording.
+    Detached,
+}
+
+/// `gpuleak run`, saying whether the program ended or still runs: what a caller says next (the
+/// demo's closing line) depends on it.
+pub fn run_until(args: &RunArgs) -> Result<Ended, Fail> {
     let Some((program, program_args)) = args.command.split_first() else {
         return Err(Fail::new(EXIT_USAGE, "no command to run"));
     };
@@ -134,12 +152,13 @@ pub fn run(args: &RunArgs) -> Result<i32, Fail> {
             Watched::Detached { log } => {
                 eprintln!(
                     "gpuleak: detached: {} (pid {pid}) keeps running and recording to {}; its \
-                     output goes to {}",
+                     output goes to {}; `gpuleak view {}` follows it",
                     program.to_string_lossy(),
                     output.display(),
-                    log.display()
+                    log.display(),
+                    output.display()
                 );
-                return Ok(0);
+                return Ok(Ended::Detached);
             }
         }
     } else {
@@ -153,7 +172,7 @@ pub fn run(args: &RunArgs) -> Result<i32, Fail> {
     };
 
     summarize(program, &output, &output_abs, pid as u32, started, &options);
-    Ok(code)
+    Ok(Ended::Exited(code))
 }
 
 /// How the live view ended: the program's end (waited for), or the user left it running.
@@ -274,21 +293,22 @@ fn summarize(
         if s.leaks {
             // The process that wrote it: the program, or (a launcher that made no CUDA call)
             // the first of its workers that did.
-            leaking.push(format!("pid {}", s.writer.unwrap_or(pid)));
+            leaking.push(who(s.rank, &format!("pid {}", s.writer.unwrap_or(pid))));
         }
     }
     for (child, path) in &extra {
         let s = summarize_trace(path, &display(path), options);
-        eprintln!("gpuleak: child {child}: {}", s.line);
+        let name = who(s.rank, &format!("child {child}"));
+        eprintln!("gpuleak: {name}: {}", s.line);
         // A worker that leaks gets its diagnosis too: in a launcher's run it is the answer.
         if s.leaks {
             if let Some(d) = &s.diagnosis {
                 eprintln!(
-                    "gpuleak: child {child}: {d} (details: gpuleak report {})",
+                    "gpuleak: {name}: {d} (details: gpuleak report {})",
                     display(path)
                 );
             }
-            leaking.push(format!("child {child}"));
+            leaking.push(name);
         }
     }
     let processes = usize::from(main_exists) + extra.len();
@@ -310,6 +330,15 @@ fn summarize(
     }
 }
 
+/// A process as the end of a run names it: by the rank a launcher gave it ("rank 1 (child
+/// 20187)"), which is how the user knows a distributed job's workers, else by `process`.
+fn who(rank: Option<u32>, process: &str) -> String {
+    match rank {
+        Some(r) => format!("rank {r} ({process})"),
+        None => process.to_string(),
+    }
+}
+
 /// What the end of a run says of one trace, from one replay of it.
 struct TraceSummary {
     /// Counts and totals, as [`summary_line`] gives them.
@@ -320,6 +349,8 @@ struct TraceSummary {
     leaks: bool,
     /// The pid that wrote the trace.
     writer: Option<u32>,
+    /// Its rank, when a launcher set one.
+    rank: Option<u32>,
 }
 
 fn summarize_trace(
@@ -335,6 +366,7 @@ fn summarize_trace(
                 diagnosis: None,
                 leaks: false,
                 writer: None,
+                rank: None,
             };
         }
     };
@@ -347,6 +379,7 @@ fn summarize_trace(
         line: summary_line(&replay, shown),
         leaks: crate::findings::report_leaks(&report),
         writer: report.process.as_ref().map(|p| p.pid),
+        rank: report.process.as_ref().and_then(|p| p.rank),
         diagnosis: report.diagnosis.into_iter().next().map(|d| d.text),
     }
 }

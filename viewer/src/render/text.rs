@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use gpuleak_analysis::units::{bytes, count, wrap};
-use gpuleak_analysis::{Report, function_name, tidy_frame};
+use gpuleak_analysis::{Report, Site, function_name, is_python_frame, tidy_frame};
 use gpuleak_trace::MemoryKind;
 
 use crate::findings::{
@@ -201,6 +201,9 @@ pub fn render_text(r: &Report, top: usize) -> String {
                 count(site.allocations, "allocation", "allocations"),
                 bytes(site.bytes_allocated),
             );
+            // The name every other line uses for it: stacks alike but for library frames
+            // are told apart by it.
+            let _ = writeln!(s, "    {}", site.label);
             frames(&mut s, &site.frames, site.user_frame);
         }
         if r.sites.len() > shown {
@@ -333,6 +336,53 @@ fn findings(s: &mut String, r: &Report) {
             );
         }
         let _ = writeln!(s, "{line}");
+        finding_stack(s, site);
+    }
+}
+
+/// Frames shown under a finding; the rest are counted.
+const FINDING_FRAMES: usize = 8;
+
+/// A finding's stack, so that the site a label names can be found without the top list (which
+/// ranks by memory live at the end: nothing, for a leak freed at exit). Python frames first where
+/// there are some, innermost first, then the native frames below them; the frame naming the site
+/// is shown with up to two of the frames it called, and its callers after it.
+fn finding_stack(s: &mut String, site: &Site) {
+    let frames = &site.frames;
+    if frames.is_empty() {
+        let _ = writeln!(s, "      (no stack recorded)");
+        return;
+    }
+    let python: Vec<usize> = (0..frames.len())
+        .filter(|&i| is_python_frame(&frames[i]))
+        .collect();
+    let order: Vec<usize> = python
+        .iter()
+        .copied()
+        .chain((0..frames.len()).filter(|i| !python.contains(i)))
+        .collect();
+    let naming = order
+        .iter()
+        .position(|&i| i == site.user_frame)
+        .unwrap_or(0);
+    let first = naming.saturating_sub(2);
+    if first > 0 {
+        let _ = writeln!(
+            s,
+            "      … {} inside",
+            count(first as u64, "frame", "frames")
+        );
+    }
+    let last = order.len().min(first + FINDING_FRAMES);
+    for &i in &order[first..last] {
+        let _ = writeln!(s, "      {}", tidy_frame(&frames[i]));
+    }
+    if order.len() > last {
+        let _ = writeln!(
+            s,
+            "      … {} more",
+            count((order.len() - last) as u64, "frame", "frames")
+        );
     }
 }
 
