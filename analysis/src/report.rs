@@ -447,13 +447,14 @@ impl Clock {
 }
 
 /// Judges the whole device's live bytes per iteration as a site's: the last iteration of a
-/// complete trace (as [`Clock::judge`] does) and the warm-up left out.
+/// complete trace (as [`Clock::judge`] does) and the warm-up left out, on the memory that moves
+/// ([`growth::judge_above_base`]).
 fn judge_whole(ends: &[u64], complete: bool) -> Option<growth::Judgement> {
     let ends = match ends {
         [rest @ .., _] if complete && rest.len() >= 3 => rest,
         all => all,
     };
-    growth::judge(ends.get(growth::warm_up(ends.len())..)?)
+    growth::judge_above_base(ends.get(growth::warm_up(ends.len())..)?)
 }
 
 /// Device and physical memory live at the end of each iteration (as the report counts iterations, warm-up
