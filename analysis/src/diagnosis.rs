@@ -174,6 +174,18 @@ fn no_growth(r: &Report, per: &str) -> Diagnosis {
     let v = &r.visibility;
     let n = r.iterations.count;
     let peak = bytes(r.memory.device_plus_physical_peak_live_bytes);
+    if v.iterations_needed.is_some() && n == 0 {
+        return Diagnosis {
+            cause: Cause::TooFewIterations,
+            text: format!(
+                "No {per} yet: the program was still loading (its launches repeat one kernel \
+                 while memory only climbs, a kernel per parameter), and loading is not a leak. \
+                 Judging needs {} {per}s or more: record past the loading. Device memory \
+                 peaked at {peak}.",
+                crate::model::HEALTHY_MIN_ITERATIONS
+            ),
+        };
+    }
     if let Some(more) = v.iterations_needed {
         return Diagnosis {
             cause: Cause::TooFewIterations,

@@ -319,7 +319,8 @@ pub struct Iterations {
     /// (iteration i starts at the i-th push or start of the range named in `range`); else
     /// "auto" when its launches (kernels, CUDA graphs) repeat (iterations are the repetitions of
     /// the launch sequence's period, each starting at a launch of the period's anchor); else
-    /// "time", fixed time windows standing in for them; null for a trace with no events.
+    /// "time", fixed time windows standing in for them; null for a trace with no events, or one
+    /// cut off while its model loads (one kernel repeating while memory only climbs).
     pub source: Option<Source>,
     /// The length of each window when `source` is "time", in nanoseconds; null otherwise.
     pub window_ns: Option<u64>,

@@ -264,7 +264,7 @@ impl Report {
             unmatched_frees: replay.unmatched_frees(),
             replaced_allocations: replay.replaced_allocations(),
             notes: replay.notes().iter().cloned().chain(clock.notes).collect(),
-            visibility: visibility(replay, clock.count),
+            visibility: visibility(replay, clock.count, clock.loading),
             devices: per_device,
             diagnosis: Vec::new(),
         };
@@ -297,6 +297,8 @@ struct Clock {
     source: Option<Source>,
     /// Index into [`Replay::ranges`]; present only when `source` is "nvtx".
     range: Option<usize>,
+    /// The trace so far is a model being loaded: no iterations ([`Replay::loading`]).
+    loading: bool,
     /// What the report should say about the choice.
     notes: Vec<String>,
     count: u64,
@@ -337,12 +339,26 @@ impl Clock {
         } else {
             None
         };
+        // Loading a model is not iterating: with no step yet, the whole trace is its prologue,
+        // and time windows over it would call every climbing site a leak.
+        let loading =
+            replay.markers() == 0 && range.is_none() && auto.is_none() && replay.loading();
+        if loading {
+            notes.push(
+                "no iteration yet: the launches so far repeat one kernel while memory only \
+                 climbs, which is a model being loaded (a kernel per parameter), not a step; \
+                 nothing is judged until the program's steps begin"
+                    .to_string(),
+            );
+        }
         let (source, count) = if replay.markers() > 0 {
             (Some(Source::Marker), replay.markers())
         } else if let Some(i) = range {
             (Some(Source::Nvtx), replay.ranges()[i].count)
         } else if let Some(a) = &auto {
             (Some(Source::Auto), a.boundaries.len() as u64)
+        } else if loading {
+            (None, 0)
         } else if replay.events() > 0 {
             (Some(Source::Time), u64::from(windows) + 1)
         } else {
@@ -351,6 +367,7 @@ impl Clock {
         Clock {
             source,
             range,
+            loading,
             notes,
             count,
             start_ns,
@@ -527,7 +544,7 @@ impl Clock {
 }
 
 /// What the trace can show ([`Visibility`]).
-fn visibility(replay: &Replay, iterations: u64) -> Visibility {
+fn visibility(replay: &Replay, iterations: u64, loading: bool) -> Visibility {
     let loaded = |needle: &str| replay.modules().iter().any(|m| m.path.contains(needle));
     let gpu = replay.gpu();
     let (level, cache) = if loaded("libc10_cuda.so") {
@@ -544,11 +561,13 @@ fn visibility(replay: &Replay, iterations: u64) -> Visibility {
         (Level::Allocations, None)
     };
     let needed = HEALTHY_MIN_ITERATIONS.saturating_sub(iterations);
+    // A run cut off while it loads has none yet, and says so.
+    let too_few = needed > 0 && (iterations > 0 || loading);
     let mut causes = Vec::new();
     if cache.is_some() {
         causes.push(Cause::HiddenByCache);
     }
-    if needed > 0 && iterations > 0 {
+    if too_few {
         causes.push(Cause::TooFewIterations);
     }
     let command = match cache {
@@ -562,7 +581,7 @@ fn visibility(replay: &Replay, iterations: u64) -> Visibility {
         level,
         cache,
         causes,
-        iterations_needed: (needed > 0 && iterations > 0).then_some(needed),
+        iterations_needed: too_few.then_some(needed),
         command,
     }
 }

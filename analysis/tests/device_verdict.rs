@@ -68,7 +68,10 @@ fn a_small_leak_under_the_weights_is_a_leak_of_the_device_at_its_rate() {
     assert_eq!(verdict(&r, 2), Some("leak"));
     assert_eq!(site(&r, 2).bytes_per_iteration(), Some(32 * KIB as i64));
     assert_eq!(r.iterations.device_verdict(), Some(Verdict::Leak));
-    assert_eq!(r.iterations.device_bytes_per_iteration(), Some(32 * KIB as i64));
+    assert_eq!(
+        r.iterations.device_bytes_per_iteration(),
+        Some(32 * KIB as i64)
+    );
 }
 
 #[test]

@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
 use gpuleak_trace::{
-    Api, DecodeError, Event, Header, LiveSet, MemoryKind, Module, Op, PyCode, PyFrame, Range,
-    RangeOp, Reader, Record, Segment, Trailer,
+    Api, DecodeError, Event, Header, LaunchApi, LiveSet, MemoryKind, Module, Op, PyCode, PyFrame,
+    Range, RangeOp, Reader, Record, Segment, Trailer,
 };
 
 use crate::figures::AddressSpace;
@@ -197,7 +197,8 @@ impl Replay {
                     self.boundary_seq = self.seq_now;
                 }
                 let (sites, series) = (&self.sites, &self.series);
-                self.auto.launch(self.launches, l.function, || {
+                let graph = matches!(l.api, LaunchApi::CudaGraphLaunch | LaunchApi::CuGraphLaunch);
+                self.auto.launch(self.launches, l.function, graph, || {
                     series
                         .keys()
                         .map(|k| (*k, sites.get(k).map_or(0, |s| s.live_bytes)))

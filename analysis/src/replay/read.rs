@@ -150,6 +150,12 @@ impl Replay {
         self.auto.iterations()
     }
 
+    /// Whether the launches so far are a model being loaded, not a step
+    /// ([`crate::period`]): one kernel repeating while memory only climbs.
+    pub fn loading(&self) -> bool {
+        self.auto.loading()
+    }
+
     /// A device or physical site's live bytes at iteration boundaries; `None` for other memory.
     pub fn site_series(&self, key: &SiteKey) -> Option<&SiteSeries> {
         self.series.get(key)
