@@ -8,7 +8,7 @@
 
 use crate::growth::{self, Verdict};
 use crate::memory::MemoryClass;
-use crate::model::{Cache, Oom, Report, Site};
+use crate::model::{Cache, Oom, Report, Site, Source};
 pub use crate::model::{Cause, Diagnosis};
 use crate::units::bytes;
 
@@ -166,7 +166,36 @@ pub fn diagnose(r: &Report) -> Vec<Diagnosis> {
     if out.is_empty() && (judged || !r.visibility.causes.is_empty()) {
         out.push(no_growth(r, per));
     }
+    say_the_unit(r, &mut out);
     out
+}
+
+/// The first diagnosis that gives a rate per iteration says what an iteration is, when the
+/// program did not mark it: a repetition of the launches may be a request of several steps, and
+/// "+128 KiB/iteration" then means 32 KiB a step. Time windows say what they are in their name.
+fn say_the_unit(r: &Report, out: &mut [Diagnosis]) {
+    if r.iterations.source != Some(Source::Auto) {
+        return;
+    }
+    let Some(meaning) = r.iterations.unit_meaning() else {
+        return;
+    };
+    let rated = out.iter_mut().find(|d| {
+        matches!(
+            d.cause,
+            Cause::Leak | Cause::GrowthAtSite | Cause::GrowthUnattributed | Cause::HeldPerCycle
+        )
+    });
+    if let Some(d) = rated {
+        let mut chars = meaning.chars();
+        let first = chars.next().map(|c| c.to_uppercase().to_string());
+        d.text = format!(
+            "{} {}{}.",
+            d.text,
+            first.unwrap_or_default(),
+            chars.as_str()
+        );
+    }
 }
 
 /// A run in which nothing grows: healthy only when a leak would have shown.
