@@ -215,6 +215,22 @@ fn no_growth(r: &Report, per: &str) -> Diagnosis {
             ),
         };
     }
+    // Time windows before the first launch are the program loading: only those after it count.
+    let judged = crate::model::HEALTHY_MIN_ITERATIONS - v.iterations_needed.unwrap_or(0);
+    if let Some(more) = v.iterations_needed
+        && judged < n
+    {
+        return Diagnosis {
+            cause: Cause::TooFewIterations,
+            text: format!(
+                "Only {judged} of the {n} {per}s come after the program's first kernel launch \
+                 (before, it loads its model): too few to tell a leak from warm-up, so this run \
+                 says nothing about leaks yet. Judging needs {} {per}s or more ({more} more) \
+                 past the loading. Device memory peaked at {peak}.",
+                crate::model::HEALTHY_MIN_ITERATIONS
+            ),
+        };
+    }
     if let Some(more) = v.iterations_needed {
         return Diagnosis {
             cause: Cause::TooFewIterations,

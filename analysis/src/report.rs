@@ -54,7 +54,7 @@ impl Report {
         });
         let clock = Clock::of(replay, options.iteration_range.as_ref());
         let device_series = live_per_iteration(replay, &clock, |_| true);
-        let device_growth = judge_whole(&device_series, replay.complete());
+        let device_growth = judge_whole(&device_series, clock.prologue, replay.complete());
         // What the program held when its iterations ended: in a program that exited cleanly,
         // the start of the last iteration (its end takes in the teardown, which may free
         // everything); else what is live now.
@@ -69,7 +69,7 @@ impl Report {
             .filter(|(d, _)| **d >= 0)
             .map(|(&d, t)| {
                 let series = live_per_iteration(replay, &clock, |k| k.device == d);
-                let judged = judge_whole(&series, replay.complete());
+                let judged = judge_whole(&series, clock.prologue, replay.complete());
                 DeviceFigures {
                     ordinal: d,
                     name: replay
@@ -264,7 +264,12 @@ impl Report {
             unmatched_frees: replay.unmatched_frees(),
             replaced_allocations: replay.replaced_allocations(),
             notes: replay.notes().iter().cloned().chain(clock.notes).collect(),
-            visibility: visibility(replay, clock.count, clock.loading),
+            // Windows before the first launch are loading and judge nothing.
+            visibility: visibility(
+                replay,
+                clock.count.saturating_sub(clock.prologue as u64),
+                clock.loading,
+            ),
             devices: per_device,
             diagnosis: Vec::new(),
         };
@@ -299,6 +304,9 @@ struct Clock {
     range: Option<usize>,
     /// The trace so far is a model being loaded: no iterations ([`Replay::loading`]).
     loading: bool,
+    /// Time windows before the one the first launch falls in: the program was loading, and
+    /// memory that only climbs while a model loads is no leak. 0 for other sources.
+    prologue: usize,
     /// What the report should say about the choice.
     notes: Vec<String>,
     count: u64,
@@ -364,10 +372,17 @@ impl Clock {
         } else {
             (None, 0)
         };
+        let prologue = match (source, replay.first_launch_ns()) {
+            (Some(Source::Time), Some(t)) => {
+                (t.saturating_sub(start_ns) / width_ns.max(1)).saturating_sub(1) as usize
+            }
+            _ => 0,
+        };
         Clock {
             source,
             range,
             loading,
+            prologue,
             notes,
             count,
             start_ns,
@@ -417,6 +432,7 @@ impl Clock {
             }
         };
         let mut ends = ends;
+        let first = first.max(self.prologue);
         // A program that exited cleanly may have torn down after its last iteration beyond
         // what the epilogue takes off (frees of memory its last iteration made, a last step
         // cut short by the exit): its last point is not judged. A running or killed program's
@@ -424,7 +440,8 @@ impl Clock {
         if replay.complete() && ends.len() > first + 3 {
             ends.pop();
         }
-        let warm = growth::warm_up(ends.len());
+        // The warm-up is the first steps after the prologue, not the prologue's last windows.
+        let warm = self.prologue + growth::warm_up(ends.len().saturating_sub(self.prologue));
         let from = warm.max(first);
         let judged = growth::judge(ends.get(from..)?)?;
         // A site born after the warm-up: its birth is a step too. Through a caching allocator a
@@ -463,10 +480,11 @@ impl Clock {
     }
 }
 
-/// Judges the whole device's live bytes per iteration as a site's: the last iteration of a
-/// complete trace (as [`Clock::judge`] does) and the warm-up left out, on the memory that moves
-/// ([`growth::judge_above_base`]).
-fn judge_whole(ends: &[u64], complete: bool) -> Option<growth::Judgement> {
+/// Judges the whole device's live bytes per iteration as a site's: the prologue, the last
+/// iteration of a complete trace (as [`Clock::judge`] does) and the warm-up left out, on the
+/// memory that moves ([`growth::judge_above_base`]).
+fn judge_whole(ends: &[u64], prologue: usize, complete: bool) -> Option<growth::Judgement> {
+    let ends = ends.get(prologue..).unwrap_or_default();
     let ends = match ends {
         [rest @ .., _] if complete && rest.len() >= 3 => rest,
         all => all,

@@ -79,3 +79,33 @@ fn a_steady_run_under_the_weights_is_steady_for_the_device() {
     let r = sampler(2, 10, 0, false).report();
     assert_eq!(r.iterations.device_verdict(), Some(Verdict::Steady));
 }
+
+#[test]
+fn a_run_cut_off_as_its_first_step_starts_has_too_few_windows_to_judge() {
+    // The first 30 KB of a PyTorch run (no repeating launches yet): the weights arrive over the
+    // first time windows, a pause, then the first step launches its kernels and takes its
+    // activations, and the trace ends. Before: "Device memory grows 439 KiB/time window in all,
+    // but no single call site leaks".
+    let mut t = Trace::new();
+    for p in 0..300u64 {
+        t.alloc(0x10_0000 + p, 8 * KIB, 1 + (p % 2) as u32);
+    }
+    for _ in 0..400 {
+        t.alloc(0x300, 16, 4).free(0x300);
+    }
+    for k in 0..5u64 {
+        t.launch(0x7000 + k);
+        t.alloc(0x20_0000 + k, 2 * MIB, 3);
+    }
+    let r = t.report();
+    assert_eq!(r.iterations.source.map(|s| s.as_str()), Some("time"));
+    assert!(!r.iterations.device_leaks(), "{:?}", r.iterations);
+    assert!(r.sites.iter().all(|s| !s.leaks()), "{:?}", r.sites);
+    let causes: Vec<Cause> = r.diagnosis.iter().map(|d| d.cause).collect();
+    assert_eq!(causes, [Cause::TooFewIterations], "{:?}", r.diagnosis);
+    assert!(
+        r.diagnosis[0].text.contains("before, it loads"),
+        "{}",
+        r.diagnosis[0].text
+    );
+}

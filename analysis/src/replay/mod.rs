@@ -80,6 +80,8 @@ pub struct Replay {
     range_depth: HashMap<(u32, Option<String>), u32>,
     /// Kernel launches seen (Launch records).
     launches: u64,
+    /// When the first kernel or graph was launched: before it, a program loads (its weights).
+    first_launch_ns: Option<u64>,
     /// Iterations looked for in the launch sequence.
     auto: Auto,
     /// Device and physical sites' live bytes at iteration and time-window boundaries.
@@ -205,6 +207,7 @@ impl Replay {
                         .collect()
                 });
                 self.launches += 1;
+                self.first_launch_ns.get_or_insert(l.time_ns);
                 self.last_time_ns = self.last_time_ns.max(l.time_ns);
             }
             Record::Range(r) => self.range(r),

@@ -133,6 +133,11 @@ impl Replay {
         self.launches
     }
 
+    /// When the first kernel or CUDA graph was launched; `None` when none was.
+    pub fn first_launch_ns(&self) -> Option<u64> {
+        self.first_launch_ns
+    }
+
     pub fn markers(&self) -> u64 {
         self.markers
     }
