@@ -383,13 +383,18 @@ impl Auto {
         }
     }
 
-    /// Whether the launches so far are a model being loaded and no step: one kernel repeating
-    /// while memory only climbs ([`Auto::iterations`] is then `None`).
-    pub fn loading(&self) -> bool {
+    /// [`Auto::iterations`], and whether the launches so far are a model being loaded and no
+    /// step (one kernel repeating while memory only climbs), from one look at the prefix.
+    pub fn outcome(&self) -> (Option<AutoIterations>, bool) {
         match &self.state {
-            State::Collecting => matches!(self.rebuild(), Outcome::Loading),
-            State::Loading => true,
-            State::Found { .. } | State::Failed => false,
+            State::Collecting => match self.rebuild() {
+                Outcome::Found(_, found) => (Some(found), false),
+                Outcome::Loading => (None, true),
+                Outcome::None => (None, false),
+            },
+            State::Found { found, .. } => (Some(found.clone()), false),
+            State::Loading => (None, true),
+            State::Failed => (None, false),
         }
     }
 }

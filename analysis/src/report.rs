@@ -302,7 +302,7 @@ struct Clock {
     source: Option<Source>,
     /// Index into [`Replay::ranges`]; present only when `source` is "nvtx".
     range: Option<usize>,
-    /// The trace so far is a model being loaded: no iterations ([`Replay::loading`]).
+    /// The trace so far is a model being loaded: no iterations ([`Replay::auto_outcome`]).
     loading: bool,
     /// Time windows before the one the first launch falls in: the program was loading, and
     /// memory that only climbs while a model loads is no leak. 0 for other sources.
@@ -340,17 +340,17 @@ impl Clock {
                 ));
             }
         }
-        let auto = if replay.markers() == 0 && range.is_none() {
-            replay
-                .auto_iterations()
-                .filter(|a| a.boundaries.len() >= MIN_AUTO_ITERATIONS)
-        } else {
-            None
-        };
         // Loading a model is not iterating: with no step yet, the whole trace is its prologue,
         // and time windows over it would call every climbing site a leak.
-        let loading =
-            replay.markers() == 0 && range.is_none() && auto.is_none() && replay.loading();
+        let (auto, loading) = if replay.markers() == 0 && range.is_none() {
+            let (found, loading) = replay.auto_outcome();
+            (
+                found.filter(|a| a.boundaries.len() >= MIN_AUTO_ITERATIONS),
+                loading,
+            )
+        } else {
+            (None, false)
+        };
         if loading {
             notes.push(
                 "no iteration yet: the launches so far repeat one kernel while memory only \

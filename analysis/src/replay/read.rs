@@ -155,10 +155,10 @@ impl Replay {
         self.auto.iterations()
     }
 
-    /// Whether the launches so far are a model being loaded, not a step
-    /// ([`crate::period`]): one kernel repeating while memory only climbs.
-    pub fn loading(&self) -> bool {
-        self.auto.loading()
+    /// [`Replay::auto_iterations`], and whether the launches so far are a model being loaded,
+    /// not a step ([`crate::period`]): one kernel repeating while memory only climbs.
+    pub fn auto_outcome(&self) -> (Option<AutoIterations>, bool) {
+        self.auto.outcome()
     }
 
     /// A device or physical site's live bytes at iteration boundaries; `None` for other memory.
