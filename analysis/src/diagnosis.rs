@@ -8,7 +8,7 @@
 
 use crate::growth::{self, Verdict};
 use crate::memory::MemoryClass;
-use crate::model::{Cache, Oom, Report, Site};
+use crate::model::{Cache, Oom, Report, Site, Source};
 pub use crate::model::{Cause, Diagnosis};
 use crate::units::bytes;
 
@@ -166,7 +166,36 @@ pub fn diagnose(r: &Report) -> Vec<Diagnosis> {
     if out.is_empty() && (judged || !r.visibility.causes.is_empty()) {
         out.push(no_growth(r, per));
     }
+    say_the_unit(r, &mut out);
     out
+}
+
+/// The first diagnosis that gives a rate per iteration says what an iteration is, when the
+/// program did not mark it: a repetition of the launches may be a request of several steps, and
+/// "+128 KiB/iteration" then means 32 KiB a step. Time windows say what they are in their name.
+fn say_the_unit(r: &Report, out: &mut [Diagnosis]) {
+    if r.iterations.source != Some(Source::Auto) {
+        return;
+    }
+    let Some(meaning) = r.iterations.unit_meaning() else {
+        return;
+    };
+    let rated = out.iter_mut().find(|d| {
+        matches!(
+            d.cause,
+            Cause::Leak | Cause::GrowthAtSite | Cause::GrowthUnattributed | Cause::HeldPerCycle
+        )
+    });
+    if let Some(d) = rated {
+        let mut chars = meaning.chars();
+        let first = chars.next().map(|c| c.to_uppercase().to_string());
+        d.text = format!(
+            "{} {}{}.",
+            d.text,
+            first.unwrap_or_default(),
+            chars.as_str()
+        );
+    }
 }
 
 /// A run in which nothing grows: healthy only when a leak would have shown.
@@ -174,6 +203,34 @@ fn no_growth(r: &Report, per: &str) -> Diagnosis {
     let v = &r.visibility;
     let n = r.iterations.count;
     let peak = bytes(r.memory.device_plus_physical_peak_live_bytes);
+    if v.iterations_needed.is_some() && n == 0 {
+        return Diagnosis {
+            cause: Cause::TooFewIterations,
+            text: format!(
+                "No {per} yet: the program was still loading (its launches repeat one kernel \
+                 while memory only climbs, a kernel per parameter), and loading is not a leak. \
+                 Judging needs {} {per}s or more: record past the loading. Device memory \
+                 peaked at {peak}.",
+                crate::model::HEALTHY_MIN_ITERATIONS
+            ),
+        };
+    }
+    // Time windows before the first launch are the program loading: only those after it count.
+    let judged = crate::model::HEALTHY_MIN_ITERATIONS - v.iterations_needed.unwrap_or(0);
+    if let Some(more) = v.iterations_needed
+        && judged < n
+    {
+        return Diagnosis {
+            cause: Cause::TooFewIterations,
+            text: format!(
+                "Only {judged} of the {n} {per}s come after the program's first kernel launch \
+                 (before, it loads its model): too few to tell a leak from warm-up, so this run \
+                 says nothing about leaks yet. Judging needs {} {per}s or more ({more} more) \
+                 past the loading. Device memory peaked at {peak}.",
+                crate::model::HEALTHY_MIN_ITERATIONS
+            ),
+        };
+    }
     if let Some(more) = v.iterations_needed {
         return Diagnosis {
             cause: Cause::TooFewIterations,

@@ -212,6 +212,18 @@ pub fn judge(v: &[u64]) -> Option<Judgement> {
     judgement(Verdict::Steady, flat * sample)
 }
 
+/// Judges a sum of sites (a device's memory in all) by the rules of [`judge`], on what moves
+/// above the least it held over the iterations judged. A site's series is its own memory; a
+/// device's carries a base that every iteration keeps (the weights), and judged whole that base
+/// would set the tolerance and the sawtooth's fall: a leak of 32 KiB a step under 16 MiB of
+/// weights is "flat" by 1% of the peak and the device a plateau while its leaking site is a
+/// leak, and a sawtooth falling by its own height is not half the peak and reads as a leak.
+/// Taken off, the device is judged on the memory its sites judge, and their verdicts agree.
+pub fn judge_above_base(v: &[u64]) -> Option<Judgement> {
+    let base = v.iter().copied().min().unwrap_or(0);
+    judge(&v.iter().map(|x| x - base).collect::<Vec<_>>())
+}
+
 /// What counts as "no change" in a series: allocations are discrete, so flat is usually exactly
 /// flat.
 fn tolerance(v: &[u64]) -> u64 {

@@ -319,7 +319,8 @@ pub struct Iterations {
     /// (iteration i starts at the i-th push or start of the range named in `range`); else
     /// "auto" when its launches (kernels, CUDA graphs) repeat (iterations are the repetitions of
     /// the launch sequence's period, each starting at a launch of the period's anchor); else
-    /// "time", fixed time windows standing in for them; null for a trace with no events.
+    /// "time", fixed time windows standing in for them; null for a trace with no events, or one
+    /// cut off while its model loads (one kernel repeating while memory only climbs).
     pub source: Option<Source>,
     /// The length of each window when `source` is "time", in nanoseconds; null otherwise.
     pub window_ns: Option<u64>,
@@ -351,11 +352,47 @@ impl Iterations {
     }
 
     /// The unit the iterations are counted in, for sentences: "time window" or "iteration".
+    /// Every surface says rates, places and counts in it (`/iteration`, `in iteration 35`):
+    /// the diagnosis, the text report, the HTML page, the live view.
     pub fn unit(&self) -> &'static str {
         if self.source == Some(Source::Time) {
             "time window"
         } else {
             "iteration"
+        }
+    }
+
+    /// [`Iterations::unit`] short, for columns and the live view's header: "window" or "iter".
+    pub fn unit_short(&self) -> &'static str {
+        if self.source == Some(Source::Time) {
+            "window"
+        } else {
+            "iter"
+        }
+    }
+
+    /// What one unit is, when the program did not mark it: "an iteration here is one
+    /// repetition of the launch sequence (4 kernel launches): one step of the program, or a
+    /// request of several"; `None` when markers or NVTX ranges mark it (the program said what
+    /// it is). A repetition found in the launches can hold several of the program's steps, so
+    /// its rates are per repetition, not per step.
+    pub fn unit_meaning(&self) -> Option<String> {
+        match self.source? {
+            Source::Marker | Source::Nvtx => None,
+            Source::Auto => Some(format!(
+                "an iteration here is one repetition of the launch sequence{}: one step of the \
+                 program, or a request of several",
+                self.launches_per_iteration
+                    .map_or(String::new(), |n| format!(
+                        " ({n} kernel launch{})",
+                        if n == 1 { "" } else { "es" }
+                    ))
+            )),
+            Source::Time => Some(
+                "the program marks no iterations and its launches do not repeat: fixed time \
+                 windows stand in for them"
+                    .to_string(),
+            ),
         }
     }
 }

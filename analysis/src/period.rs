@@ -12,7 +12,7 @@
 //! boundaries from that log; after the prefix it records them at each anchor launch, as it does
 //! at markers. Memory stays bounded: the prefix, the log, and sites times iterations.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::memory::SiteKey;
 
@@ -93,9 +93,12 @@ pub fn anchor_from(seq: &[u32], p: usize, start: usize) -> Anchor {
 /// The anchor of a period `p` in `seq`: among functions launched about once per period, the one
 /// launched first; else a stride from where the sequence first repeats a whole period.
 pub fn anchor(seq: &[u32], p: usize) -> Anchor {
-    let repeats = seq.len() as f64 / p as f64;
+    // Counted from where the steps start: a model loaded one kernel per parameter before them
+    // repeats with any period and would inflate the count of periods.
+    let from = repeats_from(seq, p).unwrap_or(0);
+    let repeats = (seq.len() - from) as f64 / p as f64;
     let mut counts: HashMap<u32, (usize, usize)> = HashMap::new();
-    for (i, &f) in seq.iter().enumerate() {
+    for (i, &f) in seq.iter().enumerate().skip(from) {
         counts.entry(f).or_insert((0, i)).0 += 1;
     }
     let once = counts
@@ -109,13 +112,20 @@ pub fn anchor(seq: &[u32], p: usize) -> Anchor {
     if let Some((&f, _)) = once {
         return Anchor::Function(f);
     }
-    let start = (0..seq.len().saturating_sub(2 * p))
-        .find(|&i| seq[i..i + p] == seq[i + p..i + 2 * p])
-        .unwrap_or(0);
     Anchor::Stride {
-        start: start as u64,
+        start: from as u64,
         period: p as u64,
     }
+}
+
+/// The first position where a whole period `p` repeats exactly and is no run of one function
+/// (for `p > 1`): one kernel launched per parameter while a model loads repeats with every
+/// period, and is no step of any.
+fn repeats_from(seq: &[u32], p: usize) -> Option<usize> {
+    (0..(seq.len() + 1).saturating_sub(2 * p)).find(|&i| {
+        let window = &seq[i..i + p];
+        seq[i..i + p] == seq[i + p..i + 2 * p] && (p == 1 || window.iter().any(|&f| f != window[0]))
+    })
 }
 
 /// The boundaries left once the prologue is taken off: a launch of the anchor before the first
@@ -125,9 +135,7 @@ pub fn anchor(seq: &[u32], p: usize) -> Anchor {
 /// (an eager warm-up step with kernels of its own) still counts: the repetition starts inside
 /// it, after its anchor. When no period repeats exactly, every boundary is kept.
 fn after_prologue(seq: &[u32], p: usize, boundaries: Vec<u64>) -> Vec<u64> {
-    let Some(repeats_from) =
-        (0..seq.len().saturating_sub(2 * p - 1)).find(|&i| seq[i..i + p] == seq[i + p..i + 2 * p])
-    else {
+    let Some(repeats_from) = repeats_from(seq, p) else {
         return boundaries;
     };
     let first = boundaries.partition_point(|&b| b <= repeats_from as u64);
@@ -173,12 +181,25 @@ enum State {
         found: AutoIterations,
     },
     Failed,
+    /// The prefix repeated one kernel while memory only climbed: the program was loading.
+    Loading,
+}
+
+/// What the launch sequence says about iterations.
+enum Outcome {
+    Found(Anchor, AutoIterations),
+    /// No period looks like a step, but one kernel repeats while memory only climbs: a model
+    /// being loaded (weights initialised or copied one kernel per parameter).
+    Loading,
+    None,
 }
 
 /// What the replay keeps to find iterations in the launch sequence.
 #[derive(Debug, Default)]
 pub(crate) struct Auto {
     ids: HashMap<u64, u32>,
+    /// Ids of launched CUDA graphs: one launch can be a whole step.
+    graphs: HashSet<u32>,
     seq: Vec<u32>,
     /// Device and physical sites' live bytes at the first launch.
     base: Option<HashMap<SiteKey, u64>>,
@@ -189,16 +210,21 @@ pub(crate) struct Auto {
 }
 
 impl Auto {
-    /// A launch at position `position` (launches before it). `device_live` gives every device
-    /// site's live bytes now, asked only at the first launch and at boundaries.
+    /// A launch at position `position` (launches before it), of a CUDA graph when `graph`.
+    /// `device_live` gives every device site's live bytes now, asked only at the first launch
+    /// and at boundaries.
     pub fn launch(
         &mut self,
         position: u64,
         function: u64,
+        graph: bool,
         device_live: impl FnOnce() -> Vec<(SiteKey, u64)>,
     ) {
         let next = self.ids.len() as u32;
         let id = *self.ids.entry(function).or_insert(next);
+        if graph && matches!(self.state, State::Collecting) {
+            self.graphs.insert(id);
+        }
         match &mut self.state {
             State::Collecting => {
                 if self.base.is_none() {
@@ -215,7 +241,7 @@ impl Auto {
                     }
                 }
             }
-            State::Failed => {}
+            State::Failed | State::Loading => {}
         }
         if matches!(self.state, State::Collecting) && self.seq.len() >= PREFIX_LAUNCHES {
             self.freeze();
@@ -238,7 +264,7 @@ impl Auto {
                     at: vec![0; n],
                 });
             }
-            State::Failed => {}
+            State::Failed | State::Loading => {}
         }
         if matches!(self.state, State::Collecting) && self.log.len() >= LOG_CAP {
             self.freeze();
@@ -247,18 +273,24 @@ impl Auto {
 
     fn freeze(&mut self) {
         self.state = match self.rebuild() {
-            Some((anchor, found)) => State::Found { anchor, found },
-            None => State::Failed,
+            Outcome::Found(anchor, found) => State::Found { anchor, found },
+            Outcome::Loading => State::Loading,
+            Outcome::None => State::Failed,
         };
         self.seq = Vec::new();
+        self.graphs = HashSet::new();
         self.log = Vec::new();
         self.base = None;
     }
 
     /// The period, its anchor and the series at its boundaries, from the prefix and the log.
-    fn rebuild(&self) -> Option<(Anchor, AutoIterations)> {
-        let base = self.base.as_ref()?;
-        let (p, start) = find_period_after_warm_up(&self.seq)?;
+    fn rebuild(&self) -> Outcome {
+        let Some(base) = self.base.as_ref() else {
+            return Outcome::None;
+        };
+        let Some((p, start)) = find_period_after_warm_up(&self.seq) else {
+            return Outcome::None;
+        };
         let anchor = anchor_from(&self.seq, p, start);
         let all: Vec<u64> = self
             .seq
@@ -268,6 +300,9 @@ impl Auto {
             .map(|(i, _)| i as u64)
             .collect();
         let boundaries = after_prologue(&self.seq, p, all);
+        if !self.looks_like_a_step(p, start, boundaries.first().copied()) {
+            return Outcome::Loading;
+        }
         let mut live: HashMap<SiteKey, u64> = base.clone();
         let mut series: HashMap<SiteKey, AutoSeries> =
             base.keys().map(|&k| (k, AutoSeries::default())).collect();
@@ -295,22 +330,71 @@ impl Auto {
                 at: vec![0; n],
             });
         }
-        Some((
+        Outcome::Found(
             anchor,
             AutoIterations {
                 period: p as u64,
                 boundaries,
                 series,
             },
-        ))
+        )
+    }
+
+    /// Whether the period `p` found in `seq[start..]` looks like a program's step: it launches
+    /// more than one function, or a CUDA graph (a captured step is one launch), or memory is
+    /// given back within its repetitions, or none is allocated. One kernel repeating while
+    /// memory only climbs is a model being loaded (a kernel per parameter, weights
+    /// initialised or cast one by one): taken for the step, each parameter's allocation would
+    /// be a leak "every iteration".
+    fn looks_like_a_step(&self, p: usize, start: usize, first: Option<u64>) -> bool {
+        let from = first.unwrap_or(start as u64);
+        let at = (from as usize).min(self.seq.len());
+        let period = &self.seq[at..(at + p).min(self.seq.len())];
+        if period
+            .iter()
+            .any(|f| *f != period[0] || self.graphs.contains(f))
+        {
+            return true;
+        }
+        let Some(base) = self.base.as_ref() else {
+            return true;
+        };
+        let mut live = base.clone();
+        let (mut grew, mut gave_back) = (false, false);
+        for &(at, key, bytes) in &self.log {
+            let before = live.insert(key, bytes).unwrap_or(0);
+            if at > from {
+                grew |= bytes > before;
+                gave_back |= bytes < before;
+            }
+        }
+        gave_back || !grew
     }
 
     /// The iterations found so far; `None` when the launches do not repeat.
     pub fn iterations(&self) -> Option<AutoIterations> {
         match &self.state {
-            State::Collecting => self.rebuild().map(|(_, found)| found),
+            State::Collecting => match self.rebuild() {
+                Outcome::Found(_, found) => Some(found),
+                _ => None,
+            },
             State::Found { found, .. } => Some(found.clone()),
-            State::Failed => None,
+            State::Failed | State::Loading => None,
+        }
+    }
+
+    /// [`Auto::iterations`], and whether the launches so far are a model being loaded and no
+    /// step (one kernel repeating while memory only climbs), from one look at the prefix.
+    pub fn outcome(&self) -> (Option<AutoIterations>, bool) {
+        match &self.state {
+            State::Collecting => match self.rebuild() {
+                Outcome::Found(_, found) => (Some(found), false),
+                Outcome::Loading => (None, true),
+                Outcome::None => (None, false),
+            },
+            State::Found { found, .. } => (Some(found.clone()), false),
+            State::Loading => (None, true),
+            State::Failed => (None, false),
         }
     }
 }

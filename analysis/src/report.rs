@@ -54,7 +54,7 @@ impl Report {
         });
         let clock = Clock::of(replay, options.iteration_range.as_ref());
         let device_series = live_per_iteration(replay, &clock, |_| true);
-        let device_growth = judge_whole(&device_series, replay.complete());
+        let device_growth = judge_whole(&device_series, clock.prologue, replay.complete());
         // What the program held when its iterations ended: in a program that exited cleanly,
         // the start of the last iteration (its end takes in the teardown, which may free
         // everything); else what is live now.
@@ -69,7 +69,7 @@ impl Report {
             .filter(|(d, _)| **d >= 0)
             .map(|(&d, t)| {
                 let series = live_per_iteration(replay, &clock, |k| k.device == d);
-                let judged = judge_whole(&series, replay.complete());
+                let judged = judge_whole(&series, clock.prologue, replay.complete());
                 DeviceFigures {
                     ordinal: d,
                     name: replay
@@ -264,7 +264,12 @@ impl Report {
             unmatched_frees: replay.unmatched_frees(),
             replaced_allocations: replay.replaced_allocations(),
             notes: replay.notes().iter().cloned().chain(clock.notes).collect(),
-            visibility: visibility(replay, clock.count),
+            // Windows before the first launch are loading and judge nothing.
+            visibility: visibility(
+                replay,
+                clock.count.saturating_sub(clock.prologue as u64),
+                clock.loading,
+            ),
             devices: per_device,
             diagnosis: Vec::new(),
         };
@@ -297,6 +302,11 @@ struct Clock {
     source: Option<Source>,
     /// Index into [`Replay::ranges`]; present only when `source` is "nvtx".
     range: Option<usize>,
+    /// The trace so far is a model being loaded: no iterations ([`Replay::auto_outcome`]).
+    loading: bool,
+    /// Time windows before the one the first launch falls in: the program was loading, and
+    /// memory that only climbs while a model loads is no leak. 0 for other sources.
+    prologue: usize,
     /// What the report should say about the choice.
     notes: Vec<String>,
     count: u64,
@@ -330,27 +340,49 @@ impl Clock {
                 ));
             }
         }
-        let auto = if replay.markers() == 0 && range.is_none() {
-            replay
-                .auto_iterations()
-                .filter(|a| a.boundaries.len() >= MIN_AUTO_ITERATIONS)
+        // Loading a model is not iterating: with no step yet, the whole trace is its prologue,
+        // and time windows over it would call every climbing site a leak.
+        let (auto, loading) = if replay.markers() == 0 && range.is_none() {
+            let (found, loading) = replay.auto_outcome();
+            (
+                found.filter(|a| a.boundaries.len() >= MIN_AUTO_ITERATIONS),
+                loading,
+            )
         } else {
-            None
+            (None, false)
         };
+        if loading {
+            notes.push(
+                "no iteration yet: the launches so far repeat one kernel while memory only \
+                 climbs, which is a model being loaded (a kernel per parameter), not a step; \
+                 nothing is judged until the program's steps begin"
+                    .to_string(),
+            );
+        }
         let (source, count) = if replay.markers() > 0 {
             (Some(Source::Marker), replay.markers())
         } else if let Some(i) = range {
             (Some(Source::Nvtx), replay.ranges()[i].count)
         } else if let Some(a) = &auto {
             (Some(Source::Auto), a.boundaries.len() as u64)
+        } else if loading {
+            (None, 0)
         } else if replay.events() > 0 {
             (Some(Source::Time), u64::from(windows) + 1)
         } else {
             (None, 0)
         };
+        let prologue = match (source, replay.first_launch_ns()) {
+            (Some(Source::Time), Some(t)) => {
+                (t.saturating_sub(start_ns) / width_ns.max(1)).saturating_sub(1) as usize
+            }
+            _ => 0,
+        };
         Clock {
             source,
             range,
+            loading,
+            prologue,
             notes,
             count,
             start_ns,
@@ -400,6 +432,7 @@ impl Clock {
             }
         };
         let mut ends = ends;
+        let first = first.max(self.prologue);
         // A program that exited cleanly may have torn down after its last iteration beyond
         // what the epilogue takes off (frees of memory its last iteration made, a last step
         // cut short by the exit): its last point is not judged. A running or killed program's
@@ -407,7 +440,8 @@ impl Clock {
         if replay.complete() && ends.len() > first + 3 {
             ends.pop();
         }
-        let warm = growth::warm_up(ends.len());
+        // The warm-up is the first steps after the prologue, not the prologue's last windows.
+        let warm = self.prologue + growth::warm_up(ends.len().saturating_sub(self.prologue));
         let from = warm.max(first);
         let judged = growth::judge(ends.get(from..)?)?;
         // A site born after the warm-up: its birth is a step too. Through a caching allocator a
@@ -446,14 +480,16 @@ impl Clock {
     }
 }
 
-/// Judges the whole device's live bytes per iteration as a site's: the last iteration of a
-/// complete trace (as [`Clock::judge`] does) and the warm-up left out.
-fn judge_whole(ends: &[u64], complete: bool) -> Option<growth::Judgement> {
+/// Judges the whole device's live bytes per iteration as a site's: the prologue, the last
+/// iteration of a complete trace (as [`Clock::judge`] does) and the warm-up left out, on the
+/// memory that moves ([`growth::judge_above_base`]).
+fn judge_whole(ends: &[u64], prologue: usize, complete: bool) -> Option<growth::Judgement> {
+    let ends = ends.get(prologue..).unwrap_or_default();
     let ends = match ends {
         [rest @ .., _] if complete && rest.len() >= 3 => rest,
         all => all,
     };
-    growth::judge(ends.get(growth::warm_up(ends.len())..)?)
+    growth::judge_above_base(ends.get(growth::warm_up(ends.len())..)?)
 }
 
 /// Device and physical memory live at the end of each iteration (as the report counts iterations, warm-up
@@ -526,7 +562,7 @@ impl Clock {
 }
 
 /// What the trace can show ([`Visibility`]).
-fn visibility(replay: &Replay, iterations: u64) -> Visibility {
+fn visibility(replay: &Replay, iterations: u64, loading: bool) -> Visibility {
     let loaded = |needle: &str| replay.modules().iter().any(|m| m.path.contains(needle));
     let gpu = replay.gpu();
     let (level, cache) = if loaded("libc10_cuda.so") {
@@ -543,11 +579,13 @@ fn visibility(replay: &Replay, iterations: u64) -> Visibility {
         (Level::Allocations, None)
     };
     let needed = HEALTHY_MIN_ITERATIONS.saturating_sub(iterations);
+    // A run cut off while it loads has none yet, and says so.
+    let too_few = needed > 0 && (iterations > 0 || loading);
     let mut causes = Vec::new();
     if cache.is_some() {
         causes.push(Cause::HiddenByCache);
     }
-    if needed > 0 && iterations > 0 {
+    if too_few {
         causes.push(Cause::TooFewIterations);
     }
     let command = match cache {
@@ -561,7 +599,7 @@ fn visibility(replay: &Replay, iterations: u64) -> Visibility {
         level,
         cache,
         causes,
-        iterations_needed: (needed > 0 && iterations > 0).then_some(needed),
+        iterations_needed: too_few.then_some(needed),
         command,
     }
 }

@@ -239,3 +239,49 @@ fn the_teardown_at_exit_is_no_part_of_the_last_iteration() {
     assert_eq!(site(&r, 2).verdict().map(|v| v.as_str()), Some("leak"));
     assert_eq!(site(&r, 2).live_bytes_at_end, 0);
 }
+
+/// A model loading: each of `parameters` weights is allocated and initialised by one kernel
+/// (the same one each time), at sites 1 to 4 in turn; its memory only climbs.
+fn loading(t: &mut Trace, parameters: u64) {
+    for p in 0..parameters {
+        t.alloc(0x10_0000 + p, 3 * MIB, 1 + (p % 4) as u32);
+        t.launch(0x6000);
+    }
+}
+
+#[test]
+fn a_run_cut_off_while_its_model_loads_has_no_iteration_and_no_leak() {
+    // The first 100 KB of a diffusers trace: 594 "iterations" of one kernel were taken for the
+    // program's step, and every site the weights came from "kept memory every iteration".
+    let mut t = Trace::new();
+    loading(&mut t, 594);
+    let r = t.report();
+    assert!(r.sites.iter().all(|s| !s.leaks()), "{:?}", r.iterations);
+    assert_eq!(r.iterations.source, None, "{:?}", r.iterations);
+    assert_eq!(r.iterations.count, 0);
+    let causes: Vec<_> = r.diagnosis.iter().map(|d| d.cause).collect();
+    assert_eq!(
+        causes,
+        [gpuleak_analysis::Cause::TooFewIterations],
+        "{:?}",
+        r.diagnosis
+    );
+    assert!(
+        r.diagnosis[0].text.contains("loading"),
+        "{}",
+        r.diagnosis[0].text
+    );
+}
+
+#[test]
+fn once_the_model_has_loaded_its_steps_are_the_iterations() {
+    let mut t = Trace::new();
+    loading(&mut t, 594);
+    sampler(&mut t, 40, |_| 2 * MIB);
+    let r = t.report();
+    assert_eq!(r.iterations.source.map(|s| s.as_str()), Some("auto"));
+    assert_eq!(r.iterations.launches_per_iteration, Some(5));
+    assert_eq!(verdict(&r, 2), Some("leak"));
+    assert_eq!(site(&r, 2).bytes_per_iteration(), Some(2 * MIB as i64));
+    assert_ne!(verdict(&r, 1), Some("leak"));
+}

@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
 use gpuleak_trace::{
-    Api, DecodeError, Event, Header, LiveSet, MemoryKind, Module, Op, PyCode, PyFrame, Range,
-    RangeOp, Reader, Record, Segment, Trailer,
+    Api, DecodeError, Event, Header, LaunchApi, LiveSet, MemoryKind, Module, Op, PyCode, PyFrame,
+    Range, RangeOp, Reader, Record, Segment, Trailer,
 };
 
 use crate::figures::AddressSpace;
@@ -80,6 +80,8 @@ pub struct Replay {
     range_depth: HashMap<(u32, Option<String>), u32>,
     /// Kernel launches seen (Launch records).
     launches: u64,
+    /// When the first kernel or graph was launched: before it, a program loads (its weights).
+    first_launch_ns: Option<u64>,
     /// Iterations looked for in the launch sequence.
     auto: Auto,
     /// Device and physical sites' live bytes at iteration and time-window boundaries.
@@ -197,13 +199,15 @@ impl Replay {
                     self.boundary_seq = self.seq_now;
                 }
                 let (sites, series) = (&self.sites, &self.series);
-                self.auto.launch(self.launches, l.function, || {
+                let graph = matches!(l.api, LaunchApi::CudaGraphLaunch | LaunchApi::CuGraphLaunch);
+                self.auto.launch(self.launches, l.function, graph, || {
                     series
                         .keys()
                         .map(|k| (*k, sites.get(k).map_or(0, |s| s.live_bytes)))
                         .collect()
                 });
                 self.launches += 1;
+                self.first_launch_ns.get_or_insert(l.time_ns);
                 self.last_time_ns = self.last_time_ns.max(l.time_ns);
             }
             Record::Range(r) => self.range(r),

@@ -133,6 +133,11 @@ impl Replay {
         self.launches
     }
 
+    /// When the first kernel or CUDA graph was launched; `None` when none was.
+    pub fn first_launch_ns(&self) -> Option<u64> {
+        self.first_launch_ns
+    }
+
     pub fn markers(&self) -> u64 {
         self.markers
     }
@@ -148,6 +153,12 @@ impl Replay {
     /// sequence is still being collected.
     pub fn auto_iterations(&self) -> Option<AutoIterations> {
         self.auto.iterations()
+    }
+
+    /// [`Replay::auto_iterations`], and whether the launches so far are a model being loaded,
+    /// not a step ([`crate::period`]): one kernel repeating while memory only climbs.
+    pub fn auto_outcome(&self) -> (Option<AutoIterations>, bool) {
+        self.auto.outcome()
     }
 
     /// A device or physical site's live bytes at iteration boundaries; `None` for other memory.

@@ -120,14 +120,10 @@ pub fn render_text(r: &Report, top: usize) -> String {
             );
         }
         (Some(IterationSource::Auto), _) => {
-            let per = r
-                .iterations
-                .launches_per_iteration
-                .map(|n| format!(" of {n} kernel launches"))
-                .unwrap_or_default();
+            let meaning = r.iterations.unit_meaning().unwrap_or_default();
             let _ = writeln!(
                 s,
-                "Iterations: {} (not marked; found as the repeating sequence{per})",
+                "Iterations: {}, not marked; {meaning}",
                 r.iterations.count
             );
         }
@@ -144,8 +140,9 @@ pub fn render_text(r: &Report, top: usize) -> String {
     ) {
         let _ = writeln!(
             s,
-            "  device memory in all, over them: {v}, {}/iteration",
-            signed_bytes(per)
+            "  device memory in all, over them: {v}, {}/{}",
+            signed_bytes(per),
+            r.iterations.unit()
         );
     }
     if let Some(d) = r.dropped_segments {
@@ -239,7 +236,7 @@ pub fn render_text(r: &Report, top: usize) -> String {
             );
             frames(&mut s, &o.frames, gpuleak_analysis::user_frame(&o.frames));
             if let Some(n) = o.iteration {
-                let _ = writeln!(s, "    in iteration {n}");
+                let _ = writeln!(s, "    in {} {n}", r.iterations.unit());
             }
             if !o.live_by_site.is_empty() {
                 let _ = writeln!(s, "    what held the memory:");
@@ -272,7 +269,7 @@ fn devices(s: &mut String, r: &Report) {
             .map_or(String::new(), |t| format!(" of {}", bytes(t)));
         let growth = match (figures_verdict(d), d.bytes_per_iteration()) {
             (Some(v), Some(b)) => {
-                format!("; {v}, {}/iteration", signed_bytes(b))
+                format!("; {v}, {}/{}", signed_bytes(b), r.iterations.unit())
             }
             _ => String::new(),
         };
@@ -313,11 +310,7 @@ fn findings(s: &mut String, r: &Report) {
         return;
     }
     found.sort_by_key(|(rank, site)| (*rank, std::cmp::Reverse(site.bytes_per_iteration())));
-    let per = if iteration_source(&r.iterations) == Some(IterationSource::Time) {
-        "time window"
-    } else {
-        "iteration"
-    };
+    let per = r.iterations.unit();
     let _ = writeln!(s);
     let _ = writeln!(s, "Findings:");
     for (_, site) in found {

@@ -14,9 +14,7 @@ use std::fmt::Write as _;
 use gpuleak_analysis::units::{bytes, count};
 use gpuleak_analysis::{Site, is_library_frame};
 
-use crate::findings::{
-    self, Finding, IterationSource, iteration_source, leaks, report_leaks, source_word, verdict,
-};
+use crate::findings::{self, Finding, leaks, report_leaks, source_word, verdict};
 use crate::format::{escape, signed_bytes};
 use crate::model::Model;
 use crate::render::text::{render_text, trace_state};
@@ -261,11 +259,7 @@ fn findings(s: &mut String, m: &Model) {
         );
         return;
     }
-    let per = if iteration_source(&r.iterations) == Some(IterationSource::Time) {
-        "time window"
-    } else {
-        "iteration"
-    };
+    let per = r.iterations.unit();
     let _ = writeln!(
         s,
         "<table><tr><th>verdict</th><th>site</th><th class=\"num\">per {per}</th>\
@@ -364,9 +358,14 @@ fn iterations(s: &mut String, m: &Model) {
             *f = f.saturating_add(c.size);
         }
     }
+    let meaning = m
+        .report
+        .iterations
+        .unit_meaning()
+        .map_or(String::new(), |w| format!("; {}", escape(&w)));
     let _ = writeln!(
         s,
-        "<p class=\"meta\">{} ({}). Device and physical memory.</p>",
+        "<p class=\"meta\">{} ({}{meaning}). Device and physical memory.</p>",
         count(n as u64, "iteration", "iterations"),
         source_word(&m.report.iterations).unwrap_or("no source")
     );
@@ -433,9 +432,9 @@ fn ooms(s: &mut String, m: &Model) {
             }
             _ => String::new(),
         };
-        let iteration = o
-            .iteration
-            .map_or(String::new(), |i| format!(", in iteration {i}"));
+        let iteration = o.iteration.map_or(String::new(), |i| {
+            format!(", in {} {i}", r.iterations.unit())
+        });
         let _ = writeln!(
             s,
             "<p><strong>{} of {}</strong> failed with {} live{device}{iteration}{}.</p>",

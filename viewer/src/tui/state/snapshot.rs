@@ -183,11 +183,7 @@ impl Snapshot {
             (Some(s), _) => s.as_str().to_string(),
             (None, _) => String::new(),
         };
-        let per = if source == Some(IterationSource::Time) {
-            "window"
-        } else {
-            "iter"
-        };
+        let per = it.unit_short();
         let m = &report.memory;
         d.summary = Summary {
             command,
