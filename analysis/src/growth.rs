@@ -219,9 +219,36 @@ pub fn judge(v: &[u64]) -> Option<Judgement> {
 /// weights is "flat" by 1% of the peak and the device a plateau while its leaking site is a
 /// leak, and a sawtooth falling by its own height is not half the peak and reads as a leak.
 /// Taken off, the device is judged on the memory its sites judge, and their verdicts agree.
+///
+/// A device's memory also steps up once where a site's seldom does: the first step's activations,
+/// a workspace made on first use, the weights of a second model. A `leak` whose climb is mostly
+/// one rise (more than half of it in one iteration) is a step up, not growth that repeats: what
+/// follows the step is judged on its own, and unless it leaks too the device is a `plateau`
+/// (grew, then stopped), however noisy the level stretch after the step.
 pub fn judge_above_base(v: &[u64]) -> Option<Judgement> {
     let base = v.iter().copied().min().unwrap_or(0);
-    judge(&v.iter().map(|x| x - base).collect::<Vec<_>>())
+    let above: Vec<u64> = v.iter().map(|x| x - base).collect();
+    let judged = judge(&above)?;
+    if !judged.leaks() {
+        return Some(judged);
+    }
+    let Some(step) = one_step_up(&above) else {
+        return Some(judged);
+    };
+    match judge_above_base(&v[step..]) {
+        Some(after) if after.leaks() => Some(after),
+        _ => Some(Judgement {
+            verdict: Verdict::Plateau,
+            ..judged
+        }),
+    }
+}
+
+/// Where `v` (its least value 0) rises by more than half its peak in one iteration: the index
+/// of the iteration after that rise. `None` when no single rise is most of the climb.
+fn one_step_up(v: &[u64]) -> Option<usize> {
+    let peak = v.iter().copied().max().unwrap_or(0);
+    (1..v.len()).find(|&i| v[i].saturating_sub(v[i - 1]) > peak / 2)
 }
 
 /// What counts as "no change" in a series: allocations are discrete, so flat is usually exactly

@@ -368,6 +368,34 @@ def case_temporaries(allocator):
     return check
 
 
+def case_cut_short(allocator, sizes=(60_000, 70_000, 80_000, 90_000, 100_000)):
+    """A run cut off in its first step (the process killed, a live view in its first seconds):
+    the first 100 KB of a leaking run's trace, and a few shorter cuts. The first step takes its
+    activations in one go and the rest is level: a step up, not growth. None may read as a leak
+    or as "Device memory grows ... in all"."""
+    def check(r):
+        run = r.run(allocator, "leak")
+        usable(run)
+        with open(run.trace, "rb") as f:
+            whole = f.read()
+        for size in sizes:
+            cut = os.path.join(r.args.work, f"{os.path.basename(run.trace)}.first-{size}")
+            with open(cut, "wb") as f:
+                f.write(whole[:size])
+            p = subprocess.run([r.args.gpuleak, "report", cut, "--format", "json"],
+                               capture_output=True, text=True, timeout=r.args.timeout)
+            expect(p.returncode == 0, f"gpuleak report on the first {size} bytes exited {p.returncode}: {p.stderr[:200]}")
+            rep = json.loads(p.stdout)
+            leaks = sites_with(rep, "leak")
+            expect(not leaks, f"first {size} bytes: {site_name(leaks[0]) if leaks else ''} is judged `leak`")
+            expect(rep["iterations"].get("device_verdict") != "leak",
+                   f"first {size} bytes: the device is judged `leak`")
+            growth = [d for d in rep["diagnosis"] if " in all" in d["text"] or d["cause"] == "leak"]
+            expect(not growth, f"first {size} bytes: {growth[0]['cause']}: {growth[0]['text'][:160]}" if growth else "")
+        return f"cuts of {', '.join(str(n) for n in sizes)} bytes: no leak, no growth in all"
+    return check
+
+
 def case_clean(allocator, mark="nvtx"):
     def check(r):
         t, rep = usable(r.run(allocator, "clean", mark))
@@ -534,6 +562,7 @@ CASES = [
     ("tensors-no-deprecation-warning", case_no_deprecation_warning()),
     ("tensors-leak-module-iterations", case_iterations("tensors", "leak", "module", "marker")),
     ("tensors-leak-verdict", case_leak_verdict("tensors")),
+    ("tensors-cut-in-first-step", case_cut_short("tensors")),
     ("tensors-leak-python-line", case_python_line("tensors")),
     ("tensors-leak-freed-at-exit", case_freed_at_exit("tensors")),
     ("tensors-temporaries-python-lines", case_temporaries("tensors")),
