@@ -7,7 +7,9 @@ use std::io::Read as _;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use common::exports::*;
 
@@ -20,6 +22,12 @@ struct Proxy {
     port: u16,
     /// The host of each request (`GET http://host/...` or `CONNECT host:443`).
     hosts: Arc<Mutex<Vec<String>>>,
+    /// Connections accepted, and those read to their request line or to nothing at all.
+    accepted: Arc<AtomicUsize>,
+    read: Arc<AtomicUsize>,
+    /// Connections that closed or stayed silent without a request: Chromium opens sockets
+    /// ahead of need (preconnect) for its own services; such a socket fetches nothing.
+    silent: Arc<AtomicUsize>,
 }
 
 /// The domains of Chromium's own services, which it calls whatever the page (seen here:
@@ -39,34 +47,72 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let hosts = Arc::new(Mutex::new(Vec::new()));
-        let seen = hosts.clone();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let read = Arc::new(AtomicUsize::new(0));
+        let silent = Arc::new(AtomicUsize::new(0));
+        let (seen, acc, done, quiet) = (
+            hosts.clone(),
+            accepted.clone(),
+            read.clone(),
+            silent.clone(),
+        );
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut s) = stream else { continue };
-                let _ = s.set_read_timeout(Some(std::time::Duration::from_millis(500)));
-                let mut buf = [0u8; 2048];
-                let n = s.read(&mut buf).unwrap_or(0);
-                let request = String::from_utf8_lossy(&buf[..n]).into_owned();
-                let target = request.split_whitespace().nth(1).unwrap_or("?").to_string();
-                let host = target
-                    .trim_start_matches("http://")
-                    .trim_start_matches("https://")
-                    .split(['/', ':'])
-                    .next()
-                    .unwrap_or("?")
-                    .to_string();
-                seen.lock().unwrap().push(host);
+                acc.fetch_add(1, Ordering::SeqCst);
+                let (seen, done, quiet) = (seen.clone(), done.clone(), quiet.clone());
+                // A thread per connection: a silent socket must not hold up the next one's
+                // request, which a loaded machine may deliver late.
+                std::thread::spawn(move || {
+                    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                    let mut buf = [0u8; 2048];
+                    let n = s.read(&mut buf).unwrap_or(0);
+                    let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    match request.split_whitespace().nth(1) {
+                        Some(target) => {
+                            let host = target
+                                .trim_start_matches("http://")
+                                .trim_start_matches("https://")
+                                .split(['/', ':'])
+                                .next()
+                                .unwrap_or(target)
+                                .to_string();
+                            seen.lock().unwrap().push(host);
+                        }
+                        None => {
+                            quiet.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                    done.fetch_add(1, Ordering::SeqCst);
+                });
             }
         });
-        Proxy { port, hosts }
+        Proxy {
+            port,
+            hosts,
+            accepted,
+            read,
+            silent,
+        }
     }
 
-    /// Hosts asked for that are not the browser's own services.
+    /// Hosts asked for that are not the browser's own services, once every connection accepted
+    /// so far has been read (at most 10 s).
     fn page_requests(&self) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.read.load(Ordering::SeqCst) < self.accepted.load(Ordering::SeqCst)
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let hosts = self.hosts.lock().unwrap();
         let own = hosts.iter().filter(|h| browser_host(h)).count();
         if own > 0 {
             eprintln!("html report: {own} requests of chromium's own services (not the page's)");
+        }
+        let silent = self.silent.load(Ordering::SeqCst);
+        if silent > 0 {
+            eprintln!("html report: {silent} connections made no request (preconnects)");
         }
         hosts.iter().filter(|h| !browser_host(h)).cloned().collect()
     }
