@@ -11,6 +11,8 @@
 use std::ffi::{CString, c_int};
 use std::io;
 
+use crate::fd::write_fully;
+
 /// Where the kept records of a capped trace lie in its file.
 pub struct Kept {
     /// File offset of the Resume record's 10-byte offset field; the records before it (the
@@ -44,9 +46,8 @@ pub fn compact(fd: c_int, path: &str, kept: &Kept) -> io::Result<c_int> {
     }
     let data_start = kept.resume_at + 10;
     let r = copy(fd, 0, kept.resume_at, out)
-        .and_then(|_| write_all(out, &gpuleak_trace::encode::varint10(data_start)))
+        .and_then(|_| write_fully(out, &gpuleak_trace::encode::varint10(data_start)))
         .and_then(|_| copy(fd, kept.oldest, kept.written, out))
-        // SAFETY: valid C strings; the rename replaces the old name in one step.
         .and_then(
             // SAFETY: valid C strings; the rename replaces the old name in one step.
             |_| match unsafe { libc::rename(c_tmp.as_ptr(), c_path.as_ptr()) } {
@@ -94,24 +95,8 @@ fn copy(src: c_int, mut from: u64, to: u64, dst: c_int) -> io::Result<()> {
         if n == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
-        write_all(dst, &buf[..n as usize])?;
+        write_fully(dst, &buf[..n as usize])?;
         from += n as u64;
-    }
-    Ok(())
-}
-
-fn write_all(fd: c_int, mut data: &[u8]) -> io::Result<()> {
-    while !data.is_empty() {
-        // SAFETY: a valid buffer of its length.
-        let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        data = &data[n as usize..];
     }
     Ok(())
 }

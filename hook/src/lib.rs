@@ -7,7 +7,8 @@
 //!   Python, and the module maps that make them readable offline; `live`: what is live, for a
 //!   capped trace's segments
 //! - `resolve` (real functions), `query` (the driver's answers), `entry`, `hash`, `sync`,
-//!   `guard`, `order`, `leaked`, `mapped`, `compact`, `say`, `config`, `layout`: the ground floor
+//!   `guard`, `order`, `leaked`, `mapped`, `fd`, `compact`, `say`, `config`, `layout`: the
+//!   ground floor
 
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicPtr, Ordering};
@@ -17,6 +18,7 @@ mod compact;
 mod config;
 mod dlsym;
 mod entry;
+mod fd;
 mod guard;
 mod hash;
 mod layout;

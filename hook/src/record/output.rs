@@ -5,6 +5,7 @@ use std::ffi::c_int;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use crate::fd::write_fully;
 use crate::guard;
 use crate::record::state::{Core, Phase, State};
 use crate::sync::MutexGuard;
@@ -175,20 +176,4 @@ pub fn write_all(fd: c_int, data: &[u8]) -> std::io::Result<()> {
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
         r
     }
-}
-
-pub fn write_fully(fd: c_int, mut data: &[u8]) -> std::io::Result<()> {
-    while !data.is_empty() {
-        // SAFETY: valid buffer.
-        let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        data = &data[n as usize..];
-    }
-    Ok(())
 }
