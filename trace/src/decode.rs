@@ -15,7 +15,7 @@ use std::io::{self, Read};
 
 use crate::encode::{
     EVENT_HAS_DEVICE, EVENT_HAS_RESULT, EVENT_HAS_STREAM, FORMAT_VERSION, MAGIC, MAX_RECORD_LEN,
-    PRELUDE_LEN, tag,
+    OLDEST_READABLE_VERSION, PRELUDE_LEN, tag,
 };
 use crate::event::*;
 use crate::wire::{Cursor, FieldError, peek_varint};
@@ -194,11 +194,11 @@ impl<R: Read> Reader<R> {
             return Err(malformed(0, "not a gpuleak trace (bad magic)"));
         }
         let version = u16::from_le_bytes([r.buf[8], r.buf[9]]);
-        if version != FORMAT_VERSION {
+        if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(malformed(
                 8,
                 format!(
-                    "unsupported trace format version {version} (this gpuleak reads version {FORMAT_VERSION})"
+                    "unsupported trace format version {version} (this gpuleak reads versions {OLDEST_READABLE_VERSION} to {FORMAT_VERSION})"
                 ),
             ));
         }
@@ -324,7 +324,7 @@ impl<R: Read> Reader<R> {
                 format!("first record has tag {tag_byte}, expected the header"),
             ));
         }
-        if !(tag::HEADER..=tag::COMPACT_EVENT).contains(&tag_byte) {
+        if !(tag::HEADER..=tag::HOLDERS).contains(&tag_byte) {
             return Err(malformed(start, format!("unknown record tag {tag_byte}")));
         }
         if tag_byte == tag::HEADER && self.header.is_some() {
@@ -615,6 +615,11 @@ impl<R: Read> Reader<R> {
                     live,
                     totals,
                 })
+            }
+            tag::HOLDERS => {
+                let dt = c.varint("time delta")?;
+                let time_ns = self.clock.advance(dt);
+                Record::Holders(crate::holders::read_payload(&mut c, time_ns)?)
             }
             other => return Err(malformed(start, format!("unknown record tag {other}"))),
         };

@@ -5,7 +5,10 @@ use crate::event::*;
 use crate::wire::*;
 
 pub const MAGIC: &[u8; 8] = b"GPULEAK\0";
-pub const FORMAT_VERSION: u16 = 1;
+/// Version 2 added the Holders record (tag 14); version 1 traces are still read.
+pub const FORMAT_VERSION: u16 = 2;
+/// The oldest version readers still accept: version 2 only added a record.
+pub const OLDEST_READABLE_VERSION: u16 = 1;
 /// Magic, version (u16 LE), reserved (u16 LE).
 pub const PRELUDE_LEN: usize = 12;
 
@@ -23,6 +26,7 @@ pub mod tag {
     pub const RESUME: u8 = 11;
     pub const SEGMENT: u8 = 12;
     pub const COMPACT_EVENT: u8 = 13;
+    pub const HOLDERS: u8 = 14;
 }
 
 /// A Resume record's size: tag, length, and an offset always written in 10 bytes, so that the
@@ -362,6 +366,16 @@ impl Encoder {
         });
     }
 
+    /// A Holders record (section 5.14): what keeps device memory alive, from the walk inside
+    /// a Python program.
+    pub fn holders(&mut self, h: &crate::holders::Holders, buf: &mut Vec<u8>) {
+        let dt = self.delta(h.time_ns);
+        record(buf, tag::HOLDERS, |b| {
+            put_varint(b, dt);
+            crate::holders::put_payload(b, h);
+        });
+    }
+
     /// Encodes any record; the hook uses the typed methods, tests and tools this.
     pub fn any(&mut self, r: &Record, buf: &mut Vec<u8>) {
         match r {
@@ -378,6 +392,7 @@ impl Encoder {
             Record::Trailer(t) => self.trailer(t, buf),
             Record::Resume(o) => self.resume(*o, buf),
             Record::Segment(seg) => self.segment(seg, buf),
+            Record::Holders(h) => self.holders(h, buf),
         }
     }
 }

@@ -563,6 +563,8 @@ pub enum Record {
     Resume(u64),
     /// The start of a capped trace's segment, with what was live then.
     Segment(Segment),
+    /// What keeps device memory alive: the walk inside a Python program.
+    Holders(crate::holders::Holders),
 }
 
 /// One allocation live when a segment started (section 5.12 of the format).

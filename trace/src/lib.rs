@@ -5,18 +5,21 @@
 //! - `event`: every record's type ([`Event`], [`Header`], [`Segment`], ...);
 //! - `encode`, `decode`: writing records ([`Encoder`]) and reading them back ([`Reader`]),
 //!   truncated and growing streams included;
+//! - `holders`: the Holders record, what keeps device memory alive in a Python program;
 //! - `live`: what is live after a sequence of events ([`LiveSet`]), the rules the hook's capped
 //!   segments and the analysis' replay share (trace format section 5.4.2).
 
 pub mod decode;
 pub mod encode;
 pub mod event;
+pub mod holders;
 pub mod live;
 pub mod wire;
 
 pub use decode::{DecodeError, Reader};
 pub use encode::{Encoder, FORMAT_VERSION, MAGIC};
 pub use event::*;
+pub use holders::{Holder, Holders, HoldersReason, Role, RootKind, WalkEnd};
 pub use live::{LiveKey, LiveSet};
 
 /// Opens a trace file for reading.

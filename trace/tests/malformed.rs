@@ -20,13 +20,21 @@ fn bad_magic_is_an_error_at_offset_0() {
 
 #[test]
 fn an_unknown_version_is_an_error_at_offset_8() {
-    for v in [0u16, 2, 0x0100, u16::MAX] {
+    for v in [0u16, 3, 0x0100, u16::MAX] {
         let mut bytes = start();
         bytes[8..10].copy_from_slice(&v.to_le_bytes());
         let (offset, msg) = first_error(&bytes);
         assert_eq!(offset, 8);
         assert!(msg.contains(&format!("version {v}")), "{msg}");
     }
+}
+
+#[test]
+fn a_version_1_trace_is_still_read() {
+    let mut bytes = start();
+    bytes[8..10].copy_from_slice(&1u16.to_le_bytes());
+    let got: Vec<Record> = reader(&bytes).map(Result::unwrap).collect();
+    assert_eq!(got, [Record::Header(header())]);
 }
 
 #[test]
@@ -55,7 +63,7 @@ fn the_first_record_must_be_the_header_and_the_only_one() {
 fn an_unknown_tag_is_an_error_at_its_record() {
     let (valid, _) = encode(&header(), &records());
     // (0 is not a tag: it is space reserved and not written yet, see the test below.)
-    for t in [14u8, 0x7f, 0xff] {
+    for t in [15u8, 0x7f, 0xff] {
         let mut bytes = valid.clone();
         bytes.extend(raw(t, &[1, 2, 3]));
         let (offset, msg) = first_error(&bytes);

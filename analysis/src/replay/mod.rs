@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
 use gpuleak_trace::{
-    Api, DecodeError, Event, Header, LaunchApi, LiveSet, MemoryKind, Module, Op, PyCode, PyFrame,
-    Range, RangeOp, Reader, Record, Segment, Trailer,
+    Api, DecodeError, Event, Header, Holders, LaunchApi, LiveSet, MemoryKind, Module, Op, PyCode,
+    PyFrame, Range, RangeOp, Reader, Record, Segment, Trailer,
 };
 
 use crate::figures::AddressSpace;
@@ -119,6 +119,8 @@ pub struct Replay {
     /// Each device or physical site's live bytes before the epilogue changed it (the first
     /// entry for a site is the one that counts). Kept when a run ends, to reuse its memory.
     epilogue_log: Vec<(SiteKey, u64)>,
+    /// What kept device memory alive, each time the walk inside a Python program ran.
+    holders: Vec<Holders>,
 }
 
 impl Replay {
@@ -218,6 +220,10 @@ impl Replay {
             }
             Record::Resume(_) => {}
             Record::Segment(s) => self.segment(s),
+            Record::Holders(h) => {
+                self.last_time_ns = self.last_time_ns.max(h.time_ns);
+                self.holders.push(h);
+            }
         }
     }
 

@@ -225,6 +225,11 @@ impl Replay {
         &self.notes
     }
 
+    /// Every holders snapshot of the trace, in trace order.
+    pub fn holders(&self) -> &[gpuleak_trace::Holders] {
+        &self.holders
+    }
+
     /// The epilogue of a trace that exited cleanly: the run of frees it ends in, from the first
     /// that gave back memory held since before the last iteration began (the teardown at exit:
     /// weights, caches, a list of tensors emptied at shutdown). Each device or physical site's
