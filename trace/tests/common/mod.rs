@@ -514,6 +514,41 @@ pub fn arb_record() -> impl Strategy<Value = Record> {
                     })
                     .collect(),
             })),
+        1 => (
+            (arb_dt(), any::<u32>(), 1u8..=3, 1u8..=5, arb_string(), arb_u64(), arb_u64()),
+            prop::collection::vec(
+                (
+                    (any::<i32>(), arb_u64(), arb_u64(), 1u8..=7, 1u8..=4),
+                    (arb_string(), arb_string(), arb_string(), arb_string()),
+                ),
+                0..5,
+            ),
+        )
+            .prop_map(|((time_ns, tid, reason, end, note, elapsed_us, visited), holders)| {
+                Record::Holders(Holders {
+                    time_ns,
+                    tid,
+                    reason: HoldersReason::from_u8(reason).unwrap(),
+                    end: WalkEnd::from_u8(end).unwrap(),
+                    note,
+                    elapsed_us,
+                    visited,
+                    holders: holders
+                        .into_iter()
+                        .map(|((device, address, size, role, root), (root_where, path, owner, model))| Holder {
+                            device,
+                            address,
+                            size,
+                            role: Role::from_u8(role).unwrap(),
+                            root: RootKind::from_u8(root).unwrap(),
+                            root_where,
+                            path,
+                            owner,
+                            model,
+                        })
+                        .collect(),
+                })
+            }),
         1 => (arb_u64(), arb_u64(), arb_u64(), arb_u64(), arb_u64()).prop_map(
             |(events, dropped, stacks, modules, end_mono_ns)| Record::Trailer(Trailer {
                 events,
@@ -550,6 +585,7 @@ pub fn arb_trace(max_records: usize) -> impl Strategy<Value = (Header, Vec<Recor
                     Record::Launch(l) => &mut l.time_ns,
                     Record::Range(r) => &mut r.time_ns,
                     Record::Dropped { time_ns, .. } => time_ns,
+                    Record::Holders(h) => &mut h.time_ns,
                     _ => continue,
                 };
                 t = t.saturating_add(*time);
