@@ -15,6 +15,7 @@ use super::follow::{Follower, IDLE, POLL_BUDGET, Source};
 use super::state::rows::{AllocRow, iteration_of_seq, site_ends, site_key};
 use super::state::run::{Discover, Exit, Proc, RunInfo, signal_name};
 use super::state::snapshot::{Snapshot, Summary};
+use super::state::stack::stack_lines;
 use super::state::{ANALYSIS_EVERY, ANALYSIS_WHILE_READING, DISCOVER_EVERY, READ_PER_TICK, State};
 use super::ui::{AllocSort, Screen, SortKey, Ui};
 
@@ -294,7 +295,7 @@ impl App {
         self.state.run.as_ref().is_some_and(|r| r.exit().is_none())
     }
 
-    /// Frames in the stack pane of the screen shown: the selected site's, or the selected
+    /// Lines of the stack pane of the screen shown: the selected site's, or the selected
     /// allocation's site's.
     pub fn stack_len(&self) -> usize {
         let site = match self.ui.screen {
@@ -303,7 +304,7 @@ impl App {
                 .and_then(|r| self.site_of(r)),
             _ => self.selected_site(),
         };
-        site.map_or(0, |s| s.frames.len())
+        site.map_or(0, |s| stack_lines(s).len())
     }
 
     pub(crate) fn move_by(&mut self, delta: isize) {

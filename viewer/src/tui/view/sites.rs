@@ -80,8 +80,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     );
     frame.render_widget(t, table);
 
-    let frames = app.selected_site().map(|s| s.frames.as_slice());
-    draw_stack(frame, app, frames, "no sites", stack);
+    draw_stack(frame, app, app.selected_site(), "no sites", stack);
 
     let series = &app.ui.selected_series;
     let width = usize::from(spark.width.saturating_sub(2)).max(1);
