@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use gpuleak_analysis::Replay;
 use gpuleak_trace::{Holder, Holders, HoldersReason, Role, RootKind, WalkEnd};
 
 /// The file that asks a running process for a walk: the hook looks for it beside the process's
@@ -14,6 +15,58 @@ pub fn request_path(trace: &Path) -> PathBuf {
     let mut name = trace.as_os_str().to_owned();
     name.push(".want-holders");
     PathBuf::from(name)
+}
+
+/// Whether a process is running (not a zombie waiting to be reaped): one that is not will
+/// never answer a request.
+pub fn process_running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name, which is in parentheses and may hold spaces.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+            .is_some_and(|state| state != 'Z' && state != 'X'),
+        Err(_) => false,
+    }
+}
+
+/// Why a process asked did not answer in `waited` seconds, as far as can be told from outside:
+/// whether it took the request (the hook removes the file) and whether it runs Python at all.
+pub fn no_answer_why(replay: &Replay, picked_up: bool, waited: f64) -> String {
+    let python = replay
+        .sites()
+        .keys()
+        .any(|k| replay.python_stack(k.stack).is_some_and(|s| !s.is_empty()));
+    if picked_up {
+        format!(
+            "took the request but gave no answer in {waited} s: the walk waits until the \
+             program lets the interpreter run Python"
+        )
+    } else if !python {
+        format!(
+            "did not answer in {waited} s: not a Python program (no Python frames in its \
+             trace); holders are found in Python programs only"
+        )
+    } else {
+        format!(
+            "did not take the request in {waited} s (a hook without on-demand holders, or one \
+             that cannot run Python in this process)"
+        )
+    }
+}
+
+/// The walks worth showing of a process that is not asked: those at exit and at out-of-memory
+/// failures, in trace order; else the last one asked for (the others are older news).
+pub fn recorded(all: &[Holders]) -> Vec<&Holders> {
+    let kept: Vec<&Holders> = all
+        .iter()
+        .filter(|s| s.reason != HoldersReason::OnDemand)
+        .collect();
+    if kept.is_empty() {
+        all.last().into_iter().collect()
+    } else {
+        kept
+    }
 }
 
 /// A role in words, and as JSON names it.

@@ -44,8 +44,20 @@ pub fn frame_line(frame: &str) -> String {
     let tidy = tidy_frame(frame);
     let function = function_name(&tidy);
     let short = short_function(function);
-    format!("{short}{}", &tidy[function.len()..])
+    let source = &tidy[function.len()..];
+    // A Python package's file from the package on: where the environment is says nothing.
+    let source = match PACKAGE_DIRS
+        .iter()
+        .find_map(|d| source.find(d).map(|at| at + d.len()))
+    {
+        Some(at) => format!(" ({}", &source[at..]),
+        None => source.to_string(),
+    };
+    format!("{short}{source}")
 }
+
+/// Where Python packages are installed.
+const PACKAGE_DIRS: [&str; 2] = ["/site-packages/", "/dist-packages/"];
 
 #[cfg(test)]
 mod tests {
@@ -97,5 +109,9 @@ mod tests {
             "decode (/srv/app.py:122)"
         );
         assert_eq!(frame_line("libtorch_cuda.so+0x12"), "libtorch_cuda.so+0x12");
+        assert_eq!(
+            frame_line("Linear.forward (/venv/lib/python3.11/site-packages/torch/nn/linear.py:9)"),
+            "Linear.forward (torch/nn/linear.py:9)"
+        );
     }
 }

@@ -7,14 +7,14 @@ use std::time::{Duration, Instant};
 
 use gpuleak_analysis::Replay;
 use gpuleak_analysis::units::bytes;
-use gpuleak_trace::{Holders, HoldersReason};
+use gpuleak_trace::Holders;
 use serde_json::{Value, json};
 
 use crate::cli::HoldersArgs;
 use crate::error::{EXIT_USAGE, Fail, decode_fail, io_reason};
 use crate::holders::{
-    end_name, largest_first, reason_name, request_path, role_name, root_key, root_words,
-    snapshot_line, totals,
+    end_name, largest_first, no_answer_why, process_running as running, reason_name, recorded,
+    request_path, role_name, root_key, root_words, snapshot_line, totals,
 };
 use crate::input::traces_of;
 use crate::tui::follow::{Follower, POLL_BUDGET};
@@ -71,17 +71,7 @@ impl Proc {
         match (&self.state, self.asked_after) {
             (State::Answered, Some(n)) => all.get(n).into_iter().collect(),
             (State::NoAnswer(_), _) => Vec::new(),
-            _ => {
-                let kept: Vec<&Holders> = all
-                    .iter()
-                    .filter(|s| s.reason != HoldersReason::OnDemand)
-                    .collect();
-                if kept.is_empty() {
-                    all.last().into_iter().collect()
-                } else {
-                    kept
-                }
-            }
+            _ => recorded(all),
         }
     }
 
@@ -198,18 +188,6 @@ fn read_run(args: &HoldersArgs) -> Result<Vec<Proc>, Fail> {
     Ok(procs)
 }
 
-/// Whether a process is running (not a zombie waiting to be reaped).
-fn running(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the command name, which is in parentheses and may hold spaces.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next())
-            .is_some_and(|state| state != 'Z' && state != 'X'),
-        Err(_) => false,
-    }
-}
-
 /// Asks the process for a walk: the hook looks for this file beside its trace.
 fn ask(p: &mut Proc) -> Result<(), Fail> {
     let request = request_path(&p.path);
@@ -250,7 +228,11 @@ fn await_answers(procs: &mut [Proc], until: Instant, wait: f64) {
     for p in procs.iter_mut() {
         if p.state == State::NoAnswer(String::new()) {
             let picked_up = p.request.as_ref().is_some_and(|r| !r.exists());
-            p.state = State::NoAnswer(no_answer_why(p.replay(), picked_up, wait));
+            let mut why = no_answer_why(p.replay(), picked_up, wait);
+            if picked_up {
+                why.push_str(" (a longer --wait may see its answer)");
+            }
+            p.state = State::NoAnswer(why);
         }
         // A request nobody took would be answered at some later moment nobody waits for.
         if p.state != State::Answered
@@ -258,30 +240,6 @@ fn await_answers(procs: &mut [Proc], until: Instant, wait: f64) {
         {
             let _ = std::fs::remove_file(r);
         }
-    }
-}
-
-/// Why a process asked did not answer in time, as far as can be told from outside.
-fn no_answer_why(replay: &Replay, picked_up: bool, wait: f64) -> String {
-    let python = replay
-        .sites()
-        .keys()
-        .any(|k| replay.python_stack(k.stack).is_some_and(|s| !s.is_empty()));
-    if picked_up {
-        format!(
-            "took the request but gave no answer in {wait} s: the walk waits until the program \
-             lets the interpreter run Python (try a longer --wait)"
-        )
-    } else if !python {
-        format!(
-            "did not answer in {wait} s: not a Python program (no Python frames in its trace); \
-             holders are found in Python programs only"
-        )
-    } else {
-        format!(
-            "did not take the request in {wait} s (a hook without on-demand holders, or one \
-             that cannot run Python in this process)"
-        )
     }
 }
 

@@ -12,6 +12,7 @@ use gpuleak_analysis::{ReportOptions, Site, SiteKey};
 
 use super::cursor::Cursor;
 use super::follow::{Follower, IDLE, POLL_BUDGET, Source};
+use super::state::holders::pane;
 use super::state::rows::{AllocRow, iteration_of_seq, site_ends, site_key};
 use super::state::run::{Discover, Exit, Proc, RunInfo, signal_name};
 use super::state::snapshot::{Snapshot, Summary};
@@ -79,6 +80,8 @@ impl App {
                 moment_order: Vec::new(),
                 wanted: None,
                 stack_scroll: 0,
+                holders: false,
+                holders_error: None,
                 color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
                 offsets: Default::default(),
                 device_filter: None,
@@ -296,8 +299,20 @@ impl App {
     }
 
     /// Lines of the stack pane of the screen shown: the selected site's, or the selected
-    /// allocation's site's.
+    /// allocation's site's; or of the Holders pane in its place.
     pub fn stack_len(&self) -> usize {
+        if self.ui.holders
+            && self.ui.screen == Screen::Sites
+            && let Some(proc) = self.state.procs.get(self.state.current)
+        {
+            let p = pane(
+                proc,
+                self.selected_site(),
+                &self.data.allocs,
+                self.state.now,
+            );
+            return p.line_count();
+        }
         let site = match self.ui.screen {
             Screen::Allocations => self
                 .alloc_row(self.ui.alloc_selected)

@@ -3,6 +3,7 @@
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::app::App;
+use super::state::holders::ask;
 use super::ui::{AllocSort, Screen};
 
 /// What the user asked for, independent of the key that asked.
@@ -31,6 +32,8 @@ pub enum Action {
     NextDevice,
     CursorBack,
     CursorForward,
+    /// Show what keeps the memory (asking a running process for it) or back to the stack.
+    Holders,
     ToggleHelp,
     CloseHelp,
 }
@@ -47,6 +50,10 @@ pub const KEYS: &[(&str, &str)] = &[
     ("PgDn / PgUp", "move a page"),
     ("J / K", "scroll the stack pane down / up"),
     (
+        "H",
+        "holders: what keeps the memory (asks a running program)",
+    ),
+    (
         "/",
         "filter sites and allocations by frame text (Enter keeps)",
     ),
@@ -61,7 +68,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "[ ] / Left Right",
         "time cursor: live set at an iteration's end",
     ),
-    ("Esc", "close help, leave the cursor, clear the filter"),
+    (
+        "Esc",
+        "close help or holders, leave the cursor, clear the filter",
+    ),
     ("?", "show or hide this help"),
     (
         "Ctrl-C",
@@ -106,6 +116,7 @@ fn key_action(key: &KeyEvent) -> Option<Action> {
         KeyCode::PageUp => Action::PageUp,
         KeyCode::Char('J') => Action::StackDown,
         KeyCode::Char('K') => Action::StackUp,
+        KeyCode::Char('H') => Action::Holders,
         KeyCode::Char('s') => Action::Sort,
         KeyCode::Char('/') => Action::Filter,
         KeyCode::Char('p') => Action::Pause,
@@ -196,6 +207,8 @@ impl App {
             Action::CloseHelp => {
                 if self.ui.help {
                     self.ui.help = false;
+                } else if self.ui.holders {
+                    self.ui.holders = false;
                 } else if self.ui.cursor.is_some() {
                     self.ui.cursor = None;
                     self.ui.moment = None;
@@ -288,6 +301,19 @@ impl App {
                     // Figures, findings and lists are made again for the device chosen.
                     self.state.analysed = None;
                     self.analyse();
+                }
+            }
+            Action::Holders => {
+                self.ui.holders = !self.ui.holders;
+                if self.ui.holders {
+                    // The pane is the Sites screen's: it answers for the selected site.
+                    self.ui.screen = Screen::Sites;
+                    let now = self.state.now;
+                    self.ui.holders_error = self
+                        .state
+                        .procs
+                        .get_mut(self.state.current)
+                        .and_then(|p| ask(p, now).err());
                 }
             }
             Action::CursorBack => self.move_cursor(-1),

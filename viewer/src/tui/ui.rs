@@ -120,6 +120,10 @@ pub struct Ui {
     pub moment_order: Vec<usize>,
     /// The sites the filter and the device keep; `None`: all of them.
     pub(crate) wanted: Option<HashSet<SiteKey>>,
+    /// The Holders pane is shown in place of the Stack pane (H).
+    pub holders: bool,
+    /// Why the last request for holders could not be made.
+    pub holders_error: Option<String>,
     /// Frames of the stack pane scrolled past (J / K); back to 0 with a new selection.
     pub stack_scroll: usize,
     /// False when NO_COLOR is set: meaning is carried by text alone.

@@ -2,6 +2,7 @@
 //! the tables' scroll offsets, which only drawing knows how to keep).
 
 mod allocations;
+mod holders;
 mod iterations;
 mod overview;
 mod sites;
