@@ -154,3 +154,26 @@ fn a_server_that_never_answers_is_said_so() {
         "{all}"
     );
 }
+
+#[test]
+fn after_an_out_of_memory_failure_the_overview_says_what_the_memory_was() {
+    let mut server = gallery_server(4321, 2);
+    server.holders(HoldersReason::OutOfMemory, 1);
+    server.holders(HoldersReason::Exit, 2);
+    let mut app = App::from_bytes(server.end(), ReportOptions::default());
+    app.ui.color = false;
+    let all = screen(&app, 120, 30).join("\n");
+    assert!(
+        all.contains(
+            "At the out-of-memory failure: parameter 512 MiB, held by user code 1.50 MiB, \
+             largest model pipe.unet"
+        ) && all.contains("(UNet2DConditionModel) 512 MiB (H: holders)"),
+        "{all}"
+    );
+    // The pane shows the walk at exit, and the failure's figures beside it.
+    press(&mut app, KeyCode::Char('H'));
+    let all = screen(&app, 120, 40).join("\n");
+    assert!(all.contains("walk at exit"), "{all}");
+    assert!(all.contains("at the out-of-memory failure:"), "{all}");
+    assert!(all.contains("1.50 MiB  held by user code (1)"), "{all}");
+}

@@ -74,15 +74,19 @@ pub struct Pane<'a> {
     /// Live allocations of the selected site (what its holders were looked for in).
     pub site_allocations: usize,
     pub totals: Totals,
+    /// What the memory was at the last out-of-memory failure, when that walk is not the one
+    /// shown: weights of which model, held by user code, from C.
+    pub oom: Option<Totals>,
 }
 
 impl Pane<'_> {
     /// Lines the pane draws, at most (a line that wraps may take two): how far J scrolls.
     pub fn line_count(&self) -> usize {
         let site = self.site.as_ref().map_or(0, |s| 1 + 2 * s.len());
+        let oom = self.oom.as_ref().map_or(0, |t| 1 + t.by_role.len());
         let role = self.totals.by_role.len();
         let model = self.totals.by_model.len();
-        3 + site + role + usize::from(role > 0) + model + usize::from(model > 0)
+        3 + site + oom + role + usize::from(role > 0) + model + usize::from(model > 0)
     }
 }
 
@@ -136,6 +140,9 @@ pub fn pane<'a>(
     };
     p.walk = Some(snapshot_line(walk));
     p.totals = totals(walk);
+    p.oom = last_oom(proc)
+        .filter(|o| !std::ptr::eq(*o, walk))
+        .map(totals);
     if let Some(site) = site {
         let key = site_key(site);
         let ranges: Vec<(i32, u64, u64)> = allocs
@@ -152,4 +159,34 @@ pub fn pane<'a>(
 /// "512 MiB in 3": bytes and how many owners hold them.
 pub fn held(total: u64, owners: u64) -> String {
     format!("{} in {owners}", bytes(total))
+}
+
+fn last_oom(proc: &Proc) -> Option<&Holders> {
+    proc.follower
+        .replay
+        .holders()
+        .iter()
+        .rev()
+        .find(|s| s.reason == HoldersReason::OutOfMemory)
+}
+
+/// One sentence for the overview, under the diagnosis of an out-of-memory failure: what the
+/// memory was when it failed, by role (and the largest model), from the walk made then.
+pub fn oom_sentence(proc: &Proc) -> Option<String> {
+    let t = totals(last_oom(proc)?);
+    let mut parts: Vec<String> = t
+        .by_role
+        .iter()
+        .map(|(role, b, _)| format!("{} {}", crate::holders::role_name(*role).0, bytes(*b)))
+        .collect();
+    if let Some((model, b, _)) = t.by_model.first() {
+        parts.push(format!("largest model {model} {}", bytes(*b)));
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "At the out-of-memory failure: {} (H: holders)",
+        parts.join(", ")
+    ))
 }

@@ -59,6 +59,16 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
                 ));
             }
         }
+        if let Some(oom) = &p.oom {
+            lines.push(Line::styled("at the out-of-memory failure:", bold(app)));
+            for (role, b, n) in &oom.by_role {
+                lines.push(Line::from(format!(
+                    "{:>10}  {} ({n})",
+                    bytes(*b),
+                    role_name(*role).0
+                )));
+            }
+        }
         if !p.totals.by_role.is_empty() {
             lines.push(Line::styled("the process, by role:", bold(app)));
             for (role, b, n) in &p.totals.by_role {
