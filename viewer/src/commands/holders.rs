@@ -27,6 +27,8 @@ const POLL_EVERY: Duration = Duration::from_millis(50);
 enum State {
     /// Its trace ended cleanly: the walks it recorded are shown.
     Finished,
+    /// Running and asked; the answer is awaited.
+    Asked,
     /// Running, asked, and it answered.
     Answered,
     /// Running and asked; no answer came, for the reason said.
@@ -39,6 +41,7 @@ impl State {
     fn key(&self) -> &'static str {
         match self {
             State::Finished => "finished",
+            State::Asked => "asked",
             State::Answered => "answered",
             State::NoAnswer(_) => "no_answer",
             State::Gone => "gone",
@@ -70,7 +73,7 @@ impl Proc {
         let all = self.replay().holders();
         match (&self.state, self.asked_after) {
             (State::Answered, Some(n)) => all.get(n).into_iter().collect(),
-            (State::NoAnswer(_), _) => Vec::new(),
+            (State::Asked | State::NoAnswer(_), _) => Vec::new(),
             _ => recorded(all),
         }
     }
@@ -97,7 +100,7 @@ pub fn holders(args: &HoldersArgs) -> Result<i32, Fail> {
             State::Finished
         } else if p.pid.is_some_and(running) {
             ask(p)?;
-            State::NoAnswer(String::new())
+            State::Asked
         } else {
             State::Gone
         };
@@ -207,7 +210,7 @@ fn await_answers(procs: &mut [Proc], until: Instant, wait: f64) {
     loop {
         let mut waiting = false;
         for p in procs.iter_mut() {
-            let (State::NoAnswer(_), Some(n)) = (&p.state, p.asked_after) else {
+            let (State::Asked, Some(n)) = (&p.state, p.asked_after) else {
                 continue;
             };
             let now = Instant::now();
@@ -226,7 +229,7 @@ fn await_answers(procs: &mut [Proc], until: Instant, wait: f64) {
         std::thread::sleep(POLL_EVERY);
     }
     for p in procs.iter_mut() {
-        if p.state == State::NoAnswer(String::new()) {
+        if p.state == State::Asked {
             let picked_up = p.request.as_ref().is_some_and(|r| !r.exists());
             let mut why = no_answer_why(p.replay(), picked_up, wait);
             if picked_up {
@@ -250,7 +253,7 @@ fn text_of(procs: &[Proc]) -> String {
         let state = match &p.state {
             State::Finished => "finished",
             State::Answered => "running",
-            State::NoAnswer(_) => "running, no answer",
+            State::Asked | State::NoAnswer(_) => "running, no answer",
             State::Gone => "gone",
         };
         if shown.is_empty() {
@@ -339,6 +342,16 @@ fn snapshot_json(s: &Holders) -> Value {
             })
         })
         .collect();
+    let by_role: Vec<Value> = t
+        .by_role
+        .iter()
+        .map(|(r, b, n)| json!({"role": role_name(*r).1, "bytes": b, "count": n}))
+        .collect();
+    let by_model: Vec<Value> = t
+        .by_model
+        .iter()
+        .map(|(m, b, n)| json!({"model": m, "bytes": b, "count": n}))
+        .collect();
     json!({
         "reason": reason_name(s.reason).1,
         "end": end_name(s.end).1,
@@ -347,7 +360,7 @@ fn snapshot_json(s: &Holders) -> Value {
         "elapsed_us": s.elapsed_us,
         "visited": s.visited,
         "holders": holders,
-        "by_role": t.by_role.iter().map(|(r, b, n)| json!({"role": role_name(*r).1, "bytes": b, "count": n})).collect::<Vec<_>>(),
-        "by_model": t.by_model.iter().map(|(m, b, n)| json!({"model": m, "bytes": b, "count": n})).collect::<Vec<_>>(),
+        "by_role": by_role,
+        "by_model": by_model,
     })
 }
