@@ -177,3 +177,26 @@ fn after_an_out_of_memory_failure_the_overview_says_what_the_memory_was() {
     assert!(all.contains("at the out-of-memory failure:"), "{all}");
     assert!(all.contains("1.50 MiB  held by user code (1)"), "{all}");
 }
+
+#[test]
+fn images_freed_at_exit_after_the_walk_are_still_matched_to_the_gallery() {
+    // Python's teardown frees every tensor after the walk at exit: the live set at the trace's
+    // end holds no image, the one when the walk was made holds all three.
+    let mut server = gallery_server(4321, 3);
+    server.holders(HoldersReason::Exit, 3);
+    server.free_images(3);
+    let mut app = App::from_bytes(server.end(), ReportOptions::default());
+    app.ui.color = false;
+    press(&mut app, KeyCode::Char('2'));
+    let images = app
+        .rows()
+        .position(|s| s.label.contains("app.py:122"))
+        .unwrap();
+    for _ in 0..images {
+        press(&mut app, KeyCode::Char('j'));
+    }
+    press(&mut app, KeyCode::Char('H'));
+    let all = screen(&app, 120, 30).join("\n");
+    assert!(all.contains("this site: 4.50 MiB in 3"), "{all}");
+    assert!(all.contains("GALLERY[2]"), "{all}");
+}

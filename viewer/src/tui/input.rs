@@ -3,7 +3,6 @@
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::app::App;
-use super::state::holders::ask;
 use super::ui::{AllocSort, Screen};
 
 /// What the user asked for, independent of the key that asked.
@@ -303,19 +302,7 @@ impl App {
                     self.analyse();
                 }
             }
-            Action::Holders => {
-                self.ui.holders = !self.ui.holders;
-                if self.ui.holders {
-                    // The pane is the Sites screen's: it answers for the selected site.
-                    self.ui.screen = Screen::Sites;
-                    let now = self.state.now;
-                    self.ui.holders_error = self
-                        .state
-                        .procs
-                        .get_mut(self.state.current)
-                        .and_then(|p| ask(p, now).err());
-                }
-            }
+            Action::Holders => self.toggle_holders(),
             Action::CursorBack => self.move_cursor(-1),
             Action::CursorForward => self.move_cursor(1),
         }

@@ -22,9 +22,42 @@ pub struct Live {
     pub enc: Encoder,
     pub buf: Vec<u8>,
     pub time: u64,
+    seq: u64,
 }
 
 impl Live {
+    /// One CUDA call of the server's main thread.
+    pub fn call(&mut self, api: Api, address: u64, size: u64, stack: u32) {
+        self.time += 1000;
+        self.enc.event(
+            &Event {
+                seq: self.seq,
+                time_ns: self.time,
+                tid: 1,
+                api,
+                device: 0,
+                stream: 0,
+                address,
+                size,
+                result: 0,
+                stack,
+                mem_info: None,
+                aux: 0,
+                pool_reserved: None,
+            },
+            &mut self.buf,
+        );
+        self.seq += 1;
+    }
+
+    /// The interpreter tearing its modules down: every image freed, as at a Python program's
+    /// exit after the walk.
+    pub fn free_images(&mut self, requests: u64) {
+        for i in 0..requests {
+            self.call(Api::CudaFree, image(i), 0, 2);
+        }
+    }
+
     /// The walk's answer, as the hook appends it.
     pub fn holders(&mut self, reason: HoldersReason, requests: u64) -> Vec<u8> {
         self.time += 1000;
@@ -116,31 +149,13 @@ pub fn gallery_server(pid: u32, requests: u64) -> Live {
     let image_stack = py(&[(1, 210), (2, 1050), (3, 122), (4, 140), (5, 0)]);
     enc.py_stack(2, &native, &[], &image_stack, &mut buf);
 
-    let mut live = Live { enc, buf, time: 0 };
-    let mut seq = 0;
-    let mut call = |live: &mut Live, address: u64, size: u64, stack: u32| {
-        live.time += 1000;
-        live.enc.event(
-            &Event {
-                seq,
-                time_ns: live.time,
-                tid: 1,
-                api: Api::CudaMalloc,
-                device: 0,
-                stream: 0,
-                address,
-                size,
-                result: 0,
-                stack,
-                mem_info: None,
-                aux: 0,
-                pool_reserved: None,
-            },
-            &mut live.buf,
-        );
-        seq += 1;
+    let mut live = Live {
+        enc,
+        buf,
+        time: 0,
+        seq: 0,
     };
-    call(&mut live, WEIGHTS, WEIGHTS_SIZE, 1);
+    live.call(Api::CudaMalloc, WEIGHTS, WEIGHTS_SIZE, 1);
     for i in 0..requests {
         live.time += 1000;
         live.enc.marker(
@@ -151,7 +166,7 @@ pub fn gallery_server(pid: u32, requests: u64) -> Live {
             },
             &mut live.buf,
         );
-        call(&mut live, image(i), IMAGE_SIZE, 2);
+        live.call(Api::CudaMalloc, image(i), IMAGE_SIZE, 2);
     }
     live
 }

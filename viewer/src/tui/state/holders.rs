@@ -90,21 +90,17 @@ impl Pane<'_> {
     }
 }
 
-/// The pane for the process `proc`, the selected `site` among `allocs` (the live set now).
-pub fn pane<'a>(
-    proc: &'a Proc,
-    site: Option<&Site>,
-    allocs: &[AllocRow],
-    now: Instant,
-) -> Pane<'a> {
+/// The walk the pane shows for `proc`, and what to say above it: the answer to the request
+/// (meanwhile the last walk there is, with "asking…" or why no answer came); without a request,
+/// the walk at exit, else the last one recorded.
+pub fn chosen(proc: &Proc, now: Instant) -> (Option<&Holders>, Option<String>) {
     let all = proc.follower.replay.holders();
-    let mut p = Pane::default();
-    let shown: Option<&Holders> = match &proc.asked {
+    match &proc.asked {
         Some(asked) => match answer(proc, asked) {
-            Some(s) => Some(s),
+            Some(s) => (Some(s), None),
             None => {
                 let waited = now.saturating_duration_since(asked.at);
-                p.status = Some(if waited < ANSWER_WITHIN && running(proc) {
+                let status = if waited < ANSWER_WITHIN && running(proc) {
                     format!("asking for holders… {} s", waited.as_secs())
                 } else if !running(proc) {
                     "the process ended before answering".to_string()
@@ -114,26 +110,40 @@ pub fn pane<'a>(
                         "no answer: {}",
                         no_answer_why(&proc.follower.replay, picked_up, waited.as_secs() as f64)
                     )
-                });
-                // Meanwhile, the last walk there is.
-                all.last()
+                };
+                (all.last(), Some(status))
             }
         },
         None => {
             let kept = recorded(all);
             let exit = kept.iter().find(|s| s.reason == HoldersReason::Exit);
             let last = exit.or(kept.last()).copied();
-            if last.is_none() {
-                p.status = Some(if running(proc) {
+            let status = last.is_none().then(|| {
+                if running(proc) {
                     "no holders yet (H asks the process)".to_string()
                 } else {
                     "no holders recorded: the walk runs in Python programs, at exit, at an \
                      out-of-memory failure, and when asked while the program runs"
                         .to_string()
-                });
-            }
-            last
+                }
+            });
+            (last, status)
         }
+    }
+}
+
+/// The pane for the process `proc`, the selected `site` among `allocs`: the live set when the
+/// walk was made, or now as the nearest there is (a walk just answered).
+pub fn pane<'a>(
+    proc: &'a Proc,
+    site: Option<&Site>,
+    allocs: &[AllocRow],
+    now: Instant,
+) -> Pane<'a> {
+    let (shown, status) = chosen(proc, now);
+    let mut p = Pane {
+        status,
+        ..Pane::default()
     };
     let Some(walk) = shown else {
         return p;

@@ -23,7 +23,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     if let Some(proc) = app.state.procs.get(app.state.current) {
         // Elapsed time reads the app's clock, so that tests see fixed figures.
         let now: Instant = app.state.now;
-        let p = pane(proc, app.selected_site(), &app.data.allocs, now);
+        let p = pane(proc, app.selected_site(), app.holders_allocs(), now);
         if let Some(status) = &p.status {
             lines.push(Line::from(status.clone()));
         }
