@@ -206,7 +206,8 @@ impl App {
             Action::CloseHelp => {
                 if self.ui.help {
                     self.ui.help = false;
-                } else if self.ui.holders {
+                } else if self.ui.holders && self.ui.screen == Screen::Sites {
+                    // Only where it is drawn: elsewhere Esc keeps its other meanings.
                     self.ui.holders = false;
                 } else if self.ui.cursor.is_some() {
                     self.ui.cursor = None;
