@@ -109,6 +109,57 @@ fn a_running_server_is_asked_and_its_answer_printed() {
 }
 
 #[test]
+fn a_worker_of_a_run_is_asked_beside_its_own_trace_and_a_finished_one_is_not() {
+    let dir = scratch("holders-run");
+    // The launcher finished with its walk at exit; its worker (the test) still serves.
+    let mut launcher = gallery_server(std::process::id() + 1, 1);
+    launcher.holders(HoldersReason::Exit, 1);
+    write(&dir.join("run.trace"), &launcher.end());
+    let worker_trace = dir.join(format!("run.trace.{}", std::process::id()));
+    let mut worker = gallery_server(std::process::id(), 2);
+    write(&worker_trace, &worker.buf);
+    let child = Command::new(env!("CARGO_BIN_EXE_gpuleak"))
+        .args(["holders", "--wait", "20", "run.trace"])
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let request = dir.join(format!("run.trace.{}.want-holders", std::process::id()));
+    let until = Instant::now() + Duration::from_secs(20);
+    while !request.exists() {
+        assert!(
+            Instant::now() < until,
+            "no request came beside the worker's trace"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::remove_file(&request).unwrap();
+    let record = worker.holders(HoldersReason::OnDemand, 2);
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&worker_trace)
+        .unwrap();
+    f.write_all(&record).unwrap();
+    drop(f);
+    let out = child.wait_with_output().unwrap();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    assert!(
+        text.contains("[finished]: at exit, complete: 2 holders"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[running]: on demand, complete: 3 holders"),
+        "{text}"
+    );
+    assert!(
+        !dir.join("run.trace.want-holders").exists(),
+        "the finished one is not asked"
+    );
+}
+
+#[test]
 fn a_process_that_never_takes_the_request_is_named_with_why() {
     let dir = scratch("holders-silent");
     let trace = dir.join("run.trace");
