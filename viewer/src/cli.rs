@@ -28,6 +28,7 @@ use crate::filter::What;
         gpuleak view sd.trace\n  \
         gpuleak report --format html -o sd.html sd.trace\n  \
         gpuleak export --format pprof sd.trace   (then: go tool pprof -top sd.trace.pb.gz)\n  \
+        gpuleak holders sd.trace        (what keeps the memory of a running Python program)\n  \
         gpuleak demo --no-tui            (a leaking diffusion sampler, on the fake driver without a GPU)"
 )]
 pub struct Cli {
@@ -42,6 +43,7 @@ pub enum Command {
     Diff(DiffArgs),
     View(ViewArgs),
     Export(ExportArgs),
+    Holders(HoldersArgs),
     Demo(DemoArgs),
 }
 
@@ -146,6 +148,47 @@ pub struct ViewArgs {
     /// NVTX ranges whose name matches REGEX mark iterations, as for `gpuleak report`.
     #[arg(long, value_name = "REGEX")]
     pub iteration_range: Option<String>,
+}
+
+/// Show what keeps device memory alive in a Python program: the holders.
+///
+/// For each owner of device memory (a PyTorch tensor's storage, an object with
+/// __cuda_array_interface__), the reference path from a root to it in the program's words
+/// (`GALLERY[3]`, `pipe.unet.down_blocks[0]...weight`, a local of a suspended generator), its
+/// role (parameter, buffer, gradient, optimizer state, autograd graph, held by user code,
+/// reachable from C only), its size and the model it belongs to; largest first, one header line
+/// per process with how the walk ended. The walk runs inside the program, under the hook.
+///
+/// For a run still being recorded, each live process of the run (or the one --pid names) is
+/// asked for a walk (an empty file TRACE.want-holders beside its trace, which the hook removes),
+/// and its answer is waited for (--wait). For a finished trace, the holders it recorded are
+/// shown without asking: at exit, and at each out-of-memory failure.
+///
+/// Exit status: 0 when every process has holders to show; 1 when one did not answer or is gone
+/// (each said on stderr, with why); 2 for a trace or --pid that does not exist.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    gpuleak holders run.trace\n  \
+    gpuleak holders --pid 12345 --wait 30 run.trace\n  \
+    gpuleak holders --json run.trace > holders.json")]
+pub struct HoldersArgs {
+    /// The trace file of the run, as `gpuleak run -o` wrote it (its workers' FILE.<pid> beside
+    /// it are the run's other processes).
+    #[arg(value_name = "TRACE")]
+    pub file: PathBuf,
+
+    /// Only the process with this pid.
+    #[arg(long, value_name = "N")]
+    pub pid: Option<u32>,
+
+    /// Seconds to wait for a running process to answer (a walk takes up to about 2 s, and
+    /// starts once the program lets the interpreter run Python: one busy in C answers later).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub wait: f64,
+
+    /// JSON for tools: every process with its state, its snapshots, their holders and totals.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Compare two traces site by site.
@@ -364,7 +407,7 @@ mod tests {
                 Command::Run(r) => r.iteration_range,
                 Command::View(v) => v.iteration_range,
                 Command::Export(e) => e.iteration_range,
-                Command::Demo(_) => None,
+                Command::Holders(_) | Command::Demo(_) => None,
             };
             assert_eq!(pattern.as_deref(), Some("^step$"));
         }

@@ -4,6 +4,8 @@
 //! Layers, bottom to top; a module imports only from the layers below it:
 //! 1. [`error`] (one-line failures, exit codes), [`filter`] (what an export shows), [`format`](mod@format)
 //!    (one formatter per quantity), [`findings`] (what a verdict means: the one leak predicate),
+//!    [`stack`] (the order a stack is shown in: Python frames first, the rest folded),
+//!    [`holders`] (a holders snapshot in words, its totals, the request a process answers),
 //!    [`output`] (one policy for stdout and files), [`cli`] (every subcommand's arguments);
 //! 2. [`input`]: a run's traces found (`FILE.<pid>` beside the first), loaded and replayed;
 //! 3. [`model`]: what every export format and the HTML page read;
@@ -18,8 +20,10 @@ pub mod error;
 pub mod filter;
 pub mod findings;
 pub mod format;
+pub mod holders;
 pub mod input;
 pub mod model;
 pub mod output;
 pub mod render;
+pub mod stack;
 pub mod tui;

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use gpuleak::cli::{Cli, Command};
-use gpuleak::commands::{demo, diff, export, report, run, view};
+use gpuleak::commands::{demo, diff, export, holders, report, run, view};
 
 fn main() {
     let cli = Cli::parse();
@@ -12,6 +12,7 @@ fn main() {
         Command::Diff(args) => diff::diff(args),
         Command::View(args) => view::view(args),
         Command::Export(args) => export::export(args),
+        Command::Holders(args) => holders::holders(args),
         Command::Demo(args) => demo::demo(args),
     };
     let code = match result {

@@ -552,3 +552,45 @@ fn written(path: &Path) -> u64 {
     while r.next_record().unwrap().is_some() {}
     r.offset()
 }
+
+#[test]
+fn h_in_the_view_of_a_running_python_server_asks_it_and_shows_the_gallery() {
+    if !have_tmux() {
+        eprintln!("SKIPPED: tmux is not installed; the live view's end-to-end test needs it");
+        return;
+    }
+    let dir = scratch("holders");
+    // The server is this test: its pid is alive, and it answers the request as the hook would.
+    let mut server = common::python::gallery_server(std::process::id(), 2);
+    let path = dir.join("server.trace");
+    std::fs::write(&path, &server.buf).unwrap();
+    let tmux = Tmux::start(&dir, "holders");
+    let line = format!("{} view server.trace", env!("CARGO_BIN_EXE_gpuleak"));
+    tmux.send(&[&line, "Enter"]);
+    tmux.wait_for("the view", Duration::from_secs(20), |s| {
+        s.contains("iter 2")
+    });
+    tmux.send(&["2", "j", "H"]);
+    tmux.wait_for("the request", Duration::from_secs(10), |s| {
+        s.contains("asking for holders…")
+    });
+    let request = dir.join("server.trace.want-holders");
+    assert!(request.exists());
+    std::fs::remove_file(&request).unwrap();
+    let record = server.holders(gpuleak_trace::HoldersReason::OnDemand, 2);
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    f.write_all(&record).unwrap();
+    drop(f);
+    let s = tmux.wait_for("the answer", Duration::from_secs(10), |s| {
+        s.contains("GALLERY[1]")
+    });
+    assert!(s.contains("this site: 3.00 MiB in 2"), "{s}");
+    assert!(!s.contains("asking for holders"), "{s}");
+    tmux.send(&["q"]);
+    tmux.wait_for("the prompt", Duration::from_secs(10), |s| {
+        s.trim_end().ends_with("READY$")
+    });
+}

@@ -4,6 +4,7 @@
 pub mod demo;
 pub mod diff;
 pub mod export;
+pub mod holders;
 pub mod launch;
 pub mod report;
 pub mod run;

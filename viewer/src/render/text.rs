@@ -3,13 +3,14 @@
 use std::fmt::Write as _;
 
 use gpuleak_analysis::units::{bytes, count, wrap};
-use gpuleak_analysis::{Report, Site, function_name, is_python_frame, tidy_frame};
+use gpuleak_analysis::{Report, Site, function_name, tidy_frame};
 use gpuleak_trace::MemoryKind;
 
 use crate::findings::{
     Finding, IterationSource, device_verdict, figures_verdict, iteration_source, verdict,
 };
 use crate::format::signed_bytes;
+use crate::stack::{Shown, python_first};
 
 /// Frames shown per site in text; the rest are counted. JSON has them all.
 const FRAMES_SHOWN: usize = 12;
@@ -346,19 +347,10 @@ fn finding_stack(s: &mut String, site: &Site) {
         let _ = writeln!(s, "      (no stack recorded)");
         return;
     }
-    let python: Vec<usize> = (0..frames.len())
-        .filter(|&i| is_python_frame(&frames[i]))
-        .collect();
-    let order: Vec<usize> = python
-        .iter()
-        .copied()
-        .chain((0..frames.len()).filter(|i| !python.contains(i)))
-        .collect();
-    let naming = order
-        .iter()
-        .position(|&i| i == site.user_frame)
-        .unwrap_or(0);
-    let first = naming.saturating_sub(2);
+    let Shown {
+        order,
+        inside: first,
+    } = python_first(frames, site.user_frame);
     if first > 0 {
         let _ = writeln!(
             s,

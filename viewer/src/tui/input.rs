@@ -31,6 +31,8 @@ pub enum Action {
     NextDevice,
     CursorBack,
     CursorForward,
+    /// Show what keeps the memory (asking a running process for it) or back to the stack.
+    Holders,
     ToggleHelp,
     CloseHelp,
 }
@@ -47,6 +49,10 @@ pub const KEYS: &[(&str, &str)] = &[
     ("PgDn / PgUp", "move a page"),
     ("J / K", "scroll the stack pane down / up"),
     (
+        "H",
+        "holders: what keeps the memory (asks a running program)",
+    ),
+    (
         "/",
         "filter sites and allocations by frame text (Enter keeps)",
     ),
@@ -61,7 +67,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "[ ] / Left Right",
         "time cursor: live set at an iteration's end",
     ),
-    ("Esc", "close help, leave the cursor, clear the filter"),
+    (
+        "Esc",
+        "close help or holders, leave the cursor, clear the filter",
+    ),
     ("?", "show or hide this help"),
     (
         "Ctrl-C",
@@ -106,6 +115,7 @@ fn key_action(key: &KeyEvent) -> Option<Action> {
         KeyCode::PageUp => Action::PageUp,
         KeyCode::Char('J') => Action::StackDown,
         KeyCode::Char('K') => Action::StackUp,
+        KeyCode::Char('H') => Action::Holders,
         KeyCode::Char('s') => Action::Sort,
         KeyCode::Char('/') => Action::Filter,
         KeyCode::Char('p') => Action::Pause,
@@ -196,6 +206,9 @@ impl App {
             Action::CloseHelp => {
                 if self.ui.help {
                     self.ui.help = false;
+                } else if self.ui.holders && self.ui.screen == Screen::Sites {
+                    // Only where it is drawn: elsewhere Esc keeps its other meanings.
+                    self.ui.holders = false;
                 } else if self.ui.cursor.is_some() {
                     self.ui.cursor = None;
                     self.ui.moment = None;
@@ -290,6 +303,7 @@ impl App {
                     self.analyse();
                 }
             }
+            Action::Holders => self.toggle_holders(),
             Action::CursorBack => self.move_cursor(-1),
             Action::CursorForward => self.move_cursor(1),
         }

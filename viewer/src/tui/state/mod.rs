@@ -1,11 +1,14 @@
 //! The data the terminal UI shows, apart from how it is shown: the run being followed (its
 //! processes, each a [`Follower`](crate::tui::follow::Follower) reading its trace as it grows,
 //! and the program `gpuleak run` started) and the last analysis of the process shown
-//! ([`snapshot::Snapshot`]). Nothing here draws or knows about keys.
+//! ([`snapshot::Snapshot`]), the lines of a site's stack ([`stack`]), and the holders asked of a
+//! process ([`holders`]). Nothing here draws or knows about keys.
 
+pub mod holders;
 pub mod rows;
 pub mod run;
 pub mod snapshot;
+pub mod stack;
 
 use std::time::{Duration, Instant};
 

@@ -39,11 +39,22 @@ impl RunInfo {
 /// Finds the traces of the run as they appear: the program's, then its children's.
 pub type Discover = Box<dyn FnMut() -> Vec<PathBuf>>;
 
+/// A request for holders sent to a process (state/holders.rs makes it).
+#[derive(Clone, Debug)]
+pub struct Asked {
+    pub at: Instant,
+    /// Walks in its trace when asked: the answer is the one after.
+    pub after: usize,
+    pub request: PathBuf,
+}
+
 /// One process of the run: its trace, followed.
 pub struct Proc {
     pub follower: Follower,
     /// Kept per process so each address is symbolized once per session.
     pub symbols: Symbolizer,
+    /// The last request for holders sent to it (the Holders pane).
+    pub asked: Option<Asked>,
 }
 
 impl Proc {
@@ -51,6 +62,7 @@ impl Proc {
         Proc {
             follower,
             symbols: Symbolizer::new(),
+            asked: None,
         }
     }
 }

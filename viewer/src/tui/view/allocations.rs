@@ -74,9 +74,8 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         table,
     );
 
-    let frames = app
+    let site = app
         .alloc_row(app.ui.alloc_selected)
-        .and_then(|r| app.site_of(r))
-        .map(|s| s.frames.as_slice());
-    draw_stack(frame, app, frames, "no allocation selected", stack);
+        .and_then(|r| app.site_of(r));
+    draw_stack(frame, app, site, "no allocation selected", stack);
 }

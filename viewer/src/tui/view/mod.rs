@@ -2,13 +2,15 @@
 //! the tables' scroll offsets, which only drawing knows how to keep).
 
 mod allocations;
+mod holders;
 mod iterations;
 mod overview;
 mod sites;
 
 use std::cell::Cell;
 
-use gpuleak_analysis::units::bytes;
+use gpuleak_analysis::Site;
+use gpuleak_analysis::units::{bytes, count};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -17,6 +19,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Tabs, Wrap};
 
 use super::app::App;
 use super::input::{FOOTER, KEYS};
+use super::state::stack::{StackLine, stack_lines};
 use super::ui::Screen;
 use crate::findings::Finding;
 use crate::format::signed_bytes;
@@ -109,49 +112,58 @@ pub fn window(offset: &Cell<usize>, selected: usize, len: usize, height: usize) 
     first
 }
 
-/// Library frames (allocator wrappers, frameworks, a shared object's offset) are dimmed: the
-/// program's own are what the user can change.
-fn is_library(frame: &str) -> bool {
-    gpuleak_analysis::is_library_frame(frame) || frame.starts_with("_start")
-}
-
-/// The Stack pane: `frames` one a line from the innermost, or `empty` when none is selected;
-/// library paths shortened and library frames dimmed.
-pub fn draw_stack(
-    frame: &mut Frame,
-    app: &App,
-    frames: Option<&[String]>,
-    empty: &str,
-    area: Rect,
-) {
-    let count = frames.map_or(0, <[String]>::len);
-    let scroll = app.ui.stack_scroll.min(count.saturating_sub(1));
+/// The Stack pane: the site's frames, a Python program's Python lines first and the frames
+/// inside the naming one folded (state/stack.rs), or `empty` when no site is selected; library
+/// frames dimmed, since the program's own are what the user can change.
+pub fn draw_stack(frame: &mut Frame, app: &App, site: Option<&Site>, empty: &str, area: Rect) {
+    let lines = site.map(stack_lines).unwrap_or_default();
+    let frames = site.map_or(0, |s| s.frames.len());
+    let scroll = app.ui.stack_scroll.min(lines.len().saturating_sub(1));
     // Where the pane is and that it scrolls, once there is more than it shows.
     let title = if scroll > 0 {
-        format!(" Stack from #{scroll} of {count} (J/K scroll) ")
-    } else if count > usize::from(area.height.saturating_sub(2)) {
-        format!(" Stack: {count} frames (J/K scroll) ")
+        format!(
+            " Stack from line {} of {} (J/K scroll) ",
+            scroll + 1,
+            lines.len()
+        )
+    } else if lines.len() > usize::from(area.height.saturating_sub(2)) {
+        format!(" Stack: {frames} frames (J/K scroll) ")
     } else {
         " Stack ".to_string()
     };
-    let lines: Vec<Line> = match frames {
-        None => vec![Line::from(empty.to_string())],
-        Some(frames) => frames
+    let text: Vec<Line> = if site.is_none() {
+        vec![Line::from(empty.to_string())]
+    } else {
+        lines
             .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                let style = if is_library(f) {
-                    dim(app)
-                } else {
-                    Style::default()
-                };
-                let f = gpuleak_analysis::tidy_frame(f);
-                Line::from(Span::styled(format!("#{i:<2} {f}"), style))
+            .map(|l| match l {
+                StackLine::Frame {
+                    index,
+                    text,
+                    library,
+                } => {
+                    let style = if *library { dim(app) } else { Style::default() };
+                    Line::from(Span::styled(format!("#{index:<2} {text}"), style))
+                }
+                StackLine::Folded(n) => Line::styled(
+                    format!(
+                        "… {} inside (at the end)",
+                        count(*n as u64, "frame", "frames")
+                    ),
+                    dim(app),
+                ),
+                StackLine::InsideHeading(n) => Line::styled(
+                    format!(
+                        "{} inside, innermost first:",
+                        count(*n as u64, "frame", "frames")
+                    ),
+                    dim(app),
+                ),
             })
-            .collect(),
+            .collect()
     };
     frame.render_widget(
-        Paragraph::new(lines)
+        Paragraph::new(text)
             .wrap(Wrap { trim: false })
             .scroll((u16::try_from(scroll).unwrap_or(u16::MAX), 0))
             .block(Block::default().borders(Borders::ALL).title(title)),

@@ -13,6 +13,7 @@ use gpuleak_analysis::Cause;
 use super::super::app::App;
 use super::{dim, verdict_style};
 use crate::findings::Finding;
+use crate::tui::state::holders::oom_sentence;
 
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let findings = app.findings();
@@ -30,6 +31,16 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
                 .map(move |l| Line::styled(l, style))
         })
         .collect();
+    // What the memory was when it ran out, from the walk made then (Python programs).
+    let oom = app
+        .state
+        .procs
+        .get(app.state.current)
+        .and_then(oom_sentence)
+        .map(|t| gpuleak_analysis::units::wrap(&t, width))
+        .unwrap_or_default();
+    let mut diagnosis = diagnosis;
+    diagnosis.extend(oom.into_iter().map(Line::from));
     let wanted = diagnosis.len() + findings.len().max(1);
     let rows = (wanted as u16 + 2).min(area.height / 2);
     let [chart, list] =

@@ -1,4 +1,5 @@
-//! The sites table, the selected site's whole stack, and its live bytes per iteration.
+//! The sites table, the selected site's whole stack (or what holds its memory: H), and its live
+//! bytes per iteration.
 
 use gpuleak_analysis::units::bytes;
 use ratatui::Frame;
@@ -12,8 +13,13 @@ use crate::findings::{Finding, verdict};
 use crate::format::signed_bytes;
 
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
-    let [table, right] =
-        Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(area);
+    // Holders read as sentences (paths, owners, roots): they get the wider half.
+    let right_share = if app.ui.holders { 50 } else { 40 };
+    let [table, right] = Layout::horizontal([
+        Constraint::Percentage(100 - right_share),
+        Constraint::Percentage(right_share),
+    ])
+    .areas(area);
     let [stack, spark] = Layout::vertical([Constraint::Min(3), Constraint::Length(6)]).areas(right);
 
     let header = Row::new(["verdict", "live", "bytes/iter", "allocs", "site"])
@@ -80,8 +86,11 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     );
     frame.render_widget(t, table);
 
-    let frames = app.selected_site().map(|s| s.frames.as_slice());
-    draw_stack(frame, app, frames, "no sites", stack);
+    if app.ui.holders {
+        super::holders::draw(frame, app, stack);
+    } else {
+        draw_stack(frame, app, app.selected_site(), "no sites", stack);
+    }
 
     let series = &app.ui.selected_series;
     let width = usize::from(spark.width.saturating_sub(2)).max(1);

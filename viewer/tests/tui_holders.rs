@@ -1,0 +1,202 @@
+//! The live view of a Python image server that keeps every output in a `GALLERY` list: its
+//! stacks open on the server's own Python line, and H shows what keeps a site's memory, asked
+//! of the running process (the test answers as the hook would: it takes the request file and
+//! appends the walk to the trace) or read from a finished trace.
+
+mod common;
+
+use std::io::Write as _;
+use std::time::{Duration, Instant};
+
+use common::python::gallery_server;
+use common::scratch;
+use common::screen::{press, screen, snapshot};
+use crossterm::event::KeyCode;
+use gpuleak::tui::App;
+use gpuleak_analysis::ReportOptions;
+use gpuleak_trace::HoldersReason;
+
+fn finished(requests: u64, walk: Option<HoldersReason>) -> App {
+    let mut server = gallery_server(4321, requests);
+    if let Some(reason) = walk {
+        server.holders(reason, requests);
+    }
+    let mut app = App::from_bytes(server.end(), ReportOptions::default());
+    app.ui.color = false;
+    app
+}
+
+/// The Stack pane's text (right of the table), its lines joined.
+fn stack_pane(text: &[String]) -> String {
+    text.iter()
+        .filter_map(|l| {
+            let right = l.split("││").nth(1)?;
+            Some(right.trim_end_matches('│').trim().to_string())
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn the_stack_pane_of_a_pytorch_site_opens_on_the_users_python_line() {
+    let mut app = finished(3, None);
+    press(&mut app, KeyCode::Char('2'));
+    // The weights come first (most live memory); the images' site is the second row.
+    press(&mut app, KeyCode::Char('j'));
+    let site = &app.selected_site().unwrap().label;
+    assert!(site.contains("app.py:122"), "{site}");
+    let text = screen(&app, 120, 24);
+    let pane = stack_pane(&text);
+    let all = text.join("\n");
+    // The pipeline's two library lines, then the server's own, then PyTorch's 30 C++ frames.
+    let at = |s: &str| {
+        pane.find(s)
+            .unwrap_or_else(|| panic!("{s} not in the pane:\n{all}"))
+    };
+    assert!(pane.starts_with("#30 VaeImageProcessor"), "{all}");
+    assert!(
+        at("#32 generate (/srv/app.py:122)") < at("#0  libtorch_cuda.so+0x"),
+        "{all}"
+    );
+    assert!(at("(diffusers/image_processor.py:210)") > 0, "{all}");
+}
+
+#[test]
+fn on_a_finished_trace_h_shows_the_gallery_as_what_keeps_the_images() {
+    let mut app = finished(3, Some(HoldersReason::Exit));
+    press(&mut app, KeyCode::Char('2'));
+    press(&mut app, KeyCode::Char('j'));
+    press(&mut app, KeyCode::Char('H'));
+    let text = screen(&app, 120, 30);
+    let all = text.join("\n");
+    assert!(all.contains(" Holders (H: back to the stack) "), "{all}");
+    assert!(all.contains("walk at exit, complete: 4 holders"), "{all}");
+    assert!(all.contains("this site: 4.50 MiB in 3"), "{all}");
+    assert!(all.contains("GALLERY[0]  held by user code"), "{all}");
+    assert!(all.contains("512 MiB  parameter (1)"), "{all}");
+    assert!(
+        all.contains("pipe.unet (UNet2DConditionModel) (1)"),
+        "{all}"
+    );
+    snapshot("holders_finished", &text);
+    // The weights' site: the UNet's parameter, not the gallery.
+    press(&mut app, KeyCode::Char('k'));
+    let all = screen(&app, 120, 30).join("\n");
+    assert!(
+        all.contains("this site: 512 MiB in 1") && all.contains("pipe.unet.conv_in.weight"),
+        "{all}"
+    );
+    assert!(!all.contains("GALLERY[0]"), "{all}");
+    // H again, or Esc, is back to the stack.
+    press(&mut app, KeyCode::Esc);
+    assert!(screen(&app, 120, 30).join("\n").contains(" Stack"));
+}
+
+#[test]
+fn without_any_walk_the_pane_says_why() {
+    let mut app = finished(2, None);
+    press(&mut app, KeyCode::Char('H'));
+    let all = screen(&app, 120, 30).join("\n");
+    assert!(all.contains("no holders recorded"), "{all}");
+}
+
+#[test]
+fn h_asks_the_running_server_and_shows_its_answer() {
+    let dir = scratch("tui-holders-live");
+    let trace = dir.join("run.trace");
+    // The test's own pid: the server is running as long as the test is.
+    let mut server = gallery_server(std::process::id(), 2);
+    std::fs::write(&trace, &server.buf).unwrap();
+    let mut app = App::follow(std::slice::from_ref(&trace), ReportOptions::default());
+    app.ui.color = false;
+    let t0 = Instant::now();
+    app.tick(t0);
+    press(&mut app, KeyCode::Char('j'));
+    press(&mut app, KeyCode::Char('H'));
+    let request = dir.join("run.trace.want-holders");
+    assert!(request.exists(), "H makes the request beside the trace");
+    app.tick(t0 + Duration::from_secs(1));
+    let all = screen(&app, 120, 30).join("\n");
+    assert!(all.contains("asking for holders… 1 s"), "{all}");
+
+    // The process takes the request and appends its walk.
+    std::fs::remove_file(&request).unwrap();
+    let record = server.holders(HoldersReason::OnDemand, 2);
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&trace)
+        .unwrap();
+    f.write_all(&record).unwrap();
+    drop(f);
+    app.tick(t0 + Duration::from_secs(2));
+    let all = screen(&app, 120, 30).join("\n");
+    assert!(!all.contains("asking for holders"), "{all}");
+    assert!(all.contains("walk on demand, complete: 3 holders"), "{all}");
+    assert!(all.contains("this site: 3.00 MiB in 2"), "{all}");
+    assert!(all.contains("GALLERY[1]"), "{all}");
+}
+
+#[test]
+fn a_server_that_never_answers_is_said_so() {
+    let dir = scratch("tui-holders-silent");
+    let trace = dir.join("run.trace");
+    let server = gallery_server(std::process::id(), 1);
+    std::fs::write(&trace, &server.buf).unwrap();
+    let mut app = App::follow(std::slice::from_ref(&trace), ReportOptions::default());
+    app.ui.color = false;
+    let t0 = Instant::now();
+    app.tick(t0);
+    press(&mut app, KeyCode::Char('H'));
+    app.tick(t0 + Duration::from_secs(20));
+    let all = screen(&app, 120, 30).join("\n");
+    assert!(
+        all.contains("no answer: did not take the request in 20 s"),
+        "{all}"
+    );
+}
+
+#[test]
+fn after_an_out_of_memory_failure_the_overview_says_what_the_memory_was() {
+    let mut server = gallery_server(4321, 2);
+    server.holders(HoldersReason::OutOfMemory, 1);
+    server.holders(HoldersReason::Exit, 2);
+    let mut app = App::from_bytes(server.end(), ReportOptions::default());
+    app.ui.color = false;
+    let all = screen(&app, 120, 30).join("\n");
+    assert!(
+        all.contains(
+            "At the out-of-memory failure: parameter 512 MiB, held by user code 1.50 MiB, \
+             largest model pipe.unet"
+        ) && all.contains("(UNet2DConditionModel) 512 MiB (H: holders)"),
+        "{all}"
+    );
+    // The pane shows the walk at exit, and the failure's figures beside it.
+    press(&mut app, KeyCode::Char('H'));
+    let all = screen(&app, 120, 40).join("\n");
+    assert!(all.contains("walk at exit"), "{all}");
+    assert!(all.contains("at the out-of-memory failure:"), "{all}");
+    assert!(all.contains("1.50 MiB  held by user code (1)"), "{all}");
+}
+
+#[test]
+fn images_freed_at_exit_after_the_walk_are_still_matched_to_the_gallery() {
+    // Python's teardown frees every tensor after the walk at exit: the live set at the trace's
+    // end holds no image, the one when the walk was made holds all three.
+    let mut server = gallery_server(4321, 3);
+    server.holders(HoldersReason::Exit, 3);
+    server.free_images(3);
+    let mut app = App::from_bytes(server.end(), ReportOptions::default());
+    app.ui.color = false;
+    press(&mut app, KeyCode::Char('2'));
+    let images = app
+        .rows()
+        .position(|s| s.label.contains("app.py:122"))
+        .unwrap();
+    for _ in 0..images {
+        press(&mut app, KeyCode::Char('j'));
+    }
+    press(&mut app, KeyCode::Char('H'));
+    let all = screen(&app, 120, 30).join("\n");
+    assert!(all.contains("this site: 4.50 MiB in 3"), "{all}");
+    assert!(all.contains("GALLERY[2]"), "{all}");
+}
