@@ -95,14 +95,9 @@ pub struct HeldGroup {
 }
 
 impl HeldGroup {
-    /// The container a person would name: `GALLERY` for `GALLERY[*]`, the path itself when it
-    /// ends otherwise.
+    /// The container a person would name ([`container`]).
     pub fn container(&self) -> &str {
-        let mut p = self.path.as_str();
-        while let Some(rest) = p.strip_suffix("[*]") {
-            p = rest;
-        }
-        if p.is_empty() { &self.path } else { p }
+        container(&self.path)
     }
 }
 
@@ -223,6 +218,16 @@ fn group<'a>(entries: impl Iterator<Item = &'a HeldEntry>) -> Vec<HeldGroup> {
     groups
 }
 
+/// The container a person would name for a grouped path: `GALLERY` for `GALLERY[*]`, the
+/// path itself when it ends otherwise.
+pub fn container(path: &str) -> &str {
+    let mut p = path;
+    while let Some(rest) = p.strip_suffix("[*]") {
+        p = rest;
+    }
+    if p.is_empty() { path } else { p }
+}
+
 /// A path with every integer index written `[*]`: `GALLERY[3]` → `GALLERY[*]`,
 /// `losses[5].grad_fn` → `losses[*].grad_fn`, `x[-1]` → `x[*]`. Dict keys in quotes stay: a
 /// cache's keys tell its entries apart.
@@ -331,24 +336,32 @@ pub fn reason_words(r: HoldersReason) -> &'static str {
     }
 }
 
-/// A walk that did not see everything, in one line ("the walk stopped at its time cap: ...");
-/// `None` for a complete walk.
-pub fn partial_words(s: &HeldSnapshot) -> Option<String> {
-    let what = match s.end {
+/// What a walk that did not see everything leaves out, in a few words; `None` for a complete
+/// walk.
+pub fn partial_end_words(end: WalkEnd) -> Option<&'static str> {
+    Some(match end {
         WalkEnd::Complete => return None,
         WalkEnd::TimeCap => {
             "the walk stopped at its time cap, so holders not reached yet are missing"
         }
         WalkEnd::ObjectCap => {
-            "the walk stopped at its cap on objects visited, so holders not reached yet are missing"
+            "the walk stopped at its cap on objects visited, so holders not reached yet are \
+             missing"
         }
         WalkEnd::Unavailable => "holders are not available for this process",
         WalkEnd::Failed => "the walk failed, so no holders were found",
-    };
-    Some(if s.note.is_empty() {
-        format!("Holders {}: {what}.", reason_words(s.reason))
+    })
+}
+
+/// A walk that did not see everything, in one line: "Holders at exit: the walk stopped at its
+/// time cap, so holders not reached yet are missing (stopped after 2.0 s)."; `None` for a
+/// complete walk.
+pub fn partial_words(reason: HoldersReason, end: WalkEnd, note: &str) -> Option<String> {
+    let what = partial_end_words(end)?;
+    Some(if note.is_empty() {
+        format!("Holders {}: {what}.", reason_words(reason))
     } else {
-        format!("Holders {}: {what} ({}).", reason_words(s.reason), s.note)
+        format!("Holders {}: {what} ({note}).", reason_words(reason))
     })
 }
 
