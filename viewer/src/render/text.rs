@@ -11,6 +11,8 @@ use crate::findings::{
 };
 use crate::format::signed_bytes;
 
+pub mod holders;
+
 /// Frames shown per site in text; the rest are counted. JSON has them all.
 const FRAMES_SHOWN: usize = 12;
 
@@ -252,6 +254,7 @@ pub fn render_text(r: &Report, top: usize) -> String {
             }
         }
     }
+    holders::section(&mut s, r, top);
     s
 }
 
@@ -329,6 +332,7 @@ fn findings(s: &mut String, r: &Report) {
             );
         }
         let _ = writeln!(s, "{line}");
+        holders::under_finding(s, site);
         finding_stack(s, site);
     }
 }
@@ -346,14 +350,7 @@ fn finding_stack(s: &mut String, site: &Site) {
         let _ = writeln!(s, "      (no stack recorded)");
         return;
     }
-    let python: Vec<usize> = (0..frames.len())
-        .filter(|&i| is_python_frame(&frames[i]))
-        .collect();
-    let order: Vec<usize> = python
-        .iter()
-        .copied()
-        .chain((0..frames.len()).filter(|i| !python.contains(i)))
-        .collect();
+    let order = python_first(frames);
     let naming = order
         .iter()
         .position(|&i| i == site.user_frame)
@@ -377,6 +374,36 @@ fn finding_stack(s: &mut String, site: &Site) {
             count((order.len() - last) as u64, "frame", "frames")
         );
     }
+}
+
+/// The order a finding's frames are shown in: a Python program's Python frames first, innermost
+/// first, then the native frames below them (a PyTorch site opens on the user's Python line, not
+/// on 20-60 C++ frames). The text report and the HTML findings show stacks in it.
+pub fn python_first(frames: &[String]) -> Vec<usize> {
+    let python: Vec<usize> = (0..frames.len())
+        .filter(|&i| is_python_frame(&frames[i]))
+        .collect();
+    python
+        .iter()
+        .copied()
+        .chain((0..frames.len()).filter(|i| !python.contains(i)))
+        .collect()
+}
+
+/// Library frames folded into one line of function names: "3 library frames: a <- ... <- c".
+/// The text report folds the library frames inside the program's own so; the HTML findings
+/// fold each run of library frames alike.
+pub fn folded<'a>(frames: impl ExactSizeIterator<Item = &'a String>) -> String {
+    let n = frames.len();
+    let names: Vec<&str> = frames.map(|f| function_name(f)).collect();
+    let shown = match names.as_slice() {
+        [a, .., b] if names.len() > 4 => format!("{a} <- ... <- {b}"),
+        _ => names.join(" <- "),
+    };
+    format!(
+        "{}: {shown}",
+        count(n as u64, "library frame", "library frames")
+    )
 }
 
 /// A length of time, in the largest unit that keeps it readable.
@@ -509,16 +536,7 @@ fn frames(s: &mut String, frames: &[String], user_frame: usize) {
     }
     let (inner, own) = frames.split_at(user_frame.min(frames.len()));
     if !inner.is_empty() {
-        let names: Vec<&str> = inner.iter().map(|f| function_name(f)).collect();
-        let shown = match names.as_slice() {
-            [a, .., b] if names.len() > 4 => format!("{a} <- ... <- {b}"),
-            _ => names.join(" <- "),
-        };
-        let _ = writeln!(
-            s,
-            "      [{}: {shown}]",
-            count(inner.len() as u64, "library frame", "library frames")
-        );
+        let _ = writeln!(s, "      [{}]", folded(inner.iter()));
     }
     for f in own.iter().take(FRAMES_SHOWN) {
         let _ = writeln!(s, "      {}", tidy_frame(f));
