@@ -226,7 +226,8 @@ impl Replay {
         &self.notes
     }
 
-    /// Every holders snapshot of the trace, in trace order.
+    /// Every holders snapshot of the trace as the hook wrote it, in trace order;
+    /// [`Replay::held_snapshots`] has them matched to the live memory.
     pub fn holders(&self) -> &[gpuleak_trace::Holders] {
         &self.holders
     }
