@@ -184,7 +184,7 @@ fn model_weights_and_activations_at_an_out_of_memory_failure_say_the_input_is_to
     assert_eq!(d.cause, Cause::TooLarge, "{}", d.text);
     for part in [
         "weights of `pipe.unet (UNet2DConditionModel)` 1.86 GiB",
-        "held by a local of thread MainThread in decode (app.py:40) 1.00 GiB",
+        "held by the running frames 1.00 GiB (most in thread MainThread in decode (app.py:40))",
         "not reachable from Python 141 MiB",
         "the input is too large for the device",
         "not a leak",

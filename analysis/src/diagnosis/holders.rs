@@ -109,8 +109,15 @@ pub fn oom_holding(r: &Report, oom: usize) -> Option<&Holding> {
         .find(|h| h.reason == HoldersReason::OutOfMemory && h.oom == Some(oom))
 }
 
+/// The part that the running frames hold: the failing step's own tensors and the autograd
+/// graph it is building, whichever frame of the step holds them.
+const RUNNING_FRAMES: &str = "held by the running frames";
+
 /// One part of the memory at a failure, as the sentence names it.
 fn part_name(e: &HolderEntry) -> String {
+    if matches!(e.role, Role::UserHeld | Role::Autograd) && e.root == RootKind::Frame {
+        return RUNNING_FRAMES.to_string();
+    }
     let of = |what: &str| {
         if e.model.is_empty() {
             what.to_string()
@@ -137,22 +144,42 @@ fn part_name(e: &HolderEntry) -> String {
     }
 }
 
-/// "weights of `pipe.unet (UNet2DConditionModel)` 1.60 GiB, held by a local of thread
-/// MainThread in decode (app.py:40) 1.10 GiB, not reachable from Python 141 MiB".
+/// "weights of `pipe.unet (UNet2DConditionModel)` 1.60 GiB, held by the running frames 1.10
+/// GiB (most in thread MainThread in decode (app.py:40)), not reachable from Python 141 MiB".
 fn breakdown(h: &Holding) -> String {
     let mut parts: Vec<(String, u64)> = Vec::new();
+    // Which frame holds the most of the running frames' part.
+    let mut frames: Vec<(&str, u64)> = Vec::new();
     for e in &h.entries {
         let name = part_name(e);
+        if name == RUNNING_FRAMES {
+            match frames.iter_mut().find(|(w, _)| *w == e.root_where) {
+                Some((_, b)) => *b = b.saturating_add(e.bytes),
+                None => frames.push((&e.root_where, e.bytes)),
+            }
+        }
         match parts.iter_mut().find(|(n, _)| *n == name) {
             Some((_, b)) => *b = b.saturating_add(e.bytes),
             None => parts.push((name, e.bytes)),
         }
     }
     parts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let most = frames
+        .iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(a.0)))
+        .filter(|(w, _)| !w.is_empty())
+        .map_or(String::new(), |(w, _)| format!(" (most in {w})"));
     let mut named: Vec<String> = parts
         .iter()
         .take(OOM_PARTS)
-        .map(|(n, b)| format!("{n} {}", bytes(*b)))
+        .map(|(n, b)| {
+            let most = if n == RUNNING_FRAMES {
+                most.as_str()
+            } else {
+                ""
+            };
+            format!("{n} {}{most}", bytes(*b))
+        })
         .collect();
     if parts.len() > OOM_PARTS {
         let rest: u64 = parts[OOM_PARTS..].iter().map(|(_, b)| *b).sum();
