@@ -82,7 +82,7 @@ pub struct HeldSnapshot {
 /// for `GALLERY[0]`, `GALLERY[1]`, ...
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HeldGroup {
-    /// The path with every integer index written `[*]`.
+    /// The path with every integer index written `[*]`; a group of one keeps its own path.
     pub path: String,
     pub root: RootKind,
     pub root_where: String,
@@ -184,6 +184,8 @@ impl HeldSnapshot {
 fn group<'a>(entries: impl Iterator<Item = &'a HeldEntry>) -> Vec<HeldGroup> {
     let mut index: HashMap<(String, RootKind, &str, Role, &str), usize> = HashMap::new();
     let mut groups: Vec<HeldGroup> = Vec::new();
+    // A group of one keeps its own path: `GALLERY[3]` alone is no pattern.
+    let mut first: Vec<&str> = Vec::new();
     for h in entries.map(|e| &e.holder) {
         let path = group_path(&h.path);
         let key = (
@@ -201,6 +203,7 @@ fn group<'a>(entries: impl Iterator<Item = &'a HeldEntry>) -> Vec<HeldGroup> {
             }
             None => {
                 index.insert(key, groups.len());
+                first.push(&h.path);
                 groups.push(HeldGroup {
                     path,
                     root: h.root,
@@ -212,6 +215,11 @@ fn group<'a>(entries: impl Iterator<Item = &'a HeldEntry>) -> Vec<HeldGroup> {
                     bytes: h.size,
                 });
             }
+        }
+    }
+    for (g, path) in groups.iter_mut().zip(first) {
+        if g.count == 1 {
+            g.path = path.to_string();
         }
     }
     groups.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.path.cmp(&b.path)));

@@ -183,3 +183,19 @@ fn views_of_one_storage_cover_its_bytes_once() {
     assert_eq!(s.blocks[0].held_bytes, 2 * MIB);
     assert_eq!(s.unheld_bytes, 2 * MIB);
 }
+
+#[test]
+fn a_holder_alone_keeps_its_own_path() {
+    let mut t = Trace::new();
+    let a = t.alloc_next(MIB, 2);
+    let h = vec![holder(
+        "GALLERY[3]",
+        a,
+        MIB,
+        Role::UserHeld,
+        RootKind::ModuleGlobal,
+        "app.py",
+    )];
+    t.holders(HoldersReason::Exit, WalkEnd::Complete, "", h);
+    assert_eq!(last(&t).groups()[0].path, "GALLERY[3]");
+}

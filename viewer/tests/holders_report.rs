@@ -122,3 +122,32 @@ fn the_html_report_names_the_holders_and_opens_findings_on_the_python_line() {
         .expect("native frames folded");
     assert!(vae < main && main < native, "{stack}");
 }
+
+#[test]
+fn a_20_mib_segment_is_kept_by_the_1_5_mib_tensor_a_list_holds() {
+    let out = report("holders-segment", segment_kept_trace(), &[]);
+    let section = &out[out
+        .find("Holders at the out-of-memory failure")
+        .expect("section")..];
+    assert!(
+        section.contains(
+            "a 20.0 MiB segment from main (app.py:122) kept by `GALLERY[3]`, 1.50 MiB of it"
+        ),
+        "{out}"
+    );
+    // The rest of both segments is the allocator's cache, which no Python object covers.
+    assert!(
+        section.contains("not reachable from Python: 30.5 MiB of 40.0 MiB live"),
+        "{out}"
+    );
+    // The failure is read from the walk: weights and a module-level list, nothing grown.
+    let said = out.replace("\n    ", " ");
+    assert!(
+        said.contains(
+            "At the failure the memory was: weights of `pipe.unet (UNet2DConditionModel)` \
+             8.00 MiB, held by module globals of app.py 1.50 MiB, not reachable from Python \
+             30.5 MiB."
+        ),
+        "{out}"
+    );
+}

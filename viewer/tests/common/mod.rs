@@ -642,3 +642,94 @@ pub fn gallery_trace(requests: u64, end: WalkEnd) -> Vec<u8> {
     );
     c.end()
 }
+
+/// [`gallery_trace`]'s program under PyTorch's native caching allocator: two 20 MiB segments,
+/// the weights (8 MiB) in the first, `GALLERY[3]` (1.5 MiB) in the second; then a 1 GiB request
+/// fails and the walk at the failure finds both.
+pub fn segment_kept_trace() -> Vec<u8> {
+    let header = Header {
+        pid: 91,
+        exe: "/usr/bin/python3".into(),
+        hostname: "gpu-node".into(),
+        stacks: "python".into(),
+        ..Header::default()
+    };
+    let (mut enc, mut buf) = start(&header, "/nonexistent/libc10_cuda.so", 0x9000, &[]);
+    let codes = [(1, "build"), (2, "main")].map(|(id, name)| PyCode {
+        id,
+        first_line: 1,
+        file: "app.py".into(),
+        name: name.into(),
+    });
+    enc.py_stack(
+        1,
+        &[0x1100],
+        &codes[..1],
+        &[PyFrame { code: 1, line: 69 }],
+        &mut buf,
+    );
+    enc.py_stack(
+        2,
+        &[0x1300],
+        &codes[1..],
+        &[PyFrame { code: 2, line: 122 }],
+        &mut buf,
+    );
+    let mut c = Calls {
+        enc,
+        buf,
+        seq: 0,
+        time: 0,
+        tick: 1000,
+        oom: MemInfo {
+            free: 20 * MIB,
+            total: 1 << 30,
+        },
+        device: 0,
+    };
+    let (first, second) = (0x7f00_0000_0000u64, 0x7f00_0400_0000u64);
+    c.call(Api::CudaMalloc, first, 20 * MIB, 0, 1);
+    c.call(Api::CudaMalloc, second, 20 * MIB, 0, 2);
+    c.call(Api::CudaMalloc, 0, 1 << 30, 2, 2);
+    let holder = |path: &str, address, size, role, model: &str| Holder {
+        device: 0,
+        address,
+        size,
+        role,
+        root: RootKind::ModuleGlobal,
+        root_where: "app.py".into(),
+        path: path.into(),
+        owner: "Tensor float16[786432]".into(),
+        model: model.into(),
+    };
+    c.time += 1000;
+    c.enc.holders(
+        &Holders {
+            time_ns: c.time,
+            tid: 1,
+            reason: HoldersReason::OutOfMemory,
+            end: WalkEnd::Complete,
+            note: String::new(),
+            elapsed_us: 3_000,
+            visited: 1_000,
+            holders: vec![
+                holder(
+                    "pipe.unet.conv_in.weight",
+                    first,
+                    8 * MIB,
+                    Role::Parameter,
+                    "pipe.unet (UNet2DConditionModel)",
+                ),
+                holder(
+                    "GALLERY[3]",
+                    second + 4 * MIB,
+                    3 * MIB / 2,
+                    Role::UserHeld,
+                    "",
+                ),
+            ],
+        },
+        &mut c.buf,
+    );
+    c.end()
+}

@@ -10,7 +10,7 @@ use gpuleak_analysis::units::{bytes, count};
 use gpuleak_analysis::{Report, Site};
 
 use crate::format::escape;
-use crate::render::text::holders::{group_line, shown};
+use crate::render::text::holders::{block_word, group_line, shown};
 
 /// The section; nothing for a trace without walks.
 pub fn section(s: &mut String, r: &Report, top: usize) {
@@ -95,8 +95,9 @@ pub fn section(s: &mut String, r: &Report, top: usize) {
                 .collect();
             let _ = writeln!(
                 s,
-                "<p class=\"meta\">A {} block{} kept by {}, {} of it.</p>",
+                "<p class=\"meta\">A {} {}{} kept by {}, {} of it.</p>",
                 bytes(b.bytes),
+                block_word(r),
                 b.site.as_deref().map_or(String::new(), |l| format!(
                     " from <code>{}</code>",
                     escape(l)

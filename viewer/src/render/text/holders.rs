@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use gpuleak_analysis::holders::{partial_words, reason_words, role_words, root_words};
-use gpuleak_analysis::model::{HolderGroup, Holding};
+use gpuleak_analysis::model::{HolderGroup, Holding, Level};
 use gpuleak_analysis::units::{bytes, count};
 use gpuleak_analysis::{Report, Site};
 use gpuleak_trace::HoldersReason;
@@ -35,6 +35,15 @@ pub fn group_line(g: &HolderGroup) -> String {
         root_words(g.root, &g.root_where),
         g.owner
     )
+}
+
+/// What a block holders keep is, by what one recorded allocation stands for: a caching
+/// allocator's "segment" (why it cannot be given back), else a "block".
+pub fn block_word(r: &Report) -> &'static str {
+    match r.visibility.level {
+        Level::Segments => "segment",
+        Level::Tensors | Level::Allocations => "block",
+    }
 }
 
 /// The walks a report shows: each at exit and at an out-of-memory failure, and the last one
@@ -105,8 +114,9 @@ pub fn section(s: &mut String, r: &Report, top: usize) {
             let more = b.holders.len().saturating_sub(3);
             let _ = writeln!(
                 s,
-                "  a {} block{} kept by {}{}, {} of it",
+                "  a {} {}{} kept by {}{}, {} of it",
                 bytes(b.bytes),
+                block_word(r),
                 b.site
                     .as_deref()
                     .map_or(String::new(), |l| format!(" from {l}")),
