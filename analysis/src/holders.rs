@@ -11,8 +11,10 @@
 use std::collections::HashMap;
 
 use gpuleak_trace::{Holder, HoldersReason, Role, RootKind, WalkEnd};
+use serde::{Serialize, Serializer};
 
 use crate::memory::SiteKey;
+use crate::units::bytes;
 
 /// The live block that contains a holder's memory: a plain allocation (a tensor under
 /// `--torch-tensors`, a ctypes or CuPy allocation), a caching allocator's segment, or a run of
@@ -79,13 +81,18 @@ pub struct HeldSnapshot {
 }
 
 /// Holders whose paths differ only in indices, with the same root, role and model: `GALLERY[*]`
-/// for `GALLERY[0]`, `GALLERY[1]`, ...
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// for `GALLERY[0]`, `GALLERY[1]`, ... In the JSON, `sites[].holders` and `holders[].groups`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct HeldGroup {
     /// The path with every integer index written `[*]`; a group of one keeps its own path.
     pub path: String,
+    /// "module_global", "frame", "generator" or "none".
+    #[serde(serialize_with = "serialize_root")]
     pub root: RootKind,
     pub root_where: String,
+    /// "parameter", "buffer", "gradient", "optimizer_state", "autograd", "user_held" or
+    /// "from_c".
+    #[serde(serialize_with = "serialize_role")]
     pub role: Role,
     pub model: String,
     /// What the first of them is (`Tensor float16[1, 3, 512, 512]`).
@@ -98,6 +105,29 @@ impl HeldGroup {
     /// The container a person would name ([`container`]).
     pub fn container(&self) -> &str {
         container(&self.path)
+    }
+
+    /// The group in one line, as every report and view says it: "`GALLERY[*]` ×4, 6.00 MiB:
+    /// held by user code; app.py, a module global (Tensor float16[1, 3, 512, 512])".
+    pub fn line(&self) -> String {
+        let times = if self.count > 1 {
+            format!(" ×{}", self.count)
+        } else {
+            String::new()
+        };
+        let model = if self.model.is_empty() {
+            String::new()
+        } else {
+            format!(" of {}", self.model)
+        };
+        format!(
+            "`{}`{times}, {}: {}{model}; {} ({})",
+            self.path,
+            bytes(self.bytes),
+            role_words(self.role),
+            root_words(self.root, &self.root_where),
+            self.owner
+        )
     }
 }
 
@@ -302,6 +332,16 @@ pub fn root_name(r: RootKind) -> &'static str {
         RootKind::Generator => "generator",
         RootKind::None => "none",
     }
+}
+
+/// A role by its JSON name ([`role_name`]).
+pub fn serialize_role<S: Serializer>(r: &Role, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(role_name(*r))
+}
+
+/// A root by its JSON name ([`root_name`]).
+pub fn serialize_root<S: Serializer>(r: &RootKind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(root_name(*r))
 }
 
 /// What a role is, for people: "weights", "held by user code", ...

@@ -5,7 +5,8 @@
 use gpuleak_trace::{HoldersReason, Role, RootKind, WalkEnd};
 use serde::{Serialize, Serializer};
 
-use crate::holders::{end_name, reason_name, role_name, root_name};
+pub use crate::holders::HeldGroup as HolderGroup;
+use crate::holders::{end_name, reason_name, serialize_role, serialize_root};
 
 /// One walk (`holders[]`), in trace order.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -50,13 +51,13 @@ pub struct HolderEntry {
     /// The reference path in the program's words: `GALLERY[3]`, `pipe.unet.conv_in.weight`.
     pub path: String,
     /// "module_global", "frame", "generator" or "none".
-    #[serde(serialize_with = "root")]
+    #[serde(serialize_with = "serialize_root")]
     pub root: RootKind,
     /// The module's file, or the thread, function and line of a frame; "" for no root.
     pub root_where: String,
     /// "parameter", "buffer", "gradient", "optimizer_state", "autograd", "user_held" or
     /// "from_c".
-    #[serde(serialize_with = "role")]
+    #[serde(serialize_with = "serialize_role")]
     pub role: Role,
     /// The top-level model of a parameter, buffer, gradient or optimizer state; "" otherwise.
     pub model: String,
@@ -75,7 +76,7 @@ pub struct HolderEntry {
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct RoleBytes {
-    #[serde(serialize_with = "role")]
+    #[serde(serialize_with = "serialize_role")]
     pub role: Role,
     pub bytes: u64,
     pub count: u64,
@@ -84,22 +85,6 @@ pub struct RoleBytes {
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct ModelBytes {
     pub model: String,
-    pub bytes: u64,
-}
-
-/// Holders whose paths differ only in indices, as one: `GALLERY[*]`, 4 of them.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct HolderGroup {
-    pub path: String,
-    #[serde(serialize_with = "root")]
-    pub root: RootKind,
-    pub root_where: String,
-    #[serde(serialize_with = "role")]
-    pub role: Role,
-    pub model: String,
-    /// What the first of them is.
-    pub owner: String,
-    pub count: u64,
     pub bytes: u64,
 }
 
@@ -122,12 +107,4 @@ fn reason<S: Serializer>(r: &HoldersReason, s: S) -> Result<S::Ok, S::Error> {
 
 fn end<S: Serializer>(e: &WalkEnd, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(end_name(*e))
-}
-
-fn role<S: Serializer>(r: &Role, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(role_name(*r))
-}
-
-fn root<S: Serializer>(r: &RootKind, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(root_name(*r))
 }

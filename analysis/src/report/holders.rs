@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
-use crate::holders::{HeldGroup, HeldSnapshot};
+use crate::holders::HeldSnapshot;
 use crate::memory::SiteKey;
-use crate::model::{HolderEntry, HolderGroup, Holding, KeptSegment, ModelBytes, RoleBytes, Site};
+use crate::model::{HolderEntry, Holding, KeptSegment, ModelBytes, RoleBytes, Site};
 use crate::replay::Replay;
 
 /// A site's key back from the report's fields.
@@ -23,11 +23,7 @@ pub(crate) fn name_site_holders(replay: &Replay, sites: &mut [Site]) {
         return;
     };
     for site in sites {
-        site.holders = last
-            .groups_of(&key_of(site))
-            .into_iter()
-            .map(group)
-            .collect();
+        site.holders = last.groups_of(&key_of(site));
     }
 }
 
@@ -94,7 +90,7 @@ fn holding(
             .collect(),
         unheld_bytes: s.unheld_bytes,
         live_bytes: s.live_bytes,
-        groups: s.groups().into_iter().map(group).collect(),
+        groups: s.groups(),
         blocks: s
             .blocks
             .iter()
@@ -111,18 +107,5 @@ fn holding(
             })
             .collect(),
         oom: (after_oom && s.ooms_before > 0).then(|| s.ooms_before - 1),
-    }
-}
-
-fn group(g: HeldGroup) -> HolderGroup {
-    HolderGroup {
-        path: g.path,
-        root: g.root,
-        root_where: g.root_where,
-        role: g.role,
-        model: g.model,
-        owner: g.owner,
-        count: g.count,
-        bytes: g.bytes,
     }
 }

@@ -1,7 +1,7 @@
 //! The HTML page's holders: a "Holders" section per walk shown (at exit, at an out-of-memory
 //! failure, the last asked for) with the grouped holders in a table, largest first, totals by
 //! role and by model, the part no owner covers and the segments holders keep; and a finding's
-//! holders under its name. The words are the text report's ([`crate::render::text::holders`]).
+//! holders under its name. The words are the text report's ([`crate::render::text::holders`], [`gpuleak_analysis::HeldGroup::line`]).
 
 use std::fmt::Write as _;
 
@@ -10,7 +10,7 @@ use gpuleak_analysis::units::{bytes, count};
 use gpuleak_analysis::{Report, Site};
 
 use crate::format::escape;
-use crate::render::text::holders::{block_word, group_line, shown};
+use crate::render::text::holders::{block_word, shown};
 
 /// The section; nothing for a trace without walks.
 pub fn section(s: &mut String, r: &Report, top: usize) {
@@ -112,11 +112,7 @@ pub fn section(s: &mut String, r: &Report, top: usize) {
 /// A finding's holders, under its name.
 pub fn under_finding(s: &mut String, site: &Site) {
     for g in site.holders.iter().take(3) {
-        let _ = writeln!(
-            s,
-            "<div class=\"meta\">held by {}</div>",
-            escape(&group_line(g))
-        );
+        let _ = writeln!(s, "<div class=\"meta\">held by {}</div>", escape(&g.line()));
     }
 }
 

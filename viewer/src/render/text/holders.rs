@@ -5,37 +5,14 @@
 
 use std::fmt::Write as _;
 
-use gpuleak_analysis::holders::{partial_words, reason_words, role_words, root_words};
-use gpuleak_analysis::model::{HolderGroup, Holding, Level};
+use gpuleak_analysis::holders::{partial_words, reason_words, role_words};
+use gpuleak_analysis::model::{Holding, Level};
 use gpuleak_analysis::units::{bytes, count};
 use gpuleak_analysis::{Report, Site};
 use gpuleak_trace::HoldersReason;
 
 /// Holders named under a finding; the rest are counted.
 const UNDER_FINDING: usize = 3;
-
-/// One grouped holder in words: "`GALLERY[*]` ×4, 6.00 MiB: held by user code; app.py, a
-/// module global (Tensor float16[786432])". Text and HTML say it alike.
-pub fn group_line(g: &HolderGroup) -> String {
-    let times = if g.count > 1 {
-        format!(" ×{}", g.count)
-    } else {
-        String::new()
-    };
-    let model = if g.model.is_empty() {
-        String::new()
-    } else {
-        format!(" of {}", g.model)
-    };
-    format!(
-        "`{}`{times}, {}: {}{model}; {} ({})",
-        g.path,
-        bytes(g.bytes),
-        role_words(g.role),
-        root_words(g.root, &g.root_where),
-        g.owner
-    )
-}
 
 /// What a block holders keep is, by what one recorded allocation stands for: a caching
 /// allocator's "segment" (why it cannot be given back), else a "block".
@@ -76,7 +53,7 @@ pub fn section(s: &mut String, r: &Report, top: usize) {
             let _ = writeln!(s, "  {line}");
         }
         for g in h.groups.iter().take(top.max(1)) {
-            let _ = writeln!(s, "  {}", group_line(g));
+            let _ = writeln!(s, "  {}", g.line());
         }
         if h.groups.len() > top.max(1) {
             let _ = writeln!(
@@ -135,7 +112,7 @@ pub fn section(s: &mut String, r: &Report, top: usize) {
 /// A finding's holders, right under its line.
 pub fn under_finding(s: &mut String, site: &Site) {
     for g in site.holders.iter().take(UNDER_FINDING) {
-        let _ = writeln!(s, "      held by {}", group_line(g));
+        let _ = writeln!(s, "      held by {}", g.line());
     }
     if site.holders.len() > UNDER_FINDING {
         let _ = writeln!(
