@@ -199,3 +199,34 @@ fn a_holder_alone_keeps_its_own_path() {
     t.holders(HoldersReason::Exit, WalkEnd::Complete, "", h);
     assert_eq!(last(&t).groups()[0].path, "GALLERY[3]");
 }
+
+#[test]
+fn holders_of_absurd_sizes_are_reported_without_overflow() {
+    // A crafted walk: every figure at the end of the address space. Debug builds panic on any
+    // overflow, so this report must add saturating.
+    let mut t = Trace::new();
+    let a = t.alloc_next(MIB, 2);
+    t.alloc(u64::MAX - 10, u64::MAX, 3);
+    let huge = |path: &str, address| {
+        holder(
+            path,
+            address,
+            u64::MAX,
+            Role::UserHeld,
+            RootKind::ModuleGlobal,
+            "app.py",
+        )
+    };
+    let h = vec![
+        huge("a[0]", a),
+        huge("a[1]", u64::MAX - 5),
+        huge("b", 1),
+        huge("c", a),
+    ];
+    t.holders(HoldersReason::OutOfMemory, WalkEnd::Complete, "", h.clone());
+    t.out_of_memory(GIB, MIB, 4 * GIB, 2);
+    t.holders(HoldersReason::OutOfMemory, WalkEnd::Complete, "", h);
+    let r = t.report();
+    assert_eq!(r.holders.len(), 2);
+    assert!(r.to_json().starts_with('{'));
+}

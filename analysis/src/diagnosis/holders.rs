@@ -182,7 +182,9 @@ fn breakdown(h: &Holding) -> String {
         })
         .collect();
     if parts.len() > OOM_PARTS {
-        let rest: u64 = parts[OOM_PARTS..].iter().map(|(_, b)| *b).sum();
+        let rest = parts[OOM_PARTS..]
+            .iter()
+            .fold(0u64, |a, (_, b)| a.saturating_add(*b));
         named.push(format!(
             "{} more holders {}",
             parts.len() - OOM_PARTS,
@@ -201,8 +203,7 @@ fn user_kept(h: &Holding) -> u64 {
     h.entries
         .iter()
         .filter(|e| kept_by_user(e.role, e.root))
-        .map(|e| e.bytes)
-        .sum()
+        .fold(0, |a, e| a.saturating_add(e.bytes))
 }
 
 /// What the holders at failure `oom` say: leaking when memory kept by user code grew since an

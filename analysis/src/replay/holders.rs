@@ -41,7 +41,9 @@ pub(crate) fn match_walk(
         })
         .collect();
     let blocks = kept_blocks(&entries);
-    let held: u64 = blocks.iter().map(|b| b.held_bytes).sum();
+    let held = blocks
+        .iter()
+        .fold(0u64, |a, b| a.saturating_add(b.held_bytes));
     HeldSnapshot {
         time_ns: h.time_ns,
         reason: h.reason,
@@ -149,7 +151,7 @@ fn kept_blocks(entries: &[HeldEntry]) -> Vec<KeptBlock> {
         for (from, to) in ranges {
             let from = from.max(reach);
             if to > from {
-                covered += to - from;
+                covered = covered.saturating_add(to - from);
                 reach = to;
             }
         }
