@@ -14,6 +14,9 @@ use crate::units::bytes;
 
 use crate::thresholds::{LEAK_SHARE, POOL_FACTOR, POOL_MIN};
 
+mod holders;
+pub use holders::{OomConclusion, last_holding, oom_conclusion, oom_holding};
+
 /// The diagnoses of a report, most important first; empty for a trace with no device memory.
 pub fn diagnose(r: &Report) -> Vec<Diagnosis> {
     let mut out = Vec::new();
@@ -291,6 +294,14 @@ fn out_of_memory(r: &Report, o: &Oom, leaks: &[&Site], per: &str) -> Diagnosis {
         o.api,
         bytes(o.requested_bytes)
     );
+    // What the walk inside a Python program found at the failure, if one ran.
+    let walk = r
+        .ooms
+        .iter()
+        .position(|x| std::ptr::eq(x, o))
+        .and_then(|i| oom_holding(r, i))
+        .filter(|h| !h.entries.is_empty());
+    let said = walk.map_or(String::new(), |h| format!(" {}", holders::oom_breakdown(h)));
     // What the leaking sites held at the failure, from its live set.
     let leaked: u64 = o
         .live_by_site
@@ -315,7 +326,7 @@ fn out_of_memory(r: &Report, o: &Oom, leaks: &[&Site], per: &str) -> Diagnosis {
             cause: Cause::Leak,
             text: format!(
                 "Out of memory {when} because of a leak: {}. The leaking {} held {} ({:.0}%) of \
-                 the {} live when {failed}.",
+                 the {} live when {failed}.{said}",
                 leak_phrase(r, first, per),
                 if leaks.len() == 1 { "site" } else { "sites" },
                 bytes(leaked),
@@ -332,7 +343,7 @@ fn out_of_memory(r: &Report, o: &Oom, leaks: &[&Site], per: &str) -> Diagnosis {
             text: format!(
                 "Out of memory {when}: one allocation asked for more than the whole device ({} \
                  of {} failed on a {} device), so the work is too large for this GPU as it is \
-                 split (batch, resolution or model size), whatever else is freed.",
+                 split (batch, resolution or model size), whatever else is freed.{said}",
                 o.api,
                 bytes(o.requested_bytes),
                 bytes(total)
@@ -362,7 +373,7 @@ fn out_of_memory(r: &Report, o: &Oom, leaks: &[&Site], per: &str) -> Diagnosis {
                 "Out of memory {when} although the device still had {} free, more than the {} \
                  asked: the free memory is not in one piece (fragmentation), or is held for \
                  another context. {failed} with {} live; the largest holders: \
-                 {holders}.{outside_note}",
+                 {holders}.{outside_note}{said}",
                 bytes(free),
                 bytes(o.requested_bytes),
                 bytes(o.live_bytes)
@@ -379,10 +390,31 @@ fn out_of_memory(r: &Report, o: &Oom, leaks: &[&Site], per: &str) -> Diagnosis {
             text: format!(
                 "Out of memory {when}, but this process held only {} of the device's {}: {} \
                  was in use outside its recorded allocations — another process on the same GPU, \
-                 memory pools' reserve, or an allocator gpuleak does not see. {failed}.",
+                 memory pools' reserve, or an allocator gpuleak does not see. {failed}.{said}",
                 bytes(o.live_bytes),
                 bytes(total),
                 bytes(outside)
+            ),
+        };
+    }
+    // Nothing the trace's sites show decides it: the holders at the failure do.
+    if let Some(h) = walk {
+        let conclusion = oom_conclusion(r, h);
+        let kept = match conclusion {
+            OomConclusion::Leaking => {
+                holders::largest_kept(h).map_or(String::new(), |k| format!(" {k}"))
+            }
+            OomConclusion::InputTooLarge => String::new(),
+        };
+        return Diagnosis {
+            cause: match conclusion {
+                OomConclusion::Leaking => Cause::Leak,
+                OomConclusion::InputTooLarge => Cause::TooLarge,
+            },
+            text: format!(
+                "Out of memory {when}: {failed} with {} live.{said} {}{kept}{outside_note}",
+                bytes(o.live_bytes),
+                conclusion.sentence()
             ),
         };
     }
@@ -415,7 +447,11 @@ fn out_of_memory(r: &Report, o: &Oom, leaks: &[&Site], per: &str) -> Diagnosis {
 /// "denoise_step (sampler.c:154) grows +3.00 MiB/iteration (438 MiB live at the end)"; "live
 /// now" while the trace is still being written.
 /// With several GPUs, which one it fills: "... grows +1.00 GiB/iteration on GPU 1 (...)".
+/// With holders, what keeps its memory comes first ([`holders::held_leak_phrase`]).
 fn leak_phrase(r: &Report, s: &Site, per: &str) -> String {
+    if let Some(held) = holders::held_leak_phrase(r, s, per) {
+        return held;
+    }
     let growth = s.bytes_per_iteration().unwrap_or(0);
     let sign = if growth < 0 { "-" } else { "+" };
     let on = match s.device {

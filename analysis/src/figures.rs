@@ -19,6 +19,9 @@ pub struct LiveAlloc {
     pub seq: u64,
     /// The device ordinal it was allocated on (`NO_DEVICE` for host memory or when unknown).
     pub device: i32,
+    /// The second handle its event carried: for a mapping, the physical memory's handle, which
+    /// tells whose memory a holder inside the mapping is.
+    pub aux: u64,
 }
 
 impl LiveAlloc {

@@ -2,6 +2,8 @@
 //! - [`thresholds`]: every threshold the analysis judges by, with why;
 //! - [`memory`]: memory classes, kind names, the live-set and site keys;
 //! - [`figures`]: what the replay keeps (totals, site figures, failures, series);
+//! - [`holders`]: what keeps device memory alive in a Python program, each holder matched to
+//!   the live block that contains it, grouped (`GALLERY[*]`), by role and model;
 //! - [`replay`]: the streaming replay, live set, totals, sites and their series ([`Replay`]),
 //!   with [`period`] finding iterations in the launch sequence;
 //! - [`growth`]: judging a series of live bytes (leak, sawtooth, plateau, steady);
@@ -23,6 +25,7 @@ pub mod diagnosis;
 pub mod figures;
 pub mod frames;
 pub mod growth;
+pub mod holders;
 pub mod labels;
 pub mod memory;
 pub mod model;
@@ -38,6 +41,7 @@ pub use frames::{
     function_name, is_library_frame, is_python_frame, short_frame, short_function, tidy_frame,
     user_frame,
 };
+pub use holders::{HeldBlock, HeldEntry, HeldGroup, HeldSnapshot, KeptBlock, RoleTotal};
 pub use model::{Cause, Diagnosis};
 pub use period::{AutoIterations, AutoSeries};
 pub use replay::{

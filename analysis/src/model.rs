@@ -15,6 +15,9 @@ use crate::growth::{Judgement, Verdict};
 use crate::memory::{MemoryClass, kind_name};
 use crate::replay::{DroppedSegments, Totals};
 
+mod holders;
+pub use holders::{HolderEntry, HolderGroup, Holding, KeptSegment, ModelBytes, RoleBytes};
+
 pub const SCHEMA: u32 = 1;
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -68,6 +71,10 @@ pub struct Report {
     /// Why memory ran out, or would: the figures above read as sentences, most important first
     /// ([`crate::diagnosis`]).
     pub diagnosis: Vec<Diagnosis>,
+    /// What kept device memory alive, each time the walk inside a Python program ran (at exit,
+    /// after an out-of-memory failure, on demand), in trace order; empty for a native program
+    /// or a trace without walks.
+    pub holders: Vec<Holding>,
 }
 
 /// One device's share of the process: device and physical memory allocated on it.
@@ -309,6 +316,9 @@ pub struct Site {
     /// end, or held when its last iteration began if it exited cleanly after freeing it); null
     /// when the total is unknown or the site is no leak.
     pub full_at_iteration: Option<u64>,
+    /// What keeps this site's memory, grouped (`GALLERY[*]`), largest first, from the last walk
+    /// that found holders; empty when there is none or nothing of this site's was held.
+    pub holders: Vec<HolderGroup>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]

@@ -14,6 +14,8 @@ use crate::period::AutoIterations;
 use crate::replay::{OomEvent, Replay, SiteStats};
 use crate::symbols::Symbolizer;
 
+mod holders;
+
 /// Choices that change how a report reads the trace.
 #[derive(Clone, Debug, Default)]
 pub struct ReportOptions {
@@ -122,6 +124,7 @@ impl Report {
                         .and_then(|e| e.len().checked_sub(2).map(|i| e[i])),
                     growth: judged,
                     full_at_iteration,
+                    holders: Vec::new(),
                 }
             })
             .collect();
@@ -141,6 +144,7 @@ impl Report {
         for (site, label) in sites.iter_mut().zip(labels) {
             site.label = label;
         }
+        holders::name_site_holders(replay, &mut sites);
 
         let ooms = replay
             .ooms()
@@ -194,6 +198,7 @@ impl Report {
             })
             .collect();
 
+        let holdings = holders::holdings(replay, &sites, start_ns);
         let mut report = Report {
             schema: SCHEMA,
             process: replay.header().map(|h| Process {
@@ -272,6 +277,7 @@ impl Report {
             ),
             devices: per_device,
             diagnosis: Vec::new(),
+            holders: holdings,
         };
         report.diagnosis = crate::diagnosis::diagnose(&report);
         report

@@ -3,6 +3,7 @@
 //! frames below them; what the frame naming the site called is folded but for a couple of
 //! frames, since for a Python line that is how Python reached CUDA (PyTorch's C++, ctypes).
 
+use gpuleak_analysis::units::count;
 use gpuleak_analysis::{function_name, is_python_frame, short_function, tidy_frame};
 
 /// Frames the site's naming frame called that stay shown above it: enough to tell which
@@ -54,6 +55,22 @@ pub fn frame_line(frame: &str) -> String {
         None => source.to_string(),
     };
     format!("{short}{source}")
+}
+
+/// Library frames folded into one line of function names: "3 library frames: a <- ... <- c".
+/// The text report folds the library frames inside the program's own so; the HTML findings
+/// fold each run of library frames alike.
+pub fn folded<'a>(frames: impl ExactSizeIterator<Item = &'a String>) -> String {
+    let n = frames.len();
+    let names: Vec<&str> = frames.map(|f| function_name(f)).collect();
+    let shown = match names.as_slice() {
+        [a, .., b] if names.len() > 4 => format!("{a} <- ... <- {b}"),
+        _ => names.join(" <- "),
+    };
+    format!(
+        "{}: {shown}",
+        count(n as u64, "library frame", "library frames")
+    )
 }
 
 /// Where Python packages are installed.

@@ -17,10 +17,12 @@ pub use crate::figures::{
     BoundarySeries, DroppedSegments, Frame, LiveAlloc, MAX_RANGES, OOM_SITES, OomEvent, PoolStats,
     RETRY_WINDOW_EVENTS, RangeStats, SiteSeries, SiteStats, TIME_WINDOWS, Totals,
 };
+use crate::holders::HeldSnapshot;
 use crate::memory::on_gpu;
 pub use crate::memory::{LiveKey, MEMORY_KINDS, MemoryClass, SiteKey, holds_own_memory, kind_name};
 use crate::period::Auto;
 
+mod holders;
 mod read;
 
 /// The driver's `CUDA_ERROR_OUT_OF_MEMORY`.
@@ -121,6 +123,8 @@ pub struct Replay {
     epilogue_log: Vec<(SiteKey, u64)>,
     /// What kept device memory alive, each time the walk inside a Python program ran.
     holders: Vec<Holders>,
+    /// The same walks, each holder matched to the live block that contains it then.
+    held: Vec<HeldSnapshot>,
 }
 
 impl Replay {
@@ -222,6 +226,9 @@ impl Replay {
             Record::Segment(s) => self.segment(s),
             Record::Holders(h) => {
                 self.last_time_ns = self.last_time_ns.max(h.time_ns);
+                let matched =
+                    holders::match_walk(&h, &self.live, self.gpu.live_bytes, self.ooms.len());
+                self.held.push(matched);
                 self.holders.push(h);
             }
         }
@@ -452,6 +459,7 @@ impl Replay {
             api: e.api,
             seq: e.seq,
             device: e.device,
+            aux: e.aux,
         };
         let old = self.live.insert(e.api, e.address, new);
         // An address handed out again while we think it live was freed by a path the trace

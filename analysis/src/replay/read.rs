@@ -9,6 +9,7 @@ use super::{
     DroppedSegments, Frame, LiveAlloc, LiveKey, MemoryClass, OomEvent, PoolStats, RangeStats,
     Replay, SiteKey, SiteSeries, SiteStats, Totals,
 };
+use crate::holders::HeldSnapshot;
 use crate::period::AutoIterations;
 
 impl Replay {
@@ -225,9 +226,24 @@ impl Replay {
         &self.notes
     }
 
-    /// Every holders snapshot of the trace, in trace order.
+    /// Every holders snapshot of the trace as the hook wrote it, in trace order;
+    /// [`Replay::held_snapshots`] has them matched to the live memory.
     pub fn holders(&self) -> &[gpuleak_trace::Holders] {
         &self.holders
+    }
+
+    /// Every holders snapshot of the trace, matched to the live memory of its moment
+    /// ([`HeldSnapshot`]: each holder's block and site, grouped holders, totals by role and
+    /// model, what no owner covers), in trace order.
+    pub fn held_snapshots(&self) -> &[HeldSnapshot] {
+        &self.held
+    }
+
+    /// The last snapshot that found holders (complete or capped): the one a report names
+    /// holders from; `None` when the trace has none (a native program, an old trace, a killed
+    /// process).
+    pub fn last_held_snapshot(&self) -> Option<&HeldSnapshot> {
+        self.held.iter().rev().find(|s| !s.entries.is_empty())
     }
 
     /// The epilogue of a trace that exited cleanly: the run of frees it ends in, from the first

@@ -377,3 +377,61 @@ pub fn site(r: &Report, stack: u32) -> &Site {
 pub fn verdict(r: &Report, stack: u32) -> Option<&str> {
     site(r, stack).verdict().map(|v| v.as_str())
 }
+
+/// A holder as the walk inside a Python program names one: a float16 tensor of `size` bytes at
+/// `address`, on device 0.
+pub fn holder(path: &str, address: u64, size: u64, role: Role, root: RootKind, at: &str) -> Holder {
+    Holder {
+        device: 0,
+        address,
+        size,
+        role,
+        root,
+        root_where: at.into(),
+        path: path.into(),
+        owner: format!("Tensor float16[{}]", size / 2),
+        model: String::new(),
+    }
+}
+
+/// A parameter of `model` (`pipe.unet (UNet2DConditionModel)`).
+pub fn weight(path: &str, address: u64, size: u64, model: &str) -> Holder {
+    Holder {
+        model: model.into(),
+        ..holder(
+            path,
+            address,
+            size,
+            Role::Parameter,
+            RootKind::ModuleGlobal,
+            "app.py",
+        )
+    }
+}
+
+impl Trace {
+    /// A Holders record: the walk ran now and ended as `end` says.
+    pub fn holders(
+        &mut self,
+        reason: HoldersReason,
+        end: WalkEnd,
+        note: &str,
+        holders: Vec<Holder>,
+    ) -> &mut Self {
+        self.time += self.tick;
+        self.enc.holders(
+            &Holders {
+                time_ns: self.time,
+                tid: 7,
+                reason,
+                end,
+                note: note.into(),
+                elapsed_us: 1_500,
+                visited: 40_000,
+                holders,
+            },
+            &mut self.buf,
+        );
+        self
+    }
+}

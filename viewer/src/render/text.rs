@@ -3,14 +3,16 @@
 use std::fmt::Write as _;
 
 use gpuleak_analysis::units::{bytes, count, wrap};
-use gpuleak_analysis::{Report, Site, function_name, tidy_frame};
+use gpuleak_analysis::{Report, Site, tidy_frame};
 use gpuleak_trace::MemoryKind;
 
 use crate::findings::{
     Finding, IterationSource, device_verdict, figures_verdict, iteration_source, verdict,
 };
 use crate::format::signed_bytes;
-use crate::stack::{Shown, python_first};
+use crate::stack::{Shown, folded, python_first};
+
+pub mod holders;
 
 /// Frames shown per site in text; the rest are counted. JSON has them all.
 const FRAMES_SHOWN: usize = 12;
@@ -253,6 +255,7 @@ pub fn render_text(r: &Report, top: usize) -> String {
             }
         }
     }
+    holders::section(&mut s, r, top);
     s
 }
 
@@ -330,6 +333,7 @@ fn findings(s: &mut String, r: &Report) {
             );
         }
         let _ = writeln!(s, "{line}");
+        holders::under_finding(s, site);
         finding_stack(s, site);
     }
 }
@@ -501,16 +505,7 @@ fn frames(s: &mut String, frames: &[String], user_frame: usize) {
     }
     let (inner, own) = frames.split_at(user_frame.min(frames.len()));
     if !inner.is_empty() {
-        let names: Vec<&str> = inner.iter().map(|f| function_name(f)).collect();
-        let shown = match names.as_slice() {
-            [a, .., b] if names.len() > 4 => format!("{a} <- ... <- {b}"),
-            _ => names.join(" <- "),
-        };
-        let _ = writeln!(
-            s,
-            "      [{}: {shown}]",
-            count(inner.len() as u64, "library frame", "library frames")
-        );
+        let _ = writeln!(s, "      [{}]", folded(inner.iter()));
     }
     for f in own.iter().take(FRAMES_SHOWN) {
         let _ = writeln!(s, "      {}", tidy_frame(f));

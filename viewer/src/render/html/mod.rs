@@ -8,6 +8,7 @@
 //! report for everything else.
 
 mod chart;
+mod holders;
 
 use std::fmt::Write as _;
 
@@ -18,6 +19,7 @@ use crate::findings::{self, Finding, leaks, report_leaks, source_word, verdict};
 use crate::format::{escape, signed_bytes};
 use crate::model::Model;
 use crate::render::text::{render_text, trace_state};
+use crate::stack::{folded, python_first};
 
 /// Iterations listed in the table; past it, the first and last halves.
 const TABLE_ITERATIONS: usize = 400;
@@ -199,6 +201,7 @@ fn process(s: &mut String, m: &Model, top: usize) {
     sites(s, m, top);
     iterations(s, m);
     ooms(s, m);
+    holders::section(s, r, top);
 
     let _ = writeln!(
         s,
@@ -243,6 +246,50 @@ fn stack(s: &mut String, frames: &[String], user_frame: usize, open: bool) {
     let _ = writeln!(s, "</ol></details>");
 }
 
+/// A finding's stack as the text report shows it: a Python program's Python frames first, then
+/// the native ones; each run of two or more library frames folded into one line of names.
+fn finding_stack(s: &mut String, frames: &[String], user_frame: usize, open: bool) {
+    if frames.is_empty() {
+        let _ = writeln!(s, "<p class=\"meta\">(no stack recorded)</p>");
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "<details{}><summary>stack ({})</summary><ol class=\"stack\">",
+        if open { " open" } else { "" },
+        count(frames.len() as u64, "frame", "frames")
+    );
+    let order = python_first(frames, user_frame).order;
+    let mut at = 0;
+    while at < order.len() {
+        let i = order[at];
+        let run = order[at..]
+            .iter()
+            .take_while(|&&j| j != user_frame && is_library_frame(&frames[j]))
+            .count();
+        if run >= 2 {
+            let names = order[at..at + run].iter().map(|&j| &frames[j]);
+            let _ = writeln!(s, "<li class=\"lib\">[{}]</li>", escape(&folded(names)));
+            at += run;
+            continue;
+        }
+        let class = if i == user_frame {
+            "own"
+        } else if is_library_frame(&frames[i]) {
+            "lib"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            s,
+            "<li class=\"{class}\">{}</li>",
+            escape(&gpuleak_analysis::tidy_frame(&frames[i]))
+        );
+        at += 1;
+    }
+    let _ = writeln!(s, "</ol></details>");
+}
+
 fn findings(s: &mut String, m: &Model) {
     let r = &m.report;
     let mut found: Vec<(Finding, &Site)> = r
@@ -276,7 +323,8 @@ fn findings(s: &mut String, m: &Model) {
             verdict_cell(verdict(x)),
             escape(&x.label)
         );
-        stack(s, &x.frames, x.user_frame, leaks(x));
+        holders::under_finding(s, x);
+        finding_stack(s, &x.frames, x.user_frame, leaks(x));
         let _ = writeln!(
             s,
             "</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{full}</td></tr>",
