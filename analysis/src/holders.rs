@@ -14,7 +14,7 @@ use gpuleak_trace::{Holder, HoldersReason, Role, RootKind, WalkEnd};
 use serde::{Serialize, Serializer};
 
 use crate::memory::SiteKey;
-use crate::units::bytes;
+use crate::units::{bytes, count};
 
 /// The live block that contains a holder's memory: a plain allocation (a tensor under
 /// `--torch-tensors`, a ctypes or CuPy allocation), a caching allocator's segment, or a run of
@@ -382,6 +382,16 @@ pub fn reason_words(r: HoldersReason) -> &'static str {
         HoldersReason::OutOfMemory => "at the out-of-memory failure",
         HoldersReason::OnDemand => "when asked",
     }
+}
+
+/// A walk's heading, as the reports and the views say it: "Holders at exit (1234567 Python
+/// objects visited in 420 ms)".
+pub fn walk_heading(reason: HoldersReason, visited: u64, elapsed_ms: f64) -> String {
+    format!(
+        "Holders {} ({} visited in {elapsed_ms:.0} ms)",
+        reason_words(reason),
+        count(visited, "Python object", "Python objects"),
+    )
 }
 
 /// What a walk that did not see everything leaves out, in a few words; `None` for a complete

@@ -29,26 +29,28 @@ fn a_finished_trace_names_the_gallery_that_keeps_every_image() {
     assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
     let lines: Vec<&str> = text.lines().collect();
     assert!(
-        lines[0].starts_with("pid ")
-            && lines[0].contains("(python app.py) [finished]: at exit, complete: 4 holders"),
+        lines[0].starts_with("pid ") && lines[0].ends_with("(python app.py) [finished]:"),
+        "{text}"
+    );
+    // The walk as the report's Holders section says it.
+    assert!(
+        text.contains("Holders at exit (1234567 Python objects visited in 420 ms):"),
         "{text}"
     );
     assert!(
-        text.contains("by role: parameter 512 MiB, held by user code 4.50 MiB"),
+        text.contains("by role: weights 512 MiB (1), held by user code 4.50 MiB (3)"),
         "{text}"
     );
-    // Largest first: the weight, then the images, each with its path, root and owner.
+    // Largest first: the weight, then the gallery's images as one group, with root and owner.
     let weight = lines
         .iter()
-        .position(|l| l.contains("pipe.unet.conv_in.weight"));
-    let first_image = lines.iter().position(|l| l.contains("GALLERY[0]"));
-    assert!(weight < first_image, "{text}");
-    let image_line = lines[first_image.unwrap()];
-    assert!(
-        image_line.contains("1.50 MiB")
-            && image_line.contains("held by user code")
-            && image_line.contains("Tensor float16[1, 3, 512, 512]; global of /srv/app.py"),
-        "{image_line}"
+        .position(|l| l.contains("`pipe.unet.conv_in.weight`"));
+    let gallery = lines.iter().position(|l| l.contains("`GALLERY[*]`"));
+    assert!(weight < gallery, "{text}");
+    assert_eq!(
+        lines[gallery.unwrap()],
+        "  `GALLERY[*]` ×3, 4.50 MiB: held by user code; /srv/app.py, a module global (Tensor \
+         float16[1, 3, 512, 512])"
     );
     // Nobody was asked: a finished trace is read as it is.
     assert!(!dir.join("run.trace.want-holders").exists());
@@ -57,16 +59,22 @@ fn a_finished_trace_names_the_gallery_that_keeps_every_image() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let p = &v["processes"][0];
     assert_eq!(p["state"], "finished");
+    // The report's `holders[]` object for the walk.
     let snap = &p["snapshots"][0];
     assert_eq!(snap["reason"], "exit");
-    assert_eq!(snap["holders"][1]["path"], "GALLERY[0]");
-    assert_eq!(snap["holders"][1]["role"], "user_held");
-    assert_eq!(snap["holders"][1]["root"], "module_global");
-    assert_eq!(snap["holders"][1]["address"], image(0));
+    assert_eq!(snap["end"], "complete");
+    assert_eq!(snap["visited"], 1_234_567);
+    assert_eq!(snap["entries"][1]["path"], "GALLERY[0]");
+    assert_eq!(snap["entries"][1]["role"], "user_held");
+    assert_eq!(snap["entries"][1]["root"], "module_global");
+    assert_eq!(snap["entries"][1]["address"], image(0));
+    assert_eq!(snap["groups"][1]["path"], "GALLERY[*]");
+    assert_eq!(snap["groups"][1]["count"], 3);
     assert_eq!(
         snap["by_model"][0]["model"],
         "pipe.unet (UNet2DConditionModel)"
     );
+    assert_eq!(snap["by_role"][1]["role"], "user_held");
 }
 
 #[test]
@@ -101,11 +109,12 @@ fn a_running_server_is_asked_and_its_answer_printed() {
     let out = child.wait_with_output().unwrap();
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    assert!(text.contains("(python app.py) [running]:\n"), "{text}");
     assert!(
-        text.contains("[running]: on demand, complete: 3 holders in 0.4 s, 1234567 objects"),
+        text.contains("Holders when asked (1234567 Python objects visited in 420 ms):"),
         "{text}"
     );
-    assert!(text.contains("GALLERY[1]"), "{text}");
+    assert!(text.contains("`GALLERY[*]` ×2, 3.00 MiB"), "{text}");
 }
 
 #[test]
@@ -146,11 +155,11 @@ fn a_worker_of_a_run_is_asked_beside_its_own_trace_and_a_finished_one_is_not() {
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
     assert!(
-        text.contains("[finished]: at exit, complete: 2 holders"),
+        text.contains("[finished]:\n\nHolders at exit") && text.contains("`GALLERY[0]`, 1.50 MiB"),
         "{text}"
     );
     assert!(
-        text.contains("[running]: on demand, complete: 3 holders"),
+        text.contains("[running]:\n\nHolders when asked") && text.contains("`GALLERY[*]` ×2"),
         "{text}"
     );
     assert!(
@@ -197,7 +206,7 @@ fn a_missing_trace_a_gone_process_and_an_unknown_pid_are_one_line_each() {
     // What it recorded is still shown.
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
-        stdout(&out).contains("[gone]: on demand"),
+        stdout(&out).contains("[gone]:\n\nHolders when asked"),
         "{}",
         stdout(&out)
     );

@@ -584,8 +584,9 @@ fn h_in_the_view_of_a_running_python_server_asks_it_and_shows_the_gallery() {
         .unwrap();
     f.write_all(&record).unwrap();
     drop(f);
+    // The two images, as one group.
     let s = tmux.wait_for("the answer", Duration::from_secs(10), |s| {
-        s.contains("GALLERY[1]")
+        s.contains("`GALLERY[*]` ×2")
     });
     assert!(s.contains("this site: 3.00 MiB in 2"), "{s}");
     assert!(!s.contains("asking for holders"), "{s}");

@@ -70,12 +70,19 @@ fn on_a_finished_trace_h_shows_the_gallery_as_what_keeps_the_images() {
     let text = screen(&app, 120, 30);
     let all = text.join("\n");
     assert!(all.contains(" Holders (H: back to the stack) "), "{all}");
-    assert!(all.contains("walk at exit, complete: 4 holders"), "{all}");
-    assert!(all.contains("this site: 4.50 MiB in 3"), "{all}");
-    assert!(all.contains("GALLERY[0]  held by user code"), "{all}");
-    assert!(all.contains("512 MiB  parameter (1)"), "{all}");
     assert!(
-        all.contains("pipe.unet (UNet2DConditionModel) (1)"),
+        all.contains("Holders at exit (1234567 Python objects visited in 420 ms)"),
+        "{all}"
+    );
+    assert!(all.contains("this site: 4.50 MiB in 3"), "{all}");
+    // The three images are one group: what a leak looks like.
+    assert!(
+        all.contains("`GALLERY[*]` ×3, 4.50 MiB: held by user code;"),
+        "{all}"
+    );
+    assert!(all.contains("512 MiB  weights (1)"), "{all}");
+    assert!(
+        all.contains("512 MiB  pipe.unet (UNet2DConditionModel)"),
         "{all}"
     );
     snapshot("holders_finished", &text);
@@ -86,7 +93,7 @@ fn on_a_finished_trace_h_shows_the_gallery_as_what_keeps_the_images() {
         all.contains("this site: 512 MiB in 1") && all.contains("pipe.unet.conv_in.weight"),
         "{all}"
     );
-    assert!(!all.contains("GALLERY[0]"), "{all}");
+    assert!(!all.contains("GALLERY"), "{all}");
     // H again, or Esc, is back to the stack.
     press(&mut app, KeyCode::Esc);
     assert!(screen(&app, 120, 30).join("\n").contains(" Stack"));
@@ -131,9 +138,12 @@ fn h_asks_the_running_server_and_shows_its_answer() {
     app.tick(t0 + Duration::from_secs(2));
     let all = screen(&app, 120, 30).join("\n");
     assert!(!all.contains("asking for holders"), "{all}");
-    assert!(all.contains("walk on demand, complete: 3 holders"), "{all}");
+    assert!(
+        all.contains("Holders when asked (1234567 Python objects visited in 420"),
+        "{all}"
+    );
     assert!(all.contains("this site: 3.00 MiB in 2"), "{all}");
-    assert!(all.contains("GALLERY[1]"), "{all}");
+    assert!(all.contains("`GALLERY[*]` ×2, 3.00 MiB"), "{all}");
 }
 
 #[test]
@@ -165,7 +175,7 @@ fn after_an_out_of_memory_failure_the_overview_says_what_the_memory_was() {
     let all = screen(&app, 120, 30).join("\n");
     assert!(
         all.contains(
-            "At the out-of-memory failure: parameter 512 MiB, held by user code 1.50 MiB, \
+            "At the out-of-memory failure: weights 512 MiB, held by user code 1.50 MiB, \
              largest model pipe.unet"
         ) && all.contains("(UNet2DConditionModel) 512 MiB (H: holders)"),
         "{all}"
@@ -173,7 +183,7 @@ fn after_an_out_of_memory_failure_the_overview_says_what_the_memory_was() {
     // The pane shows the walk at exit, and the failure's figures beside it.
     press(&mut app, KeyCode::Char('H'));
     let all = screen(&app, 120, 40).join("\n");
-    assert!(all.contains("walk at exit"), "{all}");
+    assert!(all.contains("Holders at exit"), "{all}");
     assert!(all.contains("at the out-of-memory failure:"), "{all}");
     assert!(all.contains("1.50 MiB  held by user code (1)"), "{all}");
 }
@@ -198,5 +208,30 @@ fn images_freed_at_exit_after_the_walk_are_still_matched_to_the_gallery() {
     press(&mut app, KeyCode::Char('H'));
     let all = screen(&app, 120, 30).join("\n");
     assert!(all.contains("this site: 4.50 MiB in 3"), "{all}");
-    assert!(all.contains("GALLERY[2]"), "{all}");
+    assert!(all.contains("`GALLERY[*]` ×3"), "{all}");
+}
+
+#[test]
+fn an_image_dropped_after_the_answer_leaves_the_pane_speaking_of_the_walk() {
+    // The server answers with both images in its gallery, then drops one: the pane shows what
+    // the walk found, its site's figures and its totals alike.
+    let dir = scratch("tui-holders-after");
+    let trace = dir.join("run.trace");
+    let mut server = gallery_server(std::process::id(), 2);
+    std::fs::write(&trace, &server.buf).unwrap();
+    let mut app = App::follow(std::slice::from_ref(&trace), ReportOptions::default());
+    app.ui.color = false;
+    let t0 = Instant::now();
+    app.tick(t0);
+    press(&mut app, KeyCode::Char('j'));
+    press(&mut app, KeyCode::Char('H'));
+    std::fs::remove_file(dir.join("run.trace.want-holders")).unwrap();
+    server.holders(HoldersReason::OnDemand, 2);
+    server.call(gpuleak_trace::Api::CudaFree, common::python::image(1), 0, 2);
+    std::fs::write(&trace, &server.buf).unwrap();
+    app.tick(t0 + Duration::from_secs(1));
+    let all = screen(&app, 120, 30).join("\n");
+    assert!(all.contains("Holders when asked"), "{all}");
+    assert!(all.contains("3.00 MiB  held by user code (2)"), "{all}");
+    assert!(all.contains("this site: 3.00 MiB in 2"), "{all}");
 }

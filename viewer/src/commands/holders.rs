@@ -1,22 +1,20 @@
 //! `gpuleak holders TRACE`: what keeps device memory alive in a Python program. A process still
 //! running is asked for a walk (the request file beside its trace) and its answer waited for; a
-//! finished trace shows the walks it recorded (at exit, at out-of-memory failures).
+//! finished trace shows the walks the report shows. Each walk is the report's: its `holders[]`
+//! object in the JSON, its Holders section in the text.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use gpuleak_analysis::Replay;
-use gpuleak_analysis::units::bytes;
-use gpuleak_trace::Holders;
+use gpuleak_analysis::model::Holding;
+use gpuleak_analysis::{Replay, Report, Symbolizer};
 use serde_json::{Value, json};
 
 use crate::cli::HoldersArgs;
 use crate::error::{EXIT_USAGE, Fail, decode_fail, io_reason};
-use crate::holders::{
-    end_name, largest_first, no_answer_why, process_running as running, reason_name, recorded,
-    request_path, role_name, root_key, root_words, snapshot_line, totals,
-};
+use crate::holders::{ask as request, no_answer_why, process_running as running, request_path};
 use crate::input::traces_of;
+use crate::render::text::holders::{section, shown};
 use crate::tui::follow::{Follower, POLL_BUDGET};
 
 /// How often the traces are read again while answers are awaited.
@@ -67,15 +65,17 @@ impl Proc {
         &self.follower.replay
     }
 
-    /// The snapshots to show: the answer to the request; for a finished or gone process, those
-    /// taken at exit and at out-of-memory failures (else the last one asked for).
-    fn shown(&self) -> Vec<&Holders> {
-        let all = self.replay().holders();
-        match (&self.state, self.asked_after) {
-            (State::Answered, Some(n)) => all.get(n).into_iter().collect(),
+    /// The report of the process as its trace stands, holding just the walks to show: the
+    /// answer to the request; for a finished or gone process, those the report shows.
+    fn report(&self, symbols: &mut Symbolizer) -> Report {
+        let mut report = Report::build(self.replay(), symbols);
+        let walks: Vec<Holding> = match (&self.state, self.asked_after) {
+            (State::Answered, Some(n)) => report.holders.get(n).cloned().into_iter().collect(),
             (State::Asked | State::NoAnswer(_), _) => Vec::new(),
-            _ => recorded(all),
-        }
+            _ => shown(&report).into_iter().cloned().collect(),
+        };
+        report.holders = walks;
+        report
     }
 
     fn name(&self) -> String {
@@ -111,21 +111,23 @@ pub fn holders(args: &HoldersArgs) -> Result<i32, Fail> {
         args.wait,
     );
 
+    let mut symbols = Symbolizer::new();
+    let reports: Vec<Report> = procs.iter().map(|p| p.report(&mut symbols)).collect();
     let out = if args.json {
-        json_of(&procs) + "\n"
+        json_of(&procs, &reports) + "\n"
     } else {
-        text_of(&procs)
+        text_of(&procs, &reports)
     };
     crate::output::emit(out.as_bytes())
         .map_err(|e| Fail::new(1, format!("cannot write the holders: {e}")))?;
     let mut code = 0;
-    for p in &procs {
+    for (p, r) in procs.iter().zip(&reports) {
         let why = match &p.state {
             State::NoAnswer(why) => why.clone(),
-            State::Gone if p.shown().is_empty() => {
+            State::Gone if r.holders.is_empty() => {
                 "is gone: its trace has no clean end and the process is not running".into()
             }
-            State::Finished if p.shown().is_empty() => {
+            State::Finished if r.holders.is_empty() => {
                 "recorded no holders (a hook without the walker, or not a Python program)".into()
             }
             _ => continue,
@@ -193,14 +195,11 @@ fn read_run(args: &HoldersArgs) -> Result<Vec<Proc>, Fail> {
 
 /// Asks the process for a walk: the hook looks for this file beside its trace.
 fn ask(p: &mut Proc) -> Result<(), Fail> {
-    let request = request_path(&p.path);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&request)
-        .map_err(|e| Fail::new(1, format!("{}: {}", request.display(), io_reason(&e))))?;
-    p.asked_after = Some(p.replay().holders().len());
+    let request = request(&p.path).map_err(|e| {
+        let path = request_path(&p.path);
+        Fail::new(1, format!("{}: {}", path.display(), io_reason(&e)))
+    })?;
+    p.asked_after = Some(p.replay().held_snapshots().len());
     p.request = Some(request);
     Ok(())
 }
@@ -215,7 +214,7 @@ fn await_answers(procs: &mut [Proc], until: Instant, wait: f64) {
             };
             let now = Instant::now();
             while p.follower.poll(POLL_BUDGET, now) {}
-            if p.replay().holders().len() > n {
+            if p.replay().held_snapshots().len() > n {
                 p.state = State::Answered;
             } else if !p.pid.is_some_and(running) {
                 p.state = State::NoAnswer("exited before answering".into());
@@ -246,67 +245,34 @@ fn await_answers(procs: &mut [Proc], until: Instant, wait: f64) {
     }
 }
 
-fn text_of(procs: &[Proc]) -> String {
+fn text_of(procs: &[Proc], reports: &[Report]) -> String {
     let mut s = String::new();
-    for p in procs {
-        let shown = p.shown();
+    for (p, r) in procs.iter().zip(reports) {
         let state = match &p.state {
             State::Finished => "finished",
             State::Answered => "running",
             State::Asked | State::NoAnswer(_) => "running, no answer",
             State::Gone => "gone",
         };
-        if shown.is_empty() {
+        if !s.is_empty() {
+            s.push('\n');
+        }
+        if r.holders.is_empty() {
             s.push_str(&format!("{} [{state}]: no holders\n", p.name()));
+            continue;
         }
-        for snap in shown {
-            s.push_str(&format!(
-                "{} [{state}]: {}\n",
-                p.name(),
-                snapshot_line(snap)
-            ));
-            let t = totals(snap);
-            if !t.by_role.is_empty() {
-                let each: Vec<String> = t
-                    .by_role
-                    .iter()
-                    .map(|(r, b, _)| format!("{} {}", role_name(*r).0, bytes(*b)))
-                    .collect();
-                s.push_str(&format!("  by role: {}\n", each.join(", ")));
-            }
-            if !t.by_model.is_empty() {
-                let each: Vec<String> = t
-                    .by_model
-                    .iter()
-                    .map(|(m, b, _)| format!("{m} {}", bytes(*b)))
-                    .collect();
-                s.push_str(&format!("  by model: {}\n", each.join(", ")));
-            }
-            for h in largest_first(snap) {
-                let model = if h.model.is_empty() {
-                    String::new()
-                } else {
-                    format!("; model {}", h.model)
-                };
-                s.push_str(&format!(
-                    "  {:>10}  {:<21} {}  ({}; {}{model})\n",
-                    bytes(h.size),
-                    role_name(h.role).0,
-                    if h.path.is_empty() { "?" } else { &h.path },
-                    h.owner,
-                    root_words(h),
-                ));
-            }
-        }
+        s.push_str(&format!("{} [{state}]:\n", p.name()));
+        // Every group: the command is asked for holders and nothing else.
+        section(&mut s, r, usize::MAX);
     }
     s
 }
 
-fn json_of(procs: &[Proc]) -> String {
+fn json_of(procs: &[Proc], reports: &[Report]) -> String {
     let processes: Vec<Value> = procs
         .iter()
-        .map(|p| {
-            let snapshots: Vec<Value> = p.shown().into_iter().map(snapshot_json).collect();
+        .zip(reports)
+        .map(|(p, r)| {
             let why = match &p.state {
                 State::NoAnswer(why) => Value::from(why.as_str()),
                 _ => Value::Null,
@@ -317,50 +283,9 @@ fn json_of(procs: &[Proc]) -> String {
                 "command": p.command,
                 "state": p.state.key(),
                 "why": why,
-                "snapshots": snapshots,
+                "snapshots": r.holders,
             })
         })
         .collect();
     json!({ "processes": processes }).to_string()
-}
-
-fn snapshot_json(s: &Holders) -> Value {
-    let t = totals(s);
-    let holders: Vec<Value> = largest_first(s)
-        .into_iter()
-        .map(|h| {
-            json!({
-                "path": h.path,
-                "role": role_name(h.role).1,
-                "root": root_key(h.root),
-                "root_where": h.root_where,
-                "bytes": h.size,
-                "address": h.address,
-                "device": h.device,
-                "owner": h.owner,
-                "model": h.model,
-            })
-        })
-        .collect();
-    let by_role: Vec<Value> = t
-        .by_role
-        .iter()
-        .map(|(r, b, n)| json!({"role": role_name(*r).1, "bytes": b, "count": n}))
-        .collect();
-    let by_model: Vec<Value> = t
-        .by_model
-        .iter()
-        .map(|(m, b, n)| json!({"model": m, "bytes": b, "count": n}))
-        .collect();
-    json!({
-        "reason": reason_name(s.reason).1,
-        "end": end_name(s.end).1,
-        "note": s.note,
-        "time_ns": s.time_ns,
-        "elapsed_us": s.elapsed_us,
-        "visited": s.visited,
-        "holders": holders,
-        "by_role": by_role,
-        "by_model": by_model,
-    })
 }

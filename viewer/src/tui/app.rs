@@ -12,7 +12,7 @@ use gpuleak_analysis::{ReportOptions, Site, SiteKey};
 
 use super::cursor::Cursor;
 use super::follow::{Follower, IDLE, POLL_BUDGET, Source};
-use super::state::holders::{ask, chosen, pane};
+use super::state::holders::{ask, pane};
 use super::state::rows::{AllocRow, iteration_of_seq, site_ends, site_key};
 use super::state::run::{Discover, Exit, Proc, RunInfo, signal_name};
 use super::state::snapshot::{Snapshot, Summary};
@@ -82,7 +82,6 @@ impl App {
                 stack_scroll: 0,
                 holders: false,
                 holders_error: None,
-                holders_moment: None,
                 color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
                 offsets: Default::default(),
                 device_filter: None,
@@ -306,13 +305,7 @@ impl App {
             && self.ui.screen == Screen::Sites
             && let Some(proc) = self.state.procs.get(self.state.current)
         {
-            let p = pane(
-                proc,
-                self.selected_site(),
-                &self.data.allocs,
-                self.state.now,
-            );
-            return p.line_count();
+            return pane(proc, self.selected_site(), self.state.now).line_count();
         }
         let site = match self.ui.screen {
             Screen::Allocations => self
@@ -323,48 +316,16 @@ impl App {
         site.map_or(0, |s| stack_lines(s).len())
     }
 
-    /// Shows the Holders pane, or hides it. Shown, it asks a running process for a walk; on a
-    /// finished trace it replays the trace up to the walk shown, for the live set then.
+    /// Shows the Holders pane, or hides it. Shown, it asks a running process for a walk.
     pub(crate) fn toggle_holders(&mut self) {
         self.ui.holders = !self.ui.holders;
         if !self.ui.holders {
             return;
         }
         self.ui.screen = Screen::Sites;
-        let (now, current) = (self.state.now, self.state.current);
-        let Some(proc) = self.state.procs.get_mut(current) else {
-            return;
-        };
-        self.ui.holders_error = ask(proc, now).err();
-        let finished = self.cursor_available();
-        let Some(proc) = self.state.procs.get(current) else {
-            return;
-        };
-        let walk = chosen(proc, now).0.map(|w| w.time_ns);
-        if let Some(t) = walk.filter(|_| finished)
-            && self
-                .ui
-                .holders_moment
-                .as_ref()
-                .is_none_or(|m| (m.0, m.1) != (current, t))
-        {
-            let mut at = Cursor::new(proc.follower.source.clone(), vec![t], None, 0);
-            self.ui.holders_moment = at.moment().map(|m| (current, t, m));
-        }
-    }
-
-    /// The live set the Holders pane matches the walk shown against: the one when it was made,
-    /// where that was computed, else now.
-    pub fn holders_allocs(&self) -> &[AllocRow] {
-        let walk = self
-            .state
-            .procs
-            .get(self.state.current)
-            .and_then(|p| chosen(p, self.state.now).0)
-            .map(|w| w.time_ns);
-        match &self.ui.holders_moment {
-            Some((proc, t, m)) if *proc == self.state.current && Some(*t) == walk => &m.rows,
-            _ => &self.data.allocs,
+        let now = self.state.now;
+        if let Some(proc) = self.state.procs.get_mut(self.state.current) {
+            self.ui.holders_error = ask(proc, now).err();
         }
     }
 

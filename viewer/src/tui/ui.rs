@@ -124,9 +124,6 @@ pub struct Ui {
     pub holders: bool,
     /// Why the last request for holders could not be made.
     pub holders_error: Option<String>,
-    /// The live set when the walk shown was made (process index, walk time), on a finished
-    /// trace, whose live set at the end no longer holds what was freed at exit.
-    pub holders_moment: Option<(usize, u64, Rc<Moment>)>,
     /// Frames of the stack pane scrolled past (J / K); back to 0 with a new selection.
     pub stack_scroll: usize,
     /// False when NO_COLOR is set: meaning is carried by text alone.

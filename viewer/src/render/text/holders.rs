@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use gpuleak_analysis::holders::{partial_words, reason_words, role_words};
+use gpuleak_analysis::holders::{partial_words, role_words, walk_heading};
 use gpuleak_analysis::model::{Holding, Level};
 use gpuleak_analysis::units::{bytes, count};
 use gpuleak_analysis::{Report, Site};
@@ -42,13 +42,7 @@ pub fn shown(r: &Report) -> Vec<&Holding> {
 pub fn section(s: &mut String, r: &Report, top: usize) {
     for h in shown(r) {
         let _ = writeln!(s);
-        let _ = writeln!(
-            s,
-            "Holders {} ({} visited in {:.0} ms):",
-            reason_words(h.reason),
-            count(h.visited, "Python object", "Python objects"),
-            h.elapsed_ms
-        );
+        let _ = writeln!(s, "{}:", walk_heading(h.reason, h.visited, h.elapsed_ms));
         if let Some(line) = partial_words(h.reason, h.end, &h.note) {
             let _ = writeln!(s, "  {line}");
         }

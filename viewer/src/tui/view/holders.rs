@@ -3,17 +3,18 @@
 
 use std::time::Instant;
 
-use gpuleak_analysis::units::{bytes, count};
+use gpuleak_analysis::holders::reason_words;
+use gpuleak_analysis::units::bytes;
+use gpuleak_trace::HoldersReason;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
-use ratatui::text::{Line, Span};
+use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use super::super::app::App;
 use super::{bold, dim};
-use crate::holders::{role_name, root_words};
-use crate::tui::state::holders::{held, pane};
+use crate::tui::state::holders::{held, pane, role_line};
 
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let mut lines: Vec<Line> = Vec::new();
@@ -23,66 +24,44 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     if let Some(proc) = app.state.procs.get(app.state.current) {
         // Elapsed time reads the app's clock, so that tests see fixed figures.
         let now: Instant = app.state.now;
-        let p = pane(proc, app.selected_site(), app.holders_allocs(), now);
+        let p = pane(proc, app.selected_site(), now);
         if let Some(status) = &p.status {
             lines.push(Line::from(status.clone()));
         }
         if let Some(walk) = &p.walk {
-            lines.push(Line::styled(format!("walk {walk}"), dim(app)));
+            lines.push(Line::styled(walk.clone(), dim(app)));
+        }
+        if let Some(partial) = &p.partial {
+            lines.push(Line::from(partial.clone()));
         }
         if let Some(site) = &p.site {
-            let total: u64 = site.iter().map(|h| h.size).sum();
             lines.push(Line::styled(
                 if site.is_empty() {
-                    format!(
-                        "this site: no holder in its {}",
-                        count(
-                            p.site_allocations as u64,
-                            "live allocation",
-                            "live allocations"
-                        )
-                    )
+                    "this site: no holder of its memory".to_string()
                 } else {
-                    format!("this site: {}", held(total, site.len() as u64))
+                    format!("this site: {}", held(site))
                 },
                 bold(app),
             ));
-            for h in site {
-                lines.push(Line::from(vec![
-                    Span::raw(format!("{:>10}  ", bytes(h.size))),
-                    Span::styled(h.path.clone(), bold(app)),
-                    Span::raw(format!("  {}", role_name(h.role).0)),
-                ]));
-                lines.push(Line::styled(
-                    format!("    {}; {}", h.owner, root_words(h)),
-                    dim(app),
-                ));
+            for g in site {
+                lines.push(Line::from(format!("  {}", g.line())));
             }
         }
         if let Some(oom) = &p.oom {
-            lines.push(Line::styled("at the out-of-memory failure:", bold(app)));
-            for (role, b, n) in &oom.by_role {
-                lines.push(Line::from(format!(
-                    "{:>10}  {} ({n})",
-                    bytes(*b),
-                    role_name(*role).0
-                )));
-            }
+            lines.push(Line::styled(
+                format!("{}:", reason_words(HoldersReason::OutOfMemory)),
+                bold(app),
+            ));
+            lines.extend(oom.iter().map(|t| Line::from(role_line(t))));
         }
-        if !p.totals.by_role.is_empty() {
+        if !p.by_role.is_empty() {
             lines.push(Line::styled("the process, by role:", bold(app)));
-            for (role, b, n) in &p.totals.by_role {
-                lines.push(Line::from(format!(
-                    "{:>10}  {} ({n})",
-                    bytes(*b),
-                    role_name(*role).0
-                )));
-            }
+            lines.extend(p.by_role.iter().map(|t| Line::from(role_line(t))));
         }
-        if !p.totals.by_model.is_empty() {
+        if !p.by_model.is_empty() {
             lines.push(Line::styled("by model:", bold(app)));
-            for (model, b, n) in &p.totals.by_model {
-                lines.push(Line::from(format!("{:>10}  {model} ({n})", bytes(*b))));
+            for (model, b) in &p.by_model {
+                lines.push(Line::from(format!("{:>10}  {model}", bytes(*b))));
             }
         }
     }
