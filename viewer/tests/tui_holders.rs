@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::io::Write as _;
 use std::time::{Duration, Instant};
 
-use common::python::gallery_server;
+use common::python::{Live, gallery_server};
 use common::scratch;
 use common::screen::{press, screen, snapshot};
 use crossterm::event::KeyCode;
@@ -107,36 +106,65 @@ fn without_any_walk_the_pane_says_why() {
     assert!(all.contains("no holders recorded"), "{all}");
 }
 
+/// A running server (the test's own pid, so running as long as the test) after `requests`
+/// requests, its trace followed by the live view, the images' site selected and H pressed.
+struct Asked {
+    trace: std::path::PathBuf,
+    request: std::path::PathBuf,
+    server: Live,
+    app: App,
+    t0: Instant,
+}
+
+impl Asked {
+    fn new(name: &str, requests: u64) -> Asked {
+        let dir = scratch(name);
+        let trace = dir.join("run.trace");
+        let server = gallery_server(std::process::id(), requests);
+        std::fs::write(&trace, &server.buf).unwrap();
+        let mut app = App::follow(std::slice::from_ref(&trace), ReportOptions::default());
+        app.ui.color = false;
+        let t0 = Instant::now();
+        app.tick(t0);
+        press(&mut app, KeyCode::Char('j'));
+        press(&mut app, KeyCode::Char('H'));
+        Asked {
+            trace,
+            request: dir.join("run.trace.want-holders"),
+            server,
+            app,
+            t0,
+        }
+    }
+
+    /// The process's side: it takes the request and appends its walk, as the hook does.
+    fn answer(&mut self, requests: u64) {
+        std::fs::remove_file(&self.request).unwrap();
+        self.server.holders(HoldersReason::OnDemand, requests);
+        self.write();
+    }
+
+    /// The trace file as the server has written it so far.
+    fn write(&self) {
+        std::fs::write(&self.trace, &self.server.buf).unwrap();
+    }
+
+    /// The screen `secs` seconds after H.
+    fn screen_at(&mut self, secs: u64) -> String {
+        self.app.tick(self.t0 + Duration::from_secs(secs));
+        screen(&self.app, 120, 30).join("\n")
+    }
+}
+
 #[test]
 fn h_asks_the_running_server_and_shows_its_answer() {
-    let dir = scratch("tui-holders-live");
-    let trace = dir.join("run.trace");
-    // The test's own pid: the server is running as long as the test is.
-    let mut server = gallery_server(std::process::id(), 2);
-    std::fs::write(&trace, &server.buf).unwrap();
-    let mut app = App::follow(std::slice::from_ref(&trace), ReportOptions::default());
-    app.ui.color = false;
-    let t0 = Instant::now();
-    app.tick(t0);
-    press(&mut app, KeyCode::Char('j'));
-    press(&mut app, KeyCode::Char('H'));
-    let request = dir.join("run.trace.want-holders");
-    assert!(request.exists(), "H makes the request beside the trace");
-    app.tick(t0 + Duration::from_secs(1));
-    let all = screen(&app, 120, 30).join("\n");
+    let mut s = Asked::new("tui-holders-live", 2);
+    assert!(s.request.exists(), "H makes the request beside the trace");
+    let all = s.screen_at(1);
     assert!(all.contains("asking for holders… 1 s"), "{all}");
 
-    // The process takes the request and appends its walk.
-    std::fs::remove_file(&request).unwrap();
-    let record = server.holders(HoldersReason::OnDemand, 2);
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&trace)
-        .unwrap();
-    f.write_all(&record).unwrap();
-    drop(f);
-    app.tick(t0 + Duration::from_secs(2));
-    let all = screen(&app, 120, 30).join("\n");
+    s.answer(2);
+    let all = s.screen_at(2);
     assert!(!all.contains("asking for holders"), "{all}");
     assert!(
         all.contains("Holders when asked (1234567 Python objects visited in 420"),
@@ -148,17 +176,8 @@ fn h_asks_the_running_server_and_shows_its_answer() {
 
 #[test]
 fn a_server_that_never_answers_is_said_so() {
-    let dir = scratch("tui-holders-silent");
-    let trace = dir.join("run.trace");
-    let server = gallery_server(std::process::id(), 1);
-    std::fs::write(&trace, &server.buf).unwrap();
-    let mut app = App::follow(std::slice::from_ref(&trace), ReportOptions::default());
-    app.ui.color = false;
-    let t0 = Instant::now();
-    app.tick(t0);
-    press(&mut app, KeyCode::Char('H'));
-    app.tick(t0 + Duration::from_secs(20));
-    let all = screen(&app, 120, 30).join("\n");
+    let mut s = Asked::new("tui-holders-silent", 1);
+    let all = s.screen_at(20);
     assert!(
         all.contains("no answer: did not take the request in 20 s"),
         "{all}"
@@ -215,22 +234,12 @@ fn images_freed_at_exit_after_the_walk_are_still_matched_to_the_gallery() {
 fn an_image_dropped_after_the_answer_leaves_the_pane_speaking_of_the_walk() {
     // The server answers with both images in its gallery, then drops one: the pane shows what
     // the walk found, its site's figures and its totals alike.
-    let dir = scratch("tui-holders-after");
-    let trace = dir.join("run.trace");
-    let mut server = gallery_server(std::process::id(), 2);
-    std::fs::write(&trace, &server.buf).unwrap();
-    let mut app = App::follow(std::slice::from_ref(&trace), ReportOptions::default());
-    app.ui.color = false;
-    let t0 = Instant::now();
-    app.tick(t0);
-    press(&mut app, KeyCode::Char('j'));
-    press(&mut app, KeyCode::Char('H'));
-    std::fs::remove_file(dir.join("run.trace.want-holders")).unwrap();
-    server.holders(HoldersReason::OnDemand, 2);
-    server.call(gpuleak_trace::Api::CudaFree, common::python::image(1), 0, 2);
-    std::fs::write(&trace, &server.buf).unwrap();
-    app.tick(t0 + Duration::from_secs(1));
-    let all = screen(&app, 120, 30).join("\n");
+    let mut s = Asked::new("tui-holders-after", 2);
+    s.answer(2);
+    s.server
+        .call(gpuleak_trace::Api::CudaFree, common::python::image(1), 0, 2);
+    s.write();
+    let all = s.screen_at(1);
     assert!(all.contains("Holders when asked"), "{all}");
     assert!(all.contains("3.00 MiB  held by user code (2)"), "{all}");
     assert!(all.contains("this site: 3.00 MiB in 2"), "{all}");
