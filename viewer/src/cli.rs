@@ -156,13 +156,15 @@ pub struct ViewArgs {
 /// __cuda_array_interface__), the reference path from a root to it in the program's words
 /// (`GALLERY[3]`, `pipe.unet.down_blocks[0]...weight`, a local of a suspended generator), its
 /// role (parameter, buffer, gradient, optimizer state, autograd graph, held by user code,
-/// reachable from C only), its size and the model it belongs to; largest first, one header line
-/// per process with how the walk ended. The walk runs inside the program, under the hook.
+/// reachable from C only), its size and the model it belongs to; holders that differ only in
+/// indices grouped (`GALLERY[*]` ×12), largest first, with totals by role and by model: each walk
+/// as `gpuleak report` says it in its Holders section, under one line per process. The walk runs
+/// inside the program, under the hook.
 ///
 /// For a run still being recorded, each live process of the run (or the one --pid names) is
 /// asked for a walk (an empty file TRACE.want-holders beside its trace, which the hook removes),
-/// and its answer is waited for (--wait). For a finished trace, the holders it recorded are
-/// shown without asking: at exit, and at each out-of-memory failure.
+/// and its answer is waited for (--wait). For a finished trace, the walks the report shows are
+/// shown without asking: at exit, at each out-of-memory failure, and the last one asked for.
 ///
 /// Exit status: 0 when every process has holders to show; 1 when one did not answer or is gone
 /// (each said on stderr, with why); 2 for a trace or --pid that does not exist.
@@ -186,7 +188,8 @@ pub struct HoldersArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     pub wait: f64,
 
-    /// JSON for tools: every process with its state, its snapshots, their holders and totals.
+    /// JSON for tools: every process with its state and its snapshots, each the report's
+    /// `holders[]` object (reason, end, entries, by_role, by_model, groups, ...).
     #[arg(long)]
     pub json: bool,
 }

@@ -78,6 +78,36 @@ fn a_finished_trace_names_the_gallery_that_keeps_every_image() {
 }
 
 #[test]
+fn a_finished_trace_shows_the_walks_its_report_shows_in_the_reports_words() {
+    // Asked once while it ran, then walked at exit: both walks, as `gpuleak report` says them.
+    let dir = scratch("holders-as-report");
+    let mut server = gallery_server(std::process::id(), 2);
+    server.holders(HoldersReason::OnDemand, 1);
+    server.holders(HoldersReason::Exit, 2);
+    write(&dir.join("run.trace"), &server.end());
+
+    let out = gpuleak(&["holders", "run.trace"], &dir);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    let report = stdout(&gpuleak(&["report", "run.trace"], &dir));
+    let headings: Vec<&str> = text.lines().filter(|l| l.starts_with("Holders ")).collect();
+    assert_eq!(
+        headings,
+        [
+            "Holders when asked (1234567 Python objects visited in 420 ms):",
+            "Holders at exit (1234567 Python objects visited in 420 ms):"
+        ],
+        "{text}"
+    );
+    for line in text.lines().skip(1).filter(|l| !l.is_empty()) {
+        assert!(
+            report.contains(line),
+            "{line:?} is not the report's:\n{report}"
+        );
+    }
+}
+
+#[test]
 fn a_running_server_is_asked_and_its_answer_printed() {
     let dir = scratch("holders-live");
     let trace = dir.join("run.trace");
