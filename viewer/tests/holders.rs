@@ -9,12 +9,46 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::python::{gallery_server, image, native_program};
+use common::python::{Live, gallery_server, image, native_program};
 use common::{gpuleak, scratch, stderr, stdout};
 use gpuleak_trace::HoldersReason;
 
 fn write(path: &Path, bytes: &[u8]) {
     std::fs::write(path, bytes).unwrap();
+}
+
+/// `gpuleak holders run.trace` in `dir` while the test plays the running server of
+/// `trace`: the request appears beside that trace; the server takes it and appends its walk, as
+/// the hook does. What the command printed.
+fn asked_and_answered(dir: &Path, trace: &Path, server: &mut Live) -> std::process::Output {
+    let child = Command::new(env!("CARGO_BIN_EXE_gpuleak"))
+        .args(["holders", "--wait", "20", "run.trace"])
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut request = trace.as_os_str().to_owned();
+    request.push(".want-holders");
+    let request = std::path::PathBuf::from(request);
+    let until = Instant::now() + Duration::from_secs(20);
+    while !request.exists() {
+        assert!(
+            Instant::now() < until,
+            "no request came beside {}",
+            trace.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::remove_file(&request).unwrap();
+    let record = server.holders(HoldersReason::OnDemand, 2);
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(trace)
+        .unwrap();
+    f.write_all(&record).unwrap();
+    drop(f);
+    child.wait_with_output().unwrap()
 }
 
 #[test]
@@ -113,30 +147,7 @@ fn a_running_server_is_asked_and_its_answer_printed() {
     let trace = dir.join("run.trace");
     let mut server = gallery_server(std::process::id(), 2);
     write(&trace, &server.buf);
-    let child = Command::new(env!("CARGO_BIN_EXE_gpuleak"))
-        .args(["holders", "--wait", "20", "run.trace"])
-        .current_dir(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The process's side: the request appears beside its trace; it takes it and answers.
-    let request = dir.join("run.trace.want-holders");
-    let until = Instant::now() + Duration::from_secs(20);
-    while !request.exists() {
-        assert!(Instant::now() < until, "no request came");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::fs::remove_file(&request).unwrap();
-    let record = server.holders(HoldersReason::OnDemand, 2);
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&trace)
-        .unwrap();
-    f.write_all(&record).unwrap();
-    drop(f);
-
-    let out = child.wait_with_output().unwrap();
+    let out = asked_and_answered(&dir, &trace, &mut server);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
     assert!(text.contains("(python app.py) [running]:\n"), "{text}");
@@ -157,31 +168,7 @@ fn a_worker_of_a_run_is_asked_beside_its_own_trace_and_a_finished_one_is_not() {
     let worker_trace = dir.join(format!("run.trace.{}", std::process::id()));
     let mut worker = gallery_server(std::process::id(), 2);
     write(&worker_trace, &worker.buf);
-    let child = Command::new(env!("CARGO_BIN_EXE_gpuleak"))
-        .args(["holders", "--wait", "20", "run.trace"])
-        .current_dir(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let request = dir.join(format!("run.trace.{}.want-holders", std::process::id()));
-    let until = Instant::now() + Duration::from_secs(20);
-    while !request.exists() {
-        assert!(
-            Instant::now() < until,
-            "no request came beside the worker's trace"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::fs::remove_file(&request).unwrap();
-    let record = worker.holders(HoldersReason::OnDemand, 2);
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&worker_trace)
-        .unwrap();
-    f.write_all(&record).unwrap();
-    drop(f);
-    let out = child.wait_with_output().unwrap();
+    let out = asked_and_answered(&dir, &worker_trace, &mut worker);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
     assert!(
