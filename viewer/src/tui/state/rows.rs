@@ -1,7 +1,7 @@
 //! The tables' rows built from a replay: the live allocations, the iterations, and a site's
 //! live bytes at each iteration's end.
 
-use gpuleak_analysis::{AutoIterations, Replay, Site, SiteKey, growth};
+use gpuleak_analysis::{AutoIterations, LiveAlloc, Replay, Site, SiteKey, growth};
 use gpuleak_trace::MemoryKind;
 
 use crate::findings::IterationSource;
@@ -43,30 +43,24 @@ pub fn site_key(site: &Site) -> SiteKey {
 
 /// The live set of a replay, largest first (oldest first among equals).
 pub fn alloc_rows(replay: &Replay) -> Vec<AllocRow> {
+    let row = |address: u64, a: &LiveAlloc| AllocRow {
+        address,
+        size: a.size,
+        kind: a.kind(),
+        seq: a.seq,
+        stack: a.stack,
+        device: a.device,
+    };
     let mut rows: Vec<AllocRow> = replay
         .live()
         .iter()
-        .map(|(&(_, address), a)| AllocRow {
-            address,
-            size: a.size,
-            kind: a.kind(),
-            seq: a.seq,
-            stack: a.stack,
-            device: a.device,
-        })
+        .map(|(&(_, address), a)| row(address, a))
         .chain(
             replay
                 .mappings()
                 .iter()
                 .chain(replay.reservations())
-                .map(|(&address, a)| AllocRow {
-                    address,
-                    size: a.size,
-                    kind: a.kind(),
-                    seq: a.seq,
-                    stack: a.stack,
-                    device: a.device,
-                }),
+                .map(|(&address, a)| row(address, a)),
         )
         .collect();
     rows.sort_unstable_by_key(|r| (std::cmp::Reverse(r.size), r.seq));
