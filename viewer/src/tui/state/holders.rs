@@ -94,7 +94,7 @@ impl Pane {
 /// The walk the pane shows for `proc`, and what to say above it: the answer to the request
 /// (meanwhile the last walk there is, with "asking…" or why no answer came); without a request,
 /// the walk at exit, else the last one recorded.
-pub fn chosen(proc: &Proc, now: Instant) -> (Option<&HeldSnapshot>, Option<String>) {
+fn chosen(proc: &Proc, now: Instant) -> (Option<&HeldSnapshot>, Option<String>) {
     let all = proc.follower.replay.held_snapshots();
     match &proc.asked {
         Some(asked) => match answer(proc, asked) {
