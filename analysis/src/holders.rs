@@ -131,9 +131,10 @@ impl HeldGroup {
     }
 }
 
-/// Bytes and owners of one role in a snapshot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Bytes and owners of one role in a snapshot (also the report's `by_role` entries).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct RoleTotal {
+    #[serde(serialize_with = "serialize_role")]
     pub role: Role,
     pub bytes: u64,
     pub count: u64,

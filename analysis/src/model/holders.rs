@@ -6,6 +6,7 @@ use gpuleak_trace::{HoldersReason, Role, RootKind, WalkEnd};
 use serde::{Serialize, Serializer};
 
 pub use crate::holders::HeldGroup as HolderGroup;
+pub use crate::holders::RoleTotal as RoleBytes;
 use crate::holders::{end_name, reason_name, serialize_role, serialize_root};
 
 /// One walk (`holders[]`), in trace order.
@@ -72,14 +73,6 @@ pub struct HolderEntry {
     pub site: Option<String>,
     /// The size of that live allocation, caching-allocator segment or run of mappings.
     pub block_bytes: Option<u64>,
-}
-
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct RoleBytes {
-    #[serde(serialize_with = "serialize_role")]
-    pub role: Role,
-    pub bytes: u64,
-    pub count: u64,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]

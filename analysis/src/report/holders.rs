@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use crate::holders::HeldSnapshot;
 use crate::memory::SiteKey;
-use crate::model::{HolderEntry, Holding, KeptSegment, ModelBytes, RoleBytes, Site};
+use crate::model::{HolderEntry, Holding, KeptSegment, ModelBytes, Site};
 use crate::replay::Replay;
 
 /// A site's key back from the report's fields.
@@ -74,15 +74,7 @@ fn holding(
                 }
             })
             .collect(),
-        by_role: s
-            .by_role()
-            .into_iter()
-            .map(|r| RoleBytes {
-                role: r.role,
-                bytes: r.bytes,
-                count: r.count,
-            })
-            .collect(),
+        by_role: s.by_role(),
         by_model: s
             .by_model()
             .into_iter()
