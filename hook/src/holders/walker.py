@@ -1,0 +1,629 @@
+# gpuleak's holders walker. The hook runs this file inside the profiled Python program, in a
+# namespace of its own (never in sys.modules), with `_emit(text)` and `_clock_us()` given by the
+# hook. It finds the owners of device memory (CUDA tensors by storage, objects whose type has
+# `__cuda_array_interface__`) and the shortest reference path from a root to each, and hands the
+# result to `_emit` as text (see hook/src/holders/parse.rs for the format).
+#
+# It must never change what the program computes: the collector is paused for the walk (never
+# run), nothing is allocated on the device, no package is imported (torch is taken from
+# sys.modules when the program has it), every exception is contained, and nothing the walk
+# builds outlives it.
+
+import gc
+import sys
+
+# The numbers are the trace's (trace/src/holders.rs): HoldersReason, WalkEnd, Role, RootKind.
+EXIT, OUT_OF_MEMORY, ON_DEMAND = 1, 2, 3
+COMPLETE, TIME_CAP, OBJECT_CAP, UNAVAILABLE, FAILED = 1, 2, 3, 4, 5
+PARAMETER, BUFFER, GRADIENT, OPTIMIZER_STATE, AUTOGRAD, USER_HELD, FROM_C = 1, 2, 3, 4, 5, 6, 7
+ROOT_GLOBAL, ROOT_FRAME, ROOT_GENERATOR, ROOT_NONE = 1, 2, 3, 4
+
+# How an object was reached from its parent; the key names the edge.
+E_ROOT, E_NAME, E_INDEX, E_KEY, E_ATTR, E_PARAM, E_BUFFER, E_GRAD = 0, 1, 2, 3, 4, 5, 6, 7
+E_GRAD_FN, E_OPT_STATE, E_CLOSURE, E_LOCAL, E_REF, E_DICT_KEY = 8, 9, 10, 11, 12, 13
+
+# How an object's references are followed, by type.
+(H_SKIP, H_DICT, H_SEQ, H_SET, H_TENSOR, H_CAI, H_PYMOD, H_TYPE, H_FUNC, H_METHOD, H_CELL,
+ H_GEN, H_FRAME, H_NNMOD, H_OPTIM, H_AUTOGRAD, H_OBJ, H_REFS) = range(18)
+
+_config = {"seconds": 2.0, "objects": 5000000}
+
+
+def _types():
+    def gen():
+        yield
+
+    async def coro():
+        pass
+
+    async def agen():
+        yield
+
+    x = 0
+
+    def cell():
+        return x
+
+    g, c, a = gen(), coro(), agen()
+    out = {
+        "module": type(sys),
+        "function": type(_types),
+        "method": type((lambda: 0).__get__(0)),
+        "cell": type(cell.__closure__[0]),
+        "generator": type(g),
+        "coroutine": type(c),
+        "async_generator": type(a),
+        "frame": type(sys._getframe()),
+        "getset": type(type.__dict__["__dict__"]),
+        "member": type(type.__dict__["__basicsize__"]),
+    }
+    c.close()
+    return out
+
+
+_T = _types()
+_ATOMIC = (str, bytes, int, float, complex, bool, type(None), bytearray, range, type(Ellipsis))
+_GENS = (_T["generator"], _T["coroutine"], _T["async_generator"])
+
+
+def _esc(s):
+    return str(s).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _short(path):
+    """A module's file as the report shows it: whose code it is, not where it was installed."""
+    p = str(path).replace("\\", "/")
+    for mark in ("/site-packages/", "/dist-packages/"):
+        at = p.rfind(mark)
+        if at >= 0:
+            return "site-packages/" + p[at + len(mark):]
+    at = p.rfind("/custom_nodes/")
+    if at >= 0:
+        return p[at + 1:]
+    return p
+
+
+def _key_text(k):
+    if type(k) in (str, int, float, bool, bytes, type(None)):
+        r = repr(k)
+        return r if len(r) <= 40 else r[:37] + "..."
+    if type(k) is tuple and len(k) <= 4 and all(type(x) in (str, int, float, bool) for x in k):
+        return repr(k)
+    return "<" + type(k).__name__ + ">"
+
+
+class _Walk:
+    def __init__(self, reason, deadline_us, max_objects, locals_ok):
+        self.reason = reason
+        self.deadline = deadline_us
+        self.max_objects = max_objects
+        self.locals_ok = locals_ok
+        self.skipped_locals = False
+        torch = sys.modules.get("torch")
+        self.Tensor = getattr(torch, "Tensor", None) if torch is not None else None
+        nn = sys.modules.get("torch.nn.modules.module")
+        self.Module = getattr(nn, "Module", None) if nn is not None else None
+        par = sys.modules.get("torch.nn.parameter")
+        self.Parameter = getattr(par, "Parameter", None) if par is not None else None
+        opt = sys.modules.get("torch.optim.optimizer")
+        self.Optimizer = getattr(opt, "Optimizer", None) if opt is not None else None
+        self.handlers = {}
+        self.saved_names = {}
+        self.objs = []
+        self.par = []
+        self.kind = []
+        self.key = []
+        self.root = []
+        self.roots = []
+        self.seen = set()
+        self.storages = {}
+        self.holders = []
+
+    def close(self):
+        for c in (self.handlers, self.saved_names, self.objs, self.par, self.kind, self.key,
+                  self.root, self.roots, self.seen, self.storages, self.holders):
+            c.clear()
+
+    # --- what each type is -------------------------------------------------------------------
+
+    def handler(self, t):
+        h = self.handlers.get(t)
+        if h is None:
+            h = self.handlers[t] = self.classify(t)
+        return h
+
+    def classify(self, t):
+        mro = type.__dict__["__mro__"].__get__(t)
+        dicts = [type.__dict__["__dict__"].__get__(k) for k in mro]
+        if t in _ATOMIC:
+            return H_SKIP
+        if self.Tensor is not None and self.Tensor in mro:
+            return H_TENSOR
+        if any("__cuda_array_interface__" in d for d in dicts):
+            return H_CAI
+        if t is _T["module"]:
+            return H_PYMOD
+        if type in mro:
+            return H_TYPE
+        if self.Module is not None and self.Module in mro:
+            return H_NNMOD
+        if self.Optimizer is not None and self.Optimizer in mro:
+            return H_OPTIM
+        if dict in mro:
+            return H_DICT
+        if list in mro or tuple in mro:
+            return H_SEQ
+        if set in mro or frozenset in mro:
+            return H_SET
+        if t is _T["function"]:
+            return H_FUNC
+        if t is _T["method"]:
+            return H_METHOD
+        if t is _T["cell"]:
+            return H_CELL
+        if t in _GENS:
+            return H_GEN
+        if t is _T["frame"]:
+            return H_FRAME
+        if any("next_functions" in d for d in dicts):
+            self.saved_names[t] = [n for d in dicts for n in d if n.startswith("_saved_")]
+            return H_AUTOGRAD
+        if any("__dict__" in d or "__slots__" in d for d in dicts[:-1]):
+            return H_OBJ
+        return H_REFS
+
+    # --- the graph ---------------------------------------------------------------------------
+
+    def add(self, o, parent, kind, key, root):
+        i = id(o)
+        if i in self.seen:
+            return
+        if not gc.is_tracked(o):
+            h = self.handler(type(o))
+            if h != H_TENSOR and h != H_CAI:
+                return
+        self.seen.add(i)
+        self.objs.append(o)
+        self.par.append(parent)
+        self.kind.append(kind)
+        self.key.append(key)
+        self.root.append(root)
+
+    def instance_dict(self, o, t):
+        for k in type.__dict__["__mro__"].__get__(t):
+            d = type.__dict__["__dict__"].__get__(k).get("__dict__")
+            if d is not None:
+                if type(d) is _T["getset"]:
+                    return d.__get__(o, t)
+                return None
+        return None
+
+    def slots(self, o, t):
+        out = []
+        for k in type.__dict__["__mro__"].__get__(t):
+            d = type.__dict__["__dict__"].__get__(k)
+            names = d.get("__slots__", ())
+            if type(names) is str:
+                names = (names,)
+            for n in names:
+                desc = d.get(n)
+                if type(desc) is _T["member"]:
+                    try:
+                        out.append((n, desc.__get__(o, t)))
+                    except AttributeError:
+                        pass
+        return out
+
+    def frame_locals(self, f, n, r, kind):
+        if self.locals_ok:
+            for name, v in list(f.f_locals.items()):
+                self.add(v, n, kind, name, r)
+        else:
+            self.skipped_locals = True
+
+    def expand(self, n):
+        o = self.objs[n]
+        t = type(o)
+        h = self.handler(t)
+        r = self.root[n]
+        add = self.add
+        if h == H_DICT:
+            items = list(dict.items(o))
+            for k, v in items:
+                add(v, n, E_KEY, k, r)
+            for i, (k, _) in enumerate(items):
+                if gc.is_tracked(k):
+                    add(k, n, E_DICT_KEY, i, r)
+            if t is not dict:
+                d = self.instance_dict(o, t)
+                if d is not None:
+                    for k, v in list(d.items()):
+                        add(v, n, E_ATTR, k, r)
+        elif h == H_SEQ:
+            for i, v in enumerate(list(o)):
+                add(v, n, E_INDEX, i, r)
+        elif h == H_SET:
+            for v in list(o):
+                add(v, n, E_REF, "{}", r)
+        elif h == H_TENSOR:
+            self.tensor(o, n, r)
+        elif h == H_CAI:
+            self.array(o, t, n, r)
+            self.attrs(o, t, n, r)
+        elif h == H_PYMOD or h == H_TYPE:
+            for k, v in list(type.__dict__["__dict__"].__get__(o).items() if h == H_TYPE
+                             else _T["module"].__dict__["__dict__"].__get__(o).items()):
+                add(v, n, E_ATTR, k, r)
+        elif h == H_FUNC:
+            names = o.__code__.co_freevars
+            for name, c in zip(names, o.__closure__ or ()):
+                try:
+                    add(c.cell_contents, n, E_CLOSURE, name, r)
+                except ValueError:
+                    pass
+            for i, v in enumerate(o.__defaults__ or ()):
+                add(v, n, E_ATTR, "__defaults__[%d]" % i, r)
+            for k, v in list((o.__kwdefaults__ or {}).items()):
+                add(v, n, E_ATTR, "__kwdefaults__[%r]" % k, r)
+            for k, v in list(o.__dict__.items()):
+                add(v, n, E_ATTR, k, r)
+        elif h == H_METHOD:
+            add(o.__self__, n, E_ATTR, "__self__", r)
+            add(o.__func__, n, E_ATTR, "__func__", r)
+        elif h == H_CELL:
+            try:
+                add(o.cell_contents, n, E_ATTR, "cell_contents", r)
+            except ValueError:
+                pass
+        elif h == H_GEN:
+            f = getattr(o, "gi_frame", None) or getattr(o, "cr_frame", None) or getattr(o, "ag_frame", None)
+            if f is not None:
+                self.gen_locals(o, f, n, r, E_LOCAL)
+        elif h == H_FRAME:
+            self.frame_locals(o, n, r, E_LOCAL)
+        elif h == H_NNMOD:
+            self.module(o, t, n, r)
+        elif h == H_OPTIM:
+            d = self.instance_dict(o, t) or {}
+            for k, v in list(d.items()):
+                add(v, n, E_OPT_STATE if k == "state" else E_ATTR, k, r)
+        elif h == H_AUTOGRAD:
+            for i, pair in enumerate(o.next_functions):
+                if pair[0] is not None:
+                    add(pair[0], n, E_ATTR, "next_functions[%d][0]" % i, r)
+            for name in self.saved_names.get(t, ()):
+                try:
+                    v = getattr(o, name)
+                except Exception:
+                    continue
+                add(v, n, E_ATTR, name, r)
+            v = getattr(o, "variable", None)
+            if v is not None:
+                add(v, n, E_ATTR, "variable", r)
+        elif h == H_OBJ:
+            self.attrs(o, t, n, r)
+        elif h == H_REFS:
+            for v in gc.get_referents(o):
+                add(v, n, E_REF, "<ref>", r)
+
+    def attrs(self, o, t, n, r):
+        d = self.instance_dict(o, t)
+        if d is not None:
+            for k, v in list(d.items()):
+                self.add(v, n, E_ATTR, k, r)
+        for k, v in self.slots(o, t):
+            self.add(v, n, E_ATTR, k, r)
+        self.add(t, n, E_ATTR, "__class__", r)
+
+    def gen_locals(self, g, f, n, r, kind):
+        if self.locals_ok or sys.version_info >= (3, 13):
+            for name, v in list(f.f_locals.items()):
+                self.add(v, n, kind, name, r)
+        else:
+            # Reading f_locals would keep the values in a dict on the frame until it ends.
+            for v in gc.get_referents(g):
+                self.add(v, n, kind, "<local>", r)
+
+    def module(self, o, t, n, r):
+        d = self.instance_dict(o, t) or {}
+        for group, kind in (("_parameters", E_PARAM), ("_buffers", E_BUFFER), ("_modules", E_ATTR)):
+            for k, v in list((d.get(group) or {}).items()):
+                if v is not None:
+                    if kind == E_ATTR and type(k) is str and k.isdigit():
+                        self.add(v, n, E_INDEX, int(k), r)
+                    else:
+                        self.add(v, n, kind, k, r)
+        for k, v in list(d.items()):
+            if k not in ("_parameters", "_buffers", "_modules"):
+                self.add(v, n, E_ATTR, k, r)
+
+    def tensor(self, o, n, r):
+        if o.is_cuda:
+            s = o.untyped_storage()
+            ptr, size = s.data_ptr(), s.nbytes()
+            if ptr and ptr not in self.storages:
+                dtype = str(o.dtype).replace("torch.", "")
+                shape = ", ".join(str(x) for x in o.shape)
+                owner = "%s %s[%s]" % (type(o).__name__, dtype, shape)
+                device = o.device.index
+                self.owner(n, ptr, size, -1 if device is None else device, owner)
+        d = self.instance_dict(o, type(o))
+        if d:
+            for k, v in list(d.items()):
+                self.add(v, n, E_ATTR, k, r)
+        if o.is_leaf:
+            if o.requires_grad:
+                g = o.grad
+                if g is not None:
+                    self.add(g, n, E_GRAD, "grad", r)
+        else:
+            gf = o.grad_fn
+            if gf is not None:
+                self.add(gf, n, E_GRAD_FN, "grad_fn", r)
+
+    def array(self, o, t, n, r):
+        for k in type.__dict__["__mro__"].__get__(t):
+            d = type.__dict__["__dict__"].__get__(k)
+            if "__cuda_array_interface__" in d:
+                v = d["__cuda_array_interface__"]
+                break
+        get = getattr(type(v), "__get__", None)
+        cai = get(v, o, t) if get is not None else v
+        ptr = int(cai["data"][0])
+        if not ptr or ptr in self.storages:
+            return
+        size = int(cai["typestr"][2:] or 1)
+        for x in cai.get("shape", ()):
+            size *= int(x)
+        self.owner(n, ptr, size, -1, "%s (__cuda_array_interface__)" % t.__qualname__)
+
+    def owner(self, n, ptr, size, device, what):
+        self.storages[ptr] = len(self.holders)
+        self.holders.append((n, ptr, size, device, what))
+
+    # --- roots -------------------------------------------------------------------------------
+
+    def add_root(self, o, kind, where):
+        r = len(self.roots)
+        self.roots.append((kind, where))
+        i = id(o)
+        if i in self.seen:
+            return None
+        self.seen.add(i)
+        self.objs.append(o)
+        self.par.append(-1)
+        self.kind.append(E_ROOT)
+        self.key.append(None)
+        self.root.append(r)
+        return len(self.objs) - 1, r
+
+    def module_roots(self):
+        mods = list(sys.modules.items())
+        main = [m for m in mods if m[0] == "__main__"]
+        added = []
+        # Every module is a root before any global is followed: a package another module
+        # imported keeps its own file as the root of what it holds.
+        for name, m in main + [m for m in mods if m[0] != "__main__"]:
+            if type(m) is not _T["module"]:
+                continue
+            d = _T["module"].__dict__["__dict__"].__get__(m)
+            where = d.get("__file__")
+            if not where and name == "__main__":
+                # Running a script removes __main__.__file__ once the script has run.
+                where = (getattr(sys, "argv", None) or [""])[0]
+            got = self.add_root(m, ROOT_GLOBAL, _short(where or name))
+            if got is not None:
+                added.append((got, d))
+        for (n, r), d in added:
+            for k, v in list(d.items()):
+                self.add(v, n, E_NAME, k, r)
+
+    def frame_roots(self):
+        threading = sys.modules.get("threading")
+        names = {}
+        for tid, th in list(getattr(threading, "_active", {}).items()):
+            names[tid] = getattr(th, "_name", None) or str(tid)
+        mine = globals()
+        for tid, f in list(sys._current_frames().items()):
+            while f is not None:
+                if f.f_globals is not mine:
+                    code = f.f_code
+                    where = "thread %s in %s (%s:%d)" % (names.get(tid, tid), code.co_name,
+                                                        _short(code.co_filename), f.f_lineno)
+                    got = self.add_root(f, ROOT_FRAME, where)
+                    if got is not None:
+                        self.frame_locals(f, got[0], got[1], E_NAME)
+                f = f.f_back
+
+    def generator_roots(self, everything):
+        for o in everything:
+            if type(o) in _GENS and id(o) not in self.seen:
+                f = getattr(o, "gi_frame", None) or getattr(o, "cr_frame", None) or getattr(o, "ag_frame", None)
+                if f is None or getattr(o, "gi_running", False) or getattr(o, "cr_running", False):
+                    continue
+                code = f.f_code
+                where = "%s (%s:%d)" % (getattr(code, "co_qualname", code.co_name),
+                                        _short(code.co_filename), f.f_lineno)
+                got = self.add_root(o, ROOT_GENERATOR, where)
+                if got is not None:
+                    self.gen_locals(o, f, got[0], got[1], E_NAME)
+
+    # --- the walk ----------------------------------------------------------------------------
+
+    def run(self):
+        """Breadth first from the roots: the first path found to an owner is a shortest one."""
+        self.module_roots()
+        self.frame_roots()
+        end = self.bfs(0)
+        if end != COMPLETE:
+            return end
+        everything = gc.get_objects()
+        try:
+            start = len(self.objs)
+            self.generator_roots(everything)
+            end = self.bfs(start)
+            if end != COMPLETE:
+                return end
+            for o in everything:
+                if id(o) not in self.seen:
+                    h = self.handler(type(o))
+                    if h == H_TENSOR or h == H_CAI:
+                        self.objs.append(o)
+                        self.par.append(-1)
+                        self.kind.append(E_ROOT)
+                        self.key.append(None)
+                        self.root.append(-1)
+                        n = len(self.objs) - 1
+                        self.seen.add(id(o))
+                        try:
+                            if h == H_TENSOR:
+                                self.tensor(o, n, -1)
+                            else:
+                                self.array(o, type(o), n, -1)
+                        except Exception:
+                            pass
+        finally:
+            everything.clear()
+        return COMPLETE
+
+    def bfs(self, head):
+        while head < len(self.objs):
+            if len(self.objs) >= self.max_objects:
+                return OBJECT_CAP
+            if head & 1023 == 0 and _clock_us() >= self.deadline:
+                return TIME_CAP
+            try:
+                self.expand(head)
+            except Exception:
+                pass
+            head += 1
+        return COMPLETE
+
+    # --- the result --------------------------------------------------------------------------
+
+    def chain(self, n):
+        out = []
+        while n >= 0 and self.kind[n] != E_ROOT:
+            out.append(n)
+            n = self.par[n]
+        out.reverse()
+        return out
+
+    def path(self, chain):
+        parts = []
+        for n in chain:
+            k, key = self.kind[n], self.key[n]
+            if k == E_NAME:
+                parts.append(str(key))
+            elif k == E_INDEX:
+                parts.append("[%s]" % key)
+            elif k == E_KEY:
+                parts.append("[%s]" % _key_text(key))
+            elif k == E_CLOSURE:
+                parts.append(".<closure>.%s" % key)
+            elif k == E_LOCAL:
+                parts.append(".<locals>.%s" % key)
+            elif k == E_REF:
+                parts.append(".%s" % key)
+            elif k == E_DICT_KEY:
+                parts.append(".keys()[%s]" % key)
+            else:
+                parts.append(".%s" % key)
+        s = "".join(parts)
+        return s[1:] if s.startswith(".") else s
+
+    def role(self, n, chain):
+        last = self.kind[n]
+        kinds = set(self.kind[c] for c in chain)
+        if last == E_GRAD:
+            return GRADIENT
+        if last == E_PARAM:
+            return PARAMETER
+        if last == E_BUFFER:
+            return BUFFER
+        if E_OPT_STATE in kinds:
+            return OPTIMIZER_STATE
+        if E_GRAD_FN in kinds:
+            return AUTOGRAD
+        if self.Parameter is not None and self.Parameter in type(self.objs[n]).__mro__:
+            return PARAMETER
+        return USER_HELD
+
+    def model(self, chain):
+        if self.Module is None:
+            return ""
+        for i, c in enumerate(chain):
+            o = self.objs[c]
+            if self.Module in type.__dict__["__mro__"].__get__(type(o)):
+                return "%s (%s)" % (self.path(chain[:i + 1]), type(o).__name__)
+        return ""
+
+    def lines(self):
+        out = []
+        for n, ptr, size, device, what in self.holders:
+            r = self.root[n]
+            if r < 0:
+                role, kind, where, path, model = FROM_C, ROOT_NONE, "", "", ""
+            else:
+                chain = self.chain(n)
+                kind, where = self.roots[r]
+                path = self.path(chain)
+                role = self.role(n, chain)
+                model = self.model(chain) if role in (PARAMETER, BUFFER, GRADIENT, OPTIMIZER_STATE) else ""
+            out.append("\t".join((str(device), str(ptr), str(size), str(role), str(kind),
+                                  _esc(where), _esc(path), _esc(what), _esc(model))))
+        return out
+
+
+def _header(reason, end, started, visited, note):
+    return "%d\t%d\t%d\t%d\t%s" % (reason, end, _clock_us() - started, visited, _esc(note))
+
+
+def _walk(reason, seconds, objects):
+    """One walk, its result handed to the hook. Never raises an ordinary exception."""
+    started = _clock_us()
+    if sys.is_finalizing():
+        _emit(_header(reason, UNAVAILABLE, started, 0, "the interpreter was already finalizing"))
+        return
+    locals_ok = reason != ON_DEMAND or sys.version_info >= (3, 13)
+    enabled = gc.isenabled()
+    if enabled:
+        gc.disable()
+    w = None
+    try:
+        w = _Walk(reason, started + int(seconds * 1e6), objects, locals_ok)
+        end = w.run()
+        notes = []
+        if end == TIME_CAP:
+            notes.append("stopped after %.1f s (GPULEAK_HOLDERS_SECONDS): owners not reached "
+                         "by then have no path" % seconds)
+        elif end == OBJECT_CAP:
+            notes.append("stopped after %d objects (GPULEAK_HOLDERS_OBJECTS): owners not "
+                         "reached by then have no path" % objects)
+        if w.skipped_locals:
+            notes.append("locals of running frames not read (on demand, before Python 3.13, "
+                         "reading them would keep their values alive)")
+        text = "\n".join([_header(reason, end, started, len(w.objs), "; ".join(notes))] + w.lines())
+    except Exception as e:
+        text = _header(reason, FAILED, started, len(w.objs) if w is not None else 0,
+                       "the walk raised %s: %s" % (type(e).__name__, e))
+    finally:
+        if w is not None:
+            w.close()
+        w = None
+        if enabled:
+            gc.enable()
+    _emit(text)
+
+
+def _at_exit():
+    if not sys.is_finalizing():
+        _walk(EXIT, _config["seconds"], _config["objects"])
+
+
+def _setup(seconds, objects):
+    import atexit
+
+    _config["seconds"] = seconds
+    _config["objects"] = objects
+    atexit.register(_at_exit)
