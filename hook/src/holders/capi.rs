@@ -19,6 +19,8 @@ pub struct Api {
     pub gil_ensure: unsafe extern "C" fn() -> c_int,
     pub gil_release: unsafe extern "C" fn(c_int),
     pub gil_check: unsafe extern "C" fn() -> c_int,
+    pub save_thread: unsafe extern "C" fn() -> *mut c_void,
+    pub restore_thread: unsafe extern "C" fn(*mut c_void),
     /// `PyRun_StringFlags` with NULL flags, or `PyRun_String`.
     pub run_string: RunString,
     pub dict_new: unsafe extern "C" fn() -> Obj,
@@ -183,6 +185,8 @@ fn resolve() -> Found {
         gil_ensure: f!(c"PyGILState_Ensure", Int),
         gil_release: f!(c"PyGILState_Release", unsafe extern "C" fn(c_int)),
         gil_check: f!(c"PyGILState_Check", Int),
+        save_thread: f!(c"PyEval_SaveThread", unsafe extern "C" fn() -> *mut c_void),
+        restore_thread: f!(c"PyEval_RestoreThread", unsafe extern "C" fn(*mut c_void)),
         run_string,
         dict_new: f!(c"PyDict_New", unsafe extern "C" fn() -> Obj),
         dict_set: f!(

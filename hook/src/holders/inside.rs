@@ -11,15 +11,31 @@ use std::time::Instant;
 use gpuleak_trace::{Holders, HoldersReason, WalkEnd};
 
 use crate::holders::capi::{Api, Obj};
+use crate::holders::caps::caps;
 use crate::holders::parse::parse;
 use crate::record;
+use crate::sync::{Condvar, Mutex};
 
 const WALKER: &str = include_str!("walker.py");
 
 /// The walker's namespace, made by the setup; it lives as long as the process.
 static NS: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
-/// The exit walk has run: the interpreter is about to finalize, no other walk may start.
+/// The exit walk has begun: the interpreter is about to finalize, no other walk may start.
 pub static EXITED: AtomicBool = AtomicBool::new(false);
+
+/// Whether a gpuleak thread is in a walk (or about to take the GIL for one), and whether the
+/// exit walk has closed the gate: the exit walk waits for a walk in flight, since a thread
+/// that wants the GIL back once the interpreter finalizes is ended by CPython on the spot.
+struct Gate {
+    closed: bool,
+    busy: bool,
+}
+
+static GATE: Mutex<Gate> = Mutex::new(Gate {
+    closed: false,
+    busy: false,
+});
+static GATE_OPEN: Condvar = Condvar::new();
 
 /// CPython's `PyMethodDef`.
 #[repr(C)]
@@ -42,6 +58,13 @@ static EMIT: Def = Def(std::cell::UnsafeCell::new(MethodDef {
     name: c"_emit".as_ptr(),
     meth: emit as *const c_void,
     flags: METH_O,
+    doc: std::ptr::null(),
+}));
+
+static EXIT_GATE: Def = Def(std::cell::UnsafeCell::new(MethodDef {
+    name: c"_exit_gate".as_ptr(),
+    meth: exit_gate as *const c_void,
+    flags: METH_NOARGS,
     doc: std::ptr::null(),
 }));
 
@@ -98,10 +121,40 @@ extern "C" fn emit(_self: Obj, text: Obj) -> Obj {
             visited: 0,
             holders: Vec::new(),
         });
-        if h.reason == HoldersReason::Exit {
-            EXITED.store(true, Ordering::Release);
-        }
         record::holders(h);
+    });
+    none(api)
+}
+
+/// Called by the exit walk first, under the GIL: no other walk starts from now on, and one in
+/// flight is waited for (boundedly) with the GIL let go, so that it can finish.
+extern "C" fn exit_gate(_self: Obj, _args: Obj) -> Obj {
+    let Some(api) = crate::holders::capi::api() else {
+        return std::ptr::null_mut();
+    };
+    record::guarded(|| {
+        let mut g = GATE.lock();
+        g.closed = true;
+        EXITED.store(true, Ordering::Release);
+        if !g.busy {
+            return;
+        }
+        drop(g);
+        // SAFETY: under the GIL, which is let go and taken back on this same thread.
+        let ts = unsafe { (api.save_thread)() };
+        let deadline =
+            std::time::Instant::now() + std::time::Duration::from_secs_f64(caps().0 + 1.0);
+        let mut g = GATE.lock();
+        while g.busy {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            g = GATE_OPEN.wait_for(g, left).0;
+        }
+        drop(g);
+        // SAFETY: the thread state `save_thread` returned, on the same thread.
+        unsafe { (api.restore_thread)(ts) };
     });
     none(api)
 }
@@ -149,7 +202,12 @@ pub extern "C" fn setup(_: *mut c_void) -> c_int {
                 (api.err_clear)();
                 return;
             }
-            for (name, def) in [(c"_emit", &EMIT), (c"_clock_us", &CLOCK)] {
+            let given = [
+                (c"_emit", &EMIT),
+                (c"_clock_us", &CLOCK),
+                (c"_exit_gate", &EXIT_GATE),
+            ];
+            for (name, def) in given {
                 let f = api.function(def.0.get().cast());
                 if f.is_null() {
                     (api.err_clear)();
@@ -158,7 +216,7 @@ pub extern "C" fn setup(_: *mut c_void) -> c_int {
                 (api.dict_set)(ns, name.as_ptr(), f);
                 (api.decref)(f);
             }
-            let (seconds, objects) = crate::holders::caps::caps();
+            let (seconds, objects) = caps();
             let code = CString::new(format!("{WALKER}\n_setup({seconds:?}, {objects})\n"))
                 .unwrap_or_default();
             if run_quietly(api, ns, &code) {
@@ -188,10 +246,18 @@ pub fn walk(reason: HoldersReason) {
     if ns.is_null() || !usable() {
         return;
     }
-    let (seconds, objects) = crate::holders::caps::caps();
+    {
+        let mut g = GATE.lock();
+        if g.closed {
+            return;
+        }
+        g.busy = true;
+    }
+    let (seconds, objects) = caps();
     let code = CString::new(format!("_walk({}, {seconds:?}, {objects})\n", reason as u8))
         .unwrap_or_default();
-    // SAFETY: a thread of gpuleak's own, holding no gpuleak lock; Ensure/Release paired.
+    // SAFETY: a thread of gpuleak's own, holding no gpuleak lock; Ensure/Release paired. Once
+    // the gate is closed the exit walk holds the GIL only while this thread may still finish.
     unsafe {
         let g = (api.gil_ensure)();
         if usable() {
@@ -199,6 +265,8 @@ pub fn walk(reason: HoldersReason) {
         }
         (api.gil_release)(g);
     }
+    GATE.lock().busy = false;
+    GATE_OPEN.notify_all();
 }
 
 /// Whether the calling thread holds the GIL (it may not be waited for then).

@@ -1,6 +1,6 @@
 # gpuleak's holders walker. The hook runs this file inside the profiled Python program, in a
-# namespace of its own (never in sys.modules), with `_emit(text)` and `_clock_us()` given by the
-# hook. It finds the owners of device memory (CUDA tensors by storage, objects whose type has
+# namespace of its own (never in sys.modules), with `_emit(text)`, `_clock_us()` and
+# `_exit_gate()` given by the hook (hook/src/holders/inside.rs). It finds the owners of device memory (CUDA tensors by storage, objects whose type has
 # `__cuda_array_interface__`) and the shortest reference path from a root to each, and hands the
 # result to `_emit` as text (see hook/src/holders/parse.rs for the format).
 #
@@ -83,6 +83,29 @@ def _short(path):
     return p
 
 
+def _gen_frame(g):
+    return getattr(g, "gi_frame", None) or getattr(g, "cr_frame", None) or getattr(g, "ag_frame", None)
+
+
+def _gen_code(g):
+    return getattr(g, "gi_code", None) or getattr(g, "cr_code", None) or getattr(g, "ag_code")
+
+
+def _suspended(g):
+    """Paused at a yield or await (not running, not finished), without making its frame."""
+    for name in ("gi_suspended", "cr_suspended", "ag_suspended"):
+        v = getattr(g, name, None)
+        if v is not None:
+            return v
+    if sys.version_info >= (3, 11):
+        # An async generator says nothing without making its frame: not taken as a root.
+        return False
+    # Before 3.11 every generator has its frame object already.
+    f = _gen_frame(g)
+    running = getattr(g, "gi_running", False) or getattr(g, "ag_running", False)
+    return f is not None and not running
+
+
 def _key_text(k):
     if type(k) in (str, int, float, bool, bytes, type(None)):
         r = repr(k)
@@ -108,6 +131,7 @@ class _Walk:
         opt = sys.modules.get("torch.optim.optimizer")
         self.Optimizer = getattr(opt, "Optimizer", None) if opt is not None else None
         self.handlers = {}
+        self.dicts = {}
         self.saved_names = {}
         self.objs = []
         self.par = []
@@ -120,7 +144,7 @@ class _Walk:
         self.holders = []
 
     def close(self):
-        for c in (self.handlers, self.saved_names, self.objs, self.par, self.kind, self.key,
+        for c in (self.handlers, self.dicts, self.saved_names, self.objs, self.par, self.kind, self.key,
                   self.root, self.roots, self.seen, self.storages, self.holders):
             c.clear()
 
@@ -189,30 +213,87 @@ class _Walk:
         self.key.append(key)
         self.root.append(root)
 
-    def instance_dict(self, o, t):
-        for k in type.__dict__["__mro__"].__get__(t):
-            d = type.__dict__["__dict__"].__get__(k).get("__dict__")
-            if d is not None:
-                if type(d) is _T["getset"]:
-                    return d.__get__(o, t)
-                return None
-        return None
+    def mro_dicts(self, t):
+        d = self.dicts.get(t)
+        if d is None:
+            d = self.dicts[t] = [type.__dict__["__dict__"].__get__(k)
+                                 for k in type.__dict__["__mro__"].__get__(t)]
+        return d
 
-    def slots(self, o, t):
-        out = []
-        for k in type.__dict__["__mro__"].__get__(t):
-            d = type.__dict__["__dict__"].__get__(k)
-            names = d.get("__slots__", ())
-            if type(names) is str:
-                names = (names,)
-            for n in names:
+    def is_attr_dict(self, o, t, d):
+        """Whether `d`, a referent of `o`, is its attribute dict (not a dict-valued attribute)."""
+        dicts = self.mro_dicts(t)
+        for k in list(d)[:3]:
+            if type(k) is not str:
+                return False
+            if any(k in c for c in dicts):
+                continue
+            try:
+                if object.__getattribute__(o, k) is not d[k]:
+                    return False
+            except Exception:
+                return False
+        return True
+
+    def attrs(self, o, t, n, r, skip=(), unnamed=True):
+        """An object's attributes, through what it refers to: asking for its `__dict__` would
+        give an instance that keeps its attributes inline (3.11+) a dict it did not have. An
+        attribute met so is named when a path goes through it (`attr_name`)."""
+        for v in gc.get_referents(o):
+            if v is t or any(v is x for x in skip):
+                continue
+            if type(v) is dict and self.is_attr_dict(o, t, v):
+                for k, x in list(v.items()):
+                    self.add(x, n, E_ATTR, k, r)
+            elif unnamed:
+                self.add(v, n, E_ATTR, None, r)
+        if unnamed and type.__dict__["__flags__"].__get__(t) & (1 << 9):
+            self.add(t, n, E_ATTR, "__class__", r)
+
+    def attr_name(self, o, v):
+        """The name under which `o` keeps `v`, found by asking for the names its class's code
+        uses (what `self.x = ...` stores), its slots, then, on an owner's path only, its dict."""
+        t = type(o)
+        dicts = self.mro_dicts(t)
+        codes = []
+        for d in dicts:
+            for n in d.get("__slots__", ()) if type(d.get("__slots__", ())) is not str else (d["__slots__"],):
                 desc = d.get(n)
                 if type(desc) is _T["member"]:
                     try:
-                        out.append((n, desc.__get__(o, t)))
+                        if desc.__get__(o, t) is v:
+                            return n
                     except AttributeError:
                         pass
-        return out
+            for x in list(d.values()):
+                f = getattr(x, "__func__", x) if type(x) in (staticmethod, classmethod) else x
+                if type(f) is _T["function"]:
+                    codes.append(f.__code__)
+                elif type(x) is property:
+                    codes.extend(g.__code__ for g in (x.fget, x.fset) if type(g) is _T["function"])
+        names, seen = [], set()
+        while codes:
+            c = codes.pop()
+            names.extend(c.co_names)
+            codes.extend(k for k in c.co_consts if type(k) is type(c) and id(k) not in seen)
+            seen.update(id(k) for k in c.co_consts)
+        for name in names:
+            if any(name in d for d in dicts):
+                continue
+            try:
+                if object.__getattribute__(o, name) is v:
+                    return name
+            except Exception:
+                pass
+        for d in dicts:
+            desc = d.get("__dict__")
+            if desc is not None:
+                if type(desc) is _T["getset"]:
+                    for k, x in list(desc.__get__(o, t).items()):
+                        if x is v:
+                            return k
+                break
+        return "<attribute>"
 
     def frame_locals(self, f, n, r, kind):
         if self.locals_ok:
@@ -235,10 +316,7 @@ class _Walk:
                 if gc.is_tracked(k):
                     add(k, n, E_DICT_KEY, i, r)
             if t is not dict:
-                d = self.instance_dict(o, t)
-                if d is not None:
-                    for k, v in list(d.items()):
-                        add(v, n, E_ATTR, k, r)
+                self.attrs(o, t, n, r, skip=[v for _, v in items] + [k for k, _ in items])
         elif h == H_SEQ:
             for i, v in enumerate(list(o)):
                 add(v, n, E_INDEX, i, r)
@@ -265,8 +343,7 @@ class _Walk:
                 add(v, n, E_ATTR, "__defaults__[%d]" % i, r)
             for k, v in list((o.__kwdefaults__ or {}).items()):
                 add(v, n, E_ATTR, "__kwdefaults__[%r]" % k, r)
-            for k, v in list(o.__dict__.items()):
-                add(v, n, E_ATTR, k, r)
+            self.attrs(o, t, n, r, skip=(o.__globals__, o.__kwdefaults__), unnamed=False)
         elif h == H_METHOD:
             add(o.__self__, n, E_ATTR, "__self__", r)
             add(o.__func__, n, E_ATTR, "__func__", r)
@@ -276,17 +353,15 @@ class _Walk:
             except ValueError:
                 pass
         elif h == H_GEN:
-            f = getattr(o, "gi_frame", None) or getattr(o, "cr_frame", None) or getattr(o, "ag_frame", None)
-            if f is not None:
-                self.gen_locals(o, f, n, r, E_LOCAL)
+            self.gen_locals(o, n, r, E_LOCAL)
         elif h == H_FRAME:
             self.frame_locals(o, n, r, E_LOCAL)
         elif h == H_NNMOD:
             self.module(o, t, n, r)
         elif h == H_OPTIM:
-            d = self.instance_dict(o, t) or {}
-            for k, v in list(d.items()):
-                add(v, n, E_OPT_STATE if k == "state" else E_ATTR, k, r)
+            state = object.__getattribute__(o, "state")
+            add(state, n, E_OPT_STATE, "state", r)
+            self.attrs(o, t, n, r, skip=(state,))
         elif h == H_AUTOGRAD:
             for i, pair in enumerate(o.next_functions):
                 if pair[0] is not None:
@@ -306,36 +381,38 @@ class _Walk:
             for v in gc.get_referents(o):
                 add(v, n, E_REF, "<ref>", r)
 
-    def attrs(self, o, t, n, r):
-        d = self.instance_dict(o, t)
-        if d is not None:
-            for k, v in list(d.items()):
-                self.add(v, n, E_ATTR, k, r)
-        for k, v in self.slots(o, t):
-            self.add(v, n, E_ATTR, k, r)
-        self.add(t, n, E_ATTR, "__class__", r)
+    def gen_locals(self, g, n, r, kind):
+        """A suspended generator's locals, through what it refers to: asking for its frame or
+        that frame's f_locals would make objects that outlive the walk. A local is named when a
+        path goes through it (`local_name`)."""
+        for v in gc.get_referents(g):
+            if type(v) is not _T["frame"] and type(v) is not _T["function"]:
+                self.add(v, n, kind, None, r)
 
-    def gen_locals(self, g, f, n, r, kind):
-        if self.locals_ok or sys.version_info >= (3, 13):
-            for name, v in list(f.f_locals.items()):
-                self.add(v, n, kind, name, r)
-        else:
-            # Reading f_locals would keep the values in a dict on the frame until it ends.
-            for v in gc.get_referents(g):
-                self.add(v, n, kind, "<local>", r)
+    def local_name(self, g, v):
+        if self.locals_ok:
+            f = _gen_frame(g)
+            if f is not None:
+                for k, x in list(f.f_locals.items()):
+                    if x is v:
+                        return k
+        return "<local>"
 
     def module(self, o, t, n, r):
-        d = self.instance_dict(o, t) or {}
+        groups = []
         for group, kind in (("_parameters", E_PARAM), ("_buffers", E_BUFFER), ("_modules", E_ATTR)):
-            for k, v in list((d.get(group) or {}).items()):
+            try:
+                d = object.__getattribute__(o, group)
+            except AttributeError:
+                continue
+            groups.append(d)
+            for k, v in list(d.items()):
                 if v is not None:
                     if kind == E_ATTR and type(k) is str and k.isdigit():
                         self.add(v, n, E_INDEX, int(k), r)
                     else:
                         self.add(v, n, kind, k, r)
-        for k, v in list(d.items()):
-            if k not in ("_parameters", "_buffers", "_modules"):
-                self.add(v, n, E_ATTR, k, r)
+        self.attrs(o, t, n, r, skip=groups)
 
     def tensor(self, o, n, r):
         if o.is_cuda:
@@ -347,10 +424,7 @@ class _Walk:
                 owner = "%s %s[%s]" % (type(o).__name__, dtype, shape)
                 device = o.device.index
                 self.owner(n, ptr, size, -1 if device is None else device, owner)
-        d = self.instance_dict(o, type(o))
-        if d:
-            for k, v in list(d.items()):
-                self.add(v, n, E_ATTR, k, r)
+        self.attrs(o, type(o), n, r, unnamed=False)
         if o.is_leaf:
             if o.requires_grad:
                 g = o.grad
@@ -437,16 +511,19 @@ class _Walk:
 
     def generator_roots(self, everything):
         for o in everything:
-            if type(o) in _GENS and id(o) not in self.seen:
-                f = getattr(o, "gi_frame", None) or getattr(o, "cr_frame", None) or getattr(o, "ag_frame", None)
-                if f is None or getattr(o, "gi_running", False) or getattr(o, "cr_running", False):
-                    continue
-                code = f.f_code
-                where = "%s (%s:%d)" % (getattr(code, "co_qualname", code.co_name),
-                                        _short(code.co_filename), f.f_lineno)
-                got = self.add_root(o, ROOT_GENERATOR, where)
+            if type(o) in _GENS and id(o) not in self.seen and _suspended(o):
+                # Where it is paused is asked for only if it holds something (`root_where`).
+                got = self.add_root(o, ROOT_GENERATOR, o)
                 if got is not None:
-                    self.gen_locals(o, f, got[0], got[1], E_NAME)
+                    self.gen_locals(o, got[0], got[1], E_NAME)
+
+    def root_where(self, where):
+        if type(where) is str:
+            return where
+        code = _gen_code(where)
+        f = _gen_frame(where) if self.locals_ok else None
+        line = f.f_lineno if f is not None else code.co_firstlineno
+        return "%s (%s:%d)" % (getattr(code, "co_qualname", code.co_name), _short(code.co_filename), line)
 
     # --- the walk ----------------------------------------------------------------------------
 
@@ -513,7 +590,10 @@ class _Walk:
         parts = []
         for n in chain:
             k, key = self.kind[n], self.key[n]
-            if k == E_NAME:
+            if (k == E_NAME or k == E_LOCAL) and key is None:
+                name = self.local_name(self.objs[self.par[n]], self.objs[n])
+                parts.append(name if k == E_NAME else ".<locals>.%s" % name)
+            elif k == E_NAME:
                 parts.append(str(key))
             elif k == E_INDEX:
                 parts.append("[%s]" % key)
@@ -527,6 +607,8 @@ class _Walk:
                 parts.append(".%s" % key)
             elif k == E_DICT_KEY:
                 parts.append(".keys()[%s]" % key)
+            elif key is None:
+                parts.append(".%s" % self.attr_name(self.objs[self.par[n]], self.objs[n]))
             else:
                 parts.append(".%s" % key)
         s = "".join(parts)
@@ -567,6 +649,7 @@ class _Walk:
             else:
                 chain = self.chain(n)
                 kind, where = self.roots[r]
+                where = self.root_where(where)
                 path = self.path(chain)
                 role = self.role(n, chain)
                 model = self.model(chain) if role in (PARAMETER, BUFFER, GRADIENT, OPTIMIZER_STATE) else ""
@@ -617,6 +700,7 @@ def _walk(reason, seconds, objects):
 
 
 def _at_exit():
+    _exit_gate()
     if not sys.is_finalizing():
         _walk(EXIT, _config["seconds"], _config["objects"])
 
