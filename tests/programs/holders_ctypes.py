@@ -27,7 +27,7 @@ KiB = 1024
 
 def hidden():
     chunk = DeviceBuffer("hidden-generator", 7 * KiB)
-    yield chunk.nbytes
+    yield chunk.nbytes  # hidden
     yield 0
 
 
