@@ -182,6 +182,9 @@ fn walker_main(s: &'static Shared) {
             inside::walk(HoldersReason::OutOfMemory);
             let mut a = s.asks.lock();
             a.oom_done = a.oom_done.max(upto);
+            // The burst is counted from the walk's end: the failing call waited for it, and
+            // its retry comes after.
+            a.last_oom = Some(Instant::now());
             s.done.notify_all();
         }
         if request.is_none() {

@@ -24,9 +24,16 @@ E_GRAD_FN, E_OPT_STATE, E_CLOSURE, E_LOCAL, E_REF, E_DICT_KEY = 8, 9, 10, 11, 12
 
 # How an object's references are followed, by type.
 (H_SKIP, H_DICT, H_SEQ, H_SET, H_TENSOR, H_CAI, H_PYMOD, H_TYPE, H_FUNC, H_METHOD, H_CELL,
- H_GEN, H_FRAME, H_NNMOD, H_OPTIM, H_AUTOGRAD, H_OBJ, H_REFS) = range(18)
+ H_GEN, H_FRAME, H_NNMOD, H_OPTIM, H_AUTOGRAD, H_OBJ, H_REFS, H_TB) = range(19)
 
 _config = {"seconds": 2.0, "objects": 5000000}
+
+
+def _traceback():
+    try:
+        raise ValueError
+    except ValueError as e:
+        return e.__traceback__
 
 
 def _types():
@@ -54,6 +61,7 @@ def _types():
         "coroutine": type(c),
         "async_generator": type(a),
         "frame": type(sys._getframe()),
+        "traceback": type(_traceback()),
         "getset": type(type.__dict__["__dict__"]),
         "member": type(type.__dict__["__basicsize__"]),
     }
@@ -62,7 +70,8 @@ def _types():
 
 
 _T = _types()
-_ATOMIC = (str, bytes, int, float, complex, bool, type(None), bytearray, range, type(Ellipsis))
+_ATOMIC = frozenset((str, bytes, int, float, complex, bool, type(None), bytearray, range,
+                     type(Ellipsis)))
 _GENS = (_T["generator"], _T["coroutine"], _T["async_generator"])
 
 
@@ -189,6 +198,8 @@ class _Walk:
             return H_GEN
         if t is _T["frame"]:
             return H_FRAME
+        if t is _T["traceback"]:
+            return H_TB
         if any("next_functions" in d for d in dicts):
             self.saved_names[t] = [n for d in dicts for n in d if n.startswith("_saved_")]
             return H_AUTOGRAD
@@ -199,11 +210,14 @@ class _Walk:
     # --- the graph ---------------------------------------------------------------------------
 
     def add(self, o, parent, kind, key, root):
+        t = type(o)
+        if t in _ATOMIC:
+            return
         i = id(o)
         if i in self.seen:
             return
         if not gc.is_tracked(o):
-            h = self.handler(type(o))
+            h = self.handler(t)
             if h != H_TENSOR and h != H_CAI:
                 return
         self.seen.add(i)
@@ -239,8 +253,9 @@ class _Walk:
         """An object's attributes, through what it refers to: asking for its `__dict__` would
         give an instance that keeps its attributes inline (3.11+) a dict it did not have. An
         attribute met so is named when a path goes through it (`attr_name`)."""
+        skip = set(id(x) for x in skip)
         for v in gc.get_referents(o):
-            if v is t or any(v is x for x in skip):
+            if v is t or (skip and id(v) in skip):
                 continue
             if type(v) is dict and self.is_attr_dict(o, t, v):
                 for k, x in list(v.items()):
@@ -343,7 +358,8 @@ class _Walk:
                 add(v, n, E_ATTR, "__defaults__[%d]" % i, r)
             for k, v in list((o.__kwdefaults__ or {}).items()):
                 add(v, n, E_ATTR, "__kwdefaults__[%r]" % k, r)
-            self.attrs(o, t, n, r, skip=(o.__globals__, o.__kwdefaults__), unnamed=False)
+            # A function's own attributes (`__wrapped__` ...) are not followed: telling its
+            # `__dict__` from its annotations among its referents costs more than they give.
         elif h == H_METHOD:
             add(o.__self__, n, E_ATTR, "__self__", r)
             add(o.__func__, n, E_ATTR, "__func__", r)
@@ -356,6 +372,10 @@ class _Walk:
             self.gen_locals(o, n, r, E_LOCAL)
         elif h == H_FRAME:
             self.frame_locals(o, n, r, E_LOCAL)
+        elif h == H_TB:
+            add(o.tb_frame, n, E_ATTR, "tb_frame", r)
+            if o.tb_next is not None:
+                add(o.tb_next, n, E_ATTR, "tb_next", r)
         elif h == H_NNMOD:
             self.module(o, t, n, r)
         elif h == H_OPTIM:
@@ -499,15 +519,20 @@ class _Walk:
             names[tid] = getattr(th, "_name", None) or str(tid)
         mine = globals()
         for tid, f in list(sys._current_frames().items()):
+            chain = []
             while f is not None:
                 if f.f_globals is not mine:
-                    code = f.f_code
-                    where = "thread %s in %s (%s:%d)" % (names.get(tid, tid), code.co_name,
-                                                        _short(code.co_filename), f.f_lineno)
-                    got = self.add_root(f, ROOT_FRAME, where)
-                    if got is not None:
-                        self.frame_locals(f, got[0], got[1], E_NAME)
+                    chain.append(f)
                 f = f.f_back
+            # Outermost first: a tensor passed down is named as the program's own code calls it
+            # (`x` in main), not as a library's function takes it (`input` in linear.py).
+            for f in reversed(chain):
+                code = f.f_code
+                where = "thread %s in %s (%s:%d)" % (names.get(tid, tid), code.co_name,
+                                                    _short(code.co_filename), f.f_lineno)
+                got = self.add_root(f, ROOT_FRAME, where)
+                if got is not None:
+                    self.frame_locals(f, got[0], got[1], E_NAME)
 
     def generator_roots(self, everything):
         for o in everything:
@@ -528,10 +553,17 @@ class _Walk:
     # --- the walk ----------------------------------------------------------------------------
 
     def run(self):
-        """Breadth first from the roots: the first path found to an owner is a shortest one."""
+        """Breadth first from the roots, a kind of root at a time: what module globals keep is
+        named from them (a model's weights as `MODEL.encoder.weight`, not as `self.weight` of
+        the layer running), then what only frames hold, then what only suspended generators
+        hold; within one kind the first path found to an owner is a shortest one."""
         self.module_roots()
-        self.frame_roots()
         end = self.bfs(0)
+        if end != COMPLETE:
+            return end
+        start = len(self.objs)
+        self.frame_roots()
+        end = self.bfs(start)
         if end != COMPLETE:
             return end
         everything = gc.get_objects()
