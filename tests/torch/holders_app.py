@@ -159,7 +159,8 @@ def main():
         threading.Thread(target=worker, name="loader", daemon=True).start()
         started.wait()
         exp.append({"path": "pending", "root": "frame",
-                    "root_where_end": f"thread loader in worker ({me}:{line_of('threading.Event().wait()')})",
+                    "root_where_start": "thread loader in worker (",
+                    "root_where_end": f"{me}:{line_of('threading.Event().wait()')})",
                     "role": "user_held", "model": "", "bytes": 16 * WIDTH * 4})
     elif args.mode == "losses":
         global LOSSES
