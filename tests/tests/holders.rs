@@ -87,14 +87,54 @@ fn line_of(script: &str, text: &str) -> usize {
 #[test]
 fn every_way_a_program_keeps_a_buffer_is_named_with_its_path_root_and_role() {
     needs_python!();
-    let out = python("holders_ctypes.py").hook().run();
+    for python in pythons() {
+        every_way_named(&python);
+    }
+}
+
+/// `python3`, and the other CPythons 3.9+ this machine has: pyenv's, and Debian's 3.11, which
+/// has the interpreter linked into the executable.
+fn pythons() -> Vec<String> {
+    let mut found = vec!["python3".to_string()];
+    if Path::new("/usr/bin/python3.11").exists() {
+        found.push("/usr/bin/python3.11".into());
+    }
+    let pyenv = std::env::var_os("HOME").map(|h| Path::new(&h).join(".pyenv/versions"));
+    if let Some(Ok(dirs)) = pyenv.map(std::fs::read_dir) {
+        let mut versions: Vec<_> = dirs
+            .filter_map(Result::ok)
+            .map(|d| d.path())
+            .filter(|d| {
+                let name = d
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
+                let mut v = name.split('.').map(|p| p.parse::<u32>().ok());
+                matches!((v.next(), v.next()), (Some(Some(3)), Some(Some(minor))) if minor >= 9)
+            })
+            .map(|d| d.join("bin/python3"))
+            .filter(|p| p.exists())
+            .map(|p| p.display().to_string())
+            .collect();
+        versions.sort();
+        found.extend(versions);
+    }
+    found
+}
+
+fn every_way_named(python: &str) {
+    let out = Run::new(python)
+        .arg(script("holders_ctypes.py"))
+        .hook()
+        .run();
     out.assert_success();
     let bufs = buffers(&out.stdout);
     let walks = holders(out.trace());
-    assert_eq!(walks.len(), 1, "one walk, at exit: {walks:#?}");
+    assert_eq!(walks.len(), 1, "{python}: one walk, at exit: {walks:#?}");
     let exit = &walks[0];
     assert_eq!(exit.reason, HoldersReason::Exit);
-    assert_eq!(exit.end, WalkEnd::Complete, "{}", exit.note);
+    assert_eq!(exit.end, WalkEnd::Complete, "{python}: {}", exit.note);
     assert!(exit.visited > 0);
     let script = program("holders_ctypes.py");
     let global = |path: &str| (path.to_string(), RootKind::ModuleGlobal, script.clone());
@@ -141,7 +181,7 @@ fn every_way_a_program_keeps_a_buffer_is_named_with_its_path_root_and_role() {
         assert_eq!(
             (h.path.as_str(), h.root, h.root_where.as_str(), h.role),
             (path.as_str(), root, root_where.as_str(), Role::UserHeld),
-            "{name}"
+            "{python}: {name}"
         );
         assert_eq!(h.owner, "DeviceBuffer (__cuda_array_interface__)");
         assert_eq!((h.device, h.model.as_str()), (-1, ""));
@@ -151,7 +191,7 @@ fn every_way_a_program_keeps_a_buffer_is_named_with_its_path_root_and_role() {
         (hidden.role, hidden.root, hidden.path.as_str()),
         (Role::FromC, RootKind::None, "")
     );
-    assert_eq!(exit.holders.len(), 10, "{exit:#?}");
+    assert_eq!(exit.holders.len(), 10, "{python}: {exit:#?}");
 }
 
 #[test]
@@ -276,4 +316,28 @@ fn a_walk_changes_nothing_the_program_can_see_of_itself() {
     assert_eq!(walks[0].reason, HoldersReason::OutOfMemory, "{walks:#?}");
     assert_eq!(walks[0].holders.len(), 3, "{:#?}", walks[0]);
     assert_eq!(walks[0].holders[0].path, "KEPT[0].buffer");
+}
+
+#[test]
+fn a_walk_past_its_caps_stops_and_says_which_cap() {
+    needs_python!();
+    let run = |env: (&str, &str)| {
+        let out = python("holders_ctypes.py").env(env.0, env.1).hook().run();
+        out.assert_success();
+        holders(out.trace()).remove(0)
+    };
+    let few = run(("GPULEAK_HOLDERS_OBJECTS", "50"));
+    assert_eq!(few.end, WalkEnd::ObjectCap, "{few:#?}");
+    assert!(few.note.contains("GPULEAK_HOLDERS_OBJECTS"), "{}", few.note);
+    assert!(
+        few.holders.iter().all(|h| h.role != Role::FromC),
+        "{few:#?}"
+    );
+    let brief = run(("GPULEAK_HOLDERS_SECONDS", "0.000001"));
+    assert_eq!(brief.end, WalkEnd::TimeCap, "{brief:#?}");
+    assert!(
+        brief.note.contains("GPULEAK_HOLDERS_SECONDS"),
+        "{}",
+        brief.note
+    );
 }

@@ -405,7 +405,16 @@ class _Walk:
         """A suspended generator's locals, through what it refers to: asking for its frame or
         that frame's f_locals would make objects that outlive the walk. A local is named when a
         path goes through it (`local_name`)."""
-        for v in gc.get_referents(g):
+        if sys.version_info < (3, 11):
+            # There a generator has its frame object from the start, and the locals are its.
+            f = _gen_frame(g)
+            if f is None:
+                return
+            others = set(id(x) for x in (f.f_back, f.f_globals, f.f_builtins))
+            refs = [v for v in gc.get_referents(f) if id(v) not in others]
+        else:
+            refs = gc.get_referents(g)
+        for v in refs:
             if type(v) is not _T["frame"] and type(v) is not _T["function"]:
                 self.add(v, n, kind, None, r)
 
