@@ -16,7 +16,12 @@ use crate::holders::parse::parse;
 use crate::record;
 use crate::sync::{Condvar, Mutex};
 
-const WALKER: &str = include_str!("walker.py");
+/// The walker, its three parts in one namespace, in order.
+const WALKER: [&str; 3] = [
+    include_str!("walker_kinds.py"),
+    include_str!("walker_names.py"),
+    include_str!("walker.py"),
+];
 
 /// The walker's namespace, made by the setup; it lives as long as the process.
 static NS: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
@@ -217,8 +222,11 @@ pub extern "C" fn setup(_: *mut c_void) -> c_int {
                 (api.decref)(f);
             }
             let (seconds, objects) = caps();
-            let code = CString::new(format!("{WALKER}\n_setup({seconds:?}, {objects})\n"))
-                .unwrap_or_default();
+            let code = CString::new(format!(
+                "{}\n{}\n{}\n_setup({seconds:?}, {objects})\n",
+                WALKER[0], WALKER[1], WALKER[2]
+            ))
+            .unwrap_or_default();
             if run_quietly(api, ns, &code) {
                 NS.store(ns, Ordering::Release);
             } else {

@@ -1,8 +1,9 @@
 //! What keeps device memory alive in a Python program: a walker written in Python
-//! (`walker.py`), run inside the process, finds the owners of device memory and the shortest
+//! (`walker*.py`), run inside the process, finds the owners of device memory and the shortest
 //! reference path from a root to each, and the result becomes one `Holders` record per walk
 //! (docs/python.md, "Holders").
 //!
+//! - `walker_kinds.py`, `walker_names.py`, `walker.py`: the walker, run in the program
 //! - `capi`: the CPython API, looked up at run time; `inside`: the setup, the walks under the
 //!   GIL and the functions the walker is given; `parse`: its result read into the record
 //! - `schedule`: when walks run (at exit, after an out-of-memory failure, on request) and the

@@ -1,130 +1,9 @@
-# gpuleak's holders walker. The hook runs this file inside the profiled Python program, in a
-# namespace of its own (never in sys.modules), with `_emit(text)`, `_clock_us()` and
-# `_exit_gate()` given by the hook (hook/src/holders/inside.rs). It finds the owners of device memory (CUDA tensors by storage, objects whose type has
-# `__cuda_array_interface__`) and the shortest reference path from a root to each, and hands the
-# result to `_emit` as text (see hook/src/holders/parse.rs for the format).
-#
-# It must never change what the program computes: the collector is paused for the walk (never
-# run), nothing is allocated on the device, no package is imported (torch is taken from
-# sys.modules when the program has it), every exception is contained, and nothing the walk
-# builds outlives it.
-
-import gc
-import sys
-
-# The numbers are the trace's (trace/src/holders.rs): HoldersReason, WalkEnd, Role, RootKind.
-EXIT, OUT_OF_MEMORY, ON_DEMAND = 1, 2, 3
-COMPLETE, TIME_CAP, OBJECT_CAP, UNAVAILABLE, FAILED = 1, 2, 3, 4, 5
-PARAMETER, BUFFER, GRADIENT, OPTIMIZER_STATE, AUTOGRAD, USER_HELD, FROM_C = 1, 2, 3, 4, 5, 6, 7
-ROOT_GLOBAL, ROOT_FRAME, ROOT_GENERATOR, ROOT_NONE = 1, 2, 3, 4
-
-# How an object was reached from its parent; the key names the edge.
-E_ROOT, E_NAME, E_INDEX, E_KEY, E_ATTR, E_PARAM, E_BUFFER, E_GRAD = 0, 1, 2, 3, 4, 5, 6, 7
-E_GRAD_FN, E_OPT_STATE, E_CLOSURE, E_LOCAL, E_REF, E_DICT_KEY = 8, 9, 10, 11, 12, 13
-
-# How an object's references are followed, by type.
-(H_SKIP, H_DICT, H_SEQ, H_SET, H_TENSOR, H_CAI, H_PYMOD, H_TYPE, H_FUNC, H_METHOD, H_CELL,
- H_GEN, H_FRAME, H_NNMOD, H_OPTIM, H_AUTOGRAD, H_OBJ, H_REFS, H_TB) = range(19)
-
-_config = {"seconds": 2.0, "objects": 5000000}
+# gpuleak's holders walker, part 3 of 3 (after walker_kinds.py and walker_names.py, in one
+# namespace): the walk itself, breadth first from the roots, and its entries `_walk` (a walk
+# now) and `_setup` (the walk at exit). See walker_kinds.py for what it must never do.
 
 
-def _traceback():
-    try:
-        raise ValueError
-    except ValueError as e:
-        return e.__traceback__
-
-
-def _types():
-    def gen():
-        yield
-
-    async def coro():
-        pass
-
-    async def agen():
-        yield
-
-    x = 0
-
-    def cell():
-        return x
-
-    g, c, a = gen(), coro(), agen()
-    out = {
-        "module": type(sys),
-        "function": type(_types),
-        "method": type((lambda: 0).__get__(0)),
-        "cell": type(cell.__closure__[0]),
-        "generator": type(g),
-        "coroutine": type(c),
-        "async_generator": type(a),
-        "frame": type(sys._getframe()),
-        "traceback": type(_traceback()),
-        "getset": type(type.__dict__["__dict__"]),
-        "member": type(type.__dict__["__basicsize__"]),
-    }
-    c.close()
-    return out
-
-
-_T = _types()
-_ATOMIC = frozenset((str, bytes, int, float, complex, bool, type(None), bytearray, range,
-                     type(Ellipsis)))
-_GENS = (_T["generator"], _T["coroutine"], _T["async_generator"])
-
-
-def _esc(s):
-    return str(s).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-
-def _short(path):
-    """A module's file as the report shows it: whose code it is, not where it was installed."""
-    p = str(path).replace("\\", "/")
-    for mark in ("/site-packages/", "/dist-packages/"):
-        at = p.rfind(mark)
-        if at >= 0:
-            return "site-packages/" + p[at + len(mark):]
-    at = p.rfind("/custom_nodes/")
-    if at >= 0:
-        return p[at + 1:]
-    return p
-
-
-def _gen_frame(g):
-    return getattr(g, "gi_frame", None) or getattr(g, "cr_frame", None) or getattr(g, "ag_frame", None)
-
-
-def _gen_code(g):
-    return getattr(g, "gi_code", None) or getattr(g, "cr_code", None) or getattr(g, "ag_code")
-
-
-def _suspended(g):
-    """Paused at a yield or await (not running, not finished), without making its frame."""
-    for name in ("gi_suspended", "cr_suspended", "ag_suspended"):
-        v = getattr(g, name, None)
-        if v is not None:
-            return v
-    if sys.version_info >= (3, 11):
-        # An async generator says nothing without making its frame: not taken as a root.
-        return False
-    # Before 3.11 every generator has its frame object already.
-    f = _gen_frame(g)
-    running = getattr(g, "gi_running", False) or getattr(g, "ag_running", False)
-    return f is not None and not running
-
-
-def _key_text(k):
-    if type(k) in (str, int, float, bool, bytes, type(None)):
-        r = repr(k)
-        return r if len(r) <= 40 else r[:37] + "..."
-    if type(k) is tuple and len(k) <= 4 and all(type(x) in (str, int, float, bool) for x in k):
-        return repr(k)
-    return "<" + type(k).__name__ + ">"
-
-
-class _Walk:
+class _Walk(_Names):
     def __init__(self, reason, deadline_us, max_objects, locals_ok):
         self.reason = reason
         self.deadline = deadline_us
@@ -265,51 +144,6 @@ class _Walk:
         if unnamed and type.__dict__["__flags__"].__get__(t) & (1 << 9):
             self.add(t, n, E_ATTR, "__class__", r)
 
-    def attr_name(self, o, v):
-        """The name under which `o` keeps `v`, found by asking for the names its class's code
-        uses (what `self.x = ...` stores), its slots, then, on an owner's path only, its dict."""
-        t = type(o)
-        dicts = self.mro_dicts(t)
-        codes = []
-        for d in dicts:
-            for n in d.get("__slots__", ()) if type(d.get("__slots__", ())) is not str else (d["__slots__"],):
-                desc = d.get(n)
-                if type(desc) is _T["member"]:
-                    try:
-                        if desc.__get__(o, t) is v:
-                            return n
-                    except AttributeError:
-                        pass
-            for x in list(d.values()):
-                f = getattr(x, "__func__", x) if type(x) in (staticmethod, classmethod) else x
-                if type(f) is _T["function"]:
-                    codes.append(f.__code__)
-                elif type(x) is property:
-                    codes.extend(g.__code__ for g in (x.fget, x.fset) if type(g) is _T["function"])
-        names, seen = [], set()
-        while codes:
-            c = codes.pop()
-            names.extend(c.co_names)
-            codes.extend(k for k in c.co_consts if type(k) is type(c) and id(k) not in seen)
-            seen.update(id(k) for k in c.co_consts)
-        for name in names:
-            if any(name in d for d in dicts):
-                continue
-            try:
-                if object.__getattribute__(o, name) is v:
-                    return name
-            except Exception:
-                pass
-        for d in dicts:
-            desc = d.get("__dict__")
-            if desc is not None:
-                if type(desc) is _T["getset"]:
-                    for k, x in list(desc.__get__(o, t).items()):
-                        if x is v:
-                            return k
-                break
-        return "<attribute>"
-
     def frame_locals(self, f, n, r, kind):
         if self.locals_ok:
             for name, v in list(f.f_locals.items()):
@@ -417,15 +251,6 @@ class _Walk:
         for v in refs:
             if type(v) is not _T["frame"] and type(v) is not _T["function"]:
                 self.add(v, n, kind, None, r)
-
-    def local_name(self, g, v):
-        if self.locals_ok:
-            f = _gen_frame(g)
-            if f is not None:
-                for k, x in list(f.f_locals.items()):
-                    if x is v:
-                        return k
-        return "<local>"
 
     def module(self, o, t, n, r):
         groups = []
@@ -551,14 +376,6 @@ class _Walk:
                 if got is not None:
                     self.gen_locals(o, got[0], got[1], E_NAME)
 
-    def root_where(self, where):
-        if type(where) is str:
-            return where
-        code = _gen_code(where)
-        f = _gen_frame(where) if self.locals_ok else None
-        line = f.f_lineno if f is not None else code.co_firstlineno
-        return "%s (%s:%d)" % (getattr(code, "co_qualname", code.co_name), _short(code.co_filename), line)
-
     # --- the walk ----------------------------------------------------------------------------
 
     def run(self):
@@ -616,88 +433,6 @@ class _Walk:
                 pass
             head += 1
         return COMPLETE
-
-    # --- the result --------------------------------------------------------------------------
-
-    def chain(self, n):
-        out = []
-        while n >= 0 and self.kind[n] != E_ROOT:
-            out.append(n)
-            n = self.par[n]
-        out.reverse()
-        return out
-
-    def path(self, chain):
-        parts = []
-        for n in chain:
-            k, key = self.kind[n], self.key[n]
-            if (k == E_NAME or k == E_LOCAL) and key is None:
-                name = self.local_name(self.objs[self.par[n]], self.objs[n])
-                parts.append(name if k == E_NAME else ".<locals>.%s" % name)
-            elif k == E_NAME:
-                parts.append(str(key))
-            elif k == E_INDEX:
-                parts.append("[%s]" % key)
-            elif k == E_KEY:
-                parts.append("[%s]" % _key_text(key))
-            elif k == E_CLOSURE:
-                parts.append(".<closure>.%s" % key)
-            elif k == E_LOCAL:
-                parts.append(".<locals>.%s" % key)
-            elif k == E_REF:
-                parts.append(".%s" % key)
-            elif k == E_DICT_KEY:
-                parts.append(".keys()[%s]" % key)
-            elif key is None:
-                parts.append(".%s" % self.attr_name(self.objs[self.par[n]], self.objs[n]))
-            else:
-                parts.append(".%s" % key)
-        s = "".join(parts)
-        return s[1:] if s.startswith(".") else s
-
-    def role(self, n, chain):
-        last = self.kind[n]
-        kinds = set(self.kind[c] for c in chain)
-        if last == E_GRAD:
-            return GRADIENT
-        if last == E_PARAM:
-            return PARAMETER
-        if last == E_BUFFER:
-            return BUFFER
-        if E_OPT_STATE in kinds:
-            return OPTIMIZER_STATE
-        if E_GRAD_FN in kinds:
-            return AUTOGRAD
-        if self.Parameter is not None and self.Parameter in type(self.objs[n]).__mro__:
-            return PARAMETER
-        return USER_HELD
-
-    def model(self, chain):
-        if self.Module is None:
-            return ""
-        for i, c in enumerate(chain):
-            o = self.objs[c]
-            if self.Module in type.__dict__["__mro__"].__get__(type(o)):
-                return "%s (%s)" % (self.path(chain[:i + 1]), type(o).__name__)
-        return ""
-
-    def lines(self):
-        out = []
-        for n, ptr, size, device, what in self.holders:
-            r = self.root[n]
-            if r < 0:
-                role, kind, where, path, model = FROM_C, ROOT_NONE, "", "", ""
-            else:
-                chain = self.chain(n)
-                kind, where = self.roots[r]
-                where = self.root_where(where)
-                path = self.path(chain)
-                role = self.role(n, chain)
-                model = self.model(chain) if role in (PARAMETER, BUFFER, GRADIENT, OPTIMIZER_STATE) else ""
-            out.append("\t".join((str(device), str(ptr), str(size), str(role), str(kind),
-                                  _esc(where), _esc(path), _esc(what), _esc(model))))
-        return out
-
 
 def _header(reason, end, started, visited, note):
     return "%d\t%d\t%d\t%d\t%s" % (reason, end, _clock_us() - started, visited, _esc(note))
