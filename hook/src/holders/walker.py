@@ -20,6 +20,7 @@ class _Walk(_Names):
         self.Optimizer = getattr(opt, "Optimizer", None) if opt is not None else None
         self.handlers = {}
         self.dicts = {}
+        self.slotted = {}
         self.saved_names = {}
         self.objs = []
         self.par = []
@@ -32,8 +33,9 @@ class _Walk(_Names):
         self.holders = []
 
     def close(self):
-        for c in (self.handlers, self.dicts, self.saved_names, self.objs, self.par, self.kind, self.key,
-                  self.root, self.roots, self.seen, self.storages, self.holders):
+        for c in (self.handlers, self.dicts, self.slotted, self.saved_names, self.objs, self.par,
+                  self.kind, self.key, self.root, self.roots, self.seen, self.storages,
+                  self.holders):
             c.clear()
 
     # --- what each type is -------------------------------------------------------------------
@@ -95,9 +97,11 @@ class _Walk(_Names):
         i = id(o)
         if i in self.seen:
             return
-        if not gc.is_tracked(o):
+        h = self.handlers.get(t)
+        if h is None:
             h = self.handler(t)
-            if h != H_TENSOR and h != H_CAI:
+        if h != H_TENSOR and h != H_CAI:
+            if not gc.is_tracked(o):
                 return
         self.seen.add(i)
         self.objs.append(o)
@@ -105,6 +109,19 @@ class _Walk(_Names):
         self.kind.append(kind)
         self.key.append(key)
         self.root.append(root)
+        if h == H_TENSOR or h == H_CAI:
+            # Named when found, not when expanded: a walk stopped by a cap still names the
+            # owners at its frontier.
+            self.own(o, h, len(self.objs) - 1)
+
+    def own(self, o, h, n):
+        try:
+            if h == H_TENSOR:
+                self.tensor_owner(o, n)
+            else:
+                self.array(o, type(o), n)
+        except Exception:
+            pass
 
     def mro_dicts(self, t):
         d = self.dicts.get(t)
@@ -112,6 +129,12 @@ class _Walk(_Names):
             d = self.dicts[t] = [type.__dict__["__dict__"].__get__(k)
                                  for k in type.__dict__["__mro__"].__get__(t)]
         return d
+
+    def has_slots(self, t):
+        v = self.slotted.get(t)
+        if v is None:
+            v = self.slotted[t] = any("__slots__" in d for d in self.mro_dicts(t)[:-1])
+        return v
 
     def is_attr_dict(self, o, t, d):
         """Whether `d`, a referent of `o`, is its attribute dict (not a dict-valued attribute)."""
@@ -133,10 +156,15 @@ class _Walk(_Names):
         give an instance that keeps its attributes inline (3.11+) a dict it did not have. An
         attribute met so is named when a path goes through it (`attr_name`)."""
         skip = set(id(x) for x in skip)
-        for v in gc.get_referents(o):
-            if v is t or (skip and id(v) in skip):
-                continue
-            if type(v) is dict and self.is_attr_dict(o, t, v):
+        vals = [v for v in gc.get_referents(o) if v is not t and not (skip and id(v) in skip)]
+        # An attribute dict comes last (after slot values), and alone but for those: values
+        # kept inline come one by one instead. Only then is it worth asking.
+        last = vals[-1] if vals else None
+        if type(last) is not dict or not (len(vals) == 1 or self.has_slots(t)) \
+                or not self.is_attr_dict(o, t, last):
+            last = None
+        for v in vals:
+            if v is last:
                 for k, x in list(v.items()):
                     self.add(x, n, E_ATTR, k, r)
             elif unnamed:
@@ -159,23 +187,25 @@ class _Walk(_Names):
         add = self.add
         if h == H_DICT:
             items = list(dict.items(o))
+            # Most values of a large heap are numbers and strings: not even a call for them.
             for k, v in items:
-                add(v, n, E_KEY, k, r)
+                if type(v) not in _ATOMIC:
+                    add(v, n, E_KEY, k, r)
             for i, (k, _) in enumerate(items):
-                if gc.is_tracked(k):
+                if type(k) not in _ATOMIC and gc.is_tracked(k):
                     add(k, n, E_DICT_KEY, i, r)
             if t is not dict:
                 self.attrs(o, t, n, r, skip=[v for _, v in items] + [k for k, _ in items])
         elif h == H_SEQ:
             for i, v in enumerate(list(o)):
-                add(v, n, E_INDEX, i, r)
+                if type(v) not in _ATOMIC:
+                    add(v, n, E_INDEX, i, r)
         elif h == H_SET:
             for v in list(o):
                 add(v, n, E_REF, "{}", r)
         elif h == H_TENSOR:
             self.tensor(o, n, r)
         elif h == H_CAI:
-            self.array(o, t, n, r)
             self.attrs(o, t, n, r)
         elif h == H_PYMOD or h == H_TYPE:
             for k, v in list(type.__dict__["__dict__"].__get__(o).items() if h == H_TYPE
@@ -268,7 +298,7 @@ class _Walk(_Names):
                         self.add(v, n, kind, k, r)
         self.attrs(o, t, n, r, skip=groups)
 
-    def tensor(self, o, n, r):
+    def tensor_owner(self, o, n):
         if o.is_cuda:
             s = o.untyped_storage()
             ptr, size = s.data_ptr(), s.nbytes()
@@ -278,6 +308,8 @@ class _Walk(_Names):
                 owner = "%s %s[%s]" % (type(o).__name__, dtype, shape)
                 device = o.device.index
                 self.owner(n, ptr, size, -1 if device is None else device, owner)
+
+    def tensor(self, o, n, r):
         self.attrs(o, type(o), n, r, unnamed=False)
         if o.is_leaf:
             if o.requires_grad:
@@ -289,7 +321,7 @@ class _Walk(_Names):
             if gf is not None:
                 self.add(gf, n, E_GRAD_FN, "grad_fn", r)
 
-    def array(self, o, t, n, r):
+    def array(self, o, t, n):
         for k in type.__dict__["__mro__"].__get__(t):
             d = type.__dict__["__dict__"].__get__(k)
             if "__cuda_array_interface__" in d:
@@ -408,15 +440,8 @@ class _Walk(_Names):
                         self.kind.append(E_ROOT)
                         self.key.append(None)
                         self.root.append(-1)
-                        n = len(self.objs) - 1
                         self.seen.add(id(o))
-                        try:
-                            if h == H_TENSOR:
-                                self.tensor(o, n, -1)
-                            else:
-                                self.array(o, type(o), n, -1)
-                        except Exception:
-                            pass
+                        self.own(o, h, len(self.objs) - 1)
         finally:
             everything.clear()
         return COMPLETE
