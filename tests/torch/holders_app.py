@@ -89,12 +89,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mode", required=True)
     ap.add_argument("--requests", type=int, default=3)
+    ap.add_argument("--blocks", type=int, default=2,
+                    help="blocks of the model (docs/performance.md times the walk on many)")
     args = ap.parse_args()
     torch.backends.cudnn.enabled = False
     me = "holders_app.py"
     grad = args.mode == "losses"
     global MODEL
-    MODEL = Net().to(DEV).requires_grad_(grad)
+    MODEL = Net(args.blocks).to(DEV).requires_grad_(grad)
     batch = 65536 if args.mode == "oom-weights" else 8
     out = {"mode": args.mode, "expect": []}
     exp = out["expect"]
