@@ -341,3 +341,18 @@ fn a_walk_past_its_caps_stops_and_says_which_cap() {
         brief.note
     );
 }
+
+#[test]
+fn a_program_that_first_allocates_as_it_exits_says_why_there_is_no_walk() {
+    needs_python!();
+    let out = python("holders_late.py").hook().run();
+    out.assert_success();
+    let walks = holders(out.trace());
+    assert_eq!(walks.len(), 1, "{walks:#?}");
+    assert_eq!(walks[0].end, WalkEnd::Unavailable);
+    assert!(
+        walks[0].note.starts_with("the walk at exit did not run"),
+        "{}",
+        walks[0].note
+    );
+}

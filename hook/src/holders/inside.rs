@@ -239,6 +239,11 @@ pub extern "C" fn setup(_: *mut c_void) -> c_int {
     0
 }
 
+/// Whether the exit walk has begun.
+pub fn exit_walked() -> bool {
+    EXITED.load(Ordering::Acquire)
+}
+
 /// Takes the GIL from a gpuleak thread (never from inside a CUDA call) and walks; nothing when
 /// the walker is not set up or the interpreter is exiting.
 pub fn walk(reason: HoldersReason) {

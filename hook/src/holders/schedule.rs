@@ -127,6 +127,7 @@ pub fn try_setup() {
     // SAFETY: callable from any thread without the GIL; `setup` never fails.
     let asked = unsafe { (api.add_pending_call)(inside::setup, std::ptr::null_mut()) } == 0;
     if asked {
+        crate::holders::unavailable::unless_walked(inside::exit_walked);
         shared();
         STAGE.store(READY, Ordering::Release);
     } else {
