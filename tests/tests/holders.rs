@@ -258,6 +258,35 @@ fn a_request_file_makes_a_walk_while_the_program_runs() {
     let asked = &walks[0];
     assert_eq!(asked.end, WalkEnd::Complete, "{}", asked.note);
     assert_eq!(holder_of(asked, &bufs, "kept").path, "KEPT[0]");
+    // Before 3.13, reading a running frame's locals would keep them alive until it returns: a
+    // walk on request leaves them, and says so; 3.13's are a view, read as at exit.
+    let (in_flight, _) = bufs["in-flight"];
+    let seen = asked.holders.iter().find(|h| h.address == in_flight);
+    if python_at_least(3, 13) {
+        assert_eq!(
+            seen.map(|h| h.path.as_str()),
+            Some("in_flight"),
+            "{asked:#?}"
+        );
+    } else {
+        assert!(seen.is_none(), "{asked:#?}");
+        assert!(
+            asked.note.contains("locals of running frames not read"),
+            "{}",
+            asked.note
+        );
+    }
+}
+
+fn python_at_least(major: u32, minor: u32) -> bool {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            &format!("import sys; print(sys.version_info >= ({major}, {minor}))"),
+        ])
+        .output()
+        .expect("python3");
+    String::from_utf8_lossy(&out.stdout).trim() == "True"
 }
 
 #[test]

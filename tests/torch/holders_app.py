@@ -11,6 +11,7 @@ requests; ``--mode`` chooses what keeps memory once they are done:
     thread       a local of a daemon thread's frame, waiting at exit
     custom-node  a module-level cache of custom_nodes/leaky/__init__.py (tests/programs)
     losses       `losses.append(loss)` with autograd on: each loss keeps its graph's tensors
+    training     a training step with Adam: gradients and the optimizer's state
     clean        nothing but the model's parameters
     oom-weights  the weights fit, one request's activations do not (run with a small
                  FAKE_CUDA_CAPACITY): torch.cuda.OutOfMemoryError, exit 1
@@ -94,8 +95,8 @@ def main():
     args = ap.parse_args()
     torch.backends.cudnn.enabled = False
     me = "holders_app.py"
-    grad = args.mode == "losses"
-    global MODEL
+    grad = args.mode in ("losses", "training")
+    global MODEL, OPT, STREAM, LOSSES
     MODEL = Net(args.blocks).to(DEV).requires_grad_(grad)
     batch = 65536 if args.mode == "oom-weights" else 8
     out = {"mode": args.mode, "expect": []}
@@ -130,6 +131,11 @@ def main():
             leaky.remember("img", y)
         elif args.mode == "losses":
             losses.append(y.sum())
+        elif args.mode == "training":
+            if i == 0:
+                OPT = torch.optim.Adam(MODEL.parameters())
+            y.sum().backward()
+            OPT.step()
     del x, y
     if args.mode == "gallery":
         exp.append(expect("GALLERY[1]", "module_global", me, "user_held", GALLERY[1]))
@@ -144,7 +150,6 @@ def main():
         exp.append(expect("CACHE['img']", "module_global", "custom_nodes/leaky/__init__.py",
                           "user_held", leaky.CACHE["img"]))
     elif args.mode == "generator":
-        global STREAM
         STREAM = stream(MODEL, torch.randn(8, WIDTH, device=DEV))
         next(STREAM)
         exp.append({"path": "STREAM.<locals>.latent", "root": "module_global",
@@ -165,13 +170,18 @@ def main():
                     "root_where_end": f"{me}:{line_of('threading.Event().wait()')})",
                     "role": "user_held", "model": "", "bytes": 16 * WIDTH * 4})
     elif args.mode == "losses":
-        global LOSSES
         LOSSES = losses
         # The last block's ReLU keeps its result for the backward pass.
         relu = losses[1].grad_fn.next_functions[0][0].next_functions[0][0]
         exp.append(expect("LOSSES[1]", "module_global", me, "user_held", losses[1]))
         exp.append(expect("LOSSES[1].grad_fn.next_functions[0][0].next_functions[0][0]._saved_result",
                           "module_global", me, "autograd", relu._saved_result))
+    elif args.mode == "training":
+        w = MODEL.blocks[1].weight
+        exp.append(expect("MODEL.blocks[1].weight.grad", "module_global", me, "gradient", w.grad,
+                          "MODEL (Net)"))
+        exp.append(expect("OPT.state[MODEL.blocks[1].weight]['exp_avg']", "module_global", me,
+                          "optimizer_state", OPT.state[w]["exp_avg"], "MODEL (Net)"))
     if args.mode != "losses":
         exp.append(expect("MODEL.blocks[1].weight", "module_global", me, "parameter",
                           MODEL.blocks[1].weight, "MODEL (Net)"))

@@ -13,7 +13,7 @@ import time
 
 HOLDERS_APP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "holders_app.py")
 HOLDERS_MODES = ("gallery", "class-cache", "closure", "generator", "thread", "custom-node",
-                 "losses", "clean", "oom-weights")
+                 "losses", "training", "clean", "oom-weights")
 
 
 def run_holders_app(r, allocator, mode, allocators, reused):

@@ -1,8 +1,9 @@
 //! Running the walker inside the interpreter: the setup, on the main thread at a bytecode
-//! boundary (a pending call), which loads `walker.py` into a namespace of its own and registers
-//! the exit walk with `atexit`; the walks a gpuleak thread asks for under the GIL; and the two
-//! builtin functions the walker is given, `_emit(text)` (its result, recorded here) and
-//! `_clock_us()` (no `time` import in the program's name).
+//! boundary (a pending call), which loads the walker (`walker*.py`) into a namespace of its own
+//! and registers the exit walk with `atexit`; the walks a gpuleak thread asks for under the GIL;
+//! and the builtin functions the walker is given: `_emit(text)` (its result, recorded here),
+//! `_clock_us()` (no `time` import in the program's name) and `_exit_gate()` (the exit walk
+//! waits for one in flight).
 
 use std::ffi::{CString, c_char, c_int, c_void};
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
@@ -202,10 +203,15 @@ pub extern "C" fn setup(_: *mut c_void) -> c_int {
         }
         // SAFETY: a pending call runs with the GIL held.
         unsafe {
+            let cannot = || {
+                crate::holders::unavailable::unavailable(
+                    "the walker could not be loaded in this interpreter",
+                )
+            };
             let ns = (api.dict_new)();
             if ns.is_null() {
                 (api.err_clear)();
-                return;
+                return cannot();
             }
             let given = [
                 (c"_emit", &EMIT),
@@ -214,11 +220,11 @@ pub extern "C" fn setup(_: *mut c_void) -> c_int {
             ];
             for (name, def) in given {
                 let f = api.function(def.0.get().cast());
-                if f.is_null() {
+                if f.is_null() || (api.dict_set)(ns, name.as_ptr(), f) != 0 {
                     (api.err_clear)();
-                    return;
+                    (api.decref)(ns);
+                    return cannot();
                 }
-                (api.dict_set)(ns, name.as_ptr(), f);
                 (api.decref)(f);
             }
             let (seconds, objects) = caps();
@@ -230,9 +236,8 @@ pub extern "C" fn setup(_: *mut c_void) -> c_int {
             if run_quietly(api, ns, &code) {
                 NS.store(ns, Ordering::Release);
             } else {
-                crate::holders::unavailable::unavailable(
-                    "the walker could not be loaded in this interpreter",
-                );
+                (api.decref)(ns);
+                cannot();
             }
         }
     });

@@ -21,6 +21,7 @@ class _Walk(_Names):
         self.handlers = {}
         self.dicts = {}
         self.slotted = {}
+        self.keys = []
         self.saved_names = {}
         self.objs = []
         self.par = []
@@ -35,7 +36,7 @@ class _Walk(_Names):
     def close(self):
         for c in (self.handlers, self.dicts, self.slotted, self.saved_names, self.objs, self.par,
                   self.kind, self.key, self.root, self.roots, self.seen, self.storages,
-                  self.holders):
+                  self.holders, self.keys):
             c.clear()
 
     # --- what each type is -------------------------------------------------------------------
@@ -192,8 +193,10 @@ class _Walk(_Names):
                 if type(v) not in _ATOMIC:
                     add(v, n, E_KEY, k, r)
             for i, (k, _) in enumerate(items):
-                if type(k) not in _ATOMIC and gc.is_tracked(k):
-                    add(k, n, E_DICT_KEY, i, r)
+                if type(k) in _ATOMIC:
+                    continue
+                if gc.is_tracked(k) or self.handler(type(k)) == H_TENSOR:
+                    self.keys.append((k, n, i, r))
             if t is not dict:
                 self.attrs(o, t, n, r, skip=[v for _, v in items] + [k for k, _ in items])
         elif h == H_SEQ:
@@ -429,7 +432,9 @@ class _Walk(_Names):
             start = len(self.objs)
             self.generator_roots(everything)
             end = self.bfs(start)
-            if end != COMPLETE:
+            if end != COMPLETE or self.skipped_locals:
+                # With running frames' locals unread, an owner no path reached may be one of
+                # them: not said to be held from C.
                 return end
             for o in everything:
                 if id(o) not in self.seen:
@@ -447,17 +452,24 @@ class _Walk(_Names):
         return COMPLETE
 
     def bfs(self, head):
-        while head < len(self.objs):
-            if len(self.objs) >= self.max_objects:
-                return OBJECT_CAP
-            if head & 1023 == 0 and _clock_us() >= self.deadline:
-                return TIME_CAP
-            try:
-                self.expand(head)
-            except Exception:
-                pass
-            head += 1
-        return COMPLETE
+        while True:
+            while head < len(self.objs):
+                if len(self.objs) >= self.max_objects:
+                    return OBJECT_CAP
+                if head & 1023 == 0 and _clock_us() >= self.deadline:
+                    return TIME_CAP
+                try:
+                    self.expand(head)
+                except Exception:
+                    pass
+                head += 1
+            if not self.keys:
+                return COMPLETE
+            # Dict keys last: a parameter an optimizer's state is keyed by is named from its
+            # model (`MODEL.blocks[1].weight`), not as `OPT.state.keys()[2]`.
+            keys, self.keys = self.keys, []
+            for k, n, i, r in keys:
+                self.add(k, n, E_DICT_KEY, i, r)
 
 def _header(reason, end, started, visited, note):
     return "%d\t%d\t%d\t%d\t%s" % (reason, end, _clock_us() - started, visited, _esc(note))
@@ -486,7 +498,8 @@ def _walk(reason, seconds, objects):
                          "reached by then have no path" % objects)
         if w.skipped_locals:
             notes.append("locals of running frames not read (on demand, before Python 3.13, "
-                         "reading them would keep their values alive)")
+                         "reading them would keep their values alive): what only they hold has "
+                         "no path, and nothing is said to be held from C")
         text = "\n".join([_header(reason, end, started, len(w.objs), "; ".join(notes))] + w.lines())
     except Exception as e:
         text = _header(reason, FAILED, started, len(w.objs) if w is not None else 0,

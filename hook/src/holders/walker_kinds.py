@@ -79,7 +79,8 @@ _GENS = (_T["generator"], _T["coroutine"], _T["async_generator"])
 
 
 def _esc(s):
-    return str(s).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    s = str(s).replace("\\", "\\\\")
+    return s.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def _short(path):
@@ -96,7 +97,11 @@ def _short(path):
 
 
 def _gen_frame(g):
-    return getattr(g, "gi_frame", None) or getattr(g, "cr_frame", None) or getattr(g, "ag_frame", None)
+    for name in ("gi_frame", "cr_frame", "ag_frame"):
+        f = getattr(g, name, None)
+        if f is not None:
+            return f
+    return None
 
 
 def _gen_code(g):

@@ -14,7 +14,8 @@ class _Names:
         dicts = self.mro_dicts(t)
         codes = []
         for d in dicts:
-            for n in d.get("__slots__", ()) if type(d.get("__slots__", ())) is not str else (d["__slots__"],):
+            slots = d.get("__slots__", ())
+            for n in (slots,) if type(slots) is str else slots:
                 desc = d.get(n)
                 if type(desc) is _T["member"]:
                     try:
@@ -67,7 +68,8 @@ class _Names:
         code = _gen_code(where)
         f = _gen_frame(where) if self.locals_ok else None
         line = f.f_lineno if f is not None else code.co_firstlineno
-        return "%s (%s:%d)" % (getattr(code, "co_qualname", code.co_name), _short(code.co_filename), line)
+        name = getattr(code, "co_qualname", code.co_name)
+        return "%s (%s:%d)" % (name, _short(code.co_filename), line)
 
     # --- the result --------------------------------------------------------------------------
 
@@ -91,7 +93,8 @@ class _Names:
             elif k == E_INDEX:
                 parts.append("[%s]" % key)
             elif k == E_KEY:
-                parts.append("[%s]" % _key_text(key))
+                held = self.key_chain(key)
+                parts.append("[%s]" % (self.path(held) if held else _key_text(key)))
             elif k == E_CLOSURE:
                 parts.append(".<closure>.%s" % key)
             elif k == E_LOCAL:
@@ -124,9 +127,30 @@ class _Names:
             return PARAMETER
         return USER_HELD
 
+    def key_chain(self, key):
+        """A dict key that is a tensor with a path of its own (an optimizer's state is keyed by
+        parameters): that path, so that it reads `OPT.state[MODEL[0].weight]['exp_avg']`."""
+        if self.Tensor is None or self.Tensor not in type(key).__mro__ or not key.is_cuda:
+            return None
+        h = self.storages.get(key.untyped_storage().data_ptr())
+        if h is None:
+            return None
+        n = self.holders[h][0]
+        chain = self.chain(n) if self.root[n] >= 0 else None
+        # A key's own path never goes through itself as a key: no loop.
+        if chain and all(self.kind[c] != E_KEY or self.key[c] is not key for c in chain):
+            return chain
+        return None
+
     def model(self, chain):
         if self.Module is None:
             return ""
+        for c in chain:
+            if self.kind[c] == E_KEY:
+                held = self.key_chain(self.key[c])
+                if held:
+                    # Optimizer state: the model of the parameter it is kept for.
+                    return self.model(held)
         for i, c in enumerate(chain):
             o = self.objs[c]
             if self.Module in type.__dict__["__mro__"].__get__(type(o)):
@@ -145,7 +169,8 @@ class _Names:
                 where = self.root_where(where)
                 path = self.path(chain)
                 role = self.role(n, chain)
-                model = self.model(chain) if role in (PARAMETER, BUFFER, GRADIENT, OPTIMIZER_STATE) else ""
+                owned = role in (PARAMETER, BUFFER, GRADIENT, OPTIMIZER_STATE)
+                model = self.model(chain) if owned else ""
             out.append("\t".join((str(device), str(ptr), str(size), str(role), str(kind),
                                   _esc(where), _esc(path), _esc(what), _esc(model))))
         return out
