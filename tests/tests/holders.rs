@@ -202,14 +202,18 @@ fn an_out_of_memory_failure_is_walked_while_the_failing_frame_still_holds_its_bu
         .hook()
         .run();
     out.assert_success();
-    assert!(out.stdout.contains("out of memory\ndone\n"), "{out}");
+    assert!(
+        out.stdout.contains("out of memory\nout of memory\ndone\n"),
+        "{out}"
+    );
     let bufs = buffers(&out.stdout);
     let walks = holders(out.trace());
     let reasons: Vec<HoldersReason> = walks.iter().map(|w| w.reason).collect();
     assert_eq!(
         reasons,
         [HoldersReason::OutOfMemory, HoldersReason::Exit],
-        "one walk per failure burst (the program's retry is not walked again), then exit"
+        "one walk per failure burst (the program's immediate retry is not walked again), then \
+         exit"
     );
     let oom = &walks[0];
     assert_eq!(oom.end, WalkEnd::Complete, "{}", oom.note);
