@@ -389,3 +389,29 @@ fn a_program_that_first_allocates_as_it_exits_says_why_there_is_no_walk() {
         walks[0].note
     );
 }
+
+#[test]
+fn a_forked_child_walks_on_a_request_made_for_its_own_trace() {
+    needs_python!();
+    // Without a walking thread of its own the child waits for its request until killed.
+    let mut running = python("holders_fork.py")
+        .hook()
+        .timeout(Duration::from_secs(20))
+        .spawn();
+    running.wait_for_line("ready");
+    let child = running
+        .stdout_so_far()
+        .lines()
+        .find_map(|l| l.strip_prefix("child "))
+        .expect("the child's pid")
+        .to_string();
+    let trace = running.dir().join(format!("trace-{child}.trace"));
+    std::fs::write(format!("{}.want-holders", trace.display()), b"").unwrap();
+    let out = running.wait();
+    out.assert_success();
+    let bufs = buffers(&out.stdout);
+    let walks = holders(&trace);
+    let reasons: Vec<HoldersReason> = walks.iter().map(|w| w.reason).collect();
+    assert_eq!(reasons, [HoldersReason::OnDemand, HoldersReason::Exit]);
+    assert_eq!(holder_of(&walks[0], &bufs, "child").path, "CHILD[0]");
+}

@@ -128,12 +128,23 @@ pub fn try_setup() {
     let asked = unsafe { (api.add_pending_call)(inside::setup, std::ptr::null_mut()) } == 0;
     if asked {
         crate::holders::unavailable::unless_walked(inside::exit_walked);
+        static FORK: std::sync::Once = std::sync::Once::new();
+        // SAFETY: registers a child handler that only stores to an atomic.
+        FORK.call_once(|| unsafe {
+            libc::pthread_atfork(None, None, Some(forked_child));
+        });
         shared();
         STAGE.store(READY, Ordering::Release);
     } else {
         // The queue was full: the next allocation asks again.
         STAGE.store(WAITING, Ordering::Release);
     }
+}
+
+/// A forked child has no walking thread: its next allocation starts one (for its own trace's
+/// request file); the walker itself, loaded before the fork, is the child's too.
+unsafe extern "C" fn forked_child() {
+    STAGE.store(UNKNOWN, Ordering::Relaxed);
 }
 
 /// An allocation failed for want of memory: wake the walking thread (once a second at most)
