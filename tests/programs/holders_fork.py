@@ -17,7 +17,9 @@ if pid == 0:
     request = os.environ["GPULEAK_OUTPUT"].replace("%p", str(os.getpid())) + ".want-holders"
     print(f"child {os.getpid()}", flush=True)
     print("ready", flush=True)
-    while not os.path.exists(request):
+    # The test makes the request, then `<request>.sent`: the hook may take the request before
+    # this loop would have seen it.
+    while not os.path.exists(request + ".sent"):
         time.sleep(0.01)
     while os.path.exists(request):
         time.sleep(0.01)

@@ -15,7 +15,6 @@ use crate::holders::capi::{Api, Obj};
 use crate::holders::caps::caps;
 use crate::holders::parse::parse;
 use crate::record;
-use crate::sync::{Condvar, Mutex};
 
 /// The walker, its three parts in one namespace, in order.
 const WALKER: [&str; 3] = [
@@ -27,21 +26,11 @@ const WALKER: [&str; 3] = [
 /// The walker's namespace, made by the setup; it lives as long as the process.
 static NS: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
 /// The exit walk has begun: the interpreter is about to finalize, no other walk may start.
-pub static EXITED: AtomicBool = AtomicBool::new(false);
-
-/// Whether a gpuleak thread is in a walk (or about to take the GIL for one), and whether the
-/// exit walk has closed the gate: the exit walk waits for a walk in flight, since a thread
-/// that wants the GIL back once the interpreter finalizes is ended by CPython on the spot.
-struct Gate {
-    closed: bool,
-    busy: bool,
-}
-
-static GATE: Mutex<Gate> = Mutex::new(Gate {
-    closed: false,
-    busy: false,
-});
-static GATE_OPEN: Condvar = Condvar::new();
+static EXITED: AtomicBool = AtomicBool::new(false);
+/// A gpuleak thread is in a walk (or about to take the GIL for one): the exit walk waits for
+/// it, since a thread that wants the GIL back once the interpreter finalizes is ended by
+/// CPython on the spot. Atomics, not a lock: a forked child must not inherit one held.
+static BUSY: AtomicBool = AtomicBool::new(false);
 
 /// CPython's `PyMethodDef`.
 #[repr(C)]
@@ -139,26 +128,19 @@ extern "C" fn exit_gate(_self: Obj, _args: Obj) -> Obj {
         return std::ptr::null_mut();
     };
     record::guarded(|| {
-        let mut g = GATE.lock();
-        g.closed = true;
-        EXITED.store(true, Ordering::Release);
-        if !g.busy {
+        // SeqCst here and in `walk`: of this store and the walker's store to BUSY, each side
+        // sees the other's, so a walk either sees the gate closed or is waited for.
+        EXITED.store(true, Ordering::SeqCst);
+        if !BUSY.load(Ordering::SeqCst) {
             return;
         }
-        drop(g);
         // SAFETY: under the GIL, which is let go and taken back on this same thread.
         let ts = unsafe { (api.save_thread)() };
         let deadline =
             std::time::Instant::now() + std::time::Duration::from_secs_f64(caps().0 + 1.0);
-        let mut g = GATE.lock();
-        while g.busy {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            g = GATE_OPEN.wait_for(g, left).0;
+        while BUSY.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
-        drop(g);
         // SAFETY: the thread state `save_thread` returned, on the same thread.
         unsafe { (api.restore_thread)(ts) };
     });
@@ -250,10 +232,12 @@ pub fn exit_walked() -> bool {
 }
 
 /// Takes the GIL from a gpuleak thread (never from inside a CUDA call) and walks; nothing when
-/// the walker is not set up or the interpreter is exiting.
-pub fn walk(reason: HoldersReason) {
+/// the walker is not set up or the interpreter is exiting. `taken` runs once the walk is
+/// committed to (the exit walk waits for it from then on), or before giving up: a program
+/// that waits for its request to be taken then exits finds the walk already under way.
+pub fn walk(reason: HoldersReason, taken: impl FnOnce()) {
     let Some(api) = crate::holders::capi::api() else {
-        return;
+        return taken();
     };
     let ns = NS.load(Ordering::Acquire);
     let usable = || {
@@ -262,15 +246,14 @@ pub fn walk(reason: HoldersReason) {
             && unsafe { (api.is_initialized)() != 0 && (api.is_finalizing)() == 0 }
     };
     if ns.is_null() || !usable() {
-        return;
+        return taken();
     }
-    {
-        let mut g = GATE.lock();
-        if g.closed {
-            return;
-        }
-        g.busy = true;
+    BUSY.store(true, Ordering::SeqCst);
+    if EXITED.load(Ordering::SeqCst) {
+        BUSY.store(false, Ordering::SeqCst);
+        return taken();
     }
+    taken();
     let (seconds, objects) = caps();
     let code = CString::new(format!("_walk({}, {seconds:?}, {objects})\n", reason as u8))
         .unwrap_or_default();
@@ -283,8 +266,12 @@ pub fn walk(reason: HoldersReason) {
         }
         (api.gil_release)(g);
     }
-    GATE.lock().busy = false;
-    GATE_OPEN.notify_all();
+    BUSY.store(false, Ordering::SeqCst);
+}
+
+/// In a forked child: no walk is in flight there (the parent's thread did not come along).
+pub fn after_fork_in_child() {
+    BUSY.store(false, Ordering::SeqCst);
 }
 
 /// Whether the calling thread holds the GIL (it may not be waited for then).

@@ -145,6 +145,7 @@ pub fn try_setup() {
 /// request file); the walker itself, loaded before the fork, is the child's too.
 unsafe extern "C" fn forked_child() {
     STAGE.store(UNKNOWN, Ordering::Relaxed);
+    inside::after_fork_in_child();
 }
 
 /// An allocation failed for want of memory: wake the walking thread (once a second at most)
@@ -187,11 +188,11 @@ fn walker_main(s: &'static Shared) {
             }
             (a.oom_asked > a.oom_done).then_some(a.oom_asked)
         };
-        if inside::EXITED.load(Ordering::Acquire) {
+        if inside::exit_walked() {
             return;
         }
         if let Some(upto) = oom {
-            inside::walk(HoldersReason::OutOfMemory);
+            inside::walk(HoldersReason::OutOfMemory, || {});
             let mut a = s.asks.lock();
             a.oom_done = a.oom_done.max(upto);
             // The burst is counted from the walk's end: the failing call waited for it, and
@@ -207,9 +208,10 @@ fn walker_main(s: &'static Shared) {
             // SAFETY: a NUL-terminated path.
             && unsafe { libc::access(r.as_ptr(), libc::F_OK) } == 0
         {
-            // SAFETY: as above; the request is taken whether or not the walk can run.
-            unsafe { libc::unlink(r.as_ptr()) };
-            inside::walk(HoldersReason::OnDemand);
+            inside::walk(HoldersReason::OnDemand, || {
+                // SAFETY: as above; the request is taken whether or not the walk can run.
+                unsafe { libc::unlink(r.as_ptr()) };
+            });
         }
     }
 }
