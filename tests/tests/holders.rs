@@ -451,3 +451,20 @@ fn a_program_that_exits_during_a_walk_on_request_waits_for_it_and_ends_well() {
         "{walks:#?}"
     );
 }
+
+#[test]
+fn an_out_of_memory_failure_after_the_walk_at_exit_is_not_held_up() {
+    needs_python!();
+    let out = python("holders_exit_oom.py").hook().run();
+    out.assert_success();
+    let took: f64 = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("out of memory after "))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    // It waited for the walking thread, ended by then, for the time cap and a second (3 s).
+    assert!(took < 1.0, "the failing call waited {took} s");
+    let reasons: Vec<HoldersReason> = holders(out.trace()).iter().map(|w| w.reason).collect();
+    assert_eq!(reasons, [HoldersReason::Exit]);
+}

@@ -152,6 +152,10 @@ unsafe extern "C" fn forked_child() {
 /// and, when the failing thread let go of the GIL, wait for the walk, boundedly, so that it
 /// sees the failing frames with their tensors.
 pub fn out_of_memory() {
+    if inside::exit_walked() {
+        // The walking thread has ended: nothing would answer.
+        return;
+    }
     let s = shared();
     let mut a = s.asks.lock();
     let now = Instant::now();
