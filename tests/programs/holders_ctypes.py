@@ -11,6 +11,7 @@ as `alloc NAME ADDRESS SIZE`; the walk at exit must find each one's path, root a
 - `thread`: a local of a daemon thread's frame, still waiting at exit
 - `custom-node`: a module-level cache of `custom_nodes/leaky/__init__.py`
 - `from-c`: a buffer only an atexit callback (C) refers to
+- `slots`: an attribute of an instance whose class has `__slots__` (`PINNED.buffer`)
 """
 import atexit
 import os
@@ -82,6 +83,13 @@ STREAM = stream()
 next(STREAM)
 
 leaky.remember("img", DeviceBuffer("custom-node", 8 * KiB))
+
+class Pinned:
+    __slots__ = ("buffer",)
+
+
+PINNED = Pinned()
+PINNED.buffer = DeviceBuffer("slots", 11 * KiB)
 
 held = DeviceBuffer("from-c", 9 * KiB)
 atexit.register(held.__sizeof__)

@@ -145,6 +145,7 @@ fn every_way_named(python: &str) {
         ("instance", global("SERVER.session.last")),
         ("closure", global("keep_latents.<closure>.latents")),
         ("generator", global("STREAM.<locals>.chunk")),
+        ("slots", global("PINNED.buffer")),
         (
             "custom-node",
             (
@@ -191,7 +192,7 @@ fn every_way_named(python: &str) {
         (hidden.role, hidden.root, hidden.path.as_str()),
         (Role::FromC, RootKind::None, "")
     );
-    assert_eq!(exit.holders.len(), 10, "{python}: {exit:#?}");
+    assert_eq!(exit.holders.len(), 11, "{python}: {exit:#?}");
 }
 
 #[test]
