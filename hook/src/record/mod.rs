@@ -1,7 +1,6 @@
-//! The recording API the interception calls (`event`, `launch`, `range`, `marker`, and
-//! `holders` for the walk in a Python program), turning
-//! intercepted calls into trace bytes and getting those bytes to the file. Nothing in here calls
-//! up into the interception.
+//! The recording API the interception calls (`event`, `launch`, `range`, `marker`; `holders`
+//! for the walk in a Python program), turning intercepted calls into trace bytes and getting
+//! those bytes to the file. Nothing in here calls up into the interception.
 //!
 //! - `state`: the recorder's state and lock; `mode`: the stack mode; `intern`: stacks to ids
 //! - `output`: the mapped file, the writer thread; `segments`: the size cap
