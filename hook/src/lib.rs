@@ -2,6 +2,8 @@
 //! with its stack, into a trace (see docs/trace-format.md). Imports run one way, top to bottom:
 //!
 //! - `api` (the wrapped entry points and their table), `dlsym`, `nvtx`: the interception
+//! - `holders`: in a Python program, the walk that finds what keeps device memory alive, run
+//!   from the interception's allocations
 //! - `record`: the recording API they call, the trace file, exit, fork and fatal signals
 //! - `unwind`, `python`, `pyread` (with `pylayout`, `pylines`), `modules`: stacks, native and
 //!   Python, and the module maps that make them readable offline; `live`: what is live, for a
@@ -21,6 +23,7 @@ mod entry;
 mod fd;
 mod guard;
 mod hash;
+mod holders;
 mod layout;
 mod leaked;
 mod live;

@@ -25,6 +25,8 @@ import subprocess
 import sys
 import time
 
+import holders_cases
+
 MIB = 1 << 20
 
 # Cases that assert what later issues build. Each fails today; when its issue lands, its
@@ -574,6 +576,12 @@ CASES = [
     ("tensors-memory-viz-export", case_memory_viz("tensors")),
 ]
 
+
+# Holders (issue 21): tests/torch/holders_cases.py. Expected failures until the report carries
+# `holders` (the viewer's side of issue 21).
+HOLDERS_CASES = holders_cases.cases(ALLOCATORS, expect, Reused)
+CASES += HOLDERS_CASES
+EXPECTED_FAILURES.update({name: 21 for name, _ in HOLDERS_CASES})
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -42,6 +42,7 @@ pub fn alloc_event_aux(
         aux,
         pool_reserved: None,
     });
+    crate::holders::after_allocation(r == ERROR_OUT_OF_MEMORY);
 }
 
 /// The device's free/total memory, asked for with an out-of-memory failure and with the
@@ -90,6 +91,7 @@ pub fn async_alloc_event(
         aux: pool.unwrap_or(0),
         pool_reserved,
     });
+    crate::holders::after_allocation(r == ERROR_OUT_OF_MEMORY);
 }
 
 #[inline(always)]

@@ -1,6 +1,6 @@
-//! The recording API the interception calls (`event`, `launch`, `range`, `marker`), turning
-//! intercepted calls into trace bytes and getting those bytes to the file. Nothing in here calls
-//! up into the interception.
+//! The recording API the interception calls (`event`, `launch`, `range`, `marker`; `holders`
+//! for the walk in a Python program), turning intercepted calls into trace bytes and getting
+//! those bytes to the file. Nothing in here calls up into the interception.
 //!
 //! - `state`: the recorder's state and lock; `mode`: the stack mode; `intern`: stacks to ids
 //! - `output`: the mapped file, the writer thread; `segments`: the size cap
@@ -211,6 +211,33 @@ pub fn marker(label: Option<String>) {
     let State { enc, buf, .. } = &mut *st;
     enc.marker(&m, buf);
     after_append(core, st);
+}
+
+/// One walk's result (`crate::holders`), stamped with the time and thread it was recorded on.
+pub fn holders(mut h: gpuleak_trace::Holders) {
+    let _ = stacks();
+    let core = core();
+    let mut st = core.state.lock();
+    if !ensure_started(core, &mut st) {
+        return;
+    }
+    let (mut st, room) = make_room(core, st);
+    if !room {
+        return;
+    }
+    h.time_ns = now_ns();
+    h.tid = guard::tid();
+    flush_dropped(&mut st, h.time_ns);
+    let State { enc, buf, .. } = &mut *st;
+    enc.holders(&h, buf);
+    after_append(core, st);
+}
+
+/// The file this process writes its trace to, once it has one (a request for a walk is a file
+/// named after it).
+pub fn trace_path() -> Option<String> {
+    let st = core().state.lock();
+    matches!(st.phase, Phase::Active).then(|| st.path.clone())
 }
 
 fn after_append(core: &'static Core, mut st: MutexGuard<'static, State>) {
