@@ -449,8 +449,8 @@ fn out_of_memory(r: &Report, o: &Oom, leaks: &[&Site], per: &str) -> Diagnosis {
 /// With several GPUs, which one it fills: "... grows +1.00 GiB/iteration on GPU 1 (...)".
 /// With holders, what keeps its memory comes first ([`holders::held_leak_phrase`]).
 fn leak_phrase(r: &Report, s: &Site, per: &str) -> String {
-    if let Some(held) = holders::held_leak_phrase(r, s, per) {
-        return held;
+    if let Some(phrase) = holders::held_leak_phrase(r, s, per, &held(s, r.complete)) {
+        return phrase;
     }
     let growth = s.bytes_per_iteration().unwrap_or(0);
     let sign = if growth < 0 { "-" } else { "+" };

@@ -52,7 +52,7 @@ fn a_gallery_that_keeps_every_output_is_named_as_the_holder() {
     assert!(
         d.text.contains(
             "`GALLERY` (app.py, a module global) keeps one 1.50 MiB tensor per iteration \
-             (12 at exit); made at "
+             (12 at exit); 18.0 MiB live at the end; made at "
         ),
         "{}",
         d.text

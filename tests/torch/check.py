@@ -581,7 +581,6 @@ CASES = [
 # `holders` (the viewer's side of issue 21).
 HOLDERS_CASES = holders_cases.cases(ALLOCATORS, expect, Reused)
 CASES += HOLDERS_CASES
-EXPECTED_FAILURES.update({name: 21 for name, _ in HOLDERS_CASES})
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -26,7 +26,7 @@ fn a_gallery_that_keeps_every_output_is_named_as_the_holder_in_the_text_report()
     assert!(
         said.contains(
             "`GALLERY` (app.py, a module global) keeps one 1.50 MiB tensor per iteration (12 at \
-             exit); made at main (app.py:122)."
+             exit); 18.0 MiB live at the end; made at main (app.py:122)."
         ),
         "{out}"
     );

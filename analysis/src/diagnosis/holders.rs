@@ -69,8 +69,9 @@ fn thing(owner: &str) -> &'static str {
 
 /// A leaking site named by what keeps its memory, when the last walk found user code keeping
 /// it: "`GALLERY` (app.py, a module global) keeps one 1.50 MiB tensor per iteration (4 at
-/// exit); made at main (app.py:122)". `None` without such a holder.
-pub fn held_leak_phrase(r: &Report, s: &Site, per: &str) -> Option<String> {
+/// exit); 6.00 MiB held at the last iteration, freed at exit; made at main (app.py:122)"
+/// (`held` is what the site holds, in [`super::held`]'s words). `None` without such a holder.
+pub fn held_leak_phrase(r: &Report, s: &Site, per: &str, held: &str) -> Option<String> {
     let g = user_group(s)?;
     let when = last_holding(r).map_or("", |h| reason_words(h.reason));
     let each = g.bytes / g.count.max(1);
@@ -94,7 +95,7 @@ pub fn held_leak_phrase(r: &Report, s: &Site, per: &str) -> Option<String> {
         )
     };
     Some(format!(
-        "`{}` ({}) {keeps}; made at {}",
+        "`{}` ({}) {keeps}; {held}; made at {}",
         container(&g.path),
         root_words(g.root, &g.root_where),
         s.label
