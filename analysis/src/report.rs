@@ -304,7 +304,8 @@ struct Clock {
     range: Option<usize>,
     /// The trace so far is a model being loaded: no iterations ([`Replay::auto_outcome`]).
     loading: bool,
-    /// Time windows before the one the first launch falls in: the program was loading, and
+    /// Time windows before the one the steps begin in ([`Replay::steps_begin_ns`]: the first
+    /// launch, or the first after a model built on the device): the program was loading, and
     /// memory that only climbs while a model loads is no leak. 0 for other sources.
     prologue: usize,
     /// What the report should say about the choice.
@@ -372,7 +373,7 @@ impl Clock {
         } else {
             (None, 0)
         };
-        let prologue = match (source, replay.first_launch_ns()) {
+        let prologue = match (source, replay.steps_begin_ns()) {
             (Some(Source::Time), Some(t)) => {
                 (t.saturating_sub(start_ns) / width_ns.max(1)).saturating_sub(1) as usize
             }

@@ -48,6 +48,10 @@ pub const PERIOD_MIN_TAIL: usize = 16;
 /// A function is launched once per period when its count is within this share of the number
 /// of periods (a step or two more or less at the edges).
 pub const ANCHOR_COUNT_SHARE: f64 = 0.1;
+/// A run of one kernel the launches open with is a model being loaded (one kernel per
+/// parameter) when it is at least this long and memory only climbs through it: a few layers'
+/// worth, longer than a step's repeated kernel at its start.
+pub const LOADING_MIN_LAUNCHES: u64 = 16;
 
 // Choosing the iterations (report.rs; tests in tests/auto.rs and tests/nvtx.rs).
 

@@ -202,12 +202,13 @@ impl Replay {
                 }
                 let (sites, series) = (&self.sites, &self.series);
                 let graph = matches!(l.api, LaunchApi::CudaGraphLaunch | LaunchApi::CuGraphLaunch);
-                self.auto.launch(self.launches, l.function, graph, || {
-                    series
-                        .keys()
-                        .map(|k| (*k, sites.get(k).map_or(0, |s| s.live_bytes)))
-                        .collect()
-                });
+                self.auto
+                    .launch(self.launches, l.function, graph, l.time_ns, || {
+                        series
+                            .keys()
+                            .map(|k| (*k, sites.get(k).map_or(0, |s| s.live_bytes)))
+                            .collect()
+                    });
                 self.launches += 1;
                 self.first_launch_ns.get_or_insert(l.time_ns);
                 self.last_time_ns = self.last_time_ns.max(l.time_ns);

@@ -138,6 +138,13 @@ impl Replay {
         self.first_launch_ns
     }
 
+    /// When the program's steps began: its first kernel launch, or, when its launches open
+    /// with a model built on the device (one kernel per parameter while memory only climbs),
+    /// the first launch after that. `None` before any launch.
+    pub fn steps_begin_ns(&self) -> Option<u64> {
+        self.auto.loading_ended_ns().or(self.first_launch_ns)
+    }
+
     pub fn markers(&self) -> u64 {
         self.markers
     }
