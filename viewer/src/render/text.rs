@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use gpuleak_analysis::units::{bytes, count, wrap};
-use gpuleak_analysis::{Report, Site, function_name, is_python_frame, tidy_frame};
+use gpuleak_analysis::{Report, Site, function_name, is_python_frame, stack_frame, tidy_frame};
 use gpuleak_trace::MemoryKind;
 
 use crate::findings::{
@@ -368,7 +368,7 @@ fn finding_stack(s: &mut String, site: &Site) {
     }
     let last = order.len().min(first + FINDING_FRAMES);
     for &i in &order[first..last] {
-        let _ = writeln!(s, "      {}", tidy_frame(&frames[i]));
+        let _ = writeln!(s, "      {}", stack_frame(&frames[i]));
     }
     if order.len() > last {
         let _ = writeln!(
