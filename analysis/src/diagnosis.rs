@@ -224,8 +224,8 @@ fn no_growth(r: &Report, per: &str) -> Diagnosis {
             cause: Cause::TooFewIterations,
             text: format!(
                 "Only {judged} of the {n} {per}s come after the program loaded its model \
-                 (before its first kernel launch, or while one kernel per parameter built it): \
-                 too few to tell a leak from warm-up, so this run \
+                 (before, it loads: until its first kernel launch, or while one kernel per \
+                 parameter builds it): too few to tell a leak from warm-up, so this run \
                  says nothing about leaks yet. Judging needs {} {per}s or more ({more} more) \
                  past the loading. Device memory peaked at {peak}.",
                 crate::model::HEALTHY_MIN_ITERATIONS
