@@ -256,6 +256,9 @@ impl Report {
                     .range
                     .and_then(|i| replay.ranges().get(i))
                     .map(|r| r.name.clone()),
+                marker_label: (clock.source == Some(Source::Marker))
+                    .then(|| replay.marker_label().map(String::from))
+                    .flatten(),
                 device_growth,
             },
             ooms,

@@ -74,6 +74,9 @@ pub struct Replay {
     /// Indices into `ooms` of failures whose retry may still come.
     unretried: Vec<usize>,
     markers: u64,
+    /// Marker labels and how many markers carried each, in the order first seen (at most
+    /// [`crate::thresholds::MAX_MARKER_LABELS`]).
+    marker_labels: Vec<(String, u64)>,
     /// Distinct NVTX ranges, in the order first seen (at most [`MAX_RANGES`]).
     ranges: Vec<RangeStats>,
     /// Open pushes per thread and domain, for nesting depth within a domain.
@@ -189,6 +192,9 @@ impl Replay {
                     series.at_markers.push(live);
                 }
                 self.markers += 1;
+                if let Some(label) = m.label {
+                    self.count_marker_label(label);
+                }
                 self.last_time_ns = self.last_time_ns.max(m.time_ns);
             }
             Record::Dropped { time_ns, count } => {
@@ -225,6 +231,15 @@ impl Replay {
                 self.last_time_ns = self.last_time_ns.max(h.time_ns);
                 self.holders.push(h);
             }
+        }
+    }
+
+    fn count_marker_label(&mut self, label: String) {
+        let labels = &mut self.marker_labels;
+        if let Some((_, n)) = labels.iter_mut().find(|(l, _)| *l == label) {
+            *n += 1;
+        } else if labels.len() < crate::thresholds::MAX_MARKER_LABELS {
+            labels.push((label, 1));
         }
     }
 

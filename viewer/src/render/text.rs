@@ -127,6 +127,15 @@ pub fn render_text(r: &Report, top: usize) -> String {
                 r.iterations.count
             );
         }
+        (Some(IterationSource::Marker), _) if r.iterations.marker_label.is_some() => {
+            let _ = writeln!(
+                s,
+                "Iterations: {} (from markers labelled {:?}: one {} each)",
+                r.iterations.count,
+                r.iterations.unit(),
+                r.iterations.unit()
+            );
+        }
         (Some(src), _) => {
             let _ = writeln!(s, "Iterations: {} (from {src}s)", r.iterations.count);
         }

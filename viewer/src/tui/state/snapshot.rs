@@ -32,13 +32,15 @@ pub struct Summary {
     pub peak: u64,
     pub reserved: u64,
     pub pinned: u64,
-    /// "marker", "nvtx \"step\"", "auto", "time"; empty without events.
+    /// "marker", "marker \"request\"" (markers with a label), "nvtx \"step\"", "auto", "time";
+    /// empty without events.
     pub iteration_source: String,
     pub iterations: u64,
     /// How device memory as a whole moves per iteration: the verdict and bytes per iteration.
     pub growth: Option<(Verdict, i64)>,
-    /// "iter" or, when time windows stand in for iterations, "window".
-    pub per: &'static str,
+    /// "iter", the markers' label ("request"), or, when time windows stand in for
+    /// iterations, "window" ([`gpuleak_analysis::Iterations::unit_short`]).
+    pub per: String,
     pub events: u64,
     pub events_per_s: f64,
     pub dropped: u64,
@@ -180,10 +182,13 @@ impl Snapshot {
         let iteration_source = match (source, &it.range) {
             // Said as the report says it; the typed `source` is what the screens go by.
             (Some(IterationSource::Nvtx), Some(r)) => format!("nvtx {r:?}"),
+            (Some(IterationSource::Marker), _) if it.marker_label.is_some() => {
+                format!("marker {:?}", it.unit())
+            }
             (Some(s), _) => s.as_str().to_string(),
             (None, _) => String::new(),
         };
-        let per = it.unit_short();
+        let per = it.unit_short().to_string();
         let m = &report.memory;
         d.summary = Summary {
             command,
