@@ -32,8 +32,7 @@ pub struct Summary {
     pub peak: u64,
     pub reserved: u64,
     pub pinned: u64,
-    /// "marker", "marker \"request\"" (markers with a label), "nvtx \"step\"", "auto", "time";
-    /// empty without events.
+    /// "marker", "nvtx \"step\"", "auto", "time"; empty without events.
     pub iteration_source: String,
     pub iterations: u64,
     /// How device memory as a whole moves per iteration: the verdict and bytes per iteration.
@@ -182,9 +181,6 @@ impl Snapshot {
         let iteration_source = match (source, &it.range) {
             // Said as the report says it; the typed `source` is what the screens go by.
             (Some(IterationSource::Nvtx), Some(r)) => format!("nvtx {r:?}"),
-            (Some(IterationSource::Marker), _) if it.marker_label.is_some() => {
-                format!("marker {:?}", it.unit())
-            }
             (Some(s), _) => s.as_str().to_string(),
             (None, _) => String::new(),
         };

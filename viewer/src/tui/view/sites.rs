@@ -16,7 +16,8 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(area);
     let [stack, spark] = Layout::vertical([Constraint::Min(3), Constraint::Length(6)]).areas(right);
 
-    let header = Row::new(["verdict", "live", "bytes/iter", "allocs", "site"])
+    let per = format!("bytes/{}", app.data.summary.per);
+    let header = Row::new(["verdict", "live", per.as_str(), "allocs", "site"])
         .style(Style::default().add_modifier(Modifier::BOLD));
     // Only the rows that fit are built: 10,000 sites cost what 40 do.
     let height = usize::from(table.height.saturating_sub(3));
