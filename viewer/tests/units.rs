@@ -78,4 +78,10 @@ fn a_server_that_marks_each_request_reports_growth_per_request() {
     let header = common::screen::screen(&app, 120, 30).join("\n");
     assert!(header.contains("request 30 (marker)"), "{header}");
     assert!(header.contains("MiB/request"), "{header}");
+    // The Sites table's growth column and the order it is sorted by, in the same word.
+    common::screen::press(&mut app, crossterm::event::KeyCode::Tab);
+    common::screen::press(&mut app, crossterm::event::KeyCode::Char('s'));
+    let sites = common::screen::screen(&app, 120, 30).join("\n");
+    assert!(sites.contains("sorted by bytes/request"), "{sites}");
+    assert!(sites.contains("live       bytes/request allocs"), "{sites}");
 }

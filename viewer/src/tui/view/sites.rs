@@ -7,6 +7,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::widgets::{Block, Borders, Cell, Row, Sparkline, Table};
 
 use super::super::app::App;
+use super::super::ui::SortKey;
 use super::{draw_stack, selected_style, verdict_style, window};
 use crate::findings::{Finding, verdict};
 use crate::format::signed_bytes;
@@ -58,7 +59,8 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let widths = [
         Constraint::Length(10),
         Constraint::Length(10),
-        Constraint::Length(11),
+        // "bytes/iter", or the unit's own word when markers name it, whole.
+        Constraint::Length((per.chars().count() as u16).max(11)),
         Constraint::Length(7),
         Constraint::Min(10),
     ];
@@ -76,7 +78,12 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
                 app.ui.selected + 1
             },
             app.ui.order.len(),
-            app.ui.sort.name()
+            // The column's own name: bytes per the run's unit.
+            if app.ui.sort == SortKey::BytesPerIteration {
+                per.as_str()
+            } else {
+                app.ui.sort.name()
+            }
         )),
     );
     frame.render_widget(t, table);
