@@ -10,6 +10,9 @@ EXPECTED_FAILURES, `XFAIL name: what differed (issue N)`. A listed case that pas
 `FAIL name: passes, but is listed as an expected failure of issue N`, so the list stays true.
 Exits 1 on any FAIL, 2 when it cannot run at all.
 
+The cases that cut a run's trace short are in cuts.py; what every case reads of a report, and how
+it says what differed, in facts.py.
+
 Run it through scripts/torch-check.sh, which builds everything and sets up PyTorch; directly:
 
     python tests/torch/check.py --gpuleak target/debug/gpuleak --fake-cuda DIR \
@@ -25,7 +28,29 @@ import subprocess
 import sys
 import time
 
-MIB = 1 << 20
+from cuts import (
+    DEVICE_INIT,
+    case_cut_after_loading,
+    case_cut_in_early_steps,
+    case_cut_short,
+    case_cut_while_loading,
+)
+from facts import (
+    MIB,
+    Differed,
+    expect,
+    first_diagnosis,
+    has_python_line,
+    judged_sites,
+    leak_site,
+    mib,
+    near,
+    parse_size,
+    site_name,
+    sites_with,
+    usable,
+)
+
 
 # Cases that assert what later issues build. Each fails today; when its issue lands, its
 # entry goes. Keep this the only list.
@@ -39,19 +64,6 @@ ALLOCATORS = {
     "expandable": ([], {"PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True"}),
     "tensors": (["--torch-tensors"], {}),
 }
-
-
-class Differed(Exception):
-    """A case's assertion did not hold; the message says what differed."""
-
-
-def expect(cond, what):
-    if not cond:
-        raise Differed(what)
-
-
-def mib(n):
-    return "None" if n is None else f"{n / MIB:.2f} MiB"
 
 
 class Run:
@@ -146,70 +158,6 @@ class Reused:
         self.stdout = out.partition("\n--- stdout\n")[2]
         # What the last report run appended is not the program's.
         self.stderr = err.partition("--- gpuleak report exited")[0]
-
-
-def usable(run, oom=False):
-    """The workload ran to its end (or to its out-of-memory error) and gpuleak reported on it."""
-    expect(run.torch is not None, f"the workload printed no GPULEAK_TORCH line (exit {run.rc}; see {run.log})")
-    expect(run.report is not None, f"no report from gpuleak (see {run.log})")
-    if oom:
-        expect(run.torch["oom"], f"the workload did not run out of memory (see {run.log})")
-        expect(run.rc != 0, "the workload ran out of memory but exited 0")
-    else:
-        expect(run.rc == 0, f"the workload exited {run.rc} (see {run.log})")
-    return run.torch, run.report
-
-
-def judged_sites(report, memory):
-    """The sites of one memory class ("device", "physical"), each of which must have a verdict:
-    "no leak" means something only where the memory was judged at all."""
-    sites = [s for s in report["sites"] if s["memory"] == memory]
-    unjudged = [s for s in sites if s.get("verdict") is None]
-    expect(sites and not unjudged, f"{len(unjudged)} of {len(sites)} sites of {memory} memory have no verdict")
-    return sites
-
-
-def sites_with(report, verdict):
-    return [s for s in report["sites"] if s.get("verdict") == verdict]
-
-
-def site_name(site):
-    """The frame gpuleak names the site by (its first frame past library code)."""
-    frames = site["frames"]
-    if not frames:
-        return f"stack {site['stack_id']}"
-    return frames[min(site.get("user_frame", 0), len(frames) - 1)]
-
-
-def leak_site(report, memory=None):
-    """The site judged `leak` that holds the most live bytes at the end."""
-    leaks = [s for s in sites_with(report, "leak") if memory is None or s["memory"] == memory]
-    verdicts = sorted({f"{s['memory']}:{s.get('verdict')}" for s in report["sites"]})
-    expect(leaks, f"no site is judged `leak` (sites: {len(report['sites'])}, verdicts: {verdicts}; "
-                  f"diagnosis: {first_diagnosis(report)})")
-    return max(leaks, key=lambda s: s["live_bytes_at_end"])
-
-
-def first_diagnosis(report):
-    d = report.get("diagnosis") or []
-    return f"{d[0]['cause']}: {d[0]['text'][:160]}" if d else "none"
-
-
-def parse_size(text):
-    """"62.0 MiB" -> bytes, as gpuleak prints sizes."""
-    m = re.fullmatch(r"([\d.]+) (B|KiB|MiB|GiB|TiB)", text.strip())
-    if not m:
-        return None
-    return float(m.group(1)) * {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}[m.group(2)]
-
-
-def near(value, target, tolerance):
-    return value is not None and abs(value - target) <= tolerance * target
-
-
-def has_python_line(site, where):
-    needle = f"{os.path.basename(where['file'])}:{where['line']}"
-    return any(needle in frame for frame in site["frames"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -365,149 +313,6 @@ def case_temporaries(allocator):
         leaks = [s for s in others if s.get("verdict") == "leak"]
         expect(not leaks, f"a temporary is judged `leak` at {site_name(leaks[0]) if leaks else ''}")
         return f"{len(others)} sites of temporaries at {len(lines)} Python lines, none a leak"
-    return check
-
-
-def case_cut_short(allocator, sizes=(60_000, 70_000, 80_000, 90_000, 100_000)):
-    """A run cut off in its first step (the process killed, a live view in its first seconds):
-    the first 100 KB of a leaking run's trace, and a few shorter cuts. The first step takes its
-    activations in one go and the rest is level: a step up, not growth. None may read as a leak
-    or as "Device memory grows ... in all"."""
-    def check(r):
-        run = r.run(allocator, "leak")
-        usable(run)
-        with open(run.trace, "rb") as f:
-            whole = f.read()
-        for size in sizes:
-            cut = os.path.join(r.args.work, f"{os.path.basename(run.trace)}.first-{size}")
-            with open(cut, "wb") as f:
-                f.write(whole[:size])
-            p = subprocess.run([r.args.gpuleak, "report", cut, "--format", "json"],
-                               capture_output=True, text=True, timeout=r.args.timeout)
-            expect(p.returncode == 0, f"gpuleak report on the first {size} bytes exited {p.returncode}: {p.stderr[:200]}")
-            rep = json.loads(p.stdout)
-            leaks = sites_with(rep, "leak")
-            expect(not leaks, f"first {size} bytes: {site_name(leaks[0]) if leaks else ''} is judged `leak`")
-            expect(rep["iterations"].get("device_verdict") != "leak",
-                   f"first {size} bytes: the device is judged `leak`")
-            growth = [d for d in rep["diagnosis"] if " in all" in d["text"] or d["cause"] == "leak"]
-            expect(not growth, f"first {size} bytes: {growth[0]['cause']}: {growth[0]['text'][:160]}" if growth else "")
-        return f"cuts of {', '.join(str(n) for n in sizes)} bytes: no leak, no growth in all"
-    return check
-
-
-# A text encoder's worth of parameters built on the device before the UNet, one kernel each.
-DEVICE_INIT = ("--device-init-layers", "256")
-
-
-def case_cut_while_loading(allocator, mark):
-    """A run cut off while it builds its model on the device (the process killed in loading, a
-    live view in its first seconds): every parameter is allocated and initialised by its own
-    kernel, the same kernel over and over while memory only climbs. That is loading, not a step:
-    the report has no iterations and no leak. The trace as the sampler copied it once its model
-    was built (before its first step), and that copy cut at three quarters and at half."""
-    def check(r):
-        run = r.run(allocator, "leak", mark, extra=DEVICE_INIT)
-        t, _ = usable(run)
-        copy = t.get("trace_after_loading")
-        expect(copy and os.path.exists(copy), f"the sampler left no copy of the trace after loading ({copy!r})")
-        with open(copy, "rb") as f:
-            whole = f.read()
-        # What the encoder's parameters hold, as the report counts that memory.
-        held = (lambda rep: rep["memory"]["physical_peak_live_bytes"]) if allocator == "expandable" \
-            else (lambda rep: rep["totals"]["peak_live_bytes"])
-        cuts = [(copy, None)]
-        said = []
-        while cuts:
-            path, size = cuts.pop(0)
-            p = subprocess.run([r.args.gpuleak, "report", path, "--format", "json"],
-                               capture_output=True, text=True, timeout=r.args.timeout)
-            what = f"the trace after loading{'' if size is None else f', first {size} bytes'}"
-            expect(p.returncode == 0, f"gpuleak report on {what} exited {p.returncode}: {p.stderr[:200]}")
-            rep = json.loads(p.stdout)
-            if size is None:
-                expect(held(rep) >= t["encoder_bytes"] * 0.9,
-                       f"{what} holds {mib(held(rep))}, not the encoder's {mib(t['encoder_bytes'])}")
-                # Where the hook had written to: the rest of its mapped window reads as zeros.
-                end = len(whole.rstrip(b"\0"))
-                for n in (end * 3 // 4, end // 2):
-                    cut = f"{copy}.first-{n}"
-                    with open(cut, "wb") as f:
-                        f.write(whole[:n])
-                    cuts.append((cut, n))
-                said.append(f"{end} bytes")
-            else:
-                said.append(str(size))
-            leaks = sites_with(rep, "leak")
-            expect(not leaks, f"{what}: {len(leaks)} site(s) judged `leak`, e.g. {site_name(leaks[0]) if leaks else ''}")
-            it = rep["iterations"]
-            expect(it.get("source") in (None, "time") and it.get("device_verdict") != "leak",
-                   f"{what}: {it.get('count')} iterations from {it.get('source')!r}, "
-                   f"the device {it.get('device_verdict')!r}")
-            growth = [d for d in rep["diagnosis"] if d["cause"] == "leak" or " in all" in d["text"]]
-            expect(not growth, f"{what}: {growth[0]['cause']}: {growth[0]['text'][:160]}" if growth else "")
-        return (f"{t['encoder_parameters']} parameters built on the device, the trace cut at "
-                f"{', '.join(said)}: no iterations, no leak")
-    return check
-
-
-def case_cut_in_early_steps(allocator, shares=(0.2, 0.22, 0.24, 0.27, 0.3, 0.35, 0.4, 0.5)):
-    """A run cut off a few steps in (the process killed, a live view in its first seconds): the
-    trace stops inside a step, whose activations are live then and at no step's end. Only the
-    steps that ended are judged: no site but the leak's own line may read as a leak (before,
-    a cut at 150 KB said "10 sites keep memory every iteration", each a temporary of the step
-    running at the cut)."""
-    def check(r):
-        run = r.run(allocator, "leak")
-        t, _ = usable(run)
-        with open(run.trace, "rb") as f:
-            whole = f.read()
-        for share in shares:
-            size = int(len(whole) * share)
-            cut = os.path.join(r.args.work, f"{os.path.basename(run.trace)}.first-{size}")
-            with open(cut, "wb") as f:
-                f.write(whole[:size])
-            p = subprocess.run([r.args.gpuleak, "report", cut, "--format", "json"],
-                               capture_output=True, text=True, timeout=r.args.timeout)
-            expect(p.returncode == 0, f"gpuleak report on the first {size} bytes exited {p.returncode}: {p.stderr[:200]}")
-            rep = json.loads(p.stdout)
-            others = [s for s in sites_with(rep, "leak") if not has_python_line(s, t["leak_site"])]
-            expect(not others, f"first {size} bytes ({rep['iterations']['count']} iterations): {len(others)} "
-                               f"site(s) besides the leak judged `leak`, e.g. {site_name(others[0]) if others else ''}")
-        return f"cuts at {', '.join(f'{s:.0%}' for s in shares)} of the trace: no leak but the leak's"
-    return check
-
-
-def case_cut_after_loading(allocator, mark, past=(5_000, 10_000, 20_000, 40_000, 60_000, 80_000, 100_000)):
-    """A run cut off in its first steps after building its model on the device: the run of
-    one kernel per parameter is loading still, not 512 iterations, and the first steps' frees do
-    not make it a step. No site but the leak's own line may read as a leak (before: both
-    parameter sites, from 512 "iterations" or from time windows over the loading)."""
-    def check(r):
-        run = r.run(allocator, "leak", mark, extra=DEVICE_INIT)
-        t, _ = usable(run)
-        copy = t.get("trace_after_loading")
-        expect(copy and os.path.exists(copy), f"the sampler left no copy of the trace after loading ({copy!r})")
-        with open(copy, "rb") as f:
-            loaded = len(f.read().rstrip(b"\0"))
-        with open(run.trace, "rb") as f:
-            whole = f.read()
-        for more in past:
-            size = loaded + more
-            cut = os.path.join(r.args.work, f"{os.path.basename(run.trace)}.first-{size}")
-            with open(cut, "wb") as f:
-                f.write(whole[:size])
-            p = subprocess.run([r.args.gpuleak, "report", cut, "--format", "json"],
-                               capture_output=True, text=True, timeout=r.args.timeout)
-            expect(p.returncode == 0, f"gpuleak report on the first {size} bytes exited {p.returncode}: {p.stderr[:200]}")
-            rep = json.loads(p.stdout)
-            it = rep["iterations"]
-            what = f"first {size} bytes ({more} past the loading; {it['count']} iterations from {it['source']!r})"
-            expect(it["source"] != "auto" or it["count"] <= t["steps"], f"{what}: more iterations than steps")
-            others = [s for s in sites_with(rep, "leak") if not has_python_line(s, t["leak_site"])]
-            expect(not others, f"{what}: {len(others)} site(s) besides the leak judged `leak`, "
-                               f"e.g. {site_name(others[0]) if others else ''}")
-        return f"cuts {', '.join(str(m) for m in past)} bytes past the loading: no leak but the leak's"
     return check
 
 
