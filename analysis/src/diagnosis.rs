@@ -218,7 +218,7 @@ fn no_growth(r: &Report, per: &str) -> Diagnosis {
             ),
         };
     }
-    // Time windows before the first launch are the program loading: only those after it count.
+    // Time windows before the steps begin are the program loading: only those after count.
     let judged = crate::model::HEALTHY_MIN_ITERATIONS - v.iterations_needed.unwrap_or(0);
     if let Some(more) = v.iterations_needed
         && judged < n
@@ -226,8 +226,9 @@ fn no_growth(r: &Report, per: &str) -> Diagnosis {
         return Diagnosis {
             cause: Cause::TooFewIterations,
             text: format!(
-                "Only {judged} of the {n} {per}s come after the program's first kernel launch \
-                 (before, it loads its model): too few to tell a leak from warm-up, so this run \
+                "Only {judged} of the {n} {per}s come after the program loaded its model \
+                 (before, it loads: until its first kernel launch, or while one kernel per \
+                 parameter builds it): too few to tell a leak from warm-up, so this run \
                  says nothing about leaks yet. Judging needs {} {per}s or more ({more} more) \
                  past the loading. Device memory peaked at {peak}.",
                 crate::model::HEALTHY_MIN_ITERATIONS

@@ -234,6 +234,15 @@ pub fn tidy_frame(frame: &str) -> String {
     }
 }
 
+/// A frame as a stack shows it, one to a line: its source as [`tidy_frame`] gives it, its
+/// function as [`short_function`] does. A C++ frame's return type, template arguments and
+/// parameter list fill a line and hide the name; its source and line tell overloads apart.
+pub fn stack_frame(frame: &str) -> String {
+    let tidy = tidy_frame(frame);
+    let function = function_name(&tidy);
+    format!("{}{}", short_function(function), &tidy[function.len()..])
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -358,6 +367,29 @@ mod tests {
         );
         assert_eq!(super::tidy_frame("f (/work/a.c:3)"), "f (/work/a.c:3)");
         assert_eq!(super::tidy_frame("libc.so.6+0x10"), "libc.so.6+0x10");
+    }
+
+    #[test]
+    fn a_stack_line_names_a_cpp_function_without_its_templates_and_keeps_its_source() {
+        assert_eq!(
+            super::stack_frame(
+                "at::TensorBase at::detail::_empty_generic<long>(c10::ArrayRef<long>, \
+                 c10::Allocator*) (/src/aten/EmptyTensor.cpp:57)"
+            ),
+            "at::detail::_empty_generic (/src/aten/EmptyTensor.cpp:57)"
+        );
+        assert_eq!(
+            super::stack_frame("at::Tensor at::_ops::empty::call(long)"),
+            "at::_ops::empty"
+        );
+        let python = "Linear.forward (/v/site-packages/torch/nn/modules/linear.py:125)";
+        assert_eq!(super::stack_frame(python), python);
+        assert_eq!(super::stack_frame("libc.so.6+0x10"), "libc.so.6+0x10");
+        let reg = "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f";
+        assert_eq!(
+            super::stack_frame(&format!("call_once<fn(), ()> ({reg}/x-0.1.0/src/a.rs:3)")),
+            "call_once (x-0.1.0/src/a.rs:3)"
+        );
     }
 
     #[test]

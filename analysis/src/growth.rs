@@ -372,6 +372,41 @@ impl Shape {
     }
 }
 
+/// Where a series' last point was taken, which decides whether it is judged with the others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LastPoint {
+    /// The program exited cleanly: the last iteration has no end of its own (no marker, range
+    /// or launch after it), so its point is where the program stood at exit, with whatever it
+    /// did after its last step: garbage its collector had not run on yet, output buffers, a
+    /// last step cut short. Judged, that point makes false leaks: the corpus' python-gc.trace
+    /// (4 marked steps) has a site at 2, 2, 2, then 4 MiB at exit, a "leak", and a device
+    /// "plateau" where it leaks 1 MiB a step.
+    AtExit,
+    /// The trace stops inside an iteration (the program still runs, or was killed): what that
+    /// iteration holds while it runs (its activations) is live, as at no iteration's end.
+    InsideIteration,
+    /// The trace stops inside a time window: its end is a point like every window's.
+    InsideWindow,
+}
+
+/// The points of `ends` (live bytes at the end of each iteration, the last one where the trace
+/// stops) that are judged, `first` being the first the site was seen in. An iteration that has
+/// not ended is not judged: three or four steps of a run cut off are a flat series with the
+/// running step's activations as its last point, and two points up to a third make a "leak"
+/// of every temporary. The last point of a clean exit is left out when [`MIN_ITERATIONS`] are
+/// still judged without it.
+pub fn judged_ends(ends: &[u64], first: usize, last: LastPoint) -> &[u64] {
+    let drop_last = match last {
+        LastPoint::AtExit => ends.len() > first + MIN_ITERATIONS,
+        LastPoint::InsideIteration => true,
+        LastPoint::InsideWindow => false,
+    };
+    match ends {
+        [rest @ .., _] if drop_last => rest,
+        all => all,
+    }
+}
+
 /// Live bytes at the end of each iteration for iterations bounded by markers: `at_markers[i]`
 /// is the live figure at marker `i`; the last iteration ends at `live_now`.
 pub fn iteration_ends(at_markers: &[u64], live_now: u64) -> Vec<u64> {

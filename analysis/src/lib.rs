@@ -38,8 +38,8 @@ pub mod units;
 
 pub use diagnosis::diagnose;
 pub use frames::{
-    function_name, is_library_frame, is_python_frame, short_frame, short_function, tidy_frame,
-    user_frame,
+    function_name, is_library_frame, is_python_frame, short_frame, short_function, stack_frame,
+    tidy_frame, user_frame,
 };
 pub use holders::{HeldBlock, HeldEntry, HeldGroup, HeldSnapshot, KeptBlock, RoleTotal};
 pub use model::{Cause, Diagnosis};

@@ -338,6 +338,10 @@ pub struct Iterations {
     pub launches_per_iteration: Option<u64>,
     /// The NVTX range whose openings start iterations when `source` is "nvtx"; null otherwise.
     pub range: Option<String>,
+    /// What the program calls an iteration when `source` is "marker": the label most of its
+    /// markers carry ("request"), the unit every rate and place is said in; null otherwise, or
+    /// when no label is carried by half the markers (each named apart, or none).
+    pub marker_label: Option<String>,
     /// How the process's device memory as a whole moved over iterations, judged like a site's;
     /// none with fewer than 3 iterations. In the JSON: `device_verdict` ("leak", "sawtooth",
     /// "plateau", "steady") and `device_bytes_per_iteration`, null when none. Growth in all
@@ -361,23 +365,27 @@ impl Iterations {
         self.device_growth.is_some_and(|g| g.leaks())
     }
 
-    /// The unit the iterations are counted in, for sentences: "time window" or "iteration".
+    /// The unit the iterations are counted in, for sentences: "time window", "iteration", or
+    /// a marker's label.
     /// Every surface says rates, places and counts in it (`/iteration`, `in iteration 35`):
     /// the diagnosis, the text report, the HTML page, the live view.
-    pub fn unit(&self) -> &'static str {
-        if self.source == Some(Source::Time) {
-            "time window"
-        } else {
-            "iteration"
+    ///
+    /// Markers with a label say what the program calls one ("request"): that is the unit.
+    pub fn unit(&self) -> &str {
+        match (self.source, self.marker_label.as_deref()) {
+            (Some(Source::Time), _) => "time window",
+            (Some(Source::Marker), Some(label)) => label,
+            _ => "iteration",
         }
     }
 
-    /// [`Iterations::unit`] short, for columns and the live view's header: "window" or "iter".
-    pub fn unit_short(&self) -> &'static str {
-        if self.source == Some(Source::Time) {
-            "window"
-        } else {
-            "iter"
+    /// [`Iterations::unit`] short, for columns and the live view's header: "window", "iter",
+    /// or a marker's label whole (it is short already).
+    pub fn unit_short(&self) -> &str {
+        match (self.source, self.marker_label.as_deref()) {
+            (Some(Source::Time), _) => "window",
+            (Some(Source::Marker), Some(label)) => label,
+            _ => "iter",
         }
     }
 

@@ -17,7 +17,8 @@ use std::collections::{HashMap, HashSet};
 use crate::memory::SiteKey;
 
 use crate::thresholds::{
-    ANCHOR_COUNT_SHARE, PERIOD_MATCH, PERIOD_MAX_COMPARISONS, PERIOD_MIN_REPEATS, PERIOD_MIN_TAIL,
+    ANCHOR_COUNT_SHARE, LOADING_MIN_LAUNCHES, PERIOD_MATCH, PERIOD_MAX_COMPARISONS,
+    PERIOD_MIN_REPEATS, PERIOD_MIN_TAIL,
 };
 pub use crate::thresholds::{LOG_CAP, PREFIX_LAUNCHES};
 
@@ -194,9 +195,21 @@ enum Outcome {
     None,
 }
 
+/// The run of one kernel the launches open with: a model built on the device launches one per
+/// parameter (its initialisation) before the program's steps begin.
+#[derive(Debug, Default)]
+struct Opening {
+    /// (launches before, time) of the first launch that is not the opening kernel's (another
+    /// function, or a graph): where the run ended.
+    end: Option<(u64, u64)>,
+    /// Whether the run was a model loading, decided when the prefix is let go.
+    loading: Option<bool>,
+}
+
 /// What the replay keeps to find iterations in the launch sequence.
 #[derive(Debug, Default)]
 pub(crate) struct Auto {
+    opening: Opening,
     ids: HashMap<u64, u32>,
     /// Ids of launched CUDA graphs: one launch can be a whole step.
     graphs: HashSet<u32>,
@@ -218,10 +231,15 @@ impl Auto {
         position: u64,
         function: u64,
         graph: bool,
+        time_ns: u64,
         device_live: impl FnOnce() -> Vec<(SiteKey, u64)>,
     ) {
         let next = self.ids.len() as u32;
         let id = *self.ids.entry(function).or_insert(next);
+        // The first function launched has id 0.
+        if self.opening.end.is_none() && position > 0 && (id != 0 || graph) {
+            self.opening.end = Some((position, time_ns));
+        }
         if graph && matches!(self.state, State::Collecting) {
             self.graphs.insert(id);
         }
@@ -272,6 +290,7 @@ impl Auto {
     }
 
     fn freeze(&mut self) {
+        self.opening.loading = Some(self.opening_loads());
         self.state = match self.rebuild() {
             Outcome::Found(anchor, found) => State::Found { anchor, found },
             Outcome::Loading => State::Loading,
@@ -346,6 +365,10 @@ impl Auto {
     /// memory only climbs is a model being loaded (a kernel per parameter, weights
     /// initialised or cast one by one): taken for the step, each parameter's allocation would
     /// be a leak "every iteration".
+    ///
+    /// Memory is looked at over the run of that kernel only: the program's first step, which
+    /// follows the loading in the same prefix, gives memory back, and taken for the loading's
+    /// it made each parameter's kernel a step.
     fn looks_like_a_step(&self, p: usize, start: usize, first: Option<u64>) -> bool {
         let from = first.unwrap_or(start as u64);
         let at = (from as usize).min(self.seq.len());
@@ -356,19 +379,51 @@ impl Auto {
         {
             return true;
         }
+        let run_end = self.seq[at..]
+            .iter()
+            .position(|&f| f != period[0])
+            .map_or(self.seq.len(), |n| at + n);
+        !self.memory_only_climbs(from, run_end as u64)
+    }
+
+    /// Whether device memory only climbed (rose, and nothing was given back) between the
+    /// launches at positions `from` and `to`: a model being loaded. The one test of loading,
+    /// for a period of one kernel and for the run the launches open with.
+    fn memory_only_climbs(&self, from: u64, to: u64) -> bool {
         let Some(base) = self.base.as_ref() else {
-            return true;
+            return false;
         };
         let mut live = base.clone();
         let (mut grew, mut gave_back) = (false, false);
         for &(at, key, bytes) in &self.log {
+            if at > to {
+                break;
+            }
             let before = live.insert(key, bytes).unwrap_or(0);
             if at > from {
                 grew |= bytes > before;
                 gave_back |= bytes < before;
             }
         }
-        gave_back || !grew
+        grew && !gave_back
+    }
+
+    /// Whether the launches open with a model being loaded: a run of one kernel (no graph), at
+    /// least [`LOADING_MIN_LAUNCHES`] long, while memory only climbs.
+    fn opening_loads(&self) -> bool {
+        if let Some(loading) = self.opening.loading {
+            return loading;
+        }
+        let run = self.opening.end.map_or(self.seq.len() as u64, |(at, _)| at);
+        run >= LOADING_MIN_LAUNCHES && !self.graphs.contains(&0) && self.memory_only_climbs(0, run)
+    }
+
+    /// When the program's steps began, if its launches opened with a model being loaded (one
+    /// kernel per parameter while memory only climbs): the first launch after that run. `None`
+    /// when they did not, or the run goes on.
+    pub fn loading_ended_ns(&self) -> Option<u64> {
+        let (_, time_ns) = self.opening.end?;
+        self.opening_loads().then_some(time_ns)
     }
 
     /// The iterations found so far; `None` when the launches do not repeat.

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use gpuleak_trace::{Api, MemoryKind};
 use regex::Regex;
 
-use crate::growth::{self, Judgement, Verdict};
+use crate::growth::{self, Judgement, LastPoint, Verdict};
 use crate::memory::{MEMORY_KINDS, MemoryClass, SiteKey, holds_own_memory};
 pub use crate::model::*;
 use crate::period::AutoIterations;
@@ -56,7 +56,7 @@ impl Report {
         });
         let clock = Clock::of(replay, options.iteration_range.as_ref());
         let device_series = live_per_iteration(replay, &clock, |_| true);
-        let device_growth = judge_whole(&device_series, clock.prologue, replay.complete());
+        let device_growth = judge_whole(&device_series, clock.prologue, clock.last_point(replay));
         // What the program held when its iterations ended: in a program that exited cleanly,
         // the start of the last iteration (its end takes in the teardown, which may free
         // everything); else what is live now.
@@ -71,7 +71,7 @@ impl Report {
             .filter(|(d, _)| **d >= 0)
             .map(|(&d, t)| {
                 let series = live_per_iteration(replay, &clock, |k| k.device == d);
-                let judged = judge_whole(&series, clock.prologue, replay.complete());
+                let judged = judge_whole(&series, clock.prologue, clock.last_point(replay));
                 DeviceFigures {
                     ordinal: d,
                     name: replay
@@ -261,6 +261,9 @@ impl Report {
                     .range
                     .and_then(|i| replay.ranges().get(i))
                     .map(|r| r.name.clone()),
+                marker_label: (clock.source == Some(Source::Marker))
+                    .then(|| replay.marker_label().map(String::from))
+                    .flatten(),
                 device_growth,
             },
             ooms,
@@ -310,7 +313,8 @@ struct Clock {
     range: Option<usize>,
     /// The trace so far is a model being loaded: no iterations ([`Replay::auto_outcome`]).
     loading: bool,
-    /// Time windows before the one the first launch falls in: the program was loading, and
+    /// Time windows before the one the steps begin in ([`Replay::steps_begin_ns`]: the first
+    /// launch, or the first after a model built on the device): the program was loading, and
     /// memory that only climbs while a model loads is no leak. 0 for other sources.
     prologue: usize,
     /// What the report should say about the choice.
@@ -378,7 +382,7 @@ impl Clock {
         } else {
             (None, 0)
         };
-        let prologue = match (source, replay.first_launch_ns()) {
+        let prologue = match (source, replay.steps_begin_ns()) {
             (Some(Source::Time), Some(t)) => {
                 (t.saturating_sub(start_ns) / width_ns.max(1)).saturating_sub(1) as usize
             }
@@ -395,6 +399,18 @@ impl Clock {
             width_ns,
             auto,
             epilogue: replay.epilogue().unwrap_or_default(),
+        }
+    }
+
+    /// Where the series' last point stands: at a clean exit, inside the time window the trace
+    /// stops in, or inside the iteration it stops in.
+    fn last_point(&self, replay: &Replay) -> LastPoint {
+        if replay.complete() {
+            LastPoint::AtExit
+        } else if self.source == Some(Source::Time) {
+            LastPoint::InsideWindow
+        } else {
+            LastPoint::InsideIteration
         }
     }
 
@@ -437,15 +453,8 @@ impl Clock {
                 (ends, series.first_window as usize)
             }
         };
-        let mut ends = ends;
         let first = first.max(self.prologue);
-        // A program that exited cleanly may have torn down after its last iteration beyond
-        // what the epilogue takes off (frees of memory its last iteration made, a last step
-        // cut short by the exit): its last point is not judged. A running or killed program's
-        // "now" is a real point.
-        if replay.complete() && ends.len() > first + 3 {
-            ends.pop();
-        }
+        let ends = growth::judged_ends(&ends, first, self.last_point(replay));
         // The warm-up is the first steps after the prologue, not the prologue's last windows.
         let warm = self.prologue + growth::warm_up(ends.len().saturating_sub(self.prologue));
         let from = warm.max(first);
@@ -486,15 +495,12 @@ impl Clock {
     }
 }
 
-/// Judges the whole device's live bytes per iteration as a site's: the prologue, the last
-/// iteration of a complete trace (as [`Clock::judge`] does) and the warm-up left out, on the
-/// memory that moves ([`growth::judge_above_base`]).
-fn judge_whole(ends: &[u64], prologue: usize, complete: bool) -> Option<growth::Judgement> {
+/// Judges the whole device's live bytes per iteration as a site's: the prologue, an iteration
+/// that has not ended ([`growth::judged_ends`], as [`Clock::judge`] does) and the warm-up left
+/// out, on the memory that moves ([`growth::judge_above_base`]).
+fn judge_whole(ends: &[u64], prologue: usize, last: LastPoint) -> Option<growth::Judgement> {
     let ends = ends.get(prologue..).unwrap_or_default();
-    let ends = match ends {
-        [rest @ .., _] if complete && rest.len() >= 3 => rest,
-        all => all,
-    };
+    let ends = growth::judged_ends(ends, 0, last);
     growth::judge_above_base(ends.get(growth::warm_up(ends.len())..)?)
 }
 

@@ -48,6 +48,10 @@ pub const PERIOD_MIN_TAIL: usize = 16;
 /// A function is launched once per period when its count is within this share of the number
 /// of periods (a step or two more or less at the edges).
 pub const ANCHOR_COUNT_SHARE: f64 = 0.1;
+/// A run of one kernel the launches open with is a model being loaded (one kernel per
+/// parameter) when it is at least this long and memory only climbs through it: a few layers'
+/// worth, longer than a step's repeated kernel at its start.
+pub const LOADING_MIN_LAUNCHES: u64 = 16;
 
 // Choosing the iterations (report.rs; tests in tests/auto.rs and tests/nvtx.rs).
 
@@ -70,6 +74,14 @@ pub const OOM_SITES: usize = 10;
 /// How many distinct NVTX ranges (domain and name) a replay follows; later names are ignored,
 /// so a program naming a range per item cannot grow the replay without bound.
 pub const MAX_RANGES: usize = 32;
+/// How many distinct marker labels a replay counts; later ones are not counted, so a program
+/// naming each marker apart ("request 17") cannot grow the replay without bound.
+pub const MAX_MARKER_LABELS: usize = 32;
+/// The share of markers a label must be carried by, at least, to name what an iteration is
+/// ("request"): the program's word for its unit, not one marker's name.
+pub const MARKER_LABEL_SHARE: f64 = 0.5;
+/// The longest marker label taken for the unit's word: it is said after every rate.
+pub const MARKER_LABEL_MAX_CHARS: usize = 24;
 /// How many time windows the fallback keeps at least; it keeps fewer than twice as many.
 pub const TIME_WINDOWS: u32 = 20;
 

@@ -337,7 +337,8 @@ fn a_leak_on_the_second_gpu_is_judged_and_projected_on_that_gpu() {
     );
     let d = json["diagnosis"][0]["text"].as_str().unwrap();
     assert!(
-        d.contains("on GPU 1") && d.contains("GPU 1 is full at iteration ~"),
+        // multi_gpu marks each step gpuleak_mark_iteration("step"): its unit is a step.
+        d.contains("on GPU 1") && d.contains("GPU 1 is full at step ~"),
         "{d}"
     );
     let text = gpuleak(&["report"], out.trace());

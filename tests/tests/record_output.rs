@@ -52,10 +52,11 @@ fn a_million_events_under_a_cap_of_4_mib_keep_exact_live_bytes_and_the_leak_flag
     assert!(
         report.stdout.lines().any(|l| l.contains("leak")
             && l.contains("leak_step (long_run.c")
-            && l.contains("+4.00 KiB/iteration")
+            // long_run marks each pair gpuleak_mark_iteration("step"): its unit is a step.
+            && l.contains("+4.00 KiB/step")
             // The device's total came with the first allocation, in a dropped segment: the
             // kept ones carry it.
-            && l.contains("the device is full at iteration")),
+            && l.contains("the device is full at step")),
         "{report}"
     );
     assert!(report.stdout.contains("were dropped"), "{report}");

@@ -10,6 +10,9 @@ EXPECTED_FAILURES, `XFAIL name: what differed (issue N)`. A listed case that pas
 `FAIL name: passes, but is listed as an expected failure of issue N`, so the list stays true.
 Exits 1 on any FAIL, 2 when it cannot run at all.
 
+The cases that cut a run's trace short are in cuts.py; what every case reads of a report, and how
+it says what differed, in facts.py.
+
 Run it through scripts/torch-check.sh, which builds everything and sets up PyTorch; directly:
 
     python tests/torch/check.py --gpuleak target/debug/gpuleak --fake-cuda DIR \
@@ -26,8 +29,29 @@ import sys
 import time
 
 import holders_cases
+from cuts import (
+    DEVICE_INIT,
+    case_cut_after_loading,
+    case_cut_in_early_steps,
+    case_cut_short,
+    case_cut_while_loading,
+)
+from facts import (
+    MIB,
+    Differed,
+    expect,
+    first_diagnosis,
+    has_python_line,
+    judged_sites,
+    leak_site,
+    mib,
+    near,
+    parse_size,
+    site_name,
+    sites_with,
+    usable,
+)
 
-MIB = 1 << 20
 
 # Cases that assert what later issues build. Each fails today; when its issue lands, its
 # entry goes. Keep this the only list.
@@ -41,19 +65,6 @@ ALLOCATORS = {
     "expandable": ([], {"PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True"}),
     "tensors": (["--torch-tensors"], {}),
 }
-
-
-class Differed(Exception):
-    """A case's assertion did not hold; the message says what differed."""
-
-
-def expect(cond, what):
-    if not cond:
-        raise Differed(what)
-
-
-def mib(n):
-    return "None" if n is None else f"{n / MIB:.2f} MiB"
 
 
 class Run:
@@ -150,70 +161,6 @@ class Reused:
         self.stderr = err.partition("--- gpuleak report exited")[0]
 
 
-def usable(run, oom=False):
-    """The workload ran to its end (or to its out-of-memory error) and gpuleak reported on it."""
-    expect(run.torch is not None, f"the workload printed no GPULEAK_TORCH line (exit {run.rc}; see {run.log})")
-    expect(run.report is not None, f"no report from gpuleak (see {run.log})")
-    if oom:
-        expect(run.torch["oom"], f"the workload did not run out of memory (see {run.log})")
-        expect(run.rc != 0, "the workload ran out of memory but exited 0")
-    else:
-        expect(run.rc == 0, f"the workload exited {run.rc} (see {run.log})")
-    return run.torch, run.report
-
-
-def judged_sites(report, memory):
-    """The sites of one memory class ("device", "physical"), each of which must have a verdict:
-    "no leak" means something only where the memory was judged at all."""
-    sites = [s for s in report["sites"] if s["memory"] == memory]
-    unjudged = [s for s in sites if s.get("verdict") is None]
-    expect(sites and not unjudged, f"{len(unjudged)} of {len(sites)} sites of {memory} memory have no verdict")
-    return sites
-
-
-def sites_with(report, verdict):
-    return [s for s in report["sites"] if s.get("verdict") == verdict]
-
-
-def site_name(site):
-    """The frame gpuleak names the site by (its first frame past library code)."""
-    frames = site["frames"]
-    if not frames:
-        return f"stack {site['stack_id']}"
-    return frames[min(site.get("user_frame", 0), len(frames) - 1)]
-
-
-def leak_site(report, memory=None):
-    """The site judged `leak` that holds the most live bytes at the end."""
-    leaks = [s for s in sites_with(report, "leak") if memory is None or s["memory"] == memory]
-    verdicts = sorted({f"{s['memory']}:{s.get('verdict')}" for s in report["sites"]})
-    expect(leaks, f"no site is judged `leak` (sites: {len(report['sites'])}, verdicts: {verdicts}; "
-                  f"diagnosis: {first_diagnosis(report)})")
-    return max(leaks, key=lambda s: s["live_bytes_at_end"])
-
-
-def first_diagnosis(report):
-    d = report.get("diagnosis") or []
-    return f"{d[0]['cause']}: {d[0]['text'][:160]}" if d else "none"
-
-
-def parse_size(text):
-    """"62.0 MiB" -> bytes, as gpuleak prints sizes."""
-    m = re.fullmatch(r"([\d.]+) (B|KiB|MiB|GiB|TiB)", text.strip())
-    if not m:
-        return None
-    return float(m.group(1)) * {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}[m.group(2)]
-
-
-def near(value, target, tolerance):
-    return value is not None and abs(value - target) <= tolerance * target
-
-
-def has_python_line(site, where):
-    needle = f"{os.path.basename(where['file'])}:{where['line']}"
-    return any(needle in frame for frame in site["frames"])
-
-
 # --------------------------------------------------------------------------------------------
 # The cases. Each takes the runner and raises Differed when gpuleak's report is wrong.
 
@@ -258,9 +205,9 @@ def case_no_deprecation_warning():
     return check
 
 
-def case_iterations(allocator, pattern, mark, source):
+def case_iterations(allocator, pattern, mark, source, extra=()):
     def check(r):
-        t, rep = usable(r.run(allocator, pattern, mark))
+        t, rep = usable(r.run(allocator, pattern, mark, extra=extra))
         it = rep["iterations"]
         expect(it["source"] == source, f"iterations from {it['source']!r}, expected {source!r}")
         expect(it["count"] == t["steps"], f"{it['count']} iterations, the workload ran {t['steps']} steps")
@@ -268,11 +215,11 @@ def case_iterations(allocator, pattern, mark, source):
     return check
 
 
-def case_leak_verdict(allocator, images=4, steps=10, leak_bytes=None):
+def case_leak_verdict(allocator, images=4, steps=10, leak_bytes=None, mark="nvtx", extra=()):
     """The one leak is flagged, at its line, at its rate (within 10%), and nothing else is."""
     def check(r):
-        extra = ("--leak-bytes", str(leak_bytes)) if leak_bytes else ()
-        t, rep = usable(r.run(allocator, "leak", images=images, steps=steps, extra=extra))
+        more = ("--leak-bytes", str(leak_bytes)) if leak_bytes else ()
+        t, rep = usable(r.run(allocator, "leak", mark, images=images, steps=steps, extra=tuple(extra) + more))
         memory = "physical" if allocator == "expandable" else None
         s = leak_site(rep, memory)
         where = t["leak_site"]
@@ -367,34 +314,6 @@ def case_temporaries(allocator):
         leaks = [s for s in others if s.get("verdict") == "leak"]
         expect(not leaks, f"a temporary is judged `leak` at {site_name(leaks[0]) if leaks else ''}")
         return f"{len(others)} sites of temporaries at {len(lines)} Python lines, none a leak"
-    return check
-
-
-def case_cut_short(allocator, sizes=(60_000, 70_000, 80_000, 90_000, 100_000)):
-    """A run cut off in its first step (the process killed, a live view in its first seconds):
-    the first 100 KB of a leaking run's trace, and a few shorter cuts. The first step takes its
-    activations in one go and the rest is level: a step up, not growth. None may read as a leak
-    or as "Device memory grows ... in all"."""
-    def check(r):
-        run = r.run(allocator, "leak")
-        usable(run)
-        with open(run.trace, "rb") as f:
-            whole = f.read()
-        for size in sizes:
-            cut = os.path.join(r.args.work, f"{os.path.basename(run.trace)}.first-{size}")
-            with open(cut, "wb") as f:
-                f.write(whole[:size])
-            p = subprocess.run([r.args.gpuleak, "report", cut, "--format", "json"],
-                               capture_output=True, text=True, timeout=r.args.timeout)
-            expect(p.returncode == 0, f"gpuleak report on the first {size} bytes exited {p.returncode}: {p.stderr[:200]}")
-            rep = json.loads(p.stdout)
-            leaks = sites_with(rep, "leak")
-            expect(not leaks, f"first {size} bytes: {site_name(leaks[0]) if leaks else ''} is judged `leak`")
-            expect(rep["iterations"].get("device_verdict") != "leak",
-                   f"first {size} bytes: the device is judged `leak`")
-            growth = [d for d in rep["diagnosis"] if " in all" in d["text"] or d["cause"] == "leak"]
-            expect(not growth, f"first {size} bytes: {growth[0]['cause']}: {growth[0]['text'][:160]}" if growth else "")
-        return f"cuts of {', '.join(str(n) for n in sizes)} bytes: no leak, no growth in all"
     return check
 
 
@@ -551,6 +470,10 @@ CASES = [
     ("native-model-switch", case_cached("native", "model-switch")),
     ("native-oom-diagnosis", case_oom("native")),
     ("native-leak-hidden-in-cache", case_hidden_in_cache()),
+    ("native-cut-in-early-steps", case_cut_in_early_steps("native")),
+    ("native-cut-while-loading-on-device", case_cut_while_loading("native", "none")),
+    ("native-cut-after-loading-on-device", case_cut_after_loading("native", "none")),
+    ("native-leak-after-loading-on-device", case_leak_verdict("native", extra=DEVICE_INIT)),
     ("expandable-clean", case_clean("expandable")),
     ("expandable-leak-totals", case_totals("expandable", "leak")),
     ("expandable-leak-verdict", case_leak_verdict("expandable")),
@@ -559,12 +482,22 @@ CASES = [
     ("expandable-sawtooth", case_cached("expandable", "sawtooth")),
     ("expandable-model-switch", case_cached("expandable", "model-switch")),
     ("expandable-oom-diagnosis", case_oom("expandable")),
+    ("expandable-cut-while-loading-on-device", case_cut_while_loading("expandable", "none")),
+    ("expandable-cut-after-loading-on-device", case_cut_after_loading("expandable", "none")),
     ("tensors-clean-auto-iterations", case_iterations("tensors", "clean", "none", "auto")),
     ("tensors-leak-totals", case_totals("tensors", "leak")),
     ("tensors-no-deprecation-warning", case_no_deprecation_warning()),
     ("tensors-leak-module-iterations", case_iterations("tensors", "leak", "module", "marker")),
     ("tensors-leak-verdict", case_leak_verdict("tensors")),
     ("tensors-cut-in-first-step", case_cut_short("tensors")),
+    ("tensors-cut-in-early-steps", case_cut_in_early_steps("tensors")),
+    ("tensors-cut-while-loading-on-device", case_cut_while_loading("tensors", "none")),
+    ("tensors-cut-while-loading-on-device-nvtx", case_cut_while_loading("tensors", "nvtx")),
+    ("tensors-cut-after-loading-on-device", case_cut_after_loading("tensors", "none")),
+    ("tensors-cut-after-loading-on-device-nvtx", case_cut_after_loading("tensors", "nvtx")),
+    ("tensors-leak-after-loading-on-device", case_leak_verdict("tensors", mark="none", extra=DEVICE_INIT)),
+    ("tensors-leak-after-loading-on-device-iterations",
+     case_iterations("tensors", "leak", "none", "auto", extra=DEVICE_INIT)),
     ("tensors-leak-python-line", case_python_line("tensors")),
     ("tensors-leak-freed-at-exit", case_freed_at_exit("tensors")),
     ("tensors-temporaries-python-lines", case_temporaries("tensors")),

@@ -22,6 +22,14 @@ The line that keeps the tensor (in ``keep_latents``) carries ``# gpuleak-check: 
 the second model's construction carries ``# gpuleak-check: switch-site``; the output names both
 as file:line, so the check can compare them with what the profiler reports.
 
+``--device-init-layers N`` first builds an N-layer stack of ``nn.Linear`` inside ``with
+torch.device(dev):``, as diffusers builds a pipeline's components: every parameter is allocated
+and initialised on the device, one kernel per parameter, and the stack stays referenced (a text
+encoder beside the UNet). Under ``gpuleak run`` it then copies the trace as it stands
+(GPULEAK_OUTPUT, which the hook writes through a shared mapping: every call that returned is in
+it) to ``TRACE.after-loading``, before the first step: what a process killed while it loads
+leaves. The output gives that copy's path as ``trace_after_loading``.
+
 ``--mark`` chooses how each step is marked: NVTX ranges named "step", ``gpuleak.mark_iteration``
 (python/gpuleak, importable with PYTHONPATH=python), or nothing.
 
@@ -35,6 +43,7 @@ import inspect
 import json
 import math
 import os
+import shutil
 import sys
 import time
 
@@ -225,6 +234,26 @@ def denoise(kind, model, sched, latents, t):
     return sched.step(eps, t, latents)
 
 
+def build_on_device(layers, width, dev):
+    """A stack of `layers` nn.Linear(width, width) built on dev: each weight and bias is
+    allocated there and initialised by its own kernel, as a model built under `with
+    torch.device("cuda"):` is."""
+    with torch.device(dev):
+        return nn.Sequential(*[nn.Linear(width, width) for _ in range(layers)])
+
+
+def copy_trace_now():
+    """Copies the trace gpuleak is writing (None when not run under gpuleak) to
+    TRACE.after-loading and returns that path: every record in the copy happened before this
+    call, and a reader stops where the hook has not written yet, as in a killed process's."""
+    path = os.environ.get("GPULEAK_OUTPUT", "").replace("%p", str(os.getpid()))
+    if not path or not os.path.isfile(path):
+        return None
+    copy = path + ".after-loading"
+    shutil.copyfile(path, copy)
+    return copy
+
+
 def model_bytes(model):
     return sum(p.numel() * p.element_size() for p in model.parameters()) + sum(
         b.numel() * b.element_size() for b in model.buffers()
@@ -299,6 +328,9 @@ def report(state, args, dev):
         "oom_message": state["oom_message"],
         "kept_bytes": kept,
         "model_bytes": state["model_bytes"],
+        "encoder_parameters": 2 * args.device_init_layers,
+        "encoder_bytes": state["encoder_bytes"],
+        "trace_after_loading": state["trace_after_loading"],
         "switched": state["switched"],
         "torch_version": torch.__version__,
         "diffusers_version": state["diffusers_version"],
@@ -317,6 +349,12 @@ def report(state, args, dev):
 def sample(args, dev, kind, state):
     marker = Marker(args.mark)
     torch.manual_seed(args.seed)
+    if args.device_init_layers:
+        state["encoder"] = build_on_device(args.device_init_layers, args.device_init_width, dev)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        state["encoder_bytes"] = model_bytes(state["encoder"])
+        state["trace_after_loading"] = copy_trace_now()
     model = make_model(kind, args.sample_size).to(dev).eval()
     state["model_bytes"] = model_bytes(model)
     state["live_model"] = model  # still referenced when the figures are taken, like a pipeline
@@ -382,6 +420,11 @@ def parse_args(argv=None):
                    help="bytes kept per step by leak/sawtooth/oom (default 2 MiB, oom 16 MiB); a multiple of 4")
     p.add_argument("--max-steps", type=int, default=10000, help="safety cap on total steps (default 10000)")
     p.add_argument("--sample-size", type=int, default=16, help="latent height and width (default 16)")
+    p.add_argument("--device-init-layers", type=int, default=0,
+                   help="first build this many nn.Linear layers on the device, one kernel per "
+                        "parameter (default 0)")
+    p.add_argument("--device-init-width", type=int, default=128,
+                   help="features of each --device-init-layers layer (default 128)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fake-oom-bytes", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -393,6 +436,8 @@ def parse_args(argv=None):
         p.error("--images and --steps must be at least 1")
     if args.pattern == "model-switch" and args.images < 2:
         p.error("model-switch needs --images 2 or more")
+    if args.device_init_layers < 0 or args.device_init_width < 1:
+        p.error("--device-init-layers must be 0 or more and --device-init-width at least 1")
     if args.sample_size < 8 or args.sample_size % 2:
         p.error("--sample-size must be even and at least 8")
     return args
@@ -409,7 +454,8 @@ def main(argv=None):
         torch.backends.cuda.enable_cudnn_sdp(False)
 
     state = {"t0": time.monotonic(), "images": 0, "steps": 0, "model": "own", "model_bytes": None,
-             "diffusers_version": None, "oom_message": None, "switched": False, "t_loop": None}
+             "diffusers_version": None, "oom_message": None, "switched": False, "t_loop": None,
+             "encoder_bytes": None, "trace_after_loading": None}
     if args.model in ("auto", "diffusers"):
         try:
             state["diffusers_version"] = import_diffusers().__version__

@@ -189,10 +189,13 @@ fn header_pid(screen: &str) -> Option<i32> {
         .ok()
 }
 
-/// The iteration count in the header: "iter 37 (marker)".
+/// The iteration count in the header, the number before its source: "step 37 (marker)" (the
+/// sampler marks each with `gpuleak_mark_iteration("step")`, so its unit is "step"), "iter 984
+/// (auto)".
 fn iterations(screen: &str) -> Option<u64> {
-    let at = screen.find("iter ")?;
-    screen[at + 5..].split_whitespace().next()?.parse().ok()
+    screen
+        .match_indices(" (")
+        .find_map(|(at, _)| screen[..at].split_whitespace().next_back()?.parse().ok())
 }
 
 #[test]
@@ -231,7 +234,7 @@ fn the_live_view_follows_a_running_sampler_and_q_leaves_a_clean_terminal() {
     let flagged = tmux.wait_for("the leak finding", Duration::from_secs(30), |s| {
         s.contains("LEAK") && s.contains("denoise_step")
     });
-    assert!(flagged.contains("+3.00 MiB/iter"), "{flagged}");
+    assert!(flagged.contains("+3.00 MiB/step"), "{flagged}");
     assert!(flagged.contains("● running"), "still running: {flagged}");
     // The program's own output went to the log, not over the view.
     assert!(!flagged.contains("sampler step"), "{flagged}");
@@ -240,7 +243,7 @@ fn the_live_view_follows_a_running_sampler_and_q_leaves_a_clean_terminal() {
     // Another screen answers its key.
     tmux.send(&["Tab"]);
     tmux.wait_for("the sites screen", Duration::from_secs(5), |s| {
-        s.contains("Sites ") && s.contains("bytes/iter")
+        s.contains("Sites ") && s.contains("bytes/step")
     });
 
     // q while it runs: the view goes, the terminal is as it was, the program goes on.
@@ -250,7 +253,7 @@ fn the_live_view_follows_a_running_sampler_and_q_leaves_a_clean_terminal() {
     });
     assert_eq!(tmux.format("#{alternate_on}"), "0", "{after}");
     assert_eq!(tmux.format("#{cursor_flag}"), "1", "cursor shown again");
-    assert!(!after.contains("bytes/iter"), "{after}");
+    assert!(!after.contains("bytes/step"), "{after}");
     let pid: i32 = after
         .split("(pid ")
         .nth(1)
@@ -324,7 +327,7 @@ fn after_the_program_ends_the_view_stays_with_its_exit_status_until_q() {
     // most 300 ms later), and a capture may land while a frame is being written: all three
     // are waited for.
     tmux.wait_for("the exit status", Duration::from_secs(30), |s| {
-        s.contains("● exited 0") && s.contains("iter 30 (marker)") && s.contains("q quits")
+        s.contains("● exited 0") && s.contains("step 30 (marker)") && s.contains("q quits")
     });
     // It stays: a moment later the view is still there.
     std::thread::sleep(Duration::from_millis(500));

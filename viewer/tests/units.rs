@@ -50,3 +50,38 @@ fn iterations_found_in_the_launches_say_what_one_is() {
         "{out}"
     );
 }
+
+#[test]
+fn a_server_that_marks_each_request_reports_growth_per_request() {
+    // Before: "Iterations: 30 (from markers)", "+2.00 MiB/iteration", "every iteration", and
+    // "iter 30 (marker)" with "/iter" in the live view's header, though the program calls each
+    // one a request.
+    let trace = labelled_marker_trace(30, 2 * MIB, "request");
+    let d = scratch("units-marker-label");
+    std::fs::write(d.join("a.trace"), &trace).unwrap();
+    let o = gpuleak(&["report", "a.trace"], &d);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("Iterations: 30 (from markers labelled \"request\": one request each)"),
+        "{out}"
+    );
+    assert!(out.contains("+2.00 MiB/request"), "{out}");
+    assert!(out.contains("every request"), "{out}");
+    assert!(!out.contains("iteration"), "{out}");
+
+    let mut app = gpuleak::tui::App::from_bytes(trace, gpuleak_analysis::ReportOptions::default());
+    app.ui.color = false;
+    let s = &app.data.summary;
+    assert_eq!(s.per, "request");
+    assert_eq!(s.iteration_source, "marker");
+    let header = common::screen::screen(&app, 120, 30).join("\n");
+    assert!(header.contains("request 30 (marker)"), "{header}");
+    assert!(header.contains("MiB/request"), "{header}");
+    // The Sites table's growth column and the order it is sorted by, in the same word.
+    common::screen::press(&mut app, crossterm::event::KeyCode::Tab);
+    common::screen::press(&mut app, crossterm::event::KeyCode::Char('s'));
+    let sites = common::screen::screen(&app, 120, 30).join("\n");
+    assert!(sites.contains("sorted by bytes/request"), "{sites}");
+    assert!(sites.contains("live       bytes/request allocs"), "{sites}");
+}

@@ -76,6 +76,9 @@ pub struct Replay {
     /// Indices into `ooms` of failures whose retry may still come.
     unretried: Vec<usize>,
     markers: u64,
+    /// Marker labels and how many markers carried each, in the order first seen (at most
+    /// [`crate::thresholds::MAX_MARKER_LABELS`]).
+    marker_labels: Vec<(String, u64)>,
     /// Distinct NVTX ranges, in the order first seen (at most [`MAX_RANGES`]).
     ranges: Vec<RangeStats>,
     /// Open pushes per thread and domain, for nesting depth within a domain.
@@ -193,6 +196,9 @@ impl Replay {
                     series.at_markers.push(live);
                 }
                 self.markers += 1;
+                if let Some(label) = m.label {
+                    self.count_marker_label(label);
+                }
                 self.last_time_ns = self.last_time_ns.max(m.time_ns);
             }
             Record::Dropped { time_ns, count } => {
@@ -206,12 +212,13 @@ impl Replay {
                 }
                 let (sites, series) = (&self.sites, &self.series);
                 let graph = matches!(l.api, LaunchApi::CudaGraphLaunch | LaunchApi::CuGraphLaunch);
-                self.auto.launch(self.launches, l.function, graph, || {
-                    series
-                        .keys()
-                        .map(|k| (*k, sites.get(k).map_or(0, |s| s.live_bytes)))
-                        .collect()
-                });
+                self.auto
+                    .launch(self.launches, l.function, graph, l.time_ns, || {
+                        series
+                            .keys()
+                            .map(|k| (*k, sites.get(k).map_or(0, |s| s.live_bytes)))
+                            .collect()
+                    });
                 self.launches += 1;
                 self.first_launch_ns.get_or_insert(l.time_ns);
                 self.last_time_ns = self.last_time_ns.max(l.time_ns);
@@ -231,6 +238,15 @@ impl Replay {
                 self.held.push(matched);
                 self.holders.push(h);
             }
+        }
+    }
+
+    fn count_marker_label(&mut self, label: String) {
+        let labels = &mut self.marker_labels;
+        if let Some((_, n)) = labels.iter_mut().find(|(l, _)| *l == label) {
+            *n += 1;
+        } else if labels.len() < crate::thresholds::MAX_MARKER_LABELS {
+            labels.push((label, 1));
         }
     }
 

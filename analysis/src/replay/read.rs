@@ -11,6 +11,7 @@ use super::{
 };
 use crate::holders::HeldSnapshot;
 use crate::period::AutoIterations;
+use crate::thresholds::{MARKER_LABEL_MAX_CHARS, MARKER_LABEL_SHARE};
 
 impl Replay {
     pub fn totals(&self, class: MemoryClass) -> &Totals {
@@ -139,8 +140,29 @@ impl Replay {
         self.first_launch_ns
     }
 
+    /// When the program's steps began: its first kernel launch, or, when its launches open
+    /// with a model built on the device (one kernel per parameter while memory only climbs),
+    /// the first launch after that. `None` before any launch.
+    pub fn steps_begin_ns(&self) -> Option<u64> {
+        self.auto.loading_ended_ns().or(self.first_launch_ns)
+    }
+
     pub fn markers(&self) -> u64 {
         self.markers
+    }
+
+    /// What the program calls an iteration: the label most of its markers carry ("request",
+    /// "step"), when at least [`MARKER_LABEL_SHARE`] of them carry it and it is a word or two
+    /// (not empty, at most [`MARKER_LABEL_MAX_CHARS`]). `None` for unlabelled markers, or labels
+    /// that name each marker apart ("request 17").
+    pub fn marker_label(&self) -> Option<&str> {
+        let (label, n) = self.marker_labels.iter().max_by_key(|(_, n)| *n)?;
+        let label = label.trim();
+        let enough = *n as f64 >= MARKER_LABEL_SHARE * self.markers as f64;
+        let word = !label.is_empty()
+            && label.chars().count() <= MARKER_LABEL_MAX_CHARS
+            && !label.chars().any(char::is_control);
+        (enough && word).then_some(label)
     }
 
     /// Distinct NVTX ranges (domain and name) in the order first seen, at most [`crate::thresholds::MAX_RANGES`].

@@ -42,7 +42,7 @@ impl Trace {
             stacks: "native".into(),
             ..Header::default()
         };
-        let mut t = Trace::start(&header, 1_000, 0, Some("step"));
+        let mut t = Trace::start(&header, 1_000, 0, None);
         for site in 1..=4u32 {
             t.enc
                 .stack(site, &[0x10_0000 + u64::from(site) * 0x1000], &mut t.buf);
@@ -253,6 +253,12 @@ impl Trace {
 
     pub fn free(&mut self, address: u64) -> &mut Self {
         self.event(Api::CudaFree, address, 0, 0, self.free_stack)
+    }
+
+    /// The label the markers from here on carry.
+    pub fn label_markers(&mut self, label: Option<String>) -> &mut Self {
+        self.marker_label = label;
+        self
     }
 
     pub fn marker(&mut self) -> &mut Self {

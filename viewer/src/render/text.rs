@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use gpuleak_analysis::units::{bytes, count, wrap};
-use gpuleak_analysis::{Report, Site, tidy_frame};
+use gpuleak_analysis::{Report, Site, stack_frame, tidy_frame};
 use gpuleak_trace::MemoryKind;
 
 use crate::findings::{
@@ -128,6 +128,15 @@ pub fn render_text(r: &Report, top: usize) -> String {
                 s,
                 "Iterations: {}, not marked; {meaning}",
                 r.iterations.count
+            );
+        }
+        (Some(IterationSource::Marker), _) if r.iterations.marker_label.is_some() => {
+            let _ = writeln!(
+                s,
+                "Iterations: {} (from markers labelled {:?}: one {} each)",
+                r.iterations.count,
+                r.iterations.unit(),
+                r.iterations.unit()
             );
         }
         (Some(src), _) => {
@@ -364,7 +373,7 @@ fn finding_stack(s: &mut String, site: &Site) {
     }
     let last = order.len().min(first + FINDING_FRAMES);
     for &i in &order[first..last] {
-        let _ = writeln!(s, "      {}", tidy_frame(&frames[i]));
+        let _ = writeln!(s, "      {}", stack_frame(&frames[i]));
     }
     if order.len() > last {
         let _ = writeln!(

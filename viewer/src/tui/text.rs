@@ -55,7 +55,7 @@ impl App {
 
     /// One finding as a line of text: verdict, site, growth, live memory, when full.
     pub fn finding_text(&self, site: &Site) -> String {
-        let per = self.data.summary.per;
+        let per = &self.data.summary.per;
         // The label names the site (distinct from every other); its caller comes last, where a
         // narrow terminal cuts, so that growth and when the device is full stay in view.
         let label = &site.label;

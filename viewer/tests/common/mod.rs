@@ -75,11 +75,15 @@ impl Calls {
     }
 
     fn marker(&mut self, time_ns: u64) {
+        self.labelled_marker(time_ns, None);
+    }
+
+    fn labelled_marker(&mut self, time_ns: u64, label: Option<&str>) {
         self.enc.marker(
             &Marker {
                 time_ns,
                 tid: 1,
-                label: None,
+                label: label.map(String::from),
             },
             &mut self.buf,
         );
@@ -467,6 +471,19 @@ pub fn freed_at_exit_trace(steps: u64, leak_bytes: u64) -> Vec<u8> {
     }
     c.call(Api::CudaFree, 0x100, 0, 0, 1);
     c.end()
+}
+
+/// A server whose program marks each of `requests` requests with
+/// `gpuleak_mark_iteration(label)` and keeps `leak_bytes` of each; it is still running.
+pub fn labelled_marker_trace(requests: u64, leak_bytes: u64, label: &str) -> Vec<u8> {
+    let mut c = sampler(78);
+    for n in 0..requests {
+        c.labelled_marker(n * 1_000_000, Some(label));
+        c.call(Api::CudaMalloc, 0xa000 + n, 64 * MIB, 0, 3);
+        c.call(Api::CudaFree, 0xa000 + n, 0, 0, 3);
+        c.call(Api::CudaMalloc, 0xb000 + n, leak_bytes, 0, 2);
+    }
+    c.buf
 }
 
 /// A PyTorch-like run under `--torch-tensors`: `tensors` tensor allocations (cudaMallocAsync)

@@ -37,8 +37,9 @@ pub struct Summary {
     pub iterations: u64,
     /// How device memory as a whole moves per iteration: the verdict and bytes per iteration.
     pub growth: Option<(Verdict, i64)>,
-    /// "iter" or, when time windows stand in for iterations, "window".
-    pub per: &'static str,
+    /// "iter", the markers' label ("request"), or, when time windows stand in for
+    /// iterations, "window" ([`gpuleak_analysis::Iterations::unit_short`]).
+    pub per: String,
     pub events: u64,
     pub events_per_s: f64,
     pub dropped: u64,
@@ -183,7 +184,7 @@ impl Snapshot {
             (Some(s), _) => s.as_str().to_string(),
             (None, _) => String::new(),
         };
-        let per = it.unit_short();
+        let per = it.unit_short().to_string();
         let m = &report.memory;
         d.summary = Summary {
             command,

@@ -17,7 +17,7 @@ const BAR: usize = 20;
 
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let [spark, table] = Layout::vertical([Constraint::Length(5), Constraint::Min(4)]).areas(area);
-    let per = app.data.summary.per;
+    let per = &app.data.summary.per;
     // The latest iterations, one per column: a frame never walks the whole run.
     let width = usize::from(spark.width.saturating_sub(2)).max(1);
     let tail = &app.data.iterations[app.data.iterations.len().saturating_sub(width)..];

@@ -8,6 +8,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::widgets::{Block, Borders, Cell, Row, Sparkline, Table};
 
 use super::super::app::App;
+use super::super::ui::SortKey;
 use super::{draw_stack, selected_style, verdict_style, window};
 use crate::findings::{Finding, verdict};
 use crate::format::signed_bytes;
@@ -22,7 +23,8 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     .areas(area);
     let [stack, spark] = Layout::vertical([Constraint::Min(3), Constraint::Length(6)]).areas(right);
 
-    let header = Row::new(["verdict", "live", "bytes/iter", "allocs", "site"])
+    let per = format!("bytes/{}", app.data.summary.per);
+    let header = Row::new(["verdict", "live", per.as_str(), "allocs", "site"])
         .style(Style::default().add_modifier(Modifier::BOLD));
     // Only the rows that fit are built: 10,000 sites cost what 40 do.
     let height = usize::from(table.height.saturating_sub(3));
@@ -63,7 +65,8 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let widths = [
         Constraint::Length(10),
         Constraint::Length(10),
-        Constraint::Length(11),
+        // "bytes/iter", or the unit's own word when markers name it, whole.
+        Constraint::Length((per.chars().count() as u16).max(11)),
         Constraint::Length(7),
         Constraint::Min(10),
     ];
@@ -81,7 +84,12 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
                 app.ui.selected + 1
             },
             app.ui.order.len(),
-            app.ui.sort.name()
+            // The column's own name: bytes per the run's unit.
+            if app.ui.sort == SortKey::BytesPerIteration {
+                per.as_str()
+            } else {
+                app.ui.sort.name()
+            }
         )),
     );
     frame.render_widget(t, table);
