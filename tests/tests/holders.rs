@@ -283,6 +283,44 @@ fn a_request_file_makes_a_walk_while_the_program_runs() {
     }
 }
 
+#[test]
+fn gpuleak_holders_asks_a_running_program_and_prints_what_keeps_its_memory() {
+    needs_python!();
+    let mut running = python("holders_wait.py")
+        .hook()
+        .timeout(Duration::from_secs(60))
+        .spawn();
+    running.wait_for_line("ready");
+    let trace = running.dir().join(format!("trace-{}.trace", running.pid()));
+    // The user's side: the command makes the request, the hook in the program walks, the
+    // command prints the answer.
+    let asked = Run::gpuleak()
+        .args(["holders", "--wait", "30"])
+        .arg(&trace)
+        .timeout(Duration::from_secs(60))
+        .run();
+    std::fs::write(format!("{}.want-holders.sent", trace.display()), b"").unwrap();
+    let out = running.wait();
+    out.assert_success();
+    asked.assert_success();
+    assert!(
+        asked.stdout.contains("Holders when asked"),
+        "{}\n{}",
+        asked.stdout,
+        asked.stderr
+    );
+    assert!(asked.stdout.contains("`KEPT[0]`"), "{}", asked.stdout);
+    assert!(
+        asked.stdout.contains("held by user code"),
+        "{}",
+        asked.stdout
+    );
+    assert!(
+        !trace.with_extension("trace.want-holders").exists(),
+        "the request is taken"
+    );
+}
+
 /// Makes the request, then tells the program it is made (`<request>.sent`).
 fn ask(request: &Path) {
     std::fs::write(request, b"").unwrap();
