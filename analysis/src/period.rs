@@ -17,8 +17,8 @@ use std::collections::{HashMap, HashSet};
 use crate::memory::SiteKey;
 
 use crate::thresholds::{
-    ANCHOR_COUNT_SHARE, LOADING_MIN_LAUNCHES, PERIOD_MATCH, PERIOD_MAX_COMPARISONS,
-    PERIOD_MIN_REPEATS, PERIOD_MIN_TAIL,
+    ANCHOR_COUNT_SHARE, FIRST_STEP_LAUNCHES, LOADING_MIN_LAUNCHES, PERIOD_MATCH,
+    PERIOD_MAX_COMPARISONS, PERIOD_MIN_REPEATS, PERIOD_MIN_TAIL,
 };
 pub use crate::thresholds::{LOG_CAP, PREFIX_LAUNCHES};
 
@@ -206,10 +206,44 @@ struct Opening {
     loading: Option<bool>,
 }
 
+/// Whether the launches the program's steps opened with have come again: until they have, a
+/// trace that stops holds no step's end.
+#[derive(Debug, Default)]
+struct FirstStep {
+    /// The first [`FIRST_STEP_LAUNCHES`] launch ids after the opening kernel's run.
+    start: Vec<u32>,
+    /// The latest launch ids, as many as `start` holds once it is full.
+    recent: std::collections::VecDeque<u32>,
+    again: bool,
+    /// Launches seen, the opening kernel's run included.
+    launches: u64,
+}
+
+impl FirstStep {
+    fn launch(&mut self, id: u32) {
+        self.launches += 1;
+        if self.again {
+            return;
+        }
+        if self.start.len() < FIRST_STEP_LAUNCHES {
+            self.start.push(id);
+            return;
+        }
+        if self.recent.len() == FIRST_STEP_LAUNCHES {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(id);
+        self.again = self.recent.len() == FIRST_STEP_LAUNCHES
+            && id == self.start[FIRST_STEP_LAUNCHES - 1]
+            && self.recent.iter().eq(self.start.iter());
+    }
+}
+
 /// What the replay keeps to find iterations in the launch sequence.
 #[derive(Debug, Default)]
 pub(crate) struct Auto {
     opening: Opening,
+    first_step: FirstStep,
     ids: HashMap<u64, u32>,
     /// Ids of launched CUDA graphs: one launch can be a whole step.
     graphs: HashSet<u32>,
@@ -239,6 +273,16 @@ impl Auto {
         // The first function launched has id 0.
         if self.opening.end.is_none() && position > 0 && (id != 0 || graph) {
             self.opening.end = Some((position, time_ns));
+            // A run of the first kernel (a model built on the device) is not the first step.
+            if position > 1 {
+                self.first_step = FirstStep {
+                    launches: position,
+                    ..FirstStep::default()
+                };
+            }
+        }
+        if self.opening.end.is_some() || position == 0 {
+            self.first_step.launch(id);
         }
         if graph && matches!(self.state, State::Collecting) {
             self.graphs.insert(id);
@@ -424,6 +468,14 @@ impl Auto {
     pub fn loading_ended_ns(&self) -> Option<u64> {
         let (_, time_ns) = self.opening.end?;
         self.opening_loads().then_some(time_ns)
+    }
+
+    /// Whether the program is inside its first step: its kernels repeat (it has steps: at least
+    /// two launches per kernel it launched), but the launches its steps opened with have not
+    /// come again. A program whose kernels never repeat has no steps to wait for.
+    pub fn in_first_step(&self) -> bool {
+        let launches = self.first_step.launches;
+        !self.first_step.again && launches > 0 && launches >= 2 * self.ids.len() as u64
     }
 
     /// The iterations found so far; `None` when the launches do not repeat.

@@ -53,6 +53,12 @@ pub const ANCHOR_COUNT_SHARE: f64 = 0.1;
 /// worth, longer than a step's repeated kernel at its start.
 pub const LOADING_MIN_LAUNCHES: u64 = 16;
 
+/// The launches a program's steps open with, that must come again before a trace cut off (or
+/// read live) is judged over time windows: until they do, the program is inside its first step,
+/// whose activations climb window after window and would read as a leak. Long enough that a
+/// block of kernels repeated inside a step (a ResNet block's) does not pass for the next step.
+pub const FIRST_STEP_LAUNCHES: usize = 24;
+
 // Choosing the iterations (report.rs; tests in tests/auto.rs and tests/nvtx.rs).
 
 /// Fewer iterations found in the launch sequence than this and time windows stand in.

@@ -56,3 +56,64 @@ fn a_leaking_run_killed_inside_a_step_still_shows_its_leak() {
     assert_ne!(verdict(&r, 3), Some("leak"));
     assert!(r.iterations.device_leaks(), "{:?}", r.iterations);
 }
+
+/// The kernels of one step of a UNet-like program: three that open it, six blocks of the same
+/// four, three that close it.
+fn step_kernels() -> Vec<u64> {
+    let block = [0x20, 0x21, 0x22, 0x23];
+    [0x10, 0x11, 0x12]
+        .into_iter()
+        .chain((0..6).flat_map(|_| block))
+        .chain([0x30, 0x31, 0x32])
+        .collect()
+}
+
+/// The first step of a UNet-like program with no marks, each kernel taking 64 KiB of
+/// activations that stay live until the step ends (they climb kernel after kernel); with
+/// `second`, the step ends, its activations go, and the next step opens with the same kernels.
+fn first_step_of(second: bool) -> Trace {
+    let mut t = Trace::new();
+    t.alloc(0x100, 16 * MIB, 1);
+    let kernels = step_kernels();
+    for (i, &k) in kernels.iter().enumerate() {
+        t.launch(k);
+        t.alloc(0x10_0000 + i as u64 * 0x1_0000, 64 * KIB, 3);
+    }
+    if second {
+        for i in 0..kernels.len() as u64 {
+            t.free(0x10_0000 + i * 0x1_0000);
+        }
+        for (i, &k) in kernels.iter().enumerate() {
+            t.launch(k);
+            t.alloc(0x10_0000 + i as u64 * 0x1_0000, 64 * KIB, 3);
+        }
+    }
+    t
+}
+
+#[test]
+fn a_run_cut_inside_its_first_step_judges_nothing_over_time_windows() {
+    // Before: a real PyTorch run cut in its first step was sometimes judged over time windows
+    // as "the device leaks", from the step's activations climbing window after window.
+    let r = first_step_of(false).report();
+    assert!(!r.complete);
+    assert_eq!(r.iterations.count, 0, "{:?}", r.iterations);
+    assert_ne!(verdict(&r, 3), Some("leak"), "{:?}", site(&r, 3).growth);
+    assert!(!r.iterations.device_leaks(), "{:?}", r.iterations);
+    assert!(
+        r.notes.iter().any(|n| n.contains("inside its first step")),
+        "{:?}",
+        r.notes
+    );
+}
+
+#[test]
+fn once_the_second_step_opens_the_run_is_judged_again() {
+    let r = first_step_of(true).report();
+    assert!(r.iterations.count > 0, "{:?}", r.iterations);
+    assert!(
+        !r.notes.iter().any(|n| n.contains("inside its first step")),
+        "{:?}",
+        r.notes
+    );
+}

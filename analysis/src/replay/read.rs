@@ -147,6 +147,12 @@ impl Replay {
         self.auto.loading_ended_ns().or(self.first_launch_ns)
     }
 
+    /// Whether the program is inside its first step: its kernels repeat, but the launches its
+    /// steps opened with have not come again. A trace that stops there holds no step's end.
+    pub fn in_first_step(&self) -> bool {
+        self.auto.in_first_step()
+    }
+
     pub fn markers(&self) -> u64 {
         self.markers
     }
