@@ -217,38 +217,10 @@ fn verdict_cell(v: Option<&str>) -> String {
     }
 }
 
-/// A site's whole stack, innermost first; library frames dimmed, the naming frame bold.
+/// A stack as the text report's findings show it (findings, sites and out-of-memory failures
+/// alike): a Python program's Python frames first, then the native ones; each run of two or
+/// more library frames folded into one line of names; the naming frame bold.
 fn stack(s: &mut String, frames: &[String], user_frame: usize, open: bool) {
-    if frames.is_empty() {
-        let _ = writeln!(s, "<p class=\"meta\">(no stack recorded)</p>");
-        return;
-    }
-    let _ = writeln!(
-        s,
-        "<details{}><summary>stack ({})</summary><ol class=\"stack\">",
-        if open { " open" } else { "" },
-        count(frames.len() as u64, "frame", "frames")
-    );
-    for (i, f) in frames.iter().enumerate() {
-        let class = if i == user_frame {
-            "own"
-        } else if is_library_frame(f) {
-            "lib"
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            s,
-            "<li class=\"{class}\">{}</li>",
-            escape(&gpuleak_analysis::tidy_frame(f))
-        );
-    }
-    let _ = writeln!(s, "</ol></details>");
-}
-
-/// A finding's stack as the text report shows it: a Python program's Python frames first, then
-/// the native ones; each run of two or more library frames folded into one line of names.
-fn finding_stack(s: &mut String, frames: &[String], user_frame: usize, open: bool) {
     if frames.is_empty() {
         let _ = writeln!(s, "<p class=\"meta\">(no stack recorded)</p>");
         return;
@@ -324,7 +296,7 @@ fn findings(s: &mut String, m: &Model) {
             escape(&x.label)
         );
         holders::under_finding(s, x);
-        finding_stack(s, &x.frames, x.user_frame, leaks(x));
+        stack(s, &x.frames, x.user_frame, leaks(x));
         let _ = writeln!(
             s,
             "</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{full}</td></tr>",
