@@ -193,6 +193,46 @@ fn model_weights_and_activations_at_an_out_of_memory_failure_say_the_input_is_to
     }
 }
 
+/// PyTorch's caching allocator fails, empties its cache, asks again and fails again before it
+/// raises; the hook walks once, after the first failure. That walk speaks for the retry too,
+/// which is the failure the diagnosis reads (before: no walk for it, so "this one's peak did
+/// not fit" with no word of what the memory was).
+#[test]
+fn the_walk_after_the_first_failure_of_a_burst_speaks_for_the_retry() {
+    let mut t = Trace::new();
+    t.device_total(4 * GIB);
+    let w = t.alloc_next(2 * GIB, 1);
+    t.marker();
+    let act = t.alloc_next(GIB, 3);
+    t.out_of_memory(GIB, 700 * MIB, 4 * GIB, 3);
+    t.holders(
+        HoldersReason::OutOfMemory,
+        WalkEnd::Complete,
+        "",
+        vec![
+            weight("pipe.unet.down_blocks", w, 2 * GIB - 141 * MIB, UNET),
+            holder(
+                "h",
+                act,
+                GIB,
+                Role::UserHeld,
+                RootKind::Frame,
+                "thread MainThread in decode (app.py:40)",
+            ),
+        ],
+    );
+    t.out_of_memory(GIB, 700 * MIB, 4 * GIB, 3);
+    let r = t.report();
+    assert_eq!(r.ooms.len(), 2);
+    let d = &r.diagnosis[0];
+    assert_eq!(d.cause, Cause::TooLarge, "{}", d.text);
+    assert!(
+        d.text.contains("held by the running frames 1.00 GiB"),
+        "{}",
+        d.text
+    );
+}
+
 #[test]
 fn user_held_memory_that_grew_between_walks_makes_an_out_of_memory_failure_a_leak() {
     let mut t = Trace::new();

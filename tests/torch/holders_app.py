@@ -6,6 +6,7 @@ requests; ``--mode`` chooses what keeps memory once they are done:
 
     gallery      each request's output in a module-level list (GALLERY[i])
     class-cache  the last output in a dict that is a class attribute (Cache.entries['latest'])
+    instance     the last output in an attribute of an object a global keeps (SERVER.last)
     closure      outputs in a list a closure keeps (keep_latents.<closure>.latents[i])
     generator    a local of a suspended generator a global keeps (STREAM.<locals>.latent)
     thread       a local of a daemon thread's frame, waiting at exit
@@ -57,6 +58,14 @@ GALLERY = []
 
 class Cache:
     entries = {}
+
+
+class Server:
+    def __init__(self):
+        self.last = None
+
+
+SERVER = Server()
 
 
 def make_keeper():
@@ -125,6 +134,8 @@ def main():
             GALLERY.append(y)
         elif args.mode == "class-cache":
             Cache.entries["latest"] = y
+        elif args.mode == "instance":
+            SERVER.last = y
         elif args.mode == "closure":
             keep_latents(y)
         elif args.mode == "custom-node":
@@ -142,6 +153,8 @@ def main():
     elif args.mode == "class-cache":
         exp.append(expect("Cache.entries['latest']", "module_global", me, "user_held",
                           Cache.entries["latest"]))
+    elif args.mode == "instance":
+        exp.append(expect("SERVER.last", "module_global", me, "user_held", SERVER.last))
     elif args.mode == "closure":
         latents = keep_latents.__closure__[0].cell_contents
         exp.append(expect("keep_latents.<closure>.latents[2]", "module_global", me, "user_held",

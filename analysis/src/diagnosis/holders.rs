@@ -102,12 +102,16 @@ pub fn held_leak_phrase(r: &Report, s: &Site, per: &str, held: &str) -> Option<S
     ))
 }
 
-/// The out-of-memory walk that followed failure `oom` (an index into `ooms`).
+/// The out-of-memory walk that speaks for failure `oom` (an index into `ooms`): the latest one
+/// tagged with it or a failure before it. The hook walks once per burst of failures (PyTorch's
+/// caching allocator fails, empties its cache, fails again and raises), right after the first,
+/// while the failing frames still hold their tensors: that walk speaks for the whole burst.
 pub fn oom_holding(r: &Report, oom: usize) -> Option<&Holding> {
     r.holders
         .iter()
-        .rev()
-        .find(|h| h.reason == HoldersReason::OutOfMemory && h.oom == Some(oom))
+        .filter(|h| h.reason == HoldersReason::OutOfMemory)
+        .filter(|h| h.oom.is_some_and(|k| k <= oom))
+        .max_by_key(|h| h.oom)
 }
 
 /// The part that the running frames hold: the failing step's own tensors and the autograd
