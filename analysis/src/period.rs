@@ -430,14 +430,18 @@ impl Auto {
         !self.memory_only_climbs(from, run_end as u64)
     }
 
-    /// Whether device memory only climbed (rose, and nothing was given back) between the
-    /// launches at positions `from` and `to`: a model being loaded. The one test of loading,
+    /// Whether device memory only climbed (rose, and nothing taken since `from` was given back)
+    /// between the launches at positions `from` and `to`: a model being loaded. The one test of loading,
     /// for a period of one kernel and for the run the launches open with.
     fn memory_only_climbs(&self, from: u64, to: u64) -> bool {
         let Some(base) = self.base.as_ref() else {
             return false;
         };
         let mut live = base.clone();
+        // Sites that took memory during the run: only what they give back again is memory
+        // coming and going. Casting a model (`.half()`) gives back the weights it replaces,
+        // which were taken before the run: that is still loading.
+        let mut rose: HashSet<SiteKey> = HashSet::new();
         let (mut grew, mut gave_back) = (false, false);
         for &(at, key, bytes) in &self.log {
             if at > to {
@@ -445,8 +449,11 @@ impl Auto {
             }
             let before = live.insert(key, bytes).unwrap_or(0);
             if at > from {
-                grew |= bytes > before;
-                gave_back |= bytes < before;
+                if bytes > before {
+                    grew = true;
+                    rose.insert(key);
+                }
+                gave_back |= bytes < before && rose.contains(&key);
             }
         }
         grew && !gave_back

@@ -320,3 +320,27 @@ fn a_run_cut_off_in_its_first_steps_after_loading_has_no_leak_from_loading() {
         );
     }
 }
+
+#[test]
+fn a_model_cast_to_half_precision_one_kernel_per_parameter_is_loading_not_a_step() {
+    // A model loaded in fp32, then `.half()` on the device: each parameter gets a new fp16
+    // storage from one cast kernel and gives back its fp32 one, memory going down as well as up
+    // (Stable Diffusion's UNet, cast so, under --torch-tensors). Before: "4 sites keep memory every iteration ... (1 kernel launch)" for a run that
+    // never took a step.
+    let mut t = Trace::new();
+    // Loaded from a checkpoint: the fp32 weights copied to the device, no kernel launched.
+    let params: Vec<u64> = (0..600).map(|_| t.alloc_next(2 * MIB, 1)).collect();
+    // Cast: one kernel per parameter, the fp16 copy taken, the fp32 one given back.
+    for &p in &params {
+        t.alloc_next(MIB, 2);
+        t.launch(0x7000);
+        t.free(p);
+    }
+    let r = t.report();
+    assert!(
+        r.sites.iter().all(|s| !s.leaks()),
+        "{:?}: {:?}",
+        r.iterations,
+        r.sites.iter().map(|s| s.verdict()).collect::<Vec<_>>()
+    );
+}
