@@ -290,8 +290,13 @@ fn out_of_memory(r: &Report, o: &Oom, leaks: &[&Site], per: &str) -> Diagnosis {
     let on_device = o
         .device_total_bytes
         .map_or(String::new(), |t| format!(" on a {} device", bytes(t)));
+    let by = if o.label.is_empty() {
+        String::new()
+    } else {
+        format!(" by {}", o.label)
+    };
     let failed = format!(
-        "{} of {} failed{on_device}",
+        "{} of {}{by} failed{on_device}",
         o.api,
         bytes(o.requested_bytes)
     );

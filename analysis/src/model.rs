@@ -520,6 +520,9 @@ fn whole_growth_fields<S: Serializer>(g: &Option<Judgement>, s: S) -> Result<S::
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Oom {
+    /// The failed request's own label, as a site's would read: where it was asked for; "" when
+    /// its stack was not recorded.
+    pub label: String,
     pub requested_bytes: u64,
     /// Live bytes of the same memory as the request when it failed (for device or physical
     /// memory: both, on the failing device).

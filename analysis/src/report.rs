@@ -6,7 +6,7 @@ use gpuleak_trace::{Api, MemoryKind};
 
 use crate::memory::{MEMORY_KINDS, MemoryClass, SiteKey, holds_own_memory};
 pub use crate::model::*;
-use crate::replay::{Replay, SiteStats};
+use crate::replay::{OomEvent, Replay, SiteStats};
 use crate::symbols::Symbolizer;
 
 mod clock;
@@ -141,6 +141,7 @@ impl Report {
             .ooms()
             .iter()
             .map(|o| Oom {
+                label: failed_label(&symbols.stack(replay, o.stack), o),
                 requested_bytes: o.requested_bytes,
                 live_bytes: o.live_bytes,
                 device: (o.device >= 0).then_some(o.device),
@@ -276,6 +277,22 @@ impl Report {
         report.diagnosis = crate::diagnosis::diagnose(&report);
         report
     }
+}
+
+/// The failed request's own label, as a site's would read ("Decoder.forward (vae.py:300) via
+/// at::_ops::empty_memory_format"); "" when its stack was not recorded.
+fn failed_label(frames: &[String], o: &OomEvent) -> String {
+    if frames.is_empty() {
+        return String::new();
+    }
+    crate::labels::labels(&[crate::labels::Named {
+        frames,
+        user_frame: crate::frames::user_frame(frames),
+        memory: o.api.memory(),
+        device: (o.device >= 0).then_some(o.device),
+        stack_id: o.stack,
+    }])
+    .remove(0)
 }
 
 /// What the trace can show ([`Visibility`]).

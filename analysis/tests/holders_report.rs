@@ -233,6 +233,28 @@ fn the_walk_after_the_first_failure_of_a_burst_speaks_for_the_retry() {
     );
 }
 
+/// The failed request is named by where it was asked for, as its site would be (issue 23:
+/// "it does not say where the failing 1 GiB was asked for").
+#[test]
+fn an_out_of_memory_failure_names_where_the_failed_request_was_asked_for() {
+    let mut t = Trace::new();
+    t.device_total(4 * GIB);
+    t.alloc_next(2 * GIB, 1);
+    t.marker();
+    t.alloc_next(GIB, 3);
+    t.out_of_memory(GIB, 700 * MIB, 4 * GIB, 3);
+    let r = t.report();
+    let label = &site(&r, 3).label;
+    assert_eq!(&r.ooms[0].label, label);
+    assert!(
+        r.diagnosis[0]
+            .text
+            .contains(&format!("cudaMalloc of 1.00 GiB by {label} failed")),
+        "{}",
+        r.diagnosis[0].text
+    );
+}
+
 #[test]
 fn user_held_memory_that_grew_between_walks_makes_an_out_of_memory_failure_a_leak() {
     let mut t = Trace::new();
