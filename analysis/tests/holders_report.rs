@@ -153,8 +153,7 @@ fn the_json_report_has_every_holders_field_by_its_name() {
 
 /// Weights loaded, then the first request's decode asks for 1 GiB on a 4 GiB device and fails;
 /// the walk at the failure finds the weights and the decode's own tensors in its frame.
-#[test]
-fn model_weights_and_activations_at_an_out_of_memory_failure_say_the_input_is_too_large() {
+fn decode_fails() -> Trace {
     let mut t = Trace::new();
     t.device_total(4 * GIB);
     let w = t.alloc_next(2 * GIB, 1);
@@ -177,7 +176,12 @@ fn model_weights_and_activations_at_an_out_of_memory_failure_say_the_input_is_to
             ),
         ],
     );
-    let r = t.report();
+    t
+}
+
+#[test]
+fn model_weights_and_activations_at_an_out_of_memory_failure_say_the_input_is_too_large() {
+    let r = decode_fails().report();
     assert_eq!(r.holders[0].reason, HoldersReason::OutOfMemory);
     assert_eq!(r.holders[0].oom, Some(0));
     let d = &r.diagnosis[0];
@@ -199,28 +203,7 @@ fn model_weights_and_activations_at_an_out_of_memory_failure_say_the_input_is_to
 /// not fit" with no word of what the memory was).
 #[test]
 fn the_walk_after_the_first_failure_of_a_burst_speaks_for_the_retry() {
-    let mut t = Trace::new();
-    t.device_total(4 * GIB);
-    let w = t.alloc_next(2 * GIB, 1);
-    t.marker();
-    let act = t.alloc_next(GIB, 3);
-    t.out_of_memory(GIB, 700 * MIB, 4 * GIB, 3);
-    t.holders(
-        HoldersReason::OutOfMemory,
-        WalkEnd::Complete,
-        "",
-        vec![
-            weight("pipe.unet.down_blocks", w, 2 * GIB - 141 * MIB, UNET),
-            holder(
-                "h",
-                act,
-                GIB,
-                Role::UserHeld,
-                RootKind::Frame,
-                "thread MainThread in decode (app.py:40)",
-            ),
-        ],
-    );
+    let mut t = decode_fails();
     t.out_of_memory(GIB, 700 * MIB, 4 * GIB, 3);
     let r = t.report();
     assert_eq!(r.ooms.len(), 2);
