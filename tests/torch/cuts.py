@@ -8,6 +8,22 @@ import subprocess
 from facts import expect, has_python_line, mib, site_name, sites_with, usable
 
 
+def report_of_first(r, trace, whole, size):
+    """The JSON report of the first `size` bytes of `trace` (whose bytes are `whole`): what a
+    process killed there, or a live view reading then, leaves. The cut is kept beside the run."""
+    cut = os.path.join(r.args.work, f"{os.path.basename(trace)}.first-{size}")
+    with open(cut, "wb") as f:
+        f.write(whole[:size])
+    return report_json(r, cut, f"the first {size} bytes")
+
+
+def report_json(r, path, what):
+    p = subprocess.run([r.args.gpuleak, "report", path, "--format", "json"],
+                       capture_output=True, text=True, timeout=r.args.timeout)
+    expect(p.returncode == 0, f"gpuleak report on {what} exited {p.returncode}: {p.stderr[:200]}")
+    return json.loads(p.stdout)
+
+
 def case_cut_short(allocator, sizes=(60_000, 70_000, 80_000, 90_000, 100_000)):
     """A run cut off in its first step (the process killed, a live view in its first seconds):
     the first 100 KB of a leaking run's trace, and a few shorter cuts. The first step takes its
@@ -19,13 +35,7 @@ def case_cut_short(allocator, sizes=(60_000, 70_000, 80_000, 90_000, 100_000)):
         with open(run.trace, "rb") as f:
             whole = f.read()
         for size in sizes:
-            cut = os.path.join(r.args.work, f"{os.path.basename(run.trace)}.first-{size}")
-            with open(cut, "wb") as f:
-                f.write(whole[:size])
-            p = subprocess.run([r.args.gpuleak, "report", cut, "--format", "json"],
-                               capture_output=True, text=True, timeout=r.args.timeout)
-            expect(p.returncode == 0, f"gpuleak report on the first {size} bytes exited {p.returncode}: {p.stderr[:200]}")
-            rep = json.loads(p.stdout)
+            rep = report_of_first(r, run.trace, whole, size)
             leaks = sites_with(rep, "leak")
             expect(not leaks, f"first {size} bytes: {site_name(leaks[0]) if leaks else ''} is judged `leak`")
             expect(rep["iterations"].get("device_verdict") != "leak",
@@ -60,11 +70,8 @@ def case_cut_while_loading(allocator, mark):
         said = []
         while cuts:
             path, size = cuts.pop(0)
-            p = subprocess.run([r.args.gpuleak, "report", path, "--format", "json"],
-                               capture_output=True, text=True, timeout=r.args.timeout)
             what = f"the trace after loading{'' if size is None else f', first {size} bytes'}"
-            expect(p.returncode == 0, f"gpuleak report on {what} exited {p.returncode}: {p.stderr[:200]}")
-            rep = json.loads(p.stdout)
+            rep = report_json(r, path, what)
             if size is None:
                 expect(held(rep) >= t["encoder_bytes"] * 0.9,
                        f"{what} holds {mib(held(rep))}, not the encoder's {mib(t['encoder_bytes'])}")
@@ -104,13 +111,7 @@ def case_cut_in_early_steps(allocator, shares=(0.2, 0.22, 0.24, 0.27, 0.3, 0.35,
             whole = f.read()
         for share in shares:
             size = int(len(whole) * share)
-            cut = os.path.join(r.args.work, f"{os.path.basename(run.trace)}.first-{size}")
-            with open(cut, "wb") as f:
-                f.write(whole[:size])
-            p = subprocess.run([r.args.gpuleak, "report", cut, "--format", "json"],
-                               capture_output=True, text=True, timeout=r.args.timeout)
-            expect(p.returncode == 0, f"gpuleak report on the first {size} bytes exited {p.returncode}: {p.stderr[:200]}")
-            rep = json.loads(p.stdout)
+            rep = report_of_first(r, run.trace, whole, size)
             others = [s for s in sites_with(rep, "leak") if not has_python_line(s, t["leak_site"])]
             expect(not others, f"first {size} bytes ({rep['iterations']['count']} iterations): {len(others)} "
                                f"site(s) besides the leak judged `leak`, e.g. {site_name(others[0]) if others else ''}")
@@ -134,13 +135,7 @@ def case_cut_after_loading(allocator, mark, past=(5_000, 10_000, 20_000, 40_000,
             whole = f.read()
         for more in past:
             size = loaded + more
-            cut = os.path.join(r.args.work, f"{os.path.basename(run.trace)}.first-{size}")
-            with open(cut, "wb") as f:
-                f.write(whole[:size])
-            p = subprocess.run([r.args.gpuleak, "report", cut, "--format", "json"],
-                               capture_output=True, text=True, timeout=r.args.timeout)
-            expect(p.returncode == 0, f"gpuleak report on the first {size} bytes exited {p.returncode}: {p.stderr[:200]}")
-            rep = json.loads(p.stdout)
+            rep = report_of_first(r, run.trace, whole, size)
             it = rep["iterations"]
             what = f"first {size} bytes ({more} past the loading; {it['count']} iterations from {it['source']!r})"
             expect(it["source"] != "auto" or it["count"] <= t["steps"], f"{what}: more iterations than steps")
