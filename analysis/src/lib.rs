@@ -42,7 +42,10 @@ pub use frames::{
     tidy_frame, user_frame,
 };
 pub use holders::{HeldBlock, HeldEntry, HeldGroup, HeldSnapshot, KeptBlock, RoleTotal};
-pub use model::{Cause, Diagnosis};
+pub use model::{
+    Advice, AdviceKind, Cause, Diagnosis, FailedRequest, OomCause, OomPart, OomReport, PartKind,
+    PartShare,
+};
 pub use period::{AutoIterations, AutoSeries};
 pub use replay::{
     BoundarySeries, DroppedSegments, Frame, LiveAlloc, LiveKey, MAX_RANGES, MEMORY_KINDS,

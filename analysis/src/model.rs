@@ -16,7 +16,11 @@ use crate::memory::{MemoryClass, kind_name};
 use crate::replay::{DroppedSegments, Totals};
 
 mod holders;
+mod oom;
 pub use holders::{HolderEntry, HolderGroup, Holding, KeptSegment, ModelBytes, RoleBytes};
+pub use oom::{
+    Advice, AdviceKind, FailedRequest, OomCause, OomPart, OomReport, PartKind, PartShare,
+};
 
 pub const SCHEMA: u32 = 1;
 
@@ -54,6 +58,10 @@ pub struct Report {
     pub sites: Vec<Site>,
     pub iterations: Iterations,
     pub ooms: Vec<Oom>,
+    /// The failure the program died of (the last one on a device not retried with success),
+    /// explained: the request, what filled the device, the cause, the advice. Null when no
+    /// device allocation failed for good.
+    pub oom: Option<OomReport>,
     pub dropped_events: u64,
     /// A trace written under a size cap (`--max-size`): the oldest segments it dropped. Live
     /// figures stay exact; totals and iterations count from the first kept segment.

@@ -259,6 +259,7 @@ impl Report {
                 device_growth,
             },
             ooms,
+            oom: None,
             dropped_events: replay.dropped(),
             dropped_segments: replay.dropped_segments(),
             unmatched_frees: replay.unmatched_frees(),
