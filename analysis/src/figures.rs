@@ -130,6 +130,9 @@ pub struct OomEvent {
     /// [`RETRY_WINDOW_EVENTS`]): the program freed memory and tried again, as PyTorch's caching
     /// allocator does (it empties its cache), so this failure was not fatal.
     pub retried: bool,
+    /// Device memory other processes held at the failure, as NVML reported it (pid, bytes),
+    /// when the hook could ask; `None` when it could not.
+    pub other_processes: Option<Vec<(u32, u64)>>,
 }
 
 /// One distinct NVTX range (domain and name) and how often it opened (pushes and starts).

@@ -154,3 +154,77 @@ pub enum AdviceKind {
     /// Free the device of other processes' memory.
     FreeOtherProcesses,
 }
+
+impl PartKind {
+    /// Every part, in the order reports list them when sizes tie: what the program holds, then
+    /// what others hold, then what is free.
+    pub const ALL: [PartKind; 9] = [
+        PartKind::Loaded,
+        PartKind::Kept,
+        PartKind::Working,
+        PartKind::Segments,
+        PartKind::CacheFree,
+        PartKind::Libraries,
+        PartKind::OtherProcesses,
+        PartKind::Outside,
+        PartKind::Free,
+    ];
+
+    /// The part in a few words, for tables and charts; `per` is the report's unit ("iteration",
+    /// "request").
+    pub fn title(self, per: &str) -> String {
+        match self {
+            PartKind::Loaded => "loaded before the work began".to_string(),
+            PartKind::Kept => format!("kept from earlier {per}s"),
+            PartKind::Working => format!("working memory of the {per} in flight"),
+            PartKind::Segments => "caching allocator's segments since the work began".to_string(),
+            PartKind::CacheFree => "free inside the allocator's cache".to_string(),
+            PartKind::Libraries => "CUDA library workspaces".to_string(),
+            PartKind::OtherProcesses => "other processes".to_string(),
+            PartKind::Outside => "CUDA context and memory outside any allocation seen".to_string(),
+            PartKind::Free => "free on the device".to_string(),
+        }
+    }
+}
+
+impl OomCause {
+    /// The cause as a short clause: "the model alone does not fit".
+    pub fn title(self) -> &'static str {
+        match self {
+            OomCause::RequestTooLarge => "one request is larger than the whole device",
+            OomCause::ModelTooLarge => "what the program loads does not fit",
+            OomCause::StepPeak => "what is loaded fits, but one step's peak does not",
+            OomCause::Leak => "memory kept from step to step filled the device",
+            OomCause::Fragmentation => "enough was free, but not in one piece",
+            OomCause::OtherProcess => "other processes hold the device",
+        }
+    }
+}
+
+impl AdviceKind {
+    /// What to do, as a user would type or set it.
+    pub fn action(self) -> &'static str {
+        match self {
+            AdviceKind::SmallerInput => "use a smaller batch or resolution",
+            AdviceKind::VaeTiling => "decode in tiles: pipe.vae.enable_tiling()",
+            AdviceKind::VaeSlicing => "decode one image at a time: pipe.vae.enable_slicing()",
+            AdviceKind::AttentionSlicing => {
+                "compute attention in slices: pipe.enable_attention_slicing()"
+            }
+            AdviceKind::ModelCpuOffload => {
+                "keep only the model in use on the GPU: pipe.enable_model_cpu_offload()"
+            }
+            AdviceKind::SequentialCpuOffload => {
+                "stream weights layer by layer: pipe.enable_sequential_cpu_offload()"
+            }
+            AdviceKind::HalfPrecision => {
+                "load the weights in half precision (torch_dtype=torch.float16)"
+            }
+            AdviceKind::ExpandableSegments => {
+                "let the cache grow in place: PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True"
+            }
+            AdviceKind::FreeLeak => "stop keeping what the leak keeps",
+            AdviceKind::FreeOtherProcesses => "free the device of the other processes' memory",
+        }
+    }
+}

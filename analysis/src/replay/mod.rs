@@ -452,6 +452,7 @@ impl Replay {
                     live_by_site: self.live_by_site(class, e.device),
                     tid: e.tid,
                     retried: false,
+                    other_processes: None,
                 });
                 self.unretried.push(self.ooms.len() - 1);
             }
