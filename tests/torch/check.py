@@ -29,6 +29,7 @@ import sys
 import time
 
 import holders_cases
+import oom_cases
 from cuts import (
     DEVICE_INIT,
     case_cut_after_loading,
@@ -56,7 +57,7 @@ from facts import (
 # Cases that assert what later issues build. Each fails today; when its issue lands, its
 # entry goes. Keep this the only list.
 EXPECTED_FAILURES = {
-    # None now: issue 13 turned the last ones (staircases, physical memory judged) into PASS.
+    name: 23 for name, _ in oom_cases.cases({}, None, None) if name != "expandable-oom-fragmentation-fixed"
 }
 
 ALLOCATORS = {
@@ -514,6 +515,11 @@ CASES = [
 # `holders` (the viewer's side of issue 21).
 HOLDERS_CASES = holders_cases.cases(ALLOCATORS, expect, Reused)
 CASES += HOLDERS_CASES
+
+# Out of memory, explained (issue 23): tests/torch/oom_cases.py. The leak that fills the device
+# is the sampler's `oom` pattern, the run case_oom reads.
+CASES += oom_cases.cases(
+    ALLOCATORS, Reused, lambda r, allocator: r.run(allocator, "oom", images=1000, capacity="256M"))
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
