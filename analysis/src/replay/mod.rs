@@ -238,6 +238,24 @@ impl Replay {
                 self.held.push(matched);
                 self.holders.push(h);
             }
+            Record::Processes(p) => {
+                self.last_time_ns = self.last_time_ns.max(p.time_ns);
+                // The failure it answers was recorded before it: the latest with that seq.
+                if let Some(oom) = self.ooms.iter_mut().rev().find(|o| o.seq == p.failure_seq) {
+                    oom.other_processes = Some(
+                        p.processes
+                            .iter()
+                            .filter(|x| !x.traced)
+                            .filter_map(|x| Some((x.pid, x.used_bytes?)))
+                            .collect(),
+                    );
+                    oom.own_process_bytes = p
+                        .processes
+                        .iter()
+                        .find(|x| x.traced)
+                        .and_then(|x| x.used_bytes);
+                }
+            }
         }
     }
 
@@ -453,6 +471,7 @@ impl Replay {
                     tid: e.tid,
                     retried: false,
                     other_processes: None,
+                    own_process_bytes: None,
                 });
                 self.unretried.push(self.ooms.len() - 1);
             }
