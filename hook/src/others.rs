@@ -75,20 +75,21 @@ fn shared() -> &'static Shared {
 }
 
 /// An allocation on `device` failed for want of memory; `seq` is its event's number (`None`
-/// when it was not recorded). Called outside any gpuleak lock.
-pub fn out_of_memory(device: i32, seq: Option<u64>) {
+/// when it was not recorded). Called outside any gpuleak lock. Returns whether NVML was asked
+/// (the failure opened a burst).
+pub fn out_of_memory(device: i32, seq: Option<u64>) -> bool {
     let Some(seq) = seq else {
-        return;
+        return false;
     };
     if device < 0 {
         // The device is unknown: nothing to ask NVML about.
-        return;
+        return false;
     }
     let s = shared();
     let mut a = s.asks.lock();
     let now = Instant::now();
     if a.last.is_some_and(|t| now.duration_since(t) < BURST) {
-        return;
+        return false;
     }
     a.last = Some(now);
     a.asked += 1;
@@ -99,9 +100,23 @@ pub fn out_of_memory(device: i32, seq: Option<u64>) {
     while a.answered < mine {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return;
+            break;
         }
         a = s.done.wait_for(a, left).0;
+    }
+    true
+}
+
+/// The failure that opened a burst is about to return to the program (after the holders' walk,
+/// which may take seconds): the burst is counted from here, so that the program's immediate
+/// retry is not asked about again.
+pub fn failure_handled() {
+    let p = SHARED.load(Ordering::Acquire);
+    // SAFETY: every `Shared` is leaked, never freed.
+    if let Some(s) = unsafe { p.as_ref() }
+        && s.pid == std::process::id()
+    {
+        s.asks.lock().last = Some(Instant::now());
     }
 }
 

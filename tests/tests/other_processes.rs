@@ -175,6 +175,36 @@ fn the_programs_own_nvml_stays_initialised_until_its_own_shutdown() {
     assert_eq!(processes(out.trace()).len(), 1);
 }
 
+/// The bug: the burst was counted from NVML's answer, before the holders' walk, so a retry
+/// after a walk longer than the burst asked NVML again (real PyTorch: two records a failure).
+#[test]
+fn a_retry_after_a_long_walk_is_the_same_burst() {
+    if !gpuleak_tests::have_python() {
+        eprintln!("skipped: no python3");
+        return;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/holders_slow_oom.py");
+    let out = Run::new("python3")
+        .arg(script)
+        .arg("1000000")
+        .env("FAKE_CUDA_CAPACITY", "64M")
+        .env("FAKE_CUDA_OTHER_BYTES", "8M")
+        .env("GPULEAK_HOLDERS_SECONDS", "1.5")
+        .hook()
+        .run();
+    out.assert_success();
+    assert!(
+        out.stdout.contains("out of memory\nout of memory\ndone\n"),
+        "{out}"
+    );
+    let failures = common::events(out.trace())
+        .iter()
+        .filter(|e| !e.ok())
+        .count();
+    assert_eq!(failures, 2);
+    assert_eq!(processes(out.trace()).len(), 1, "one question per burst");
+}
+
 fn crowded_oom_program(name: &str) -> Run {
     Run::program(name)
         .env("FAKE_CUDA_CAPACITY", "64M")

@@ -98,10 +98,11 @@ pub fn async_alloc_event(
 /// device (before the walk, which may take seconds), then the holders' walk in a Python program.
 #[inline(always)]
 fn after_allocation(r: c_uint, device: i32, seq: Option<u64>) {
-    if r == ERROR_OUT_OF_MEMORY {
-        crate::others::out_of_memory(device, seq);
-    }
+    let asked = r == ERROR_OUT_OF_MEMORY && crate::others::out_of_memory(device, seq);
     crate::holders::after_allocation(r == ERROR_OUT_OF_MEMORY);
+    if asked {
+        crate::others::failure_handled();
+    }
 }
 
 #[inline(always)]
