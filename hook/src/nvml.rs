@@ -148,3 +148,84 @@ fn load() -> Result<Nvml, String> {
         _lib: lib,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 40 processes on the device: more than the first buffer holds.
+    const MANY: c_uint = 40;
+
+    unsafe extern "C" fn ok() -> c_int {
+        SUCCESS
+    }
+
+    unsafe extern "C" fn by_bus_id(bus: *const c_char, device: *mut *mut c_void) -> c_int {
+        // SAFETY: `ask` passes a NUL-terminated string and a valid out-pointer.
+        let bus = unsafe { CStr::from_ptr(bus) };
+        if bus.to_bytes() != b"0000:01:00.0" {
+            return 6;
+        }
+        // SAFETY: as above.
+        unsafe { *device = std::ptr::dangling_mut::<c_void>() };
+        SUCCESS
+    }
+
+    /// As NVML: a count below the list's is answered with the count needed.
+    unsafe extern "C" fn running(
+        _: *mut c_void,
+        count: *mut c_uint,
+        infos: *mut ProcessInfo,
+    ) -> c_int {
+        // SAFETY: `ask` passes its buffer's length in `count` and the buffer.
+        unsafe {
+            if *count < MANY {
+                *count = MANY;
+                return ERROR_INSUFFICIENT_SIZE;
+            }
+            for i in 0..MANY {
+                let used = if i == 0 {
+                    NOT_AVAILABLE
+                } else {
+                    u64::from(i) << 20
+                };
+                *infos.add(i as usize) = ProcessInfo {
+                    pid: 1000 + i,
+                    used_gpu_memory: used,
+                    gpu_instance_id: u32::MAX,
+                    compute_instance_id: u32::MAX,
+                };
+            }
+            *count = MANY;
+        }
+        SUCCESS
+    }
+
+    fn fake() -> Nvml {
+        Nvml {
+            init: ok,
+            shutdown: ok,
+            by_bus_id,
+            running,
+            error_string: None,
+            _lib: libloading::os::unix::Library::this().into(),
+        }
+    }
+
+    #[test]
+    fn a_list_longer_than_the_first_buffer_is_asked_for_again_in_full() {
+        let got = ask(&fake(), "0000:01:00.0").unwrap();
+        assert_eq!(got.len(), MANY as usize);
+        assert_eq!(got[0], (1000, None), "NVML's 'not available' is no figure");
+        assert_eq!(got[39], (1039, Some(39 << 20)));
+    }
+
+    #[test]
+    fn a_device_nvml_does_not_know_is_said_in_words() {
+        let err = ask(&fake(), "0000:02:00.0").unwrap_err();
+        assert_eq!(
+            err,
+            "NVML did not find the device at PCI bus id 0000:02:00.0 (NVML error 6)"
+        );
+    }
+}
