@@ -23,6 +23,7 @@ pub use crate::memory::{LiveKey, MEMORY_KINDS, MemoryClass, SiteKey, holds_own_m
 use crate::period::Auto;
 
 mod holders;
+mod processes;
 mod read;
 
 /// The driver's `CUDA_ERROR_OUT_OF_MEMORY`.
@@ -240,21 +241,7 @@ impl Replay {
             }
             Record::Processes(p) => {
                 self.last_time_ns = self.last_time_ns.max(p.time_ns);
-                // The failure it answers was recorded before it: the latest with that seq.
-                if let Some(oom) = self.ooms.iter_mut().rev().find(|o| o.seq == p.failure_seq) {
-                    oom.other_processes = Some(
-                        p.processes
-                            .iter()
-                            .filter(|x| !x.traced)
-                            .filter_map(|x| Some((x.pid, x.used_bytes?)))
-                            .collect(),
-                    );
-                    oom.own_process_bytes = p
-                        .processes
-                        .iter()
-                        .find(|x| x.traced)
-                        .and_then(|x| x.used_bytes);
-                }
+                processes::answer(&mut self.ooms, &p);
             }
         }
     }
