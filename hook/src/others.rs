@@ -25,6 +25,8 @@ const WAIT: Duration = Duration::from_secs(2);
 /// The thread's questions and answers. One per process: a forked child makes its own.
 struct Shared {
     pid: u32,
+    /// False when the thread could not be started: nothing would answer.
+    running: AtomicBool,
     asks: Mutex<Asks>,
     wake: Condvar,
     done: Condvar,
@@ -53,6 +55,7 @@ fn shared() -> &'static Shared {
     }
     let fresh: &'static Shared = Box::leak(Box::new(Shared {
         pid,
+        running: AtomicBool::new(true),
         asks: Mutex::new(Asks::default()),
         wake: Condvar::new(),
         done: Condvar::new(),
@@ -64,9 +67,12 @@ fn shared() -> &'static Shared {
         Ordering::Acquire,
     ) {
         Ok(_) => {
-            let _ = std::thread::Builder::new()
+            let started = std::thread::Builder::new()
                 .name("gpuleak-nvml".into())
                 .spawn(move || answering(fresh));
+            if started.is_err() {
+                fresh.running.store(false, Ordering::Relaxed);
+            }
             fresh
         }
         // SAFETY: another thread installed its own, leaked like this one.
@@ -86,6 +92,9 @@ pub fn out_of_memory(device: i32, seq: Option<u64>) -> bool {
         return false;
     }
     let s = shared();
+    if !s.running.load(Ordering::Relaxed) {
+        return false;
+    }
     let mut a = s.asks.lock();
     let now = Instant::now();
     if a.last.is_some_and(|t| now.duration_since(t) < BURST) {
