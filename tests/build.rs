@@ -34,6 +34,7 @@ const PROGRAMS: &[Program] = &[
     c("runtime_dlopen.c", None),
     c("threads.c", Some("cudart")),
     c("oom.c", Some("cudart")),
+    c("nvml_owner.c", Some("cudart")),
     c("sleeper.c", Some("cudart")),
     c("forker.c", Some("cudart")),
     c("exit_thread.c", Some("cudart")),

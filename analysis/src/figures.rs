@@ -133,6 +133,10 @@ pub struct OomEvent {
     /// Device memory other processes held at the failure, as NVML reported it (pid, bytes),
     /// when the hook could ask; `None` when it could not.
     pub other_processes: Option<Vec<(u32, u64)>>,
+    /// What NVML counted for the traced process itself at the failure: its context and
+    /// everything it allocated (the trace's events do not see the context); `None` when the hook
+    /// could not ask, or NVML did not list it.
+    pub own_process_bytes: Option<u64>,
 }
 
 /// One distinct NVTX range (domain and name) and how often it opened (pushes and starts).

@@ -3,12 +3,13 @@
 //!
 //! - `api` (the wrapped entry points and their table), `dlsym`, `nvtx`: the interception
 //! - `holders`: in a Python program, the walk that finds what keeps device memory alive, run
-//!   from the interception's allocations
+//!   from the interception's allocations; `others`: at an out-of-memory failure, the other
+//!   processes on the device, from NVML
 //! - `record`: the recording API they call, the trace file, exit, fork and fatal signals
 //! - `unwind`, `python`, `pyread` (with `pylayout`, `pylines`), `modules`: stacks, native and
 //!   Python, and the module maps that make them readable offline; `live`: what is live, for a
 //!   capped trace's segments
-//! - `resolve` (real functions), `query` (the driver's answers), `entry`, `hash`, `sync`,
+//! - `resolve` (real functions), `query` (the driver's answers), `nvml` (NVML's), `entry`, `hash`, `sync`,
 //!   `guard`, `order`, `leaked`, `mapped`, `fd`, `compact`, `say`, `config`, `layout`: the
 //!   ground floor
 
@@ -29,8 +30,10 @@ mod leaked;
 mod live;
 mod mapped;
 mod modules;
+mod nvml;
 mod nvtx;
 mod order;
+mod others;
 mod pylayout;
 mod pylines;
 mod pyread;

@@ -17,6 +17,7 @@ static CTX_GET_DEVICE: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
 static DEVICE_GET_COUNT: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
 static DEVICE_GET: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
 static DEVICE_GET_NAME: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+static DEVICE_GET_PCI_BUS_ID: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
 
 /// A driver function for gpuleak's own queries, taken from the loaded libcuda itself so that it
 /// is found even when libcuda was opened RTLD_LOCAL, and never through a wrapper.
@@ -105,6 +106,40 @@ pub fn device_names() -> Vec<String> {
                 .into_owned()
         })
         .collect()
+}
+
+/// The PCI bus id of the device of this ordinal, as NVML takes it (`0000:01:00.0`): how a CUDA
+/// ordinal (which `CUDA_VISIBLE_DEVICES` renumbers) is found among NVML's devices.
+pub fn pci_bus_id(ordinal: i32) -> Option<String> {
+    type Get = unsafe extern "C" fn(*mut c_int, c_int) -> c_int;
+    type BusId = unsafe extern "C" fn(*mut std::ffi::c_char, c_int, c_int) -> c_int;
+    let (get, bus_id) = (
+        driver_fn(&DEVICE_GET, c"cuDeviceGet"),
+        driver_fn(&DEVICE_GET_PCI_BUS_ID, c"cuDeviceGetPCIBusId"),
+    );
+    if get.is_null() || bus_id.is_null() {
+        return None;
+    }
+    // SAFETY: the driver's functions of these names, of these signatures.
+    let (get, bus_id): (Get, BusId) = unsafe {
+        (
+            std::mem::transmute::<*mut c_void, Get>(get),
+            std::mem::transmute::<*mut c_void, BusId>(bus_id),
+        )
+    };
+    let mut dev: c_int = 0;
+    // NVML's own buffer size for a bus id is 32; the driver truncates to the length given.
+    let mut buf = [0 as std::ffi::c_char; 64];
+    // SAFETY: driver calls with valid out-pointers; one byte of the buffer is kept for the NUL.
+    let ok = unsafe { get(&mut dev, ordinal) } == 0
+        // SAFETY: as above.
+        && unsafe { bus_id(buf.as_mut_ptr(), buf.len() as c_int - 1, dev) } == 0;
+    // SAFETY: zero-initialised, and the driver writes at most len - 1 bytes.
+    ok.then(|| {
+        unsafe { CStr::from_ptr(buf.as_ptr()) }
+            .to_string_lossy()
+            .into_owned()
+    })
 }
 
 /// The ordinal of the current context's device.

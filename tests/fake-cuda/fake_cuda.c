@@ -21,6 +21,10 @@
  * memory, arrays and graph memory are charged to the current device too, and given back to the
  * device current at their release (the tests that use them run on device 0).
  *   FAKE_CUDA_LOG=1     print every call to stderr.
+ *   FAKE_CUDA_OTHER_BYTES  device memory another process holds on device 0 (same syntax as the
+ *                       capacity; default 0): charged before anything else, so cuMemGetInfo's
+ *                       free drops by it and allocations fail when it leaves no room. The fake
+ *                       NVML lists that process (FAKE_CUDA_OTHER_PID).
  *
  * Interposition: every exported entry point is an alias of a static function fc_<name>. The
  * library's own calls and the pointers cuGetProcAddress* hands out use the static names, which
@@ -71,6 +75,8 @@ static size_t g_capacities[MAX_DEVICES] = {DEFAULT_CAPACITY, DEFAULT_CAPACITY, D
                                            DEFAULT_CAPACITY, DEFAULT_CAPACITY, DEFAULT_CAPACITY,
                                            DEFAULT_CAPACITY, DEFAULT_CAPACITY};
 static size_t g_used_of[MAX_DEVICES]; /* device bytes charged against each capacity */
+/* FAKE_CUDA_OTHER_BYTES: device 0's bytes held by another process, included in g_used_of[0]. */
+static size_t g_other_bytes;
 static int cur_dev(void);
 /* The current device's figures: every charge and check below is against them. */
 #define g_capacity (g_capacities[cur_dev()])
@@ -126,6 +132,15 @@ __attribute__((constructor)) static void fake_cuda_load(void)
         for (; d < MAX_DEVICES; d++)
             g_capacities[d] = last;
     }
+    const char *other = getenv("FAKE_CUDA_OTHER_BYTES");
+    if (other != NULL && *other != '\0') {
+        size_t v;
+        if (fake_parse_size(other, &v))
+            g_other_bytes = v < g_capacities[0] ? v : g_capacities[0];
+        else
+            fprintf(stderr, "fake-cuda: FAKE_CUDA_OTHER_BYTES=%s is not a size; using 0\n", other);
+    }
+    g_used_of[0] = g_other_bytes;
     pthread_atfork(atfork_prepare, atfork_release, atfork_release);
     LOG("loaded, %d device(s), capacity of device 0 %zu bytes", g_ndevices, g_capacities[0]);
 }
@@ -508,6 +523,20 @@ static CUresult fc_cuDeviceGetName(char *name, int len, CUdevice dev)
     return CUDA_SUCCESS;
 }
 FAKE_EXPORT(cuDeviceGetName);
+
+/* "domain:bus:device.function" from the PCI attributes below (every device reports bus 1, so
+ * all of them map to the fake NVML's one device). Truncated to `len`, as cuDeviceGetName. */
+static CUresult fc_cuDeviceGetPCIBusId(char *pciBusId, int len, CUdevice dev)
+{
+    REQUIRE_INIT();
+    if (pciBusId == NULL || len <= 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!device_valid(dev))
+        return CUDA_ERROR_INVALID_DEVICE;
+    snprintf(pciBusId, (size_t)len, "%04x:%02x:%02x.0", 0u, 1u, 0u);
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT(cuDeviceGetPCIBusId);
 
 static CUresult fc_cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev)
 {
@@ -2811,10 +2840,25 @@ FAKE_EXPORT(cuTensorMapEncodeTiled);
 size_t fakeCudaBytesInUse(void)
 {
     pthread_mutex_lock(&g_lock);
-    size_t used = g_used;
+    size_t used = g_used - (cur_dev() == 0 ? g_other_bytes : 0);
     pthread_mutex_unlock(&g_lock);
     return used;
 }
+
+/* For the fake NVML: this process's bytes charged to device `dev` (its context counts nothing,
+ * as cuMemGetInfo's free says), or -1 before cuInit (no context, so NVML would not list it). */
+long long fakeCudaProcessBytes(int dev)
+{
+    if (!initialized() || dev < 0 || dev >= g_ndevices)
+        return -1;
+    pthread_mutex_lock(&g_lock);
+    size_t used = g_used_of[dev] - (dev == 0 ? g_other_bytes : 0);
+    pthread_mutex_unlock(&g_lock);
+    return (long long)used;
+}
+
+/* For the fake NVML: FAKE_CUDA_OTHER_BYTES as the driver read it (clamped to the capacity). */
+size_t fakeCudaOtherBytes(void) { return g_other_bytes; }
 
 /* ------------------------------------------------------------------------------------------ */
 /* Errors                                                                                      */
@@ -2894,6 +2938,7 @@ static const struct proc {
     P("cuDeviceGet", 2000, fc_cuDeviceGet),
     P("cuDeviceGetCount", 2000, fc_cuDeviceGetCount),
     P("cuDeviceGetName", 2000, fc_cuDeviceGetName),
+    P("cuDeviceGetPCIBusId", 4010, fc_cuDeviceGetPCIBusId),
     P("cuDeviceTotalMem", 3020, fc_cuDeviceTotalMem_v2),
     P("cuDeviceGetAttribute", 2000, fc_cuDeviceGetAttribute),
     P("cuDevicePrimaryCtxRetain", 7000, fc_cuDevicePrimaryCtxRetain),

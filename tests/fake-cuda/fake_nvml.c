@@ -10,8 +10,9 @@
  * P2P status, error strings, shutdown).
  *
  * It describes the fake driver's one device: index 0, "gpuleak fake GPU", PCI 00000000:01:00.0,
- * no NvLink, no fabric, no processes. Memory figures come from FAKE_CUDA_CAPACITY (parsed as
- * fake_cuda.c parses it) and do not follow the driver's allocations.
+ * no NvLink, no fabric. Memory figures come from FAKE_CUDA_CAPACITY (parsed as fake_cuda.c
+ * parses it) and FAKE_CUDA_OTHER_BYTES (another process); they do not follow the driver's
+ * allocations, but the process list does (this process's bytes, asked of the fake driver).
  *
  * Initialisation is counted, as in NVML: every call but nvmlErrorString returns
  * NVML_ERROR_UNINITIALIZED before nvmlInit* and after the nvmlShutdown matching the last one.
@@ -22,6 +23,7 @@
 #define _GNU_SOURCE
 
 #include "fake_size.h"
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -31,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 /* Export `name` as an alias of the static implementation fn_<name>. */
 #define FAKE_EXPORT(name) extern __typeof(fn_##name) name __attribute__((alias("fn_" #name)))
@@ -64,7 +67,7 @@ typedef struct nvmlMemory_st {
     unsigned long long used;
 } nvmlMemory_t;
 
-/* Never written here (no NvLink, no fabric, no processes): only pointers to them are taken. */
+/* Never written through these types (no NvLink, no fabric): only pointers to them are taken. */
 typedef struct nvmlPciInfo_st nvmlPciInfo_t;
 typedef struct nvmlProcessInfo_st nvmlProcessInfo_t;
 typedef struct nvmlGpuFabricInfoV_st nvmlGpuFabricInfoV_t;
@@ -118,12 +121,26 @@ static unsigned long long g_capacity = DEFAULT_CAPACITY;
 static pthread_once_t g_capacity_once = PTHREAD_ONCE_INIT;
 
 
+/* FAKE_CUDA_OTHER_BYTES and FAKE_CUDA_OTHER_PID, read with the capacity: another process on
+ * the device, clamped to the capacity as the driver clamps it. */
+static unsigned long long g_other_bytes;
+#define DEFAULT_OTHER_PID 999999u
+static unsigned int g_other_pid = DEFAULT_OTHER_PID;
+
 static void read_capacity(void)
 {
     const char *cap = getenv("FAKE_CUDA_CAPACITY");
     size_t v;
     if (cap != NULL && *cap != '\0' && fake_parse_size(cap, &v) && v > 0)
         g_capacity = v;
+    const char *other = getenv("FAKE_CUDA_OTHER_BYTES");
+    if (other != NULL && *other != '\0' && fake_parse_size(other, &v))
+        g_other_bytes = v < g_capacity ? v : g_capacity;
+    const char *pid = getenv("FAKE_CUDA_OTHER_PID");
+    char *end = NULL;
+    unsigned long p = pid != NULL ? strtoul(pid, &end, 10) : 0;
+    if (pid != NULL && end != pid && *end == '\0' && p > 0 && p <= 0xFFFFFFFFul)
+        g_other_pid = (unsigned int)p;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -333,7 +350,8 @@ static nvmlReturn_t fn_nvmlDeviceGetName(nvmlDevice_t device, char *name, unsign
 }
 FAKE_EXPORT(nvmlDeviceGetName);
 
-/* Total is the fake driver's capacity; nothing is tracked: used 0, free = total. */
+/* Total is the fake driver's capacity; used is what another process holds
+ * (FAKE_CUDA_OTHER_BYTES) and nothing else: this process's allocations are not followed. */
 static nvmlReturn_t fn_nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t *memory)
 {
     REQUIRE_DEVICE(device);
@@ -341,28 +359,91 @@ static nvmlReturn_t fn_nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t
         return NVML_ERROR_INVALID_ARGUMENT;
     pthread_once(&g_capacity_once, read_capacity);
     memory->total = g_capacity;
-    memory->free = g_capacity;
-    memory->used = 0;
+    memory->used = g_other_bytes;
+    memory->free = g_capacity - g_other_bytes;
     return NVML_SUCCESS;
 }
 FAKE_EXPORT(nvmlDeviceGetMemoryInfo);
 
-/* No process is ever listed (the caller's buffer is not touched). The three versions differ
- * only in the size of an entry, so they are one function. */
+/* The processes using the device, as real NVML lists them: another process when
+ * FAKE_CUDA_OTHER_BYTES is set (pid FAKE_CUDA_OTHER_PID), and this process once it has
+ * initialised the fake driver (it has a context then), with the bytes the driver charged to it.
+ * The fake context itself takes no memory (cuMemGetInfo's free starts at the capacity), so it
+ * adds nothing; real NVML counts a context's few hundred MiB. Returns the count. */
+static unsigned int list_processes(unsigned int pids[2], unsigned long long used[2])
+{
+    pthread_once(&g_capacity_once, read_capacity);
+    unsigned int n = 0;
+    if (g_other_bytes > 0) {
+        pids[n] = g_other_pid;
+        used[n++] = g_other_bytes;
+    }
+    /* The driver's own count, looked up in the loaded libcuda.so.1 only (never loads it). */
+    void *cuda = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_NOLOAD);
+    if (cuda != NULL) {
+        long long (*own)(int) = (long long (*)(int))dlsym(cuda, "fakeCudaProcessBytes");
+        long long bytes = own != NULL ? own(0) : -1;
+        dlclose(cuda);
+        if (bytes >= 0) {
+            pids[n] = (unsigned int)getpid();
+            used[n++] = (unsigned long long)bytes;
+        }
+    }
+    return n;
+}
+
+/* The three versions differ in the entry they fill: nvmlProcessInfo_v1_t (pid, usedGpuMemory;
+ * 16 bytes, what PyTorch passes to the unversioned name), then nvmlProcessInfo_v2_t and
+ * nvmlProcessInfo_t (_v3), which add gpuInstanceId and computeInstanceId (24 bytes; 0xFFFFFFFF
+ * outside MIG). As in NVML: a count too small for the list is NVML_ERROR_INSUFFICIENT_SIZE with
+ * the count needed; a NULL buffer is allowed only with a count of 0. */
+static nvmlReturn_t running_processes(nvmlDevice_t device, unsigned int *infoCount, void *infos,
+                                      size_t entry_size)
+{
+    REQUIRE_DEVICE(device);
+    if (infoCount == NULL)
+        return NVML_ERROR_INVALID_ARGUMENT;
+    unsigned int pids[2];
+    unsigned long long used[2];
+    unsigned int n = list_processes(pids, used);
+    if (*infoCount < n) {
+        *infoCount = n;
+        return NVML_ERROR_INSUFFICIENT_SIZE;
+    }
+    if (n > 0 && infos == NULL)
+        return NVML_ERROR_INVALID_ARGUMENT;
+    for (unsigned int i = 0; i < n; i++) {
+        struct {
+            unsigned int pid;
+            unsigned long long usedGpuMemory;
+            unsigned int gpuInstanceId;
+            unsigned int computeInstanceId;
+        } e = {pids[i], used[i], 0xFFFFFFFFu, 0xFFFFFFFFu};
+        memcpy((char *)infos + i * entry_size, &e, entry_size);
+    }
+    *infoCount = n;
+    return NVML_SUCCESS;
+}
+
+#define PROCESS_INFO_V1_SIZE 16
+#define PROCESS_INFO_V2_SIZE 24
+
 static nvmlReturn_t fn_nvmlDeviceGetComputeRunningProcesses(nvmlDevice_t device,
                                                             unsigned int *infoCount,
                                                             nvmlProcessInfo_t *infos)
 {
-    (void)infos;
-    REQUIRE_DEVICE(device);
-    if (infoCount == NULL)
-        return NVML_ERROR_INVALID_ARGUMENT;
-    *infoCount = 0;
-    return NVML_SUCCESS;
+    return running_processes(device, infoCount, infos, PROCESS_INFO_V1_SIZE);
 }
 FAKE_EXPORT(nvmlDeviceGetComputeRunningProcesses);
-FAKE_EXPORT_AS(nvmlDeviceGetComputeRunningProcesses_v2, nvmlDeviceGetComputeRunningProcesses);
-FAKE_EXPORT_AS(nvmlDeviceGetComputeRunningProcesses_v3, nvmlDeviceGetComputeRunningProcesses);
+
+static nvmlReturn_t fn_nvmlDeviceGetComputeRunningProcesses_v2(nvmlDevice_t device,
+                                                               unsigned int *infoCount,
+                                                               nvmlProcessInfo_t *infos)
+{
+    return running_processes(device, infoCount, infos, PROCESS_INFO_V2_SIZE);
+}
+FAKE_EXPORT(nvmlDeviceGetComputeRunningProcesses_v2);
+FAKE_EXPORT_AS(nvmlDeviceGetComputeRunningProcesses_v3, nvmlDeviceGetComputeRunningProcesses_v2);
 
 /* One device: no peer. The index is not checked. */
 static nvmlReturn_t fn_nvmlDeviceGetP2PStatus(nvmlDevice_t device1, nvmlDevice_t device2,

@@ -324,7 +324,7 @@ impl<R: Read> Reader<R> {
                 format!("first record has tag {tag_byte}, expected the header"),
             ));
         }
-        if !(tag::HEADER..=tag::HOLDERS).contains(&tag_byte) {
+        if !(tag::HEADER..=tag::LAST).contains(&tag_byte) {
             return Err(malformed(start, format!("unknown record tag {tag_byte}")));
         }
         if tag_byte == tag::HEADER && self.header.is_some() {
@@ -620,6 +620,11 @@ impl<R: Read> Reader<R> {
                 let dt = c.varint("time delta")?;
                 let time_ns = self.clock.advance(dt);
                 Record::Holders(crate::holders::read_payload(&mut c, time_ns)?)
+            }
+            tag::PROCESSES => {
+                let dt = c.varint("time delta")?;
+                let time_ns = self.clock.advance(dt);
+                Record::Processes(crate::processes::read_payload(&mut c, time_ns)?)
             }
             other => return Err(malformed(start, format!("unknown record tag {other}"))),
         };

@@ -5,9 +5,11 @@ use crate::event::*;
 use crate::wire::*;
 
 pub const MAGIC: &[u8; 8] = b"GPULEAK\0";
-/// Version 2 added the Holders record (tag 14); version 1 traces are still read.
-pub const FORMAT_VERSION: u16 = 2;
-/// The oldest version readers still accept: version 2 only added a record.
+/// Version 2 added the Holders record (tag 14), version 3 the Processes record (tag 15): a
+/// reader of an older version stops at a tag it does not know, as at a malformed record, so
+/// the version tells it up front. Version 1 and 2 traces are still read.
+pub const FORMAT_VERSION: u16 = 3;
+/// The oldest version readers still accept: versions 2 and 3 only added a record each.
 pub const OLDEST_READABLE_VERSION: u16 = 1;
 /// Magic, version (u16 LE), reserved (u16 LE).
 pub const PRELUDE_LEN: usize = 12;
@@ -27,6 +29,9 @@ pub mod tag {
     pub const SEGMENT: u8 = 12;
     pub const COMPACT_EVENT: u8 = 13;
     pub const HOLDERS: u8 = 14;
+    pub const PROCESSES: u8 = 15;
+    /// The highest tag this version knows.
+    pub const LAST: u8 = PROCESSES;
 }
 
 /// A Resume record's size: tag, length, and an offset always written in 10 bytes, so that the
@@ -376,6 +381,15 @@ impl Encoder {
         });
     }
 
+    /// A Processes record (section 5.15): who else uses the device of an out-of-memory failure.
+    pub fn processes(&mut self, p: &crate::processes::DeviceProcesses, buf: &mut Vec<u8>) {
+        let dt = self.delta(p.time_ns);
+        record(buf, tag::PROCESSES, |b| {
+            put_varint(b, dt);
+            crate::processes::put_payload(b, p);
+        });
+    }
+
     /// Encodes any record; the hook uses the typed methods, tests and tools this.
     pub fn any(&mut self, r: &Record, buf: &mut Vec<u8>) {
         match r {
@@ -393,6 +407,7 @@ impl Encoder {
             Record::Resume(o) => self.resume(*o, buf),
             Record::Segment(seg) => self.segment(seg, buf),
             Record::Holders(h) => self.holders(h, buf),
+            Record::Processes(p) => self.processes(p, buf),
         }
     }
 }

@@ -565,6 +565,8 @@ pub enum Record {
     Segment(Segment),
     /// What keeps device memory alive: the walk inside a Python program.
     Holders(crate::holders::Holders),
+    /// Who else uses the device of an out-of-memory failure, as NVML lists them.
+    Processes(crate::processes::DeviceProcesses),
 }
 
 /// One allocation live when a segment started (section 5.12 of the format).

@@ -6,6 +6,7 @@
 //! - `encode`, `decode`: writing records ([`Encoder`]) and reading them back ([`Reader`]),
 //!   truncated and growing streams included;
 //! - `holders`: the Holders record, what keeps device memory alive in a Python program;
+//! - `processes`: the Processes record, who else uses the device of an out-of-memory failure;
 //! - `live`: what is live after a sequence of events ([`LiveSet`]), the rules the hook's capped
 //!   segments and the analysis' replay share (trace format section 5.4.2).
 
@@ -14,6 +15,7 @@ pub mod encode;
 pub mod event;
 pub mod holders;
 pub mod live;
+pub mod processes;
 pub mod wire;
 
 pub use decode::{DecodeError, Reader};
@@ -21,6 +23,7 @@ pub use encode::{Encoder, FORMAT_VERSION, MAGIC};
 pub use event::*;
 pub use holders::{Holder, Holders, HoldersReason, Role, RootKind, WalkEnd};
 pub use live::{LiveKey, LiveSet};
+pub use processes::{DeviceProcess, DeviceProcesses};
 
 /// Opens a trace file for reading.
 pub fn open(path: &std::path::Path) -> Result<Reader<std::fs::File>, DecodeError> {

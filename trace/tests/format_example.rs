@@ -95,7 +95,7 @@ fn example() -> (Header, Vec<Record>) {
 
 /// One line per record (the prelude and the header first).
 const EXPECTED: [&str; 11] = [
-    "47 50 55 4c 45 41 4b 00 02 00 00 00",
+    "47 50 55 4c 45 41 4b 00 03 00 00 00",
     "01 32 d2 09 01 08 2f 62 69 6e 2f 61 70 70 02 03 61 70 70 02 2d 76 04 67 70 75 31 80 80 a8 b1 \
      e3 9f e7 cb 17 c0 84 3d 05 30 2e 31 2e 30 06 6e 61 74 69 76 65",
     "02 1e 11 2f 6c 69 62 2f 6c 69 62 63 75 64 61 72 74 2e 73 6f 80 80 04 80 80 04 80 80 08 02 ab \

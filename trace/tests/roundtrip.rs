@@ -59,7 +59,7 @@ fn an_empty_trace_is_a_prelude_and_a_header() {
     let h = Header::default();
     let (bytes, _) = encode(&h, &[]);
     assert_eq!(&bytes[..8], b"GPULEAK\0");
-    assert_eq!(&bytes[8..12], &[2, 0, 0, 0]);
+    assert_eq!(&bytes[8..12], &[3, 0, 0, 0]);
     let got: Vec<Record> = reader(&bytes).map(Result::unwrap).collect();
     assert_eq!(got, [Record::Header(h)]);
 }

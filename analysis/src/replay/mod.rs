@@ -23,6 +23,7 @@ pub use crate::memory::{LiveKey, MEMORY_KINDS, MemoryClass, SiteKey, holds_own_m
 use crate::period::Auto;
 
 mod holders;
+mod processes;
 mod read;
 
 /// The driver's `CUDA_ERROR_OUT_OF_MEMORY`.
@@ -237,6 +238,10 @@ impl Replay {
                     holders::match_walk(&h, &self.live, self.gpu.live_bytes, self.ooms.len());
                 self.held.push(matched);
                 self.holders.push(h);
+            }
+            Record::Processes(p) => {
+                self.last_time_ns = self.last_time_ns.max(p.time_ns);
+                processes::answer(&mut self.ooms, &p);
             }
         }
     }
@@ -453,6 +458,7 @@ impl Replay {
                     tid: e.tid,
                     retried: false,
                     other_processes: None,
+                    own_process_bytes: None,
                 });
                 self.unretried.push(self.ooms.len() - 1);
             }

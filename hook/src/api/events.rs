@@ -31,7 +31,7 @@ pub fn alloc_event_aux(
     } else {
         NO_DEVICE
     };
-    record::event(Call {
+    let seq = record::event(Call {
         api,
         result: r,
         address,
@@ -42,7 +42,7 @@ pub fn alloc_event_aux(
         aux,
         pool_reserved: None,
     });
-    crate::holders::after_allocation(r == ERROR_OUT_OF_MEMORY);
+    after_allocation(r, device, seq);
 }
 
 /// The device's free/total memory, asked for with an out-of-memory failure and with the
@@ -80,7 +80,7 @@ pub fn async_alloc_event(
     });
     let pool_reserved =
         pool.and_then(|p| crate::query::pool_attribute(p, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT));
-    record::event(Call {
+    let seq = record::event(Call {
         api,
         result: r,
         address,
@@ -91,7 +91,18 @@ pub fn async_alloc_event(
         aux: pool.unwrap_or(0),
         pool_reserved,
     });
+    after_allocation(r, device, seq);
+}
+
+/// What follows an allocation's event: at an out-of-memory failure, the other processes on the
+/// device (before the walk, which may take seconds), then the holders' walk in a Python program.
+#[inline(always)]
+fn after_allocation(r: c_uint, device: i32, seq: Option<u64>) {
+    let asked = r == ERROR_OUT_OF_MEMORY && crate::others::out_of_memory(device, seq);
     crate::holders::after_allocation(r == ERROR_OUT_OF_MEMORY);
+    if asked {
+        crate::others::failure_handled();
+    }
 }
 
 #[inline(always)]

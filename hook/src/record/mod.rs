@@ -1,6 +1,7 @@
 //! The recording API the interception calls (`event`, `launch`, `range`, `marker`; `holders`
-//! for the walk in a Python program), turning intercepted calls into trace bytes and getting
-//! those bytes to the file. Nothing in here calls up into the interception.
+//! for the walk in a Python program; `processes` and `note` for NVML's answer at a failure),
+//! turning intercepted calls into trace bytes and getting those bytes to the file. Nothing in
+//! here calls up into the interception.
 //!
 //! - `state`: the recorder's state and lock; `mode`: the stack mode; `intern`: stacks to ids
 //! - `output`: the mapped file, the writer thread; `segments`: the size cap
@@ -66,8 +67,10 @@ pub fn guarded(f: impl FnOnce()) {
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
 }
 
+/// Records one intercepted call; returns its sequence number when it was recorded (a failure's
+/// later records name it).
 #[inline(always)]
-pub fn event(c: Call) {
+pub fn event(c: Call) -> Option<u64> {
     let (mode, depth) = stacks();
     // Python first: in `python` mode a thread running Python needs no native unwinding, and in
     // `all` mode its native frames end where the interpreter begins (readers join the Python
@@ -90,7 +93,7 @@ pub fn event(c: Call) {
     let core = core();
     let mut st = core.state.lock();
     if !ensure_started(core, &mut st) {
-        return;
+        return None;
     }
     let mut stack = gpuleak_trace::NO_STACK;
     if !native.is_empty() || py.is_some() {
@@ -98,13 +101,13 @@ pub fn event(c: Call) {
         st = s;
         stack = id;
         if !matches!(st.phase, Phase::Active | Phase::Finished) {
-            return;
+            return None;
         }
     }
     let (mut st, room) = make_room(core, st);
     if !room {
         st.dropped_pending += 1;
-        return;
+        return None;
     }
     let time_ns = now_ns();
     flush_dropped(&mut st, time_ns);
@@ -135,6 +138,7 @@ pub fn event(c: Call) {
     enc.compact_event(&ev, buf);
     st.events += 1;
     after_append(core, st);
+    Some(ev.seq)
 }
 
 pub fn launch(api: gpuleak_trace::LaunchApi, function: u64, stream: u64) {
@@ -230,6 +234,40 @@ pub fn holders(mut h: gpuleak_trace::Holders) {
     flush_dropped(&mut st, h.time_ns);
     let State { enc, buf, .. } = &mut *st;
     enc.holders(&h, buf);
+    after_append(core, st);
+}
+
+/// NVML's answer to an out-of-memory failure (`crate::others`), stamped with its time.
+pub fn processes(mut p: gpuleak_trace::DeviceProcesses) {
+    let core = core();
+    let mut st = core.state.lock();
+    if !ensure_started(core, &mut st) {
+        return;
+    }
+    let (mut st, room) = make_room(core, st);
+    if !room {
+        return;
+    }
+    p.time_ns = now_ns();
+    flush_dropped(&mut st, p.time_ns);
+    let State { enc, buf, .. } = &mut *st;
+    enc.processes(&p, buf);
+    after_append(core, st);
+}
+
+/// Something the reader should know, said in the trace (what the hook could not do).
+pub fn note(text: &str) {
+    let core = core();
+    let mut st = core.state.lock();
+    if !ensure_started(core, &mut st) {
+        return;
+    }
+    let (mut st, room) = make_room(core, st);
+    if !room {
+        return;
+    }
+    let State { enc, buf, .. } = &mut *st;
+    enc.note(text, buf);
     after_append(core, st);
 }
 

@@ -549,6 +549,25 @@ pub fn arb_record() -> impl Strategy<Value = Record> {
                         .collect(),
                 })
             }),
+        1 => (
+            (arb_dt(), any::<i32>(), arb_u64()),
+            prop::collection::vec((any::<u32>(), prop::option::of(arb_u64()), any::<bool>()), 0..4),
+        )
+            .prop_map(|((time_ns, device, failure_seq), processes)| {
+                Record::Processes(DeviceProcesses {
+                    time_ns,
+                    device,
+                    failure_seq,
+                    processes: processes
+                        .into_iter()
+                        .map(|(pid, used_bytes, traced)| DeviceProcess {
+                            pid,
+                            used_bytes,
+                            traced,
+                        })
+                        .collect(),
+                })
+            }),
         1 => (arb_u64(), arb_u64(), arb_u64(), arb_u64(), arb_u64()).prop_map(
             |(events, dropped, stacks, modules, end_mono_ns)| Record::Trailer(Trailer {
                 events,
@@ -586,6 +605,7 @@ pub fn arb_trace(max_records: usize) -> impl Strategy<Value = (Header, Vec<Recor
                     Record::Range(r) => &mut r.time_ns,
                     Record::Dropped { time_ns, .. } => time_ns,
                     Record::Holders(h) => &mut h.time_ns,
+                    Record::Processes(p) => &mut p.time_ns,
                     _ => continue,
                 };
                 t = t.saturating_add(*time);
