@@ -70,3 +70,17 @@ pub fn thousands(n: usize) -> String {
     }
     out
 }
+
+/// `part` as a share of `whole`: "25%", "<1%" for a sliver that is not nothing, "0%" for
+/// nothing; a share of nothing is "—".
+pub fn share(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        return "—".to_string();
+    }
+    let pct = part as f64 * 100.0 / whole as f64;
+    if part > 0 && pct < 0.5 {
+        "<1%".to_string()
+    } else {
+        format!("{pct:.0}%")
+    }
+}
