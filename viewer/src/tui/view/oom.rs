@@ -12,7 +12,6 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use gpuleak_analysis::units::wrap;
 
 use super::super::app::App;
-use super::bold;
 use crate::oom::{advice_action, cause_line, largest_parts, part_rows, request_line, sum_line};
 
 /// Parts named in the Findings' line; the pane lists them all.
@@ -41,7 +40,7 @@ pub fn mark_lines(app: &App, width: usize) -> Vec<Line<'static>> {
         text.push((format!("filled by {largest}"), Style::default()));
     }
     if let Some(a) = o.advice.first() {
-        text.push((format!("fix: {}", advice_action(a)), bold(app)));
+        text.push((format!("fix: {}", advice_action(a)), Style::default()));
     }
     text.into_iter()
         .flat_map(|(t, style)| {
@@ -95,7 +94,7 @@ fn draw_pane(frame: &mut Frame, app: &App, area: Rect) {
     lines.extend(hang("", "  ", &cause, width, red(app)));
     for (i, a) in o.advice.iter().enumerate() {
         let lead = format!("{}. ", i + 1);
-        lines.extend(hang(&lead, "   ", &advice_action(a), width, bold(app)));
+        lines.extend(hang(&lead, "   ", &advice_action(a), width, plain));
         if !a.evidence.is_empty() {
             lines.extend(hang("   evidence: ", "     ", &a.evidence, width, plain));
         }
