@@ -84,3 +84,18 @@ pub fn share(part: u64, whole: u64) -> String {
         format!("{pct:.0}%")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_share_is_a_whole_percentage_and_a_sliver_is_not_shown_as_nothing() {
+        assert_eq!(share(1 << 30, 4 << 30), "25%");
+        assert_eq!(share(1335, 4096), "33%");
+        assert_eq!(share(8 << 20, 4 << 30), "<1%");
+        assert_eq!(share(0, 4 << 30), "0%");
+        assert_eq!(share(4 << 30, 4 << 30), "100%");
+        assert_eq!(share(1, 0), "—");
+    }
+}
