@@ -46,7 +46,7 @@ pub fn request_line(o: &OomReport) -> String {
 }
 
 /// A part's bytes, with "~" when they are an estimate.
-pub fn part_bytes(p: &OomPart) -> String {
+fn part_bytes(p: &OomPart) -> String {
     if p.estimated {
         format!("~{}", bytes(p.bytes))
     } else {
@@ -55,7 +55,7 @@ pub fn part_bytes(p: &OomPart) -> String {
 }
 
 /// What a part is: its title, its largest shares (the rest counted), its note.
-pub fn part_what(p: &OomPart, per: &str) -> String {
+fn part_what(p: &OomPart, per: &str) -> String {
     let mut what = p.part.title(per);
     if !p.by.is_empty() {
         let shown: Vec<String> =
@@ -127,15 +127,6 @@ pub fn advice_action(a: &Advice) -> String {
     match a.saves_bytes {
         Some(b) => format!("{} (saves ~{})", a.advice.action(), bytes(b)),
         None => a.advice.action().to_string(),
-    }
-}
-
-/// The advice with its evidence, as one sentence.
-pub fn advice_line(a: &Advice) -> String {
-    if a.evidence.is_empty() {
-        advice_action(a)
-    } else {
-        format!("{} — {}", advice_action(a), a.evidence)
     }
 }
 
