@@ -6,7 +6,7 @@
 mod common;
 
 use common::oom::decode_oom;
-use common::{leaky_trace, scratch, stepped_trace};
+use common::{leaky_trace, many_sites_trace, scratch};
 use gpuleak::filter::What;
 use gpuleak::model::Model;
 use gpuleak::render::{html, text::render_text};
@@ -112,13 +112,15 @@ fn a_decode_that_does_not_fit_is_told_part_by_part_with_the_fix_and_its_evidence
 
 #[test]
 fn a_report_without_an_explained_failure_has_no_out_of_memory_section() {
-    // A run that failed but that the analysis did not explain, and a run that never failed.
-    for (name, trace) in [
-        ("oom-none", leaky_trace(10, true)),
-        ("oom-clean", stepped_trace(10, 0)),
+    // A run that never failed, and a run that failed with no explanation in the report (the
+    // `ooms[]` list stays; the section needs `oom`).
+    for (name, trace, failed) in [
+        ("oom-clean", many_sites_trace(5, 5), false),
+        ("oom-none", leaky_trace(10, true), true),
     ] {
-        let m = failed_run(name, trace);
-        assert!(m.report.oom.is_none());
+        let mut m = failed_run(name, trace);
+        assert_eq!(!m.report.ooms.is_empty(), failed, "{name}");
+        m.report.oom = None;
         let text = render_text(&m.report, 10);
         assert!(!text.contains(HEADING), "{name}:\n{text}");
         let page = html::render(std::slice::from_ref(&m), 10);

@@ -7,7 +7,7 @@ mod common;
 
 use common::oom::decode_oom;
 use common::screen::screen;
-use common::{leaky_trace, stepped_trace};
+use common::{leaky_trace, many_sites_trace};
 use gpuleak::tui::App;
 use gpuleak_analysis::ReportOptions;
 
@@ -85,10 +85,15 @@ fn the_overview_lists_every_part_beside_the_chart() {
 
 #[test]
 fn without_an_explained_failure_there_is_no_mark_and_no_pane() {
-    for trace in [leaky_trace(10, true), stepped_trace(10, 0)] {
+    // A run that never failed, and one that failed with no explanation in the report.
+    for (trace, failed) in [
+        (many_sites_trace(5, 5), false),
+        (leaky_trace(10, true), true),
+    ] {
         let mut app = App::from_bytes(trace, ReportOptions::default());
         app.ui.color = false;
-        assert!(app.data.oom.is_none());
+        assert_eq!(app.data.summary.oom, failed);
+        app.data.oom = None;
         let all = screen(&app, 160, 40).join("\n");
         assert!(!all.contains(PANE), "{all}");
         assert!(!all.contains("Out of memory: "), "{all}");
