@@ -129,16 +129,3 @@ pub fn advice_action(a: &Advice) -> String {
         None => a.advice.action().to_string(),
     }
 }
-
-/// The largest parts in a few words ("loaded before the work began 2.00 GiB, working memory of
-/// the iteration in flight 1.00 GiB"), for a line with room for no table; free memory is no
-/// part of what filled the device, so it is left out.
-pub fn largest_parts(o: &OomReport, per: &str, n: usize) -> String {
-    o.parts
-        .iter()
-        .filter(|p| p.part != PartKind::Free)
-        .take(n)
-        .map(|p| format!("{} {}", p.part.title(per), part_bytes(p)))
-        .collect::<Vec<_>>()
-        .join(", ")
-}

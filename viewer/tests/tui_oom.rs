@@ -1,7 +1,7 @@
 //! The live view of a program that died of a lack of memory, with the failure explained
-//! (`Report.oom`, written by hand in common/oom.rs as the analysis would fill it): the
-//! Overview's mark says the cause, what filled the device most and the first thing to try, and
-//! a pane beside the chart lists every part.
+//! (`Report.oom`, written by hand in common/oom.rs as the analysis would fill it): beside the
+//! chart that marks the failure, a pane leads with the cause and the first thing to try, then
+//! lists every part of the device and all the advice.
 
 mod common;
 
@@ -27,52 +27,71 @@ fn line_with<'a>(text: &'a [String], needle: &str) -> &'a String {
         .unwrap_or_else(|| panic!("no line with {needle:?}:\n{}", text.join("\n")))
 }
 
+/// The row of the screen holding `needle`.
+fn row_of(text: &[String], needle: &str) -> usize {
+    text.iter()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?}:\n{}", text.join("\n")))
+}
+
 #[test]
-fn the_failure_mark_says_the_cause_the_largest_parts_and_the_first_fix() {
+fn beside_the_failure_mark_the_pane_leads_with_the_cause_and_the_first_fix() {
     let app = failed_app();
     let text = screen(&app, 160, 40);
-    let findings = text
-        .iter()
-        .position(|l| l.contains(" Findings "))
-        .unwrap_or_else(|| panic!("{}", text.join("\n")));
-    // The mark heads the Findings: the cause, then the three largest parts, then the fix.
+    // The pane sits beside the chart that marks the failure (•), on the row of its title.
+    let title = row_of(&text, PANE);
+    assert!(text[title].contains("• = OOM"), "{}", text[title]);
     assert!(
-        text[findings + 1].contains(
-            "Out of memory: what is loaded fits, but one step's peak does not (short by 576 MiB)"
+        text[title + 1].contains(
+            "Cause: what is loaded fits, but one step's peak does not (short by 576 MiB)"
         ),
         "{}",
         text.join("\n")
     );
-    let filled = &text[findings + 2];
     assert!(
-        filled.contains("filled by loaded before the work began 2.00 GiB")
-            && filled.contains("working memory of the time window in flight 1.25 GiB"),
-        "{filled}"
+        text[title + 2].contains("Fix: decode in tiles: pipe.vae.enable_tiling() (saves ~768 MiB)"),
+        "{}",
+        text.join("\n")
     );
-    // Free memory is no part of what filled the device.
-    assert!(!filled.contains("free on the device"), "{filled}");
-    line_with(
+    // Then the largest parts first.
+    let loaded = row_of(&text, "2.00 GiB  50%  loaded before the work began");
+    let working = row_of(
         &text,
-        "fix: decode in tiles: pipe.vae.enable_tiling() (saves ~768 MiB)",
+        "1.25 GiB  31%  working memory of the time window in flight",
+    );
+    assert!(
+        title + 2 < loaded && loaded < working,
+        "{}",
+        text.join("\n")
     );
 }
 
 #[test]
-fn the_overview_lists_every_part_beside_the_chart() {
+fn on_a_short_terminal_the_pane_still_says_why_and_what_to_do_and_the_findings_stay() {
+    let app = failed_app();
+    let text = screen(&app, 120, 24);
+    line_with(&text, "Cause: what is loaded fits");
+    line_with(&text, "Fix: decode in tiles");
+    line_with(&text, "LEAK");
+}
+
+#[test]
+fn the_pane_lists_every_part_against_the_device_and_all_the_advice() {
     let app = failed_app();
     let text = screen(&app, 160, 40);
-    let title = line_with(&text, PANE);
-    // Beside the chart, on the same row as its title.
-    assert!(title.contains("live device memory over time"), "{title}");
     for part in [
+        "cudaMalloc of 1.00 GiB by Decoder.forward (vae.py:300) failed; retried after",
+        "  the program freed 141 MiB",
         "2.00 GiB  50%  loaded before the work began",
         "1.25 GiB  31%  working memory of the time window in flight",
         " 448 MiB  11%  free on the device",
         "~300 MiB   7%  CUDA context and memory outside any allocation seen",
         "8.00 MiB  <1%  CUDA library workspaces: cuBLAS 8.00 MiB",
         "together 3.99 GiB of the device's 4.00 GiB; 12.0 MiB unexplained",
-        "2. use a smaller batch or resolution",
+        "1. decode in tiles: pipe.vae.enable_tiling() (saves ~768 MiB)",
         "evidence: the failed request came from Decoder.forward",
+        "2. use a smaller batch or resolution",
+        "evidence: one request's working memory is 1.25 GiB",
     ] {
         line_with(&text, part);
     }
@@ -81,10 +100,11 @@ fn the_overview_lists_every_part_beside_the_chart() {
     let title = line_with(&narrow, PANE);
     assert!(!title.contains("live device memory"), "{title}");
     line_with(&narrow, "live device memory over time");
+    line_with(&narrow, "Cause: what is loaded fits");
 }
 
 #[test]
-fn without_an_explained_failure_there_is_no_mark_and_no_pane() {
+fn without_an_explained_failure_there_is_no_pane() {
     // A run that never failed, and one that failed with no explanation in the report.
     for (trace, failed) in [
         (many_sites_trace(5, 5), false),
@@ -96,6 +116,6 @@ fn without_an_explained_failure_there_is_no_mark_and_no_pane() {
         app.data.oom = None;
         let all = screen(&app, 160, 40).join("\n");
         assert!(!all.contains(PANE), "{all}");
-        assert!(!all.contains("Out of memory: "), "{all}");
+        assert!(!all.contains("Cause: "), "{all}");
     }
 }

@@ -1,5 +1,5 @@
-//! The overview: device memory over time with iteration ticks and OOM marks (and what filled the
-//! device at the failure, beside it: [`super::oom`]), and the findings.
+//! The overview: device memory over time with iteration ticks and OOM marks (and, beside it, the
+//! failure explained: [`super::oom`]), and the findings.
 
 use gpuleak_analysis::units::bytes;
 use ratatui::Frame;
@@ -21,7 +21,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     // The diagnosis first, wrapped: it says why memory ran out (or would); the findings below
     // are the sites it rests on.
     let width = usize::from(area.width.saturating_sub(2)).max(1);
-    let diagnosis_lines: Vec<Line> = app
+    let diagnosis: Vec<Line> = app
         .data
         .diagnosis
         .iter()
@@ -40,9 +40,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         .and_then(oom_sentence)
         .map(|t| gpuleak_analysis::units::wrap(&t, width))
         .unwrap_or_default();
-    // The failure explained comes first: its cause and fix are the short answer.
-    let mut diagnosis = super::oom::mark_lines(app, width);
-    diagnosis.extend(diagnosis_lines);
+    let mut diagnosis = diagnosis;
     diagnosis.extend(oom.into_iter().map(Line::from));
     let wanted = diagnosis.len() + findings.len().max(1);
     let rows = (wanted as u16 + 2).min(area.height / 2);
