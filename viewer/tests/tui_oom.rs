@@ -7,7 +7,7 @@ mod common;
 
 use common::oom::decode_oom;
 use common::screen::screen;
-use common::{leaky_trace, many_sites_trace};
+use common::{leaky_trace, many_sites_trace, stepped_trace};
 use gpuleak::tui::App;
 use gpuleak_analysis::ReportOptions;
 
@@ -67,12 +67,17 @@ fn beside_the_failure_mark_the_pane_leads_with_the_cause_and_the_first_fix() {
 }
 
 #[test]
-fn on_a_short_terminal_the_pane_still_says_why_and_what_to_do_and_the_findings_stay() {
-    let app = failed_app();
+fn on_a_small_terminal_the_pane_still_says_why_and_what_to_do_and_the_chart_keeps_its_legend() {
+    // Marked steps and a failure: the chart's longest title (ticks and the OOM mark).
+    let mut app = App::from_bytes(stepped_trace(20, 3 << 20), ReportOptions::default());
+    app.ui.color = false;
+    app.data.oom = Some(decode_oom("Decoder.forward (vae.py:300)"));
     let text = screen(&app, 120, 24);
     line_with(&text, "Cause: what is loaded fits");
     line_with(&text, "Fix: decode in tiles");
-    line_with(&text, "LEAK");
+    // The chart's title, with the OOM mark's legend, is whole beside the pane.
+    let title = line_with(&text, PANE);
+    assert!(title.contains("█ = iter start, • = OOM ─"), "{title}");
 }
 
 #[test]

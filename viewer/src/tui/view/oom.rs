@@ -1,5 +1,5 @@
 //! The failure the program died of, explained, on the Overview beside the chart that marks it
-//! (`•`): a pane that leads with the short answer (the cause and the first thing to try), then
+//! (`•`), leaving the chart its width: a pane that leads with the short answer (the cause and the first thing to try), then
 //! the request, every part of the device largest first with its share against the total, and
 //! all the advice with its evidence. The words are the reports' (`crate::oom`); nothing shows
 //! when the report explains no failure.
@@ -15,8 +15,11 @@ use gpuleak_analysis::units::wrap;
 use super::super::app::App;
 use crate::oom::{advice_action, cause_line, part_rows, request_line, sum_line};
 
-/// Narrowest chart left beside the pane; a narrower screen puts the pane under the chart.
-const CHART_MIN_WIDTH: u16 = 50;
+/// The chart keeps at least this width beside the pane: its longest title (the device's size,
+/// the iteration ticks and the OOM mark's legend) whole.
+const CHART_MIN_WIDTH: u16 = 76;
+/// The narrowest pane beside the chart; on a narrower screen it goes under the chart.
+const PANE_MIN_WIDTH: u16 = 40;
 
 const TITLE: &str = " Out of memory: what filled the device ";
 
@@ -35,10 +38,10 @@ pub fn beside_chart(frame: &mut Frame, app: &App, area: Rect) -> Rect {
     if app.data.oom.is_none() {
         return area;
     }
-    let (chart, pane) = if area.width >= 2 * CHART_MIN_WIDTH {
+    let (chart, pane) = if area.width >= CHART_MIN_WIDTH + PANE_MIN_WIDTH {
+        let chart = (area.width / 2).max(CHART_MIN_WIDTH);
         let [chart, pane] =
-            Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
-                .areas(area);
+            Layout::horizontal([Constraint::Length(chart), Constraint::Min(0)]).areas(area);
         (chart, pane)
     } else {
         let [chart, pane] =
