@@ -144,9 +144,9 @@ fn the_page_shows_the_device_as_one_bar_of_parts_and_escapes_the_request() {
     assert_eq!(section.matches("<rect").count(), 5, "{section}");
     assert!(
         section.contains(
-            "<title>loaded before the work began: UNET (UNet2DConditionModel) \
-                          1.60 GiB, TEXT_ENCODER (CLIPTextModel) 246 MiB, VAE (AutoencoderKL) \
-                          162 MiB: 2.00 GiB (50% of the device)</title>"
+            "<title>2.00 GiB (50% of the device): loaded before the work began: UNET \
+             (UNet2DConditionModel) 1.60 GiB, TEXT_ENCODER (CLIPTextModel) 246 MiB, VAE \
+             (AutoencoderKL) 162 MiB</title>"
         ),
         "{section}"
     );

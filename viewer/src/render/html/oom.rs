@@ -83,11 +83,11 @@ fn bar(s: &mut String, o: &OomReport, rows: &[PartRow], per: &str) {
         let _ = writeln!(
             s,
             "<rect x=\"{x:.2}\" y=\"0\" width=\"{w:.2}\" height=\"{BAR_HEIGHT}\" fill=\"{}\">\
-             <title>{}: {}{}</title></rect>",
+             <title>{}{}: {}</title></rect>",
             colour(p.part),
-            escape(&row.what),
             escape(&row.bytes),
-            of_device(row)
+            of_device(row),
+            escape(&row.what)
         );
         x += w;
     }
