@@ -74,7 +74,7 @@ fn bar(s: &mut String, o: &OomReport, rows: &[PartRow], per: &str) {
     let _ = writeln!(
         s,
         "<svg class=\"chart\" role=\"img\" viewBox=\"0 0 {BAR_WIDTH} {BAR_HEIGHT}\" \
-         width=\"100%\" preserveAspectRatio=\"none\" style=\"height:2em\" \
+         width=\"100%\" preserveAspectRatio=\"none\" style=\"height:2em;box-sizing:border-box\" \
          aria-label=\"what filled the device\">"
     );
     let mut x = 0.0;
