@@ -129,3 +129,80 @@ pub fn advice_action(a: &Advice) -> String {
         None => a.advice.action().to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gpuleak_analysis::{FailedRequest, OomCause, PartShare};
+
+    const MIB: u64 = 1 << 20;
+
+    fn report(total: Option<u64>, unexplained: Option<i64>) -> OomReport {
+        OomReport {
+            index: 0,
+            request: FailedRequest {
+                label: String::new(),
+                api: "cuMemAlloc".to_string(),
+                bytes: 512 * MIB,
+                retried_after_freeing: false,
+                freed_before_retry_bytes: 0,
+            },
+            device_total_bytes: total,
+            parts: vec![OomPart {
+                part: PartKind::Kept,
+                bytes: 900 * MIB,
+                by: (1..=5)
+                    .map(|i| PartShare {
+                        label: format!("site{i}"),
+                        bytes: 180 * MIB,
+                    })
+                    .collect(),
+                estimated: false,
+                note: String::new(),
+            }],
+            unexplained_bytes: unexplained,
+            cause: OomCause::Leak,
+            short_by_bytes: 0,
+            advice: vec![],
+        }
+    }
+
+    #[test]
+    fn a_request_without_a_label_or_a_retry_is_said_plainly() {
+        assert_eq!(
+            request_line(&report(None, None)),
+            "cuMemAlloc of 512 MiB failed"
+        );
+    }
+
+    #[test]
+    fn a_part_names_its_three_largest_shares_and_counts_the_rest() {
+        let rows = part_rows(&report(Some(1024 * MIB), Some(124 * MIB as i64)), "request");
+        assert_eq!(
+            rows[0].what,
+            "kept from earlier requests: site1 180 MiB, site2 180 MiB, site3 180 MiB, 2 more"
+        );
+        assert_eq!(rows[0].share, "88%");
+    }
+
+    #[test]
+    fn the_sum_says_what_the_parts_miss_or_exceed_and_when_the_total_is_unknown() {
+        let sum = |t, u| sum_line(&report(t, u));
+        assert_eq!(
+            sum(Some(1024 * MIB), Some(124 * MIB as i64)),
+            "together 900 MiB of the device's 1.00 GiB; 124 MiB unexplained"
+        );
+        assert_eq!(
+            sum(Some(800 * MIB), Some(-100 * MIB as i64)),
+            "together 900 MiB of the device's 800 MiB; 100 MiB more than the device"
+        );
+        assert_eq!(
+            sum(None, None),
+            "together 900 MiB; the trace does not say the device's total"
+        );
+        // Without a total there is no share to show.
+        assert_eq!(part_rows(&report(None, None), "iteration")[0].share, "");
+        // A leak with nothing missing says no shortfall.
+        assert_eq!(cause_line(&report(None, None)), OomCause::Leak.title());
+    }
+}
