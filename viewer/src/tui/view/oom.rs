@@ -15,11 +15,11 @@ use gpuleak_analysis::units::wrap;
 use super::super::app::App;
 use crate::oom::{advice_action, cause_line, part_rows, request_line, sum_line};
 
-/// The chart keeps at least this width beside the pane: its longest title (the device's size,
-/// the iteration ticks and the OOM mark's legend) whole.
-const CHART_MIN_WIDTH: u16 = 76;
+/// The chart keeps at least this width beside the pane: room for its title whole (the device's
+/// size, the iteration ticks, what was loaded, the OOM mark's legend).
+const CHART_MIN_WIDTH: u16 = 100;
 /// The narrowest pane beside the chart; on a narrower screen it goes under the chart.
-const PANE_MIN_WIDTH: u16 = 40;
+const PANE_MIN_WIDTH: u16 = 44;
 
 const TITLE: &str = " Out of memory: what filled the device ";
 

@@ -1,4 +1,4 @@
-//! The overview: device memory over time with iteration ticks and OOM marks (and, beside it, the
+//! The overview: device memory over time with iteration ticks and OOM marks (and, with it, the
 //! failure explained: [`super::oom`]), and the findings.
 
 use gpuleak_analysis::units::bytes;
@@ -46,7 +46,6 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let rows = (wanted as u16 + 2).min(area.height / 2);
     let [chart, list] =
         Layout::vertical([Constraint::Min(4), Constraint::Length(rows)]).areas(area);
-    let chart = super::oom::beside_chart(frame, app, chart);
     draw_chart(frame, app, chart);
 
     let mut lines = diagnosis;
@@ -84,6 +83,8 @@ fn style(app: &App, color: Color) -> Style {
 }
 
 fn draw_chart(frame: &mut Frame, app: &App, area: Rect) {
+    // A failure explained takes its pane beside the chart, or under it, next to its OOM mark.
+    let area = super::oom::beside_chart(frame, app, area);
     let s = &app.data.summary;
     let device = s
         .device_total
