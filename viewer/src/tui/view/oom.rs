@@ -1,8 +1,8 @@
 //! The failure the program died of, explained, on the Overview beside the chart that marks it
-//! (`•`), leaving the chart its width: a pane that leads with the short answer (the cause and the first thing to try), then
-//! the request, every part of the device largest first with its share against the total, and
-//! all the advice with its evidence. The words are the reports' (`crate::oom`); nothing shows
-//! when the report explains no failure.
+//! (`•`), or under it where the chart would lose its width: a pane that leads with the short
+//! answer (the cause and the first thing to try), then the request, every part of the device
+//! largest first with its share against the total, and all the advice with its evidence. The
+//! words are the reports' (`crate::oom`); nothing shows when the report explains no failure.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};

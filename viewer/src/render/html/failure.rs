@@ -1,7 +1,8 @@
-//! The page's out-of-memory section, after the diagnosis: the request that failed, one bar of
-//! the device split into what filled it (a colour per part, a legend, each part's figures in its
-//! `<title>`), the parts as a table against the device's total, the cause and the advice with
-//! its evidence. Inline SVG and the page's own style: nothing is fetched.
+//! The page's out-of-memory section, after the diagnosis: the failure the program died of,
+//! explained. The request that failed, one bar of the device split into what filled it (a colour
+//! per part, a legend, each part's figures in its `<title>`), the parts as a table against the
+//! device's total, the cause and the advice with its evidence. Inline SVG and the page's own
+//! style: nothing is fetched.
 
 use std::fmt::Write as _;
 
