@@ -79,7 +79,7 @@ fn on_a_small_terminal_the_pane_still_says_why_and_what_to_do_and_the_chart_keep
     // with the OOM mark's legend.
     let chart = row_of(&text, "live device memory over time");
     assert!(
-        text[chart].contains("█ = iter start, • = OOM ─"),
+        text[chart].contains("█ = iter start") && text[chart].contains(", • = OOM ─"),
         "{}",
         text[chart]
     );
