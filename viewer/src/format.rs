@@ -70,3 +70,32 @@ pub fn thousands(n: usize) -> String {
     }
     out
 }
+
+/// `part` as a share of `whole`: "25%", "<1%" for a sliver that is not nothing, "0%" for
+/// nothing; a share of nothing is "—".
+pub fn share(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        return "—".to_string();
+    }
+    let pct = part as f64 * 100.0 / whole as f64;
+    if part > 0 && pct < 0.5 {
+        "<1%".to_string()
+    } else {
+        format!("{pct:.0}%")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_share_is_a_whole_percentage_and_a_sliver_is_not_shown_as_nothing() {
+        assert_eq!(share(1 << 30, 4 << 30), "25%");
+        assert_eq!(share(1335, 4096), "33%");
+        assert_eq!(share(8 << 20, 4 << 30), "<1%");
+        assert_eq!(share(0, 4 << 30), "0%");
+        assert_eq!(share(4 << 30, 4 << 30), "100%");
+        assert_eq!(share(1, 0), "—");
+    }
+}

@@ -6,6 +6,7 @@
 //!    (one formatter per quantity), [`findings`] (what a verdict means: the one leak predicate),
 //!    [`stack`] (the order a stack is shown in: Python frames first, the rest folded),
 //!    [`holders`] (a holders snapshot in words, its totals, the request a process answers),
+//!    [`oom`](mod@oom) (the out-of-memory report in words: request, parts, cause, advice),
 //!    [`output`] (one policy for stdout and files), [`cli`] (every subcommand's arguments);
 //! 2. [`input`]: a run's traces found (`FILE.<pid>` beside the first), loaded and replayed;
 //! 3. [`model`]: what every export format and the HTML page read;
@@ -23,6 +24,7 @@ pub mod format;
 pub mod holders;
 pub mod input;
 pub mod model;
+pub mod oom;
 pub mod output;
 pub mod render;
 pub mod stack;

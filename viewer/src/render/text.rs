@@ -13,6 +13,7 @@ use crate::format::signed_bytes;
 use crate::stack::{Shown, folded, python_first};
 
 pub mod holders;
+pub mod oom;
 
 /// Frames shown per site in text; the rest are counted. JSON has them all.
 const FRAMES_SHOWN: usize = 12;
@@ -65,6 +66,7 @@ pub fn render_text(r: &Report, top: usize) -> String {
     }
 
     diagnosis(&mut s, r);
+    oom::section(&mut s, r);
     findings(&mut s, r);
 
     // The headline counts what fills the GPU: device and physical (cuMemCreate) memory.

@@ -56,6 +56,8 @@ impl App {
                 site_index: HashMap::new(),
                 findings: Vec::new(),
                 diagnosis: Vec::new(),
+                oom: None,
+                unit: String::new(),
                 allocs: Vec::new(),
                 iterations: Vec::new(),
                 bounds: Vec::new(),

@@ -4,6 +4,7 @@
 
 pub mod exports;
 pub mod holders;
+pub mod oom;
 pub mod python;
 pub mod screen;
 

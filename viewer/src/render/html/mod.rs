@@ -2,12 +2,14 @@
 //!
 //! Nothing is fetched: the style is inline, the chart is SVG drawn here, stacks open and close
 //! with `<details>` (no script at all). It reads the same model as the text and JSON reports
-//! and the exports ([`crate::model::Model`]): the diagnosis first, then device memory at the
-//! end of each iteration stacked by its top sites, the findings with each site's whole stack,
+//! and the exports ([`crate::model::Model`]): the diagnosis first (and after it, when the
+//! program died of a lack of memory, what filled the device: `failure.rs`), then device memory at
+//! the end of each iteration stacked by its top sites, the findings with each site's whole stack,
 //! the sites holding the most memory, the iterations, the out-of-memory failures, and the text
 //! report for everything else.
 
 mod chart;
+mod failure;
 mod holders;
 
 use std::fmt::Write as _;
@@ -193,6 +195,7 @@ fn process(s: &mut String, m: &Model, top: usize) {
         let _ = writeln!(s, "<p>{}</p>", escape(&d.text));
     }
     let _ = writeln!(s, "</div>");
+    failure::section(s, r);
 
     let _ = writeln!(s, "<h2>Device memory over iterations</h2>");
     chart::chart(s, m);

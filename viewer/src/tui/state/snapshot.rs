@@ -70,6 +70,12 @@ pub struct Snapshot {
     pub(crate) findings: Vec<usize>,
     /// Why memory ran out, or would (the report's diagnosis).
     pub diagnosis: Vec<gpuleak_analysis::Diagnosis>,
+    /// The failure the program died of, explained (the report's `oom`): what filled the device,
+    /// the cause and the advice.
+    pub oom: Option<gpuleak_analysis::OomReport>,
+    /// What one iteration is, in full ("iteration", "request", "time window"), for the words
+    /// of the out-of-memory parts ("working memory of the request in flight").
+    pub unit: String,
     /// The live set, largest first; `alloc_order` indexes it in the table's order, filtered.
     pub allocs: Vec<AllocRow>,
     pub iterations: Vec<IterRow>,
@@ -252,6 +258,8 @@ impl Snapshot {
         });
         d.findings = findings;
         d.diagnosis = report.diagnosis.clone();
+        d.oom = report.oom.clone();
+        d.unit = report.iterations.unit().to_string();
         d.allocs = alloc_rows(replay);
         d.iterations = iteration_rows(&d.bounds, d.bounds_partial, &d.series, replay);
         d

@@ -4,6 +4,7 @@
 mod allocations;
 mod holders;
 mod iterations;
+mod oom;
 mod overview;
 mod sites;
 

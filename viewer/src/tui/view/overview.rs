@@ -1,4 +1,5 @@
-//! The overview: device memory over time with iteration ticks and OOM marks, and the findings.
+//! The overview: device memory over time with iteration ticks and OOM marks (and, with it, the
+//! failure explained: [`super::oom`]), and the findings.
 
 use gpuleak_analysis::units::bytes;
 use ratatui::Frame;
@@ -82,6 +83,8 @@ fn style(app: &App, color: Color) -> Style {
 }
 
 fn draw_chart(frame: &mut Frame, app: &App, area: Rect) {
+    // A failure explained takes its pane beside the chart, or under it, next to its OOM mark.
+    let area = super::oom::beside_chart(frame, app, area);
     let s = &app.data.summary;
     let device = s
         .device_total
