@@ -74,6 +74,7 @@ pub(super) fn chart(s: &mut String, m: &Model) {
         label: label.to_string(),
         colour,
         values: d.bands.iter().map(f).collect(),
+        code: false,
     };
     let kept = layer("kept from iteration to iteration", KEPT, |b| b.kept);
     let working = layer(
@@ -88,10 +89,15 @@ pub(super) fn chart(s: &mut String, m: &Model) {
          kept above that; above its end, how high it rose.</p>",
         bytes(d.loaded)
     );
-    let loaded = layer("loaded before the work began", LOADED, |b| b.loaded);
+    // Nothing loaded: no floor to draw, and kept and working are already on their own scale.
+    let floor = (d.loaded > 0).then(|| layer("loaded before the work began", LOADED, |b| b.loaded));
+    let layers: Vec<Layer> = floor
+        .into_iter()
+        .chain([layer_copy(&kept), layer_copy(&working)])
+        .collect();
     stacked(
         s,
-        &[loaded, layer_copy(&kept), layer_copy(&working)],
+        &layers,
         "Device memory per iteration: loaded before the work, kept from iteration to \
          iteration, working memory",
         &source,
@@ -118,6 +124,7 @@ fn layer_copy(l: &Layer) -> Layer {
         label: l.label.clone(),
         colour: l.colour,
         values: l.values.clone(),
+        code: l.code,
     }
 }
 

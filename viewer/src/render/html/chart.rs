@@ -77,6 +77,7 @@ pub fn chart(s: &mut String, m: &Model) {
             },
             label,
             values,
+            code: true,
         })
         .collect();
     let _ = writeln!(s, "<h3>By site</h3>");

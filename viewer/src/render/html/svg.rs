@@ -14,6 +14,8 @@ pub(super) struct Layer {
     pub(super) label: String,
     pub(super) colour: &'static str,
     pub(super) values: Vec<u64>,
+    /// The label is code (a site's), set in monospace in the legend; else words.
+    pub(super) code: bool,
 }
 
 /// How the iterations are counted, as the x axis says it.
@@ -168,9 +170,13 @@ fn legend(layer: &Layer) -> String {
     format!("{}: {}", escape(&layer.label), figures(layer))
 }
 
-/// [`legend`] with the label as code.
+/// [`legend`] with the label as code where it is a site's.
 fn legend_html(layer: &Layer) -> String {
-    format!("<code>{}</code>: {}", escape(&layer.label), figures(layer))
+    if layer.code {
+        format!("<code>{}</code>: {}", escape(&layer.label), figures(layer))
+    } else {
+        legend(layer)
+    }
 }
 
 fn figures(layer: &Layer) -> String {
