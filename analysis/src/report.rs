@@ -99,7 +99,15 @@ impl Report {
                     });
                 let frames = symbols.stack(replay, k.stack);
                 let since = clock.since_start(replay, k, s.live_bytes);
-                let quiet = quiet_of(replay, &clock, &per_device, k, s.live_bytes, judged, &since);
+                let quiet = prologue::quiet_of(
+                    replay,
+                    &clock,
+                    &per_device,
+                    k,
+                    s.live_bytes,
+                    judged,
+                    &since,
+                );
                 Site {
                     label: String::new(),
                     user_frame: crate::frames::user_frame(&frames),
@@ -283,40 +291,6 @@ impl Report {
         report.diagnosis = crate::diagnosis::diagnose(&report);
         report
     }
-}
-
-/// Why a site is not a finding ([`crate::quiet`]), against its own device's total and peak.
-fn quiet_of(
-    replay: &Replay,
-    clock: &Clock,
-    per_device: &[DeviceFigures],
-    key: &SiteKey,
-    live_now: u64,
-    judged: Option<crate::growth::Judgement>,
-    since: &Option<prologue::SinceStart>,
-) -> Option<crate::quiet::Quiet> {
-    let own = per_device.iter().find(|d| d.ordinal == key.device);
-    let peak = clock
-        .ends(replay, key, live_now)
-        .unwrap_or_default()
-        .into_iter()
-        .chain([live_now])
-        .max()
-        .unwrap_or(0);
-    crate::quiet::quiet(
-        crate::quiet::SiteMemory {
-            verdict: judged.map(|j| j.verdict),
-            loaded: since.as_ref().map(|s| s.loaded),
-            after: since.as_ref().map_or(&[], |s| &s.after),
-            peak,
-        },
-        crate::quiet::DeviceMemory {
-            total: own
-                .and_then(|d| d.total_bytes)
-                .or(replay.device_total_bytes()),
-            peak: own.map_or(replay.gpu_peak_live_bytes(), |d| d.peak_live_bytes),
-        },
-    )
 }
 
 /// The failed request's own label, as a site's would read ("Decoder.forward (vae.py:300) via

@@ -1,9 +1,10 @@
 //! Where the program's work began, as a site's series can tell it: what the site held then
-//! (what it loaded in the prologue) and its iteration ends after, for [`crate::quiet`].
+//! (what it loaded in the prologue) and its iteration ends after; and from them, against its
+//! device, whether the site is quiet ([`crate::quiet`]).
 
 use crate::growth;
 use crate::memory::SiteKey;
-use crate::model::Source;
+use crate::model::{DeviceFigures, Source};
 use crate::replay::Replay;
 
 use super::clock::Clock;
@@ -53,4 +54,38 @@ impl Clock {
         let after = growth::judged_ends(after, 0, self.last_point(replay)).to_vec();
         Some(SinceStart { loaded, after })
     }
+}
+
+/// Why a site is not a finding ([`crate::quiet`]), against its own device's total and peak.
+pub(super) fn quiet_of(
+    replay: &Replay,
+    clock: &Clock,
+    per_device: &[DeviceFigures],
+    key: &SiteKey,
+    live_now: u64,
+    judged: Option<crate::growth::Judgement>,
+    since: &Option<SinceStart>,
+) -> Option<crate::quiet::Quiet> {
+    let own = per_device.iter().find(|d| d.ordinal == key.device);
+    let peak = clock
+        .ends(replay, key, live_now)
+        .unwrap_or_default()
+        .into_iter()
+        .chain([live_now])
+        .max()
+        .unwrap_or(0);
+    crate::quiet::quiet(
+        crate::quiet::SiteMemory {
+            verdict: judged.map(|j| j.verdict),
+            loaded: since.as_ref().map(|s| s.loaded),
+            after: since.as_ref().map_or(&[], |s| &s.after),
+            peak,
+        },
+        crate::quiet::DeviceMemory {
+            total: own
+                .and_then(|d| d.total_bytes)
+                .or(replay.device_total_bytes()),
+            peak: own.map_or(replay.gpu_peak_live_bytes(), |d| d.peak_live_bytes),
+        },
+    )
 }
