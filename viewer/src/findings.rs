@@ -9,6 +9,8 @@ use gpuleak_analysis::growth::Verdict;
 use gpuleak_analysis::report::{DeviceFigures, Iterations};
 use gpuleak_analysis::{Cause, Quiet, Report, Site};
 
+use gpuleak_analysis::units::count;
+
 use crate::format::{process_name, signed_bytes};
 
 /// A verdict worth showing, most serious first (the order is the rank).
@@ -75,6 +77,20 @@ pub fn figures_verdict(figures: &DeviceFigures) -> Option<&'static str> {
 /// The site leaks: it grows every iteration and keeps what it grew.
 pub fn leaks(site: &Site) -> bool {
     site.leaks()
+}
+
+/// "not findings: 212 sites loaded before the work began, held since; 2 too small to matter",
+/// for the sites whose verdict is quiet; `None` when none is. Said under the findings of the
+/// text and HTML reports, so that a list without the weights does not read as if they were
+/// missed.
+pub fn quiet_note(report: &Report) -> Option<String> {
+    let of = |q: Quiet| report.sites.iter().filter(|s| s.quiet == Some(q)).count() as u64;
+    let parts: Vec<String> = [Quiet::Loaded, Quiet::Negligible]
+        .into_iter()
+        .filter(|&q| of(q) > 0)
+        .map(|q| format!("{} {}", count(of(q), "site", "sites"), q.reason()))
+        .collect();
+    (!parts.is_empty()).then(|| format!("not findings: {}", parts.join("; ")))
 }
 
 /// Some site of the report leaks.

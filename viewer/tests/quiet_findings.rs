@@ -108,6 +108,11 @@ fn the_text_report_lists_the_cache_and_not_the_tiny_plateaus() {
         !findings.contains(&label(2)) && !findings.contains(&label(4)),
         "{findings}"
     );
+    // The list says what it left out, so that it does not read as if they were missed.
+    assert!(
+        findings.contains("(not findings: 2 sites too small to matter)"),
+        "{findings}"
+    );
 }
 
 #[test]
@@ -121,6 +126,10 @@ fn the_html_page_keeps_the_tiny_plateaus_in_the_sites_saying_why() {
     let (findings, sites) = findings.split_at(findings.find("<h2>Sites").unwrap());
     assert!(findings.contains(&label(5)), "{findings}");
     assert!(!findings.contains(&label(2)), "{findings}");
+    assert!(
+        findings.contains("not findings: 2 sites too small to matter."),
+        "{findings}"
+    );
     let row = &sites[sites.find(&format!("<code>{}</code>", label(2))).unwrap()..];
     let row = &row[..row.find("</tr>").unwrap()];
     assert!(row.contains("plateau (negligible)"), "{row}");

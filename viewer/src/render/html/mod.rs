@@ -284,10 +284,13 @@ fn findings(s: &mut String, m: &Model) {
         .collect();
     found.sort_by_key(|(rank, x)| (*rank, std::cmp::Reverse(x.bytes_per_iteration())));
     let _ = writeln!(s, "<h2>Findings</h2>");
+    let quiet = findings::quiet_note(r).map_or(String::new(), |q| {
+        format!("<p class=\"meta\">{}.</p>", escape(&q))
+    });
     if found.is_empty() {
         let _ = writeln!(
             s,
-            "<p>No site grows over iterations (no leak, sawtooth or plateau).</p>"
+            "<p>No site grows over iterations (no leak, sawtooth or plateau).</p>{quiet}"
         );
         return;
     }
@@ -317,7 +320,7 @@ fn findings(s: &mut String, m: &Model) {
             bytes(x.live_bytes_at_end)
         );
     }
-    let _ = writeln!(s, "</table>");
+    let _ = writeln!(s, "</table>{quiet}");
 }
 
 fn sites(s: &mut String, m: &Model, top: usize) {
