@@ -7,6 +7,8 @@
 //! - [`replay`]: the streaming replay, live set, totals, sites and their series ([`Replay`]),
 //!   with [`period`] finding iterations in the launch sequence;
 //! - [`growth`]: judging a series of live bytes (leak, sawtooth, plateau, steady);
+//! - [`quiet`]: which verdicts are findings (not memory loaded before the work, nor a few
+//!   bytes); [`bands`]: memory at iteration ends as loaded and kept, for charts;
 //! - [`frames`]: what a frame's text says; [`symbols`]: addresses to frames; [`labels`]:
 //!   one-line site names;
 //! - [`model`]: the report's data model, the JSON schema ([`Report`]);
@@ -21,6 +23,7 @@
 //! # Ok::<(), gpuleak_trace::DecodeError>(())
 //! ```
 
+pub mod bands;
 pub mod diagnosis;
 pub mod figures;
 pub mod frames;
@@ -30,6 +33,7 @@ pub mod labels;
 pub mod memory;
 pub mod model;
 pub mod period;
+pub mod quiet;
 pub mod replay;
 pub mod report;
 pub mod symbols;
@@ -47,6 +51,7 @@ pub use model::{
     PartShare,
 };
 pub use period::{AutoIterations, AutoSeries};
+pub use quiet::Quiet;
 pub use replay::{
     BoundarySeries, DroppedSegments, Frame, LiveAlloc, LiveKey, MAX_RANGES, MEMORY_KINDS,
     MemoryClass, OomEvent, PoolStats, RangeStats, Replay, SiteKey, SiteSeries, SiteStats,

@@ -13,6 +13,7 @@ use serde::{Serialize, Serializer};
 use crate::growth::{Judgement, Verdict};
 
 use crate::memory::{MemoryClass, kind_name};
+use crate::quiet::Quiet;
 use crate::replay::{DroppedSegments, Totals};
 
 mod holders;
@@ -327,6 +328,16 @@ pub struct Site {
     /// What keeps this site's memory, grouped (`GALLERY[*]`), largest first, from the last walk
     /// that found holders; empty when there is none or nothing of this site's was held.
     pub holders: Vec<HolderGroup>,
+    /// Live bytes when the program's work began: at the first iteration's start (markers, NVTX
+    /// ranges, the launch sequence), or, over time windows, at the end of the window its steps
+    /// began in ([`crate::Replay::steps_begin_ns`]); what it loaded in its prologue. Null for
+    /// memory with no series, or when the trace cannot tell where the work began.
+    pub loaded_bytes: Option<u64>,
+    /// Why the site is not a finding though its verdict is one ([`crate::quiet`]): "loaded"
+    /// (allocated before the work began, held since: a model's weights) or "negligible" (a
+    /// negligible share of the device and of the peak); null for findings and for sites whose
+    /// verdict is none or steady.
+    pub quiet: Option<Quiet>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -439,6 +450,12 @@ impl Site {
     /// Whether the site leaks ([`Judgement::leaks`]).
     pub fn leaks(&self) -> bool {
         self.growth.is_some_and(|g| g.leaks())
+    }
+
+    /// Whether its verdict is a finding: a leak, sawtooth or plateau that is not
+    /// [`Quiet`] ([`crate::quiet::is_finding`]).
+    pub fn is_finding(&self) -> bool {
+        crate::quiet::is_finding(self.verdict(), self.quiet)
     }
 }
 

@@ -11,6 +11,7 @@ use crate::symbols::Symbolizer;
 
 mod clock;
 mod holders;
+mod prologue;
 
 use clock::{Clock, judge_whole, live_per_iteration};
 pub use clock::{ReportOptions, device_live_per_iteration, site_live_per_iteration};
@@ -97,6 +98,16 @@ impl Report {
                         Some(clock.count.saturating_sub(1) + room.div_ceil(slope))
                     });
                 let frames = symbols.stack(replay, k.stack);
+                let since = clock.since_start(replay, k, s.live_bytes);
+                let quiet = prologue::quiet_of(
+                    replay,
+                    &clock,
+                    &per_device,
+                    k,
+                    s.live_bytes,
+                    judged,
+                    &since,
+                );
                 Site {
                     label: String::new(),
                     user_frame: crate::frames::user_frame(&frames),
@@ -116,6 +127,8 @@ impl Report {
                     growth: judged,
                     full_at_iteration,
                     holders: Vec::new(),
+                    loaded_bytes: since.map(|s| s.loaded),
+                    quiet,
                 }
             })
             .collect();

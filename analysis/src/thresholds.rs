@@ -100,3 +100,15 @@ pub const LEAK_SHARE: f64 = 0.25;
 pub const POOL_FACTOR: u64 = 2;
 /// Below this, what pools keep is too little to act on.
 pub const POOL_MIN: u64 = 256 << 20;
+
+// Which verdicts are findings (quiet.rs; tests in tests/quiet.rs).
+
+/// A plateau or sawtooth holding less than this share of the device's memory at its highest,
+/// and less than [`NEGLIGIBLE_PEAK_SHARE`] of the process's peak, is not worth a finding: a
+/// few hundred bytes a library keeps (two 616-byte plateaus beside a 2 GiB pipeline) would be
+/// read as something to fix. Both shares must be small: on a small device, or beside a small
+/// peak, the same bytes may matter.
+pub const NEGLIGIBLE_DEVICE_SHARE: f64 = 0.001;
+/// The share of the process's peak device memory under which a plateau or sawtooth is
+/// negligible (with [`NEGLIGIBLE_DEVICE_SHARE`]).
+pub const NEGLIGIBLE_PEAK_SHARE: f64 = 0.01;

@@ -1,12 +1,15 @@
-//! What a verdict means to the viewer: which sites leak, and how findings rank (leak, then
-//! sawtooth, then plateau). Every screen and format asks here, so that a change to how the
-//! analysis states its verdicts is an edit in this file only.
+//! What a verdict means to the viewer: which sites leak, which verdicts are findings (not a
+//! site the analysis calls quiet: loaded before the work began, or negligible), and how findings
+//! rank (leak, then sawtooth, then plateau). Every screen and format asks here, so that a change
+//! to how the analysis states its verdicts is an edit in this file only.
 
 use std::path::Path;
 
 use gpuleak_analysis::growth::Verdict;
 use gpuleak_analysis::report::{DeviceFigures, Iterations};
-use gpuleak_analysis::{Cause, Report, Site};
+use gpuleak_analysis::{Cause, Quiet, Report, Site};
+
+use gpuleak_analysis::units::count;
 
 use crate::format::{process_name, signed_bytes};
 
@@ -32,15 +35,33 @@ impl Finding {
         }
     }
 
-    /// The finding at `site`, if any.
+    /// The finding at `site`, if any: none for a site whose verdict is quiet
+    /// ([`gpuleak_analysis::quiet`]).
     pub fn of(site: &Site) -> Option<Finding> {
-        site.verdict().and_then(Finding::of_verdict)
+        site.verdict()
+            .filter(|_| site.is_finding())
+            .and_then(Finding::of_verdict)
     }
 }
 
 /// The site's verdict as the user reads it ("leak", "steady", ...).
 pub fn verdict(site: &Site) -> Option<&'static str> {
     site.verdict().map(Verdict::as_str)
+}
+
+/// Why the site's verdict is no finding, as the JSON says it ("loaded", "negligible").
+pub fn quiet(site: &Site) -> Option<&'static str> {
+    site.quiet.map(Quiet::as_str)
+}
+
+/// The site's verdict in a list of sites: the verdict, and why it is no finding where it is
+/// quiet ("plateau (loaded)").
+pub fn verdict_in_list(site: &Site) -> Option<String> {
+    let v = verdict(site)?;
+    Some(match quiet(site) {
+        Some(q) => format!("{v} ({q})"),
+        None => v.to_string(),
+    })
 }
 
 /// The verdict on device memory as a whole over the iterations ("leak", "steady", ...).
@@ -56,6 +77,20 @@ pub fn figures_verdict(figures: &DeviceFigures) -> Option<&'static str> {
 /// The site leaks: it grows every iteration and keeps what it grew.
 pub fn leaks(site: &Site) -> bool {
     site.leaks()
+}
+
+/// "not findings: 212 sites loaded before the work began, held since; 2 too small to matter",
+/// for the sites whose verdict is quiet; `None` when none is. Said under the findings of the
+/// text and HTML reports, so that a list without the weights does not read as if they were
+/// missed.
+pub fn quiet_note(report: &Report) -> Option<String> {
+    let of = |q: Quiet| report.sites.iter().filter(|s| s.quiet == Some(q)).count() as u64;
+    let parts: Vec<String> = [Quiet::Loaded, Quiet::Negligible]
+        .into_iter()
+        .filter(|&q| of(q) > 0)
+        .map(|q| format!("{} {}", count(of(q), "site", "sites"), q.reason()))
+        .collect();
+    (!parts.is_empty()).then(|| format!("not findings: {}", parts.join("; ")))
 }
 
 /// Some site of the report leaks.

@@ -7,7 +7,8 @@ use gpuleak_analysis::{Report, Site, stack_frame, tidy_frame};
 use gpuleak_trace::MemoryKind;
 
 use crate::findings::{
-    Finding, IterationSource, device_verdict, figures_verdict, iteration_source, verdict,
+    Finding, IterationSource, device_verdict, figures_verdict, iteration_source, quiet_note,
+    verdict,
 };
 use crate::format::signed_bytes;
 use crate::stack::{Shown, folded, python_first};
@@ -321,7 +322,12 @@ fn findings(s: &mut String, r: &Report) {
         .iter()
         .filter_map(|site| Some((Finding::of(site)?, site)))
         .collect();
+    let quiet = quiet_note(r);
     if found.is_empty() {
+        if let Some(q) = quiet {
+            let _ = writeln!(s);
+            let _ = writeln!(s, "Findings: none ({q})");
+        }
         return;
     }
     found.sort_by_key(|(rank, site)| (*rank, std::cmp::Reverse(site.bytes_per_iteration())));
@@ -346,6 +352,9 @@ fn findings(s: &mut String, r: &Report) {
         let _ = writeln!(s, "{line}");
         holders::under_finding(s, site);
         finding_stack(s, site);
+    }
+    if let Some(q) = quiet {
+        let _ = writeln!(s, "  ({q})");
     }
 }
 

@@ -47,6 +47,8 @@ impl App {
             data: Snapshot {
                 summary: Summary::default(),
                 series: Vec::new(),
+                loaded: 0,
+                bands: Vec::new(),
                 timeline: Vec::new(),
                 ticks: Vec::new(),
                 ooms: Vec::new(),

@@ -8,9 +8,11 @@
 //! the sites holding the most memory, the iterations, the out-of-memory failures, and the text
 //! report for everything else.
 
+mod bands;
 mod chart;
 mod failure;
 mod holders;
+mod svg;
 
 use std::fmt::Write as _;
 
@@ -48,7 +50,7 @@ table{border-collapse:collapse;width:100%;margin:.5em 0;background:#fff}
 th,td{text-align:left;padding:.3em .6em;border-bottom:1px solid #eee;vertical-align:top}
 th{background:#f0f0f0;font-weight:600}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .verdict{font-weight:700;text-transform:uppercase;font-size:.85em}
-.v-leak{color:#c0392b}.v-sawtooth{color:#d35400}.v-plateau{color:#7d6608}.v-steady{color:#2e7d32}
+.v-leak{color:#c0392b}.v-sawtooth{color:#d35400}.v-plateau{color:#7d6608}.v-steady{color:#2e7d32}.v-quiet{color:#777}
 details{margin:.2em 0}summary{cursor:pointer;color:#1f4e79}
 ol.stack{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.85em;margin:.3em 0;padding-left:2.5em}
 ol.stack li.lib{color:#999}ol.stack li.own{font-weight:600}
@@ -213,6 +215,17 @@ fn process(s: &mut String, m: &Model, top: usize) {
     );
 }
 
+/// A site's verdict in the sites table: a quiet one says why it is no finding, greyed.
+fn site_verdict_cell(x: &Site) -> String {
+    match (findings::verdict_in_list(x), x.quiet) {
+        (Some(v), Some(q)) => format!(
+            "<span class=\"verdict v-quiet\" title=\"no finding: {}\">{v}</span>",
+            q.reason()
+        ),
+        _ => verdict_cell(verdict(x)),
+    }
+}
+
 fn verdict_cell(v: Option<&str>) -> String {
     match v {
         Some(v) => format!("<span class=\"verdict v-{v}\">{v}</span>"),
@@ -274,10 +287,13 @@ fn findings(s: &mut String, m: &Model) {
         .collect();
     found.sort_by_key(|(rank, x)| (*rank, std::cmp::Reverse(x.bytes_per_iteration())));
     let _ = writeln!(s, "<h2>Findings</h2>");
+    let quiet = findings::quiet_note(r).map_or(String::new(), |q| {
+        format!("<p class=\"meta\">{}.</p>", escape(&q))
+    });
     if found.is_empty() {
         let _ = writeln!(
             s,
-            "<p>No site grows over iterations (no leak, sawtooth or plateau).</p>"
+            "<p>No site grows over iterations (no leak, sawtooth or plateau).</p>{quiet}"
         );
         return;
     }
@@ -307,7 +323,7 @@ fn findings(s: &mut String, m: &Model) {
             bytes(x.live_bytes_at_end)
         );
     }
-    let _ = writeln!(s, "</table>");
+    let _ = writeln!(s, "</table>{quiet}");
 }
 
 fn sites(s: &mut String, m: &Model, top: usize) {
@@ -338,7 +354,7 @@ fn sites(s: &mut String, m: &Model, top: usize) {
             count(x.live_allocations_at_end, "allocation", "allocations"),
             bytes(x.bytes_allocated),
             count(x.allocations, "allocation", "allocations"),
-            verdict_cell(verdict(x))
+            site_verdict_cell(x)
         );
     }
     let _ = writeln!(s, "</table>");

@@ -51,6 +51,11 @@ pub struct Snapshot {
     pub summary: Summary,
     /// Device memory live at the end of each iteration.
     pub series: Vec<u64>,
+    /// What the sites held when the work began (the weights), and `series` split into what was
+    /// loaded and what iterations kept above it ([`gpuleak_analysis::bands`]): the overview
+    /// draws the kept part on its own scale.
+    pub loaded: u64,
+    pub bands: Vec<gpuleak_analysis::bands::Band>,
     /// Device memory over time: (seconds since the trace started, bytes).
     pub timeline: Vec<(f64, f64)>,
     /// Where iterations start, in seconds (markers, NVTX openings or launches).
@@ -238,6 +243,8 @@ impl Snapshot {
             d.summary.device_name = f.name.clone();
             d.summary.growth = f.verdict().zip(f.bytes_per_iteration());
         }
+        d.loaded = gpuleak_analysis::bands::loaded_bytes(&report.sites);
+        d.bands = gpuleak_analysis::bands::bands(&d.series, None, d.loaded);
         d.sites = report.sites;
         d.site_index = d
             .sites

@@ -46,7 +46,11 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let rows = (wanted as u16 + 2).min(area.height / 2);
     let [chart, list] =
         Layout::vertical([Constraint::Min(4), Constraint::Length(rows)]).areas(area);
+    let (chart, kept) = kept_area(app, chart);
     draw_chart(frame, app, chart);
+    if let Some(kept) = kept {
+        draw_kept(frame, app, kept);
+    }
 
     let mut lines = diagnosis;
     if findings.is_empty() {
@@ -94,8 +98,13 @@ fn draw_chart(frame: &mut Frame, app: &App, area: Rect) {
     } else {
         format!(", █ = {} start", s.per)
     };
+    let loaded = if app.data.loaded > 0 {
+        format!(", dotted = loaded {}", bytes(app.data.loaded))
+    } else {
+        String::new()
+    };
     let block = Block::default().borders(Borders::ALL).title(format!(
-        " live device memory over time{device}{ticks}{} ",
+        " live device memory over time{device}{ticks}{loaded}{} ",
         if app.data.ooms.is_empty() {
             ""
         } else {
@@ -144,6 +153,26 @@ fn draw_chart(frame: &mut Frame, app: &App, area: Rect) {
             .style(style(app, Color::Cyan))
             .data(&app.data.timeline),
     ];
+    // What was loaded before the work began, as a dotted floor (a dot every other cell, apart
+    // from the solid line of live memory): above it, what the steps use.
+    let cells = usize::from(area.width.max(2));
+    let floor: Vec<(f64, f64)> = if app.data.loaded > 0 {
+        (0..cells)
+            .step_by(2)
+            .map(|c| (end * c as f64 / cells as f64, app.data.loaded as f64))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if !floor.is_empty() {
+        datasets.push(
+            Dataset::default()
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Scatter)
+                .style(dim(app))
+                .data(&floor),
+        );
+    }
     if !ticks.is_empty() {
         datasets.push(
             Dataset::default()
@@ -184,6 +213,59 @@ fn draw_chart(frame: &mut Frame, app: &App, area: Rect) {
                 .bounds([0.0, top * 1.05])
                 .labels(["0 B".to_string(), bytes(top as u64)]),
         );
+    frame.render_widget(chart, area);
+}
+
+/// The chart's area, and below it the kept chart's when there is one to draw: something was
+/// loaded before the work began, and two iterations or more ended above it.
+fn kept_area(app: &App, area: Rect) -> (Rect, Option<Rect>) {
+    let kept = app.data.loaded > 0 && app.data.bands.len() >= 2 && area.height >= 12;
+    if !kept {
+        return (area, None);
+    }
+    // Three rows of plot at least: a climb must read as one.
+    let height = (area.height * 2 / 5).max(7);
+    let [top, bottom] =
+        Layout::vertical([Constraint::Min(6), Constraint::Length(height)]).areas(area);
+    (top, Some(bottom))
+}
+
+/// What each iteration kept above what was loaded before the work began, at its end, on its
+/// own scale: a leak of kilobytes per iteration above gigabytes of weights, which the chart of
+/// all memory draws as a flat line, climbs here.
+fn draw_kept(frame: &mut Frame, app: &App, area: Rect) {
+    let per = &app.data.summary.per;
+    let kept: Vec<(f64, f64)> = app
+        .data
+        .bands
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (i as f64, b.kept as f64))
+        .collect();
+    let top = kept.iter().map(|p| p.1).fold(1.0f64, f64::max);
+    let last = kept.len().saturating_sub(1).max(1) as f64;
+    let block = Block::default().borders(Borders::ALL).title(format!(
+        " kept above what was loaded ({}), at each {per}'s end: its own scale ",
+        bytes(app.data.loaded)
+    ));
+    let chart = Chart::new(vec![
+        Dataset::default()
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(style(app, Color::Red))
+            .data(&kept),
+    ])
+    .block(block)
+    .x_axis(
+        Axis::default()
+            .bounds([0.0, last])
+            .labels([format!("{per} 0"), format!("{per} {last}")]),
+    )
+    .y_axis(
+        Axis::default()
+            .bounds([0.0, top * 1.05])
+            .labels(["0 B".to_string(), bytes(top as u64)]),
+    );
     frame.render_widget(chart, area);
 }
 

@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Borders, Cell, Row, Sparkline, Table};
 use super::super::app::App;
 use super::super::ui::SortKey;
 use super::{draw_stack, selected_style, verdict_style, window};
-use crate::findings::{Finding, verdict};
+use crate::findings::{Finding, quiet, verdict};
 use crate::format::signed_bytes;
 
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
@@ -43,7 +43,8 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         .take(height)
         .map(|(row, &i)| {
             let s = &app.data.sites[i];
-            let verdict = verdict(s);
+            // A quiet site says why it is no finding where its verdict would be.
+            let verdict = quiet(s).or(verdict(s));
             let style = if row == app.ui.selected {
                 selected_style()
             } else {
@@ -63,7 +64,8 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             .style(style)
         });
     let widths = [
-        Constraint::Length(10),
+        // "> negligible", whole.
+        Constraint::Length(12),
         Constraint::Length(10),
         // "bytes/iter", or the unit's own word when markers name it, whole.
         Constraint::Length((per.chars().count() as u16).max(11)),
