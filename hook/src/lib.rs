@@ -10,7 +10,7 @@
 //!   capped trace's segments
 //! - `resolve` (real functions), `query` (the driver's answers), `entry`, `hash`, `sync`,
 //!   `guard`, `order`, `leaked`, `mapped`, `fd`, `compact`, `say`, `config`, `layout`: the
-//!   ground floor
+//!   ground floor; `version`: the version marker `gpuleak run` reads from the file
 
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicPtr, Ordering};
@@ -41,6 +41,7 @@ mod resolve;
 mod say;
 mod sync;
 mod unwind;
+mod version;
 
 /// `_exit` and `_Exit` end the process without its exit path (no atexit handlers, no library
 /// destructors): a forked worker that ends with `os._exit` would lose every event still

@@ -87,8 +87,9 @@ fn find_fake_driver(exe_dir: &Path) -> Option<PathBuf> {
 
 fn parse(args: Vec<OsString>) -> Result<Command, Fail> {
     Cli::try_parse_from(args)
-        .map(|c| c.command)
-        .map_err(|e| Fail::new(EXIT_USAGE, format!("demo: {}", e.to_string().trim())))
+        .map_err(|e| Fail::new(EXIT_USAGE, format!("demo: {}", e.to_string().trim())))?
+        .command
+        .ok_or_else(|| Fail::new(1, "demo: its command line has no subcommand"))
 }
 
 pub fn demo(args: &DemoArgs) -> Result<i32, Fail> {
