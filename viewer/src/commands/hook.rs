@@ -50,8 +50,8 @@ pub fn locate_hook(
         (PathBuf::from(p), "named by GPULEAK_HOOK")
     } else if let Some(dir) = exe_dir {
         let beside = dir.join(HOOK_FILE);
-        match package_hook(&dir).filter(|_| !beside.is_file()) {
-            Some(p) => (p, "in the installed gpuleak Python package"),
+        match installed_package(&dir).filter(|_| !beside.is_file()) {
+            Some(p) => (p.join(HOOK_FILE), "in the installed gpuleak Python package"),
             None => (beside, "beside the gpuleak executable"),
         }
     } else {
@@ -89,10 +89,11 @@ pub fn locate_hook(
     Ok(FoundHook { path, from })
 }
 
-/// The hook of the wheel installed with this executable: pip puts the command in `<prefix>/bin`
-/// and the package in `<prefix>/lib/python3.X/site-packages/gpuleak` (a venv, `--user`, conda
-/// or the system alike). With several Python versions in one prefix, the first in name order.
-fn package_hook(exe_dir: &Path) -> Option<PathBuf> {
+/// The `gpuleak` Python package installed with this executable (a wheel): pip puts the command
+/// in `<prefix>/bin` and the package in `<prefix>/lib/python3.X/site-packages/gpuleak` (a venv,
+/// `--user`, conda or the system alike). It is known by the hook inside it; with several Python
+/// versions in one prefix, the first in name order.
+pub fn installed_package(exe_dir: &Path) -> Option<PathBuf> {
     let prefix = exe_dir.parent()?;
     let mut found: Vec<PathBuf> = ["lib", "lib64"]
         .iter()
@@ -100,8 +101,8 @@ fn package_hook(exe_dir: &Path) -> Option<PathBuf> {
         .flatten()
         .filter_map(Result::ok)
         .filter(|e| e.file_name().to_string_lossy().starts_with("python"))
-        .map(|e| e.path().join("site-packages/gpuleak").join(HOOK_FILE))
-        .filter(|p| p.is_file())
+        .map(|e| e.path().join("site-packages/gpuleak"))
+        .filter(|p| p.join(HOOK_FILE).is_file())
         .collect();
     found.sort();
     found.into_iter().next()
