@@ -33,7 +33,8 @@ use crate::filter::What;
         gpuleak report --format html -o sd.html sd.trace\n  \
         gpuleak export --format pprof sd.trace   (then: go tool pprof -top sd.trace.pb.gz)\n  \
         gpuleak holders sd.trace        (what keeps the memory of a running Python program)\n  \
-        gpuleak demo --no-tui            (a leaking diffusion sampler, on the fake driver without a GPU)"
+        gpuleak demo --no-tui            (a leaking diffusion sampler, on the fake driver without a GPU)\n  \
+        gpuleak completions bash         (shell completions; gpuleak man: the man page)"
 )]
 pub struct Cli {
     /// Print gpuleak's version, the hook library `gpuleak run` would preload (where it was found,
@@ -54,6 +55,31 @@ pub enum Command {
     Export(ExportArgs),
     Holders(HoldersArgs),
     Demo(DemoArgs),
+    Completions(CompletionsArgs),
+    Man(ManArgs),
+}
+
+/// Print a shell completion script for gpuleak.
+///
+/// bash: `gpuleak completions bash > ~/.local/share/bash-completion/completions/gpuleak`;
+/// zsh: `gpuleak completions zsh > ~/.zfunc/_gpuleak` (with ~/.zfunc in fpath);
+/// fish: `gpuleak completions fish > ~/.config/fish/completions/gpuleak.fish`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Print gpuleak's man page (roff), or a subcommand's.
+///
+/// `gpuleak man > ~/.local/share/man/man1/gpuleak.1`, `gpuleak man run >
+/// ~/.local/share/man/man1/gpuleak-run.1`; `gpuleak man | man -l -` reads it at once.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The subcommand whose page to print (gpuleak-SUBCOMMAND(1)) [default: gpuleak(1)].
+    #[arg(value_name = "SUBCOMMAND")]
+    pub subcommand: Option<String>,
 }
 
 /// Write a trace in the format of another tool: pprof, flame graphs, speedscope, PyTorch's

@@ -16,6 +16,8 @@ fn main() {
         Some(Command::Export(args)) => export::export(args),
         Some(Command::Holders(args)) => holders::holders(args),
         Some(Command::Demo(args)) => demo::demo(args),
+        Some(Command::Completions(args)) => about::completions(args),
+        Some(Command::Man(args)) => about::man(args),
         // Only options were given (arg_required_else_help handles none at all).
         None => {
             use clap::CommandFactory;
