@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use clap::CommandFactory;
 
-use super::hook::{VERSION, check_hook_version, hook_version, locate_hook};
+use super::hook::{VERSION, hook_version, locate_hook};
 use crate::cli::{Cli, CompletionsArgs, ManArgs};
 use crate::error::{EXIT_USAGE, Fail};
 
@@ -22,16 +22,16 @@ pub fn version_text(
         Ok(found) => {
             let version = std::fs::read(&found.path)
                 .ok()
-                .and_then(|b| hook_version(&b))
-                .unwrap_or_else(|| "unknown".into());
-            let verdict = match check_hook_version(&found) {
-                Ok(()) => String::new(),
-                Err(_) => format!(" (not {VERSION}: `gpuleak run` refuses it)"),
+                .and_then(|b| hook_version(&b));
+            let verdict = match &version {
+                Some(v) if v == VERSION => String::new(),
+                _ => format!(" (not {VERSION}: `gpuleak run` refuses it)"),
             };
             format!(
-                "{} ({}), version {version}{verdict}",
+                "{} ({}), version {}{verdict}",
                 found.path.display(),
-                found.from
+                found.from.words(),
+                version.as_deref().unwrap_or("unknown")
             )
         }
         Err(fail) => format!("none: {}", fail.message),

@@ -17,11 +17,32 @@ pub const HOOK_MARKER: &[u8] = b"GPULEAK_HOOK_VERSION=";
 /// This gpuleak's version: the hook it preloads must be the same.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// A hook library found, and how, in the words of `--version` and the errors.
+/// A hook library found, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FoundHook {
     pub path: PathBuf,
-    pub from: &'static str,
+    pub from: HookSource,
+}
+
+/// Where a hook was found, in the order they are looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookSource {
+    Flag,
+    Environment,
+    BesideExecutable,
+    Package,
+}
+
+impl HookSource {
+    /// The words of `--version` and the errors.
+    pub fn words(self) -> &'static str {
+        match self {
+            HookSource::Flag => "given with --hook",
+            HookSource::Environment => "named by GPULEAK_HOOK",
+            HookSource::BesideExecutable => "beside the gpuleak executable",
+            HookSource::Package => "in the installed gpuleak Python package",
+        }
+    }
 }
 
 /// `--hook`, else `$GPULEAK_HOOK`, else `libgpuleak_hook.so` beside the gpuleak executable (a
@@ -45,14 +66,14 @@ pub fn locate_hook(
     exe_dir: Option<PathBuf>,
 ) -> Result<FoundHook, Fail> {
     let (path, from) = if let Some(p) = flag {
-        (p.to_path_buf(), "given with --hook")
+        (p.to_path_buf(), HookSource::Flag)
     } else if let Some(p) = env.filter(|p| !p.is_empty()) {
-        (PathBuf::from(p), "named by GPULEAK_HOOK")
+        (PathBuf::from(p), HookSource::Environment)
     } else if let Some(dir) = exe_dir {
         let beside = dir.join(HOOK_FILE);
         match installed_package(&dir).filter(|_| !beside.is_file()) {
-            Some(p) => (p.join(HOOK_FILE), "in the installed gpuleak Python package"),
-            None => (beside, "beside the gpuleak executable"),
+            Some(p) => (p.join(HOOK_FILE), HookSource::Package),
+            None => (beside, HookSource::BesideExecutable),
         }
     } else {
         return Err(Fail::new(
@@ -64,8 +85,9 @@ pub fn locate_hook(
         return Err(Fail::new(
             EXIT_USAGE,
             format!(
-                "hook library not found: {} ({from}); pass --hook PATH or set GPULEAK_HOOK",
-                path.display()
+                "hook library not found: {} ({}); pass --hook PATH or set GPULEAK_HOOK",
+                path.display(),
+                from.words()
             ),
         ));
     }
@@ -129,7 +151,7 @@ pub fn check_hook_version(hook: &FoundHook) -> Result<(), Fail> {
             format!(
                 "cannot read the hook library {} ({}): {}",
                 hook.path.display(),
-                hook.from,
+                hook.from.words(),
                 io_reason(&e)
             ),
         )
@@ -142,7 +164,7 @@ pub fn check_hook_version(hook: &FoundHook) -> Result<(), Fail> {
                 "hook library {} ({}) is version {v}, this gpuleak is {VERSION}: use the hook \
                  built with it (pass --hook PATH or set GPULEAK_HOOK)",
                 hook.path.display(),
-                hook.from
+                hook.from.words()
             ),
         )),
         None => Err(Fail::new(
@@ -151,7 +173,7 @@ pub fn check_hook_version(hook: &FoundHook) -> Result<(), Fail> {
                 "{} ({}) is not a gpuleak hook library (no version marker in it); pass --hook \
                  PATH or set GPULEAK_HOOK",
                 hook.path.display(),
-                hook.from
+                hook.from.words()
             ),
         )),
     }
@@ -209,10 +231,10 @@ mod tests {
         std::fs::write(package.join(HOOK_FILE), b"").unwrap();
         let found = locate_hook(None, None, Some(bin.clone())).unwrap();
         assert_eq!(found.path, package.join(HOOK_FILE).canonicalize().unwrap());
-        assert_eq!(found.from, "in the installed gpuleak Python package");
+        assert_eq!(found.from, HookSource::Package);
         std::fs::write(bin.join(HOOK_FILE), b"").unwrap();
         let found = locate_hook(None, None, Some(bin.clone())).unwrap();
-        assert_eq!(found.from, "beside the gpuleak executable");
+        assert_eq!(found.from, HookSource::BesideExecutable);
     }
 
     #[test]
