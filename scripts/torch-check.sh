@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Real PyTorch under gpuleak, with no GPU: the ground every PyTorch claim of gpuleak stands on.
 #
-#   scripts/torch-check.sh [--bin-dir DIR] [--env DIR] [--keep | --reuse DIR] [--only CASE]...
-#                          [--list] [--env-only]
+#   scripts/torch-check.sh [--bin-dir DIR] [--fake-cuda DIR] [--env DIR] [--keep | --reuse DIR]
+#                          [--only CASE]... [--list] [--env-only]
 #
 # --env-only stops after step 1: .ci/run makes the environment before the tests, so that the
 # tests that open gpuleak's exports with real PyTorch find it.
@@ -15,7 +15,9 @@
 # 2. Builds gpuleak, its hook and the fake CUDA stack (tests/fake-cuda: libcuda.so.1,
 #    libcudart.so.12, libcublas.so.12, libcublasLt.so.12, libnvidia-ml.so.1, test doubles) with
 #    `cargo build --workspace`, unless --bin-dir names binaries built already (DIR holds
-#    gpuleak, libgpuleak_hook.so and build/gpuleak-tests-*/out/fake-cuda).
+#    gpuleak, libgpuleak_hook.so and build/gpuleak-tests-*/out/fake-cuda). An installed wheel's
+#    command: --bin-dir is the environment's bin (gpuleak finds its hook in its Python package)
+#    and --fake-cuda the fake stack's directory (the wheel's gpuleak/demo/fake-cuda).
 # 3. Runs tests/torch/sampler.py (a small diffusers UNet and DDIM loop) under `gpuleak run
 #    --no-tui` with the fakes preloaded in place of NVIDIA's libraries, in each allocator mode
 #    (the default caching allocator, expandable_segments:True, --torch-tensors), and compares
@@ -34,6 +36,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
 env_dir="${GPULEAK_TORCH_ENV:-${XDG_CACHE_HOME:-$HOME/.cache}/gpuleak/torch-2.9.1-cu128}"
 bin=""
+fake=""
 keep=0
 env_only=0
 reuse=""
@@ -41,6 +44,7 @@ check_args=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --bin-dir) bin="$(cd "${2:?--bin-dir needs a directory}" && pwd)" || exit 2; shift ;;
+        --fake-cuda) fake="$(cd "${2:?--fake-cuda needs a directory}" && pwd)" || exit 2; shift ;;
         --env) env_dir="${2:?--env needs a directory}"; shift ;;
         --keep) keep=1 ;;
         --env-only) env_only=1 ;;
@@ -93,12 +97,15 @@ if [ -z "$bin" ]; then
     (cd "$root" && cargo build --workspace --quiet) || die "cargo build failed"
     bin="$root/target/debug"
 fi
-for f in gpuleak libgpuleak_hook.so; do
-    [ -e "$bin/$f" ] || die "$bin/$f is missing (build with cargo build --workspace)"
-done
-# The newest build of the fakes: an older build directory may hold fakes from before a change.
-fake="$(ls -t "$bin"/build/gpuleak-tests-*/out/fake-cuda/libcudart.so.12 2>/dev/null | head -n 1)"
-fake="${fake%/libcudart.so.12}"
+[ -e "$bin/gpuleak" ] || die "$bin/gpuleak is missing (build with cargo build --workspace)"
+# The hook gpuleak itself would preload (beside it, or in an installed wheel's package).
+"$bin/gpuleak" --version | grep -q '^hook: /' ||
+    die "gpuleak finds no hook: $("$bin/gpuleak" --version | grep '^hook:')"
+if [ -z "$fake" ]; then
+    # The newest build of the fakes: an older build directory may hold fakes from before a change.
+    fake="$(ls -t "$bin"/build/gpuleak-tests-*/out/fake-cuda/libcudart.so.12 2>/dev/null | head -n 1)"
+    fake="${fake%/libcudart.so.12}"
+fi
 [ -n "$fake" ] || die "the fake CUDA stack is not built under $bin/build (cargo build --workspace)"
 for f in libcuda.so.1 libcudart.so.12 libcublas.so.12 libcublasLt.so.12 libnvidia-ml.so.1; do
     [ -e "$fake/$f" ] || die "$fake/$f is missing (cargo build --workspace)"

@@ -11,7 +11,7 @@
 //!   capped trace's segments
 //! - `resolve` (real functions), `query` (the driver's answers), `nvml` (NVML's), `entry`, `hash`, `sync`,
 //!   `guard`, `order`, `leaked`, `mapped`, `fd`, `compact`, `say`, `config`, `layout`: the
-//!   ground floor
+//!   ground floor; `version`: the version marker `gpuleak run` reads from the file
 
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicPtr, Ordering};
@@ -44,6 +44,7 @@ mod resolve;
 mod say;
 mod sync;
 mod unwind;
+mod version;
 
 /// `_exit` and `_Exit` end the process without its exit path (no atexit handlers, no library
 /// destructors): a forked worker that ends with `os._exit` would lose every event still

@@ -11,6 +11,10 @@ use crate::filter::What;
 #[command(
     name = "gpuleak",
     version,
+    // `--version` says which hook `run` would preload, found at run time: gpuleak's own flag.
+    disable_version_flag = true,
+    subcommand_required = false,
+    arg_required_else_help = true,
     about = "Find where GPU memory goes in CUDA programs, with no code change",
     long_about = "Find where GPU memory goes in CUDA programs, with no code change.\n\n\
         gpuleak runs your program with a small library preloaded (LD_PRELOAD) that records every \
@@ -29,11 +33,17 @@ use crate::filter::What;
         gpuleak report --format html -o sd.html sd.trace\n  \
         gpuleak export --format pprof sd.trace   (then: go tool pprof -top sd.trace.pb.gz)\n  \
         gpuleak holders sd.trace        (what keeps the memory of a running Python program)\n  \
-        gpuleak demo --no-tui            (a leaking diffusion sampler, on the fake driver without a GPU)"
+        gpuleak demo --no-tui            (a leaking diffusion sampler, on the fake driver without a GPU)\n  \
+        gpuleak completions bash         (shell completions; gpuleak man: the man page)"
 )]
 pub struct Cli {
+    /// Print gpuleak's version, the hook library `gpuleak run` would preload (where it was found,
+    /// and its version) and the trace format version it writes.
+    #[arg(short = 'V', long)]
+    pub version: bool,
+
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -45,6 +55,31 @@ pub enum Command {
     Export(ExportArgs),
     Holders(HoldersArgs),
     Demo(DemoArgs),
+    Completions(CompletionsArgs),
+    Man(ManArgs),
+}
+
+/// Print a shell completion script for gpuleak.
+///
+/// bash: `gpuleak completions bash > ~/.local/share/bash-completion/completions/gpuleak`;
+/// zsh: `gpuleak completions zsh > ~/.zfunc/_gpuleak` (with ~/.zfunc in fpath);
+/// fish: `gpuleak completions fish > ~/.config/fish/completions/gpuleak.fish`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Print gpuleak's man page (roff), or a subcommand's.
+///
+/// `gpuleak man > ~/.local/share/man/man1/gpuleak.1`, `gpuleak man run >
+/// ~/.local/share/man/man1/gpuleak-run.1`; `gpuleak man | man -l -` reads it at once.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The subcommand whose page to print (gpuleak-SUBCOMMAND(1)) [default: gpuleak(1)].
+    #[arg(value_name = "SUBCOMMAND")]
+    pub subcommand: Option<String>,
 }
 
 /// Write a trace in the format of another tool: pprof, flame graphs, speedscope, PyTorch's
@@ -392,7 +427,7 @@ mod tests {
 
     fn run_args(args: &[&str]) -> RunArgs {
         match parse(args).expect("parses").command {
-            Command::Run(r) => r,
+            Some(Command::Run(r)) => r,
             other => panic!("expected run, got {other:?}"),
         }
     }
@@ -405,12 +440,12 @@ mod tests {
             &["run", "--iteration-range", "^step$", "--", "prog"],
         ] {
             let pattern = match parse(args).expect("parses").command {
-                Command::Report(r) => r.iteration_range,
-                Command::Diff(d) => d.iteration_range,
-                Command::Run(r) => r.iteration_range,
-                Command::View(v) => v.iteration_range,
-                Command::Export(e) => e.iteration_range,
-                Command::Holders(_) | Command::Demo(_) => None,
+                Some(Command::Report(r)) => r.iteration_range,
+                Some(Command::Diff(d)) => d.iteration_range,
+                Some(Command::Run(r)) => r.iteration_range,
+                Some(Command::View(v)) => v.iteration_range,
+                Some(Command::Export(e)) => e.iteration_range,
+                _ => None,
             };
             assert_eq!(pattern.as_deref(), Some("^step$"));
         }
@@ -449,7 +484,7 @@ mod tests {
     #[test]
     fn report_defaults_to_text_and_ten_sites() {
         match parse(&["report", "a.trace"]).unwrap().command {
-            Command::Report(r) => {
+            Some(Command::Report(r)) => {
                 assert_eq!(r.format, ReportFormat::Text);
                 assert_eq!(r.top, 10);
                 assert_eq!(r.files, [PathBuf::from("a.trace")]);
@@ -464,7 +499,7 @@ mod tests {
             .unwrap()
             .command
         {
-            Command::Report(r) => assert_eq!(r.format, ReportFormat::Json),
+            Some(Command::Report(r)) => assert_eq!(r.format, ReportFormat::Json),
             other => panic!("expected report, got {other:?}"),
         }
         assert!(parse(&["report", "--format", "xml", "a.trace"]).is_err());

@@ -7,10 +7,12 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 
-/// An empty file in the hook's place: the loader skips it with a warning, and the program runs.
+/// A file with only the hook's version marker in its place: gpuleak takes it for the hook, the
+/// loader skips it with a warning, and the program runs.
 fn fake_hook(d: &Path) -> PathBuf {
     let h = d.join("libgpuleak_hook.so");
-    std::fs::write(&h, b"").unwrap();
+    let marker = concat!("GPULEAK_HOOK_VERSION=", env!("CARGO_PKG_VERSION"), "\0");
+    std::fs::write(&h, marker).unwrap();
     h
 }
 
@@ -21,7 +23,7 @@ fn run(d: &Path, args: &[&str]) -> std::process::Output {
     gpuleak(&all, d)
 }
 
-/// stderr without the loader's complaints about the empty stand-in hook.
+/// stderr without the loader's complaints about the stand-in hook.
 fn ours(o: &std::process::Output) -> Vec<String> {
     stderr(o)
         .lines()

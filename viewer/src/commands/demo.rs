@@ -1,18 +1,34 @@
 //! `gpuleak demo`: gpuleak's own diffusion sampler (`gpuleak-sampler`, from kernels/) run with a
 //! leak under `gpuleak run`, on the real GPU when there is one, otherwise on gpuleak's fake CUDA
-//! driver (a test double built with the workspace), saying which.
+//! driver (a test double built with the workspace), saying which. Both are found beside gpuleak
+//! in a cargo build, or in the `demo` folder of the installed wheel's Python package (the wheel
+//! ships them for the demo alone: see docs/install.md).
 
 use std::ffi::{CStr, OsString, c_int};
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
 
+use super::hook::installed_package;
 use super::run::Ended;
 use crate::cli::{Cli, Command, DemoArgs};
 use crate::error::{EXIT_USAGE, Fail};
 
 /// The sampler's binary, built beside gpuleak by `cargo build`.
 const SAMPLER: &str = "gpuleak-sampler";
+
+/// The wheel's copies of the sampler and the fake driver, in its Python package.
+const PACKAGE_DEMO: &str = "demo";
+
+/// The sampler beside gpuleak (a cargo build), else the wheel's.
+fn find_sampler(exe_dir: &Path) -> Option<PathBuf> {
+    let beside = exe_dir.join(SAMPLER);
+    if beside.is_file() {
+        return Some(beside);
+    }
+    let packaged = installed_package(exe_dir)?.join(PACKAGE_DEMO).join(SAMPLER);
+    packaged.is_file().then_some(packaged)
+}
 
 /// The CUDA driver the demo's sampler will load.
 #[derive(Debug)]
@@ -64,8 +80,18 @@ fn build_command(exe_dir: &Path) -> &'static str {
     }
 }
 
-/// The newest `<exe_dir>/build/gpuleak-tests-*/out/fake-cuda` holding a libcuda.so.1.
+/// The newest `<exe_dir>/build/gpuleak-tests-*/out/fake-cuda` holding a libcuda.so.1 (a cargo
+/// build), else the wheel's copy.
 fn find_fake_driver(exe_dir: &Path) -> Option<PathBuf> {
+    built_fake_driver(exe_dir).or_else(|| {
+        let packaged = installed_package(exe_dir)?
+            .join(PACKAGE_DEMO)
+            .join("fake-cuda");
+        packaged.join("libcuda.so.1").is_file().then_some(packaged)
+    })
+}
+
+fn built_fake_driver(exe_dir: &Path) -> Option<PathBuf> {
     let build = std::fs::read_dir(exe_dir.join("build")).ok()?;
     build
         .filter_map(Result::ok)
@@ -87,8 +113,9 @@ fn find_fake_driver(exe_dir: &Path) -> Option<PathBuf> {
 
 fn parse(args: Vec<OsString>) -> Result<Command, Fail> {
     Cli::try_parse_from(args)
-        .map(|c| c.command)
-        .map_err(|e| Fail::new(EXIT_USAGE, format!("demo: {}", e.to_string().trim())))
+        .map_err(|e| Fail::new(EXIT_USAGE, format!("demo: {}", e.to_string().trim())))?
+        .command
+        .ok_or_else(|| Fail::new(1, "demo: its command line has no subcommand"))
 }
 
 pub fn demo(args: &DemoArgs) -> Result<i32, Fail> {
@@ -97,17 +124,16 @@ pub fn demo(args: &DemoArgs) -> Result<i32, Fail> {
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .ok_or_else(|| Fail::new(EXIT_USAGE, "cannot find gpuleak's own location"))?;
     let build = build_command(&exe_dir);
-    let sampler = exe_dir.join(SAMPLER);
-    if !sampler.is_file() {
-        return Err(Fail::new(
+    let sampler = find_sampler(&exe_dir).ok_or_else(|| {
+        Fail::new(
             EXIT_USAGE,
             format!(
                 "the demo sampler is not built: no {} (build it from the gpuleak workspace with \
-                 `{build}`)",
-                sampler.display()
+                 `{build}`, or install the gpuleak wheel, which ships it)",
+                exe_dir.join(SAMPLER).display()
             ),
-        ));
-    }
+        )
+    })?;
     let driver = if args.fake_cuda {
         Driver::None
     } else {
@@ -130,7 +156,7 @@ pub fn demo(args: &DemoArgs) -> Result<i32, Fail> {
                     format!(
                         "no GPU here, and gpuleak's fake CUDA driver is not built (no {}/build/\
                          gpuleak-tests-*/out/fake-cuda/libcuda.so.1): build it from the gpuleak \
-                         workspace with `{build}`",
+                         workspace with `{build}`, or install the gpuleak wheel, which ships it",
                         exe_dir.display()
                     ),
                 )

@@ -1,4 +1,4 @@
-//! What `gpuleak run` sets up around the program: the hook found and put first in LD_PRELOAD,
+//! What `gpuleak run` sets up around the program: the hook (found by [`super::hook`]) put first in LD_PRELOAD,
 //! the environment that lets it see everything (NVTX, PyTorch's allocator), the trace's and the
 //! log's names, the signals passed on to the program, and the traces the run leaves.
 
@@ -12,8 +12,7 @@ use std::time::SystemTime;
 use crate::error::{EXIT_USAGE, Fail, io_reason};
 use crate::input::{pid_digits, sibling_pid};
 
-/// The hook's file name, looked for beside the gpuleak executable.
-pub const HOOK_FILE: &str = "libgpuleak_hook.so";
+pub use super::hook::{HOOK_FILE, find_hook};
 
 /// `<trace>.log` beside the trace (its `%p` filled with gpuleak's pid, there being one log for
 /// the whole run).
@@ -42,53 +41,6 @@ pub fn open_log(path: &Path) -> Result<std::fs::File, Fail> {
                 ),
             )
         })
-}
-
-/// `--hook`, else `$GPULEAK_HOOK`, else `libgpuleak_hook.so` beside the gpuleak executable.
-pub fn find_hook(
-    flag: Option<&Path>,
-    env: Option<OsString>,
-    exe_dir: Option<PathBuf>,
-) -> Result<PathBuf, Fail> {
-    let (path, from) = if let Some(p) = flag {
-        (p.to_path_buf(), "given with --hook")
-    } else if let Some(p) = env.filter(|p| !p.is_empty()) {
-        (PathBuf::from(p), "named by GPULEAK_HOOK")
-    } else if let Some(dir) = exe_dir {
-        (dir.join(HOOK_FILE), "beside the gpuleak executable")
-    } else {
-        return Err(Fail::new(
-            EXIT_USAGE,
-            format!("cannot find {HOOK_FILE}: gpuleak's own location is unknown; use --hook PATH"),
-        ));
-    };
-    if !path.is_file() {
-        return Err(Fail::new(
-            EXIT_USAGE,
-            format!(
-                "hook library not found: {} ({from}); pass --hook PATH or set GPULEAK_HOOK",
-                path.display()
-            ),
-        ));
-    }
-    let path = std::fs::canonicalize(&path).unwrap_or(path);
-    // The loader splits LD_PRELOAD at spaces and colons; such a path would load something else.
-    if path
-        .as_os_str()
-        .as_bytes()
-        .iter()
-        .any(|b| *b == b':' || *b == b' ')
-    {
-        return Err(Fail::new(
-            EXIT_USAGE,
-            format!(
-                "hook path {} contains a space or colon, which LD_PRELOAD cannot carry; \
-                 copy the library elsewhere",
-                path.display()
-            ),
-        ));
-    }
-    Ok(path)
 }
 
 /// Where PyTorch reads its allocator's settings: the name of 2.9 and later, then the older one
@@ -417,36 +369,6 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
-    }
-
-    #[test]
-    fn a_missing_hook_names_where_it_was_looked_for() {
-        let d = scratch("nohook");
-        let err = find_hook(None, None, Some(d.clone())).unwrap_err();
-        assert_eq!(err.code, EXIT_USAGE);
-        assert!(
-            err.message
-                .contains(&d.join(HOOK_FILE).display().to_string())
-        );
-        assert!(err.message.contains("beside the gpuleak executable"));
-        let err = find_hook(None, Some("/nope/h.so".into()), Some(d.clone())).unwrap_err();
-        assert!(err.message.contains("/nope/h.so") && err.message.contains("GPULEAK_HOOK"));
-    }
-
-    #[test]
-    fn the_hook_flag_wins_over_the_environment_and_the_executable_dir() {
-        let d = scratch("hooks");
-        let flag = d.join("flag.so");
-        let env = d.join("env.so");
-        std::fs::write(&flag, b"").unwrap();
-        std::fs::write(&env, b"").unwrap();
-        std::fs::write(d.join(HOOK_FILE), b"").unwrap();
-        let found = find_hook(Some(&flag), Some(env.clone().into()), Some(d.clone())).unwrap();
-        assert!(found.ends_with("flag.so"));
-        let found = find_hook(None, Some(env.into()), Some(d.clone())).unwrap();
-        assert!(found.ends_with("env.so"));
-        let found = find_hook(None, None, Some(d.clone())).unwrap();
-        assert!(found.ends_with(HOOK_FILE));
     }
 
     #[test]
