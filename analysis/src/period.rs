@@ -13,12 +13,13 @@
 //! at markers. Memory stays bounded: the prefix, the log, and sites times iterations.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 
 use crate::memory::SiteKey;
 
 use crate::thresholds::{
     ANCHOR_COUNT_SHARE, FIRST_STEP_LAUNCHES, LOADING_MIN_LAUNCHES, PERIOD_MATCH,
-    PERIOD_MAX_COMPARISONS, PERIOD_MIN_REPEATS, PERIOD_MIN_TAIL,
+    PERIOD_MAX_COMPARISONS, PERIOD_MIN_REPEATS, PERIOD_MIN_TAIL, WARM_UP_EIGHTHS,
 };
 pub use crate::thresholds::{LOG_CAP, PREFIX_LAUNCHES};
 
@@ -70,14 +71,25 @@ pub fn find_period(seq: &[u32]) -> Option<usize> {
 }
 
 /// The period of the sequence and where its repetition is looked at: the whole sequence, or,
-/// when a long warm-up (a first eager step, CUDA-graph capture, model loading) breaks more than
-/// the tolerated share of positions, its last half, last quarter, last eighth... down to
-/// [`PERIOD_MIN_TAIL`] launches. The steps repeat to the end; a warm-up only happens at the start.
+/// when a warm-up (a first eager step, CUDA-graph capture, model loading, a library's set-up in
+/// the first request) breaks more than the tolerated share of positions, the sequence from an
+/// eighth, a quarter, three eighths of the way on, then its last half, last quarter, last
+/// eighth... down to [`PERIOD_MIN_TAIL`] launches. The steps repeat to the end; a warm-up only
+/// happens at the start.
+///
+/// The eighths find a long period early: read live, a sequence of a few periods after a
+/// warm-up holds three whole periods past its first eighth well before its last half does.
 pub fn find_period_after_warm_up(seq: &[u32]) -> Option<(usize, usize)> {
     let n = seq.len();
-    std::iter::successors(Some(n), |&len| Some(len / 2))
-        .take_while(|&len| len == n || len >= PERIOD_MIN_TAIL)
-        .find_map(|len| find_period(&seq[n - len..]).map(|p| (p, n - len)))
+    let eighths = (0..WARM_UP_EIGHTHS).map(|k| k * n / 8);
+    let halves = std::iter::successors(Some(n / 2), |&len| Some(len / 2))
+        .take_while(|&len| len >= PERIOD_MIN_TAIL)
+        .map(|len| n - len);
+    let mut tried = HashSet::new();
+    eighths
+        .chain(halves)
+        .filter(|&start| tried.insert(start))
+        .find_map(|start| find_period(&seq[start..]).map(|p| (p, start)))
 }
 
 /// The anchor of a period `p` found in `seq[start..]`, as positions in the whole `seq`.
@@ -187,6 +199,7 @@ enum State {
 }
 
 /// What the launch sequence says about iterations.
+#[derive(Clone, Debug)]
 enum Outcome {
     Found(Anchor, AutoIterations),
     /// No period looks like a step, but one kernel repeats while memory only climbs: a model
@@ -254,6 +267,10 @@ pub(crate) struct Auto {
     /// launch, while collecting.
     log: Vec<(u64, SiteKey, u64)>,
     state: State,
+    /// The last look at the prefix, by the lengths of the sequence and log it saw: a report
+    /// asks several times (its clock, its charts, the live view's ticks), and between two
+    /// reads nothing changes.
+    looked: Mutex<Option<((usize, usize), Outcome)>>,
 }
 
 impl Auto {
@@ -344,10 +361,25 @@ impl Auto {
         self.graphs = HashSet::new();
         self.log = Vec::new();
         self.base = None;
+        self.looked = Mutex::new(None);
+    }
+
+    /// [`Auto::look`], once for each length of the prefix and the log.
+    fn rebuild(&self) -> Outcome {
+        let seen = (self.seq.len(), self.log.len());
+        let mut looked = self.looked.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, outcome)) = looked.as_ref()
+            && *at == seen
+        {
+            return outcome.clone();
+        }
+        let outcome = self.look();
+        *looked = Some((seen, outcome.clone()));
+        outcome
     }
 
     /// The period, its anchor and the series at its boundaries, from the prefix and the log.
-    fn rebuild(&self) -> Outcome {
+    fn look(&self) -> Outcome {
         let Some(base) = self.base.as_ref() else {
             return Outcome::None;
         };
@@ -481,8 +513,14 @@ impl Auto {
     /// two launches per kernel it launched), but the launches its steps opened with have not
     /// come again. A program whose kernels never repeat has no steps to wait for.
     pub fn in_first_step(&self) -> bool {
+        !self.first_step.again && self.has_steps()
+    }
+
+    /// Whether the program runs steps: its kernels repeat (at least two launches per kernel it
+    /// launched), whether or not their period has been found.
+    pub fn has_steps(&self) -> bool {
         let launches = self.first_step.launches;
-        !self.first_step.again && launches > 0 && launches >= 2 * self.ids.len() as u64
+        launches > 0 && launches >= 2 * self.ids.len() as u64
     }
 
     /// The iterations found so far; `None` when the launches do not repeat.

@@ -43,6 +43,10 @@ pub const PERIOD_MATCH: f64 = 0.9;
 pub const PERIOD_MIN_REPEATS: usize = 3;
 /// Comparisons the period search may make before it gives up: a few seconds at most.
 pub const PERIOD_MAX_COMPARISONS: usize = 200_000_000;
+/// Past a warm-up, the period is looked for from 0, 1, 2 and 3 eighths of the sequence on
+/// before its last half: a warm-up of up to a few eighths of what was read is passed as soon as
+/// three periods follow it (a first request's set-up, read live).
+pub const WARM_UP_EIGHTHS: usize = 4;
 /// The shortest tail of the launch sequence a period is looked for in, past a long warm-up.
 pub const PERIOD_MIN_TAIL: usize = 16;
 /// A function is launched once per period when its count is within this share of the number
