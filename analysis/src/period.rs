@@ -19,7 +19,8 @@ use crate::memory::SiteKey;
 
 use crate::thresholds::{
     ANCHOR_COUNT_SHARE, FIRST_STEP_LAUNCHES, LOADING_MIN_LAUNCHES, PERIOD_MATCH,
-    PERIOD_MAX_COMPARISONS, PERIOD_MIN_REPEATS, PERIOD_MIN_TAIL, WARM_UP_EIGHTHS,
+    PERIOD_MAX_COMPARISONS, PERIOD_MIN_REPEATS, PERIOD_MIN_TAIL, SEARCH_AGAIN_SHARE,
+    WARM_UP_EIGHTHS,
 };
 pub use crate::thresholds::{LOG_CAP, PREFIX_LAUNCHES};
 
@@ -252,6 +253,15 @@ impl FirstStep {
     }
 }
 
+/// The last search for the period.
+#[derive(Clone, Copy, Debug)]
+struct Search {
+    /// The prefix's length then.
+    at: usize,
+    /// The period and where its repetition was looked at, if found.
+    found: Option<(usize, usize)>,
+}
+
 /// What the replay keeps to find iterations in the launch sequence.
 #[derive(Debug, Default)]
 pub(crate) struct Auto {
@@ -271,6 +281,7 @@ pub(crate) struct Auto {
     /// asks several times (its clock, its charts, the live view's ticks), and between two
     /// reads nothing changes.
     looked: Mutex<Option<((usize, usize), Outcome)>>,
+    searched: Mutex<Option<Search>>,
 }
 
 impl Auto {
@@ -352,6 +363,10 @@ impl Auto {
 
     fn freeze(&mut self) {
         self.opening.loading = Some(self.opening_loads());
+        // The period is fixed from here on: looked for in the whole prefix, not taken from
+        // an earlier, shorter look.
+        self.searched = Mutex::new(None);
+        self.looked = Mutex::new(None);
         self.state = match self.rebuild() {
             Outcome::Found(anchor, found) => State::Found { anchor, found },
             Outcome::Loading => State::Loading,
@@ -362,6 +377,7 @@ impl Auto {
         self.log = Vec::new();
         self.base = None;
         self.looked = Mutex::new(None);
+        self.searched = Mutex::new(None);
     }
 
     /// [`Auto::look`], once for each length of the prefix and the log.
@@ -378,12 +394,34 @@ impl Auto {
         outcome
     }
 
+    /// The period and where its repetition was looked at ([`find_period_after_warm_up`]),
+    /// searched again only once the prefix has grown by a [`SEARCH_AGAIN_SHARE`]th since the
+    /// last search: read live, the prefix is looked at on every refresh, and a search costs
+    /// up to [`PERIOD_MAX_COMPARISONS`] per tail. Searched at geometrically spaced lengths,
+    /// their cost is a bounded multiple of the last one's, a bounded cost per launch. The
+    /// boundaries, the prologue and the series are still taken from the whole prefix on every
+    /// look, so an early period counts every iteration read since, and a later search's
+    /// period replaces it.
+    fn period(&self) -> Option<(usize, usize)> {
+        let n = self.seq.len();
+        let mut searched = self.searched.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(Search { at, found }) = *searched
+            && at <= n
+            && n - at < at / SEARCH_AGAIN_SHARE
+        {
+            return found;
+        }
+        let found = find_period_after_warm_up(&self.seq);
+        *searched = Some(Search { at: n, found });
+        found
+    }
+
     /// The period, its anchor and the series at its boundaries, from the prefix and the log.
     fn look(&self) -> Outcome {
         let Some(base) = self.base.as_ref() else {
             return Outcome::None;
         };
-        let Some((p, start)) = find_period_after_warm_up(&self.seq) else {
+        let Some((p, start)) = self.period() else {
             return Outcome::None;
         };
         let anchor = anchor_from(&self.seq, p, start);

@@ -47,6 +47,11 @@ pub const PERIOD_MAX_COMPARISONS: usize = 200_000_000;
 /// before its last half: a warm-up of up to a few eighths of what was read is passed as soon as
 /// three periods follow it (a first request's set-up, read live).
 pub const WARM_UP_EIGHTHS: usize = 4;
+/// While the prefix is collected, the period is searched for again once the prefix has grown
+/// by this fraction (1/8) since the last search: a live view refreshing many times a second
+/// pays for a search at lengths growing by 12.5%, not for one per refresh, and finds a period
+/// at most an eighth later than a search at every launch would.
+pub const SEARCH_AGAIN_SHARE: usize = 8;
 /// The shortest tail of the launch sequence a period is looked for in, past a long warm-up.
 pub const PERIOD_MIN_TAIL: usize = 16;
 /// A function is launched once per period when its count is within this share of the number
