@@ -257,6 +257,7 @@ impl Report {
                     .then(|| replay.marker_label().map(String::from))
                     .flatten(),
                 device_growth,
+                windows_cut_steps: clock.windows_cut_steps,
             },
             ooms,
             oom: None,
