@@ -632,6 +632,20 @@ mod tests {
     }
 
     #[test]
+    fn a_long_period_after_a_set_up_is_found_once_three_periods_follow_it() {
+        // A first request's 150 launches of set-up, then 3.2 requests of 500 launches: the
+        // set-up breaks more than a tenth of the positions, and the last half holds fewer than
+        // three requests. Before: no period until 6 requests had come.
+        let request = |k: u32| (k.wrapping_mul(2_654_435_761) >> 13) % 97;
+        let mut seq: Vec<u32> = (1_000..1_150).collect();
+        seq.extend((0..1_600).map(|i| request(i % 500)));
+        assert_eq!(find_period(&seq), None);
+        let (p, start) = find_period_after_warm_up(&seq).unwrap();
+        assert_eq!(p, 500);
+        assert!(start >= 150, "{start}");
+    }
+
+    #[test]
     fn no_period_in_distinct_launches_or_too_few_repeats() {
         let seq: Vec<u32> = (0..100).collect();
         assert_eq!(find_period(&seq), None);
