@@ -47,7 +47,7 @@ impl Report {
         });
         let clock = Clock::of(replay, options.iteration_range.as_ref());
         let device_series = live_per_iteration(replay, &clock, |_| true);
-        let device_growth = judge_whole(&device_series, clock.prologue, clock.last_point(replay));
+        let device_growth = judge_whole(&device_series, &clock, replay);
         // What the program held when its iterations ended: in a program that exited cleanly,
         // the start of the last iteration (its end takes in the teardown, which may free
         // everything); else what is live now.
@@ -62,7 +62,7 @@ impl Report {
             .filter(|(d, _)| **d >= 0)
             .map(|(&d, t)| {
                 let series = live_per_iteration(replay, &clock, |k| k.device == d);
-                let judged = judge_whole(&series, clock.prologue, clock.last_point(replay));
+                let judged = judge_whole(&series, &clock, replay);
                 DeviceFigures {
                     ordinal: d,
                     name: replay

@@ -156,6 +156,14 @@ fn time_windows_that_cut_requests_apart_call_nothing_sawtooth_or_plateau() {
             r.iterations
         );
         assert!(
+            !matches!(
+                r.iterations.device_verdict(),
+                Some(Verdict::Sawtooth | Verdict::Plateau)
+            ),
+            "{requests}: {:?}",
+            r.iterations
+        );
+        assert!(
             r.diagnosis
                 .iter()
                 .all(|d| d.cause != gpuleak_analysis::Cause::HeldPerCycle),

@@ -277,15 +277,17 @@ impl Clock {
 
 /// Judges the whole device's live bytes per iteration as a site's: the prologue, an iteration
 /// that has not ended ([`growth::judged_ends`], as [`Clock::judge`] does) and the warm-up left
-/// out, on the memory that moves ([`growth::judge_above_base`]).
+/// out, on the memory that moves ([`growth::judge_above_base`]); none where the iterations
+/// cannot support its verdict ([`Clock::windows_can_judge`]).
 pub(super) fn judge_whole(
     ends: &[u64],
-    prologue: usize,
-    last: LastPoint,
+    clock: &Clock,
+    replay: &Replay,
 ) -> Option<growth::Judgement> {
-    let ends = ends.get(prologue..).unwrap_or_default();
-    let ends = growth::judged_ends(ends, 0, last);
+    let ends = ends.get(clock.prologue..).unwrap_or_default();
+    let ends = growth::judged_ends(ends, 0, clock.last_point(replay));
     growth::judge_above_base(ends.get(growth::warm_up(ends.len())..)?)
+        .filter(|j| clock.windows_can_judge(j.verdict))
 }
 
 /// Device and physical memory live at the end of each iteration (as the report counts iterations, warm-up
