@@ -28,7 +28,8 @@ pub const SAWTOOTH_MIN_DROPS: usize = 2;
 /// A sawtooth's (and a staircase's) confidence is full after this many cycles (or periods).
 pub const FULL_CONFIDENCE_CYCLES: f64 = 3.0;
 
-// Iterations in the launch sequence (period.rs; tests in period.rs and tests/auto.rs).
+// Iterations in the launch sequence (period.rs; tests in period.rs, tests/auto.rs and
+// tests/long_period.rs).
 
 /// Launches whose functions are kept to find the period in: a sampler's few hundred steps of a
 /// few hundred kernels each, in bounded memory.
