@@ -368,6 +368,10 @@ pub struct Iterations {
     /// allocator's segments).
     #[serde(flatten, serialize_with = "whole_growth_fields")]
     pub device_growth: Option<Judgement>,
+    /// Time windows stand in for the steps of a program whose kernels repeat but whose
+    /// period is not found yet (a live view's first requests): the windows may cut its steps
+    /// apart, so no site is called sawtooth or plateau over them; false otherwise.
+    pub windows_cut_steps: bool,
 }
 
 impl Iterations {

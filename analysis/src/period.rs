@@ -13,12 +13,14 @@
 //! at markers. Memory stays bounded: the prefix, the log, and sites times iterations.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 
 use crate::memory::SiteKey;
 
 use crate::thresholds::{
     ANCHOR_COUNT_SHARE, FIRST_STEP_LAUNCHES, LOADING_MIN_LAUNCHES, PERIOD_MATCH,
-    PERIOD_MAX_COMPARISONS, PERIOD_MIN_REPEATS, PERIOD_MIN_TAIL,
+    PERIOD_MAX_COMPARISONS, PERIOD_MIN_REPEATS, PERIOD_MIN_TAIL, SEARCH_AGAIN_SHARE,
+    WARM_UP_EIGHTHS,
 };
 pub use crate::thresholds::{LOG_CAP, PREFIX_LAUNCHES};
 
@@ -70,14 +72,25 @@ pub fn find_period(seq: &[u32]) -> Option<usize> {
 }
 
 /// The period of the sequence and where its repetition is looked at: the whole sequence, or,
-/// when a long warm-up (a first eager step, CUDA-graph capture, model loading) breaks more than
-/// the tolerated share of positions, its last half, last quarter, last eighth... down to
-/// [`PERIOD_MIN_TAIL`] launches. The steps repeat to the end; a warm-up only happens at the start.
+/// when a warm-up (a first eager step, CUDA-graph capture, model loading, a library's set-up in
+/// the first request) breaks more than the tolerated share of positions, the sequence from an
+/// eighth, a quarter, three eighths of the way on, then its last half, last quarter, last
+/// eighth... down to [`PERIOD_MIN_TAIL`] launches. The steps repeat to the end; a warm-up only
+/// happens at the start.
+///
+/// The eighths find a long period early: read live, a sequence of a few periods after a
+/// warm-up holds three whole periods past its first eighth well before its last half does.
 pub fn find_period_after_warm_up(seq: &[u32]) -> Option<(usize, usize)> {
     let n = seq.len();
-    std::iter::successors(Some(n), |&len| Some(len / 2))
-        .take_while(|&len| len == n || len >= PERIOD_MIN_TAIL)
-        .find_map(|len| find_period(&seq[n - len..]).map(|p| (p, n - len)))
+    let eighths = (0..WARM_UP_EIGHTHS).map(|k| k * n / 8);
+    let halves = std::iter::successors(Some(n / 2), |&len| Some(len / 2))
+        .take_while(|&len| len >= PERIOD_MIN_TAIL)
+        .map(|len| n - len);
+    let mut tried = HashSet::new();
+    eighths
+        .chain(halves)
+        .filter(|&start| tried.insert(start))
+        .find_map(|start| find_period(&seq[start..]).map(|p| (p, start)))
 }
 
 /// The anchor of a period `p` found in `seq[start..]`, as positions in the whole `seq`.
@@ -187,6 +200,7 @@ enum State {
 }
 
 /// What the launch sequence says about iterations.
+#[derive(Clone, Debug)]
 enum Outcome {
     Found(Anchor, AutoIterations),
     /// No period looks like a step, but one kernel repeats while memory only climbs: a model
@@ -239,6 +253,15 @@ impl FirstStep {
     }
 }
 
+/// The last search for the period.
+#[derive(Clone, Copy, Debug)]
+struct Search {
+    /// The prefix's length then.
+    at: usize,
+    /// The period and where its repetition was looked at, if found.
+    found: Option<(usize, usize)>,
+}
+
 /// What the replay keeps to find iterations in the launch sequence.
 #[derive(Debug, Default)]
 pub(crate) struct Auto {
@@ -254,6 +277,11 @@ pub(crate) struct Auto {
     /// launch, while collecting.
     log: Vec<(u64, SiteKey, u64)>,
     state: State,
+    /// The last look at the prefix, by the lengths of the sequence and log it saw: a report
+    /// asks several times (its clock, its charts, the live view's ticks), and between two
+    /// reads nothing changes.
+    looked: Mutex<Option<((usize, usize), Outcome)>>,
+    searched: Mutex<Option<Search>>,
 }
 
 impl Auto {
@@ -335,6 +363,10 @@ impl Auto {
 
     fn freeze(&mut self) {
         self.opening.loading = Some(self.opening_loads());
+        // The period is fixed from here on: looked for in the whole prefix, not taken from
+        // an earlier, shorter look.
+        self.searched = Mutex::new(None);
+        self.looked = Mutex::new(None);
         self.state = match self.rebuild() {
             Outcome::Found(anchor, found) => State::Found { anchor, found },
             Outcome::Loading => State::Loading,
@@ -344,14 +376,52 @@ impl Auto {
         self.graphs = HashSet::new();
         self.log = Vec::new();
         self.base = None;
+        self.looked = Mutex::new(None);
+        self.searched = Mutex::new(None);
+    }
+
+    /// [`Auto::look`], once for each length of the prefix and the log.
+    fn rebuild(&self) -> Outcome {
+        let seen = (self.seq.len(), self.log.len());
+        let mut looked = self.looked.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, outcome)) = looked.as_ref()
+            && *at == seen
+        {
+            return outcome.clone();
+        }
+        let outcome = self.look();
+        *looked = Some((seen, outcome.clone()));
+        outcome
+    }
+
+    /// The period and where its repetition was looked at ([`find_period_after_warm_up`]),
+    /// searched again only once the prefix has grown by a [`SEARCH_AGAIN_SHARE`]th since the
+    /// last search: read live, the prefix is looked at on every refresh, and a search costs
+    /// up to [`PERIOD_MAX_COMPARISONS`] per tail. Searched at geometrically spaced lengths,
+    /// their cost is a bounded multiple of the last one's, a bounded cost per launch. The
+    /// boundaries, the prologue and the series are still taken from the whole prefix on every
+    /// look, so an early period counts every iteration read since, and a later search's
+    /// period replaces it.
+    fn period(&self) -> Option<(usize, usize)> {
+        let n = self.seq.len();
+        let mut searched = self.searched.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(Search { at, found }) = *searched
+            && at <= n
+            && n - at < at / SEARCH_AGAIN_SHARE
+        {
+            return found;
+        }
+        let found = find_period_after_warm_up(&self.seq);
+        *searched = Some(Search { at: n, found });
+        found
     }
 
     /// The period, its anchor and the series at its boundaries, from the prefix and the log.
-    fn rebuild(&self) -> Outcome {
+    fn look(&self) -> Outcome {
         let Some(base) = self.base.as_ref() else {
             return Outcome::None;
         };
-        let Some((p, start)) = find_period_after_warm_up(&self.seq) else {
+        let Some((p, start)) = self.period() else {
             return Outcome::None;
         };
         let anchor = anchor_from(&self.seq, p, start);
@@ -481,8 +551,14 @@ impl Auto {
     /// two launches per kernel it launched), but the launches its steps opened with have not
     /// come again. A program whose kernels never repeat has no steps to wait for.
     pub fn in_first_step(&self) -> bool {
+        !self.first_step.again && self.has_steps()
+    }
+
+    /// Whether the program runs steps: its kernels repeat (at least two launches per kernel it
+    /// launched), whether or not their period has been found.
+    pub fn has_steps(&self) -> bool {
         let launches = self.first_step.launches;
-        !self.first_step.again && launches > 0 && launches >= 2 * self.ids.len() as u64
+        launches > 0 && launches >= 2 * self.ids.len() as u64
     }
 
     /// The iterations found so far; `None` when the launches do not repeat.
@@ -553,6 +629,20 @@ mod tests {
         // The stride starts inside the steps, as a position in the whole sequence (its phase
         // is a choice when no function marks the step's start).
         assert!(s >= 300, "{s}");
+    }
+
+    #[test]
+    fn a_long_period_after_a_set_up_is_found_once_three_periods_follow_it() {
+        // A first request's 150 launches of set-up, then 3.2 requests of 500 launches: the
+        // set-up breaks more than a tenth of the positions, and the last half holds fewer than
+        // three requests. Before: no period until 6 requests had come.
+        let request = |k: u32| (k.wrapping_mul(2_654_435_761) >> 13) % 97;
+        let mut seq: Vec<u32> = (1_000..1_150).collect();
+        seq.extend((0..1_600).map(|i| request(i % 500)));
+        assert_eq!(find_period(&seq), None);
+        let (p, start) = find_period_after_warm_up(&seq).unwrap();
+        assert_eq!(p, 500);
+        assert!(start >= 150, "{start}");
     }
 
     #[test]

@@ -48,7 +48,7 @@ impl Report {
         });
         let clock = Clock::of(replay, options.iteration_range.as_ref());
         let device_series = live_per_iteration(replay, &clock, |_| true);
-        let device_growth = judge_whole(&device_series, clock.prologue, clock.last_point(replay));
+        let device_growth = judge_whole(&device_series, &clock, replay);
         // What the program held when its iterations ended: in a program that exited cleanly,
         // the start of the last iteration (its end takes in the teardown, which may free
         // everything); else what is live now.
@@ -63,7 +63,7 @@ impl Report {
             .filter(|(d, _)| **d >= 0)
             .map(|(&d, t)| {
                 let series = live_per_iteration(replay, &clock, |k| k.device == d);
-                let judged = judge_whole(&series, clock.prologue, clock.last_point(replay));
+                let judged = judge_whole(&series, &clock, replay);
                 DeviceFigures {
                     ordinal: d,
                     name: replay
@@ -270,6 +270,7 @@ impl Report {
                     .then(|| replay.marker_label().map(String::from))
                     .flatten(),
                 device_growth,
+                windows_cut_steps: clock.windows_cut_steps,
             },
             ooms,
             oom: None,

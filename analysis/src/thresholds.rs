@@ -28,7 +28,8 @@ pub const SAWTOOTH_MIN_DROPS: usize = 2;
 /// A sawtooth's (and a staircase's) confidence is full after this many cycles (or periods).
 pub const FULL_CONFIDENCE_CYCLES: f64 = 3.0;
 
-// Iterations in the launch sequence (period.rs; tests in period.rs and tests/auto.rs).
+// Iterations in the launch sequence (period.rs; tests in period.rs, tests/auto.rs and
+// tests/long_period.rs).
 
 /// Launches whose functions are kept to find the period in: a sampler's few hundred steps of a
 /// few hundred kernels each, in bounded memory.
@@ -43,6 +44,15 @@ pub const PERIOD_MATCH: f64 = 0.9;
 pub const PERIOD_MIN_REPEATS: usize = 3;
 /// Comparisons the period search may make before it gives up: a few seconds at most.
 pub const PERIOD_MAX_COMPARISONS: usize = 200_000_000;
+/// Past a warm-up, the period is looked for from 0, 1, 2 and 3 eighths of the sequence on
+/// before its last half: a warm-up of up to a few eighths of what was read is passed as soon as
+/// three periods follow it (a first request's set-up, read live).
+pub const WARM_UP_EIGHTHS: usize = 4;
+/// While the prefix is collected, the period is searched for again once the prefix has grown
+/// by this fraction (1/8) since the last search: a live view refreshing many times a second
+/// pays for a search at lengths growing by 12.5%, not for one per refresh, and finds a period
+/// at most an eighth later than a search at every launch would.
+pub const SEARCH_AGAIN_SHARE: usize = 8;
 /// The shortest tail of the launch sequence a period is looked for in, past a long warm-up.
 pub const PERIOD_MIN_TAIL: usize = 16;
 /// A function is launched once per period when its count is within this share of the number

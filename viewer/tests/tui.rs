@@ -10,7 +10,9 @@ mod common;
 use std::rc::Rc;
 
 use common::screen::{key, press, render, screen, snapshot};
-use common::{MIB, Steps, helper_trace, stepped_trace, two_device_trace, unmarked_trace};
+use common::{
+    MIB, Steps, helper_trace, long_steps_trace, stepped_trace, two_device_trace, unmarked_trace,
+};
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use gpuleak::tui::App;
 use gpuleak::tui::cursor::Moment;
@@ -589,4 +591,21 @@ fn without_colour_every_cell_has_the_default_colours() {
         }
     }
     drop(app);
+}
+
+#[test]
+fn time_windows_that_cut_steps_apart_say_the_steps_are_not_found_yet() {
+    // Nearly three steps of 100 launches: too few to find the steps, so time windows stand in
+    // and may cut each step in two. Before: "no leak, sawtooth or plateau found", as if the
+    // memory within the steps had been judged.
+    let mut app = App::from_bytes(long_steps_trace(100, 280), ReportOptions::default());
+    app.ui.color = false;
+    let text = screen(&app, 120, 40);
+    line_with(&text, "iterations not found yet");
+    assert!(
+        text.iter()
+            .all(|l| !l.contains("SAWTOOTH") && !l.contains("no leak, sawtooth or plateau")),
+        "{}",
+        text.join("\n")
+    );
 }

@@ -153,6 +153,13 @@ impl Replay {
         self.auto.in_first_step()
     }
 
+    /// Whether the program runs steps: its kernels repeat, whether or not the launch
+    /// sequence's period has been found yet. Time windows over such a program may cut its
+    /// steps apart.
+    pub fn has_steps(&self) -> bool {
+        self.auto.has_steps()
+    }
+
     pub fn markers(&self) -> u64 {
         self.markers
     }

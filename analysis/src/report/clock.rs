@@ -56,6 +56,9 @@ pub(super) struct Clock {
     pub(super) width_ns: u64,
     /// Present only when `source` is "auto".
     pub(super) auto: Option<AutoIterations>,
+    /// Time windows stand in for the steps of a program whose period is not found yet
+    /// ([`Clock::windows_can_judge`]).
+    pub(super) windows_cut_steps: bool,
     /// Sites' live bytes when the epilogue began ([`Replay::epilogue`]): where the last
     /// iteration ends for them; empty when there is no epilogue.
     pub(super) epilogue: HashMap<SiteKey, u64>,
@@ -131,6 +134,17 @@ impl Clock {
         } else {
             (None, 0)
         };
+        let windows_cut_steps = source == Some(Source::Time) && replay.has_steps();
+        if windows_cut_steps {
+            notes.push(
+                "iterations not found yet: the program's kernels repeat, but not yet often \
+                 enough for their period to be found (three repetitions of its step or \
+                 request); time windows stand in, and they may cut its steps apart, so memory \
+                 that comes and goes within a step is not judged (no sawtooth, no plateau) \
+                 until the iterations are found"
+                    .to_string(),
+            );
+        }
         let prologue = match (source, replay.steps_begin_ns()) {
             (Some(Source::Time), Some(t)) => {
                 (t.saturating_sub(start_ns) / width_ns.max(1)).saturating_sub(1) as usize
@@ -147,8 +161,19 @@ impl Clock {
             start_ns,
             width_ns,
             auto,
+            windows_cut_steps,
             epilogue: replay.epilogue().unwrap_or_default(),
         }
+    }
+
+    /// Whether a verdict over this clock's iterations can be given. Time windows over a
+    /// program that runs steps of unknown length may be shorter than a step or straddle two:
+    /// a step's activations then rise in one window and fall in the next, which reads as a
+    /// sawtooth ("keeps memory through each cycle: free it"), and weights loaded before the
+    /// steps read as a plateau. Only growth that outlasts the windows (a leak) is told; the
+    /// rest waits for the iterations. The one place this rule is written.
+    pub(super) fn windows_can_judge(&self, verdict: Verdict) -> bool {
+        !self.windows_cut_steps || !matches!(verdict, Verdict::Sawtooth | Verdict::Plateau)
     }
 
     /// Where the series' last point stands: at a clean exit, inside the time window the trace
@@ -169,8 +194,14 @@ impl Clock {
         self.epilogue.get(key).copied().unwrap_or(live_now)
     }
 
-    /// A device or physical site's growth over the iterations it was seen in, warm-up left out.
+    /// A device or physical site's growth over the iterations it was seen in, warm-up left
+    /// out; none where the iterations cannot support its verdict ([`Clock::windows_can_judge`]).
     pub(super) fn judge(&self, replay: &Replay, key: &SiteKey, live_now: u64) -> Option<Judgement> {
+        self.judge_all(replay, key, live_now)
+            .filter(|j| self.windows_can_judge(j.verdict))
+    }
+
+    fn judge_all(&self, replay: &Replay, key: &SiteKey, live_now: u64) -> Option<Judgement> {
         let series = replay.site_series(key)?;
         let live_now = self.last_end(key, live_now);
         let (ends, first) = match self.source? {
@@ -246,15 +277,17 @@ impl Clock {
 
 /// Judges the whole device's live bytes per iteration as a site's: the prologue, an iteration
 /// that has not ended ([`growth::judged_ends`], as [`Clock::judge`] does) and the warm-up left
-/// out, on the memory that moves ([`growth::judge_above_base`]).
+/// out, on the memory that moves ([`growth::judge_above_base`]); none where the iterations
+/// cannot support its verdict ([`Clock::windows_can_judge`]).
 pub(super) fn judge_whole(
     ends: &[u64],
-    prologue: usize,
-    last: LastPoint,
+    clock: &Clock,
+    replay: &Replay,
 ) -> Option<growth::Judgement> {
-    let ends = ends.get(prologue..).unwrap_or_default();
-    let ends = growth::judged_ends(ends, 0, last);
+    let ends = ends.get(clock.prologue..).unwrap_or_default();
+    let ends = growth::judged_ends(ends, 0, clock.last_point(replay));
     growth::judge_above_base(ends.get(growth::warm_up(ends.len())..)?)
+        .filter(|j| clock.windows_can_judge(j.verdict))
 }
 
 /// Device and physical memory live at the end of each iteration (as the report counts iterations, warm-up

@@ -67,6 +67,7 @@ impl App {
                 boundary: None,
                 range_index: None,
                 source: None,
+                windows_cut_steps: false,
                 auto: None,
                 start_ns: 0,
             },

@@ -94,6 +94,20 @@ impl Calls {
         );
     }
 
+    fn launch(&mut self, function: u64) {
+        self.time += self.tick;
+        self.enc.launch(
+            &Launch {
+                time_ns: self.time,
+                tid: 1,
+                api: LaunchApi::CuLaunchKernel,
+                function,
+                stream: 0,
+            },
+            &mut self.buf,
+        );
+    }
+
     /// The trace, ended as a program that exits cleanly ends it.
     fn end(mut self) -> Vec<u8> {
         self.enc.trailer(&Trailer::default(), &mut self.buf);
@@ -366,6 +380,29 @@ pub fn unmarked_trace(steps: u64, leak_bytes: u64, steps_by: Steps) -> Vec<u8> {
         launch(&mut c, 0xf300);
         if nvtx {
             range(&mut c, RangeOp::Pop, 0, None);
+        }
+    }
+    c.end()
+}
+
+/// A program whose steps launch `period` kernels each, all different, ended after `launches`
+/// launches: each step takes 5 activations of 64 MiB (site 3) over its first half and gives
+/// them back halfway. Fewer than three steps, and the steps are not found: time windows stand
+/// in.
+pub fn long_steps_trace(period: u64, launches: u64) -> Vec<u8> {
+    let mut c = sampler(79);
+    let every = period / 10;
+    for i in 0..launches {
+        let (step, k) = (i / period, i % period);
+        c.launch(0xf000 + k);
+        let activation = |n: u64| 0xa000 + step * 16 + n;
+        if k < period / 2 && k % every == 0 {
+            c.call(Api::CudaMalloc, activation(k / every), 64 * MIB, 0, 3);
+        }
+        if k == period / 2 {
+            for n in 0..5 {
+                c.call(Api::CudaFree, activation(n), 0, 0, 3);
+            }
         }
     }
     c.end()

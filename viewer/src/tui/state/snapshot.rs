@@ -93,6 +93,9 @@ pub struct Snapshot {
     pub(crate) boundary: Option<Boundary>,
     /// What the report counts iterations by (`summary.iteration_source` says it in words).
     pub(crate) source: Option<IterationSource>,
+    /// Time windows cut the program's steps apart: nothing within a step is judged yet
+    /// ([`gpuleak_analysis::Iterations::windows_cut_steps`]).
+    pub(crate) windows_cut_steps: bool,
     /// Index into the replay's ranges of the NVTX range that marks iterations.
     pub(crate) range_index: Option<usize>,
     /// The launch sequence's iterations when they are the report's: taken once per analysis,
@@ -146,6 +149,7 @@ impl Snapshot {
         let it = &report.iterations;
         let source = iteration_source(it);
         d.source = source;
+        d.windows_cut_steps = it.windows_cut_steps;
         d.range_index = match (source, &it.range) {
             // The report names the range; the same name in two domains is told apart by the
             // count, which is the chosen range's.

@@ -53,7 +53,12 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     }
 
     let mut lines = diagnosis;
-    if findings.is_empty() {
+    if findings.is_empty() && app.data.windows_cut_steps {
+        lines.push(Line::from(
+            "iterations not found yet: time windows cut the steps apart, so no sawtooth or \
+             plateau is judged until they are",
+        ));
+    } else if findings.is_empty() {
         lines.push(Line::from("no leak, sawtooth or plateau found"));
     } else {
         lines.extend(
