@@ -77,6 +77,15 @@ pub const HEALTHY_MIN_ITERATIONS: u64 = 6;
 pub const RETRY_WINDOW_EVENTS: u64 = 100_000;
 /// Sites kept in an out-of-memory failure's live set: what filled the device, not everything.
 pub const OOM_SITES: usize = 10;
+/// Groups (site, launches and markers at allocation) an out-of-memory failure's split by age
+/// keeps: a program's weights and a step's tensors come from far fewer; past it the smallest
+/// are summed without an age.
+pub const OOM_GROUPS: usize = 4096;
+/// Failures whose split by age is kept: the one a program died of is the latest not retried,
+/// and a program failing in a loop must not keep one per failure.
+pub const OOM_ANATOMIES: usize = 8;
+/// Sites, models or libraries named in one part of an out-of-memory report.
+pub const OOM_PART_NAMES: usize = 5;
 /// How many distinct NVTX ranges (domain and name) a replay follows; later names are ignored,
 /// so a program naming a range per item cannot grow the replay without bound.
 pub const MAX_RANGES: usize = 32;

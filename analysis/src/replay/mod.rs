@@ -22,6 +22,7 @@ use crate::memory::on_gpu;
 pub use crate::memory::{LiveKey, MEMORY_KINDS, MemoryClass, SiteKey, holds_own_memory, kind_name};
 use crate::period::Auto;
 
+mod anatomy;
 mod holders;
 mod read;
 
@@ -75,6 +76,8 @@ pub struct Replay {
     ooms: Vec<OomEvent>,
     /// Indices into `ooms` of failures whose retry may still come.
     unretried: Vec<usize>,
+    /// Indices into `ooms` of failures that keep their split by age, oldest first.
+    anatomies: std::collections::VecDeque<usize>,
     markers: u64,
     /// Marker labels and how many markers carried each, in the order first seen (at most
     /// [`crate::thresholds::MAX_MARKER_LABELS`]).
@@ -327,6 +330,8 @@ impl Replay {
                     name,
                     count: 0,
                     min_depth: depth,
+                    first_seq: self.seq_now,
+                    last_seq: self.seq_now,
                 });
                 self.ranges.len() - 1
             }
@@ -334,6 +339,7 @@ impl Replay {
         };
         let stats = &mut self.ranges[index];
         stats.min_depth = stats.min_depth.min(depth);
+        stats.last_seq = self.seq_now;
         let before = stats.count;
         stats.count += 1;
         for (key, series) in &mut self.series {
@@ -406,6 +412,10 @@ impl Replay {
             }
             let same = o.tid == e.tid && o.api == e.api && o.requested_bytes == e.size;
             o.retried |= same;
+            if same {
+                // A failure retried with success is never the one a program died of.
+                o.anatomy = None;
+            }
             !same
         });
     }
@@ -453,8 +463,12 @@ impl Replay {
                     tid: e.tid,
                     retried: false,
                     other_processes: None,
+                    anatomy: on_gpu(class).then(|| Box::new(self.anatomy(e.device))),
                 });
                 self.unretried.push(self.ooms.len() - 1);
+                if on_gpu(class) {
+                    self.let_go_of_old_anatomies(self.ooms.len() - 1);
+                }
             }
             return;
         }
@@ -477,6 +491,9 @@ impl Replay {
             seq: e.seq,
             device: e.device,
             aux: e.aux,
+            launches: self.launches,
+            markers: self.markers,
+            time_ns: e.time_ns,
         };
         let old = self.live.insert(e.api, e.address, new);
         // An address handed out again while we think it live was freed by a path the trace
