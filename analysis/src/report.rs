@@ -11,6 +11,7 @@ use crate::symbols::Symbolizer;
 
 mod clock;
 mod holders;
+mod oom;
 
 use clock::{Clock, judge_whole, live_per_iteration};
 pub use clock::{ReportOptions, device_live_per_iteration, site_live_per_iteration};
@@ -264,7 +265,12 @@ impl Report {
             dropped_segments: replay.dropped_segments(),
             unmatched_frees: replay.unmatched_frees(),
             replaced_allocations: replay.replaced_allocations(),
-            notes: replay.notes().iter().cloned().chain(clock.notes).collect(),
+            notes: replay
+                .notes()
+                .iter()
+                .cloned()
+                .chain(clock.notes.iter().cloned())
+                .collect(),
             // Windows before the first launch are loading and judge nothing.
             visibility: visibility(
                 replay,
@@ -275,6 +281,7 @@ impl Report {
             diagnosis: Vec::new(),
             holders: holdings,
         };
+        report.oom = oom::build(replay, &clock, &report);
         report.diagnosis = crate::diagnosis::diagnose(&report);
         report
     }

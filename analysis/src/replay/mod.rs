@@ -14,8 +14,9 @@ use gpuleak_trace::{
 
 use crate::figures::AddressSpace;
 pub use crate::figures::{
-    BoundarySeries, DroppedSegments, Frame, LiveAlloc, MAX_RANGES, OOM_SITES, OomEvent, PoolStats,
-    RETRY_WINDOW_EVENTS, RangeStats, SiteSeries, SiteStats, TIME_WINDOWS, Totals,
+    BoundarySeries, DroppedSegments, Frame, LiveAlloc, LiveGroup, MAX_RANGES, OOM_SITES,
+    OomAnatomy, OomEvent, PoolStats, RETRY_WINDOW_EVENTS, RangeStats, SiteSeries, SiteStats,
+    TIME_WINDOWS, Totals,
 };
 use crate::holders::HeldSnapshot;
 use crate::memory::on_gpu;
