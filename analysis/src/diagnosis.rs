@@ -8,7 +8,7 @@
 
 use crate::growth::Verdict;
 use crate::memory::MemoryClass;
-use crate::model::{Cache, Oom, Report, Site, Source};
+use crate::model::{Cache, Report, Site, Source};
 pub use crate::model::{Cause, Diagnosis};
 use crate::units::bytes;
 
@@ -16,8 +16,11 @@ use crate::thresholds::{POOL_FACTOR, POOL_MIN};
 
 mod holders;
 mod oom;
+mod phrases;
 pub use holders::{OomConclusion, largest_kept, last_holding, oom_conclusion, oom_holding};
 pub use oom::{advice_line, fatal_oom, leaked_at, part_line, parts_line};
+use phrases::{count_sites, largest_holders, leak_phrase};
+pub use phrases::{held, which_device};
 
 /// The diagnoses of a report, most important first; empty for a trace with no device memory.
 pub fn diagnose(r: &Report) -> Vec<Diagnosis> {
@@ -52,7 +55,7 @@ pub fn diagnose(r: &Report) -> Vec<Diagnosis> {
                 } else {
                     format!("{n} allocations")
                 },
-                holders(o)
+                largest_holders(o)
             ),
         });
     }
@@ -281,81 +284,5 @@ fn no_growth(r: &Report, per: &str) -> Diagnosis {
             "No leak: no site's memory grows over the {n} {per}s, and device memory peaked at \
              {peak}."
         ),
-    }
-}
-
-/// "denoise_step (sampler.c:154) grows +3.00 MiB/iteration (438 MiB live at the end)"; "live
-/// now" while the trace is still being written.
-/// With several GPUs, which one it fills: "... grows +1.00 GiB/iteration on GPU 1 (...)".
-/// With holders, what keeps its memory comes first ([`holders::held_leak_phrase`]).
-fn leak_phrase(r: &Report, s: &Site, per: &str) -> String {
-    if let Some(phrase) = holders::held_leak_phrase(r, s, per, &held(s, r.complete)) {
-        return phrase;
-    }
-    let growth = s.bytes_per_iteration().unwrap_or(0);
-    let sign = if growth < 0 { "-" } else { "+" };
-    let on = match s.device {
-        Some(d) if r.devices.len() > 1 => format!(" on GPU {d}"),
-        _ => String::new(),
-    };
-    format!(
-        "{} grows {sign}{}/{per}{on} ({})",
-        s.label,
-        bytes(growth.unsigned_abs()),
-        held(s, r.complete)
-    )
-}
-
-/// "the device", or with several, the site's: "GPU 1".
-pub fn which_device(r: &Report, s: &Site) -> String {
-    match s.device {
-        Some(d) if r.devices.len() > 1 => format!("GPU {d}"),
-        _ => "the device".to_string(),
-    }
-}
-
-/// The three largest holders of an out-of-memory failure's live set.
-fn holders(o: &Oom) -> String {
-    let named: Vec<String> = o
-        .live_by_site
-        .iter()
-        .take(3)
-        .map(|s| format!("{} ({})", s.label, bytes(s.live_bytes)))
-        .collect();
-    if named.is_empty() {
-        "none recorded".to_string()
-    } else {
-        named.join(", ")
-    }
-}
-
-/// What a site holds, in words: "438 MiB live at the end"; "120 MiB held at the last
-/// iteration, freed at exit" for memory a program gives back only when it ends (a list of
-/// tensors emptied at interpreter shutdown), which "0 B live at the end" would hide; "live now"
-/// while the trace is still being written.
-pub fn held(s: &Site, complete: bool) -> String {
-    let end = s.live_bytes_at_end;
-    match s.live_bytes_at_last_iteration {
-        Some(last) if complete && last > end => {
-            if end == 0 {
-                format!("{} held at the last iteration, freed at exit", bytes(last))
-            } else {
-                format!(
-                    "{} held at the last iteration, {} of it freed at exit",
-                    bytes(last),
-                    bytes(last - end)
-                )
-            }
-        }
-        _ if complete => format!("{} live at the end", bytes(end)),
-        _ => format!("{} live now", bytes(end)),
-    }
-}
-
-fn count_sites(n: usize) -> String {
-    if n == 1 {
-        "one site".to_string()
-    } else {
-        format!("{n} sites")
     }
 }

@@ -11,7 +11,7 @@ use crate::model::{
 use crate::units::bytes;
 
 use super::holders::{self, OomConclusion, oom_conclusion, oom_holding};
-use super::leak_phrase;
+use super::phrases::{largest_holders, leak_phrase};
 
 /// The index into `ooms` of the failure the program died of: the last device (or physical)
 /// failure not retried with success; `None` when there is none, or every one was retried (the
@@ -171,7 +171,7 @@ fn sentence(
     } else {
         leaked as f64 / o.live_bytes as f64
     };
-    let holders = super::holders(o);
+    let holders = largest_holders(o);
     // Other processes, the CUDA context and memory outside the calls gpuleak sees.
     let outside = match (o.device_total_bytes, o.device_free_bytes) {
         (Some(total), Some(free)) => total.saturating_sub(free).saturating_sub(o.live_bytes),

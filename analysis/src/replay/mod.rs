@@ -23,7 +23,7 @@ use crate::memory::on_gpu;
 pub use crate::memory::{LiveKey, MEMORY_KINDS, MemoryClass, SiteKey, holds_own_memory, kind_name};
 use crate::period::Auto;
 
-mod anatomy;
+mod at_failure;
 mod holders;
 mod read;
 
@@ -464,11 +464,21 @@ impl Replay {
                     tid: e.tid,
                     retried: false,
                     other_processes: None,
-                    anatomy: on_gpu(class).then(|| Box::new(self.anatomy(e.device))),
+                    anatomy: on_gpu(class).then(|| {
+                        let now = at_failure::Now {
+                            live: &self.live,
+                            gpu: &self.gpu,
+                            gpu_by_device: &self.gpu_by_device,
+                            pool_reserved_bytes: self.pools.reserved_bytes,
+                            ranges: &self.ranges,
+                        };
+                        Box::new(now.split(e.device))
+                    }),
                 });
                 self.unretried.push(self.ooms.len() - 1);
                 if on_gpu(class) {
-                    self.let_go_of_old_anatomies(self.ooms.len() - 1);
+                    let last = self.ooms.len() - 1;
+                    at_failure::let_go_of_old(&mut self.anatomies, &mut self.ooms, last);
                 }
             }
             return;

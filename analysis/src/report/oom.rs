@@ -85,8 +85,9 @@ fn freed(o: &OomEvent) -> Option<u64> {
 }
 
 /// "main (app.py:122) → Decoder.forward (vae.py:300) → AttnProcessor2_0.__call__
-/// (attention_processor.py:2767)": the program's line, the innermost module `forward` of the
-/// libraries it called, and the innermost Python frame; `None` for a stack without Python.
+/// (attention_processor.py:2767)": the program's line, the outermost module `forward` of the
+/// libraries it called (the model people know, not one of its layers), and the innermost Python
+/// frame; `None` for a stack without Python.
 fn request_label(frames: &[String]) -> Option<String> {
     let innermost = frames.iter().position(|f| is_python_frame(f))?;
     let program = frames[innermost..]
@@ -95,7 +96,7 @@ fn request_label(frames: &[String]) -> Option<String> {
         .map(|i| innermost + i);
     let forward = frames[innermost..program.unwrap_or(frames.len())]
         .iter()
-        .position(|f| is_python_frame(f) && function_name(f).ends_with(".forward"))
+        .rposition(|f| is_python_frame(f) && function_name(f).ends_with(".forward"))
         .map(|i| innermost + i);
     let mut chain: Vec<usize> = [program, forward, Some(innermost)]
         .into_iter()
@@ -119,16 +120,16 @@ pub(super) fn before_the_work(replay: &Replay, clock: &Clock, ev: &OomEvent) -> 
             .range
             .is_none_or(|i| ev.ranges_before.get(i).copied().unwrap_or(0) == 0),
         _ if clock.loading => true,
-        // A trace without any launch cannot say where its work began.
-        _ => replay
-            .steps_begin_ns()
-            .is_some_and(|t| ev.time_ns < t || clock.iteration_of(ev).is_none()),
+        // Without markers or ranges, the work begins with the first kernel: a program that
+        // launched none has not begun it.
+        _ => replay.steps_begin_ns().is_none_or(|t| ev.time_ns < t),
     }
 }
 
 /// The age of a group of live allocations at failure `ev`, on the report's clock.
 fn age(replay: &Replay, clock: &Clock, ev: &OomEvent, a: &OomAnatomy, g: &LiveGroup) -> Age {
-    let before_steps = replay.steps_begin_ns().is_some_and(|t| g.time_ns < t);
+    // Without markers or ranges, as [`before_the_work`] reads it.
+    let before_steps = replay.steps_begin_ns().is_none_or(|t| g.time_ns < t);
     match clock.source {
         Some(Source::Marker) if g.markers == 0 => Age::Loaded,
         Some(Source::Marker) if g.markers >= ev.markers_before => Age::Working,
@@ -155,8 +156,7 @@ fn age(replay: &Replay, clock: &Clock, ev: &OomEvent, a: &OomAnatomy, g: &LiveGr
         }
         Some(Source::Time) => Age::Kept,
         None if clock.loading || before_steps => Age::Loaded,
-        None if replay.steps_begin_ns().is_some() => Age::Working,
-        None => Age::Loaded,
+        None => Age::Working,
     }
 }
 

@@ -68,7 +68,7 @@ pub(super) fn advise(
         })
         .unwrap_or_default();
     let largest = models.iter().map(|m| m.1).max().unwrap_or(0);
-    if total > 0 && 2 * loaded >= total && models.len() >= 2 {
+    if total > 0 && loaded >= total.div_ceil(2) && models.len() >= 2 {
         let all = models.iter().fold(0u64, |a, m| a.saturating_add(m.1));
         give(
             AdviceKind::ModelCpuOffload,

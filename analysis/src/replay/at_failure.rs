@@ -3,18 +3,28 @@
 //! earlier iterations, or the iteration in flight's working memory. Made only at failures, from
 //! the live set; bounded in groups and in how many failures keep one.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use gpuleak_trace::Api;
+use gpuleak_trace::{Api, LiveSet};
 
-use super::Replay;
-use crate::figures::{LiveGroup, OOM_ANATOMIES, OOM_GROUPS, OomAnatomy};
+use crate::figures::{
+    LiveAlloc, LiveGroup, OOM_ANATOMIES, OOM_GROUPS, OomAnatomy, OomEvent, RangeStats, Totals,
+};
 use crate::memory::{MemoryClass, SiteKey, on_gpu};
 
-impl Replay {
+/// What the replay holds that a failure's split reads.
+pub(super) struct Now<'a> {
+    pub live: &'a LiveSet<LiveAlloc>,
+    pub gpu: &'a Totals,
+    pub gpu_by_device: &'a BTreeMap<i32, Totals>,
+    pub pool_reserved_bytes: u64,
+    pub ranges: &'a [RangeStats],
+}
+
+impl Now<'_> {
     /// The split of `device`'s live memory now (every device's when the failure did not say, as
-    /// [`OomEvent::live_bytes`](crate::figures::OomEvent::live_bytes) counts it).
-    pub(super) fn anatomy(&self, device: i32) -> OomAnatomy {
+    /// [`OomEvent::live_bytes`] counts it).
+    pub(super) fn split(&self, device: i32) -> OomAnatomy {
         let mine = |d: i32| device < 0 || !self.gpu_by_device.contains_key(&device) || d == device;
         let mut groups: HashMap<(SiteKey, u64, u64), LiveGroup> = HashMap::new();
         let mut stream_ordered = 0u64;
@@ -68,7 +78,7 @@ impl Replay {
         OomAnatomy {
             groups,
             ungrouped_bytes,
-            pool_reserved_bytes: self.pools.reserved_bytes,
+            pool_reserved_bytes: self.pool_reserved_bytes,
             stream_ordered_live_bytes: stream_ordered,
             range_openings: self
                 .ranges
@@ -78,21 +88,19 @@ impl Replay {
             freed_bytes: self.gpu.bytes_allocated.saturating_sub(self.gpu.live_bytes),
         }
     }
+}
 
-    /// Keeps the split of the latest [`OOM_ANATOMIES`] failures (failure `index` the newest);
-    /// earlier ones let theirs go.
-    pub(super) fn let_go_of_old_anatomies(&mut self, index: usize) {
-        // Retried failures have let theirs go already: they never were the one.
-        let ooms = &self.ooms;
-        self.anatomies
-            .retain(|&i| ooms.get(i).is_some_and(|o| o.anatomy.is_some()));
-        self.anatomies.push_back(index);
-        while self.anatomies.len() > OOM_ANATOMIES {
-            if let Some(old) = self.anatomies.pop_front()
-                && let Some(o) = self.ooms.get_mut(old)
-            {
-                o.anatomy = None;
-            }
+/// Keeps the split of the latest [`OOM_ANATOMIES`] failures (failure `index` the newest, `kept`
+/// the failures that keep theirs, oldest first); earlier ones let theirs go.
+pub(super) fn let_go_of_old(kept: &mut VecDeque<usize>, ooms: &mut [OomEvent], index: usize) {
+    // Retried failures have let theirs go already: they never were the one.
+    kept.retain(|&i| ooms.get(i).is_some_and(|o| o.anatomy.is_some()));
+    kept.push_back(index);
+    while kept.len() > OOM_ANATOMIES {
+        if let Some(old) = kept.pop_front()
+            && let Some(o) = ooms.get_mut(old)
+        {
+            o.anatomy = None;
         }
     }
 }
