@@ -424,3 +424,94 @@ fn a_vae_decode_that_does_not_fit_is_named_by_its_line_and_fixed_by_tiling() {
         "{text}"
     );
 }
+
+#[test]
+fn a_single_model_larger_than_the_device_is_streamed_layer_by_layer() {
+    // One UNet of 3.5 GiB so far, and 1 GiB more asked while it loads: no other model to
+    // offload, and it alone does not fit beside the CUDA context.
+    let mut t = Trace::new();
+    t.device_total(TOTAL);
+    let w = t.alloc_next(3584 * MIB, 1);
+    t.out_of_memory(GIB, TOTAL - 3584 * MIB - CONTEXT, TOTAL, 1);
+    t.holders(
+        HoldersReason::OutOfMemory,
+        WalkEnd::Complete,
+        "",
+        vec![weight(
+            "pipe.unet",
+            w,
+            3584 * MIB,
+            "pipe.unet (UNet2DConditionModel)",
+        )],
+    );
+    let r = t.report();
+    let o = oom(&r);
+    assert_eq!(o.cause, OomCause::ModelTooLarge, "{o:#?}");
+    assert_eq!(advice(o), [AdviceKind::SequentialCpuOffload]);
+    assert!(
+        o.advice[0]
+            .evidence
+            .contains("pipe.unet (UNet2DConditionModel)"),
+        "{:?}",
+        o.advice
+    );
+}
+
+#[test]
+fn without_markers_the_steps_found_in_the_launches_split_loaded_from_working_memory() {
+    // Weights copied in before any kernel; then steps of five kernels each, every step's
+    // working memory freed at its end; the last step's 1 GiB tensor cannot be had twice.
+    let mut t = Trace::new();
+    t.device_total(TOTAL);
+    t.alloc_next(2 * GIB, 1);
+    for _ in 0..10 {
+        for f in 1..=5 {
+            t.launch(0x100 + f);
+        }
+        let a = t.alloc_next(512 * MIB, 3);
+        t.free(a);
+    }
+    for f in 1..=5 {
+        t.launch(0x100 + f);
+    }
+    t.alloc_next(GIB, 3);
+    t.out_of_memory(GIB, TOTAL - 3 * GIB - CONTEXT, TOTAL, 3);
+    let r = t.report();
+    assert_eq!(
+        r.iterations.source,
+        Some(gpuleak_analysis::model::Source::Auto)
+    );
+    let o = oom(&r);
+    assert_eq!(o.cause, OomCause::StepPeak, "{o:#?}");
+    assert_eq!(part(o, PartKind::Loaded), 2 * GIB, "{o:#?}");
+    assert_eq!(part(o, PartKind::Working), GIB, "{o:#?}");
+    assert_eq!(part(o, PartKind::Kept), 0, "{o:#?}");
+    adds_up(o);
+}
+
+#[test]
+fn with_every_tensor_seen_the_cache_free_part_is_known_and_can_be_the_cause() {
+    // PyTorch's cudaMallocAsync backend: the pool reserves 3 GiB, 1 GiB of it in live tensors;
+    // 1.5 GiB asked, 300 MiB free on the device, 2 GiB free inside the pool.
+    let pool = 0x77;
+    let mut t = Trace::new();
+    t.module("/site-packages/torch/lib/libc10_cuda.so");
+    t.device_total(TOTAL);
+    t.async_alloc(0x1000, GIB, pool, 3 * GIB);
+    t.marker();
+    t.out_of_memory(1536 * MIB, 300 * MIB, TOTAL, 3);
+    let r = t.report();
+    let o = oom(&r);
+    assert_eq!(part(o, PartKind::CacheFree), 2 * GIB, "{o:#?}");
+    assert_eq!(o.cause, OomCause::Fragmentation, "{o:#?}");
+    // Expandable segments are for the native allocator's segments, not this one's pool.
+    assert!(!advice(o).contains(&AdviceKind::ExpandableSegments));
+    adds_up(o);
+    assert!(
+        r.diagnosis[0]
+            .text
+            .contains("the allocator's cache held 2.00 GiB free"),
+        "{}",
+        r.diagnosis[0].text
+    );
+}

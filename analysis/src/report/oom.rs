@@ -24,6 +24,8 @@ use crate::thresholds::{OOM_PART_NAMES, RETRY_WINDOW_EVENTS};
 use super::clock::Clock;
 
 mod advice;
+#[cfg(test)]
+mod tests;
 
 /// When a live allocation was made, relative to the work and the iteration that failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,9 +146,10 @@ fn age(replay: &Replay, clock: &Clock, ev: &OomEvent, a: &OomAnatomy, g: &LiveGr
             let auto = clock.auto.as_ref();
             let born = auto.and_then(|x| x.iteration_after(g.launches));
             match (born, clock.iteration_of(ev)) {
-                (None, _) => Age::Loaded,
                 _ if before_steps => Age::Loaded,
                 (Some(b), Some(now)) if b >= now => Age::Working,
+                // Before the first repetition of the launches but after the work began: a
+                // warm-up step, earlier than the one in flight.
                 _ => Age::Kept,
             }
         }

@@ -89,22 +89,19 @@ pub(super) fn advise(
     if oom.cause == OomCause::ModelTooLarge
         && let Some((model, size)) = models.iter().max_by_key(|m| m.1)
     {
-        // What the device leaves for the largest model once everything else is in place.
+        // What the device has for one model once every other model is off it: all but what
+        // other processes, the CUDA context and libraries hold.
         let room = total
-            .saturating_sub(
-                oom.parts
-                    .iter()
-                    .fold(0u64, |a, p| a.saturating_add(p.bytes)),
-            )
-            .saturating_add(part(PartKind::Free))
-            .saturating_add(*size);
+            .saturating_sub(part(PartKind::Outside))
+            .saturating_sub(part(PartKind::OtherProcesses))
+            .saturating_sub(part(PartKind::Libraries));
         if size.saturating_add(oom.request.bytes) > room {
             give(
                 AdviceKind::SequentialCpuOffload,
                 None,
                 format!(
-                    "{model} alone needs {} and the failed request {} more, with {} left for \
-                     it on the device",
+                    "{model} had {} on the device and asked for {} more, beyond the {} the \
+                     device has for one model",
                     bytes(*size),
                     bytes(oom.request.bytes),
                     bytes(room)
