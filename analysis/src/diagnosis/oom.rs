@@ -30,22 +30,12 @@ pub fn leaked_at(r: &Report, o: &Oom) -> u64 {
         .fold(0u64, |a, held| a.saturating_add(held.live_bytes))
 }
 
-/// One part of the device at a failure: "working memory of the iteration in flight 1.00 GiB
-/// (Decoder.forward (vae.py:300) 1.00 GiB)", its two largest shares named; "~" before an
-/// estimate. `per` is the report's unit ("iteration", "request").
+/// One part of the device at a failure: "working memory of the iteration in flight 1.00 GiB";
+/// "~" before an estimate. `per` is the report's unit ("iteration", "request"). What the part
+/// is made of (`by`) is the renderers' to list.
 pub fn part_line(p: &OomPart, per: &str) -> String {
     let about = if p.estimated { "~" } else { "" };
-    let named: Vec<String> =
-        p.by.iter()
-            .take(2)
-            .map(|s| format!("{} {}", s.label, bytes(s.bytes)))
-            .collect();
-    let by = if named.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", named.join(", "))
-    };
-    format!("{} {about}{}{by}", p.part.title(per), bytes(p.bytes))
+    format!("{} {about}{}", p.part.title(per), bytes(p.bytes))
 }
 
 /// "The device's 4.00 GiB then: loaded before the work began 2.00 GiB (...), working memory
@@ -110,9 +100,14 @@ fn anatomy(oom: &OomReport, o: &Oom, per: &str) -> String {
         c.make_ascii_uppercase();
     }
     s.push_str(&format!(" {cause}.{}", shortfall(oom)));
-    if !oom.advice.is_empty() {
-        let fixes: Vec<String> = oom.advice.iter().map(advice_line).collect();
-        s.push_str(&format!(" Fix: {}.", fixes.join("; or ")));
+    // The best fix with its evidence; the others by name (the report lists each with its own).
+    if let Some((first, rest)) = oom.advice.split_first() {
+        s.push_str(&format!(" Fix: {}", advice_line(first)));
+        let others: Vec<&str> = rest.iter().map(|a| a.advice.action()).collect();
+        if !others.is_empty() {
+            s.push_str(&format!("; or {}", others.join("; or ")));
+        }
+        s.push('.');
     }
     s
 }

@@ -43,7 +43,7 @@ pub(super) fn build(replay: &Replay, clock: &Clock, r: &Report) -> Option<OomRep
     let o = r.ooms.get(index)?;
     let total = ev.mem_info.map(|m| m.total);
     let free = ev.mem_info.map(|m| m.free);
-    let parts = parts(replay, clock, r, ev);
+    let parts = parts(replay, clock, r, index, ev);
     let unexplained_bytes = total.map(|t| {
         let sum = parts.iter().fold(0u64, |a, p| a.saturating_add(p.bytes));
         (i128::from(t) - i128::from(sum)).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
@@ -218,7 +218,7 @@ impl Tally {
 }
 
 /// What filled the failing device, largest first, zero parts left out.
-fn parts(replay: &Replay, clock: &Clock, r: &Report, ev: &OomEvent) -> Vec<OomPart> {
+fn parts(replay: &Replay, clock: &Clock, r: &Report, index: usize, ev: &OomEvent) -> Vec<OomPart> {
     let labels: HashMap<(u32, gpuleak_trace::MemoryKind, Option<i32>), &str> = r
         .sites
         .iter()
@@ -267,7 +267,7 @@ fn parts(replay: &Replay, clock: &Clock, r: &Report, ev: &OomEvent) -> Vec<OomPa
         parts.push(with_models(
             loaded.part(PartKind::Loaded, String::new(), false),
             r,
-            ev,
+            index,
         ));
         if segments {
             let bytes = kept.bytes.saturating_add(working.bytes);
@@ -288,13 +288,17 @@ fn parts(replay: &Replay, clock: &Clock, r: &Report, ev: &OomEvent) -> Vec<OomPa
         ));
     } else {
         program = ev.live_bytes;
+        parts.push(OomPart {
+            part: PartKind::Working,
+            bytes: program,
+            by: Vec::new(),
+            estimated: true,
+            note: "everything this process held, not split by age: the replay let this \
+                   failure's split go"
+                .to_string(),
+        });
     }
-    let cache_free = match ev.anatomy.as_deref() {
-        Some(a) if r.visibility.level == Level::Tensors => a
-            .pool_reserved_bytes
-            .saturating_sub(a.stream_ordered_live_bytes),
-        _ => 0,
-    };
+    let cache_free = cache_free(r, ev);
     if cache_free > 0 {
         parts.push(OomPart {
             part: PartKind::CacheFree,
@@ -371,10 +375,20 @@ fn segments_note(r: &Report) -> String {
     )
 }
 
-/// The loaded part, its models first where a walk at the failure named them.
-fn with_models(mut part: OomPart, r: &Report, ev: &OomEvent) -> OomPart {
-    let index = r.ooms.iter().position(|o| o.seq == ev.seq);
-    let Some(walk) = index.and_then(|i| oom_holding(r, i)) else {
+/// Free inside the allocator's cache, where every tensor is an event: the pools' reserve less
+/// the live stream-ordered allocations; 0 where it cannot be known.
+fn cache_free(r: &Report, ev: &OomEvent) -> u64 {
+    match ev.anatomy.as_deref() {
+        Some(a) if r.visibility.level == Level::Tensors => a
+            .pool_reserved_bytes
+            .saturating_sub(a.stream_ordered_live_bytes),
+        _ => 0,
+    }
+}
+
+/// The loaded part, its models first where a walk at failure `index` named them.
+fn with_models(mut part: OomPart, r: &Report, index: usize) -> OomPart {
+    let Some(walk) = oom_holding(r, index) else {
         return part;
     };
     let models: Vec<PartShare> = walk
@@ -417,12 +431,7 @@ fn cause(replay: &Replay, clock: &Clock, r: &Report, index: usize, ev: &OomEvent
     {
         return OomCause::RequestTooLarge;
     }
-    let cache_free = match ev.anatomy.as_deref() {
-        Some(a) if r.visibility.level == Level::Tensors => a
-            .pool_reserved_bytes
-            .saturating_sub(a.stream_ordered_live_bytes),
-        _ => 0,
-    };
+    let cache_free = cache_free(r, ev);
     if o.device_free_bytes.is_some_and(|f| f >= o.requested_bytes)
         || (cache_free > 0 && cache_free >= o.requested_bytes)
     {

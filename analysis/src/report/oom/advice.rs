@@ -126,37 +126,7 @@ pub(super) fn advise(
             ),
         );
     }
-    if matches!(oom.cause, OomCause::StepPeak | OomCause::RequestTooLarge) && oom.short_by_bytes > 0
-    {
-        let (base, scaled) = if oom.cause == OomCause::RequestTooLarge {
-            (oom.request.bytes, oom.request.bytes)
-        } else {
-            (working.saturating_add(oom.request.bytes), working)
-        };
-        let fits = if base == 0 {
-            0
-        } else {
-            (u128::from(base.saturating_sub(oom.short_by_bytes)) * 100 / u128::from(base)).min(99)
-                as u64
-        };
-        let evidence = if oom.cause == OomCause::RequestTooLarge {
-            format!(
-                "one request of {} on a {} device: about {fits}% of the current input would \
-                 fit (an estimate: memory taken to grow with the input)",
-                bytes(oom.request.bytes),
-                bytes(total)
-            )
-        } else {
-            format!(
-                "working memory {} and the failed {} on {} loaded, device {}: about {fits}% \
-                 of the current input would fit (an estimate: working memory taken to grow \
-                 with the input)",
-                bytes(scaled),
-                bytes(oom.request.bytes),
-                bytes(loaded),
-                bytes(total)
-            )
-        };
+    if let Some(evidence) = smaller_input(oom, working, loaded, total) {
         give(AdviceKind::SmallerInput, Some(oom.short_by_bytes), evidence);
     }
     let native_cache = r.visibility.level == Level::Segments
@@ -214,6 +184,43 @@ pub(super) fn advise(
     }
     out.sort_by_key(|a| std::cmp::Reverse(a.saves_bytes));
     out
+}
+
+/// Why a smaller input would fit, for a step's peak or a request larger than the device: the
+/// share of the current input that would, with memory taken to grow in proportion to it (an
+/// estimate); `None` for other causes, or when nothing was missing.
+fn smaller_input(oom: &OomReport, working: u64, loaded: u64, total: u64) -> Option<String> {
+    if oom.short_by_bytes == 0 {
+        return None;
+    }
+    let percent = |part: u64, whole: u64| {
+        (u128::from(part) * 100)
+            .checked_div(u128::from(whole))
+            .map_or(0, |p| p.min(99) as u64)
+    };
+    match oom.cause {
+        OomCause::RequestTooLarge => Some(format!(
+            "one request of {} on a {} device: at most about {}% of the current input would fit \
+             (an estimate)",
+            bytes(oom.request.bytes),
+            bytes(total),
+            percent(total, oom.request.bytes)
+        )),
+        OomCause::StepPeak => {
+            let peak = working.saturating_add(oom.request.bytes);
+            let fits = percent(peak.saturating_sub(oom.short_by_bytes), peak);
+            (fits > 0).then(|| {
+                format!(
+                    "working memory {} on {} loaded, device {}: about {fits}% of the current \
+                     input would fit (an estimate)",
+                    bytes(peak),
+                    bytes(loaded),
+                    bytes(total)
+                )
+            })
+        }
+        _ => None,
+    }
 }
 
 /// "pid 4242 held 1.00 GiB, pid 77 held 512 MiB on the device".
