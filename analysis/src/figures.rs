@@ -29,6 +29,8 @@ pub struct LiveAlloc {
     /// `seq`). An out-of-memory report splits the device by age with them.
     pub launches: u64,
     pub markers: u64,
+    /// NVTX range openings seen before it, of every range.
+    pub openings: u64,
     pub time_ns: u64,
 }
 
@@ -152,7 +154,8 @@ pub struct OomEvent {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OomAnatomy {
     /// Live device and physical allocations of the failing device, grouped by site and by the
-    /// launches and markers seen when they were made, largest first (at most [`OOM_GROUPS`]).
+    /// launches, markers and range openings seen when they were made, largest first (at most
+    /// [`OOM_GROUPS`]).
     pub groups: Vec<LiveGroup>,
     /// Bytes of the allocations in groups past [`OOM_GROUPS`]: not split by age.
     pub ungrouped_bytes: u64,
@@ -170,7 +173,8 @@ pub struct OomAnatomy {
     pub freed_bytes: u64,
 }
 
-/// Live allocations of one site made between the same two launches and markers.
+/// Live allocations of one site made between the same two launches, markers and NVTX range
+/// openings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LiveGroup {
     pub site: SiteKey,

@@ -515,3 +515,33 @@ fn with_every_tensor_seen_the_cache_free_part_is_known_and_can_be_the_cause() {
         r.diagnosis[0].text
     );
 }
+
+#[test]
+fn with_nvtx_steps_what_earlier_steps_kept_is_told_from_the_step_in_flight() {
+    // Weights, then "step" ranges each keeping 64 MiB; the last step's 1.5 GiB tensor fails.
+    let mut t = Trace::new();
+    t.device_total(TOTAL);
+    t.alloc_next(2 * GIB, 1);
+    for _ in 0..8 {
+        t.push(0, "step");
+        t.alloc_next(64 * MIB, 2);
+        let scratch = t.alloc_next(32 * MIB, 3);
+        t.free(scratch);
+        t.pop(0);
+    }
+    t.push(0, "step");
+    t.alloc_next(64 * MIB, 2);
+    t.out_of_memory(
+        1536 * MIB,
+        TOTAL - 2 * GIB - 9 * 64 * MIB - CONTEXT,
+        TOTAL,
+        3,
+    );
+    let r = t.report();
+    assert_eq!(r.iterations.range.as_deref(), Some("step"));
+    let o = oom(&r);
+    assert_eq!(part(o, PartKind::Loaded), 2 * GIB, "{o:#?}");
+    assert_eq!(part(o, PartKind::Kept), 8 * 64 * MIB, "{o:#?}");
+    assert_eq!(part(o, PartKind::Working), 64 * MIB, "{o:#?}");
+    adds_up(o);
+}

@@ -26,7 +26,7 @@ impl Now<'_> {
     /// [`OomEvent::live_bytes`] counts it).
     pub(super) fn split(&self, device: i32) -> OomAnatomy {
         let mine = |d: i32| device < 0 || !self.gpu_by_device.contains_key(&device) || d == device;
-        let mut groups: HashMap<(SiteKey, u64, u64), LiveGroup> = HashMap::new();
+        let mut groups: HashMap<(SiteKey, u64, u64, u64), LiveGroup> = HashMap::new();
         let mut stream_ordered = 0u64;
         for a in self.live.plain().values() {
             let kind = a.kind();
@@ -45,7 +45,7 @@ impl Now<'_> {
                 device: a.device,
             };
             let g = groups
-                .entry((site, a.launches, a.markers))
+                .entry((site, a.launches, a.markers, a.openings))
                 .or_insert(LiveGroup {
                     site,
                     launches: a.launches,

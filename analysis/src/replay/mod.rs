@@ -85,6 +85,9 @@ pub struct Replay {
     marker_labels: Vec<(String, u64)>,
     /// Distinct NVTX ranges, in the order first seen (at most [`MAX_RANGES`]).
     ranges: Vec<RangeStats>,
+    /// NVTX range openings seen, of every range: allocations made between the same two are
+    /// of the same iteration whichever range marks them.
+    range_openings: u64,
     /// Open pushes per thread and domain, for nesting depth within a domain.
     range_depth: HashMap<(u32, Option<String>), u32>,
     /// Kernel launches seen (Launch records).
@@ -318,6 +321,7 @@ impl Replay {
             RangeOp::End => return,
         };
         self.boundary();
+        self.range_openings += 1;
         let Some(name) = r.name else { return };
         let index = match self
             .ranges
@@ -504,6 +508,7 @@ impl Replay {
             aux: e.aux,
             launches: self.launches,
             markers: self.markers,
+            openings: self.range_openings,
             time_ns: e.time_ns,
         };
         let old = self.live.insert(e.api, e.address, new);

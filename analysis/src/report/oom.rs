@@ -6,9 +6,9 @@
 //! began (with markers, before the first marker; with NVTX ranges, before the iterations'
 //! range first opened; else before [`Replay::steps_begin_ns`]: the first launch, or the end of
 //! a model's loading); *working* was allocated in the iteration the failure happened in (as
-//! [`Clock::iteration_of`] places it); *kept* in an iteration before it. Allocations are placed
-//! by the launches and markers seen when they were made, so two made between the same two
-//! launches share an age.
+//! [`Clock::iteration_of`] places it); *kept* in an iteration before it. Allocations are grouped
+//! by the launches, markers and NVTX range openings seen when they were made: a group never
+//! straddles an iteration's start, whichever of them marks it.
 
 use std::collections::HashMap;
 
