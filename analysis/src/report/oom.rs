@@ -163,18 +163,37 @@ fn age(replay: &Replay, clock: &Clock, ev: &OomEvent, a: &OomAnatomy, g: &LiveGr
     }
 }
 
-/// The CUDA library a stack allocated through, by the module of one of its frames.
-fn library_of(replay: &Replay, stack: u32) -> Option<&'static str> {
+/// The CUDA library a stack allocated through: by the module of one of its frames, or by the
+/// PyTorch function that makes the library's workspace (`frames`, symbolized; PyTorch asks its
+/// own allocator for it, so no frame is in the library).
+fn library_of(replay: &Replay, stack: u32, frames: &[String]) -> Option<&'static str> {
     let modules = replay.modules();
-    replay.stack(stack)?.iter().find_map(|f| {
-        let path = &modules.get(f.module? as usize)?.path;
-        let name = path.rsplit('/').next().unwrap_or(path);
-        LIBRARIES
-            .iter()
-            .find(|(prefix, _)| name.starts_with(prefix))
-            .map(|(_, library)| *library)
+    let by_module = replay.stack(stack).and_then(|stack| {
+        stack.iter().find_map(|f| {
+            let path = &modules.get(f.module? as usize)?.path;
+            let name = path.rsplit('/').next().unwrap_or(path);
+            LIBRARIES
+                .iter()
+                .find(|(prefix, _)| name.starts_with(prefix))
+                .map(|(_, library)| *library)
+        })
+    });
+    by_module.or_else(|| {
+        frames.iter().find_map(|f| {
+            WORKSPACE_FUNCTIONS
+                .iter()
+                .find(|(function, _)| function_name(f).contains(function))
+                .map(|(_, library)| *library)
+        })
     })
 }
+
+/// PyTorch's functions that allocate a CUDA library's workspace, and the library's name.
+const WORKSPACE_FUNCTIONS: [(&str, &str); 3] = [
+    ("at::cuda::getCUDABlasLtWorkspace", "cuBLASLt"),
+    ("at::cuda::getCurrentCUDABlasLtHandle", "cuBLASLt"),
+    ("at::cuda::getCurrentCUDABlasHandle", "cuBLAS"),
+];
 
 /// Shared-object name prefixes of the CUDA libraries that keep workspaces, and their names
 /// (cuBLASLt before cuBLAS: its name starts with the other's).
@@ -219,16 +238,14 @@ impl Tally {
 
 /// What filled the failing device, largest first, zero parts left out.
 fn parts(replay: &Replay, clock: &Clock, r: &Report, index: usize, ev: &OomEvent) -> Vec<OomPart> {
-    let labels: HashMap<(u32, gpuleak_trace::MemoryKind, Option<i32>), &str> = r
+    let sites: HashMap<(u32, gpuleak_trace::MemoryKind, Option<i32>), &crate::model::Site> = r
         .sites
         .iter()
-        .map(|s| ((s.stack_id, s.memory, s.device), s.label.as_str()))
+        .map(|s| ((s.stack_id, s.memory, s.device), s))
         .collect();
-    let label_of = |k: &SiteKey| {
-        labels
-            .get(&(k.stack, k.kind, (k.device >= 0).then_some(k.device)))
-            .map_or_else(|| format!("stack {}", k.stack), |l| l.to_string())
-    };
+    let site_of = |k: &SiteKey| sites.get(&(k.stack, k.kind, (k.device >= 0).then_some(k.device)));
+    let label_of =
+        |k: &SiteKey| site_of(k).map_or_else(|| format!("stack {}", k.stack), |s| s.label.clone());
     let segments = r.visibility.level == Level::Segments;
     let mut libraries_of: HashMap<u32, Option<&'static str>> = HashMap::new();
     let mut loaded = Tally::default();
@@ -240,9 +257,10 @@ fn parts(replay: &Replay, clock: &Clock, r: &Report, index: usize, ev: &OomEvent
     if let Some(a) = ev.anatomy.as_deref() {
         for g in &a.groups {
             program = program.saturating_add(g.bytes);
-            let library = *libraries_of
-                .entry(g.site.stack)
-                .or_insert_with(|| library_of(replay, g.site.stack));
+            let library = *libraries_of.entry(g.site.stack).or_insert_with(|| {
+                let frames = site_of(&g.site).map_or(&[][..], |s| &s.frames[..]);
+                library_of(replay, g.site.stack, frames)
+            });
             if let Some(library) = library {
                 libraries.add(library.to_string(), g.bytes);
                 continue;

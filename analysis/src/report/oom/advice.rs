@@ -116,7 +116,9 @@ pub(super) fn advise(
             .filter(|e| e.owner.starts_with("Tensor float32"))
             .fold(0u64, |a, e| a.saturating_add(e.bytes))
     });
-    if fp32 > 0 {
+    // Half precision halves them: worth saying when that is a share of the device worth having
+    // and, when something was missing, all of it.
+    if fp32 / 2 >= (total / 100).max(oom.short_by_bytes).max(1) {
         give(
             AdviceKind::HalfPrecision,
             Some(fp32 / 2),
