@@ -1,6 +1,7 @@
 //! Building the report from a replay: iterations from markers, NVTX ranges, the launch
-//! sequence or time windows (`Clock`), each site's growth over them, out-of-memory failures,
-//! what the trace can show, and the diagnosis. The data model is [`crate::model`].
+//! sequence or time windows (`Clock`), each site's growth over them, out-of-memory failures and
+//! the anatomy of the one the program died of (`oom`), what the trace can show, and the
+//! diagnosis. The data model is [`crate::model`].
 
 use gpuleak_trace::{Api, MemoryKind};
 
