@@ -6,16 +6,21 @@
 //! Built from a finished [`Report`] alone, so the text report, the JSON and the live view say
 //! the same thing.
 
-use crate::growth::{self, Verdict};
+use crate::growth::Verdict;
 use crate::memory::MemoryClass;
-use crate::model::{Cache, Oom, Report, Site, Source};
+use crate::model::{Cache, Report, Site, Source};
 pub use crate::model::{Cause, Diagnosis};
 use crate::units::bytes;
 
-use crate::thresholds::{LEAK_SHARE, POOL_FACTOR, POOL_MIN};
+use crate::thresholds::{POOL_FACTOR, POOL_MIN};
 
 mod holders;
-pub use holders::{OomConclusion, last_holding, oom_conclusion, oom_holding};
+mod oom;
+mod phrases;
+pub use holders::{OomConclusion, largest_kept, last_holding, oom_conclusion, oom_holding};
+pub use oom::{advice_line, fatal_oom, leaked_at, part_line, parts_line};
+use phrases::{count_sites, largest_holders, leak_phrase};
+pub use phrases::{held, which_device};
 
 /// The diagnoses of a report, most important first; empty for a trace with no device memory.
 pub fn diagnose(r: &Report) -> Vec<Diagnosis> {
@@ -30,8 +35,8 @@ pub fn diagnose(r: &Report) -> Vec<Diagnosis> {
             .iter()
             .filter(|o| matches!(o.memory, MemoryClass::Device | MemoryClass::Physical))
     };
-    if let Some(o) = device_ooms().rev().find(|o| !o.retried) {
-        out.push(out_of_memory(r, o, &leaks, per));
+    if let Some(i) = fatal_oom(r) {
+        out.push(oom::out_of_memory(r, &r.ooms[i], &leaks, per));
     } else if let Some(o) = device_ooms().next_back() {
         let n = device_ooms().count();
         let when = match o.iteration {
@@ -50,7 +55,7 @@ pub fn diagnose(r: &Report) -> Vec<Diagnosis> {
                 } else {
                     format!("{n} allocations")
                 },
-                holders(o)
+                largest_holders(o)
             ),
         });
     }
@@ -279,249 +284,5 @@ fn no_growth(r: &Report, per: &str) -> Diagnosis {
             "No leak: no site's memory grows over the {n} {per}s, and device memory peaked at \
              {peak}."
         ),
-    }
-}
-
-fn out_of_memory(r: &Report, o: &Oom, leaks: &[&Site], per: &str) -> Diagnosis {
-    let when = match o.iteration {
-        Some(i) => format!("in {per} {i}"),
-        None => format!("before the first {per}"),
-    };
-    let on_device = o
-        .device_total_bytes
-        .map_or(String::new(), |t| format!(" on a {} device", bytes(t)));
-    let by = if o.label.is_empty() {
-        String::new()
-    } else {
-        format!(" by {}", o.label)
-    };
-    let failed = format!(
-        "{} of {}{by} failed{on_device}",
-        o.api,
-        bytes(o.requested_bytes)
-    );
-    // What the walk inside a Python program found at the failure, if one ran.
-    let walk = r
-        .ooms
-        .iter()
-        .position(|x| std::ptr::eq(x, o))
-        .and_then(|i| oom_holding(r, i))
-        .filter(|h| !h.entries.is_empty());
-    let said = walk.map_or(String::new(), |h| format!(" {}", holders::oom_breakdown(h)));
-    // What the leaking sites held at the failure, from its live set.
-    let leaked: u64 = o
-        .live_by_site
-        .iter()
-        .filter(|held| leaks.iter().any(|s| s.frames == held.frames))
-        .map(|held| held.live_bytes)
-        .sum();
-    let share = if o.live_bytes == 0 {
-        0.0
-    } else {
-        leaked as f64 / o.live_bytes as f64
-    };
-    // The leak caused the failure when, without what it held, the request would have fit.
-    let caused = match o.device_free_bytes {
-        Some(free) => leaked > 0 && leaked >= o.requested_bytes.saturating_sub(free),
-        None => share >= LEAK_SHARE,
-    };
-    if let Some(first) = leaks.first()
-        && caused
-    {
-        return Diagnosis {
-            cause: Cause::Leak,
-            text: format!(
-                "Out of memory {when} because of a leak: {}. The leaking {} held {} ({:.0}%) of \
-                 the {} live when {failed}.{said}",
-                leak_phrase(r, first, per),
-                if leaks.len() == 1 { "site" } else { "sites" },
-                bytes(leaked),
-                share * 100.0,
-                bytes(o.live_bytes)
-            ),
-        };
-    }
-    if let Some(total) = o.device_total_bytes
-        && o.requested_bytes > total
-    {
-        return Diagnosis {
-            cause: Cause::TooLarge,
-            text: format!(
-                "Out of memory {when}: one allocation asked for more than the whole device ({} \
-                 of {} failed on a {} device), so the work is too large for this GPU as it is \
-                 split (batch, resolution or model size), whatever else is freed.{said}",
-                o.api,
-                bytes(o.requested_bytes),
-                bytes(total)
-            ),
-        };
-    }
-    let holders = holders(o);
-    // Other processes, the CUDA context and memory outside the calls gpuleak sees.
-    let outside = match (o.device_total_bytes, o.device_free_bytes) {
-        (Some(total), Some(free)) => total.saturating_sub(free).saturating_sub(o.live_bytes),
-        _ => 0,
-    };
-    let outside_note = match o.device_total_bytes {
-        Some(total) if outside >= total / 10 => format!(
-            " {} more of the device was in use outside this process's allocations (the CUDA \
-             context, memory pools' reserve, other processes).",
-            bytes(outside)
-        ),
-        _ => String::new(),
-    };
-    if let Some(free) = o.device_free_bytes
-        && free >= o.requested_bytes
-    {
-        return Diagnosis {
-            cause: Cause::Fragmentation,
-            text: format!(
-                "Out of memory {when} although the device still had {} free, more than the {} \
-                 asked: the free memory is not in one piece (fragmentation), or is held for \
-                 another context. {failed} with {} live; the largest holders: \
-                 {holders}.{outside_note}{said}",
-                bytes(free),
-                bytes(o.requested_bytes),
-                bytes(o.live_bytes)
-            ),
-        };
-    }
-    // The process itself held little: the device was full of someone else's memory.
-    if let Some(total) = o.device_total_bytes
-        && outside > o.live_bytes
-        && outside >= total / 4
-    {
-        return Diagnosis {
-            cause: Cause::Elsewhere,
-            text: format!(
-                "Out of memory {when}, but this process held only {} of the device's {}: {} \
-                 was in use outside its recorded allocations — another process on the same GPU, \
-                 memory pools' reserve, or an allocator gpuleak does not see. {failed}.{said}",
-                bytes(o.live_bytes),
-                bytes(total),
-                bytes(outside)
-            ),
-        };
-    }
-    // Nothing the trace's sites show decides it: the holders at the failure do.
-    if let Some(h) = walk {
-        let conclusion = oom_conclusion(r, h);
-        let kept = match conclusion {
-            OomConclusion::Leaking => {
-                holders::largest_kept(h).map_or(String::new(), |k| format!(" {k}"))
-            }
-            OomConclusion::InputTooLarge => String::new(),
-        };
-        return Diagnosis {
-            cause: match conclusion {
-                OomConclusion::Leaking => Cause::Leak,
-                OomConclusion::InputTooLarge => Cause::TooLarge,
-            },
-            text: format!(
-                "Out of memory {when}: {failed} with {} live.{said} {}{kept}{outside_note}",
-                bytes(o.live_bytes),
-                conclusion.sentence()
-            ),
-        };
-    }
-    let early = match o.iteration {
-        None => true,
-        Some(i) => i < growth::warm_up(r.iterations.count as usize).max(1) as u64,
-    };
-    if early {
-        return Diagnosis {
-            cause: Cause::TooLarge,
-            text: format!(
-                "Out of memory {when}, before memory could grow over {per}s: the work needs \
-                 more than the device has (input too large: batch, resolution or model). \
-                 {failed} with {} live; the largest holders: {holders}.{outside_note}",
-                bytes(o.live_bytes)
-            ),
-        };
-    }
-    Diagnosis {
-        cause: Cause::Peak,
-        text: format!(
-            "Out of memory {when}, with no site growing over {per}s: memory stays level from \
-             {per} to {per}, but this one's peak did not fit. {failed} with {} live; \
-             the largest holders: {holders}.{outside_note}",
-            bytes(o.live_bytes)
-        ),
-    }
-}
-
-/// "denoise_step (sampler.c:154) grows +3.00 MiB/iteration (438 MiB live at the end)"; "live
-/// now" while the trace is still being written.
-/// With several GPUs, which one it fills: "... grows +1.00 GiB/iteration on GPU 1 (...)".
-/// With holders, what keeps its memory comes first ([`holders::held_leak_phrase`]).
-fn leak_phrase(r: &Report, s: &Site, per: &str) -> String {
-    if let Some(phrase) = holders::held_leak_phrase(r, s, per, &held(s, r.complete)) {
-        return phrase;
-    }
-    let growth = s.bytes_per_iteration().unwrap_or(0);
-    let sign = if growth < 0 { "-" } else { "+" };
-    let on = match s.device {
-        Some(d) if r.devices.len() > 1 => format!(" on GPU {d}"),
-        _ => String::new(),
-    };
-    format!(
-        "{} grows {sign}{}/{per}{on} ({})",
-        s.label,
-        bytes(growth.unsigned_abs()),
-        held(s, r.complete)
-    )
-}
-
-/// "the device", or with several, the site's: "GPU 1".
-pub fn which_device(r: &Report, s: &Site) -> String {
-    match s.device {
-        Some(d) if r.devices.len() > 1 => format!("GPU {d}"),
-        _ => "the device".to_string(),
-    }
-}
-
-/// The three largest holders of an out-of-memory failure's live set.
-fn holders(o: &Oom) -> String {
-    let named: Vec<String> = o
-        .live_by_site
-        .iter()
-        .take(3)
-        .map(|s| format!("{} ({})", s.label, bytes(s.live_bytes)))
-        .collect();
-    if named.is_empty() {
-        "none recorded".to_string()
-    } else {
-        named.join(", ")
-    }
-}
-
-/// What a site holds, in words: "438 MiB live at the end"; "120 MiB held at the last
-/// iteration, freed at exit" for memory a program gives back only when it ends (a list of
-/// tensors emptied at interpreter shutdown), which "0 B live at the end" would hide; "live now"
-/// while the trace is still being written.
-pub fn held(s: &Site, complete: bool) -> String {
-    let end = s.live_bytes_at_end;
-    match s.live_bytes_at_last_iteration {
-        Some(last) if complete && last > end => {
-            if end == 0 {
-                format!("{} held at the last iteration, freed at exit", bytes(last))
-            } else {
-                format!(
-                    "{} held at the last iteration, {} of it freed at exit",
-                    bytes(last),
-                    bytes(last - end)
-                )
-            }
-        }
-        _ if complete => format!("{} live at the end", bytes(end)),
-        _ => format!("{} live now", bytes(end)),
-    }
-}
-
-fn count_sites(n: usize) -> String {
-    if n == 1 {
-        "one site".to_string()
-    } else {
-        format!("{n} sites")
     }
 }

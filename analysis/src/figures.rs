@@ -8,7 +8,9 @@ use gpuleak_trace::{Api, MemInfo, MemoryKind};
 use serde::Serialize;
 
 use crate::memory::{MemoryClass, SiteKey};
-pub use crate::thresholds::{MAX_RANGES, OOM_SITES, RETRY_WINDOW_EVENTS, TIME_WINDOWS};
+pub use crate::thresholds::{
+    MAX_RANGES, OOM_ANATOMIES, OOM_GROUPS, OOM_SITES, RETRY_WINDOW_EVENTS, TIME_WINDOWS,
+};
 
 /// An allocation handed to the program and not yet given back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,6 +24,14 @@ pub struct LiveAlloc {
     /// The second handle its event carried: for a mapping, the physical memory's handle, which
     /// tells whose memory a holder inside the mapping is.
     pub aux: u64,
+    /// When it was made, on each clock a report may read iterations from: kernel launches and
+    /// iteration markers seen before it, and its time (an NVTX range's openings are placed by
+    /// `seq`). An out-of-memory report splits the device by age with them.
+    pub launches: u64,
+    pub markers: u64,
+    /// NVTX range openings seen before it, of every range.
+    pub openings: u64,
+    pub time_ns: u64,
 }
 
 impl LiveAlloc {
@@ -137,6 +147,48 @@ pub struct OomEvent {
     /// everything it allocated (the trace's events do not see the context); `None` when the hook
     /// could not ask, or NVML did not list it.
     pub own_process_bytes: Option<u64>,
+    /// The failing device's live memory by site and age, for the out-of-memory report; `None`
+    /// for memory other than the GPU's, and for failures whose split was let go to bound the
+    /// replay's memory (retried ones, and all but the latest [`OOM_ANATOMIES`]).
+    pub anatomy: Option<Box<OomAnatomy>>,
+}
+
+/// The failing device's memory at an out-of-memory failure, as the replay saw it: its live
+/// allocations grouped by where and when they were made, and what the pools reserved.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OomAnatomy {
+    /// Live device and physical allocations of the failing device, grouped by site and by the
+    /// launches, markers and range openings seen when they were made, largest first (at most
+    /// [`OOM_GROUPS`]).
+    pub groups: Vec<LiveGroup>,
+    /// Bytes of the allocations in groups past [`OOM_GROUPS`]: not split by age.
+    pub ungrouped_bytes: u64,
+    /// What every memory pool held from the device, as last sampled (all devices together).
+    pub pool_reserved_bytes: u64,
+    /// Live stream-ordered allocations (`cudaMallocAsync` and its kin) of the failing device:
+    /// the part of the pools' reserve in use.
+    pub stream_ordered_live_bytes: u64,
+    /// For each NVTX range (indexed as [`crate::Replay::ranges`]), the sequence numbers of its
+    /// first and latest opening before the failure: a range's iteration in flight began at the
+    /// latest.
+    pub range_openings: Vec<(u64, u64)>,
+    /// Bytes of device and physical memory freed before the failure, over the whole run: what a
+    /// retry freed is the difference between two failures' figures.
+    pub freed_bytes: u64,
+}
+
+/// Live allocations of one site made between the same two launches, markers and NVTX range
+/// openings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LiveGroup {
+    pub site: SiteKey,
+    pub launches: u64,
+    pub markers: u64,
+    /// The earliest of them: its sequence number and time.
+    pub seq: u64,
+    pub time_ns: u64,
+    pub bytes: u64,
+    pub allocations: u64,
 }
 
 /// One distinct NVTX range (domain and name) and how often it opened (pushes and starts).
@@ -149,6 +201,9 @@ pub struct RangeStats {
     /// The smallest nesting depth it was pushed at, counted within its domain on its thread
     /// (NVTX keeps one push/pop stack per domain); 0 for start/end ranges.
     pub min_depth: u32,
+    /// The sequence numbers (the next event's) at its first and latest opening.
+    pub first_seq: u64,
+    pub last_seq: u64,
 }
 
 /// Live bytes at each occurrence of one boundary (an NVTX range's opening), like

@@ -1,6 +1,7 @@
 //! Building the report from a replay: iterations from markers, NVTX ranges, the launch
-//! sequence or time windows (`Clock`), each site's growth over them, out-of-memory failures,
-//! what the trace can show, and the diagnosis. The data model is [`crate::model`].
+//! sequence or time windows (`Clock`), each site's growth over them, out-of-memory failures and
+//! the anatomy of the one the program died of (`oom`), what the trace can show, and the
+//! diagnosis. The data model is [`crate::model`].
 
 use gpuleak_trace::{Api, MemoryKind};
 
@@ -11,6 +12,7 @@ use crate::symbols::Symbolizer;
 
 mod clock;
 mod holders;
+mod oom;
 mod prologue;
 
 use clock::{Clock, judge_whole, live_per_iteration};
@@ -278,7 +280,12 @@ impl Report {
             dropped_segments: replay.dropped_segments(),
             unmatched_frees: replay.unmatched_frees(),
             replaced_allocations: replay.replaced_allocations(),
-            notes: replay.notes().iter().cloned().chain(clock.notes).collect(),
+            notes: replay
+                .notes()
+                .iter()
+                .cloned()
+                .chain(clock.notes.iter().cloned())
+                .collect(),
             // Windows before the first launch are loading and judge nothing.
             visibility: visibility(
                 replay,
@@ -289,6 +296,7 @@ impl Report {
             diagnosis: Vec::new(),
             holders: holdings,
         };
+        report.oom = oom::build(replay, &clock, &report);
         report.diagnosis = crate::diagnosis::diagnose(&report);
         report
     }

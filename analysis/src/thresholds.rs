@@ -85,8 +85,23 @@ pub const HEALTHY_MIN_ITERATIONS: u64 = 6;
 /// How many events after a failure a successful retry of it is looked for: PyTorch empties its
 /// cache and retries at once, within a few calls.
 pub const RETRY_WINDOW_EVENTS: u64 = 100_000;
+
+/// How long NVML's figures for one failure stand for a later one on the same device. The hook
+/// asks once per burst of failures, so a caching allocator's retry that fails again (the failure
+/// a program dies of) has no answer of its own; what other processes hold changes slowly next
+/// to the seconds between the two (a holders walk in between can take two).
+pub const PROCESSES_STAND_NS: u64 = 10_000_000_000;
 /// Sites kept in an out-of-memory failure's live set: what filled the device, not everything.
 pub const OOM_SITES: usize = 10;
+/// Groups (site, launches and markers at allocation) an out-of-memory failure's split by age
+/// keeps: a program's weights and a step's tensors come from far fewer; past it the smallest
+/// are summed without an age.
+pub const OOM_GROUPS: usize = 4096;
+/// Failures whose split by age is kept: the one a program died of is the latest not retried,
+/// and a program failing in a loop must not keep one per failure.
+pub const OOM_ANATOMIES: usize = 8;
+/// Sites, models or libraries named in one part of an out-of-memory report.
+pub const OOM_PART_NAMES: usize = 5;
 /// How many distinct NVTX ranges (domain and name) a replay follows; later names are ignored,
 /// so a program naming a range per item cannot grow the replay without bound.
 pub const MAX_RANGES: usize = 32;

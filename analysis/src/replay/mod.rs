@@ -14,14 +14,16 @@ use gpuleak_trace::{
 
 use crate::figures::AddressSpace;
 pub use crate::figures::{
-    BoundarySeries, DroppedSegments, Frame, LiveAlloc, MAX_RANGES, OOM_SITES, OomEvent, PoolStats,
-    RETRY_WINDOW_EVENTS, RangeStats, SiteSeries, SiteStats, TIME_WINDOWS, Totals,
+    BoundarySeries, DroppedSegments, Frame, LiveAlloc, LiveGroup, MAX_RANGES, OOM_SITES,
+    OomAnatomy, OomEvent, PoolStats, RETRY_WINDOW_EVENTS, RangeStats, SiteSeries, SiteStats,
+    TIME_WINDOWS, Totals,
 };
 use crate::holders::HeldSnapshot;
 use crate::memory::on_gpu;
 pub use crate::memory::{LiveKey, MEMORY_KINDS, MemoryClass, SiteKey, holds_own_memory, kind_name};
 use crate::period::Auto;
 
+mod at_failure;
 mod holders;
 mod processes;
 mod read;
@@ -76,12 +78,17 @@ pub struct Replay {
     ooms: Vec<OomEvent>,
     /// Indices into `ooms` of failures whose retry may still come.
     unretried: Vec<usize>,
+    /// Indices into `ooms` of failures that keep their split by age, oldest first.
+    anatomies: std::collections::VecDeque<usize>,
     markers: u64,
     /// Marker labels and how many markers carried each, in the order first seen (at most
     /// [`crate::thresholds::MAX_MARKER_LABELS`]).
     marker_labels: Vec<(String, u64)>,
     /// Distinct NVTX ranges, in the order first seen (at most [`MAX_RANGES`]).
     ranges: Vec<RangeStats>,
+    /// NVTX range openings seen, of every range: allocations made between the same two are
+    /// of the same iteration whichever range marks them.
+    range_openings: u64,
     /// Open pushes per thread and domain, for nesting depth within a domain.
     range_depth: HashMap<(u32, Option<String>), u32>,
     /// Kernel launches seen (Launch records).
@@ -319,6 +326,7 @@ impl Replay {
             RangeOp::End => return,
         };
         self.boundary();
+        self.range_openings += 1;
         let Some(name) = r.name else { return };
         let index = match self
             .ranges
@@ -332,6 +340,8 @@ impl Replay {
                     name,
                     count: 0,
                     min_depth: depth,
+                    first_seq: self.seq_now,
+                    last_seq: self.seq_now,
                 });
                 self.ranges.len() - 1
             }
@@ -339,6 +349,7 @@ impl Replay {
         };
         let stats = &mut self.ranges[index];
         stats.min_depth = stats.min_depth.min(depth);
+        stats.last_seq = self.seq_now;
         let before = stats.count;
         stats.count += 1;
         for (key, series) in &mut self.series {
@@ -411,6 +422,10 @@ impl Replay {
             }
             let same = o.tid == e.tid && o.api == e.api && o.requested_bytes == e.size;
             o.retried |= same;
+            if same {
+                // A failure retried with success is never the one a program died of.
+                o.anatomy = None;
+            }
             !same
         });
     }
@@ -459,8 +474,23 @@ impl Replay {
                     retried: false,
                     other_processes: None,
                     own_process_bytes: None,
+                    anatomy: on_gpu(class).then(|| {
+                        let now = at_failure::Now {
+                            live: &self.live,
+                            gpu: &self.gpu,
+                            gpu_by_device: &self.gpu_by_device,
+                            pool_reserved_bytes: self.pools.reserved_bytes,
+                            ranges: &self.ranges,
+                        };
+                        Box::new(now.split(e.device))
+                    }),
                 });
                 self.unretried.push(self.ooms.len() - 1);
+                processes::inherit(&mut self.ooms);
+                if on_gpu(class) {
+                    let last = self.ooms.len() - 1;
+                    at_failure::let_go_of_old(&mut self.anatomies, &mut self.ooms, last);
+                }
             }
             return;
         }
@@ -483,6 +513,10 @@ impl Replay {
             seq: e.seq,
             device: e.device,
             aux: e.aux,
+            launches: self.launches,
+            markers: self.markers,
+            openings: self.range_openings,
+            time_ns: e.time_ns,
         };
         let old = self.live.insert(e.api, e.address, new);
         // An address handed out again while we think it live was freed by a path the trace

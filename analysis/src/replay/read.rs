@@ -131,6 +131,12 @@ impl Replay {
         &self.ooms
     }
 
+    /// The failures, to fill in what a record this crate's tests cannot write yet would carry.
+    #[cfg(test)]
+    pub(crate) fn ooms_mut(&mut self) -> &mut [OomEvent] {
+        &mut self.ooms
+    }
+
     pub fn launches(&self) -> u64 {
         self.launches
     }

@@ -267,11 +267,13 @@ impl Clock {
             Source::Marker => o.markers_before.checked_sub(1),
             Source::Nvtx => o.ranges_before.get(self.range?)?.checked_sub(1),
             Source::Auto => self.auto.as_ref()?.iteration_after(o.launches_before),
-            Source::Time => Some(
-                (o.time_ns.saturating_sub(self.start_ns) / self.width_ns)
-                    .min(self.count.saturating_sub(1)),
-            ),
+            Source::Time => Some(self.window_of(o.time_ns)),
         }
+    }
+
+    /// The time window `time_ns` falls in (the last one for any time after it).
+    pub(super) fn window_of(&self, time_ns: u64) -> u64 {
+        (time_ns.saturating_sub(self.start_ns) / self.width_ns).min(self.count.saturating_sub(1))
     }
 }
 
