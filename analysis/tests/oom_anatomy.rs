@@ -545,3 +545,55 @@ fn with_nvtx_steps_what_earlier_steps_kept_is_told_from_the_step_in_flight() {
     assert_eq!(part(o, PartKind::Working), 64 * MIB, "{o:#?}");
     adds_up(o);
 }
+
+/// A 2 GiB model built on the device (its weights made between the kernels that initialise
+/// them), then steps of 512 MiB, then a 1 GiB request that fails; with `walk`, the walk at the
+/// failure names the weights as the model's parameters.
+fn built_on_the_device(walk: bool) -> Report {
+    let mut t = Trace::new();
+    t.device_total(TOTAL);
+    t.launch(1);
+    let w = t.alloc_next(2 * GIB, 1);
+    t.launch(2);
+    for _ in 0..6 {
+        t.launch(3);
+        let a = t.alloc_next(512 * MIB, 3);
+        t.launch(4);
+        t.free(a);
+    }
+    t.launch(3);
+    t.alloc_next(GIB, 3);
+    t.out_of_memory(GIB, TOTAL - 3 * GIB - CONTEXT, TOTAL, 3);
+    if walk {
+        t.holders(
+            HoldersReason::OutOfMemory,
+            WalkEnd::Complete,
+            "",
+            vec![weight("UNET", w, 2 * GIB, "UNET (UNet2DConditionModel)")],
+        );
+    }
+    t.report()
+}
+
+#[test]
+fn a_model_built_on_the_device_is_loaded_when_the_walk_names_its_weights() {
+    // The clock alone places weights made after the first kernel in the work.
+    let r = built_on_the_device(false);
+    assert!(
+        part(oom(&r), PartKind::Loaded) < 2 * GIB,
+        "{:#?}",
+        oom(&r).parts
+    );
+    let r = built_on_the_device(true);
+    let o = oom(&r);
+    adds_up(o);
+    assert_eq!(part(o, PartKind::Loaded), 2 * GIB, "{:#?}", o.parts);
+    assert!(part(o, PartKind::Kept) < 2 * GIB, "{:#?}", o.parts);
+    let loaded = o.parts.iter().find(|p| p.part == PartKind::Loaded).unwrap();
+    assert_eq!(loaded.by[0].label, "UNET (UNet2DConditionModel)");
+    assert!(
+        loaded.note.contains("allocated after the work began"),
+        "{}",
+        loaded.note
+    );
+}

@@ -57,7 +57,7 @@ from facts import (
 # Cases that assert what later issues build. Each fails today; when its issue lands, its
 # entry goes. Keep this the only list.
 EXPECTED_FAILURES = {
-    name: 23 for name, _ in oom_cases.cases({}, None, None) if name != "expandable-oom-fragmentation-fixed"
+    # None now: issue 23 turned its out-of-memory cases into PASS.
 }
 
 ALLOCATORS = {

@@ -12,8 +12,9 @@ Modes (and the device size tests/torch/oom_cases.py runs them on):
   time; two of every three are freed, so every segment keeps one and has 12 MiB free, split in
   two; an 18 MiB tensor then finds no segment with room and no device memory for a new one,
   although the cache holds far more than 18 MiB free;
-- `other-process` (1 GiB, another process holding most of it through the fake driver's
-  FAKE_CUDA_OTHER_BYTES): a small model and its steps do not fit beside it.
+- `other-process` (1 GiB, another process holding 768 MiB of it through the fake driver's
+  FAKE_CUDA_OTHER_BYTES): a small model's step, which the device alone would hold, does not
+  fit beside it.
 """
 
 import argparse
@@ -71,11 +72,11 @@ def fragmentation():
 def other_process():
     model = torch.nn.Sequential(*(torch.nn.Linear(1024, 1024) for _ in range(4))).cuda()
     say(mode="other-process", weights_bytes=sum(p.numel() * 4 for p in model.parameters()))
-    x = torch.randn(64, 1024, device="cuda")
-    outputs = []
     with torch.no_grad():
-        for _ in range(64):
-            outputs.append(model(torch.cat([x] * 16)))
+        for _ in range(4):
+            # 160 MiB of activations a step: the device alone would hold them, not beside the
+            # other process's 768 MiB. Nothing is kept from step to step.
+            model(torch.randn(40960, 1024, device="cuda"))
 
 
 def main():

@@ -273,6 +273,23 @@ fn parts(replay: &Replay, clock: &Clock, r: &Report, index: usize, ev: &OomEvent
             tally.add(label_of(&g.site), g.bytes);
         }
         program = program.saturating_add(a.ungrouped_bytes);
+        let moved = move_weights(
+            r,
+            index,
+            ev,
+            segments,
+            &mut loaded,
+            [&mut kept, &mut working],
+        );
+        let loaded_note = if moved > 0 {
+            format!(
+                "with {} of model weights allocated after the work began (parameters and \
+                 buffers, as the walk at the failure found them)",
+                crate::units::bytes(moved)
+            )
+        } else {
+            String::new()
+        };
         let mut working_note = String::new();
         if a.ungrouped_bytes > 0 {
             working.bytes = working.bytes.saturating_add(a.ungrouped_bytes);
@@ -283,7 +300,7 @@ fn parts(replay: &Replay, clock: &Clock, r: &Report, index: usize, ev: &OomEvent
             );
         }
         parts.push(with_models(
-            loaded.part(PartKind::Loaded, String::new(), false),
+            loaded.part(PartKind::Loaded, loaded_note, false),
             r,
             index,
         ));
@@ -405,6 +422,67 @@ fn cache_free(r: &Report, ev: &OomEvent) -> u64 {
 }
 
 /// The loaded part, its models first where a walk at failure `index` named them.
+/// Moves into `loaded` the model weights the walk at the failure found (parameters and buffers,
+/// each storage once) that the clock placed later: a model built on the device launches kernels
+/// before the work begins, and one loaded mid-run (a server's second model) comes after it; both
+/// are what the program loads, not what a step keeps. Each is taken from the site whose memory
+/// holds it, kept before working; under a segment cache, where a run of expandable segments'
+/// mappings is named by one site but made by several, what no site matched is taken from the
+/// segments as a whole. Returns the bytes moved.
+fn move_weights(
+    r: &Report,
+    index: usize,
+    ev: &OomEvent,
+    segments: bool,
+    loaded: &mut Tally,
+    mut later: [&mut Tally; 2],
+) -> u64 {
+    let Some(walk) = oom_holding(r, index) else {
+        return 0;
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut by_site: HashMap<&str, u64> = HashMap::new();
+    for e in &walk.entries {
+        let weight = matches!(
+            e.role,
+            gpuleak_trace::Role::Parameter | gpuleak_trace::Role::Buffer
+        );
+        let here = e.device < 0 || ev.device < 0 || e.device == ev.device;
+        if let (true, true, Some(site)) = (weight, here, e.site.as_deref())
+            && seen.insert(e.address)
+        {
+            let b = by_site.entry(site).or_insert(0);
+            *b = b.saturating_add(e.bytes);
+        }
+    }
+    let mut moved = 0u64;
+    for tally in later.iter_mut() {
+        for (site, want) in by_site.iter_mut() {
+            let Some(have) = tally.by.get_mut(*site) else {
+                continue;
+            };
+            let take = (*want).min(*have);
+            *have -= take;
+            *want -= take;
+            tally.bytes = tally.bytes.saturating_sub(take);
+            loaded.add((*site).to_string(), take);
+            moved = moved.saturating_add(take);
+        }
+        tally.by.retain(|_, b| *b > 0);
+    }
+    let mut unmatched = by_site.values().fold(0u64, |a, b| a.saturating_add(*b));
+    if segments {
+        for tally in later.iter_mut() {
+            let take = unmatched.min(tally.bytes);
+            tally.bytes -= take;
+            unmatched -= take;
+            loaded.bytes = loaded.bytes.saturating_add(take);
+            moved = moved.saturating_add(take);
+        }
+    }
+    moved
+}
+
 fn with_models(mut part: OomPart, r: &Report, index: usize) -> OomPart {
     let Some(walk) = oom_holding(r, index) else {
         return part;
@@ -424,6 +502,29 @@ fn with_models(mut part: OomPart, r: &Report, index: usize) -> OomPart {
     part.by.extend(sites);
     part.by.truncate(2 * OOM_PART_NAMES);
     part
+}
+
+/// Under PyTorch's native caching allocator the trace sees segments, not what is free inside
+/// them; the walk at the failure sees every tensor Python reaches. When the failure is the
+/// allocator's retry (it has already given back its wholly free segments) and what no owner
+/// covers inside the remaining segments could hold the request, the free memory is there but
+/// split between segments kept by a few live tensors each: fragmentation, an estimate (tensors
+/// only C++ holds count as free here).
+fn fragmented_segments(r: &Report, index: usize, ev: &OomEvent) -> bool {
+    // Expandable segments (physical memory) map and unmap pages: what is free inside them is
+    // given back, not split.
+    let native = r.visibility.level == Level::Segments
+        && r.visibility.cache == Some(crate::model::Cache::Pytorch)
+        && r.ooms[index].memory == crate::memory::MemoryClass::Device;
+    let retried = r.ooms[..index].iter().rev().any(|x| {
+        x.api == r.ooms[index].api
+            && x.requested_bytes == ev.requested_bytes
+            && ev.seq.saturating_sub(x.seq) <= RETRY_WINDOW_EVENTS
+    });
+    native
+        && retried
+        && oom_holding(r, index)
+            .is_some_and(|h| !h.entries.is_empty() && h.unheld_bytes >= ev.requested_bytes)
 }
 
 /// What the parts show made the request fail: the rules the diagnosis has always read (a leak
@@ -460,6 +561,9 @@ fn cause(replay: &Replay, clock: &Clock, r: &Report, index: usize, ev: &OomEvent
         if outside > o.live_bytes && outside >= total / 4 {
             return OomCause::OtherProcess;
         }
+    }
+    if fragmented_segments(r, index, ev) {
+        return OomCause::Fragmentation;
     }
     if let Some(h) = oom_holding(r, index).filter(|h| !h.entries.is_empty())
         && oom_conclusion(r, h) == crate::diagnosis::OomConclusion::Leaking
