@@ -399,9 +399,17 @@ class _Walk(_Names):
                 code = f.f_code
                 where = "thread %s in %s (%s:%d)" % (names.get(tid, tid), code.co_name,
                                                     _short(code.co_filename), f.f_lineno)
+                start = len(self.objs)
                 got = self.add_root(f, ROOT_FRAME, where)
                 if got is not None:
                     self.frame_locals(f, got[0], got[1], E_NAME)
+                    # All a frame reaches is named from it before an inner frame is looked at:
+                    # a model its caller holds as `vae` is not named by the layer running as
+                    # `self` (Decoder), however much shorter that path is.
+                    end = self.bfs(start)
+                    if end != COMPLETE:
+                        return end
+        return COMPLETE
 
     def generator_roots(self, everything):
         for o in everything:
@@ -416,15 +424,14 @@ class _Walk(_Names):
     def run(self):
         """Breadth first from the roots, a kind of root at a time: what module globals keep is
         named from them (a model's weights as `MODEL.encoder.weight`, not as `self.weight` of
-        the layer running), then what only frames hold, then what only suspended generators
-        hold; within one kind the first path found to an owner is a shortest one."""
+        the layer running), then what only frames hold, a frame at a time from the outermost,
+        then what only suspended generators hold; within one root (all module globals
+        together) the first path found to an owner is a shortest one."""
         self.module_roots()
         end = self.bfs(0)
         if end != COMPLETE:
             return end
-        start = len(self.objs)
-        self.frame_roots()
-        end = self.bfs(start)
+        end = self.frame_roots()
         if end != COMPLETE:
             return end
         everything = gc.get_objects()
