@@ -341,6 +341,11 @@ fn decode_stack(t: &mut Trace) {
 /// A diffusers pipeline on a 4 GiB device: a UNet (fp16) and a text encoder (fp32) loaded, ten
 /// requests, and the last one's VAE decode asks for a second 1 GiB in its attention.
 fn pipeline_decode_fails() -> Report {
+    pipeline_decode_fails_with(false)
+}
+
+/// As [`pipeline_decode_fails`]; with `vae`, the walk also finds the VAE's 128 MiB of weights.
+fn pipeline_decode_fails_with(vae: bool) -> Report {
     let mut t = Trace::new();
     t.device_total(TOTAL);
     decode_stack(&mut t);
@@ -362,21 +367,42 @@ fn pipeline_decode_fails() -> Report {
             "pipe.text_encoder (CLIPTextModel)",
         )
     };
-    t.holders(
-        HoldersReason::OutOfMemory,
-        WalkEnd::Complete,
-        "",
-        vec![
-            weight(
-                "pipe.unet",
-                w,
-                1536 * MIB,
-                "pipe.unet (UNet2DConditionModel)",
-            ),
-            text_encoder,
-        ],
-    );
+    let mut holders = vec![
+        weight(
+            "pipe.unet",
+            w,
+            1536 * MIB,
+            "pipe.unet (UNet2DConditionModel)",
+        ),
+        text_encoder,
+    ];
+    if vae {
+        let v = t.alloc_next(128 * MIB, 1);
+        holders.push(weight("pipe.vae", v, 128 * MIB, "pipe.vae (AutoencoderKL)"));
+    }
+    t.holders(HoldersReason::OutOfMemory, WalkEnd::Complete, "", holders);
     t.report()
+}
+
+#[test]
+fn offloading_keeps_on_the_device_the_model_the_failed_request_ran() {
+    // The request ran AutoencoderKL.decode: offloading moves the UNet and the text encoder off
+    // the device, not the VAE.
+    let r = pipeline_decode_fails_with(true);
+    let o = oom(&r);
+    let offload = o
+        .advice
+        .iter()
+        .find(|a| a.advice == AdviceKind::ModelCpuOffload)
+        .expect("offload advice");
+    assert_eq!(offload.saves_bytes, Some(2 * GIB), "{offload:#?}");
+    assert!(
+        offload
+            .evidence
+            .contains("the model the failed request ran stays"),
+        "{}",
+        offload.evidence
+    );
 }
 
 #[test]

@@ -70,11 +70,22 @@ pub(super) fn advise(
     let largest = models.iter().map(|m| m.1).max().unwrap_or(0);
     if total > 0 && loaded >= total.div_ceil(2) && models.len() >= 2 {
         let all = models.iter().fold(0u64, |a, m| a.saturating_add(m.1));
+        // Offloading keeps on the device only the model at work: the one whose class the
+        // failed request's frames run (`AutoencoderKL.decode`), else, not knowing, the largest.
+        let running = models
+            .iter()
+            .filter(|(m, _)| model_class(m).is_some_and(|c| runs_class(frames, c)))
+            .fold(0u64, |a, m| a.saturating_add(m.1));
+        let (stays, which) = if running > 0 {
+            (running, "the model the failed request ran stays")
+        } else {
+            (largest, "the largest stays")
+        };
         give(
             AdviceKind::ModelCpuOffload,
-            Some(all.saturating_sub(largest)),
+            Some(all.saturating_sub(stays)),
             format!(
-                "{} of the device's {} was loaded before the work began, in {} models: {}",
+                "{} of the device's {} was loaded before the work began, in {} models ({which}): {}",
                 bytes(loaded),
                 bytes(total),
                 models.len(),
@@ -235,6 +246,22 @@ fn others_evidence(p: &OomPart) -> String {
 }
 
 /// The innermost Python frame whose file name and function `wanted` accepts.
+/// The class a model is named with: `vae (AutoencoderKL)` → `AutoencoderKL`.
+fn model_class(model: &str) -> Option<&str> {
+    let class = model.rsplit_once(" (")?.1.strip_suffix(')')?;
+    (!class.is_empty()).then_some(class)
+}
+
+/// Whether a Python frame of `frames` runs a method of `class` (`AutoencoderKL.decode`).
+fn runs_class(frames: &[String], class: &str) -> bool {
+    frame_in(frames, |_, function| {
+        function
+            .strip_prefix(class)
+            .is_some_and(|rest| rest.starts_with('.'))
+    })
+    .is_some()
+}
+
 fn frame_in(frames: &[String], wanted: impl Fn(&str, &str) -> bool) -> Option<&String> {
     frames.iter().filter(|f| is_python_frame(f)).find(|f| {
         let function = function_name(f);
