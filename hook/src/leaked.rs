@@ -30,3 +30,38 @@ pub fn get_or_make<T>(slot: &AtomicPtr<T>, make: impl FnOnce() -> T) -> &'static
         }
     }
 }
+
+/// The value in `slot` made for this process: made with `make(pid)` when the slot is empty or
+/// holds a parent's (after fork; the parent's stays leaked, its lock possibly held by a thread
+/// the child does not have), and `installed` run on it once, by the caller whose value won (to
+/// start the thread that serves it). `pid_of` reads the process a value was made for.
+pub fn for_this_process<T>(
+    slot: &AtomicPtr<T>,
+    pid_of: impl Fn(&T) -> u32,
+    make: impl FnOnce(u32) -> T,
+    installed: impl FnOnce(&'static T),
+) -> &'static T {
+    let pid = std::process::id();
+    let p = slot.load(Ordering::Acquire);
+    // SAFETY: values stored in a slot are leaked, never freed.
+    if let Some(v) = unsafe { p.as_ref() }
+        && pid_of(v) == pid
+    {
+        return v;
+    }
+    let fresh: &'static T = Box::leak(Box::new(make(pid)));
+    match slot.compare_exchange(
+        p,
+        fresh as *const T as *mut T,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    ) {
+        Ok(_) => {
+            installed(fresh);
+            fresh
+        }
+        // SAFETY: another thread installed its own, leaked like this one; `fresh` stays leaked
+        // (never shared, a few words).
+        Err(other) => unsafe { &*other },
+    }
+}

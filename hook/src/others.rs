@@ -45,39 +45,25 @@ static SHARED: AtomicPtr<Shared> = AtomicPtr::new(std::ptr::null_mut());
 
 /// This process's thread and its state, started at the first failure.
 fn shared() -> &'static Shared {
-    let pid = std::process::id();
-    let p = SHARED.load(Ordering::Acquire);
-    // SAFETY: every `Shared` is leaked, never freed.
-    if let Some(s) = unsafe { p.as_ref() }
-        && s.pid == pid
-    {
-        return s;
-    }
-    let fresh: &'static Shared = Box::leak(Box::new(Shared {
-        pid,
-        running: AtomicBool::new(true),
-        asks: Mutex::new(Asks::default()),
-        wake: Condvar::new(),
-        done: Condvar::new(),
-    }));
-    match SHARED.compare_exchange(
-        p,
-        fresh as *const _ as *mut _,
-        Ordering::AcqRel,
-        Ordering::Acquire,
-    ) {
-        Ok(_) => {
+    crate::leaked::for_this_process(
+        &SHARED,
+        |s| s.pid,
+        |pid| Shared {
+            pid,
+            running: AtomicBool::new(true),
+            asks: Mutex::new(Asks::default()),
+            wake: Condvar::new(),
+            done: Condvar::new(),
+        },
+        |fresh| {
             let started = std::thread::Builder::new()
                 .name("gpuleak-nvml".into())
                 .spawn(move || answering(fresh));
             if started.is_err() {
                 fresh.running.store(false, Ordering::Relaxed);
             }
-            fresh
-        }
-        // SAFETY: another thread installed its own, leaked like this one.
-        Err(other) => unsafe { &*other },
-    }
+        },
+    )
 }
 
 /// An allocation on `device` failed for want of memory; `seq` is its event's number (`None`

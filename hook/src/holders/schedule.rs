@@ -60,35 +60,21 @@ static SHARED: AtomicPtr<Shared> = AtomicPtr::new(std::ptr::null_mut());
 
 /// This process's thread and its state, started on first use.
 fn shared() -> &'static Shared {
-    let pid = std::process::id();
-    let p = SHARED.load(Ordering::Acquire);
-    // SAFETY: every `Shared` is leaked, never freed.
-    if let Some(s) = unsafe { p.as_ref() }
-        && s.pid == pid
-    {
-        return s;
-    }
-    let fresh: &'static Shared = Box::leak(Box::new(Shared {
-        pid,
-        asks: Mutex::new(Asks::default()),
-        wake: Condvar::new(),
-        done: Condvar::new(),
-    }));
-    match SHARED.compare_exchange(
-        p,
-        fresh as *const _ as *mut _,
-        Ordering::AcqRel,
-        Ordering::Acquire,
-    ) {
-        Ok(_) => {
+    crate::leaked::for_this_process(
+        &SHARED,
+        |s| s.pid,
+        |pid| Shared {
+            pid,
+            asks: Mutex::new(Asks::default()),
+            wake: Condvar::new(),
+            done: Condvar::new(),
+        },
+        |fresh| {
             let _ = std::thread::Builder::new()
                 .name("gpuleak-holders".into())
                 .spawn(move || walker_main(fresh));
-            fresh
-        }
-        // SAFETY: another thread installed its own, leaked like this one.
-        Err(other) => unsafe { &*other },
-    }
+        },
+    )
 }
 
 /// The first allocations of a Python process: once the interpreter is initialised, ask the main
