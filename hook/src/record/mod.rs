@@ -220,43 +220,29 @@ pub fn marker(label: Option<String>) {
 /// One walk's result (`crate::holders`), stamped with the time and thread it was recorded on.
 pub fn holders(mut h: gpuleak_trace::Holders) {
     let _ = stacks();
-    let core = core();
-    let mut st = core.state.lock();
-    if !ensure_started(core, &mut st) {
-        return;
-    }
-    let (mut st, room) = make_room(core, st);
-    if !room {
-        return;
-    }
-    h.time_ns = now_ns();
-    h.tid = guard::tid();
-    flush_dropped(&mut st, h.time_ns);
-    let State { enc, buf, .. } = &mut *st;
-    enc.holders(&h, buf);
-    after_append(core, st);
+    append_stamped(|time_ns, enc, buf| {
+        h.time_ns = time_ns;
+        h.tid = guard::tid();
+        enc.holders(&h, buf);
+    });
 }
 
 /// NVML's answer to an out-of-memory failure (`crate::others`), stamped with its time.
 pub fn processes(mut p: gpuleak_trace::DeviceProcesses) {
-    let core = core();
-    let mut st = core.state.lock();
-    if !ensure_started(core, &mut st) {
-        return;
-    }
-    let (mut st, room) = make_room(core, st);
-    if !room {
-        return;
-    }
-    p.time_ns = now_ns();
-    flush_dropped(&mut st, p.time_ns);
-    let State { enc, buf, .. } = &mut *st;
-    enc.processes(&p, buf);
-    after_append(core, st);
+    append_stamped(|time_ns, enc, buf| {
+        p.time_ns = time_ns;
+        enc.processes(&p, buf);
+    });
 }
 
 /// Something the reader should know, said in the trace (what the hook could not do).
 pub fn note(text: &str) {
+    append_stamped(|_, enc, buf| enc.note(text, buf));
+}
+
+/// Appends the record `write` encodes, given the time it is stamped with, once the trace is
+/// started and has room (after the count of events dropped before it); nothing when not.
+fn append_stamped(write: impl FnOnce(u64, &mut gpuleak_trace::Encoder, &mut Vec<u8>)) {
     let core = core();
     let mut st = core.state.lock();
     if !ensure_started(core, &mut st) {
@@ -266,8 +252,10 @@ pub fn note(text: &str) {
     if !room {
         return;
     }
+    let time_ns = now_ns();
+    flush_dropped(&mut st, time_ns);
     let State { enc, buf, .. } = &mut *st;
-    enc.note(text, buf);
+    write(time_ns, enc, buf);
     after_append(core, st);
 }
 
