@@ -278,6 +278,19 @@ fn no_growth(r: &Report, per: &str) -> Diagnosis {
             ),
         };
     }
+    // Windows that cut the program's steps apart show no growth of a leak smaller than a step's
+    // swing: "no leak" waits for the steps.
+    if r.iterations.windows_cut_steps {
+        return Diagnosis {
+            cause: Cause::TooFewIterations,
+            text: format!(
+                "No site's memory grows over the {n} {per}s so far, but the program's steps are \
+                 not found yet (its kernels repeat, not yet often enough to tell where a step \
+                 starts), and {per}s cut steps apart: this says nothing yet about memory kept \
+                 from step to step. Device memory peaked at {peak}."
+            ),
+        };
+    }
     Diagnosis {
         cause: Cause::Healthy,
         text: format!(

@@ -170,6 +170,14 @@ fn time_windows_that_cut_requests_apart_call_nothing_sawtooth_or_plateau() {
             "{:?}",
             r.diagnosis
         );
+        // Nor "no leak": windows that cut steps apart cannot show memory kept from step to step.
+        assert!(
+            r.diagnosis
+                .iter()
+                .all(|d| d.cause != gpuleak_analysis::Cause::Healthy),
+            "{:?}",
+            r.diagnosis
+        );
         if r.iterations.source == Some(Source::Time) {
             assert!(r.iterations.windows_cut_steps, "{requests}");
             assert!(
