@@ -159,6 +159,8 @@ def case_fragmentation(allocator, allocators, reused):
         run = run_oom_app(r, allocator, "fragmentation", allocators, reused)
         expect(run.rc == 1, f"the program exited {run.rc} (see {run.log})")
         oom, parts = explained(run.report, parse_capacity(DEVICES["fragmentation"][0]), run.log)
+        label = oom["request"]["label"]
+        expect(label.startswith("fragmentation (oom_app.py:"), f"the failed request is not named by its line: {label!r}")
         expect(oom["cause"] == "fragmentation", f"cause {oom['cause']}, not fragmentation")
         kinds = advised(oom, ["expandable_segments"], ["smaller_input", "free_leak", "vae_tiling"])
         return f"cause {oom['cause']}; parts {sorted(parts)}; advice {kinds}"
@@ -183,6 +185,9 @@ def case_other_process(allocator, allocators, reused):
         run = run_oom_app(r, allocator, "other-process", allocators, reused)
         expect(run.rc == 1, f"the program exited {run.rc} (see {run.log})")
         oom, parts = explained(run.report, parse_capacity(DEVICES["other-process"][0]), run.log)
+        label = oom["request"]["label"]
+        expect(label.startswith("other_process (oom_app.py:") and "Linear.forward" in label,
+               f"the failed request is not named by its line and layer: {label!r}")
         expect(oom["cause"] == "other_process", f"cause {oom['cause']}, not other_process")
         others = [p for p in oom["parts"] if p["part"] == "other_processes"]
         expect(others and others[0]["bytes"] == 768 * MIB and any("4242" in s["label"] for s in others[0]["by"]),
@@ -198,6 +203,8 @@ def case_leak_fills(r_run, allocator):
     def check(r):
         run = r_run(r, allocator)
         oom, parts = explained(run.report, 256 * MIB, run.log)
+        label = oom["request"]["label"]
+        expect(label.startswith("keep_latents (sampler.py:"), f"the failed request is not named by the leaking line: {label!r}")
         expect(oom["cause"] == "leak", f"cause {oom['cause']}, not leak")
         kinds = advised(oom, ["free_leak"], ["smaller_input", "vae_tiling", "expandable_segments"])
         free = next(a for a in oom["advice"] if a["advice"] == "free_leak")
