@@ -104,6 +104,33 @@ echo "$version" | grep -q "^trace format: version " || fail "gpuleak --version n
 [ "$("$venv/bin/python" -m gpuleak --version)" = "$version" ] || fail "python -m gpuleak --version differs"
 say "PASS gpuleak --version, python -m gpuleak --version"
 
+# The installed command refuses, in one line and with exit code 2, a hook that is missing and one
+# of another version (a copy of the venv's with its version marker changed), before any program
+# runs.
+refused() {  # refused WHAT HOOK
+    if GPULEAK_HOOK="$2" "$venv/bin/gpuleak" run --no-tui -o refused.trace -- true >refused.out 2>refused.err; then
+        fail "gpuleak run ran with $1"
+    else
+        rc=$?
+    fi
+    [ "$rc" = 2 ] || fail "gpuleak run with $1 exited $rc, not 2"
+    [ "$(wc -l <refused.err)" = 1 ] || { cat refused.err; fail "gpuleak run with $1 said more than one line"; }
+    [ ! -e refused.trace ] || fail "gpuleak run with $1 wrote a trace"
+    say "PASS refused $1: $(cat refused.err)"
+}
+refused "a missing hook" "$run/no-such-hook.so"
+"$venv/bin/python" - "$pkg/libgpuleak_hook.so" "$run/other-version.so" <<'PY' || fail "cannot make a hook of another version"
+import sys
+data = open(sys.argv[1], "rb").read()
+marker = b"GPULEAK_HOOK_VERSION="
+at = data.index(marker) + len(marker)
+end = data.index(b"\0", at)
+other = b"9" * (end - at)
+assert other != data[at:end]
+open(sys.argv[2], "wb").write(data[:at] + other + data[end:])
+PY
+refused "a hook of another version" "$run/other-version.so"
+
 "$venv/bin/gpuleak" demo --no-tui --fake-cuda -o demo.trace >demo.out 2>demo.err ||
     { cat demo.err; fail "gpuleak demo --no-tui failed"; }
 grep -q "fake CUDA driver.*$pkg/demo/fake-cuda" demo.err || { cat demo.err; fail "the demo did not use the wheel's fake driver"; }
