@@ -15,6 +15,7 @@
 #
 # Modes: PyTorch alone (the same allocator settings and fakes, no gpuleak), then under `gpuleak
 # run --no-tui --torch-tensors` with GPULEAK_STACKS=all (the default), python, off and native.
+# The second goal is checked too: native no slower than all.
 # One round runs each mode once, in turn, --rounds times (default 5): each mode's difference to
 # PyTorch alone is taken within a round, so a drift in the machine's speed cancels. Prints, per
 # mode, the median µs and the median (min–max) difference over the rounds.
@@ -153,4 +154,8 @@ for i, mode in enumerate(modes[1:], 1):
     print(f"bench-torch: GPULEAK_STACKS={mode}: {statistics.median(us):.2f} µs, "
           f"{d:+.2f} µs (min {diffs[0]:+.2f}, max {diffs[-1]:+.2f}) over PyTorch alone"
           f" ({d / statistics.median(base):.0%}){goal}")
+a, n = modes.index("all"), modes.index("native")
+d = statistics.median(sorted(r[n] - r[a] for r in rows))
+print(f"bench-torch: native against all: {d:+.2f} µs (goal: native no slower than all: "
+      f"{'met' if d <= 0 else 'not met'})")
 EOF
