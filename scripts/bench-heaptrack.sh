@@ -11,7 +11,9 @@
 # `malloc` mode calls malloc(256)/free. It times blocks of --pairs pairs (default 200000) after a
 # warm-up, in the process, and prints the median block's ns per pair: the start, the tool's own
 # set-up and its work after exit are not in it. Each tool's cost per event is its loop's time
-# less the same loop's time alone, over two events per pair.
+# less the same loop's time alone, over two events per pair: the cost the program's thread sees.
+# What a tool does on another thread or process (gpuleak's trace writer, heaptrack_interpret)
+# counts only as far as it takes the CPU from the loop.
 #
 # One round runs: the cuda loop alone, under `gpuleak run --no-tui` with GPULEAK_STACKS=native
 # and off, the malloc loop alone and under heaptrack; --rounds rounds (default 5). The ratios
