@@ -143,6 +143,8 @@ one() {
         cuda) out="$("$loop" cuda "$pairs" 2>&1)" ;;
         malloc) out="$("$loop" malloc "$pairs" 2>&1)" ;;
         native | off)
+            # gpuleak never replaces a trace: one left by an interrupted run would stop this one.
+            rm -f "$work/$mode.trace"*
             out="$(GPULEAK_STACKS="$mode" "$bin/gpuleak" run --no-tui -o "$work/$mode.trace" \
                 -- "$loop" cuda "$pairs" 2>&1)"
             rm -f "$work/$mode.trace"* ;;

@@ -115,6 +115,8 @@ one() {
     if [ "$mode" = torch ]; then
         out="$("$py" "$loop" "$pairs" 2>&1)"
     else
+        # gpuleak never replaces a trace: one left by an interrupted run would stop this one.
+        rm -f "$work/$mode.trace"*
         out="$(GPULEAK_STACKS="$mode" "$bin/gpuleak" run --no-tui --torch-tensors \
             -o "$work/$mode.trace" -- "$py" "$loop" "$pairs" 2>&1)"
         rm -f "$work/$mode.trace"*
