@@ -132,6 +132,16 @@ pub(crate) fn on_gpu(class: MemoryClass) -> bool {
 /// namespace, since a handle can equal a device pointer numerically.
 pub use gpuleak_trace::LiveKey;
 
+/// The hasher of the replay's per-event maps (the live set, sites, their series, stacks):
+/// hashbrown's default (foldhash), randomly seeded like std's but several times cheaper than
+/// SipHash, which took a sixth of `gpuleak report`'s time on a 10 M-event trace
+/// (`scripts/bench-report.sh`). Keys are the trace's own addresses and ids: no untrusted input
+/// chooses them to collide.
+pub type FastHasher = hashbrown::DefaultHashBuilder;
+
+/// A std `HashMap` with [`FastHasher`].
+pub type FastMap<K, V> = std::collections::HashMap<K, V, FastHasher>;
+
 /// Where allocations come from: a call stack, the kind of memory it asked for, and the device it
 /// asked on (one line allocating on two GPUs is two sites: each fills its own device).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -3,6 +3,7 @@
 //! earlier iterations, or the iteration in flight's working memory. Made only at failures, from
 //! the live set; bounded in groups and in how many failures keep one.
 
+use crate::memory::FastHasher;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use gpuleak_trace::{Api, LiveSet};
@@ -14,7 +15,7 @@ use crate::memory::{MemoryClass, SiteKey, on_gpu};
 
 /// What the replay holds that a failure's split reads.
 pub(super) struct Now<'a> {
-    pub live: &'a LiveSet<LiveAlloc>,
+    pub live: &'a LiveSet<LiveAlloc, FastHasher>,
     pub gpu: &'a Totals,
     pub gpu_by_device: &'a BTreeMap<i32, Totals>,
     pub pool_reserved_bytes: u64,

@@ -4,6 +4,7 @@
 //! contiguous VMM mappings (expandable segments), whose physical memory's site is the one the
 //! report counts.
 
+use crate::memory::FastHasher;
 use std::collections::HashMap;
 
 use gpuleak_trace::{Holders, LiveSet, MemoryKind, Namespace};
@@ -16,7 +17,7 @@ use crate::memory::{MemoryClass, SiteKey};
 /// device and physical bytes live, `ooms` the out-of-memory failures recorded so far.
 pub(crate) fn match_walk(
     h: &Holders,
-    live: &LiveSet<LiveAlloc>,
+    live: &LiveSet<LiveAlloc, FastHasher>,
     gpu_live: u64,
     ooms: usize,
 ) -> HeldSnapshot {
@@ -69,7 +70,11 @@ fn site_of(a: &LiveAlloc) -> SiteKey {
 
 /// The run of contiguous mappings that contains `[address, address + size)`: a tensor in an
 /// expandable segment spans as many granularity-sized mappings as it needs.
-fn find_mapped(live: &LiveSet<LiveAlloc>, address: u64, size: u64) -> Option<HeldBlock> {
+fn find_mapped(
+    live: &LiveSet<LiveAlloc, FastHasher>,
+    address: u64,
+    size: u64,
+) -> Option<HeldBlock> {
     let mappings = live.mappings();
     let (&start, first) = mappings.range(..=address).next_back()?;
     let mut end = start.saturating_add(first.size);

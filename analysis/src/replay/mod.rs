@@ -19,7 +19,7 @@ pub use crate::figures::{
     TIME_WINDOWS, Totals,
 };
 use crate::holders::HeldSnapshot;
-use crate::memory::on_gpu;
+use crate::memory::{FastHasher, FastMap, on_gpu};
 pub use crate::memory::{LiveKey, MEMORY_KINDS, MemoryClass, SiteKey, holds_own_memory, kind_name};
 use crate::period::Auto;
 
@@ -49,14 +49,14 @@ pub struct Replay {
     header: Option<Header>,
     modules: Vec<Module>,
     space: AddressSpace,
-    stacks: HashMap<u32, Vec<Frame>>,
+    stacks: FastMap<u32, Vec<Frame>>,
     /// The Python frames of stacks recorded with them, innermost first.
-    python_stacks: HashMap<u32, Vec<PyFrame>>,
+    python_stacks: FastMap<u32, Vec<PyFrame>>,
     /// Python code objects by id, as the trace defined them.
     python_codes: HashMap<u32, PyCode>,
     /// What is live, kept by the trace format's rules (namespaces, mappings and reservations
     /// apart, unmap by range).
-    live: LiveSet<LiveAlloc>,
+    live: LiveSet<LiveAlloc, FastHasher>,
     /// What the free being applied gave back (kept empty between events).
     freed: Vec<LiveAlloc>,
     /// Indexed by `MemoryClass as usize`.
@@ -74,7 +74,7 @@ pub struct Replay {
     device_totals: BTreeMap<i32, u64>,
     /// Successful stream-ordered allocations (cudaMallocAsync and its kin).
     stream_ordered: u64,
-    sites: HashMap<SiteKey, SiteStats>,
+    sites: FastMap<SiteKey, SiteStats>,
     ooms: Vec<OomEvent>,
     /// Indices into `ooms` of failures whose retry may still come.
     unretried: Vec<usize>,
@@ -98,7 +98,7 @@ pub struct Replay {
     /// Iterations looked for in the launch sequence.
     auto: Auto,
     /// Device and physical sites' live bytes at iteration and time-window boundaries.
-    series: HashMap<SiteKey, SiteSeries>,
+    series: FastMap<SiteKey, SiteSeries>,
     /// The fallback's time windows: the first starts here, each is `window_ns` long, and
     /// `windows` of them are complete.
     window_start: Option<u64>,

@@ -10,6 +10,7 @@ use super::{
     Replay, SiteKey, SiteSeries, SiteStats, Totals,
 };
 use crate::holders::HeldSnapshot;
+use crate::memory::FastMap;
 use crate::period::AutoIterations;
 use crate::thresholds::{MARKER_LABEL_MAX_CHARS, MARKER_LABEL_SHARE};
 
@@ -109,7 +110,7 @@ impl Replay {
     }
 
     /// Live allocations of every kind but mappings and reservations.
-    pub fn live(&self) -> &HashMap<LiveKey, LiveAlloc> {
+    pub fn live(&self) -> &FastMap<LiveKey, LiveAlloc> {
         self.live.plain()
     }
 
@@ -123,7 +124,7 @@ impl Replay {
         self.live.reservations()
     }
 
-    pub fn sites(&self) -> &HashMap<SiteKey, SiteStats> {
+    pub fn sites(&self) -> &FastMap<SiteKey, SiteStats> {
         &self.sites
     }
 
