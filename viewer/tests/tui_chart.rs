@@ -1,10 +1,13 @@
-//! The overview's charts tell the weights from what the steps keep: a leak of 128 KiB a step
-//! above 2 GiB of weights climbs on a chart of its own scale, where the chart of all memory
-//! draws it as a flat line.
+//! The charts tell the weights from what the steps keep, in the live view's overview and on the
+//! HTML page: a leak of 128 KiB a step above 2 GiB of weights climbs on a chart of its own
+//! scale, where the chart of all memory draws it as a flat line.
 
 mod common;
 
 use common::screen::screen;
+use gpuleak::filter::What;
+use gpuleak::model::Model;
+use gpuleak::render::html;
 use gpuleak::tui::App;
 use gpuleak_analysis::ReportOptions;
 use gpuleak_trace::{Api, Encoder, Event, Header, Marker, Trailer};
@@ -87,6 +90,7 @@ fn a_128_kib_leak_above_2_gib_of_weights_climbs_on_a_chart_of_its_own() {
         assert_eq!(w[1].kept - w[0].kept, 128 * KIB, "{:?}", app.data.bands);
         assert_eq!(w[1].loaded, 2 * GIB);
     }
+
     let text = screen(&app, 120, 34);
     let all = text.join("\n");
     assert!(
@@ -103,5 +107,33 @@ fn a_128_kib_leak_above_2_gib_of_weights_climbs_on_a_chart_of_its_own() {
     assert!(
         !panel[..panel.find("Findings").unwrap()].contains("GiB│"),
         "{panel}"
+    );
+}
+
+#[test]
+fn the_html_page_draws_what_the_steps_keep_on_its_own_scale() {
+    let path = std::env::temp_dir().join(format!("gpuleak-chart-{}.trace", std::process::id()));
+    std::fs::write(&path, weights_and_a_small_leak()).unwrap();
+    let m = Model::load(&path, &ReportOptions::default(), What::Live, true).unwrap();
+    let _ = std::fs::remove_file(&path);
+    let page = html::render(&[m], 10);
+    // Each step's scratch took it 64 MiB above where it began, 128 KiB under its end.
+    assert!(
+        page.contains("<title>working memory, given back within the iteration: 63.9 MiB"),
+        "the page's first chart draws each step's scratch as working memory"
+    );
+    // The second chart is on the scale of what is kept: not the weights', nor the scratch's.
+    let own = &page[page
+        .find("on its own scale")
+        .expect("a chart of what is kept")..];
+    let own = &own[..own.find("</svg>").expect("the chart's end")];
+    assert!(own.contains(">2.50 MiB</text>"), "{own}");
+    assert!(
+        !own.contains(" GiB</text>") && !own.contains("64.0 MiB"),
+        "{own}"
+    );
+    assert!(
+        own.contains("<title>kept from iteration to iteration: 2.50 MiB at the last"),
+        "{own}"
     );
 }
